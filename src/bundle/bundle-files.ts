@@ -1,0 +1,38 @@
+/**
+ * A bundle's files (from a directory or an unpacked tarball) → PolicySetSource.
+ * Directory and S3 bundles go through this one function, so they behave the same.
+ */
+import { PolicySetError } from '../cedar/compile.js';
+import type { PolicySetSource } from '../cedar/policy-set-source.js';
+
+export type BundleFileMap = Map<string, Buffer>;
+
+export const SCHEMA_FILE = 'schema.cedarschema';
+export const ENTITIES_FILE = 'entities.json';
+export const SETTINGS_FILE = 'bundle.yaml';
+export const MANIFEST_FILE = 'manifest.json';
+export const TESTS_DIR = 'tests/';
+
+export function isPolicyFile(name: string): boolean {
+  return name.endsWith('.cedar') && !name.startsWith(TESTS_DIR);
+}
+
+export function filesToPolicySetSource(files: BundleFileMap, version: string): PolicySetSource {
+  const policies = [...files.keys()]
+    .filter(isPolicyFile)
+    .sort()
+    .map((name) => ({ name, text: files.get(name)!.toString('utf8') }));
+  if (policies.length === 0) throw new PolicySetError('the policy set has no *.cedar files');
+  const source: PolicySetSource = { version, policies };
+  const schema = files.get(SCHEMA_FILE);
+  if (schema) source.schema = schema.toString('utf8');
+  const entities = files.get(ENTITIES_FILE);
+  if (entities) {
+    try {
+      source.entities = JSON.parse(entities.toString('utf8'));
+    } catch (err) {
+      throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return source;
+}

@@ -1,0 +1,23 @@
+/**
+ * The action hierarchy the server provides, so policies can say
+ * `action in Action::"read"` instead of listing methods.
+ */
+import type { EntityJson } from './cedar-wasm.js';
+
+export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE'] as const;
+export const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
+export const CONNECT_ACTION = 'connect';
+
+const GROUP_OF: Record<string, string> = {};
+for (const m of READ_METHODS) GROUP_OF[m] = 'read';
+for (const m of WRITE_METHODS) GROUP_OF[m] = 'write';
+
+/** Action entities for one action id: itself with its group as parent, plus the group. */
+export function actionEntities(actionId: string): EntityJson[] {
+  const group = GROUP_OF[actionId];
+  if (!group) return [{ uid: { type: 'Action', id: actionId }, attrs: {}, parents: [] }];
+  return [
+    { uid: { type: 'Action', id: actionId }, attrs: {}, parents: [{ type: 'Action', id: group }] },
+    { uid: { type: 'Action', id: group }, attrs: {}, parents: [] },
+  ];
+}

@@ -1,0 +1,105 @@
+/**
+ * RequestModel → Cedar request (principal, action, resource, context, entities).
+ * This is the contract policy authors write against; the README documents it.
+ */
+import type { RequestModel, PeerModel } from '../envoy/request-model.js';
+import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
+import { actionEntities, CONNECT_ACTION } from './action-hierarchy.js';
+import type { CompiledPolicySet } from './compile.js';
+import { uidKey } from './entity-store.js';
+import { workloadPrincipal, type PrincipalRef } from './principal.js';
+
+export interface CedarRequest {
+  principal: { type: string; id: string };
+  action: { type: string; id: string };
+  resource: { type: string; id: string };
+  context: Record<string, CedarValueJson>;
+  entities: EntityJson[];
+}
+
+export function actionIdFor(input: RequestModel): string {
+  return input.kind === 'network' ? CONNECT_ACTION : input.method;
+}
+
+export function ipValue(ip: string): CedarValueJson {
+  return { __extn: { fn: 'ip', arg: ip } };
+}
+
+export function datetimeValue(ms: number): CedarValueJson {
+  return { __extn: { fn: 'datetime', arg: new Date(ms).toISOString() } };
+}
+
+function peerRecord(p: PeerModel): Record<string, CedarValueJson> {
+  const rec: Record<string, CedarValueJson> = { principal: p.principal };
+  if (p.ip !== undefined) rec.ip = ipValue(p.ip);
+  if (p.port !== undefined) rec.port = p.port;
+  return rec;
+}
+
+export function buildContext(input: RequestModel): Record<string, CedarValueJson> {
+  return {
+    method: input.method,
+    path: input.path,
+    query: input.query,
+    host: input.host,
+    scheme: input.scheme,
+    protocol: input.protocol,
+    headers: input.headers,
+    source: peerRecord(input.source),
+    destination: peerRecord(input.destination),
+    time: datetimeValue(input.timeMs),
+    contextExtensions: input.contextExtensions,
+  };
+}
+
+/**
+ * The request's own entities (principal, resource, action) merged with their
+ * static definitions, plus every static entity they can reach.
+ */
+export function buildEntities(set: CompiledPolicySet, principal: PrincipalRef, actionId: string, service: string): EntityJson[] {
+  const store = set.entities;
+  const out: EntityJson[] = [];
+  const seen = new Set<string>();
+  const push = (e: EntityJson, key: string): void => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(e);
+  };
+  const addWithClosure = (type: string, id: string, attrs: Record<string, CedarValueJson>, parents: { type: string; id: string }[]): void => {
+    const key = uidKey(type, id);
+    const stat = store.get(type, id);
+    const merged: EntityJson = stat
+      ? { uid: { type, id }, attrs: { ...stat.attrs, ...attrs }, parents: [...stat.parents, ...parents] }
+      : { uid: { type, id }, attrs, parents };
+    push(merged, key);
+    for (const p of parents) pushStatic(p.type, p.id);
+    for (const e of store.reachableFrom(key)) push(e, uidKey((e.uid as { type: string }).type, (e.uid as { id: string }).id));
+  };
+  const pushStatic = (type: string, id: string): void => {
+    const key = uidKey(type, id);
+    const stat = store.get(type, id);
+    if (!stat) return;
+    push(stat, key);
+    for (const e of store.reachableFrom(key)) push(e, uidKey((e.uid as { type: string }).type, (e.uid as { id: string }).id));
+  };
+  addWithClosure(principal.type, principal.id, principal.attrs, principal.parents);
+  addWithClosure('Service', service, {}, []);
+  for (const a of actionEntities(actionId)) {
+    const { type, id } = a.uid as { type: string; id: string };
+    const key = uidKey(type, id);
+    const stat = store.get(type, id);
+    push(stat ? { ...a, attrs: stat.attrs, parents: [...a.parents, ...stat.parents] } : a, key);
+  }
+  return out;
+}
+
+export function inputToCedarRequest(input: RequestModel, set: CompiledPolicySet, principal: PrincipalRef = workloadPrincipal(input.source.principal)): CedarRequest {
+  const actionId = actionIdFor(input);
+  return {
+    principal: { type: principal.type, id: principal.id },
+    action: { type: 'Action', id: actionId },
+    resource: { type: 'Service', id: input.service },
+    context: buildContext(input),
+    entities: buildEntities(set, principal, actionId, input.service),
+  };
+}

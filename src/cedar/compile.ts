@@ -1,0 +1,129 @@
+/**
+ * Compile a policy set once, off the request path: split files into policies,
+ * read annotations, validate against the schema, index entities, and preparse
+ * into Cedar's thread-local store. The result is one immutable object; a
+ * failure throws `PolicySetError` and the caller keeps its previous set.
+ */
+import { cedar, type EntityJson, type DetailedError, type PolicyJson } from './cedar-wasm.js';
+import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './annotations.js';
+import { EntityStore } from './entity-store.js';
+import type { PolicySetSource } from './policy-set-source.js';
+
+export interface CompiledPolicy {
+  id: string;
+  effect: 'permit' | 'forbid';
+  file: string;
+  /** Position in the set; "first determining policy" means lowest order. */
+  order: number;
+  text: string;
+  json: PolicyJson;
+  annotations: PolicyAnnotations;
+}
+
+export interface CompiledPolicySet {
+  readonly version: string;
+  /** Id under which the enforced policies are preparsed in Cedar's store. */
+  readonly psetId: string;
+  readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  readonly entities: EntityStore;
+  readonly hasSchema: boolean;
+  readonly compiledAt: Date;
+}
+
+export class PolicySetError extends Error {
+  constructor(message: string, readonly details: string[] = []) {
+    super(details.length ? `${message}: ${details.join('; ')}` : message);
+  }
+}
+
+let psetCounter = 0;
+
+export function formatCedarErrors(errors: DetailedError[]): string[] {
+  return errors.map((e) => (e.help ? `${e.message} (${e.help})` : e.message));
+}
+
+export interface ParsedPolicies {
+  policies: Map<string, CompiledPolicy>;
+}
+
+/** Split and annotate every policy file; no Cedar store side effects. */
+export function parsePolicies(source: PolicySetSource): Map<string, CompiledPolicy> {
+  const policies = new Map<string, CompiledPolicy>();
+  let order = 0;
+  for (const file of source.policies) {
+    const parts = cedar.policySetTextToParts(file.text);
+    if (parts.type === 'failure') throw new PolicySetError(`${file.name}: Cedar parse error`, formatCedarErrors(parts.errors));
+    if (parts.policy_templates.length > 0) {
+      throw new PolicySetError(`${file.name}: policy templates are not supported; write static policies`);
+    }
+    parts.policies.forEach((text, n) => {
+      const where = `${file.name} policy #${n}`;
+      const parsed = cedar.policyToJson(text);
+      if (parsed.type === 'failure') throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
+      let annotations: PolicyAnnotations;
+      try {
+        annotations = parseAnnotations(parsed.json.annotations as Record<string, string> | undefined, where);
+      } catch (err) {
+        if (err instanceof AnnotationError) throw new PolicySetError(err.message);
+        throw err;
+      }
+      const id = annotations.id ?? `${file.name}#${n}`;
+      const dup = policies.get(id);
+      if (dup) throw new PolicySetError(`policy id "${id}" is used twice (${dup.file} and ${file.name})`);
+      policies.set(id, { id, effect: parsed.json.effect, file: file.name, order: order++, text, json: parsed.json, annotations });
+    });
+  }
+  return policies;
+}
+
+export function parseEntities(raw: unknown, schema?: string): EntityStore {
+  if (raw === undefined) return new EntityStore([]);
+  if (!Array.isArray(raw)) throw new PolicySetError('entities.json must be a JSON array of entities');
+  const check = cedar.checkParseEntities({ entities: raw as EntityJson[], schema: schema ?? null });
+  if (check.type === 'failure') throw new PolicySetError('entities.json is invalid', formatCedarErrors(check.errors));
+  try {
+    return new EntityStore(raw as EntityJson[]);
+  } catch (err) {
+    throw new PolicySetError((err as Error).message);
+  }
+}
+
+export function validateAgainstSchema(schema: string, policies: Map<string, CompiledPolicy>): void {
+  const parsedSchema = cedar.checkParseSchema(schema);
+  if (parsedSchema.type === 'failure') throw new PolicySetError('schema.cedarschema is invalid', formatCedarErrors(parsedSchema.errors));
+  const staticPolicies: Record<string, string> = {};
+  for (const p of policies.values()) staticPolicies[p.id] = p.text;
+  const answer = cedar.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
+  if (answer.type === 'failure') throw new PolicySetError('schema validation failed', formatCedarErrors(answer.errors));
+  if (answer.validationErrors.length > 0) {
+    throw new PolicySetError(
+      'policies do not validate against schema.cedarschema',
+      answer.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`),
+    );
+  }
+}
+
+/** Preparse a group of policies under a fresh id; returns the id. */
+export function preparse(policies: Iterable<CompiledPolicy>): string {
+  const staticPolicies: Record<string, string> = {};
+  for (const p of policies) staticPolicies[p.id] = p.text;
+  const psetId = `pset-${++psetCounter}`;
+  const answer = cedar.preparsePolicySet(psetId, { staticPolicies });
+  if (answer.type === 'failure') throw new PolicySetError('Cedar refused the policy set', formatCedarErrors(answer.errors));
+  return psetId;
+}
+
+export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
+  const policies = parsePolicies(source);
+  if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
+  const entities = parseEntities(source.entities, source.schema);
+  const psetId = preparse(policies.values());
+  return Object.freeze({
+    version: source.version,
+    psetId,
+    policies,
+    entities,
+    hasSchema: source.schema !== undefined,
+    compiledAt: new Date(),
+  });
+}

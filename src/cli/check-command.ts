@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { authorizeCheckRequest } from '../authorize.js';
+import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import { decisionToCheckResponse } from '../envoy/check-response.js';
+import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
+import { DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import type { Command } from './command.js';
+import { UsageError } from './command.js';
+
+function pairs(list: unknown, sep: string, what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of (list as string[] | undefined) ?? []) {
+    const i = item.indexOf(sep);
+    if (i <= 0) throw new UsageError(`${what} "${item}" must look like NAME${sep}VALUE`);
+    out[item.slice(0, i).trim()] = item.slice(i + 1).trim();
+  }
+  return out;
+}
+
+export function requestFromFlags(values: Record<string, unknown>): SimpleRequest {
+  if (values.request) {
+    const file = values.request as string;
+    const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+    try {
+      return JSON.parse(text) as SimpleRequest;
+    } catch (err) {
+      throw new UsageError(`--request ${file}: not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  return {
+    method: (values.method as string | undefined) ?? 'GET',
+    path: (values.path as string | undefined) ?? '/',
+    host: values.host as string | undefined,
+    principal: values.principal as string | undefined,
+    sourceIp: values['source-ip'] as string | undefined,
+    headers: pairs(values.header, ':', '--header'),
+    contextExtensions: pairs(values['context-extension'], '=', '--context-extension'),
+    time: values.time as string | undefined,
+  };
+}
+
+export const checkCommand: Command = {
+  path: ['check'],
+  summary: 'decide one request against a policy directory, as the server would, and explain it',
+  usage: 'check [--policies DIR] (--request FILE | --method M --path P --host H [--principal SPIFFE] [--header "k: v"]...)',
+  options: {
+    policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
+    request: { type: 'string', description: 'JSON request (short form or an Envoy CheckRequest); - for stdin', valueName: 'FILE' },
+    method: { type: 'string', description: 'HTTP method (default GET)', valueName: 'METHOD' },
+    path: { type: 'string', description: 'Path with optional query (default /)', valueName: 'PATH' },
+    host: { type: 'string', description: 'Host / :authority', valueName: 'HOST' },
+    principal: { type: 'string', description: 'Source principal, e.g. spiffe://cluster.local/ns/shop/sa/frontend', valueName: 'ID' },
+    'source-ip': { type: 'string', description: 'Source IP address', valueName: 'IP' },
+    header: { type: 'string', multiple: true, description: 'Request header "name: value"', valueName: 'HEADER' },
+    'context-extension': { type: 'string', multiple: true, description: 'context_extensions entry name=value', valueName: 'KV' },
+    time: { type: 'string', description: 'Request time (ISO-8601; default now)', valueName: 'TIME' },
+    json: { type: 'boolean', description: 'Print one JSON document instead of text' },
+  },
+  details: 'Exit code: 0 when allowed, 1 when denied, 2 on a usage or policy error.',
+  async run(values) {
+    const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
+    const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));
+    const auth = authorizeCheckRequest(checkRequest, set);
+    const response = decisionToCheckResponse(auth.decision);
+    const d = auth.decision;
+    if (values.json) {
+      process.stdout.write(
+        JSON.stringify({ decision: d, cedarRequest: auth.cedarRequest, policyErrors: auth.engine?.errors ?? [], checkResponse: response }, null, 2) + '\n',
+      );
+    } else {
+      const c = auth.cedarRequest;
+      const lines = [
+        `decision:   ${d.kind.toUpperCase()} (${d.reason}, HTTP ${d.status})`,
+        `message:    ${d.message}`,
+        `policies:   ${d.policies.length ? d.policies.join(', ') : '(none)'}`,
+        `version:    ${d.version}`,
+      ];
+      if (c) {
+        lines.push(`principal:  ${c.principal.type}::"${c.principal.id}"`, `action:     Action::"${c.action.id}"`, `resource:   ${c.resource.type}::"${c.resource.id}"`);
+      }
+      for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);
+      lines.push('envoy response:', JSON.stringify(response, null, 2));
+      process.stdout.write(lines.join('\n') + '\n');
+    }
+    return d.kind === 'allow' ? 0 : 1;
+  },
+};

@@ -1,0 +1,42 @@
+import { loadConfig, kebabToCamel } from '../config/load-config.js';
+import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import { startAuthzServer } from '../server/authz-server.js';
+import type { Command, OptionSpec } from './command.js';
+
+const SERVE_OPTIONS: Record<string, OptionSpec> = {
+  config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
+  policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
+  listen: { type: 'string', description: `gRPC ext_authz address (default ${DEFAULT_LISTEN})`, valueName: 'HOST:PORT' },
+  admin: { type: 'string', description: `Admin HTTP address (default ${DEFAULT_ADMIN})`, valueName: 'HOST:PORT' },
+  'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent (default info)', valueName: 'LEVEL' },
+  'decision-log-headers': { type: 'string', description: 'Log request headers, redacted, in decision lines: true|false (default true)', valueName: 'BOOL' },
+  'log-destination': { type: 'string', description: 'stdout or a file path (default stdout)', valueName: 'PATH' },
+};
+
+/** Flags → camelCase config keys, leaving out those not given. */
+export function flagsToConfig(values: Record<string, unknown>, skip: string[] = ['config', 'help']): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) if (!skip.includes(k) && v !== undefined) out[kebabToCamel(k)] = v;
+  return out;
+}
+
+export const serveCommand: Command = {
+  path: ['serve'],
+  summary: 'run the ext_authz gRPC server and the admin HTTP server',
+  usage: 'serve [--policies DIR] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
+  options: SERVE_OPTIONS,
+  details: 'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.',
+  async run(values) {
+    const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
+    const server = await startAuthzServer(config);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        server.logger.info({ signal }, 'shutting down');
+        void server.close().then(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,27 @@
+import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import { cedar } from '../cedar/cedar-wasm.js';
+import type { Command } from './command.js';
+import { UsageError } from './command.js';
+
+export const validateCommand: Command = {
+  path: ['validate'],
+  summary: 'parse and validate a policy directory (schema, entities, annotations)',
+  usage: 'validate DIR',
+  options: {},
+  async run(_values, positionals) {
+    const dir = positionals[0];
+    if (!dir) throw new UsageError('validate needs a policy directory');
+    try {
+      const set = await compilePolicyDirectory(dir);
+      const shadow = [...set.policies.values()].filter((p) => p.annotations.shadow).length;
+      process.stdout.write(
+        `OK ${dir}: ${set.policies.size} policies${shadow ? ` (${shadow} shadow)` : ''}, ${set.entities.size} entities, ` +
+          `${set.hasSchema ? 'validated against schema.cedarschema' : 'no schema'}; version ${set.version}; Cedar ${cedar.getCedarVersion()}\n`,
+      );
+      return 0;
+    } catch (err) {
+      process.stderr.write(`INVALID ${dir}: ${(err as Error).message}\n`);
+      return 1;
+    }
+  },
+};

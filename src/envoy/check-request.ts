@@ -1,0 +1,241 @@
+/**
+ * CheckRequest → RequestModel. Pure and synchronous; never throws on any
+ * decoded message (a property test holds it to that). Anything too incomplete
+ * to decide on comes back as `{ ok: false }` and becomes a 400 deny.
+ */
+import type { InputResult, PeerModel, RequestModel } from './request-model.js';
+import type { WireCheckRequest, WireHeaderValue, WireHttpRequest, WirePeer, WireStruct, WireStructValue } from './wire-types.js';
+
+/** Envoy's own default is 100 headers; meshes raise it. Past this we refuse rather than spend. */
+export const MAX_HEADERS = 1000;
+/** Total header bytes we accept (Envoy's max_request_headers_kb tops out at 8192 KiB; 256 KiB is generous). */
+export const MAX_HEADER_BYTES = 256 * 1024;
+
+export interface InputOptions {
+  /** Clock for requests without request.time. */
+  nowMs: () => number;
+}
+
+const DEFAULT_OPTIONS: InputOptions = { nowMs: Date.now };
+
+export function checkRequestToInput(req: WireCheckRequest | null | undefined, options: InputOptions = DEFAULT_OPTIONS): InputResult {
+  const attrs = req?.attributes;
+  if (!attrs || typeof attrs !== 'object') return malformed('CheckRequest has no attributes');
+  const http = attrs.request?.http;
+  const source = peerModel(attrs.source);
+  const destination = peerModel(attrs.destination);
+  const contextExtensions = stringRecord(attrs.context_extensions);
+  const timeMs = timestampMs(attrs.request?.time) ?? options.nowMs();
+  const sni = str(attrs.tls_session?.sni);
+  const filterMetadata = decodeFilterMetadata(attrs.metadata_context?.filter_metadata);
+
+  if (!http) {
+    if (!attrs.source && !attrs.destination) {
+      return malformed('CheckRequest has neither attributes.request.http nor source/destination peers');
+    }
+    const service =
+      contextExtensions.service || sni.toLowerCase() || destination.principal || destination.ip || '';
+    if (!service) return malformed('network check names no destination (no SNI, principal or address)');
+    return {
+      ok: true,
+      input: {
+        kind: 'network', method: '', path: '', query: {}, host: '', scheme: '', protocol: '',
+        headers: {}, headerCount: 0, source, destination, timeMs, contextExtensions, service, sni,
+        requestId: '', filterMetadata,
+      },
+    };
+  }
+
+  const headerResult = collectHeaders(http);
+  if (typeof headerResult === 'string') return { ok: false, reason: 'request_too_large', message: headerResult };
+  const { headers, pseudo, count } = headerResult;
+
+  const method = (str(http.method) || pseudo[':method'] || '').toUpperCase();
+  if (!method) return malformed('attributes.request.http.method is missing');
+  const rawPath = str(http.path) || pseudo[':path'] || '';
+  if (!rawPath) return malformed('attributes.request.http.path is missing');
+  const hostWithPort = str(http.host) || pseudo[':authority'] || headers.host || '';
+  const host = stripPort(hostWithPort.toLowerCase());
+  const service = contextExtensions.service || host;
+  if (!service) return malformed('attributes.request.http.host is missing and no context_extensions["service"] is set');
+
+  const q = rawPath.indexOf('?');
+  const path = q === -1 ? rawPath : rawPath.slice(0, q);
+  const queryString = str(http.query) || (q === -1 ? '' : rawPath.slice(q + 1));
+
+  const input: RequestModel = {
+    kind: 'http',
+    method,
+    path,
+    query: parseQuery(queryString),
+    host,
+    scheme: str(http.scheme) || pseudo[':scheme'] || '',
+    protocol: str(http.protocol),
+    headers,
+    headerCount: count,
+    source,
+    destination,
+    timeMs,
+    contextExtensions,
+    service,
+    sni,
+    requestId: str(http.id) || headers['x-request-id'] || '',
+    filterMetadata,
+  };
+  return { ok: true, input };
+}
+
+function malformed(message: string): InputResult {
+  return { ok: false, reason: 'malformed_request', message };
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function stringRecord(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!v || typeof v !== 'object') return out;
+  for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+    if (typeof val === 'string') out[k] = val;
+  }
+  return out;
+}
+
+function peerModel(peer: WirePeer | undefined): PeerModel {
+  const socket = peer?.address?.socket_address;
+  const model: PeerModel = { principal: str(peer?.principal), service: str(peer?.service) };
+  const ip = str(socket?.address);
+  if (ip && isIpLiteral(ip)) model.ip = ip;
+  const port = socket?.port_value;
+  if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535) model.port = port;
+  return model;
+}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Cedar's ip() rejects anything else; checking here keeps a bad address from failing every policy. */
+export function isIpLiteral(s: string): boolean {
+  const m = IPV4.exec(s);
+  if (m) return m.slice(1).every((o) => Number(o) <= 255 && (o === '0' || !o.startsWith('0')));
+  return s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s) && s.length <= 45;
+}
+
+function timestampMs(ts: { seconds?: string | number; nanos?: number } | undefined): number | undefined {
+  if (!ts || ts.seconds === undefined) return undefined;
+  const seconds = Number(ts.seconds);
+  if (!Number.isFinite(seconds) || seconds <= 0) return undefined;
+  const ms = seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
+  // Cedar datetimes are bounded; anything past year 9999 is not a real clock.
+  return ms < 253402300800000 ? ms : undefined;
+}
+
+interface CollectedHeaders {
+  headers: Record<string, string>;
+  pseudo: Record<string, string>;
+  count: number;
+}
+
+/**
+ * Envoy sends headers either as the `headers` map or, with encode_raw_headers,
+ * as `header_map` whose entries carry `raw_value` bytes. Both are merged; repeated
+ * names are joined with "," as HTTP allows.
+ */
+function collectHeaders(http: WireHttpRequest): CollectedHeaders | string {
+  const headers: Record<string, string> = Object.create(null);
+  const pseudo: Record<string, string> = Object.create(null);
+  let count = 0;
+  let bytes = 0;
+  const add = (rawKey: string, value: string): string | undefined => {
+    count++;
+    bytes += rawKey.length + value.length;
+    if (count > MAX_HEADERS) return `request has more than ${MAX_HEADERS} headers`;
+    if (bytes > MAX_HEADER_BYTES) return `request headers exceed ${MAX_HEADER_BYTES} bytes`;
+    const key = rawKey.toLowerCase();
+    if (key.startsWith(':')) {
+      pseudo[key] = value;
+      return undefined;
+    }
+    const prev = headers[key];
+    headers[key] = prev === undefined ? value : `${prev},${value}`;
+    return undefined;
+  };
+  if (http.headers && typeof http.headers === 'object') {
+    for (const key in http.headers) {
+      const value = http.headers[key];
+      if (typeof value !== 'string') continue;
+      const err = add(key, value);
+      if (err) return err;
+    }
+  }
+  const list = http.header_map?.headers;
+  if (Array.isArray(list)) {
+    for (const h of list as WireHeaderValue[]) {
+      const key = str(h?.key);
+      if (!key) continue;
+      const value = h.raw_value && h.raw_value.length > 0 ? Buffer.from(h.raw_value).toString('utf8') : str(h.value);
+      const err = add(key, value);
+      if (err) return err;
+    }
+  }
+  return { headers: { ...headers }, pseudo, count };
+}
+
+function stripPort(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? host : host.slice(1, end);
+  }
+  const colon = host.indexOf(':');
+  // More than one colon: a bare IPv6 literal, which has no port.
+  if (colon === -1 || host.indexOf(':', colon + 1) !== -1) return host;
+  return host.slice(0, colon);
+}
+
+function parseQuery(qs: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!qs) return out;
+  for (const pair of qs.split('&')) {
+    if (!pair) continue;
+    const eq = pair.indexOf('=');
+    const k = safeDecode(eq === -1 ? pair : pair.slice(0, eq));
+    const v = eq === -1 ? '' : safeDecode(pair.slice(eq + 1));
+    if (!(k in out)) out[k] = v;
+  }
+  return out;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
+}
+
+function decodeFilterMetadata(fm: Record<string, WireStruct> | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!fm || typeof fm !== 'object') return out;
+  for (const [k, v] of Object.entries(fm)) out[k] = structToJson(v, 0);
+  return out;
+}
+
+const MAX_STRUCT_DEPTH = 32;
+
+/** google.protobuf.Struct → plain JSON (proto-loader leaves Struct in its wire form). */
+export function structToJson(s: WireStruct | undefined, depth: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!s?.fields || depth > MAX_STRUCT_DEPTH) return out;
+  for (const [k, v] of Object.entries(s.fields)) out[k] = valueToJson(v, depth + 1);
+  return out;
+}
+
+function valueToJson(v: WireStructValue | undefined, depth: number): unknown {
+  if (!v || depth > MAX_STRUCT_DEPTH) return null;
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.numberValue !== undefined) return v.numberValue;
+  if (v.boolValue !== undefined) return v.boolValue;
+  if (v.structValue !== undefined) return structToJson(v.structValue, depth);
+  if (v.listValue !== undefined) return (v.listValue.values ?? []).map((x) => valueToJson(x, depth + 1));
+  return null;
+}

@@ -1,0 +1,57 @@
+/**
+ * Decision → CheckResponse. Pure; the only place that knows Envoy's answer shape.
+ */
+import type { Decision } from '../decision.js';
+import type { WireCheckResponse, WireHeaderValueOption, WireStruct } from './wire-types.js';
+
+/** google.rpc.Code values Envoy reads from CheckResponse.status. */
+export const GRPC_OK = 0;
+export const GRPC_PERMISSION_DENIED = 7;
+
+/**
+ * `append: false` is what Envoy before 1.23 reads; `append_action` is what newer
+ * Envoy reads (and it rejects a message that sets both to conflicting values,
+ * so both say "overwrite").
+ */
+export function overwriteHeader(key: string, value: string): WireHeaderValueOption {
+  return { header: { key, value }, append: { value: false }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+}
+
+function headerOptions(headers: Record<string, string>): WireHeaderValueOption[] {
+  const out: WireHeaderValueOption[] = [];
+  for (const key in headers) out.push(overwriteHeader(key, headers[key]));
+  return out;
+}
+
+function stringStruct(fields: Record<string, string>): WireStruct {
+  const out: WireStruct = { fields: {} };
+  for (const k in fields) out.fields![k] = { stringValue: fields[k] };
+  return out;
+}
+
+export function denyBody(decision: Decision): string {
+  return JSON.stringify({
+    decision: 'deny',
+    message: decision.message,
+    policies: decision.policies,
+    decision_id: decision.decisionId,
+  });
+}
+
+export function decisionToCheckResponse(decision: Decision): WireCheckResponse {
+  const metadata = stringStruct({ decision_id: decision.decisionId, policy_version: decision.version ?? '' });
+  if (decision.kind === 'allow') {
+    const ok: NonNullable<WireCheckResponse['ok_response']> = { headers: headerOptions(decision.headers) };
+    if (decision.responseHeaders) ok.response_headers_to_add = headerOptions(decision.responseHeaders);
+    return { status: { code: GRPC_OK }, ok_response: ok, dynamic_metadata: metadata };
+  }
+  return {
+    status: { code: GRPC_PERMISSION_DENIED, message: decision.message },
+    denied_response: {
+      status: { code: decision.status },
+      headers: [overwriteHeader('content-type', 'application/json'), ...headerOptions(decision.headers)],
+      body: denyBody(decision),
+    },
+    dynamic_metadata: metadata,
+  };
+}

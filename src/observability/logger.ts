@@ -1,0 +1,36 @@
+/**
+ * pino logger writing asynchronously (sonic-boom with sync:false), so a
+ * decision never waits for stdout. Sensitive headers are redacted by path.
+ */
+import pino, { type Logger, type LevelWithSilent } from 'pino';
+
+export const SENSITIVE_HEADERS = ['authorization', 'cookie', 'proxy-authorization', 'x-api-key'] as const;
+
+export const REDACT_PATHS = SENSITIVE_HEADERS.map((h) => `headers["${h}"]`);
+
+export interface LoggerOptions {
+  level: LevelWithSilent;
+  /** Defaults to stdout (fd 1). Tests pass a file path to read the decision log back. */
+  destination?: string | number;
+  /** Write synchronously (only for short-lived CLI commands, whose lines must not be lost at exit). */
+  sync?: boolean;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const destination = pino.destination({ dest: options.destination ?? 1, sync: options.sync ?? false, minLength: options.sync ? 0 : 4096 });
+  return pino(
+    {
+      level: options.level,
+      base: undefined,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}
+
+/** Flush buffered lines (at shutdown). */
+export function flushLogger(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
+}

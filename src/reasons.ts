@@ -1,0 +1,25 @@
+/**
+ * Reason codes: stable strings used in decisions, metrics labels and logs.
+ * The table also gives the default HTTP status for a deny with that reason,
+ * so there is exactly one place that maps reasons to statuses.
+ */
+export const REASONS = {
+  allowed: { status: 200, message: 'allowed' },
+  policy_forbid: { status: 403, message: 'denied by policy' },
+  no_permit: { status: 403, message: 'no policy permits this request' },
+  malformed_request: { status: 400, message: 'malformed CheckRequest' },
+  request_too_large: { status: 431, message: 'request headers too large' },
+  no_policy_set: { status: 503, message: 'no policy set is active yet' },
+  evaluation_error: { status: 503, message: 'the policy engine failed' },
+  deadline_exceeded: { status: 503, message: 'the decision could not be made before the deadline' },
+  rate_limited: { status: 429, message: 'rate limit exceeded' },
+  unauthenticated: { status: 401, message: 'invalid or expired credentials' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ReasonCode = keyof typeof REASONS;
+
+export const REASON_CODES = Object.keys(REASONS) as ReasonCode[];
+
+export function statusForReason(reason: ReasonCode): number {
+  return REASONS[reason].status;
+}
