@@ -8,6 +8,7 @@ import { actionEntities, CONNECT_ACTION } from './action-hierarchy.js';
 import type { CompiledPolicySet } from './compile.js';
 import { uidKey } from './entity-store.js';
 import { workloadPrincipal, type PrincipalRef } from './principal.js';
+import { projectEntityAttrs, type ReadSet } from './projection.js';
 
 export interface CedarRequest {
   principal: { type: string; id: string };
@@ -16,6 +17,9 @@ export interface CedarRequest {
   context: Record<string, CedarValueJson>;
   entities: EntityJson[];
 }
+
+/** Every request's resource is a Service, named by the service the request is for. */
+export const RESOURCE_TYPE = 'Service';
 
 export function actionIdFor(input: RequestModel): string {
   return input.kind === 'network' ? CONNECT_ACTION : input.method;
@@ -52,12 +56,35 @@ export function buildContext(input: RequestModel): Record<string, CedarValueJson
   };
 }
 
+/** Which of the request's own entities to send (with what they reach), and which attributes. */
+export interface EntityNeeds {
+  principal: boolean;
+  resource: boolean;
+  action: boolean;
+  /** Attribute names kept on the principal's request-made attributes; undefined keeps all. */
+  attrs?: ReadonlySet<string>;
+}
+
+export const ALL_ENTITIES: EntityNeeds = Object.freeze({ principal: true, resource: true, action: true });
+
+/** What a slice's policies can observe (projection.ts): unknown reach means everything. */
+export function entityNeedsOf(reads: ReadSet): EntityNeeds {
+  const all = reads.allEntities;
+  return { principal: all || reads.principalEntity, resource: all || reads.resourceEntity, action: all || reads.actionEntities, attrs: reads.entityAttrs };
+}
+
 /**
  * The request's own entities (principal, resource, action) merged with their
  * static definitions, plus every static entity they can reach.
  */
-export function buildEntities(set: CompiledPolicySet, principal: PrincipalRef, actionId: string, service: string): EntityJson[] {
-  const store = set.entities;
+export function buildEntities(
+  set: CompiledPolicySet,
+  principal: PrincipalRef,
+  actionId: string,
+  service: string,
+  needs: EntityNeeds = ALL_ENTITIES,
+  store = set.entities,
+): EntityJson[] {
   const out: EntityJson[] = [];
   const seen = new Set<string>();
   const push = (e: EntityJson, key: string): void => {
@@ -82,13 +109,17 @@ export function buildEntities(set: CompiledPolicySet, principal: PrincipalRef, a
     push(stat, key);
     for (const e of store.reachableFrom(key)) push(e, uidKey((e.uid as { type: string }).type, (e.uid as { id: string }).id));
   };
-  addWithClosure(principal.type, principal.id, principal.attrs, principal.parents);
-  addWithClosure('Service', service, {}, []);
-  for (const a of actionEntities(actionId)) {
-    const { type, id } = a.uid as { type: string; id: string };
-    const key = uidKey(type, id);
-    const stat = store.get(type, id);
-    push(stat ? { ...a, attrs: stat.attrs, parents: [...a.parents, ...stat.parents] } : a, key);
+  if (needs.principal) {
+    addWithClosure(principal.type, principal.id, needs.attrs ? projectEntityAttrs(principal.attrs, needs.attrs) : principal.attrs, principal.parents);
+  }
+  if (needs.resource) addWithClosure('Service', service, {}, []);
+  if (needs.action) {
+    for (const a of actionEntities(actionId)) {
+      const { type, id } = a.uid as { type: string; id: string };
+      const key = uidKey(type, id);
+      const stat = store.get(type, id);
+      push(stat ? { ...a, attrs: stat.attrs, parents: [...a.parents, ...stat.parents] } : a, key);
+    }
   }
   return out;
 }
@@ -103,3 +134,4 @@ export function inputToCedarRequest(input: RequestModel, set: CompiledPolicySet,
     entities: buildEntities(set, principal, actionId, input.service),
   };
 }
+

@@ -1,5 +1,5 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
-import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
 import { startAuthzServer } from '../server/authz-server.js';
 import type { Command, OptionSpec } from './command.js';
 
@@ -11,6 +11,9 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent (default info)', valueName: 'LEVEL' },
   'decision-log-headers': { type: 'string', description: 'Log request headers, redacted, in decision lines: true|false (default true)', valueName: 'BOOL' },
   'log-destination': { type: 'string', description: 'stdout or a file path (default stdout)', valueName: 'PATH' },
+  'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
+  'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
+  cores: { type: 'string', description: 'Processes sharing the gRPC port, each with its own Cedar; a number or auto (default 1)', valueName: 'N' },
 };
 
 /** Flags → camelCase config keys, leaving out those not given. */

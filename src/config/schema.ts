@@ -3,12 +3,18 @@
  * Keys are camelCase; the same key is `--kebab-case` on the command line,
  * `AUTHZ_UPPER_SNAKE` in the environment and camelCase in the YAML file.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
 export const DEFAULT_POLICIES_DIR = 'policies';
+/** 100k decisions take ~30 MB (measured by `npm run bench`, see docs/performance.md). */
+export const DEFAULT_DECISION_CACHE_ENTRIES = 100_000;
+/** Entries are also dropped on every policy swap; the TTL only bounds how long an idle entry holds memory. */
+export const DEFAULT_DECISION_CACHE_TTL_MS = 60_000;
+export const MAX_CORES = 64;
 
 const hostPort = z.string().transform((s, ctx): HostPort => {
   const hp = parseHostPort(s);
@@ -28,6 +34,28 @@ export const duration = z.union([z.string(), z.number()]).transform((s, ctx): nu
   return ms;
 });
 
+/** A whole number given as a number or a string of digits ("1e3" and "12abc" are refused, not coerced). */
+export const wholeNumber = (min: number, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx): number => {
+    const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+/** Worker processes: a number, or "auto" for one per available CPU. */
+export const cores = z.union([z.literal('auto'), z.number(), z.string()]).transform((v, ctx): number => {
+  if (v === 'auto') return Math.min(MAX_CORES, availableParallelism());
+  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CORES) {
+    ctx.addIssue({ code: 'custom', message: `expected "auto" or a whole number from 1 to ${MAX_CORES}, got "${v}"` });
+    return z.NEVER;
+  }
+  return n;
+});
+
 export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
 export const configSchema = z
@@ -40,6 +68,14 @@ export const configSchema = z
     decisionLogHeaders: bool.default(true),
     /** Where log lines go: stdout, or a file path. */
     logDestination: z.string().min(1).default('stdout'),
+    /** Most decisions the cache holds; 0 turns the cache off. */
+    decisionCacheEntries: wholeNumber(0, 50_000_000).default(DEFAULT_DECISION_CACHE_ENTRIES),
+    /** How long a cached decision may be reused (it is dropped on any policy swap anyway). */
+    decisionCacheTtl: duration
+      .refine((ms) => ms >= 1, { message: 'must be at least 1ms' })
+      .default(DEFAULT_DECISION_CACHE_TTL_MS),
+    /** Processes serving the gRPC port (node:cluster), each with its own Cedar instance; "auto" = one per CPU. */
+    cores: cores.default(1),
   })
   .strict();
 

@@ -46,9 +46,34 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly cacheLookups = new client.Counter({
+    name: 'authz_decision_cache_lookups_total',
+    help: 'Decision cache lookups: hit, miss, or uncacheable (the slice reads a volatile field such as time).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private cacheSize: () => number = () => 0;
+  readonly cacheEntries: client.Gauge = new client.Gauge({
+    name: 'authz_decision_cache_entries',
+    help: 'Decisions held in the cache.',
+    registers: [this.registry],
+    collect: (): void => this.cacheEntries.set(this.cacheSize()),
+  });
+  readonly activationLongestStep = new client.Gauge({
+    name: 'authz_bundle_activation_longest_step_seconds',
+    help: 'Longest the event loop was held by one step of the last policy-set compile (budget: 10 ms).',
+    registers: [this.registry],
+  });
+
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);
+    for (const result of ['hit', 'miss', 'uncacheable']) this.cacheLookups.inc({ result }, 0);
+  }
+
+  /** Report the decision cache's size at each scrape. */
+  trackCacheSize(size: () => number): void {
+    this.cacheSize = size;
   }
 
   setActiveVersion(version: string, policyCount: number): void {

@@ -10,6 +10,8 @@ import type { Config } from '../config/schema.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
+import { BoundedTtlCache } from '../cache/decision-cache.js';
+import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
@@ -34,15 +36,23 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger });
+  const cache = config.decisionCacheEntries > 0 ? new BoundedTtlCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
+  if (cache) metrics.trackCacheSize(() => cache.size);
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, cache });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null });
 
   policySet.observe({
-    onActivated: (set, previous, ms) => {
+    onActivated: (set, previous, ms, longestStepMs) => {
+      // Keys carry the version, so old entries could never answer; dropping them frees the memory now.
+      cache?.clear();
+      if (longestStepMs !== undefined) metrics.activationLongestStep.set(longestStepMs / 1000);
       metrics.bundleLoads.inc({ result: 'success' });
       metrics.setActiveVersion(set.version, set.policies.size);
       metrics.activationDuration.observe(ms / 1000);
-      logger.info({ version: set.version, previous: previous?.version ?? null, policies: set.policies.size, compile_ms: Math.round(ms) }, 'policy set activated');
+      logger.info(
+        { version: set.version, previous: previous?.version ?? null, policies: set.policies.size, compile_ms: Math.round(ms), longest_step_ms: longestStepMs === undefined ? undefined : Math.round(longestStepMs * 10) / 10, slices: set.slices.chunkCount },
+        'policy set activated',
+      );
       if (!previous) grpcServer.notifyHealth();
     },
     onRefused: (error, version) => {
@@ -51,7 +61,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     },
   });
 
-  const loadFiles = (files: BundleFileMap | Error): void => {
+  const loadFiles = async (files: BundleFileMap | Error): Promise<void> => {
     if (files instanceof Error) {
       policySet.refuse(files);
       return;
@@ -64,10 +74,11 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       return;
     }
     if (source.version === policySet.current?.version) return;
-    policySet.activateSource(source);
+    // Compiled in a worker and in small steps: requests keep being answered by the current set meanwhile.
+    await policySet.activate(source);
   };
   const watcher = new PolicyDirectoryWatcher(config.policies, loadFiles);
-  loadFiles(await watcher.start());
+  await loadFiles(await watcher.start());
 
   const admin = new AdminServer({
     metrics,
