@@ -1,6 +1,8 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
 import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { startAuthzServer } from '../server/authz-server.js';
+import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../server/cluster.js';
 import type { Command, OptionSpec } from './command.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
@@ -31,6 +33,7 @@ export const serveCommand: Command = {
   details: 'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.',
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
+    if (config.cores > 1) return serveCluster(config);
     const server = await startAuthzServer(config);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
@@ -43,3 +46,21 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/** `--cores N`: this process supervises N workers (cluster.fork runs this same command in each). */
+async function serveCluster(config: Config): Promise<number> {
+  if (isClusterWorker()) {
+    await startClusterWorker(config);
+    return new Promise<number>(() => undefined); // a worker runs until the primary tells it to stop
+  }
+  const running = await startClusterPrimary(config);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      running.logger.info({ signal }, 'shutting down');
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

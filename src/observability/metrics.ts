@@ -38,6 +38,8 @@ export class AuthzMetrics {
     name: 'authz_policies',
     help: 'Number of policies in the active set.',
     registers: [this.registry],
+    // With --cores, every worker holds the same set: the cluster's figure is one worker's, not the sum.
+    aggregator: 'max',
   });
   readonly activationDuration = new client.Histogram({
     name: 'authz_bundle_activation_duration_seconds',
@@ -63,6 +65,7 @@ export class AuthzMetrics {
     name: 'authz_bundle_activation_longest_step_seconds',
     help: 'Longest the event loop was held by one step of the last policy-set compile (budget: 10 ms).',
     registers: [this.registry],
+    aggregator: 'max',
   });
 
   constructor(collectDefaults = true) {

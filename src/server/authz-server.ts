@@ -27,6 +27,8 @@ export interface RunningServer {
 
 export interface StartOptions {
   logger?: Logger;
+  /** Serve the admin HTTP port (default true). Cluster workers leave it to the primary. */
+  admin?: boolean;
 }
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -100,12 +102,14 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   });
 
   const grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
-  let adminPort: number;
-  try {
-    adminPort = await admin.listen(config.admin.host, config.admin.port);
-  } catch (err) {
-    await grpcServer.close(0);
-    throw err;
+  let adminPort = 0;
+  if (options.admin !== false) {
+    try {
+      adminPort = await admin.listen(config.admin.host, config.admin.port);
+    } catch (err) {
+      await grpcServer.close(0);
+      throw err;
+    }
   }
   logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, policies: config.policies }, 'authz server listening');
 
@@ -117,7 +121,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger,
     async close() {
       watcher.stop();
-      await Promise.all([grpcServer.close(), admin.close()]);
+      await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
       await flushLogger(logger);
     },
   };
