@@ -8,6 +8,7 @@ import { cedar, type EntityJson, type DetailedError, type PolicyJson } from './c
 import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './annotations.js';
 import { EntityStore } from './entity-store.js';
 import type { PolicySetSource } from './policy-set-source.js';
+import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -28,6 +29,8 @@ export interface CompiledPolicySet {
   readonly entities: EntityStore;
   readonly hasSchema: boolean;
   readonly compiledAt: Date;
+  /** bundle.yaml settings (mode, enforcement, timezone, rate limits). */
+  readonly settings: BundleSettings;
 }
 
 export class PolicySetError extends Error {
@@ -125,5 +128,6 @@ export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
     entities,
     hasSchema: source.schema !== undefined,
     compiledAt: new Date(),
+    settings: source.settings ?? DEFAULT_BUNDLE_SETTINGS,
   });
 }
