@@ -10,6 +10,9 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   admin: { type: 'string', description: `Admin HTTP address (default ${DEFAULT_ADMIN})`, valueName: 'HOST:PORT' },
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent (default info)', valueName: 'LEVEL' },
   'decision-log-headers': { type: 'string', description: 'Log request headers, redacted, in decision lines: true|false (default true)', valueName: 'BOOL' },
+  'tls-cert': { type: 'string', description: 'PEM certificate (chain) for the gRPC listener', valueName: 'FILE' },
+  'tls-key': { type: 'string', description: 'PEM private key for --tls-cert', valueName: 'FILE' },
+  'tls-client-ca': { type: 'string', description: 'PEM CA bundle; clients must present a certificate it signed (mTLS)', valueName: 'FILE' },
   'log-destination': { type: 'string', description: 'stdout or a file path (default stdout)', valueName: 'PATH' },
 };
 

@@ -13,6 +13,7 @@ import { AuthzMetrics } from '../observability/metrics.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import { grpcServerCredentials, tlsMode } from './tls.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -28,6 +29,8 @@ export interface StartOptions {
 }
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  // Read certificates first: a bad path must stop start-up before anything listens.
+  const credentials = grpcServerCredentials(config);
   const logger =
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
@@ -35,7 +38,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger });
-  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null });
+  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
     onActivated: (set, previous, ms) => {
@@ -96,7 +99,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     await grpcServer.close(0);
     throw err;
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, policies: config.policies }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), policies: config.policies }, 'authz server listening');
 
   return {
     grpcPort,

@@ -224,8 +224,11 @@ describe('envoy/envoy.yaml (HTTP front proxy)', () => {
       const authz = names.indexOf(EXT_AUTHZ_HTTP_FILTER);
       expect(authz, `${hcm.stat_prefix}: ${names.join(' → ')}`).toBeGreaterThanOrEqual(0);
       expect(types[authz]).toBe(T.httpExtAuthz);
+      // Exactly one router, last: anything after it never runs, and a router
+      // ahead of ext_authz would forward requests before they are checked.
+      expect(types.filter((t) => t === T.router)).toHaveLength(1);
       expect(types.at(-1)).toBe(T.router);
-      expect(authz).toBeLessThan(names.length - 1);
+      expect(authz).toBeLessThan(types.indexOf(T.router));
     }
   });
 
@@ -303,8 +306,9 @@ describe('envoy/envoy-tcp.yaml (network filter)', () => {
     for (const filters of chains) {
       const types = filters.map((f: Json) => f.typed_config?.['@type']);
       expect(types).toContain(T.netExtAuthz);
+      expect(types.filter((t: string) => t === T.tcpProxy)).toHaveLength(1);
       expect(types.at(-1)).toBe(T.tcpProxy);
-      expect(types.indexOf(T.netExtAuthz)).toBeLessThan(types.length - 1);
+      expect(types.indexOf(T.netExtAuthz)).toBeLessThan(types.indexOf(T.tcpProxy));
       const ea = filters.find((f: Json) => f.typed_config?.['@type'] === T.netExtAuthz);
       expect(ea.name).toBe('envoy.filters.network.ext_authz');
       expect(ea.typed_config.stat_prefix).toMatch(/\S/);
