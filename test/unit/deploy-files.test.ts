@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 
 // Parsed YAML/JSON is untyped by nature; these tests are what give it shape.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,7 +37,7 @@ const T = {
 } as const;
 const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
-/** Every AUTHZ_* variable the server reads; anything else in a manifest is a typo. */
+/** The AUTHZ_* variables of the server's documented contract; anything else in a manifest is a typo. */
 const AUTHZ_ENV_VARS = new Set([
   'AUTHZ_LISTEN', 'AUTHZ_ADMIN', 'AUTHZ_POLICIES', 'AUTHZ_S3_ENDPOINT', 'AUTHZ_BUCKET', 'AUTHZ_PREFIX',
   'AUTHZ_BUNDLE', 'AUTHZ_STATE_DIR', 'AUTHZ_POLL_INTERVAL', 'AUTHZ_FAIL_MODE', 'AUTHZ_LOG_LEVEL',
