@@ -4,6 +4,7 @@
  */
 import { PolicySetError } from '../cedar/compile.js';
 import type { PolicySetSource } from '../cedar/policy-set-source.js';
+import { parseBundleSettings } from './bundle-settings.js';
 
 export type BundleFileMap = Map<string, Buffer>;
 
@@ -34,5 +35,6 @@ export function filesToPolicySetSource(files: BundleFileMap, version: string): P
       throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON: ${(err as Error).message}`);
     }
   }
+  source.settings = parseBundleSettings(files.get(SETTINGS_FILE)?.toString('utf8'));
   return source;
 }

@@ -68,7 +68,7 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
   const p = parsed.prepared;
   const prepared = p ? { readsOf: p.readsOf, scopes: p.scopes, leanEntities: new EntityStore(p.leanEntities) } : undefined;
   await checkpoint();
-  const set = assemblePolicySet(source.version, parsed.policies, entities, source.schema !== undefined, prepared);
+  const set = assemblePolicySet(source, parsed.policies, entities, prepared);
   await checkpoint();
   try {
     // Plan every (action, resource) pair the policies name, then preparse each distinct chunk once.

@@ -11,6 +11,7 @@ import type { PolicySetSource } from './policy-set-source.js';
 import { projectEntity, type ReadSet } from './projection.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
 import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
+import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -36,6 +37,8 @@ export interface CompiledPolicySet {
   readonly entities: EntityStore;
   readonly hasSchema: boolean;
   readonly compiledAt: Date;
+  /** bundle.yaml settings (mode, enforcement, timezone, rate limits). */
+  readonly settings: BundleSettings;
   /** Policies indexed by action/resource scope, preparsed as small sets (slicing.ts). */
   readonly slices: SliceIndex;
   /** `entities` with only the attributes some policy reads: what requests carry. */
@@ -133,25 +136,25 @@ export function preparse(policies: Iterable<CompiledPolicy>): string {
  * use; `compilePolicySetInChunks` (compile-async.ts) warms them beforehand.
  */
 export function assemblePolicySet(
-  version: string,
+  source: PolicySetSource,
   policies: Map<string, CompiledPolicy>,
   entities: EntityStore,
-  hasSchema: boolean,
   prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; leanEntities: EntityStore },
 ): CompiledPolicySet {
   const slices = new SliceIndex(policies.values(), entities, prepared);
   const leanEntities = prepared?.leanEntities ?? leanEntityStore(entities, slices.allReads);
   let fullPsetId: string | undefined;
   return Object.freeze({
-    version,
+    version: source.version,
     get psetId(): string {
       if (slices.retired) throw new SliceRetiredError('this policy set was replaced; its preparsed sets are gone');
       return (fullPsetId ??= preparse(policies.values()));
     },
     policies,
     entities,
-    hasSchema,
+    hasSchema: source.schema !== undefined,
     compiledAt: new Date(),
+    settings: source.settings ?? DEFAULT_BUNDLE_SETTINGS,
     slices,
     leanEntities,
     retire(): void {
@@ -171,5 +174,5 @@ export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
   const policies = parsePolicies(source);
   if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
   const entities = parseEntities(source.entities, source.schema);
-  return assemblePolicySet(source.version, policies, entities, source.schema !== undefined);
+  return assemblePolicySet(source, policies, entities);
 }

@@ -8,6 +8,8 @@ export interface PolicyFile {
   text: string;
 }
 
+import type { BundleSettings } from '../bundle/bundle-settings.js';
+
 export interface PolicySetSource {
   version: string;
   policies: PolicyFile[];
@@ -15,4 +17,6 @@ export interface PolicySetSource {
   schema?: string;
   /** Parsed entities.json, when present. */
   entities?: unknown;
+  /** Parsed bundle.yaml; defaults when absent. */
+  settings?: BundleSettings;
 }

@@ -76,8 +76,22 @@ export const configSchema = z
       .default(DEFAULT_DECISION_CACHE_TTL_MS),
     /** Processes serving the gRPC port (node:cluster), each with its own Cedar instance; "auto" = one per CPU. */
     cores: cores.default(1),
+    /** PEM certificate chain for the gRPC listener (TLS without a mesh). */
+    tlsCert: z.string().min(1).optional(),
+    /** PEM private key for tlsCert. */
+    tlsKey: z.string().min(1).optional(),
+    /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
+    tlsClientCa: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!!c.tlsCert !== !!c.tlsKey) {
+      ctx.addIssue({ code: 'custom', path: [c.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'tlsCert and tlsKey must be given together' });
+    }
+    if (c.tlsClientCa && !c.tlsCert) {
+      ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'mTLS needs a server certificate: set tlsCert and tlsKey too' });
+    }
+  });
 
 export type Config = Readonly<z.output<typeof configSchema>>;
 export type ConfigInput = z.input<typeof configSchema>;

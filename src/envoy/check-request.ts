@@ -3,6 +3,7 @@
  * decoded message (a property test holds it to that). Anything too incomplete
  * to decide on comes back as `{ ok: false }` and becomes a 400 deny.
  */
+import { isIP } from 'node:net';
 import type { InputResult, PeerModel, RequestModel } from './request-model.js';
 import type { WireCheckRequest, WireHeaderValue, WireHttpRequest, WirePeer, WireStruct, WireStructValue } from './wire-types.js';
 
@@ -112,13 +113,13 @@ function peerModel(peer: WirePeer | undefined): PeerModel {
   return model;
 }
 
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
-/** Cedar's ip() rejects anything else; checking here keeps a bad address from failing every policy. */
+/**
+ * Cedar's ip() rejects anything but a plain address; checking here keeps a bad
+ * address from making every policy that reads it error. Zone ids (fe80::1%eth0)
+ * are valid for Node but not for Cedar.
+ */
 export function isIpLiteral(s: string): boolean {
-  const m = IPV4.exec(s);
-  if (m) return m.slice(1).every((o) => Number(o) <= 255 && (o === '0' || !o.startsWith('0')));
-  return s.includes(':') && /^[0-9a-fA-F:.]+$/.test(s) && s.length <= 45;
+  return isIP(s) !== 0 && !s.includes('%');
 }
 
 function timestampMs(ts: { seconds?: string | number; nanos?: number } | undefined): number | undefined {

@@ -17,7 +17,7 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = pino.destination({ dest: options.destination ?? 1, sync: options.sync ?? false, minLength: options.sync ? 0 : 4096 });
+  const destination = pino.destination({ dest: options.destination ?? 1, sync: options.sync ?? false });
   return pino(
     {
       level: options.level,

@@ -15,6 +15,7 @@ import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import { grpcServerCredentials, tlsMode } from './tls.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -32,6 +33,8 @@ export interface StartOptions {
 }
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  // Read certificates first: a bad path must stop start-up before anything listens.
+  const credentials = grpcServerCredentials(config);
   const logger =
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
@@ -41,7 +44,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const cache = config.decisionCacheEntries > 0 ? new BoundedTtlCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, cache });
-  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null });
+  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
     onActivated: (set, previous, ms, longestStepMs) => {
@@ -111,7 +114,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       throw err;
     }
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, policies: config.policies }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), policies: config.policies }, 'authz server listening');
 
   return {
     grpcPort,

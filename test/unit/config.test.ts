@@ -1,0 +1,51 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load-config.js';
+import { parseDurationMs } from '../../src/config/values.js';
+
+describe('loadConfig', () => {
+  it('has documented defaults', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 9191 });
+    expect(c.admin).toEqual({ host: '0.0.0.0', port: 9192 });
+    expect(c.policies).toBe('policies');
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('flags beat environment, which beats the file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
+    const file = path.join(dir, 'authz.yaml');
+    writeFileSync(file, 'listen: 127.0.0.1:1000\nadmin: 127.0.0.1:2000\npolicies: /from/file\n');
+    const c = loadConfig({ file, env: { AUTHZ_ADMIN: '127.0.0.1:2001', AUTHZ_POLICIES: '/from/env' }, flags: { policies: '/from/flag' } });
+    expect(c.listen.port).toBe(1000);
+    expect(c.admin.port).toBe(2001);
+    expect(c.policies).toBe('/from/flag');
+  });
+
+  const bad = [
+    { name: 'bad listen from a flag', src: { flags: { listen: 'nope' }, env: {} }, error: /listen: expected HOST:PORT.*\(from --listen\)/ },
+    { name: 'port out of range from env', src: { env: { AUTHZ_ADMIN: '0.0.0.0:70000' } }, error: /admin: .*\(from environment AUTHZ_ADMIN\)/ },
+    { name: 'unknown log level', src: { flags: { logLevel: 'loud' }, env: {} }, error: /logLevel/ },
+    { name: 'bad boolean', src: { env: { AUTHZ_DECISION_LOG_HEADERS: 'maybe' } }, error: /decisionLogHeaders/ },
+  ];
+  for (const row of bad) {
+    it(`refuses ${row.name}, naming the field`, () => {
+      expect(() => loadConfig(row.src)).toThrow(ConfigError);
+      expect(() => loadConfig(row.src)).toThrow(row.error);
+    });
+  }
+
+  it('refuses unknown keys in the config file', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'cfg-'));
+    const file = path.join(dir, 'authz.yaml');
+    writeFileSync(file, 'listne: 127.0.0.1:1000\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(/unknown setting.*"listne"/);
+  });
+});
+
+describe('parseDurationMs', () => {
+  const rows: [string, number | undefined][] = [['250ms', 250], ['2s', 2000], ['1.5s', 1500], ['1m', 60000], ['100', 100], ['fast', undefined], ['-1s', undefined]];
+  for (const [s, ms] of rows) it(s, () => expect(parseDurationMs(s)).toBe(ms));
+});
