@@ -1,77 +1,124 @@
 /**
- * Compile a policy set without stalling the thread that serves requests:
- * parse, validate and analyse in a worker thread, then preparse the slices
- * here, one small step per event-loop turn. Requests keep being answered (by
- * the current set) between steps; the caller swaps the new set in when this
- * resolves.
+ * Compile a policy set without stalling the thread that serves requests: the
+ * same work as `compilePolicySet`, cut into small steps with a yield to the
+ * event loop between them, so requests keep being answered (by the current
+ * set) while a new one compiles; the caller swaps it in when this resolves.
  *
- * Preparsing has to happen on this thread: Cedar's preparsed sets live in the
- * wasm instance's thread-local store. Chunks hold at most MAX_POLICIES_PER_PSET
- * policies, so one step stays under the 10 ms stall budget.
+ * Steps are naturally small here: one policy's `policyToJson`, a few policies'
+ * schema validation, one slice chunk's preparse (≤ MAX_POLICIES_PER_PSET
+ * policies), a few KB of text for Cedar's splitter. Preparsing must happen on
+ * this thread anyway (preparsed sets live in this wasm instance's store).
+ *
+ * Why not a worker thread for the parsing: measured here, a worker (its own V8
+ * isolate and wasm instance) takes 0.3–0.6 s to start and adds 60–95 MB of RSS
+ * per compile, against a 1 s reload promise and a 200 MB budget; the stall
+ * budget is met without it.
  */
-import { Worker } from 'node:worker_threads';
-import { assemblePolicySet, compilePolicySet, PolicySetError, type CompiledPolicy, type CompiledPolicySet } from './compile.js';
-import type { ShippedPolicy, WorkerMessage } from './compile-worker.js';
+import {
+  addPolicy,
+  assemblePolicySet,
+  checkSchema,
+  compilePolicyText,
+  parseEntities,
+  policyTextsInSourceOrder,
+  PolicySetError,
+  refuseViolations,
+  schemaViolations,
+  splitPolicyFile,
+  leanEntityStore,
+  type CompiledPolicy,
+  type CompiledPolicySet,
+} from './compile.js';
 import { RESOURCE_TYPE } from './cedar-request.js';
-import type { EntityJson, PolicyJson } from './cedar-wasm.js';
-import { EntityStore } from './entity-store.js';
-import type { PolicySetSource } from './policy-set-source.js';
-import type { ReadSet } from './projection.js';
-import type { ChunkPlan, PolicyScope, ResourceRef, SlicePlan } from './slicing.js';
+import type { PolicyJson } from './cedar-wasm.js';
+import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
+import { groupStatements, splitStatements } from './policy-text.js';
+import { analysePolicies, unionOfReads, type ReadSet } from './projection.js';
+import { scopeOfPolicy, type ChunkPlan, type PolicyScope, type ResourceRef, type SlicePlan } from './slicing.js';
 
 /** Yield to the event loop once a step has held it this long. */
 export const STEP_BUDGET_MS = 2;
+/** Text handed to Cedar's splitter at once (~25 typical policies; ~1–3 ms). */
+export const SPLIT_PIECE_CHARS = 8 * 1024;
+/** Policies validated per call (each call also parses the schema). */
+export const VALIDATE_BATCH = 8;
 
 export interface ChunkedCompileResult {
   set: CompiledPolicySet;
-  /** Longest single step on this thread (ms, wall clock): what a request may have waited behind. */
+  /** Longest single step (ms, wall clock): the most a request waited behind this compile. */
   longestStepMs: number;
-  /** Where parsing ran: "worker", or "main" when no worker could start. */
-  parsedIn: 'worker' | 'main';
-}
-
-interface Parsed {
-  policies: Map<string, CompiledPolicy>;
-  prepared?: { readsOf: Map<string, ReadSet>; scopes: Map<string, PolicyScope>; leanEntities: EntityJson[] };
-  entities: EntityJson[];
+  /** Which phase that step belonged to (parse, validate, entities, plan, preparse, remember). */
+  longestStepPhase: string;
+  /** Steps taken (event-loop turns given back). */
+  steps: number;
 }
 
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export async function compilePolicySetInChunks(source: PolicySetSource): Promise<ChunkedCompileResult> {
   let longest = 0;
-  let stepStart = 0;
+  let longestPhase = '';
+  let phase = 'parse';
+  let steps = 0;
+  let stepStart = performance.now();
+  const record = (held: number): void => {
+    if (held > longest) {
+      longest = held;
+      longestPhase = phase;
+    }
+  };
   /** Call between pieces of work: yields once the current step has used its budget. */
   const checkpoint = async (): Promise<void> => {
     const held = performance.now() - stepStart;
     if (held < STEP_BUDGET_MS) return;
-    longest = Math.max(longest, held);
+    record(held);
+    steps++;
     await yieldTurn();
     stepStart = performance.now();
   };
 
-  let parsed: Parsed;
-  let parsedIn: 'worker' | 'main' = 'worker';
-  try {
-    parsed = await parseInWorker(source);
-  } catch (err) {
-    if (err instanceof PolicySetError) throw err;
-    // No worker (a locked-down runtime): parse here, correct but blocking; the result says so.
-    parsedIn = 'main';
-    const set = compilePolicySet(source);
-    parsed = { policies: new Map(set.policies), entities: set.entities.all() };
-    set.retire();
+  // 1. Split files and turn each policy into its JSON form, one policy per step at most.
+  const policies = new Map<string, CompiledPolicy>();
+  const readsOf = new Map<string, ReadSet>();
+  const scopes = new Map<string, PolicyScope>();
+  let order = 0;
+  for (const file of source.policies) {
+    const texts = await splitFileInSteps(file, checkpoint);
+    for (let n = 0; n < texts.length; n++) {
+      const p = compilePolicyText(texts[n], file.name, n, order++);
+      readsOf.set(p.id, analysePolicies([p]));
+      scopes.set(p.id, scopeOfPolicy(p));
+      addPolicy(policies, withJsonKeptAsText(p));
+      await checkpoint();
+    }
   }
-  stepStart = performance.now();
 
-  const entities = new EntityStore(parsed.entities);
-  const p = parsed.prepared;
-  const prepared = p ? { readsOf: p.readsOf, scopes: p.scopes, leanEntities: new EntityStore(p.leanEntities) } : undefined;
+  // 2. Schema validation, a few policies per call (validation is per policy).
+  if (source.schema !== undefined) {
+    phase = 'validate';
+    checkSchema(source.schema);
+    await checkpoint();
+    const all = [...policies.values()];
+    const violations: string[] = [];
+    for (let i = 0; i < all.length; i += VALIDATE_BATCH) {
+      violations.push(...schemaViolations(source.schema, all.slice(i, i + VALIDATE_BATCH)));
+      await checkpoint();
+    }
+    refuseViolations(violations);
+  }
+
+  // 3. Entities and the slice index (no Cedar store side effects yet).
+  phase = 'entities';
+  const entities = parseEntities(source.entities, source.schema);
   await checkpoint();
-  const set = assemblePolicySet(source, parsed.policies, entities, prepared);
+  const leanEntities = leanEntityStore(entities, unionOfReads(readsOf.values()));
   await checkpoint();
+  const set = assemblePolicySet(source, policies, entities, { readsOf, scopes, leanEntities });
+  await checkpoint();
+
+  // 4. Preparse the slices of every (action, resource) pair the policies name, each distinct chunk once.
   try {
-    // Plan every (action, resource) pair the policies name, then preparse each distinct chunk once.
+    phase = 'plan';
     const plans: Array<[string, ResourceRef, SlicePlan]> = [];
     const missing = new Map<string, ChunkPlan>();
     for (const [action, resource] of set.slices.knownPairs(RESOURCE_TYPE)) {
@@ -80,11 +127,13 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
       for (const c of plan.chunks) if (!set.slices.hasChunk(c.signature)) missing.set(c.signature, c);
       await checkpoint();
     }
+    phase = 'preparse';
     for (const chunk of missing.values()) {
       set.slices.preparseChunk(chunk);
       await checkpoint();
     }
     // Remember every known pair now, so the first requests find their slice ready.
+    phase = 'remember';
     for (const [action, resource, plan] of plans) {
       set.slices.sliceFor(action, resource, plan);
       await checkpoint();
@@ -93,63 +142,37 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
     set.retire();
     throw err instanceof PolicySetError ? err : new PolicySetError((err as Error).message);
   }
-  longest = Math.max(longest, performance.now() - stepStart);
-  return { set, longestStepMs: longest, parsedIn };
-}
-
-/** A policy whose JSON is parsed from its text on first read (slicing does not need it). */
-function receivePolicy({ jsonText, scope: _scope, reads: _reads, ...rest }: ShippedPolicy): CompiledPolicy {
-  let json: PolicyJson | undefined;
-  return Object.defineProperty(rest, 'json', {
-    get: () => (json ??= JSON.parse(jsonText) as PolicyJson),
-    enumerable: true,
-  }) as CompiledPolicy;
-}
-
-/** Parse + validate + analyse in a worker. Rejects with a PolicySetError for a bad set, another error if the worker failed. */
-function parseInWorker(source: PolicySetSource): Promise<Parsed> {
-  return new Promise((resolve, reject) => {
-    const worker = startCompileWorker(source);
-    const policies = new Map<string, CompiledPolicy>();
-    const readsOf = new Map<string, ReadSet>();
-    const scopes = new Map<string, PolicyScope>();
-    let settled = false;
-    const finish = (fn: () => void): void => {
-      if (settled) return;
-      settled = true;
-      void worker.terminate();
-      fn();
-    };
-    worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'policies') {
-        for (const shipped of m.batch) {
-          policies.set(shipped.id, receivePolicy(shipped));
-          readsOf.set(shipped.id, shipped.reads);
-          scopes.set(shipped.id, shipped.scope);
-        }
-      } else if (m.type === 'done') {
-        finish(() => resolve({ policies, entities: m.entities, prepared: { readsOf, scopes, leanEntities: m.leanEntities } }));
-      } else {
-        finish(() => reject(new PolicySetError(m.message)));
-      }
-    });
-    worker.on('error', (err) => finish(() => reject(err)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`compile worker exited with code ${code}`))));
-  });
+  record(performance.now() - stepStart);
+  return { set, longestStepMs: longest, longestStepPhase: longestPhase, steps };
 }
 
 /**
- * The worker runs the compiled compile-worker.js next to this file. Under tsx
- * or vitest (this file is .ts) the worker has to load TypeScript itself: Node
- * 20 does not apply `--import` loaders to a worker's entry module, so a small
- * bootstrap registers tsx first.
+ * The policy with its JSON form held as a string and parsed again on first
+ * read. Slicing and projection already took what they need from it; kept as
+ * objects, the JSON of 1,000 policies is ~100k long-lived objects, and copying
+ * them out of the young generation made scavenges of 10–40 ms (measured) while
+ * this compile runs beside live traffic.
  */
-function startCompileWorker(source: PolicySetSource): Worker {
-  const here = import.meta.url;
-  if (here.endsWith('.ts')) {
-    const entry = new URL('./compile-worker.ts', here).href;
-    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
-    return new Worker(boot, { eval: true, workerData: { source } });
+function withJsonKeptAsText({ json, ...rest }: CompiledPolicy): CompiledPolicy {
+  const text = JSON.stringify(json);
+  let parsed: PolicyJson | undefined;
+  return Object.defineProperty(rest, 'json', { get: () => (parsed ??= JSON.parse(text) as PolicyJson), enumerable: true }) as CompiledPolicy;
+}
+
+/**
+ * A file's policy texts, as `splitPolicyFile` gives them, but a large file goes
+ * to Cedar a piece at a time. Should Cedar refuse a piece (a broken policy, or a
+ * piece the scanner cut wrongly), the whole file is parsed in one call instead:
+ * that answer (its texts, or its error message) is the one that counts.
+ */
+async function splitFileInSteps(file: PolicyFile, checkpoint: () => Promise<void>): Promise<string[]> {
+  if (file.text.length <= SPLIT_PIECE_CHARS) return splitPolicyFile(file);
+  const texts: string[] = [];
+  for (const piece of groupStatements(splitStatements(file.text), SPLIT_PIECE_CHARS)) {
+    const parts = policyTextsInSourceOrder(piece);
+    if (!parts.ok || parts.templates > 0) return splitPolicyFile(file);
+    texts.push(...parts.texts);
+    await checkpoint();
   }
-  return new Worker(new URL('./compile-worker.js', here), { workerData: { source } });
+  return texts;
 }
