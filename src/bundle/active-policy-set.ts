@@ -79,7 +79,11 @@ export class ActivePolicySet {
     this.active = set;
     this.lastErrorValue = null;
     for (const o of this.observers) o.onActivated?.(set, previous, durationMs, longestStepMs);
-    if (previous && previous !== set) setTimeout(() => previous.retire(), RETIRE_GRACE_MS).unref();
+    if (previous && previous !== set) {
+      setTimeout(() => {
+        if (this.active !== previous) previous.retire();
+      }, RETIRE_GRACE_MS).unref();
+    }
     return { ok: true, set };
   }
 

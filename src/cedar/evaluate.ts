@@ -33,7 +33,13 @@ export function evaluate(set: CompiledPolicySet, req: CedarRequest, psetId: stri
   const { decision, diagnostics } = answer.response;
   const determining = diagnostics.reason.length > 1 ? sortByOrder(set, diagnostics.reason) : diagnostics.reason;
   const errors = diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message }));
+  // Cedar lists errors in no fixed order (observed: two calls with the same request differ); set order keeps logs stable.
+  if (errors.length > 1) sortErrors(set, errors);
   return { decision, determining, errors };
+}
+
+function sortErrors(set: CompiledPolicySet, errors: EngineResult['errors']): void {
+  errors.sort((a, b) => orderOf(set, a.policyId) - orderOf(set, b.policyId));
 }
 
 /**
@@ -62,7 +68,7 @@ export function evaluateSlice(set: CompiledPolicySet, req: CedarRequest, slice: 
       for (const id of part.determining) forbids.push(id);
     }
   }
-  errors.sort((a, b) => orderOf(set, a.policyId) - orderOf(set, b.policyId));
+  sortErrors(set, errors);
   if (forbids.length > 0) return { decision: 'deny', determining: sortByOrder(set, forbids), errors };
   if (allowed) return { decision: 'allow', determining: sortByOrder(set, permits), errors };
   return { decision: 'deny', determining: [], errors };
