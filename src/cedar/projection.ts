@@ -242,6 +242,8 @@ export function projectValue(value: CedarValueJson, reads: ContextReads): CedarV
 }
 
 export function projectContext(context: Record<string, CedarValueJson>, reads: ContextReads): Record<string, CedarValueJson> {
+  // Below the root an unread node does not exist; the root itself can be unread: then nothing is sent.
+  if (!reads.whole && reads.children.size === 0) return {};
   return projectValue(context, reads) as Record<string, CedarValueJson>;
 }
 
