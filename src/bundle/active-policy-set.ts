@@ -28,9 +28,15 @@ export class ActivePolicySet {
   private lastErrorValue: { message: string; at: Date; version?: string } | null = null;
   private readonly observers: ActivationObserver[] = [];
   private queue: Promise<unknown> = Promise.resolve();
+  private compilingVersion: string | null = null;
 
   get current(): CompiledPolicySet | null {
     return this.active;
+  }
+
+  /** Version being compiled by `activate` right now (the current set answers meanwhile), or null. */
+  get compiling(): string | null {
+    return this.compilingVersion;
   }
 
   get lastError(): { message: string; at: Date; version?: string } | null {
@@ -61,11 +67,14 @@ export class ActivePolicySet {
   activate(source: PolicySetSource): Promise<ActivationResult> {
     const run = async (): Promise<ActivationResult> => {
       const started = performance.now();
+      this.compilingVersion = source.version;
       try {
         const { set, longestStepMs } = await compilePolicySetInChunks(source);
         return this.swap(set, performance.now() - started, longestStepMs);
       } catch (err) {
         return this.refuse(err as Error, source.version);
+      } finally {
+        this.compilingVersion = null;
       }
     };
     const next = this.queue.then(run);

@@ -99,6 +99,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         source: { kind: 'directory', path: config.policies },
         policies: set ? set.policies.size : 0,
         activated_at: set?.compiledAt.toISOString() ?? null,
+        compiling: policySet.compiling,
         last_error: policySet.lastError,
       },
     };

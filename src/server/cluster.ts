@@ -120,7 +120,9 @@ export async function startClusterPrimary(config: Config): Promise<RunningCluste
 
 /** Worker process: the normal server without the admin port, reporting to the primary. */
 export async function startClusterWorker(config: Config): Promise<void> {
-  const server = await startAuthzServer(config, { admin: false });
+  // Every line says which worker wrote it (workers share the destination).
+  const logger = createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination }).child({ worker: Number(process.env.AUTHZ_WORKER_SLOT ?? 0) });
+  const server = await startAuthzServer(config, { admin: false, logger });
   // prom-client answers the primary's metric requests from the registries set here.
   new client.AggregatorRegistry();
   client.AggregatorRegistry.setRegistries([server.metrics.registry]);
