@@ -27,6 +27,7 @@ const SHUTDOWN = 'authz:shutdown';
 
 interface WorkerStatus {
   type: typeof STATUS;
+  pid: number;
   ready: boolean;
   version: string | null;
   policies: number;
@@ -80,7 +81,7 @@ export async function startClusterPrimary(config: Config): Promise<RunningCluste
     status: 200,
     body: {
       source: { kind: 'directory', path: config.policies },
-      workers: [...status.entries()].sort((a, b) => a[0] - b[0]).map(([slot, s]) => ({ slot, version: s.version, policies: s.policies, last_error: s.lastError })),
+      workers: [...status.entries()].sort((a, b) => a[0] - b[0]).map(([slot, s]) => ({ slot, pid: s.pid, version: s.version, policies: s.policies, last_error: s.lastError })),
     },
   }));
   const adminPort = await admin.listen(config.admin.host, config.admin.port);
@@ -128,7 +129,7 @@ export async function startClusterWorker(config: Config): Promise<void> {
   client.AggregatorRegistry.setRegistries([server.metrics.registry]);
   const report = (): void => {
     const set = server.policySet.current;
-    const s: WorkerStatus = { type: STATUS, ready: set !== null, version: set?.version ?? null, policies: set?.policies.size ?? 0, lastError: server.policySet.lastError?.message ?? null };
+    const s: WorkerStatus = { type: STATUS, pid: process.pid, ready: set !== null, version: set?.version ?? null, policies: set?.policies.size ?? 0, lastError: server.policySet.lastError?.message ?? null };
     process.send?.(s);
   };
   server.policySet.observe({ onActivated: report, onRefused: report });
