@@ -15,7 +15,7 @@ import type { Decision } from './decision.js';
 import { checkRequestToInput, type InputOptions } from './envoy/check-request.js';
 import type { RequestModel } from './envoy/request-model.js';
 import type { WireCheckRequest } from './envoy/wire-types.js';
-import { actionIdFor, buildContext, buildEntities, entityNeedsOf, RESOURCE_TYPE, type CedarRequest } from './cedar/cedar-request.js';
+import { actionIdFor, buildContext, buildEntities, RESOURCE_TYPE, type CedarRequest } from './cedar/cedar-request.js';
 import type { CompiledPolicySet } from './cedar/compile.js';
 import { denyFor, engineResultToDecision } from './cedar/decide.js';
 import { evaluateSlice, type EngineResult } from './cedar/evaluate.js';
@@ -55,7 +55,7 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
   } catch (err) {
     return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, target };
   }
-  const needs = entityNeedsOf(slice.reads);
+  const needs = slice.needs;
   const context = projectContext(buildContext(input), slice.reads.context);
 
   const cache = slice.cacheable ? options.cache : undefined;

@@ -25,6 +25,7 @@
 import { cedar, type EntityJson } from './cedar-wasm.js';
 import { actionEntities, CONNECT_ACTION, READ_METHODS, WRITE_METHODS } from './action-hierarchy.js';
 import type { CompiledPolicy } from './compile.js';
+import { entityNeedsOf, type EntityNeeds } from './cedar-request.js';
 import { uidKey, uidOf, type EntityStore } from './entity-store.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
 import { analysePolicies, readsVolatile, unionOfReads, type ReadSet } from './projection.js';
@@ -45,6 +46,8 @@ export interface Slice {
   readonly reads: ReadSet;
   /** False when a matching policy reads a volatile field (time, load). */
   readonly cacheable: boolean;
+  /** Which of the request's entities to send (from `reads`), worked out once. */
+  readonly needs: EntityNeeds;
 }
 
 export interface ChunkPlan {
@@ -136,6 +139,7 @@ export class SliceIndex {
       psetIds: plan.chunks.map((c) => this.chunks.get(c.signature)!),
       reads,
       cacheable: !readsVolatile(reads),
+      needs: entityNeedsOf(reads),
     });
     if (this.slices.size >= MAX_REMEMBERED_SLICES) this.slices.clear();
     this.slices.set(key, slice);
