@@ -11,14 +11,11 @@ export interface EngineResult {
   decision: 'allow' | 'deny';
   /** Determining policy ids, in policy-set order. */
   determining: string[];
-  /** Policies that errored during evaluation (Cedar skips them). */
+  /** Policies that errored during evaluation (Cedar skips them), in policy-set order. */
   errors: { policyId: string; message: string }[];
 }
 
 export class EvaluationError extends Error {}
-
-/** What Cedar answers when no policy applies: no permit, so deny, with nothing determining. */
-const NOTHING_APPLIES: EngineResult = Object.freeze({ decision: 'deny', determining: [], errors: [] }) as EngineResult;
 
 export function evaluate(set: CompiledPolicySet, req: CedarRequest, psetId: string = set.psetId): EngineResult {
   const answer = cedar.statefulIsAuthorized({
@@ -31,15 +28,13 @@ export function evaluate(set: CompiledPolicySet, req: CedarRequest, psetId: stri
   });
   if (answer.type === 'failure') throw new EvaluationError(formatCedarErrors(answer.errors).join('; '));
   const { decision, diagnostics } = answer.response;
-  const determining = diagnostics.reason.length > 1 ? sortByOrder(set, diagnostics.reason) : diagnostics.reason;
-  const errors = diagnostics.errors.map((e) => ({ policyId: e.policyId, message: e.error.message }));
+  const determining = diagnostics.reason.slice();
+  if (determining.length > 1) sortIdsByOrder(set, determining);
+  const errors: EngineResult['errors'] = [];
+  for (const e of diagnostics.errors) errors.push({ policyId: e.policyId, message: e.error.message });
   // Cedar lists errors in no fixed order (observed: two calls with the same request differ); set order keeps logs stable.
-  if (errors.length > 1) sortErrors(set, errors);
+  if (errors.length > 1) sortErrorsByOrder(set, errors);
   return { decision, determining, errors };
-}
-
-function sortErrors(set: CompiledPolicySet, errors: EngineResult['errors']): void {
-  errors.sort((a, b) => orderOf(set, a.policyId) - orderOf(set, b.policyId));
 }
 
 /**
@@ -52,7 +47,7 @@ function sortErrors(set: CompiledPolicySet, errors: EngineResult['errors']): voi
  * satisfied forbids, and lists nothing only when none of its policies is satisfied.
  */
 export function evaluateSlice(set: CompiledPolicySet, req: CedarRequest, slice: Slice): EngineResult {
-  if (slice.matching.length === 0) return { ...NOTHING_APPLIES, determining: [], errors: [] };
+  if (slice.matching.length === 0) return { decision: 'deny', determining: [], errors: [] };
   if (slice.psetIds.length === 1) return evaluate(set, req, slice.psetIds[0]);
   const permits: string[] = [];
   const forbids: string[] = [];
@@ -68,9 +63,9 @@ export function evaluateSlice(set: CompiledPolicySet, req: CedarRequest, slice: 
       for (const id of part.determining) forbids.push(id);
     }
   }
-  sortErrors(set, errors);
-  if (forbids.length > 0) return { decision: 'deny', determining: sortByOrder(set, forbids), errors };
-  if (allowed) return { decision: 'allow', determining: sortByOrder(set, permits), errors };
+  sortErrorsByOrder(set, errors);
+  if (forbids.length > 0) return { decision: 'deny', determining: sortIdsByOrder(set, forbids), errors };
+  if (allowed) return { decision: 'allow', determining: sortIdsByOrder(set, permits), errors };
   return { decision: 'deny', determining: [], errors };
 }
 
@@ -78,6 +73,30 @@ function orderOf(set: CompiledPolicySet, id: string): number {
   return set.policies.get(id)?.order ?? 0;
 }
 
-function sortByOrder(set: CompiledPolicySet, ids: string[]): string[] {
-  return [...ids].sort((a, b) => orderOf(set, a) - orderOf(set, b));
+/** Insertion sort in place (these lists hold a handful of ids). */
+function sortIdsByOrder(set: CompiledPolicySet, ids: string[]): string[] {
+  for (let i = 1; i < ids.length; i++) {
+    const id = ids[i];
+    const o = orderOf(set, id);
+    let j = i - 1;
+    while (j >= 0 && orderOf(set, ids[j]) > o) {
+      ids[j + 1] = ids[j];
+      j--;
+    }
+    ids[j + 1] = id;
+  }
+  return ids;
+}
+
+function sortErrorsByOrder(set: CompiledPolicySet, errors: EngineResult['errors']): void {
+  for (let i = 1; i < errors.length; i++) {
+    const e = errors[i];
+    const o = orderOf(set, e.policyId);
+    let j = i - 1;
+    while (j >= 0 && orderOf(set, errors[j].policyId) > o) {
+      errors[j + 1] = errors[j];
+      j--;
+    }
+    errors[j + 1] = e;
+  }
 }
