@@ -23,7 +23,16 @@ import { ensureH2load, h2loadVersion, runH2load } from './clients/h2load.js';
 import { generateMeshBundle, policyCount, writeBundle } from './generate-bundle.js';
 import { latencySvg, markdownTable, ms, num, summarise, type LatencySummary } from './report.js';
 import { checkRequest, distinctShapes, encode, REPEATED_SHAPE, type RequestShape } from './requests.js';
-import type { ChildMessage, ChildStats } from './servers/child.js';
+
+/** What the server processes (servers/*.mjs) report over IPC. */
+interface ChildStats {
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Longest event-loop delay since the last reset (1 ms timer resolution). */
+  stallMaxMs: number;
+  stallP99Ms: number;
+}
+type ChildMessage = { type: 'ready'; port: number; adminPort?: number } | ({ type: 'stats' } & ChildStats);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -47,7 +56,7 @@ interface Child {
 }
 
 function startChild(script: string, args: string[]): Promise<Child> {
-  const proc = fork(path.join(HERE, 'servers', script), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const proc = fork(path.join(HERE, 'servers', script), args, { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)));
     proc.on('message', function onReady(m: ChildMessage) {
@@ -214,7 +223,7 @@ async function main(): Promise<void> {
 
   // 1. Transport floor.
   log('\n[floor] grpc-js answering a constant OK without decoding');
-  const floor = await startChild('floor.ts', []);
+  const floor = await startChild('floor.mjs', []);
   const floorMax = await maxRepeated(floor.port, repeated, T(10));
   log(`  max throughput: ${num(floorMax.reqPerSec)} req/s (${floorMax.client})`);
   const floorPaced = await pacedRepeated(floor.port, repeated, 1000, T(10));
@@ -228,7 +237,7 @@ async function main(): Promise<void> {
 
   // 2. Ours.
   log(`\n[ours] authz server, ${policies} policies, decision cache on, decision log to a file`);
-  const ours = await startChild('authz.ts', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz.log') })]);
+  const ours = await startChild('authz.mjs', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz.log') })]);
   const admin = ours.adminPort!;
   const allowed = await checkOnce(ours.port, REPEATED_SHAPE);
   const denied = await checkOnce(ours.port, { caller: 50, service: 2, method: 'DELETE', path: '/api/items/1' });
@@ -342,7 +351,7 @@ async function main(): Promise<void> {
 
   // 3. Naive baseline.
   log('\n[baseline] decode, then isAuthorized with the policy text on every call');
-  const baseline = await startChild('baseline.ts', [versions.a]);
+  const baseline = await startChild('baseline.mjs', [versions.a]);
   const baseClient = new GrpcH2Client(baseline.port, 1);
   const basePool = encodeAll(distinctShapes(200, SERVICES, 7_000_000));
   await closedLoop(baseClient, basePool, 1, 1, 2);
@@ -361,7 +370,7 @@ async function main(): Promise<void> {
   results.cores2 = coresFigures;
 
   log('\n[ours, decision log off] --log-level warn');
-  const quiet = await startChild('authz.ts', [JSON.stringify({ policies: live, logLevel: 'warn' })]);
+  const quiet = await startChild('authz.mjs', [JSON.stringify({ policies: live, logLevel: 'warn' })]);
   await closedLoop(new GrpcH2Client(quiet.port, 1), [repeated], 8, 2);
   const quietMax = await maxRepeated(quiet.port, repeated, T(10));
   await quiet.stop();
@@ -434,7 +443,7 @@ async function clusterRun(live: string, work: string): Promise<{ maxRepeated: Th
   const [port, admin] = [await freePort(), await freePort()];
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', '--cores', '2', '--policies', live, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--log-destination', path.join(work, 'cluster.log')],
+    [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--cores', '2', '--policies', live, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--log-destination', path.join(work, 'cluster.log')],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   try {

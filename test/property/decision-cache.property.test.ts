@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/authorize.js';
-import { BoundedTtlCache } from '../../src/cache/decision-cache.js';
+import { BoundedTtlCache, EngineResultCache } from '../../src/cache/decision-cache.js';
 import { compilePolicySet, type CompiledPolicySet } from '../../src/cedar/compile.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
@@ -32,7 +32,8 @@ describe('cached decisions equal uncached decisions', () => {
         (versions, pool, steps) => {
           // The same texts under different versions must still never share entries.
           const sets: CompiledPolicySet[] = versions.map((files, i) => compilePolicySet({ version: `v${i}`, policies: files, entities: WORLD_ENTITIES }));
-          const clearedOnSwap = new BoundedTtlCache<EngineResult>(1000, 60_000);
+          // The server's cache (answers interned) cleared on swaps; a plain one never cleared.
+          const clearedOnSwap = new EngineResultCache<EngineResult>(1000, 60_000);
           const neverCleared = new BoundedTtlCache<EngineResult>(1000, 60_000);
           let active = sets[0];
           let hits = 0;
