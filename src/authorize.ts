@@ -57,7 +57,6 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
   }
   const needs = slice.needs;
   const fullContext = buildContext(input);
-  const context = projectContext(fullContext, slice.reads.context);
 
   const cache = slice.cacheable ? options.cache : undefined;
   let key = '';
@@ -70,6 +69,7 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
   }
   const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
 
+  const context = projectContext(fullContext, slice.reads.context);
   const cedarRequest: CedarRequest = {
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionId },
