@@ -95,11 +95,14 @@ export function buildEntities(set: CompiledPolicySet, principal: PrincipalRef, a
 
 export function inputToCedarRequest(input: RequestModel, set: CompiledPolicySet, principal: PrincipalRef = workloadPrincipal(input.source.principal)): CedarRequest {
   const actionId = actionIdFor(input);
+  const context = buildContext(input);
+  // bundle.yaml's mode, so policies can tighten in high-alert too.
+  context.mode = set.settings.mode;
   return {
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionId },
     resource: { type: 'Service', id: input.service },
-    context: buildContext(input),
+    context,
     entities: buildEntities(set, principal, actionId, input.service),
   };
 }

@@ -25,6 +25,12 @@ export interface CompiledPolicySet {
   readonly version: string;
   /** Id under which the enforced policies are preparsed in Cedar's store. */
   readonly psetId: string;
+  /**
+   * Id of a second preparsed set holding the enforced policies plus the
+   * `@shadow` ones; absent when the set has no shadow policy. Evaluating both
+   * tells whether the shadow policies would change a decision.
+   */
+  readonly shadowPsetId?: string;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   readonly entities: EntityStore;
   readonly hasSchema: boolean;
@@ -120,10 +126,14 @@ export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
   const policies = parsePolicies(source);
   if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
   const entities = parseEntities(source.entities, source.schema);
-  const psetId = preparse(policies.values());
+  // @shadow policies are evaluated beside the set, never in it.
+  const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
+  const psetId = preparse(enforced);
+  const shadowPsetId = enforced.length < policies.size ? preparse(policies.values()) : undefined;
   return Object.freeze({
     version: source.version,
     psetId,
+    ...(shadowPsetId ? { shadowPsetId } : {}),
     policies,
     entities,
     hasSchema: source.schema !== undefined,

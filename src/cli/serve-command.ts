@@ -11,6 +11,12 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent (default info)', valueName: 'LEVEL' },
   'decision-log-headers': { type: 'string', description: 'Log request headers, redacted, in decision lines: true|false (default true)', valueName: 'BOOL' },
   'log-destination': { type: 'string', description: 'stdout or a file path (default stdout)', valueName: 'PATH' },
+  'fail-mode': { type: 'string', description: 'closed|open: answer when no decision can be made (default closed; per route: context_extensions fail_mode)', valueName: 'MODE' },
+  'decision-timeout': { type: 'string', description: 'Budget per decision, e.g. 50ms; past it the fail mode answers (default 0: only the gRPC deadline)', valueName: 'DURATION' },
+  'dry-run': { type: 'boolean', description: 'Log denies but answer allow with x-authz-dry-run-decision: deny' },
+  'shadow-evaluation': { type: 'string', description: 'after-reply|inline: when shadow policies/versions are evaluated (default after-reply)', valueName: 'WHEN' },
+  'shadow-sample-rate': { type: 'string', description: 'Fraction 0..1 of requests evaluated in shadow (default 1)', valueName: 'RATE' },
+  'rate-limit-max-keys': { type: 'string', description: 'Most rate limit buckets kept in memory (default 100000)', valueName: 'N' },
 };
 
 /** Flags → camelCase config keys, leaving out those not given. */

@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
+import { FAIL_MODES } from '../enforcement/route-settings.js';
+import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
@@ -40,6 +42,18 @@ export const configSchema = z
     decisionLogHeaders: bool.default(true),
     /** Where log lines go: stdout, or a file path. */
     logDestination: z.string().min(1).default('stdout'),
+    /** When the engine cannot decide (no set, evaluation error, deadline): deny 503 (closed) or allow (open). */
+    failMode: z.enum(FAIL_MODES).default(DEFAULT_SAFETY_OPTIONS.failMode),
+    /** Our own budget per decision (e.g. 50ms); 0 = only the gRPC deadline Envoy sends. */
+    decisionTimeout: duration.default(DEFAULT_SAFETY_OPTIONS.decisionTimeoutMs),
+    /** Answer rule-made denies as allows (logged as denies) on every route. */
+    dryRun: bool.default(DEFAULT_SAFETY_OPTIONS.dryRun),
+    /** Run shadow evaluations after the answer is sent, or inline before it. */
+    shadowEvaluation: z.enum(['after-reply', 'inline']).default(DEFAULT_SAFETY_OPTIONS.shadowEvaluation),
+    /** Fraction (0..1) of requests that get shadow evaluations. */
+    shadowSampleRate: z.coerce.number().min(0).max(1).default(DEFAULT_SAFETY_OPTIONS.shadowSampleRate),
+    /** Most rate limit buckets held in memory. */
+    rateLimitMaxKeys: z.coerce.number().int().positive().default(DEFAULT_SAFETY_OPTIONS.rateLimitMaxKeys),
   })
   .strict();
 

@@ -46,9 +46,50 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly shadowMismatches = new client.Counter({
+    name: 'authz_shadow_mismatches_total',
+    help: 'Requests a shadow (never enforced) evaluation decided differently: source "policies" for @shadow policies in the active version, "version" for the shadow version named in the store.',
+    labelNames: ['source', 'version'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowEvaluations = new client.Counter({
+    name: 'authz_shadow_evaluations_total',
+    help: 'Shadow evaluations, by source and result (match, mismatch, error).',
+    labelNames: ['source', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowSkipped = new client.Counter({
+    name: 'authz_shadow_skipped_total',
+    help: 'Shadow evaluations dropped because too many were already waiting (the server is saturated).',
+    registers: [this.registry],
+  });
+  readonly rateLimited = new client.Counter({
+    name: 'authz_ratelimited_total',
+    help: 'Requests refused with 429 by a bundle.yaml rate limit rule.',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimitEvictions = new client.Counter({
+    name: 'authz_ratelimit_evictions_total',
+    help: 'Rate limit buckets dropped before they were idle because the key store was full (raise --rate-limit-max-keys).',
+    registers: [this.registry],
+  });
+
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);
+  }
+
+  /** Report the number of live rate limit buckets at scrape time. */
+  trackRateLimitKeys(size: () => number): void {
+    new client.Gauge({
+      name: 'authz_ratelimit_keys',
+      help: 'Rate limit buckets held in memory (idle ones expire).',
+      registers: [this.registry],
+      collect() {
+        this.set(size());
+      },
+    });
   }
 
   setActiveVersion(version: string, policyCount: number): void {

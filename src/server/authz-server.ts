@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { ActivePolicySet } from '../bundle/active-policy-set.js';
 import { filesToPolicySetSource, type BundleFileMap } from '../bundle/bundle-files.js';
 import { directoryVersion, PolicyDirectoryWatcher } from '../bundle/policy-directory.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { Config } from '../config/schema.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
@@ -13,11 +14,14 @@ import { AuthzMetrics } from '../observability/metrics.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import type { SafetyOptions } from '../enforcement/safety-options.js';
 
 export interface RunningServer {
   grpcPort: number;
   adminPort: number;
   policySet: ActivePolicySet;
+  /** The shadow version evaluated beside the active set (empty unless the store names one). */
+  shadowVersion: ActivePolicySet;
   metrics: AuthzMetrics;
   logger: Logger;
   close(): Promise<void>;
@@ -34,7 +38,9 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger });
+  // The shadow version is named in the bundle store's pointer; the directory source never sets one.
+  const shadowVersion = new ActivePolicySet();
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, safety: safetyOptions(config), shadowVersion });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null });
 
   policySet.observe({
@@ -69,6 +75,16 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const watcher = new PolicyDirectoryWatcher(config.policies, loadFiles);
   loadFiles(await watcher.start());
 
+  policySet.observe({
+    onActivated: (set, previous) => {
+      const from = previous?.settings;
+      const to = set.settings;
+      if (from && (from.mode !== to.mode || from.enforcement !== to.enforcement)) {
+        logger.warn({ version: set.version, mode: to.mode, previous_mode: from.mode, enforcement: to.enforcement, previous_enforcement: from.enforcement }, 'bundle safety settings changed');
+      }
+    },
+  });
+
   const admin = new AdminServer({
     metrics,
     isReady: () => policySet.current !== null,
@@ -88,6 +104,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     };
   });
 
+  admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler) }));
+
   const grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
   let adminPort: number;
   try {
@@ -102,12 +120,47 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     grpcPort,
     adminPort,
     policySet,
+    shadowVersion,
     metrics,
     logger,
     async close() {
       watcher.stop();
       await Promise.all([grpcServer.close(), admin.close()]);
       await flushLogger(logger);
+    },
+  };
+}
+
+function safetyOptions(config: Config): SafetyOptions {
+  return {
+    failMode: config.failMode,
+    dryRun: config.dryRun,
+    decisionTimeoutMs: config.decisionTimeout,
+    shadowEvaluation: config.shadowEvaluation,
+    shadowSampleRate: config.shadowSampleRate,
+    rateLimitMaxKeys: config.rateLimitMaxKeys,
+  };
+}
+
+/** What an operator checks during an incident: which controls are in force on this server right now. */
+function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler): Record<string, unknown> {
+  const settings = set?.settings;
+  return {
+    version: set?.version ?? null,
+    mode: settings?.mode ?? null,
+    enforcement: config.dryRun ? 'dry-run (--dry-run)' : (settings?.enforcement ?? null),
+    fail_mode: config.failMode,
+    decision_timeout_ms: config.decisionTimeout,
+    rate_limits: (settings?.rateLimits ?? []).map((r) => {
+      const rate = settings!.mode === 'high-alert' ? (r['high-alert'] ?? r.normal) : r.normal;
+      return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst };
+    }),
+    rate_limit_keys: handler.rateLimitKeys,
+    shadow: {
+      evaluation: config.shadowEvaluation,
+      sample_rate: config.shadowSampleRate,
+      policies: set ? [...set.policies.values()].filter((p) => p.annotations.shadow).map((p) => p.id) : [],
+      version: shadow?.version ?? null,
     },
   };
 }

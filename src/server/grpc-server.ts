@@ -32,7 +32,7 @@ export class GrpcServer {
     const handler = options.handler;
     this.server.addService(authorizationService().service, {
       Check: (call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>, callback: grpc.sendUnaryData<WireCheckResponse>) => {
-        callback(null, handler.handle(call.request));
+        callback(null, handler.handle(call.request, call.getDeadline()));
       },
     });
     this.server.addService(healthService().service, {
