@@ -17,7 +17,7 @@ const ALLOW: Decision = { kind: 'allow', reason: 'allowed', status: 200, message
 
 describe('routeSettings', () => {
   const defaults = { failMode: 'closed' as const, dryRun: false };
-  const rows = [
+  const rows: { name: string; ext: Record<string, string>; expected: RouteSettings }[] = [
     { name: 'no extensions: the defaults', ext: {}, expected: { failMode: 'closed', dryRun: false } },
     { name: 'fail_mode open', ext: { fail_mode: 'open' }, expected: { failMode: 'open', dryRun: false } },
     { name: 'enforcement dry-run', ext: { enforcement: 'dry-run' }, expected: { failMode: 'closed', dryRun: true } },
