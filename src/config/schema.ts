@@ -54,8 +54,22 @@ export const configSchema = z
     shadowSampleRate: z.coerce.number().min(0).max(1).default(DEFAULT_SAFETY_OPTIONS.shadowSampleRate),
     /** Most rate limit buckets held in memory. */
     rateLimitMaxKeys: z.coerce.number().int().positive().default(DEFAULT_SAFETY_OPTIONS.rateLimitMaxKeys),
+    /** PEM certificate chain for the gRPC listener (TLS without a mesh). */
+    tlsCert: z.string().min(1).optional(),
+    /** PEM private key for tlsCert. */
+    tlsKey: z.string().min(1).optional(),
+    /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
+    tlsClientCa: z.string().min(1).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    if (!!c.tlsCert !== !!c.tlsKey) {
+      ctx.addIssue({ code: 'custom', path: [c.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'tlsCert and tlsKey must be given together' });
+    }
+    if (c.tlsClientCa && !c.tlsCert) {
+      ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'mTLS needs a server certificate: set tlsCert and tlsKey too' });
+    }
+  });
 
 export type Config = Readonly<z.output<typeof configSchema>>;
 export type ConfigInput = z.input<typeof configSchema>;

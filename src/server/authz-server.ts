@@ -15,6 +15,7 @@ import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
+import { grpcServerCredentials, tlsMode } from './tls.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -32,6 +33,8 @@ export interface StartOptions {
 }
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  // Read certificates first: a bad path must stop start-up before anything listens.
+  const credentials = grpcServerCredentials(config);
   const logger =
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
@@ -41,7 +44,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   // The shadow version is named in the bundle store's pointer; the directory source never sets one.
   const shadowVersion = new ActivePolicySet();
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, safety: safetyOptions(config), shadowVersion });
-  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null });
+  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
     onActivated: (set, previous, ms) => {
@@ -114,7 +117,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     await grpcServer.close(0);
     throw err;
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, policies: config.policies }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), policies: config.policies }, 'authz server listening');
 
   return {
     grpcPort,

@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 
 // Parsed YAML/JSON is untyped by nature; these tests are what give it shape.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,7 +37,7 @@ const T = {
 } as const;
 const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
-/** Every AUTHZ_* variable the server reads; anything else in a manifest is a typo. */
+/** The AUTHZ_* variables of the server's documented contract; anything else in a manifest is a typo. */
 const AUTHZ_ENV_VARS = new Set([
   'AUTHZ_LISTEN', 'AUTHZ_ADMIN', 'AUTHZ_POLICIES', 'AUTHZ_S3_ENDPOINT', 'AUTHZ_BUCKET', 'AUTHZ_PREFIX',
   'AUTHZ_BUNDLE', 'AUTHZ_STATE_DIR', 'AUTHZ_POLL_INTERVAL', 'AUTHZ_FAIL_MODE', 'AUTHZ_LOG_LEVEL',
@@ -224,8 +223,11 @@ describe('envoy/envoy.yaml (HTTP front proxy)', () => {
       const authz = names.indexOf(EXT_AUTHZ_HTTP_FILTER);
       expect(authz, `${hcm.stat_prefix}: ${names.join(' → ')}`).toBeGreaterThanOrEqual(0);
       expect(types[authz]).toBe(T.httpExtAuthz);
+      // Exactly one router, last: anything after it never runs, and a router
+      // ahead of ext_authz would forward requests before they are checked.
+      expect(types.filter((t) => t === T.router)).toHaveLength(1);
       expect(types.at(-1)).toBe(T.router);
-      expect(authz).toBeLessThan(names.length - 1);
+      expect(authz).toBeLessThan(types.indexOf(T.router));
     }
   });
 
@@ -303,8 +305,9 @@ describe('envoy/envoy-tcp.yaml (network filter)', () => {
     for (const filters of chains) {
       const types = filters.map((f: Json) => f.typed_config?.['@type']);
       expect(types).toContain(T.netExtAuthz);
+      expect(types.filter((t: string) => t === T.tcpProxy)).toHaveLength(1);
       expect(types.at(-1)).toBe(T.tcpProxy);
-      expect(types.indexOf(T.netExtAuthz)).toBeLessThan(types.length - 1);
+      expect(types.indexOf(T.netExtAuthz)).toBeLessThan(types.indexOf(T.tcpProxy));
       const ea = filters.find((f: Json) => f.typed_config?.['@type'] === T.netExtAuthz);
       expect(ea.name).toBe('envoy.filters.network.ext_authz');
       expect(ea.typed_config.stat_prefix).toMatch(/\S/);

@@ -1,0 +1,148 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import selfsigned from 'selfsigned';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load-config.js';
+import { startAuthzServer } from '../../src/server/authz-server.js';
+import { connectAuthz } from '../support/grpc-clients.js';
+import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
+import { FRONTEND, istioRequest } from '../support/requests.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
+
+interface Pki {
+  dir: string;
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  otherCaCert: string;
+  strangerCert: string;
+  strangerKey: string;
+}
+
+async function makePki(): Promise<Pki> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authz-pki-'));
+  const caExt = [{ name: 'basicConstraints' as const, cA: true, critical: true }, { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }];
+  const ca = await selfsigned.generate([{ name: 'commonName', value: 'test-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
+  const otherCa = await selfsigned.generate([{ name: 'commonName', value: 'other-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
+  const leaf = (cn: string, issuer: { private: string; cert: string }, usage: 'serverAuth' | 'clientAuth') =>
+    selfsigned.generate([{ name: 'commonName', value: cn }], {
+      keyType: 'ec',
+      algorithm: 'sha256',
+      ca: { key: issuer.private, cert: issuer.cert },
+      extensions: [
+        { name: 'basicConstraints' as const, cA: false },
+        { name: 'keyUsage' as const, digitalSignature: true, keyEncipherment: true },
+        { name: 'extKeyUsage' as const, [usage]: true },
+        { name: 'subjectAltName' as const, altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+      ],
+    });
+  const server = await leaf('authz.test', ca, 'serverAuth');
+  const client = await leaf('envoy.test', ca, 'clientAuth');
+  const stranger = await leaf('stranger.test', otherCa, 'clientAuth');
+  const files: Record<string, string> = {
+    caCert: ca.cert, serverCert: server.cert, serverKey: server.private, clientCert: client.cert, clientKey: client.private,
+    otherCaCert: otherCa.cert, strangerCert: stranger.cert, strangerKey: stranger.private,
+  };
+  const out: Record<string, string> = { dir };
+  for (const [k, v] of Object.entries(files)) {
+    const f = path.join(dir, `${k}.pem`);
+    writeFileSync(f, v);
+    out[k] = f;
+  }
+  return out as unknown as Pki;
+}
+
+const read = (f: string) => readFileSync(f);
+const request = istioRequest({ principal: FRONTEND, path: '/orders/1', ext: { service: 'orders' } });
+// The certificates name localhost and 127.0.0.1; the client connects to 127.0.0.1.
+const clientOptions: grpc.ClientOptions = { 'grpc.ssl_target_name_override': 'localhost' };
+
+let pki: Pki;
+let policies: string;
+
+beforeAll(async () => {
+  pki = await makePki();
+  policies = copyExamplePolicies();
+});
+afterAll(() => {
+  removeDir(pki.dir);
+  removeDir(policies);
+});
+
+describe('TLS on the gRPC listener', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ policies, tlsCert: pki.serverCert, tlsKey: pki.serverKey });
+  });
+  afterAll(async () => server?.close());
+
+  it('a client that trusts the CA gets decisions', async () => {
+    const c = connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert)), clientOptions);
+    try {
+      expect((await c.check(request)).status.code).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a plaintext client cannot talk to a TLS listener', async () => {
+    const c = connectAuthz(server.grpcPort);
+    try {
+      await expect(c.check(request, 2000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('mTLS on the gRPC listener', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ policies, tlsCert: pki.serverCert, tlsKey: pki.serverKey, tlsClientCa: pki.caCert });
+  });
+  afterAll(async () => server?.close());
+
+  it('a client with a certificate from the client CA gets decisions', async () => {
+    const c = connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert), read(pki.clientKey), read(pki.clientCert)), clientOptions);
+    try {
+      expect((await c.check(request)).status.code).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a client without a certificate is refused', async () => {
+    const c = connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert)), clientOptions);
+    try {
+      await expect(c.check(request, 2000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    } finally {
+      c.close();
+    }
+  });
+
+  it('a client with a certificate from another CA is refused', async () => {
+    const c = connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert), read(pki.strangerKey), read(pki.strangerCert)), clientOptions);
+    try {
+      await expect(c.check(request, 2000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    } finally {
+      c.close();
+    }
+  });
+});
+
+describe('TLS configuration errors stop start-up', () => {
+  const rows = [
+    { name: 'certificate without key', flags: { tlsCert: 'x.pem' }, error: /tlsKey: tlsCert and tlsKey must be given together/ },
+    { name: 'client CA without certificate', flags: { tlsClientCa: 'ca.pem' }, error: /tlsClientCa: mTLS needs a server certificate/ },
+  ];
+  for (const row of rows) it(row.name, () => expect(() => loadConfig({ flags: row.flags, env: {} })).toThrow(row.error));
+
+  it('an unreadable certificate file names the field', async () => {
+    const config = loadConfig({ flags: { policies, listen: '127.0.0.1:0', admin: '127.0.0.1:0', tlsCert: '/nonexistent/cert.pem', tlsKey: pki.serverKey }, env: {} });
+    await expect(startAuthzServer(config)).rejects.toThrow(/tlsCert: cannot read \/nonexistent\/cert\.pem: ENOENT/);
+  });
+});
