@@ -1,7 +1,8 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
-import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS } from '../config/schema.js';
 import { startAuthzServer } from '../server/authz-server.js';
 import type { Command, OptionSpec } from './command.js';
+import { S3_STORE_OPTIONS } from './store-options.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -20,6 +21,11 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'shadow-evaluation': { type: 'string', description: 'after-reply|inline: when shadow policies/versions are evaluated (default after-reply)', valueName: 'WHEN' },
   'shadow-sample-rate': { type: 'string', description: 'Fraction 0..1 of requests evaluated in shadow (default 1)', valueName: 'RATE' },
   'rate-limit-max-keys': { type: 'string', description: 'Most rate limit buckets kept in memory (default 100000)', valueName: 'N' },
+  // S3 bundle source (instead of --policies when --bucket and --bundle are given).
+  ...S3_STORE_OPTIONS,
+  'state-dir': { type: 'string', description: 'Keep the last good bundle here; served at start when the store is unreachable', valueName: 'DIR' },
+  'poll-interval': { type: 'string', description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`, valueName: 'DURATION' },
+  'verify-key': { type: 'string', description: 'Ed25519 public key (PEM); refuse bundles it does not verify', valueName: 'PUB' },
 };
 
 /** Flags → camelCase config keys, leaving out those not given. */
@@ -32,7 +38,8 @@ export function flagsToConfig(values: Record<string, unknown>, skip: string[] = 
 export const serveCommand: Command = {
   path: ['serve'],
   summary: 'run the ext_authz gRPC server and the admin HTTP server',
-  usage: 'serve [--policies DIR] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
+  usage:
+    'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
   details: 'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.',
   async run(values) {
