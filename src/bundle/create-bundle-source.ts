@@ -16,11 +16,14 @@ import { LastGoodStore } from './last-good.js';
 import { createS3Client } from './s3-client.js';
 import { S3BundleSyncer } from './s3-bundle-syncer.js';
 import { loadVerifyKey } from './signature.js';
+import { ShadowVersionLoader } from '../shadow/shadow-version-loader.js';
 
 export interface SourceDeps {
   policySet: ActivePolicySet;
   metrics: AuthzMetrics;
   logger: Logger;
+  /** Filled with the pointer's shadow version (S3 source only). */
+  shadowVersion?: ActivePolicySet;
 }
 
 /** The poller retries on its own schedule; one SDK retry smooths over a dropped connection. */
@@ -53,9 +56,12 @@ export async function createBundleSource(config: Config, deps: SourceDeps): Prom
     maxAttempts: SYNC_MAX_ATTEMPTS,
   });
   const store = new BundleStore(s3, { bucket: config.bucket, prefix: config.prefix, bundle: config.bundle });
+  const { shadowVersion, ...syncDeps } = deps;
+  const shadowLoader = shadowVersion ? new ShadowVersionLoader({ store, shadowVersion, logger: deps.logger, metrics: deps.metrics, verifyKey }) : undefined;
   const syncer = new S3BundleSyncer({
     store,
-    ...deps,
+    ...syncDeps,
+    onPolled: shadowLoader ? (pointer) => shadowLoader.onPolled(pointer) : undefined,
     pollIntervalMs: config.pollInterval,
     verifyKey,
     lastGood,
@@ -67,8 +73,9 @@ export async function createBundleSource(config: Config, deps: SourceDeps): Prom
     start: () => syncer.start(),
     stop: async () => {
       await syncer.stop();
+      await shadowLoader?.stop();
       s3.destroy();
     },
-    describe: () => syncer.describe(),
+    describe: () => (shadowLoader ? { ...syncer.describe(), shadow: shadowLoader.describe() } : syncer.describe()),
   };
 }

@@ -56,6 +56,12 @@ export interface S3BundleSyncerOptions {
   details?: Record<string, unknown>;
   /** Injectable for tests of the schedule; Math.random otherwise. */
   random?: () => number;
+  /**
+   * Called after every poll with the pointer as now known (null: none;
+   * undefined: unknown). The shadow version loader follows the pointer's
+   * `shadow` field through it, without a poll of its own.
+   */
+  onPolled?: (pointer: BundlePointer | null | undefined) => void;
 }
 
 interface ActiveBundle {
@@ -137,6 +143,15 @@ export class S3BundleSyncer implements BundleSource {
 
   /** One poll: read the pointer and, when it names something new, load it. Never throws. */
   async syncOnce(): Promise<Outcome> {
+    const outcome = await this.syncPointer();
+    if (this.o.onPolled && !this.stopped) {
+      const state = this.pointerState;
+      this.o.onPolled(this.failures > 0 ? undefined : state.status === 'found' ? state.pointer : state.status === 'missing' ? null : undefined);
+    }
+    return outcome;
+  }
+
+  private async syncPointer(): Promise<Outcome> {
     this.abort = new AbortController();
     const signal = this.abort.signal;
     const { store, logger } = this.o;

@@ -11,6 +11,7 @@ import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { reportBuildFailure } from './bundle-commands.js';
 import { formatBytes, STORE_DETAILS, STORE_OPTIONS, storeFromFlags, type OpenedStore } from './store-options.js';
+import { AUDIT_OPTIONS, recordChange } from './safety-commands.js';
 
 /** Run `body` against the store from the flags; store and publish errors become one stderr line and exit 1. */
 async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore) => Promise<number>): Promise<number> {
@@ -105,16 +106,17 @@ const VERIFY_OPTION = {
 export const bundleActivateCommand: Command = {
   path: ['bundle', 'activate'],
   summary: 'make a pushed version the active one (checks it exists and its sha256 matches, then writes the pointer)',
-  usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB]',
-  options: { ...VERIFY_OPTION, ...STORE_OPTIONS },
+  usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--reason TEXT]',
+  options: { ...VERIFY_OPTION, ...AUDIT_OPTIONS, ...STORE_OPTIONS },
   details: STORE_DETAILS,
   async run(values, positionals) {
     const version = positionals[0];
     if (!version) throw new UsageError('bundle activate needs a version');
     return withStore(values, 'bundle activate', async (store) => {
       const verifyKey = values['verify-key'] ? loadVerifyKey(values['verify-key'] as string) : undefined;
-      process.stdout.write(describeActivation(store, await activateVersion(store, version, { verifyKey }), 'activated'));
-      return 0;
+      const r = await activateVersion(store, version, { verifyKey });
+      process.stdout.write(describeActivation(store, r, 'activated'));
+      return r.unchanged ? 0 : recordChange(store, values, { action: 'activate', from: r.before?.version ?? null, to: r.pointer.version });
     });
   },
 };
@@ -122,15 +124,15 @@ export const bundleActivateCommand: Command = {
 export const bundleRollbackCommand: Command = {
   path: ['bundle', 'rollback'],
   summary: "re-activate the pointer's previous version (run twice to undo)",
-  usage: 'bundle rollback --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB]',
-  options: { ...VERIFY_OPTION, ...STORE_OPTIONS },
+  usage: 'bundle rollback --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--reason TEXT]',
+  options: { ...VERIFY_OPTION, ...AUDIT_OPTIONS, ...STORE_OPTIONS },
   details: STORE_DETAILS,
   async run(values) {
     return withStore(values, 'bundle rollback', async (store) => {
       const verifyKey = values['verify-key'] ? loadVerifyKey(values['verify-key'] as string) : undefined;
       const r = await rollbackBundle(store, { verifyKey });
       process.stdout.write(describeActivation(store, r, `rolled back from ${r.before?.version} to`));
-      return 0;
+      return r.unchanged ? 0 : recordChange(store, values, { action: 'rollback', from: r.before?.version ?? null, to: r.pointer.version });
     });
   },
 };

@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bundle-commands.js';
 import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand } from './bundle-store-commands.js';
 import { checkCommand } from './check-command.js';
+import { SAFETY_COMMANDS } from './safety-commands.js';
 import { serveCommand } from './serve-command.js';
 import { validateCommand } from './validate-command.js';
 
@@ -17,4 +18,5 @@ export const COMMANDS: Command[] = [
   bundleRollbackCommand,
   bundleListCommand,
   bundleKeygenCommand,
+  ...SAFETY_COMMANDS,
 ];

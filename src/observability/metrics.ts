@@ -52,6 +52,12 @@ export class AuthzMetrics {
     labelNames: ['source', 'version'] as const,
     registers: [this.registry],
   });
+  readonly shadowVersionInfo = new client.Gauge({
+    name: 'authz_shadow_version_info',
+    help: 'The shadow version named in the bundle pointer and loaded (value 1); absent when there is none.',
+    labelNames: ['version'] as const,
+    registers: [this.registry],
+  });
   readonly shadowEvaluations = new client.Counter({
     name: 'authz_shadow_evaluations_total',
     help: 'Shadow evaluations, by source and result (match, mismatch, error).',

@@ -40,7 +40,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
-  // The shadow version is named in the bundle store's pointer; the directory source never sets one.
+  // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
   const shadowVersion = new ActivePolicySet();
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, safety: safetyOptions(config), shadowVersion });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
@@ -70,7 +70,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   });
 
   // The policy directory, or the S3 store when bucket and bundle are set.
-  const source = await createBundleSource(config, { policySet, metrics, logger });
+  const source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion });
   await source.start();
 
   const admin = new AdminServer({
