@@ -49,6 +49,8 @@ export class CheckHandler {
   private readonly safety: SafetyOptions;
   private readonly limiter: RateLimiter;
   private pendingShadowJobs = 0;
+  private defaultsFor: CompiledPolicySet | null | undefined;
+  private defaults: RouteDefaults = { failMode: 'closed', dryRun: false };
 
   constructor(private readonly deps: CheckHandlerDeps) {
     this.safety = deps.safety ?? DEFAULT_SAFETY_OPTIONS;
@@ -106,8 +108,13 @@ export class CheckHandler {
     return response;
   }
 
+  /** Per set, not per request: the defaults change only when a set is swapped in. */
   private routeDefaults(set: CompiledPolicySet | null): RouteDefaults {
-    return { failMode: this.safety.failMode, dryRun: this.safety.dryRun || set?.settings.enforcement === 'dry-run' };
+    if (set !== this.defaultsFor) {
+      this.defaultsFor = set;
+      this.defaults = { failMode: this.safety.failMode, dryRun: this.safety.dryRun || set?.settings.enforcement === 'dry-run' };
+    }
+    return this.defaults;
   }
 
   private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): Outcome {
@@ -175,11 +182,12 @@ export class CheckHandler {
 
   private writeLog(out: Outcome, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
     const c = out.cedarRequest;
+    const p = c?.principal ?? out.principal;
     this.deps.decisionLog.write({
       // A dry-run deny is logged as the deny it is; fail-mode answers as what was answered.
       decision: enforced.outcome === 'dry_run_allow' ? out.decision : enforced.answer,
       input: out.input,
-      principal: c ? `${c.principal.type}::"${c.principal.id}"` : undefined,
+      principal: p ? `${p.type}::"${p.id}"` : undefined,
       action: c?.action.id,
       resource: c?.resource.id,
       durationMs: seconds * 1000,
