@@ -28,7 +28,8 @@ let statusNumbers: Map<string, number> | undefined;
 export function httpStatusNumber(code: number | string | undefined): number | undefined {
   if (typeof code === 'number' || code === undefined) return code;
   if (!statusNumbers) {
-    const e = (loadProtos().envoy as any).type.v3.StatusCode as { type: { value: { name: string; number: number }[] } };
+    type EnumNode = { type: { value: { name: string; number: number }[] } };
+    const e = (loadProtos().envoy as unknown as { type: { v3: { StatusCode: EnumNode } } }).type.v3.StatusCode;
     statusNumbers = new Map(e.type.value.map((v) => [v.name, v.number]));
   }
   return statusNumbers.get(code) ?? (/^\d+$/.test(code) ? Number(code) : undefined);

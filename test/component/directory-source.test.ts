@@ -33,11 +33,11 @@ describe('directory source', () => {
     expect((await adminJson(server.adminPort, '/bundle')).body).toMatchObject({ source: { kind: 'directory', path: dir }, version: first.version });
 
     writeFileSync(path.join(dir, 'main.cedar'), policyFiles('closed').get('main.cedar')!);
-    const closed = await waitFor(() => client.check(GET_X), (a) => !a.allowed, 3000);
+    const closed = await waitFor(() => client.check(GET_X), (a) => !a.allowed, 10_000);
     expect(closed).toMatchObject({ allowed: false, policies: ['x-closed'] });
 
     writeFileSync(path.join(dir, 'main.cedar'), 'permit (principal, action resource);');
-    await waitFor(() => metricValue(server.adminPort, 'authz_bundle_loads_total{result="error"}'), (n) => n >= 1, 3000);
+    await waitFor(() => metricValue(server.adminPort, 'authz_bundle_loads_total{result="error"}'), (n) => n >= 1, 10_000);
     expect(await client.check(GET_X)).toMatchObject({ allowed: false, version: closed.version });
     expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(/Cedar parse error/);
   });

@@ -16,8 +16,12 @@ import { publish } from '../helpers/bundle-fixtures.js';
 import { startS3Server } from '../helpers/s3-authz-server.js';
 import { TestS3Store } from '../helpers/s3rver-store.js';
 
-/** After an outage the poll backs off (at most 8 x 200 ms here); catching up takes a few polls. */
-const RECOVERY_WAIT_MS = 5000;
+/**
+ * After an outage the poll backs off (at most 8 x 200 ms here); catching up
+ * takes a few polls. Generous for a loaded shared machine; waits end as soon
+ * as the condition holds.
+ */
+const RECOVERY_WAIT_MS = 10_000;
 
 let s3: TestS3Store;
 let store: BundleStore;
