@@ -4,7 +4,7 @@
  * server's decisions change as bundles are activated and rolled back.
  */
 import * as grpc from '@grpc/grpc-js';
-import { authorizationService } from '../envoy/protos.js';
+import { authorizationService, loadProtos } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 
 const REMOTE_CHECK_DEADLINE_MS = 5_000;
@@ -17,6 +17,22 @@ export function askServer(address: string, request: WireCheckRequest): Promise<W
       err ? reject(new Error(`${address}: ${err.details || err.message}`)) : resolve(res),
     );
   }).finally(() => client.close());
+}
+
+let statusNumbers: Map<string, number> | undefined;
+
+/**
+ * The loader decodes enums as names (enums: String), so a denied response's
+ * HTTP status arrives as "Forbidden"; the proto's own enum maps it back.
+ */
+export function httpStatusNumber(code: number | string | undefined): number | undefined {
+  if (typeof code === 'number' || code === undefined) return code;
+  if (!statusNumbers) {
+    type EnumNode = { type: { value: { name: string; number: number }[] } };
+    const e = (loadProtos().envoy as unknown as { type: { v3: { StatusCode: EnumNode } } }).type.v3.StatusCode;
+    statusNumbers = new Map(e.type.value.map((v) => [v.name, v.number]));
+  }
+  return statusNumbers.get(code) ?? (/^\d+$/.test(code) ? Number(code) : undefined);
 }
 
 export interface RemoteAnswer {
@@ -41,7 +57,7 @@ export function readCheckResponse(res: WireCheckResponse): RemoteAnswer {
   }
   return {
     allowed,
-    httpStatus: allowed ? 200 : (res.denied_response?.status.code ?? 403),
+    httpStatus: allowed ? 200 : (httpStatusNumber(res.denied_response?.status.code as number | string | undefined) ?? 403),
     message: allowed ? 'allowed' : (body.message ?? res.status.message ?? ''),
     policies: body.policies ?? [],
     version: str('policy_version'),
