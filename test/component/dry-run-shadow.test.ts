@@ -94,11 +94,11 @@ describe('dry-run', () => {
   it('bundle.yaml enforcement: dry-run switches a running fleet to dry-run and back', async () => {
     const del = () => ec.check(req({ method: 'DELETE', principal: FRONTEND }));
     writeFileSync(path.join(dir, 'bundle.yaml'), 'enforcement: dry-run\n');
-    await eventually(async () => (await del()).status.code === 0, 3000);
+    await eventually(async () => (await del()).status.code === 0, 10_000);
     expect(headerOf(await del(), 'x-authz-dry-run-decision')).toBe('deny');
     expect(JSON.parse((await enforcing.admin('/safety')).body)).toMatchObject({ enforcement: 'dry-run', fail_mode: 'closed' });
     writeFileSync(path.join(dir, 'bundle.yaml'), 'enforcement: enforce\n');
-    await eventually(async () => (await del()).status.code === 7, 3000);
+    await eventually(async () => (await del()).status.code === 7, 10_000);
   });
 });
 
