@@ -5,7 +5,18 @@
  * handler's own time from authz_check_duration_seconds (which ends when the
  * answer is handed to grpc-js, so after-reply shadow work is not in it).
  *
- *   npm run build && node dist/bench/safety-bench.js [requests] [concurrency]
+ *   npm run build && node dist/bench/safety-bench.js grpc [requests] [concurrency] [scenario]
+ *
+ * and, closer to the metal and steadier on a shared machine, the Check
+ * handler alone (no gRPC), scenarios interleaved round by round, reporting
+ * the median per-check cost of the answer (synchronous part) and of all the
+ * work including after-reply shadow evaluations:
+ *
+ *   node dist/bench/safety-bench.js handler [rounds] [checks-per-round]
+ *
+ * and the rate limit bucket store's memory bound (run with --expose-gc):
+ *
+ *   node --expose-gc dist/bench/safety-bench.js buckets [distinct-keys] [max-keys]
  */
 import * as grpc from '@grpc/grpc-js';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +30,15 @@ import { simpleRequestToCheckRequest } from '../envoy/simple-request.js';
 import type { WireCheckRequest } from '../envoy/wire-types.js';
 import { createLogger } from '../observability/logger.js';
 import { startAuthzServer } from '../server/authz-server.js';
+import { CheckHandler } from '../server/check-handler.js';
+import { ActivePolicySet } from '../bundle/active-policy-set.js';
+import { AuthzMetrics } from '../observability/metrics.js';
+import { DecisionLog } from '../observability/decision-log.js';
+import { parseBundleSettings } from '../bundle/bundle-settings.js';
+import { ANONYMOUS } from '../cedar/principal.js';
+import { checkRequestToInput } from '../envoy/check-request.js';
+import { BucketStore } from '../ratelimit/bucket-store.js';
+import { RateLimiter } from '../ratelimit/rate-limiter.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../policies/', import.meta.url));
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
@@ -113,11 +133,108 @@ async function handlerSeconds(registry: { getSingleMetricAsString(name: string):
   return { sum: value('authz_check_duration_seconds_sum'), count: value('authz_check_duration_seconds_count') };
 }
 
+/** One scenario's handler, built like the server builds it (metrics, decision log to /dev/null). */
+async function handlerFor(s: Scenario): Promise<{ handler: CheckHandler; cleanup: () => void }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'authz-bench-'));
+  cpSync(EXAMPLE, dir, { recursive: true });
+  if (s.bundleYaml) writeFileSync(path.join(dir, 'bundle.yaml'), s.bundleYaml);
+  if (s.shadowPolicy) writeFileSync(path.join(dir, 'candidate.cedar'), SHADOW_POLICY);
+  const config = loadConfig({ flags: { policies: dir, ...s.flags }, env: {} });
+  const policySet = new ActivePolicySet();
+  policySet.swap(await compilePolicyDirectory(dir));
+  const shadowVersion = new ActivePolicySet();
+  if (s.shadowVersion) {
+    writeFileSync(path.join(dir, 'candidate.cedar'), SHADOW_POLICY.replace('@shadow\n', ''));
+    shadowVersion.swap(await compilePolicyDirectory(dir));
+  }
+  const logger = createLogger({ level: 'info', destination: '/dev/null' });
+  const handler = new CheckHandler({
+    policySet,
+    shadowVersion,
+    metrics: new AuthzMetrics(false),
+    decisionLog: new DecisionLog(logger, config.decisionLogHeaders),
+    logger,
+    safety: {
+      failMode: config.failMode,
+      dryRun: config.dryRun,
+      decisionTimeoutMs: config.decisionTimeout,
+      shadowEvaluation: config.shadowEvaluation,
+      shadowSampleRate: config.shadowSampleRate,
+      rateLimitMaxKeys: config.rateLimitMaxKeys,
+    },
+  });
+  return { handler, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+const drain = async (): Promise<void> => {
+  // Two turns: the after-reply jobs queued by the batch, then anything they queued.
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+};
+
+async function handlerBench(rounds: number, perRound: number): Promise<void> {
+  process.stdout.write(`Check handler alone: ${rounds} rounds x ${perRound} checks per scenario, interleaved; median µs per check, node ${process.version}\n`);
+  const built = await Promise.all(SCENARIOS.map(handlerFor));
+  const answer: number[][] = SCENARIOS.map(() => []);
+  const total: number[][] = SCENARIOS.map(() => []);
+  for (let round = 0; round < rounds + 1; round++) {
+    for (let i = 0; i < built.length; i++) {
+      const { handler } = built[i];
+      const t0 = performance.now();
+      for (let n = 0; n < perRound; n++) handler.handle(REQUESTS[n % REQUESTS.length]);
+      const t1 = performance.now();
+      await drain();
+      const t2 = performance.now();
+      if (round === 0) continue; // warm-up
+      answer[i].push(((t1 - t0) * 1000) / perRound);
+      total[i].push(((t2 - t0) * 1000) / perRound);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  for (let i = 0; i < SCENARIOS.length; i++) {
+    process.stdout.write(`${SCENARIOS[i].name.padEnd(44)} answer ${median(answer[i]).toFixed(1).padStart(6)} µs   all work ${median(total[i]).toFixed(1).padStart(6)} µs\n`);
+  }
+  for (const b of built) b.cleanup();
+}
+
+/** A flood of distinct client addresses against one rule whose buckets never refill in time. */
+function bucketBench(distinct: number, maxKeys: number): void {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with node --expose-gc');
+  const settings = parseBundleSettings('rateLimits: [{ name: anonymous-per-ip, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 5 } }]');
+  let evicted = 0;
+  const limiter = new RateLimiter(new BucketStore(maxKeys, () => evicted++));
+  const input = checkRequestToInputOrThrow(REQUESTS[2]);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const started = performance.now();
+  for (let i = 0; i < distinct; i++) {
+    const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    limiter.check(settings, { ...input, source: { ...input.source, ip } }, ANONYMOUS, Date.now());
+  }
+  const us = ((performance.now() - started) * 1000) / distinct;
+  gc();
+  const bytes = process.memoryUsage().heapUsed - before;
+  process.stdout.write(
+    `${distinct} distinct client IPs, --rate-limit-max-keys ${maxKeys}: ${limiter.buckets.size} buckets held, ${evicted} evicted early, ` +
+      `heap +${(bytes / 1e6).toFixed(1)} MB (${Math.round(bytes / limiter.buckets.size)} B per bucket), ${us.toFixed(1)} µs per check\n`,
+  );
+}
+
+function checkRequestToInputOrThrow(req: WireCheckRequest) {
+  const r = checkRequestToInput(req);
+  if (!r.ok) throw new Error(r.message);
+  return r.input;
+}
+
 async function main(): Promise<void> {
-  const total = Number(process.argv[2] ?? 20_000);
-  const concurrency = Number(process.argv[3] ?? 16);
+  const mode = process.argv[2] ?? 'handler';
+  if (mode === 'buckets') return bucketBench(Number(process.argv[3] ?? 250_000), Number(process.argv[4] ?? 100_000));
+  if (mode === 'handler') return handlerBench(Number(process.argv[3] ?? 15), Number(process.argv[4] ?? 400));
+  const total = Number(process.argv[3] ?? 20_000);
+  const concurrency = Number(process.argv[4] ?? 16);
   process.stdout.write(`${total} checks per scenario, ${concurrency} in flight, node ${process.version}\n`);
-  const only = process.argv[4];
+  const only = process.argv[5];
   for (const s of SCENARIOS) if (!only || s.name.includes(only)) process.stdout.write((await run(s, total, concurrency)) + '\n');
 }
 

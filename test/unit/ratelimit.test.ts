@@ -37,6 +37,16 @@ describe('BucketStore', () => {
     expect(store.size).toBe(1);
   });
 
+  it('evicts the least recently used key, keeping the ones in use', () => {
+    const store = new BucketStore(3);
+    const slow = { requestsPerSecond: 0.001, burst: 2 };
+    for (const k of ['a', 'b', 'c', 'a', 'd']) store.take(k, slow, 0);
+    expect(store.size).toBe(3);
+    // "a" kept its state (both tokens spent); "b" was evicted and starts full again.
+    expect(store.take('a', slow, 0)).toBeGreaterThan(0);
+    expect(store.take('b', slow, 0)).toBe(0);
+  });
+
   it('never holds more than maxKeys, evicting the least recently used', () => {
     let evictions = 0;
     const store = new BucketStore(100, () => evictions++);
