@@ -14,6 +14,11 @@
  *
  *   node dist/bench/safety-bench.js handler [rounds] [checks-per-round]
  *
+ * a burst of anonymous storefront checks from one client address against a
+ * running server, counting the answers (to watch rate limits and modes):
+ *
+ *   node dist/bench/safety-bench.js burst HOST:PORT [requests] [client-ip]
+ *
  * and the rate limit bucket store's memory bound (run with --expose-gc):
  *
  *   node --expose-gc dist/bench/safety-bench.js buckets [distinct-keys] [max-keys]
@@ -25,9 +30,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { compilePolicyDirectory } from '../bundle/load-directory.js';
 import { loadConfig } from '../config/load-config.js';
-import { authorizationService } from '../envoy/protos.js';
+import * as protoLoader from '@grpc/proto-loader';
+import { authorizationService, PROTO_DIR, PROTO_LOADER_OPTIONS } from '../envoy/protos.js';
 import { simpleRequestToCheckRequest } from '../envoy/simple-request.js';
-import type { WireCheckRequest } from '../envoy/wire-types.js';
+import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import { createLogger } from '../observability/logger.js';
 import { startAuthzServer } from '../server/authz-server.js';
 import { CheckHandler } from '../server/check-handler.js';
@@ -227,8 +233,36 @@ function checkRequestToInputOrThrow(req: WireCheckRequest) {
   return r.input;
 }
 
+/** An Authorization client that decodes enums as numbers, so HTTP statuses read as Envoy reads them. */
+function numericAuthorizationClient(): grpc.ServiceClientConstructor {
+  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), { ...PROTO_LOADER_OPTIONS, enums: Number });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+  return pkg.envoy.service.auth.v3.Authorization;
+}
+
+async function burst(address: string, total: number, ip: string): Promise<void> {
+  const Client = numericAuthorizationClient();
+  const client = new Client(address, grpc.credentials.createInsecure());
+  const req = simpleRequestToCheckRequest({ method: 'GET', path: '/products', host: 'frontend', sourceIp: ip });
+  const counts: Record<string, number> = {};
+  let limitHeaders = '';
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const res = await new Promise<WireCheckResponse>((resolve, reject) =>
+      client.Check(req, (err: Error | null, r: WireCheckResponse) => (err ? reject(err) : resolve(r))),
+    );
+    const status = res.status.code === 0 ? '200' : String(res.denied_response?.status.code);
+    counts[status] = (counts[status] ?? 0) + 1;
+    if (status === '429') limitHeaders = (res.denied_response?.headers ?? []).filter((h) => h.header.key !== 'content-type').map((h) => `${h.header.key}: ${h.header.value}`).join(', ');
+  }
+  client.close();
+  const ms = Math.round(performance.now() - started);
+  process.stdout.write(`${total} checks from ${ip} in ${ms} ms: ${Object.entries(counts).map(([k, v]) => `${v} x ${k}`).join(', ')}${limitHeaders ? ` (429 with ${limitHeaders})` : ''}\n`);
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'handler';
+  if (mode === 'burst') return burst(process.argv[3] ?? '127.0.0.1:9191', Number(process.argv[4] ?? 200), process.argv[5] ?? '198.51.100.23');
   if (mode === 'buckets') return bucketBench(Number(process.argv[3] ?? 250_000), Number(process.argv[4] ?? 100_000));
   if (mode === 'handler') return handlerBench(Number(process.argv[3] ?? 15), Number(process.argv[4] ?? 400));
   const total = Number(process.argv[3] ?? 20_000);
