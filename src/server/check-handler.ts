@@ -39,7 +39,7 @@ export interface CheckHandlerDeps {
 }
 
 /** One check's pipeline result, before enforcement. */
-interface Outcome extends Authorization {
+interface PipelineResult extends Authorization {
   principal?: PrincipalRef;
   rateLimit?: RateLimitHit;
   shadow?: ShadowJob;
@@ -70,7 +70,7 @@ export class CheckHandler {
     const decisionId = randomUUID();
     const set = this.deps.policySet.current;
     const deadline = decisionDeadline(startedMs, this.safety.decisionTimeoutMs, grpcDeadline);
-    let out: Outcome;
+    let out: PipelineResult;
     try {
       out = this.decide(request, set, deadline, decisionId);
     } catch (err) {
@@ -117,7 +117,7 @@ export class CheckHandler {
     return this.defaults;
   }
 
-  private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): Outcome {
+  private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult {
     const version = set?.version ?? null;
     const parsed = checkRequestToInput(request);
     if (!parsed.ok) return { decision: denyFor(parsed.reason, parsed.message, version, decisionId) };
@@ -132,7 +132,7 @@ export class CheckHandler {
     }
   }
 
-  private evaluate(input: RequestModel, set: CompiledPolicySet, deadline: Deadline, decisionId: string): Outcome {
+  private evaluate(input: RequestModel, set: CompiledPolicySet, deadline: Deadline, decisionId: string): PipelineResult {
     const now = epochNowMs();
     if (now >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
 
@@ -140,7 +140,7 @@ export class CheckHandler {
     const hit = this.limiter.check(set.settings, input, principal, now);
     if (hit) return { decision: rateLimitDecision(hit, set.version, decisionId), input, principal, rateLimit: hit };
 
-    const auth: Outcome = authorizeInput(input, set, decisionId);
+    const auth: PipelineResult = authorizeInput(input, set, decisionId);
     auth.principal = principal;
     // Evaluation cannot be interrupted; if it ran past the deadline, its answer is too late to use.
     if (epochNowMs() >= deadline.atMs) return { ...auth, decision: this.deadlineDeny(deadline, set.version, decisionId) };
@@ -180,7 +180,7 @@ export class CheckHandler {
     return mismatches ? { ...extra, shadow: mismatches } : extra;
   }
 
-  private writeLog(out: Outcome, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
+  private writeLog(out: PipelineResult, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
     const c = out.cedarRequest;
     const p = c?.principal ?? out.principal;
     this.deps.decisionLog.write({
