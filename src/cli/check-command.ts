@@ -6,6 +6,7 @@ import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple
 import { DEFAULT_POLICIES_DIR } from '../config/schema.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import { askServer, readCheckResponse } from './remote-check.js';
 
 function pairs(list: unknown, sep: string, what: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -55,9 +56,11 @@ export const checkCommand: Command = {
     'context-extension': { type: 'string', multiple: true, description: 'context_extensions entry name=value', valueName: 'KV' },
     time: { type: 'string', description: 'Request time (ISO-8601; default now)', valueName: 'TIME' },
     json: { type: 'boolean', description: 'Print one JSON document instead of text' },
+    server: { type: 'string', description: 'Ask a running server over gRPC instead of deciding locally', valueName: 'HOST:PORT' },
   },
   details: 'Exit code: 0 when allowed, 1 when denied, 2 on a usage or policy error.',
   async run(values) {
+    if (values.server) return checkAgainstServer(values.server as string, values);
     const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
     const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));
     const auth = authorizeCheckRequest(checkRequest, set);
@@ -85,3 +88,28 @@ export const checkCommand: Command = {
     return d.kind === 'allow' ? 0 : 1;
   },
 };
+
+async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
+  let response;
+  try {
+    response = await askServer(address, simpleRequestToCheckRequest(requestFromFlags(values)));
+  } catch (err) {
+    process.stderr.write(`authz check: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const a = readCheckResponse(response);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ answer: a, checkResponse: response }, null, 2) + '\n');
+  } else {
+    process.stdout.write(
+      [
+        `decision:   ${a.allowed ? 'ALLOW' : 'DENY'} (HTTP ${a.httpStatus})`,
+        `message:    ${a.message}`,
+        ...(a.allowed ? [] : [`policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`]),
+        `version:    ${a.version}`,
+        `server:     ${address}`,
+      ].join('\n') + '\n',
+    );
+  }
+  return a.allowed ? 0 : 1;
+}

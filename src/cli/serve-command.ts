@@ -1,7 +1,8 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
-import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS } from '../config/schema.js';
 import { startAuthzServer } from '../server/authz-server.js';
 import type { Command, OptionSpec } from './command.js';
+import { S3_STORE_OPTIONS } from './store-options.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -14,6 +15,11 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'tls-key': { type: 'string', description: 'PEM private key for --tls-cert', valueName: 'FILE' },
   'tls-client-ca': { type: 'string', description: 'PEM CA bundle; clients must present a certificate it signed (mTLS)', valueName: 'FILE' },
   'log-destination': { type: 'string', description: 'stdout or a file path (default stdout)', valueName: 'PATH' },
+  // S3 bundle source (instead of --policies when --bucket and --bundle are given).
+  ...S3_STORE_OPTIONS,
+  'state-dir': { type: 'string', description: 'Keep the last good bundle here; served at start when the store is unreachable', valueName: 'DIR' },
+  'poll-interval': { type: 'string', description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`, valueName: 'DURATION' },
+  'verify-key': { type: 'string', description: 'Ed25519 public key (PEM); refuse bundles it does not verify', valueName: 'PUB' },
 };
 
 /** Flags → camelCase config keys, leaving out those not given. */
@@ -26,7 +32,8 @@ export function flagsToConfig(values: Record<string, unknown>, skip: string[] = 
 export const serveCommand: Command = {
   path: ['serve'],
   summary: 'run the ext_authz gRPC server and the admin HTTP server',
-  usage: 'serve [--policies DIR] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
+  usage:
+    'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
   details: 'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.',
   async run(values) {

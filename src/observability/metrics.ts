@@ -46,6 +46,23 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly bundleLastSync = new client.Gauge({
+    name: 'authz_bundle_last_sync_timestamp_seconds',
+    help: 'Unix time of the last poll that reached the bundle store (the pointer answered 200, 304 or 404). Alert on time() minus this.',
+    registers: [this.registry],
+  });
+  readonly bundleDownloadDuration = new client.Histogram({
+    name: 'authz_bundle_download_duration_seconds',
+    help: 'Time to download a bundle tarball (and its signature) from the store.',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly bundleStoreErrors = new client.Counter({
+    name: 'authz_bundle_store_errors_total',
+    help: 'Polls of the bundle store that failed (unreachable, timed out, access denied); the active set keeps serving.',
+    registers: [this.registry],
+  });
+
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);

@@ -4,8 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { ActivePolicySet } from '../bundle/active-policy-set.js';
-import { filesToPolicySetSource, type BundleFileMap } from '../bundle/bundle-files.js';
-import { directoryVersion, PolicyDirectoryWatcher } from '../bundle/policy-directory.js';
+import { createBundleSource } from '../bundle/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
@@ -54,23 +53,9 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     },
   });
 
-  const loadFiles = (files: BundleFileMap | Error): void => {
-    if (files instanceof Error) {
-      policySet.refuse(files);
-      return;
-    }
-    let source;
-    try {
-      source = filesToPolicySetSource(files, directoryVersion(files));
-    } catch (err) {
-      policySet.refuse(err as Error);
-      return;
-    }
-    if (source.version === policySet.current?.version) return;
-    policySet.activateSource(source);
-  };
-  const watcher = new PolicyDirectoryWatcher(config.policies, loadFiles);
-  loadFiles(await watcher.start());
+  // The policy directory, or the S3 store when bucket and bundle are set.
+  const source = await createBundleSource(config, { policySet, metrics, logger });
+  await source.start();
 
   const admin = new AdminServer({
     metrics,
@@ -83,23 +68,24 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       status: 200,
       body: {
         version: set?.version ?? null,
-        source: { kind: 'directory', path: config.policies },
         policies: set ? set.policies.size : 0,
         activated_at: set?.compiledAt.toISOString() ?? null,
         last_error: policySet.lastError,
+        ...source.describe(),
       },
     };
   });
 
-  const grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
+  let grpcPort: number;
   let adminPort: number;
   try {
+    grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
     adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
-    await grpcServer.close(0);
+    await Promise.all([source.stop(), grpcServer.close(0)]);
     throw err;
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), policies: config.policies }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
@@ -108,7 +94,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     metrics,
     logger,
     async close() {
-      watcher.stop();
+      await source.stop();
       await Promise.all([grpcServer.close(), admin.close()]);
       await flushLogger(logger);
     },
