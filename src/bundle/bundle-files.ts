@@ -4,6 +4,8 @@
  */
 import { PolicySetError } from '../cedar/compile.js';
 import type { PolicySetSource } from '../cedar/policy-set-source.js';
+import { IpListError, listNameOf } from '../context/ip-lists.js';
+import { parseBundleSettings } from './bundle-settings.js';
 
 export type BundleFileMap = Map<string, Buffer>;
 
@@ -15,6 +17,22 @@ export const TESTS_DIR = 'tests/';
 
 export function isPolicyFile(name: string): boolean {
   return name.endsWith('.cedar') && !name.startsWith(TESTS_DIR);
+}
+
+/** lists/NAME.txt files as {name, text}; parsed (and refused if bad) when the set compiles. */
+function listFiles(files: BundleFileMap): { name: string; text: string }[] {
+  const out: { name: string; text: string }[] = [];
+  for (const [path, data] of files) {
+    let name: string | undefined;
+    try {
+      name = listNameOf(path);
+    } catch (err) {
+      if (err instanceof IpListError) throw new PolicySetError(err.message);
+      throw err;
+    }
+    if (name !== undefined) out.push({ name, text: data.toString('utf8') });
+  }
+  return out;
 }
 
 export function filesToPolicySetSource(files: BundleFileMap, version: string): PolicySetSource {
@@ -33,6 +51,13 @@ export function filesToPolicySetSource(files: BundleFileMap, version: string): P
     } catch (err) {
       throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON: ${(err as Error).message}`);
     }
+  }
+  const lists = listFiles(files);
+  if (lists.length > 0) source.lists = lists;
+  const settings = files.get(SETTINGS_FILE);
+  if (settings) {
+    const { timezone } = parseBundleSettings(settings.toString('utf8'));
+    if (timezone) source.timezone = timezone;
   }
   return source;
 }

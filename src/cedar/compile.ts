@@ -8,6 +8,8 @@ import { cedar, type EntityJson, type DetailedError, type PolicyJson } from './c
 import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './annotations.js';
 import { EntityStore } from './entity-store.js';
 import type { PolicySetSource } from './policy-set-source.js';
+import { IpListError, IpListIndex } from '../context/ip-lists.js';
+import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -28,6 +30,10 @@ export interface CompiledPolicySet {
   readonly entities: EntityStore;
   readonly hasSchema: boolean;
   readonly compiledAt: Date;
+  /** IP lists for context.source.lists (empty when the bundle has none). */
+  readonly ipLists?: IpListIndex;
+  /** Timezone of context.hour / context.weekday (UTC when absent). */
+  readonly timeZone?: LocalTimeZone;
 }
 
 export class PolicySetError extends Error {
@@ -113,10 +119,27 @@ export function preparse(policies: Iterable<CompiledPolicy>): string {
   return psetId;
 }
 
+export function compileIpLists(source: PolicySetSource): IpListIndex {
+  try {
+    return IpListIndex.compile(source.lists ?? []);
+  } catch (err) {
+    if (err instanceof IpListError) throw new PolicySetError(err.message);
+    throw err;
+  }
+}
+
+export function compileTimeZone(source: PolicySetSource): LocalTimeZone {
+  const tz = source.timezone ?? DEFAULT_TIMEZONE;
+  if (!isValidTimezone(tz)) throw new PolicySetError(`bundle.yaml: timezone "${tz}" is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`);
+  return new LocalTimeZone(tz);
+}
+
 export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
   const policies = parsePolicies(source);
   if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
   const entities = parseEntities(source.entities, source.schema);
+  const ipLists = compileIpLists(source);
+  const timeZone = compileTimeZone(source);
   const psetId = preparse(policies.values());
   return Object.freeze({
     version: source.version,
@@ -125,5 +148,7 @@ export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
     entities,
     hasSchema: source.schema !== undefined,
     compiledAt: new Date(),
+    ipLists,
+    timeZone,
   });
 }

@@ -15,4 +15,8 @@ export interface PolicySetSource {
   schema?: string;
   /** Parsed entities.json, when present. */
   entities?: unknown;
+  /** IP lists (lists/NAME.txt), name without directory and suffix. */
+  lists?: PolicyFile[];
+  /** IANA timezone for context.hour / context.weekday (bundle.yaml `timezone`); UTC when absent. */
+  timezone?: string;
 }

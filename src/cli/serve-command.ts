@@ -2,6 +2,7 @@ import { loadConfig, kebabToCamel } from '../config/load-config.js';
 import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
 import { startAuthzServer } from '../server/authz-server.js';
 import type { Command, OptionSpec } from './command.js';
+import { CONTEXT_OPTIONS } from './context-options.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -11,6 +12,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent (default info)', valueName: 'LEVEL' },
   'decision-log-headers': { type: 'string', description: 'Log request headers, redacted, in decision lines: true|false (default true)', valueName: 'BOOL' },
   'log-destination': { type: 'string', description: 'stdout or a file path (default stdout)', valueName: 'PATH' },
+  ...CONTEXT_OPTIONS,
 };
 
 /** Flags → camelCase config keys, leaving out those not given. */
@@ -25,7 +27,9 @@ export const serveCommand: Command = {
   summary: 'run the ext_authz gRPC server and the admin HTTP server',
   usage: 'serve [--policies DIR] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
-  details: 'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.',
+  details:
+    'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.\n' +
+    'Several JWT issuers, claim-to-parent mappings and upstream-verified payloads are configured in the YAML file (see docs/context.md).',
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
     const server = await startAuthzServer(config);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
+import { contextConfigShape, refineContextConfig } from './context-schema.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
@@ -40,8 +41,11 @@ export const configSchema = z
     decisionLogHeaders: bool.default(true),
     /** Where log lines go: stdout, or a file path. */
     logDestination: z.string().min(1).default('stdout'),
+    /** Identity and context: JWT issuers, risk header, trusted hops, load window (context-schema.ts). */
+    ...contextConfigShape,
   })
-  .strict();
+  .strict()
+  .superRefine(refineContextConfig);
 
 export type Config = Readonly<z.output<typeof configSchema>>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -7,6 +7,9 @@ import { ActivePolicySet } from '../bundle/active-policy-set.js';
 import { filesToPolicySetSource, type BundleFileMap } from '../bundle/bundle-files.js';
 import { directoryVersion, PolicyDirectoryWatcher } from '../bundle/policy-directory.js';
 import type { Config } from '../config/schema.js';
+import { requestEnricherFromConfig } from '../context/context-from-config.js';
+import { EventLoopLoad } from '../context/load.js';
+import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
@@ -34,7 +37,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger });
+  const load = new EventLoopLoad(config.loadWindow).start();
+  const contextMetrics = new ContextMetrics(metrics.registry, load);
+  let enricher;
+  try {
+    enricher = await requestEnricherFromConfig(config, load, {
+      onResult: (result) => contextMetrics.jwt.inc({ result }),
+      onRefreshError: (issuer, error) => logger.warn({ issuer, error: error.message }, 'JWKS refresh failed; verifying with the last keys fetched'),
+    });
+    await enricher.start();
+  } catch (err) {
+    load.stop();
+    throw err;
+  }
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null });
 
   policySet.observe({
@@ -84,6 +100,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         policies: set ? set.policies.size : 0,
         activated_at: set?.compiledAt.toISOString() ?? null,
         last_error: policySet.lastError,
+        timezone: set?.timeZone?.name ?? null,
+        lists: set?.ipLists?.summary() ?? [],
       },
     };
   });
@@ -94,6 +112,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
     await grpcServer.close(0);
+    enricher.stop();
+    load.stop();
     throw err;
   }
   logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, policies: config.policies }, 'authz server listening');
@@ -106,6 +126,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger,
     async close() {
       watcher.stop();
+      enricher.stop();
+      load.stop();
       await Promise.all([grpcServer.close(), admin.close()]);
       await flushLogger(logger);
     },
