@@ -36,7 +36,7 @@ export async function startTestServer(settings: Record<string, unknown>): Promis
   const config = loadConfig({ flags: { listen: '127.0.0.1:0', admin: '127.0.0.1:0', logLevel: 'silent', ...settings }, env: {} });
   const running = await startAuthzServer(config);
   const Client = authorizationService();
-  const client = new Client(`127.0.0.1:${running.grpcPort}`, grpc.credentials.createInsecure()) as grpc.Client & {
+  const client = new Client(`127.0.0.1:${running.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
     Check(req: WireCheckRequest, cb: (err: grpc.ServiceError | null, res: WireCheckResponse) => void): void;
   };
   return {

@@ -5,6 +5,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SimpleRequest } from '../../src/envoy/simple-request.js';
 import { AUDIENCE, FRONTEND, ISSUER, JwksServer, policyDir, signingKey, startTestServer, token, unsignedToken, type SigningKey, type TestServer } from './context-harness.js';
 
 const POLICIES = {
@@ -33,7 +34,7 @@ forbid (principal is Anonymous, action, resource == Service::"api") when { conte
 `,
 };
 
-const me = (authorization?: string, principal = FRONTEND) => ({
+const me = (authorization?: string, principal = FRONTEND): SimpleRequest => ({
   host: 'api',
   path: '/me',
   principal,
