@@ -54,7 +54,11 @@ export class EventLoopLoad implements LoadSource {
     this.last = read();
   }
 
+  /** Start sampling from now: work done before (start-up, the first compile) does not count as load. */
   start(): this {
+    this.last = this.read();
+    this.samples.length = 0;
+    this.value = 0;
     if (!this.timer) {
       this.timer = setInterval(() => this.sample(), this.sampleMs);
       this.timer.unref();

@@ -37,7 +37,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
-  const load = new EventLoopLoad(config.loadWindow).start();
+  const load = new EventLoopLoad(config.loadWindow);
   const contextMetrics = new ContextMetrics(metrics.registry, load);
   let enricher;
   try {
@@ -84,6 +84,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   };
   const watcher = new PolicyDirectoryWatcher(config.policies, loadFiles);
   loadFiles(await watcher.start());
+  load.start();
 
   const admin = new AdminServer({
     metrics,
