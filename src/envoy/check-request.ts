@@ -105,14 +105,28 @@ function stringRecord(v: unknown): Record<string, string> {
 function peerModel(peer: WirePeer | undefined): PeerModel {
   const socket = peer?.address?.socket_address;
   const model: PeerModel = { principal: str(peer?.principal), service: str(peer?.service) };
-  const ip = str(socket?.address);
-  if (ip && isIpLiteral(ip)) model.ip = ip;
+  const ip = cedarIp(str(socket?.address));
+  if (ip) model.ip = ip;
   const port = socket?.port_value;
   if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535) model.port = port;
   return model;
 }
 
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+const MAPPED_IPV4 = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
+
+/**
+ * The address as Cedar's ip() accepts it, or undefined. A dual-stack listener
+ * reports IPv4 clients as ::ffff:a.b.c.d, which Cedar refuses (it takes no IPv4
+ * embedded in IPv6), and one such address would fail every policy reading it:
+ * the mapped form becomes plain IPv4, other embedded forms are left out.
+ */
+export function cedarIp(s: string): string | undefined {
+  const mapped = MAPPED_IPV4.exec(s);
+  const ip = mapped ? mapped[1] : s;
+  if (!ip || !isIpLiteral(ip) || (ip.includes(':') && ip.includes('.'))) return undefined;
+  return ip;
+}
 
 /** Cedar's ip() rejects anything else; checking here keeps a bad address from failing every policy. */
 export function isIpLiteral(s: string): boolean {

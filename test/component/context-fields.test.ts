@@ -85,6 +85,7 @@ describe('the example policies with identity, lists, risk and time', () => {
       ['an IPv6 address inside a blocklisted /48', '2001:db8:bad::1', false],
       ['an IPv6 address just outside it', '2001:db8:bae::1', true],
       ['an unlisted IPv4 address', '203.0.113.9', true],
+      ['an IPv4-mapped source from a dual-stack listener', '::ffff:192.0.2.55', false],
     ])('%s (%s) → allowed: %s', async (_label, ip, allowed) => {
       const answer = await server.check(browse(ip));
       if (allowed) expect(answer).toMatchObject({ allowed: true });

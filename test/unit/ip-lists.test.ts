@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCidr, parseIp } from '../../src/context/ip-address.js';
 import { forwardedClientIp } from '../../src/context/client-address.js';
 import { IpListError, IpListIndex, listNameOf } from '../../src/context/ip-lists.js';
+import { cedarIp } from '../../src/envoy/check-request.js';
 
 const hex = (w: Uint32Array | undefined) => (w ? [...w].map((x) => x.toString(16).padStart(8, '0')).join(' ') : undefined);
 
@@ -117,5 +118,19 @@ describe('forwardedClientIp', () => {
     { name: 'missing header', xff: undefined, hops: 1, expected: undefined },
   ])('$name', ({ xff, hops, expected }) => {
     expect(ip(xff, hops)).toBe(expected);
+  });
+});
+
+describe('cedarIp (source and destination addresses as Cedar takes them)', () => {
+  it.each([
+    { input: '192.0.2.1', expected: '192.0.2.1' },
+    { input: '2001:db8::1', expected: '2001:db8::1' },
+    { input: '::ffff:192.0.2.1', expected: '192.0.2.1' },
+    { input: '::FFFF:192.0.2.1', expected: '192.0.2.1' },
+    { input: '64:ff9b::192.0.2.1', expected: undefined },
+    { input: 'not-an-ip', expected: undefined },
+    { input: '', expected: undefined },
+  ])('$input → $expected', ({ input, expected }) => {
+    expect(cedarIp(input)).toBe(expected);
   });
 });
