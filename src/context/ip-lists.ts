@@ -6,7 +6,7 @@
  * prefix contributes its lists, so overlapping ranges from several lists (or
  * from one) all match.
  */
-import { maskWords, parseCidr, parseIp, type ParsedIp } from './ip-address.js';
+import { parseCidr, parseIp, type ParsedIp } from './ip-address.js';
 
 export const LISTS_DIR = 'lists/';
 export const LIST_SUFFIX = '.txt';
@@ -21,90 +21,155 @@ export interface IpListFile {
 
 export class IpListError extends Error {}
 
-class TrieNode {
-  lists: number[] | null = null;
-  zero: TrieNode | null = null;
-  one: TrieNode | null = null;
-  constructor(
-    readonly key: Uint32Array,
-    readonly length: number,
-  ) {}
-}
-
-function bitAt(words: Uint32Array, i: number): number {
+function bitAt(words: readonly number[], i: number): number {
   return (words[i >>> 5] >>> (31 - (i & 31))) & 1;
 }
 
-/** Length of the common prefix of a and b, capped at `limit` bits. */
-function commonBits(a: Uint32Array, b: Uint32Array, limit: number): number {
-  let bits = 0;
-  for (let i = 0; i < a.length && bits < limit; i++) {
-    const x = (a[i] ^ b[i]) >>> 0;
-    if (x === 0) {
-      bits += 32;
-    } else {
-      bits += Math.clz32(x);
-      break;
+const NONE = -1;
+const INITIAL_NODES = 256;
+
+/**
+ * A path-compressed binary trie stored as parallel typed arrays (node i's key
+ * words, prefix length, children, first list), not as one object per node: a
+ * 100 000-entry list is ~200 000 nodes, and as objects their allocation and
+ * garbage collection dominated compile time. Node 0 is the root (length 0).
+ */
+class PrefixTrie {
+  private readonly width: number;
+  private size = 1;
+  private keys: Uint32Array;
+  private lengths: Uint8Array;
+  private zero: Int32Array;
+  private one: Int32Array;
+  private firstList: Int32Array;
+  /** Lists past the first of a node; rare (the same prefix in several lists). */
+  private readonly moreLists = new Map<number, number[]>();
+
+  constructor(readonly bits: number) {
+    this.width = bits / 32;
+    this.keys = new Uint32Array(INITIAL_NODES * this.width);
+    this.lengths = new Uint8Array(INITIAL_NODES);
+    this.zero = new Int32Array(INITIAL_NODES).fill(NONE);
+    this.one = new Int32Array(INITIAL_NODES).fill(NONE);
+    this.firstList = new Int32Array(INITIAL_NODES).fill(NONE);
+  }
+
+  private node(key: readonly number[], length: number): number {
+    if (this.size === this.lengths.length) this.grow();
+    const n = this.size++;
+    const base = n * this.width;
+    // Store the key masked to its length, so comparisons see zeros past the prefix.
+    for (let w = 0; w < this.width; w++) {
+      const keep = length - w * 32;
+      this.keys[base + w] = keep >= 32 ? key[w] : keep > 0 ? key[w] & (0xffffffff << (32 - keep)) : 0;
+    }
+    this.lengths[n] = length;
+    return n;
+  }
+
+  private grow(): void {
+    const oldCap = this.lengths.length;
+    const cap = oldCap * 2;
+    const widen = <T extends Uint32Array | Uint8Array | Int32Array>(old: T, make: (n: number) => T, fill?: number): T => {
+      const next = make((old.length / oldCap) * cap);
+      if (fill !== undefined) next.fill(fill);
+      next.set(old as never);
+      return next;
+    };
+    this.keys = widen(this.keys, (n) => new Uint32Array(n));
+    this.lengths = widen(this.lengths, (n) => new Uint8Array(n));
+    this.zero = widen(this.zero, (n) => new Int32Array(n), NONE);
+    this.one = widen(this.one, (n) => new Int32Array(n), NONE);
+    this.firstList = widen(this.firstList, (n) => new Int32Array(n), NONE);
+  }
+
+  /** Common prefix length of node n's key and `key`, capped at `limit` bits. */
+  private common(n: number, key: readonly number[], limit: number): number {
+    const base = n * this.width;
+    let bits = 0;
+    for (let w = 0; w < this.width && bits < limit; w++) {
+      const x = (this.keys[base + w] ^ key[w]) >>> 0;
+      if (x === 0) {
+        bits += 32;
+      } else {
+        bits += Math.clz32(x);
+        break;
+      }
+    }
+    return bits < limit ? bits : limit;
+  }
+
+  private keyBit(n: number, i: number): number {
+    return (this.keys[n * this.width + (i >>> 5)] >>> (31 - (i & 31))) & 1;
+  }
+
+  private addList(n: number, list: number): void {
+    const first = this.firstList[n];
+    if (first === NONE) {
+      this.firstList[n] = list;
+    } else if (first !== list) {
+      const more = this.moreLists.get(n);
+      if (!more) this.moreLists.set(n, [list]);
+      else if (!more.includes(list)) more.push(list);
     }
   }
-  return bits < limit ? bits : limit;
-}
 
-class PrefixTrie {
-  readonly root: TrieNode;
-  constructor(readonly bits: number) {
-    this.root = new TrieNode(new Uint32Array(bits / 32), 0);
+  private attach(parent: number, side: number, child: number): void {
+    if (side) this.one[parent] = child;
+    else this.zero[parent] = child;
   }
 
-  insert(key: Uint32Array, length: number, list: number): void {
-    let node = this.root;
+  insert(key: readonly number[], length: number, list: number): void {
+    let n = 0;
     for (;;) {
-      if (node.length === length) {
-        if (!node.lists) node.lists = [list];
-        else if (!node.lists.includes(list)) node.lists.push(list);
+      const len = this.lengths[n];
+      if (len === length) {
+        this.addList(n, list);
         return;
       }
-      const side = bitAt(key, node.length);
-      const child = side ? node.one : node.zero;
-      if (!child) {
-        const leaf = new TrieNode(key, length);
-        leaf.lists = [list];
-        this.attach(node, side, leaf);
+      const side = bitAt(key, len);
+      const child = side ? this.one[n] : this.zero[n];
+      if (child === NONE) {
+        const leaf = this.node(key, length);
+        this.addList(leaf, list);
+        this.attach(n, side, leaf);
         return;
       }
-      const common = commonBits(child.key, key, Math.min(child.length, length));
-      if (common === child.length) {
-        node = child;
+      const childLen = this.lengths[child];
+      const common = this.common(child, key, childLen < length ? childLen : length);
+      if (common === childLen) {
+        n = child;
         continue;
       }
       // The new prefix and the child part ways (or the new one is shorter): split the edge.
-      const mid = new TrieNode(maskWords(key, common), common);
-      this.attach(mid, bitAt(child.key, common), child);
-      this.attach(node, side, mid);
+      const mid = this.node(key, common);
+      this.attach(mid, this.keyBit(child, common), child);
+      this.attach(n, side, mid);
       if (common === length) {
-        mid.lists = [list];
+        this.addList(mid, list);
       } else {
-        const leaf = new TrieNode(key, length);
-        leaf.lists = [list];
+        const leaf = this.node(key, length);
+        this.addList(leaf, list);
         this.attach(mid, bitAt(key, common), leaf);
       }
       return;
     }
   }
 
-  private attach(parent: TrieNode, side: number, child: TrieNode): void {
-    if (side) parent.one = child;
-    else parent.zero = child;
-  }
-
   /** Push the list indexes of every prefix containing `addr` into `out` (may repeat). */
-  collect(addr: Uint32Array, out: number[]): void {
-    let node: TrieNode | null = this.root;
-    while (node) {
-      if (node.length > 0 && commonBits(node.key, addr, node.length) !== node.length) return;
-      if (node.lists) for (const l of node.lists) out.push(l);
-      if (node.length === this.bits) return;
-      node = bitAt(addr, node.length) ? node.one : node.zero;
+  collect(addr: readonly number[], out: number[]): void {
+    let n = 0;
+    while (n !== NONE) {
+      const len = this.lengths[n];
+      if (len > 0 && this.common(n, addr, len) !== len) return;
+      const first = this.firstList[n];
+      if (first !== NONE) {
+        out.push(first);
+        const more = this.moreLists.get(n);
+        if (more) for (const l of more) out.push(l);
+      }
+      if (len === this.bits) return;
+      n = bitAt(addr, len) ? this.one[n] : this.zero[n];
     }
   }
 }

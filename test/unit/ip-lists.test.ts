@@ -4,7 +4,7 @@ import { forwardedClientIp } from '../../src/context/client-address.js';
 import { IpListError, IpListIndex, listNameOf } from '../../src/context/ip-lists.js';
 import { cedarIp } from '../../src/envoy/check-request.js';
 
-const hex = (w: Uint32Array | undefined) => (w ? [...w].map((x) => x.toString(16).padStart(8, '0')).join(' ') : undefined);
+const hex = (w: readonly number[] | undefined) => (w ? [...w].map((x) => x.toString(16).padStart(8, '0')).join(' ') : undefined);
 
 describe('parseIp', () => {
   it.each([
