@@ -4,7 +4,7 @@
  * naming the setting), the risk header, trusted hops and the load source.
  */
 import { readFile } from 'node:fs/promises';
-import type { JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import { ConfigError } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import type { IssuerConfig } from '../config/context-schema.js';
@@ -23,6 +23,11 @@ async function keySource(location: string, field: string): Promise<KeySource> {
   }
   const keys = (jwks as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError(`${field}: ${location} is not a JWKS (expected {"keys": [...]} with at least one key)`);
+  try {
+    createLocalJWKSet(jwks as JSONWebKeySet);
+  } catch (err) {
+    throw new ConfigError(`${field}: ${location} is not a usable JWKS: ${(err as Error).message}`);
+  }
   return { kind: 'file', path: location, jwks: jwks as JSONWebKeySet };
 }
 

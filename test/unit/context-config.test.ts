@@ -115,5 +115,8 @@ describe('identity and context settings', () => {
     await writeFile(path.join(dir, 'empty.json'), '{"keys": []}');
     const empty = load({ jwtIssuers: [{ issuer: 'https://idp/', audience: 'a', jwks: path.join(dir, 'empty.json') }] });
     await expect(jwtSettingsFromConfig(empty)).rejects.toThrow(/^jwtIssuers\.0\.jwks: .* is not a JWKS/);
+    await writeFile(path.join(dir, 'junk.json'), '{"keys": ["x"]}');
+    const junk = load({ jwtIssuer: 'https://idp/', jwtAudience: ['a'], jwks: path.join(dir, 'junk.json') });
+    await expect(jwtSettingsFromConfig(junk)).rejects.toThrow(/^jwks: .* is not a usable JWKS/);
   });
 });
