@@ -3,6 +3,7 @@
  * decoded message (a property test holds it to that). Anything too incomplete
  * to decide on comes back as `{ ok: false }` and becomes a 400 deny.
  */
+import { isIPv6 } from 'node:net';
 import type { InputResult, PeerModel, RequestModel } from './request-model.js';
 import type { WireCheckRequest, WireHeaderValue, WireHttpRequest, WirePeer, WireStruct, WireStructValue } from './wire-types.js';
 
@@ -119,12 +120,15 @@ const MAPPED_IPV4 = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
  * The address as Cedar's ip() accepts it, or undefined. A dual-stack listener
  * reports IPv4 clients as ::ffff:a.b.c.d, which Cedar refuses (it takes no IPv4
  * embedded in IPv6), and one such address would fail every policy reading it:
- * the mapped form becomes plain IPv4, other embedded forms are left out.
+ * the mapped form becomes plain IPv4, other embedded forms are left out. IPv6
+ * is checked with node:net (isIpLiteral's character test lets ":" through) and
+ * zone ids (fe80::1%eth0) are refused, as Cedar refuses them.
  */
 export function cedarIp(s: string): string | undefined {
   const mapped = MAPPED_IPV4.exec(s);
   const ip = mapped ? mapped[1] : s;
-  if (!ip || !isIpLiteral(ip) || (ip.includes(':') && ip.includes('.'))) return undefined;
+  if (!ip || !isIpLiteral(ip)) return undefined;
+  if (ip.includes(':') && (!isIPv6(ip) || ip.includes('.') || ip.includes('%'))) return undefined;
   return ip;
 }
 

@@ -129,6 +129,9 @@ describe('cedarIp (source and destination addresses as Cedar takes them)', () =>
     { input: '::FFFF:192.0.2.1', expected: '192.0.2.1' },
     { input: '64:ff9b::192.0.2.1', expected: undefined },
     { input: 'not-an-ip', expected: undefined },
+    { input: ':', expected: undefined },
+    { input: ':::', expected: undefined },
+    { input: 'fe80::1%eth0', expected: undefined },
     { input: '', expected: undefined },
   ])('$input → $expected', ({ input, expected }) => {
     expect(cedarIp(input)).toBe(expected);
