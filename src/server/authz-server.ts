@@ -9,6 +9,7 @@ import { directoryVersion, PolicyDirectoryWatcher } from '../bundle/policy-direc
 import type { Config } from '../config/schema.js';
 import { requestEnricherFromConfig } from '../context/context-from-config.js';
 import { EventLoopLoad } from '../context/load.js';
+import type { RequestEnricher } from '../context/request-enricher.js';
 import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
@@ -39,7 +40,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
   const load = new EventLoopLoad(config.loadWindow);
   const contextMetrics = new ContextMetrics(metrics.registry, load);
-  let enricher;
+  let enricher: RequestEnricher;
   try {
     enricher = await requestEnricherFromConfig(config, load, {
       onResult: (result) => contextMetrics.jwt.inc({ result }),
