@@ -6,6 +6,10 @@ import type { Logger } from 'pino';
 import { ActivePolicySet } from '../bundle/active-policy-set.js';
 import { createBundleSource } from '../bundle/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
+import { requestEnricherFromConfig } from '../context/context-from-config.js';
+import { EventLoopLoad } from '../context/load.js';
+import type { RequestEnricher } from '../context/request-enricher.js';
+import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
@@ -36,7 +40,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger });
+  const load = new EventLoopLoad(config.loadWindow);
+  const contextMetrics = new ContextMetrics(metrics.registry, load);
+  let enricher: RequestEnricher;
+  try {
+    enricher = await requestEnricherFromConfig(config, load, {
+      onResult: (result) => contextMetrics.jwt.inc({ result }),
+      onRefreshError: (issuer, error) => logger.warn({ issuer, error: error.message }, 'JWKS refresh failed; verifying with the last keys fetched'),
+    });
+    await enricher.start();
+  } catch (err) {
+    load.stop();
+    throw err;
+  }
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
@@ -56,6 +73,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   // The policy directory, or the S3 store when bucket and bundle are set.
   const source = await createBundleSource(config, { policySet, metrics, logger });
   await source.start();
+  load.start();
 
   const admin = new AdminServer({
     metrics,
@@ -72,6 +90,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         activated_at: set?.compiledAt.toISOString() ?? null,
         last_error: policySet.lastError,
         ...source.describe(),
+        timezone: set?.timeZone?.name ?? null,
+        lists: set?.ipLists?.summary() ?? [],
       },
     };
   });
@@ -83,6 +103,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
     await Promise.all([source.stop(), grpcServer.close(0)]);
+    enricher.stop();
+    load.stop();
     throw err;
   }
   logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
@@ -95,6 +117,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger,
     async close() {
       await source.stop();
+      enricher.stop();
+      load.stop();
       await Promise.all([grpcServer.close(), admin.close()]);
       await flushLogger(logger);
     },
