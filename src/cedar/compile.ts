@@ -9,6 +9,8 @@ import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './ann
 import { EntityStore } from './entity-store.js';
 import type { PolicySetSource } from './policy-set-source.js';
 import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
+import { IpListError, IpListIndex } from '../context/ip-lists.js';
+import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -37,6 +39,10 @@ export interface CompiledPolicySet {
   readonly compiledAt: Date;
   /** bundle.yaml settings (mode, enforcement, timezone, rate limits). */
   readonly settings: BundleSettings;
+  /** IP lists for context.source.lists (empty when the bundle has none). */
+  readonly ipLists?: IpListIndex;
+  /** Timezone of context.hour / context.weekday (UTC when absent). */
+  readonly timeZone?: LocalTimeZone;
 }
 
 export class PolicySetError extends Error {
@@ -122,10 +128,28 @@ export function preparse(policies: Iterable<CompiledPolicy>): string {
   return psetId;
 }
 
+export function compileIpLists(source: PolicySetSource): IpListIndex {
+  try {
+    return IpListIndex.compile(source.lists ?? []);
+  } catch (err) {
+    if (err instanceof IpListError) throw new PolicySetError(err.message);
+    throw err;
+  }
+}
+
+export function compileTimeZone(source: PolicySetSource): LocalTimeZone {
+  // bundle.yaml's schema already refused a bad zone; this guards sources built in code.
+  const tz = source.settings?.timezone ?? DEFAULT_TIMEZONE;
+  if (!isValidTimezone(tz)) throw new PolicySetError(`bundle.yaml: timezone "${tz}" is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`);
+  return new LocalTimeZone(tz);
+}
+
 export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
   const policies = parsePolicies(source);
   if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
   const entities = parseEntities(source.entities, source.schema);
+  const ipLists = compileIpLists(source);
+  const timeZone = compileTimeZone(source);
   // @shadow policies are evaluated beside the set, never in it.
   const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
   const psetId = preparse(enforced);
@@ -139,5 +163,7 @@ export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
     hasSchema: source.schema !== undefined,
     compiledAt: new Date(),
     settings: source.settings ?? DEFAULT_BUNDLE_SETTINGS,
+    ipLists,
+    timeZone,
   });
 }

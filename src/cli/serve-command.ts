@@ -3,6 +3,7 @@ import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTER
 import { startAuthzServer } from '../server/authz-server.js';
 import type { Command, OptionSpec } from './command.js';
 import { S3_STORE_OPTIONS } from './store-options.js';
+import { CONTEXT_OPTIONS } from './context-options.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -26,6 +27,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'state-dir': { type: 'string', description: 'Keep the last good bundle here; served at start when the store is unreachable', valueName: 'DIR' },
   'poll-interval': { type: 'string', description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`, valueName: 'DURATION' },
   'verify-key': { type: 'string', description: 'Ed25519 public key (PEM); refuse bundles it does not verify', valueName: 'PUB' },
+  ...CONTEXT_OPTIONS,
 };
 
 /** Flags → camelCase config keys, leaving out those not given. */
@@ -41,7 +43,9 @@ export const serveCommand: Command = {
   usage:
     'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
-  details: 'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.',
+  details:
+    'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.\n' +
+    'Several JWT issuers, claim-to-parent mappings and upstream-verified payloads are configured in the YAML file (see docs/context.md).',
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
     const server = await startAuthzServer(config);

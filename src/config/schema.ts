@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
+import { contextConfigShape, refineContextConfig } from './context-schema.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
@@ -89,9 +90,13 @@ export const configSchema = z
       .default(DEFAULT_POLL_INTERVAL_MS),
     /** PEM Ed25519 public key; when set, unsigned or wrongly signed bundles are refused. */
     verifyKey: z.string().min(1).optional(),
+
+    /** Identity and context: JWT issuers, risk header, trusted hops, load window (context-schema.ts). */
+    ...contextConfigShape,
   })
   .strict()
   .superRefine((c, ctx) => {
+    refineContextConfig(c, ctx);
     if (!!c.tlsCert !== !!c.tlsKey) {
       ctx.addIssue({ code: 'custom', path: [c.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'tlsCert and tlsKey must be given together' });
     }

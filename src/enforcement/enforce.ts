@@ -23,8 +23,11 @@ export const MARKER_HEADERS = [DRY_RUN_HEADER, FAIL_OPEN_HEADER] as const;
 
 /** Reasons meaning "the engine could not decide": the route's fail mode answers. */
 export const FAIL_MODE_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['no_policy_set', 'evaluation_error', 'deadline_exceeded']);
-/** Reasons dry-run never turns into an allow. */
-const ALWAYS_ENFORCED: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['malformed_request', 'request_too_large', 'fail_closed']);
+/**
+ * Reasons dry-run never turns into an allow: requests we cannot read, and
+ * outages (an issuer whose keys cannot be fetched is not a rule's verdict).
+ */
+const ALWAYS_ENFORCED: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['malformed_request', 'request_too_large', 'fail_closed', 'identity_unavailable']);
 
 /** The `decision` label of authz_decisions_total. */
 export type Outcome = 'allow' | 'deny' | 'dry_run_allow' | 'fail_open';

@@ -7,6 +7,10 @@ import { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { createBundleSource } from '../bundle/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
+import { requestEnricherFromConfig } from '../context/context-from-config.js';
+import { EventLoopLoad } from '../context/load.js';
+import type { RequestEnricher } from '../context/request-enricher.js';
+import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
@@ -40,9 +44,22 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
+  const load = new EventLoopLoad(config.loadWindow);
+  const contextMetrics = new ContextMetrics(metrics.registry, load);
+  let enricher: RequestEnricher;
+  try {
+    enricher = await requestEnricherFromConfig(config, load, {
+      onResult: (result) => contextMetrics.jwt.inc({ result }),
+      onRefreshError: (issuer, error) => logger.warn({ issuer, error: error.message }, 'JWKS refresh failed; verifying with the last keys fetched'),
+    });
+    await enricher.start();
+  } catch (err) {
+    load.stop();
+    throw err;
+  }
   // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
   const shadowVersion = new ActivePolicySet();
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, safety: safetyOptions(config), shadowVersion });
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
@@ -72,6 +89,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   // The policy directory, or the S3 store when bucket and bundle are set.
   const source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion });
   await source.start();
+  load.start();
 
   const admin = new AdminServer({
     metrics,
@@ -88,6 +106,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         activated_at: set?.compiledAt.toISOString() ?? null,
         last_error: policySet.lastError,
         ...source.describe(),
+        timezone: set?.timeZone?.name ?? null,
+        lists: set?.ipLists?.summary() ?? [],
       },
     };
   });
@@ -101,6 +121,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
     await Promise.all([source.stop(), grpcServer.close(0)]);
+    enricher.stop();
+    load.stop();
     throw err;
   }
   logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
@@ -114,6 +136,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger,
     async close() {
       await source.stop();
+      enricher.stop();
+      load.stop();
       await Promise.all([grpcServer.close(), admin.close()]);
       await flushLogger(logger);
     },

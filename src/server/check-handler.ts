@@ -2,10 +2,11 @@
  * The Check handler: runs the pipeline against the active set inside the
  * safety controls, records the metric and the decision log line, and shapes
  * the CheckResponse. It never throws: anything unexpected becomes an
- * evaluation error, answered by the route's fail mode.
+ * evaluation error, answered by the route's fail mode. It answers
+ * synchronously except when a bearer token must first be verified.
  *
- *   parse → (no set? deadline?) → rate limits → Cedar → (deadline?) → enforce
- *   (fail mode, dry-run) → answer; shadow evaluations after the answer.
+ *   parse → (no set? deadline?) → identity → rate limits → Cedar → (deadline?)
+ *   → enforce (fail mode, dry-run) → answer; shadow evaluations after the answer.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -14,6 +15,9 @@ import type { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { denyFor } from '../cedar/decide.js';
 import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
+import { USER_TYPE } from '../context/jwt-claims.js';
+import type { IdentityOutcome } from '../context/jwt-identity.js';
+import { RequestEnricher } from '../context/request-enricher.js';
 import { decisionDeadline, deadlineMessage, epochNowMs, type Deadline } from '../enforcement/deadline.js';
 import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
@@ -33,6 +37,8 @@ export interface CheckHandlerDeps {
   metrics: AuthzMetrics;
   decisionLog: DecisionLog;
   logger: Logger;
+  /** End-user identity and context fields; without it, the workload principal and plain context. */
+  enricher?: RequestEnricher;
   safety?: SafetyOptions;
   /** The shadow version from the bundle store, evaluated beside the active set. */
   shadowVersion?: ActivePolicySet;
@@ -46,6 +52,7 @@ interface PipelineResult extends Authorization {
 }
 
 export class CheckHandler {
+  private readonly enricher: RequestEnricher;
   private readonly safety: SafetyOptions;
   private readonly limiter: RateLimiter;
   private pendingShadowJobs = 0;
@@ -53,6 +60,7 @@ export class CheckHandler {
   private defaults: RouteDefaults = { failMode: 'closed', dryRun: false };
 
   constructor(private readonly deps: CheckHandlerDeps) {
+    this.enricher = deps.enricher ?? RequestEnricher.NONE;
     this.safety = deps.safety ?? DEFAULT_SAFETY_OPTIONS;
     this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()));
     deps.metrics.trackRateLimitKeys(() => this.limiter.buckets.size);
@@ -64,20 +72,99 @@ export class CheckHandler {
   }
 
   /** @param grpcDeadline `call.getDeadline()`: when Envoy stops waiting for this answer. */
-  handle(request: WireCheckRequest, grpcDeadline?: Date | number): WireCheckResponse {
+  handle(request: WireCheckRequest, grpcDeadline?: Date | number): WireCheckResponse | Promise<WireCheckResponse> {
     const started = performance.now();
-    const startedMs = epochNowMs();
     const decisionId = randomUUID();
     const set = this.deps.policySet.current;
-    const deadline = decisionDeadline(startedMs, this.safety.decisionTimeoutMs, grpcDeadline);
-    let out: PipelineResult;
+    const deadline = decisionDeadline(epochNowMs(), this.safety.decisionTimeoutMs, grpcDeadline);
+    let out: PipelineResult | Promise<PipelineResult>;
     try {
       out = this.decide(request, set, deadline, decisionId);
     } catch (err) {
       // Parsing is written never to throw (a property test holds it to that); if it does, fail by the server's mode.
-      this.deps.logger.error({ err }, 'check failed unexpectedly');
-      out = { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId) };
+      out = this.failed(err, undefined, set, decisionId);
     }
+    if (out instanceof Promise) {
+      return out.then(
+        (r) => this.finish(r, set, started),
+        (err: unknown) => this.finish(this.failed(err, undefined, set, decisionId), set, started),
+      );
+    }
+    return this.finish(out, set, started);
+  }
+
+  /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
+  private failed(err: unknown, input: RequestModel | undefined, set: CompiledPolicySet | null, decisionId: string): PipelineResult {
+    this.deps.logger.error({ err }, 'check failed unexpectedly');
+    return { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId), input };
+  }
+
+  private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
+    const parsed = checkRequestToInput(request);
+    if (!parsed.ok) return { decision: denyFor(parsed.reason, parsed.message, set?.version ?? null, decisionId) };
+    const input = parsed.input;
+    if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
+    try {
+      if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
+      const identity = this.enricher.identify(input);
+      if (identity instanceof Promise) {
+        return identity.then(
+          (o) => this.identified(input, set, o, deadline, decisionId),
+          (err: unknown) => this.failed(err, input, set, decisionId),
+        );
+      }
+      return this.identified(input, set, identity, deadline, decisionId);
+    } catch (err) {
+      return this.failed(err, input, set, decisionId);
+    }
+  }
+
+  private identified(input: RequestModel, set: CompiledPolicySet, identity: IdentityOutcome, deadline: Deadline, decisionId: string): PipelineResult {
+    try {
+      if (identity.kind === 'rejected') {
+        // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
+        const decision = denyFor(identity.reason, identity.message, set.version, decisionId);
+        if (identity.wwwAuthenticate) decision.headers['www-authenticate'] = identity.wwwAuthenticate;
+        return { decision, input };
+      }
+      // The rate limiter sees the principal Cedar is asked about (a verified user is not Anonymous).
+      const principal = identity.kind === 'user' ? identity.principal : workloadPrincipal(input.source.principal);
+      const now = epochNowMs();
+      // A token verification may have waited on the issuer's keys.
+      if (now >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input, principal };
+      const hit = this.limiter.check(set.settings, input, principal, now);
+      if (hit) return { decision: rateLimitDecision(hit, set.version, decisionId), input, principal, rateLimit: hit };
+
+      const auth: PipelineResult = authorizeInput(input, set, decisionId, { principal, fields: this.enricher.fields(input, set) });
+      auth.principal = principal;
+      const challenge = this.enricher.challenge;
+      if (auth.decision.status === 401 && challenge && !auth.decision.headers['www-authenticate']) {
+        auth.decision.headers['www-authenticate'] = challenge;
+      }
+      // Evaluation cannot be interrupted; if it ran past the deadline, its answer is too late to use.
+      if (epochNowMs() >= deadline.atMs) return { ...auth, decision: this.deadlineDeny(deadline, set.version, decisionId) };
+      if (auth.engine && auth.cedarRequest) {
+        const shadowVersion = this.deps.shadowVersion?.current ?? null;
+        if (hasShadowWork(set, shadowVersion) && sampled(this.safety.shadowSampleRate)) {
+          const enricher = this.enricher;
+          auth.shadow = {
+            input,
+            principal,
+            set,
+            cedarRequest: auth.cedarRequest,
+            enforced: auth.engine,
+            shadowVersion,
+            fieldsFor: (s) => enricher.fields(input, s),
+          };
+        }
+      }
+      return auth;
+    } catch (err) {
+      return this.failed(err, input, set, decisionId);
+    }
+  }
+
+  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number): WireCheckResponse {
     const route = routeSettings(out.input?.contextExtensions, this.routeDefaults(set));
     const enforced = enforceDecision(out.decision, route, out.input?.headers);
     const response = decisionToCheckResponse(enforced.answer);
@@ -86,7 +173,7 @@ export class CheckHandler {
     this.deps.metrics.decisions.inc({ decision: enforced.outcome, reason: enforced.answer.reason });
     this.deps.metrics.checkDuration.observe(seconds);
     if (out.rateLimit) this.deps.metrics.rateLimited.inc({ rule: out.rateLimit.rule });
-    const extra = logExtra(enforced, route.warning, route.dryRun, out.rateLimit);
+    const extra = logExtra(out, enforced, route.warning, route.dryRun);
 
     const job = out.shadow;
     if (job === undefined) {
@@ -115,42 +202,6 @@ export class CheckHandler {
       this.defaults = { failMode: this.safety.failMode, dryRun: this.safety.dryRun || set?.settings.enforcement === 'dry-run' };
     }
     return this.defaults;
-  }
-
-  private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult {
-    const version = set?.version ?? null;
-    const parsed = checkRequestToInput(request);
-    if (!parsed.ok) return { decision: denyFor(parsed.reason, parsed.message, version, decisionId) };
-    const input = parsed.input;
-    if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
-    try {
-      return this.evaluate(input, set, deadline, decisionId);
-    } catch (err) {
-      // A bug, not an input problem: keep the input so the route's fail mode still applies.
-      this.deps.logger.error({ err }, 'check failed unexpectedly');
-      return { decision: denyFor('evaluation_error', 'internal error while deciding', version, decisionId), input };
-    }
-  }
-
-  private evaluate(input: RequestModel, set: CompiledPolicySet, deadline: Deadline, decisionId: string): PipelineResult {
-    const now = epochNowMs();
-    if (now >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
-
-    const principal = principalFor(input);
-    const hit = this.limiter.check(set.settings, input, principal, now);
-    if (hit) return { decision: rateLimitDecision(hit, set.version, decisionId), input, principal, rateLimit: hit };
-
-    const auth: PipelineResult = authorizeInput(input, set, decisionId);
-    auth.principal = principal;
-    // Evaluation cannot be interrupted; if it ran past the deadline, its answer is too late to use.
-    if (epochNowMs() >= deadline.atMs) return { ...auth, decision: this.deadlineDeny(deadline, set.version, decisionId) };
-    if (auth.engine && auth.cedarRequest) {
-      const shadowVersion = this.deps.shadowVersion?.current ?? null;
-      if (hasShadowWork(set, shadowVersion) && sampled(this.safety.shadowSampleRate)) {
-        auth.shadow = { input, principal, set, cedarRequest: auth.cedarRequest, enforced: auth.engine, shadowVersion };
-      }
-    }
-    return auth;
   }
 
   private deadlineDeny(deadline: Deadline, version: string | null, decisionId: string) {
@@ -197,26 +248,21 @@ export class CheckHandler {
   }
 }
 
-/**
- * Who the rate limiter sees; the same principal Cedar is asked about.
- * (Identity from credentials, when added, must be resolved here too.)
- */
-function principalFor(input: RequestModel): PrincipalRef {
-  return workloadPrincipal(input.source.principal);
-}
-
 function sampled(rate: number): boolean {
   return rate >= 1 || (rate > 0 && Math.random() < rate);
 }
 
-function logExtra(enforced: Enforced, warning: string | undefined, dryRun: boolean, hit: RateLimitHit | undefined): Record<string, unknown> | undefined {
+function logExtra(out: PipelineResult, enforced: Enforced, warning: string | undefined, dryRun: boolean): Record<string, unknown> | undefined {
   let extra: Record<string, unknown> | undefined;
   if (enforced.outcome === 'dry_run_allow') extra = { enforcement: 'dry-run', answered: 'allow' };
   else if (enforced.failCause) {
     extra = { fail_cause: enforced.failCause, fail_mode: enforced.outcome === 'fail_open' ? 'open' : 'closed' };
     if (enforced.outcome === 'fail_open') extra.decision = 'fail_open';
   } else if (dryRun) extra = { enforcement: 'dry-run' };
-  if (hit) (extra ??= {}).rate_limit_rule = hit.rule;
+  if (out.rateLimit) (extra ??= {}).rate_limit_rule = out.rateLimit.rule;
   if (warning) (extra ??= {}).route_warning = warning;
+  // With an end-user principal, the calling workload would otherwise be missing from the audit line.
+  const p = out.cedarRequest?.principal ?? out.principal;
+  if (p?.type === USER_TYPE && out.input?.source.principal) (extra ??= {}).source_principal = out.input.source.principal;
   return extra;
 }

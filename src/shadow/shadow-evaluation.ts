@@ -16,6 +16,7 @@ import type { CompiledPolicySet } from '../cedar/compile.js';
 import { evaluate, type EngineResult } from '../cedar/evaluate.js';
 import type { PrincipalRef } from '../cedar/principal.js';
 import type { RequestModel } from '../envoy/request-model.js';
+import type { ContextFields } from '../context/context-fields.js';
 
 export type ShadowSource = 'policies' | 'version';
 
@@ -38,6 +39,8 @@ export interface ShadowJob {
   cedarRequest: CedarRequest;
   enforced: EngineResult;
   shadowVersion: CompiledPolicySet | null;
+  /** Server-computed context fields against a given set (its IP lists and timezone); plain context without. */
+  fieldsFor?: (set: CompiledPolicySet) => ContextFields;
 }
 
 export function hasShadowWork(set: CompiledPolicySet, shadowVersion: CompiledPolicySet | null): boolean {
@@ -52,7 +55,7 @@ export function runShadowJob(job: ShadowJob): ShadowResult[] {
   }
   const sv = job.shadowVersion;
   if (sv && sv.version !== set.version) {
-    out.push(compare('version', sv.version, enforced, () => evaluate(sv, inputToCedarRequest(job.input, sv, job.principal))));
+    out.push(compare('version', sv.version, enforced, () => evaluate(sv, inputToCedarRequest(job.input, sv, job.principal, job.fieldsFor?.(sv)))));
   }
   return out;
 }

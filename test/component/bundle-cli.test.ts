@@ -102,7 +102,7 @@ describe('authz bundle test / build', () => {
     const out = path.join(work, 'mesh.tar.gz');
     const r = await authz('bundle', 'build', POLICIES, '-o', out, '--name', 'mesh', '--version', 'v1');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/built .*mesh\.tar\.gz: bundle mesh version v1, 8 files, [\d.]+ KiB, sha256 [0-9a-f]{64}\n$/);
+    expect(r.stdout).toMatch(/built .*mesh\.tar\.gz: bundle mesh version v1, \d+ files, [\d.]+ KiB, sha256 [0-9a-f]{64}\n$/);
     const t = await authz('bundle', 'test', out);
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/PASS: 9\/9/);

@@ -28,7 +28,7 @@ export function policyFiles(variant: Variant, extra: Record<string, string> = {}
   const files: BundleFileMap = new Map([
     ['main.cedar', Buffer.from(POLICIES[variant])],
     ['tests/x.json', Buffer.from(JSON.stringify(TESTS[variant]))],
-    ['bundle.yaml', Buffer.from(`# settings read by other features; carried untouched\nenforcement: enforce\n`)],
+    ['bundle.yaml', Buffer.from(`# bundle settings travel inside the bundle\nmode: normal\n`)],
   ]);
   for (const [k, v] of Object.entries(extra)) files.set(k, Buffer.from(v));
   return files;
