@@ -4,6 +4,7 @@ import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
 import { activateVersion, pushBundle } from '../../src/bundle/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/bundle-store.js';
 import { TEST_BUCKET, TestS3Store } from '../helpers/s3rver-store.js';
+import './s3rver-atomic-put.js';
 
 export interface TestStore {
   store: BundleStore;
