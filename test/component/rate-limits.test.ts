@@ -9,6 +9,7 @@ import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-clients.js';
 import { eventually, policyDir, removeDir } from '../support/policy-dir.js';
 import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { AUDIENCE, ISSUER, signingKey, token } from './context-harness.js';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const POLICIES = `
@@ -108,5 +109,29 @@ describe('high-alert mode', () => {
 
   it('bucket memory is visible', async () => {
     expect(metricValue(await server.metricsText(), 'authz_ratelimit_keys')).toBeGreaterThanOrEqual(5);
+  });
+});
+
+describe('rate limits and end-user identity', () => {
+  // Verified bearer tokens make the caller a User before rate limits run, so a rule for Anonymous callers leaves them alone.
+  it('a caller with a valid token is not Anonymous; one without is', async () => {
+    const key = await signingKey('k1');
+    const jwksDir = policyDir({ 'jwks.json': JSON.stringify({ keys: [key.publicJwk] }) });
+    const jwtDir = policyDir({ 'main.cedar': POLICIES, 'bundle.yaml': bundleYaml('high-alert') });
+    const s = await startTestServer({ policies: jwtDir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: path.join(jwksDir, 'jwks.json') });
+    const c = connectAuthz(s.grpcPort);
+    try {
+      const bearer = `Bearer ${await token(key, { sub: 'alice' })}`;
+      const ask = (headers: Record<string, string>) => c.check(simpleRequestToCheckRequest({ path: '/', host: 'frontend', sourceIp: '192.0.2.50', headers }));
+      expect([(await ask({})).status.code, (await ask({})).status.code]).toEqual([0, 7]);
+      for (let i = 0; i < 3; i++) expect((await ask({ authorization: bearer })).status.code).toBe(0);
+      const line = s.logLines().filter((l) => l.reason === 'rate_limited').at(-1)!;
+      expect(line).toMatchObject({ principal: 'Anonymous::"anonymous"', rate_limit_rule: 'anonymous-per-ip' });
+    } finally {
+      c.close();
+      await s.close();
+      removeDir(jwksDir);
+      removeDir(jwtDir);
+    }
   });
 });
