@@ -2,17 +2,26 @@
  * The pipeline, end to end, without any transport:
  *   CheckRequest → RequestModel → identity + context fields → Cedar request → EngineResult → Decision.
  * Used by the gRPC server and by `authz check`, so both answer identically.
+ *
+ * A request evaluates only its slice (the policies whose scope can match its
+ * action and resource), with a context and entities cut to what that slice
+ * reads, and, when a cache is given, the answer is looked up by exactly those
+ * inputs first. All three are exact: see slicing.ts, projection.ts, cache-key.ts.
  */
 import { randomUUID } from 'node:crypto';
+import type { DecisionCache } from './cache/decision-cache.js';
+import { decisionCacheKey } from './cache/cache-key.js';
 import type { Decision } from './decision.js';
 import { checkRequestToInput, type InputOptions } from './envoy/check-request.js';
 import type { RequestModel } from './envoy/request-model.js';
 import type { WireCheckRequest } from './envoy/wire-types.js';
-import { inputToCedarRequest, type CedarRequest } from './cedar/cedar-request.js';
+import { actionIdFor, buildEntities, RESOURCE_TYPE, requestContext, type CedarRequest } from './cedar/cedar-request.js';
 import type { CompiledPolicySet } from './cedar/compile.js';
 import { denyFor, engineResultToDecision } from './cedar/decide.js';
-import { evaluate, type EngineResult } from './cedar/evaluate.js';
-import type { PrincipalRef } from './cedar/principal.js';
+import { evaluateSlice, type EngineResult } from './cedar/evaluate.js';
+import { workloadPrincipal, type PrincipalRef } from './cedar/principal.js';
+import { projectContext } from './cedar/projection.js';
+import type { Slice } from './cedar/slicing.js';
 import type { ContextFields } from './context/context-fields.js';
 import type { IdentityOutcome } from './context/jwt-identity.js';
 import { RequestEnricher } from './context/request-enricher.js';
@@ -20,34 +29,83 @@ import { RequestEnricher } from './context/request-enricher.js';
 export interface Authorization {
   decision: Decision;
   input?: RequestModel;
+  /** The request Cedar evaluated (absent on a cache hit). */
   cedarRequest?: CedarRequest;
   engine?: EngineResult;
+  /** Who asked for what, also on a cache hit (for the decision log). */
+  target?: { principal: string; action: string; resource: string };
+  /** What the decision cache did, when one was given: answered, missed, or could not be used (volatile inputs). */
+  cache?: CacheOutcome;
 }
 
-/** What the enrichers found: the end-user principal (else the workload's) and the extra context fields. */
-export interface Enrichment {
+export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
+
+export interface AuthorizeOptions {
+  /** The end-user principal the enrichers found; the workload's (or Anonymous) otherwise. */
   principal?: PrincipalRef;
+  /** Server-computed context fields (lists, risk, load, hour, weekday); computed with defaults otherwise. */
   fields?: ContextFields;
+  /** Decision cache; results are stored only for slices that read no volatile field. */
+  cache?: DecisionCache<EngineResult>;
+  /** Clock for cache expiry. */
+  nowMs?: () => number;
 }
 
-export function authorizeInput(input: RequestModel, set: CompiledPolicySet | null, decisionId: string = randomUUID(), enrichment: Enrichment = {}): Authorization {
+export function authorizeInput(input: RequestModel, set: CompiledPolicySet | null, decisionId: string = randomUUID(), options: AuthorizeOptions = {}): Authorization {
   if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
-  const cedarRequest = inputToCedarRequest(input, set, enrichment.principal, enrichment.fields);
+  const principal = options.principal ?? workloadPrincipal(input.source.principal);
+  const actionId = actionIdFor(input);
+  const target = { principal: `${principal.type}::"${principal.id}"`, action: actionId, resource: input.service };
+  let slice: Slice;
+  try {
+    slice = set.slices.sliceFor(actionId, { type: RESOURCE_TYPE, id: input.service });
+  } catch (err) {
+    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, target };
+  }
+  const needs = slice.needs;
+  const context = projectContext(requestContext(input, set, options.fields), slice.reads.context);
+
+  const cache = slice.cacheable ? options.cache : undefined;
+  let key = '';
+  let now = 0;
+  if (cache) {
+    key = decisionCacheKey(set.version, principal, actionId, input.service, needs, context);
+    now = (options.nowMs ?? Date.now)();
+    const hit = cache.get(key, now);
+    if (hit !== undefined) return { decision: engineResultToDecision(set, hit, decisionId), input, engine: hit, target, cache: 'hit' };
+  }
+  const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
+
+  const cedarRequest: CedarRequest = {
+    principal: { type: principal.type, id: principal.id },
+    action: { type: 'Action', id: actionId },
+    resource: { type: RESOURCE_TYPE, id: input.service },
+    context,
+    entities: buildEntities(set, principal, actionId, input.service, needs, set.leanEntities),
+  };
   let engine: EngineResult;
   try {
-    engine = evaluate(set, cedarRequest);
+    engine = evaluateSlice(set, cedarRequest, slice);
   } catch (err) {
-    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, cedarRequest };
+    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, cedarRequest, target, cache: outcome };
   }
-  return { decision: engineResultToDecision(set, engine, decisionId), input, cedarRequest, engine };
+  if (cache) cache.set(key, freezeResult(engine), now);
+  return { decision: engineResultToDecision(set, engine, decisionId), input, cedarRequest, engine, target, cache: outcome };
 }
 
 /** The pipeline without end-user identity or server context (workload principal, no load, no risk). */
-export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: InputOptions): Authorization {
+export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: InputOptions, authorizeOptions?: AuthorizeOptions): Authorization {
   const decisionId = randomUUID();
   const result = checkRequestToInput(req, options);
   if (!result.ok) return { decision: denyFor(result.reason, result.message, set?.version ?? null, decisionId) };
-  return authorizeInput(result.input, set, decisionId);
+  return authorizeInput(result.input, set, decisionId, authorizeOptions);
+}
+
+/** Every later hit shares the stored result (and decisions reference its arrays): make sharing safe. */
+function freezeResult(r: EngineResult): EngineResult {
+  Object.freeze(r.determining);
+  Object.freeze(r.errors);
+  return Object.freeze(r);
 }
 
 /**

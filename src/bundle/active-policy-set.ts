@@ -4,11 +4,20 @@
  * sees half of a set. A set that fails to compile is refused and the previous
  * one keeps serving.
  */
+import { compilePolicySetInChunks } from '../cedar/compile-async.js';
 import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../cedar/compile.js';
 import type { PolicySetSource } from '../cedar/policy-set-source.js';
 
+/**
+ * A replaced set is retired (its preparsed slices freed for reuse) this long
+ * after the swap, not at once: work that captured it just before the swap and
+ * finishes a moment later (a deferred log line, a shadow evaluation) still has it.
+ */
+export const RETIRE_GRACE_MS = 2000;
+
 export interface ActivationObserver {
-  onActivated?(set: CompiledPolicySet, previous: CompiledPolicySet | null, durationMs: number): void;
+  /** `longestStepMs`: the longest the event loop was held by one compile step (chunked activations only). */
+  onActivated?(set: CompiledPolicySet, previous: CompiledPolicySet | null, durationMs: number, longestStepMs?: number): void;
   onRefused?(error: Error, version: string | undefined): void;
 }
 
@@ -18,9 +27,16 @@ export class ActivePolicySet {
   private active: CompiledPolicySet | null = null;
   private lastErrorValue: { message: string; at: Date; version?: string } | null = null;
   private readonly observers: ActivationObserver[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private compilingVersion: string | null = null;
 
   get current(): CompiledPolicySet | null {
     return this.active;
+  }
+
+  /** Version being compiled by `activate` right now (the current set answers meanwhile), or null. */
+  get compiling(): string | null {
+    return this.compilingVersion;
   }
 
   get lastError(): { message: string; at: Date; version?: string } | null {
@@ -43,12 +59,40 @@ export class ActivePolicySet {
     return this.swap(set, performance.now() - started);
   }
 
+  /**
+   * Compile without stalling the event loop (worker + chunked preparse, see
+   * compile-async.ts) and swap in. Requests keep being answered by the current
+   * set until the swap. Activations run one at a time, in call order. Never throws.
+   */
+  activate(source: PolicySetSource): Promise<ActivationResult> {
+    const run = async (): Promise<ActivationResult> => {
+      const started = performance.now();
+      this.compilingVersion = source.version;
+      try {
+        const { set, longestStepMs } = await compilePolicySetInChunks(source);
+        return this.swap(set, performance.now() - started, longestStepMs);
+      } catch (err) {
+        return this.refuse(err as Error, source.version);
+      } finally {
+        this.compilingVersion = null;
+      }
+    };
+    const next = this.queue.then(run);
+    this.queue = next;
+    return next;
+  }
+
   /** Swap in an already compiled set (e.g. compiled off-thread or in chunks). */
-  swap(set: CompiledPolicySet, durationMs = 0): ActivationResult {
+  swap(set: CompiledPolicySet, durationMs = 0, longestStepMs?: number): ActivationResult {
     const previous = this.active;
     this.active = set;
     this.lastErrorValue = null;
-    for (const o of this.observers) o.onActivated?.(set, previous, durationMs);
+    for (const o of this.observers) o.onActivated?.(set, previous, durationMs, longestStepMs);
+    if (previous && previous !== set) {
+      setTimeout(() => {
+        if (this.active !== previous) previous.retire();
+      }, RETIRE_GRACE_MS).unref();
+    }
     return { ok: true, set };
   }
 

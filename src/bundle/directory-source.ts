@@ -16,7 +16,7 @@ export class DirectoryBundleSource implements BundleSource {
   }
 
   async start(): Promise<void> {
-    this.load(await this.watcher.start());
+    await this.load(await this.watcher.start());
   }
 
   async stop(): Promise<void> {
@@ -27,7 +27,7 @@ export class DirectoryBundleSource implements BundleSource {
     return { source: { kind: this.kind, path: this.dir } };
   }
 
-  private load(files: BundleFileMap | Error): void {
+  private async load(files: BundleFileMap | Error): Promise<void> {
     if (files instanceof Error) {
       this.policySet.refuse(files);
       return;
@@ -40,6 +40,7 @@ export class DirectoryBundleSource implements BundleSource {
       return;
     }
     if (source.version === this.policySet.current?.version) return;
-    this.policySet.activateSource(source);
+    // Compiled in small steps: requests keep being answered by the current set meanwhile.
+    await this.policySet.activate(source);
   }
 }

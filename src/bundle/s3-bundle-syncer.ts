@@ -285,7 +285,8 @@ export class S3BundleSyncer implements BundleSource {
       return false;
     }
     if (this.stopped) return false;
-    const result = this.o.policySet.activateSource(source);
+    // Compiled in small steps: requests keep being answered by the current set meanwhile.
+    const result = await this.o.policySet.activate(source);
     if (!result.ok) return false;
     this.active = { version: v, sha256: sha256(tarball), manifest: opened.manifest, pointer, loadedFrom: from, loadedAt: new Date() };
     return true;

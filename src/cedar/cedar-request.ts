@@ -9,6 +9,7 @@ import type { CompiledPolicySet } from './compile.js';
 import { uidKey } from './entity-store.js';
 import { workloadPrincipal, type PrincipalRef } from './principal.js';
 import { contextFields, type ContextFields } from '../context/context-fields.js';
+import { projectEntityAttrs, type ReadSet } from './projection.js';
 
 export interface CedarRequest {
   principal: { type: string; id: string };
@@ -17,6 +18,9 @@ export interface CedarRequest {
   context: Record<string, CedarValueJson>;
   entities: EntityJson[];
 }
+
+/** Every request's resource is a Service, named by the service the request is for. */
+export const RESOURCE_TYPE = 'Service';
 
 export function actionIdFor(input: RequestModel): string {
   return input.kind === 'network' ? CONNECT_ACTION : input.method;
@@ -68,12 +72,43 @@ export function buildContext(input: RequestModel, fields?: ContextFields): Recor
   return ctx;
 }
 
+/** The whole context of a request against a set: Envoy's fields, the server's fields, and the set's mode. */
+export function requestContext(input: RequestModel, set: CompiledPolicySet, fields: ContextFields = contextFields(input, set)): Record<string, CedarValueJson> {
+  const context = buildContext(input, fields);
+  // bundle.yaml's mode, so policies can tighten in high-alert too.
+  context.mode = set.settings.mode;
+  return context;
+}
+
+/** Which of the request's own entities to send (with what they reach), and which attributes. */
+export interface EntityNeeds {
+  principal: boolean;
+  resource: boolean;
+  action: boolean;
+  /** Attribute names kept on the principal's request-made attributes; undefined keeps all. */
+  attrs?: ReadonlySet<string>;
+}
+
+export const ALL_ENTITIES: EntityNeeds = Object.freeze({ principal: true, resource: true, action: true });
+
+/** What a slice's policies can observe (projection.ts): unknown reach means everything. */
+export function entityNeedsOf(reads: ReadSet): EntityNeeds {
+  const all = reads.allEntities;
+  return { principal: all || reads.principalEntity, resource: all || reads.resourceEntity, action: all || reads.actionEntities, attrs: reads.entityAttrs };
+}
+
 /**
  * The request's own entities (principal, resource, action) merged with their
  * static definitions, plus every static entity they can reach.
  */
-export function buildEntities(set: CompiledPolicySet, principal: PrincipalRef, actionId: string, service: string): EntityJson[] {
-  const store = set.entities;
+export function buildEntities(
+  set: CompiledPolicySet,
+  principal: PrincipalRef,
+  actionId: string,
+  service: string,
+  needs: EntityNeeds = ALL_ENTITIES,
+  store = set.entities,
+): EntityJson[] {
   const out: EntityJson[] = [];
   const seen = new Set<string>();
   const push = (e: EntityJson, key: string): void => {
@@ -98,13 +133,17 @@ export function buildEntities(set: CompiledPolicySet, principal: PrincipalRef, a
     push(stat, key);
     for (const e of store.reachableFrom(key)) push(e, uidKey((e.uid as { type: string }).type, (e.uid as { id: string }).id));
   };
-  addWithClosure(principal.type, principal.id, principal.attrs, principal.parents);
-  addWithClosure('Service', service, {}, []);
-  for (const a of actionEntities(actionId)) {
-    const { type, id } = a.uid as { type: string; id: string };
-    const key = uidKey(type, id);
-    const stat = store.get(type, id);
-    push(stat ? { ...a, attrs: stat.attrs, parents: [...a.parents, ...stat.parents] } : a, key);
+  if (needs.principal) {
+    addWithClosure(principal.type, principal.id, needs.attrs ? projectEntityAttrs(principal.attrs, needs.attrs) : principal.attrs, principal.parents);
+  }
+  if (needs.resource) addWithClosure('Service', service, {}, []);
+  if (needs.action) {
+    for (const a of actionEntities(actionId)) {
+      const { type, id } = a.uid as { type: string; id: string };
+      const key = uidKey(type, id);
+      const stat = store.get(type, id);
+      push(stat ? { ...a, attrs: stat.attrs, parents: [...a.parents, ...stat.parents] } : a, key);
+    }
   }
   return out;
 }
@@ -116,14 +155,13 @@ export function inputToCedarRequest(
   fields: ContextFields = contextFields(input, set),
 ): CedarRequest {
   const actionId = actionIdFor(input);
-  const context = buildContext(input, fields);
-  // bundle.yaml's mode, so policies can tighten in high-alert too.
-  context.mode = set.settings.mode;
+  const context = requestContext(input, set, fields);
   return {
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionId },
-    resource: { type: 'Service', id: input.service },
+    resource: { type: RESOURCE_TYPE, id: input.service },
     context,
     entities: buildEntities(set, principal, actionId, input.service),
   };
 }
+

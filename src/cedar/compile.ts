@@ -7,7 +7,10 @@
 import { cedar, type EntityJson, type DetailedError, type PolicyJson } from './cedar-wasm.js';
 import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './annotations.js';
 import { EntityStore } from './entity-store.js';
-import type { PolicySetSource } from './policy-set-source.js';
+import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
+import { projectEntity, type ReadSet } from './projection.js';
+import { acquirePsetId, releasePsetIds } from './pset-ids.js';
+import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
 import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
 import { IpListError, IpListIndex } from '../context/ip-lists.js';
 import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
@@ -25,14 +28,21 @@ export interface CompiledPolicy {
 
 export interface CompiledPolicySet {
   readonly version: string;
-  /** Id under which the enforced policies are preparsed in Cedar's store. */
+  /**
+   * Id under which the whole set is preparsed in Cedar's store. Preparsed on
+   * first use: requests evaluate slices (`slices`), and one preparse of 1,000
+   * policies blocks the thread for ~0.3–0.5 s, so nothing on the request or
+   * swap path reads this.
+   */
   readonly psetId: string;
   /**
    * Id of a second preparsed set holding the enforced policies plus the
    * `@shadow` ones; absent when the set has no shadow policy. Evaluating both
    * tells whether the shadow policies would change a decision.
    */
-  readonly shadowPsetId?: string;
+  readonly shadowPsetId: string | undefined;
+  /** Whether any policy is `@shadow` (reading shadowPsetId preparses them on first use). */
+  readonly hasShadowPolicies: boolean;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   readonly entities: EntityStore;
   readonly hasSchema: boolean;
@@ -43,6 +53,12 @@ export interface CompiledPolicySet {
   readonly ipLists?: IpListIndex;
   /** Timezone of context.hour / context.weekday (UTC when absent). */
   readonly timeZone?: LocalTimeZone;
+  /** Policies indexed by action/resource scope, preparsed as small sets (slicing.ts). */
+  readonly slices: SliceIndex;
+  /** `entities` with only the attributes some policy reads: what requests carry. */
+  readonly leanEntities: EntityStore;
+  /** Called once the set is replaced: frees its preparsed sets for reuse. It must not be evaluated afterwards. */
+  retire(): void;
 }
 
 export class PolicySetError extends Error {
@@ -50,8 +66,6 @@ export class PolicySetError extends Error {
     super(details.length ? `${message}: ${details.join('; ')}` : message);
   }
 }
-
-let psetCounter = 0;
 
 export function formatCedarErrors(errors: DetailedError[]): string[] {
   return errors.map((e) => (e.help ? `${e.message} (${e.help})` : e.message));
@@ -61,32 +75,62 @@ export interface ParsedPolicies {
   policies: Map<string, CompiledPolicy>;
 }
 
+/**
+ * Cedar's split of policy text, back in source order. `policySetTextToParts`
+ * names the policies policy0, policy1, ... and returns them sorted by that
+ * name as a string (policy0, policy1, policy10, policy11, ..., policy2, ...),
+ * so a file of more than ten policies comes back shuffled; "first determining
+ * policy" and `<file>#<n>` ids need the order the author wrote.
+ */
+export function policyTextsInSourceOrder(text: string): { ok: true; texts: string[]; templates: number } | { ok: false; errors: DetailedError[] } {
+  const parts = cedar.policySetTextToParts(text);
+  if (parts.type === 'failure') return { ok: false, errors: parts.errors };
+  const n = parts.policies.length;
+  const byName = Array.from({ length: n }, (_, i) => i).sort((a, b) => (String(a) < String(b) ? -1 : 1));
+  const texts = new Array<string>(n);
+  byName.forEach((sourceIndex, k) => (texts[sourceIndex] = parts.policies[k]));
+  return { ok: true, texts, templates: parts.policy_templates.length };
+}
+
+/** A file's policy texts, in source order; templates are refused. */
+export function splitPolicyFile(file: PolicyFile): string[] {
+  const parts = policyTextsInSourceOrder(file.text);
+  if (!parts.ok) throw new PolicySetError(`${file.name}: Cedar parse error`, formatCedarErrors(parts.errors));
+  if (parts.templates > 0) {
+    throw new PolicySetError(`${file.name}: policy templates are not supported; write static policies`);
+  }
+  return parts.texts;
+}
+
+/** One policy's text → its JSON form, annotations and id (`@id`, else `<file>#<n>`). */
+export function compilePolicyText(text: string, fileName: string, n: number, order: number): CompiledPolicy {
+  const where = `${fileName} policy #${n}`;
+  const parsed = cedar.policyToJson(text);
+  if (parsed.type === 'failure') throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
+  let annotations: PolicyAnnotations;
+  try {
+    annotations = parseAnnotations(parsed.json.annotations as Record<string, string> | undefined, where);
+  } catch (err) {
+    if (err instanceof AnnotationError) throw new PolicySetError(err.message);
+    throw err;
+  }
+  const id = annotations.id ?? `${fileName}#${n}`;
+  return { id, effect: parsed.json.effect, file: fileName, order, text, json: parsed.json, annotations };
+}
+
+/** Add a policy, refusing a second one with the same id. */
+export function addPolicy(policies: Map<string, CompiledPolicy>, p: CompiledPolicy): void {
+  const dup = policies.get(p.id);
+  if (dup) throw new PolicySetError(`policy id "${p.id}" is used twice (${dup.file} and ${p.file})`);
+  policies.set(p.id, p);
+}
+
 /** Split and annotate every policy file; no Cedar store side effects. */
 export function parsePolicies(source: PolicySetSource): Map<string, CompiledPolicy> {
   const policies = new Map<string, CompiledPolicy>();
   let order = 0;
   for (const file of source.policies) {
-    const parts = cedar.policySetTextToParts(file.text);
-    if (parts.type === 'failure') throw new PolicySetError(`${file.name}: Cedar parse error`, formatCedarErrors(parts.errors));
-    if (parts.policy_templates.length > 0) {
-      throw new PolicySetError(`${file.name}: policy templates are not supported; write static policies`);
-    }
-    parts.policies.forEach((text, n) => {
-      const where = `${file.name} policy #${n}`;
-      const parsed = cedar.policyToJson(text);
-      if (parsed.type === 'failure') throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
-      let annotations: PolicyAnnotations;
-      try {
-        annotations = parseAnnotations(parsed.json.annotations as Record<string, string> | undefined, where);
-      } catch (err) {
-        if (err instanceof AnnotationError) throw new PolicySetError(err.message);
-        throw err;
-      }
-      const id = annotations.id ?? `${file.name}#${n}`;
-      const dup = policies.get(id);
-      if (dup) throw new PolicySetError(`policy id "${id}" is used twice (${dup.file} and ${file.name})`);
-      policies.set(id, { id, effect: parsed.json.effect, file: file.name, order: order++, text, json: parsed.json, annotations });
-    });
+    splitPolicyFile(file).forEach((text, n) => addPolicy(policies, compilePolicyText(text, file.name, n, order++)));
   }
   return policies;
 }
@@ -103,28 +147,39 @@ export function parseEntities(raw: unknown, schema?: string): EntityStore {
   }
 }
 
-export function validateAgainstSchema(schema: string, policies: Map<string, CompiledPolicy>): void {
+export function checkSchema(schema: string): void {
   const parsedSchema = cedar.checkParseSchema(schema);
   if (parsedSchema.type === 'failure') throw new PolicySetError('schema.cedarschema is invalid', formatCedarErrors(parsedSchema.errors));
+}
+
+/** Validation errors of some policies ("<id>: <message>"). Validation is per policy, so a set can be checked in parts. */
+export function schemaViolations(schema: string, policies: Iterable<CompiledPolicy>): string[] {
   const staticPolicies: Record<string, string> = {};
-  for (const p of policies.values()) staticPolicies[p.id] = p.text;
+  for (const p of policies) staticPolicies[p.id] = p.text;
   const answer = cedar.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
   if (answer.type === 'failure') throw new PolicySetError('schema validation failed', formatCedarErrors(answer.errors));
-  if (answer.validationErrors.length > 0) {
-    throw new PolicySetError(
-      'policies do not validate against schema.cedarschema',
-      answer.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`),
-    );
-  }
+  return answer.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`);
+}
+
+export function refuseViolations(violations: string[]): void {
+  if (violations.length > 0) throw new PolicySetError('policies do not validate against schema.cedarschema', violations);
+}
+
+export function validateAgainstSchema(schema: string, policies: Map<string, CompiledPolicy>): void {
+  checkSchema(schema);
+  refuseViolations(schemaViolations(schema, policies.values()));
 }
 
 /** Preparse a group of policies under a fresh id; returns the id. */
 export function preparse(policies: Iterable<CompiledPolicy>): string {
   const staticPolicies: Record<string, string> = {};
   for (const p of policies) staticPolicies[p.id] = p.text;
-  const psetId = `pset-${++psetCounter}`;
+  const psetId = acquirePsetId();
   const answer = cedar.preparsePolicySet(psetId, { staticPolicies });
-  if (answer.type === 'failure') throw new PolicySetError('Cedar refused the policy set', formatCedarErrors(answer.errors));
+  if (answer.type === 'failure') {
+    releasePsetIds([psetId]);
+    throw new PolicySetError('Cedar refused the policy set', formatCedarErrors(answer.errors));
+  }
   return psetId;
 }
 
@@ -144,20 +199,40 @@ export function compileTimeZone(source: PolicySetSource): LocalTimeZone {
   return new LocalTimeZone(tz);
 }
 
-export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
-  const policies = parsePolicies(source);
-  if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
-  const entities = parseEntities(source.entities, source.schema);
+/**
+ * Put a compiled set together from parsed parts. Slices are preparsed on first
+ * use; `compilePolicySetInChunks` (compile-async.ts) warms them beforehand.
+ */
+export function assemblePolicySet(
+  source: PolicySetSource,
+  policies: Map<string, CompiledPolicy>,
+  entities: EntityStore,
+  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; leanEntities: EntityStore },
+): CompiledPolicySet {
   const ipLists = compileIpLists(source);
   const timeZone = compileTimeZone(source);
-  // @shadow policies are evaluated beside the set, never in it.
+  // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
   const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
-  const psetId = preparse(enforced);
-  const shadowPsetId = enforced.length < policies.size ? preparse(policies.values()) : undefined;
+  const hasShadowPolicies = enforced.length < policies.size;
+  const slices = new SliceIndex(enforced, entities, prepared);
+  const leanEntities = prepared?.leanEntities ?? leanEntityStore(entities, slices.allReads);
+  let fullPsetId: string | undefined;
+  let shadowPsetId: string | undefined;
+  const checkLive = (): void => {
+    if (slices.retired) throw new SliceRetiredError('this policy set was replaced; its preparsed sets are gone');
+  };
   return Object.freeze({
     version: source.version,
-    psetId,
-    ...(shadowPsetId ? { shadowPsetId } : {}),
+    get psetId(): string {
+      checkLive();
+      return (fullPsetId ??= preparse(enforced));
+    },
+    hasShadowPolicies,
+    get shadowPsetId(): string | undefined {
+      if (!hasShadowPolicies) return undefined;
+      checkLive();
+      return (shadowPsetId ??= preparse(policies.values()));
+    },
     policies,
     entities,
     hasSchema: source.schema !== undefined,
@@ -165,5 +240,25 @@ export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
     settings: source.settings ?? DEFAULT_BUNDLE_SETTINGS,
     ipLists,
     timeZone,
+    slices,
+    leanEntities,
+    retire(): void {
+      slices.retire();
+      releasePsetIds([fullPsetId, shadowPsetId].filter((id): id is string => id !== undefined));
+      fullPsetId = undefined;
+      shadowPsetId = undefined;
+    },
   });
+}
+
+/** Static entities with only the attributes some policy reads (what requests carry). */
+export function leanEntityStore(entities: EntityStore, reads: ReadSet): EntityStore {
+  return new EntityStore(entities.all().map((e) => projectEntity(e, reads)));
+}
+
+export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
+  const policies = parsePolicies(source);
+  if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
+  const entities = parseEntities(source.entities, source.schema);
+  return assemblePolicySet(source, policies, entities);
 }

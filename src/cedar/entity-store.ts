@@ -35,6 +35,10 @@ export class EntityStore {
     return this.byKey.get(uidKey(type, id));
   }
 
+  getByKey(key: string): EntityJson | undefined {
+    return this.byKey.get(key);
+  }
+
   all(): EntityJson[] {
     return [...this.byKey.values()];
   }

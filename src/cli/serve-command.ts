@@ -1,6 +1,8 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
-import { DEFAULT_ADMIN, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS } from '../config/schema.js';
+import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS } from '../config/schema.js';
+import type { Config } from '../config/schema.js';
 import { startAuthzServer } from '../server/authz-server.js';
+import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../server/cluster.js';
 import type { Command, OptionSpec } from './command.js';
 import { S3_STORE_OPTIONS } from './store-options.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
@@ -28,6 +30,9 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'poll-interval': { type: 'string', description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`, valueName: 'DURATION' },
   'verify-key': { type: 'string', description: 'Ed25519 public key (PEM); refuse bundles it does not verify', valueName: 'PUB' },
   ...CONTEXT_OPTIONS,
+  'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
+  'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
+  cores: { type: 'string', description: 'Processes sharing the gRPC port, each with its own Cedar; a number or auto (default 1)', valueName: 'N' },
 };
 
 /** Flags → camelCase config keys, leaving out those not given. */
@@ -48,6 +53,7 @@ export const serveCommand: Command = {
     'Several JWT issuers, claim-to-parent mappings and upstream-verified payloads are configured in the YAML file (see docs/context.md).',
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
+    if (config.cores > 1) return serveCluster(config);
     const server = await startAuthzServer(config);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
@@ -60,3 +66,21 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/** `--cores N`: this process supervises N workers (cluster.fork runs this same command in each). */
+async function serveCluster(config: Config): Promise<number> {
+  if (isClusterWorker()) {
+    await startClusterWorker(config);
+    return new Promise<number>(() => undefined); // a worker runs until the primary tells it to stop
+  }
+  const running = await startClusterPrimary(config);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      running.logger.info({ signal }, 'shutting down');
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  return 0;
+}

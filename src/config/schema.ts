@@ -3,6 +3,7 @@
  * Keys are camelCase; the same key is `--kebab-case` on the command line,
  * `AUTHZ_UPPER_SNAKE` in the environment and camelCase in the YAML file.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
 import { FAIL_MODES } from '../enforcement/route-settings.js';
@@ -17,6 +18,11 @@ export const DEFAULT_BUNDLE_PREFIX = 'bundles/';
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 /** Below this a fleet of servers would be polling the store, not serving. */
 export const MIN_POLL_INTERVAL_MS = 100;
+/** 100k decisions take ~30 MB (measured by `npm run bench`, see docs/performance.md). */
+export const DEFAULT_DECISION_CACHE_ENTRIES = 100_000;
+/** Entries are also dropped on every policy swap; the TTL only bounds how long an idle entry holds memory. */
+export const DEFAULT_DECISION_CACHE_TTL_MS = 60_000;
+export const MAX_CORES = 64;
 
 const hostPort = z.string().transform((s, ctx): HostPort => {
   const hp = parseHostPort(s);
@@ -34,6 +40,28 @@ export const duration = z.union([z.string(), z.number()]).transform((s, ctx): nu
     return z.NEVER;
   }
   return ms;
+});
+
+/** A whole number given as a number or a string of digits ("1e3" and "12abc" are refused, not coerced). */
+export const wholeNumber = (min: number, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx): number => {
+    const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+/** Worker processes: a number, or "auto" for one per available CPU. */
+export const cores = z.union([z.literal('auto'), z.number(), z.string()]).transform((v, ctx): number => {
+  if (v === 'auto') return Math.min(MAX_CORES, availableParallelism());
+  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CORES) {
+    ctx.addIssue({ code: 'custom', message: `expected "auto" or a whole number from 1 to ${MAX_CORES}, got "${v}"` });
+    return z.NEVER;
+  }
+  return n;
 });
 
 export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
@@ -60,6 +88,14 @@ export const configSchema = z
     shadowSampleRate: z.coerce.number().min(0).max(1).default(DEFAULT_SAFETY_OPTIONS.shadowSampleRate),
     /** Most rate limit buckets held in memory. */
     rateLimitMaxKeys: z.coerce.number().int().positive().default(DEFAULT_SAFETY_OPTIONS.rateLimitMaxKeys),
+    /** Most decisions the cache holds; 0 turns the cache off. */
+    decisionCacheEntries: wholeNumber(0, 50_000_000).default(DEFAULT_DECISION_CACHE_ENTRIES),
+    /** How long a cached decision may be reused (it is dropped on any policy swap anyway). */
+    decisionCacheTtl: duration
+      .refine((ms) => ms >= 1, { message: 'must be at least 1ms' })
+      .default(DEFAULT_DECISION_CACHE_TTL_MS),
+    /** Processes serving the gRPC port (node:cluster), each with its own Cedar instance; "auto" = one per CPU. */
+    cores: cores.default(1),
     /** PEM certificate chain for the gRPC listener (TLS without a mesh). */
     tlsCert: z.string().min(1).optional(),
     /** PEM private key for tlsCert. */

@@ -38,6 +38,8 @@ export class AuthzMetrics {
     name: 'authz_policies',
     help: 'Number of policies in the active set.',
     registers: [this.registry],
+    // With --cores, every worker holds the same set: the cluster's figure is one worker's, not the sum.
+    aggregator: 'max',
   });
   readonly activationDuration = new client.Histogram({
     name: 'authz_bundle_activation_duration_seconds',
@@ -96,10 +98,35 @@ export class AuthzMetrics {
     help: 'Polls of the bundle store that failed (unreachable, timed out, access denied); the active set keeps serving.',
     registers: [this.registry],
   });
+  readonly cacheLookups = new client.Counter({
+    name: 'authz_decision_cache_lookups_total',
+    help: 'Decision cache lookups: hit, miss, or uncacheable (the slice reads a volatile field such as time).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  private cacheSize: () => number = () => 0;
+  readonly cacheEntries: client.Gauge = new client.Gauge({
+    name: 'authz_decision_cache_entries',
+    help: 'Decisions held in the cache.',
+    registers: [this.registry],
+    collect: (): void => this.cacheEntries.set(this.cacheSize()),
+  });
+  readonly activationLongestStep = new client.Gauge({
+    name: 'authz_bundle_activation_longest_step_seconds',
+    help: 'Longest the event loop was held by one step of the last policy-set compile (budget: 10 ms).',
+    registers: [this.registry],
+    aggregator: 'max',
+  });
 
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);
+    for (const result of ['hit', 'miss', 'uncacheable']) this.cacheLookups.inc({ result }, 0);
+  }
+
+  /** Report the decision cache's size at each scrape. */
+  trackCacheSize(size: () => number): void {
+    this.cacheSize = size;
   }
 
   /** Report the number of live rate limit buckets at scrape time. */

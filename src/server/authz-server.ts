@@ -14,6 +14,8 @@ import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
+import { BoundedTtlCache } from '../cache/decision-cache.js';
+import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
@@ -33,6 +35,8 @@ export interface RunningServer {
 
 export interface StartOptions {
   logger?: Logger;
+  /** Serve the admin HTTP port (default true). Cluster workers leave it to the primary. */
+  admin?: boolean;
 }
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -59,15 +63,23 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   }
   // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
   const shadowVersion = new ActivePolicySet();
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion });
+  const cache = config.decisionCacheEntries > 0 ? new BoundedTtlCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
+  if (cache) metrics.trackCacheSize(() => cache.size);
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
-    onActivated: (set, previous, ms) => {
+    onActivated: (set, previous, ms, longestStepMs) => {
+      // Keys carry the version, so old entries could never answer; dropping them frees the memory now.
+      cache?.clear();
+      if (longestStepMs !== undefined) metrics.activationLongestStep.set(longestStepMs / 1000);
       metrics.bundleLoads.inc({ result: 'success' });
       metrics.setActiveVersion(set.version, set.policies.size);
       metrics.activationDuration.observe(ms / 1000);
-      logger.info({ version: set.version, previous: previous?.version ?? null, policies: set.policies.size, compile_ms: Math.round(ms) }, 'policy set activated');
+      logger.info(
+        { version: set.version, previous: previous?.version ?? null, policies: set.policies.size, compile_ms: Math.round(ms), longest_step_ms: longestStepMs === undefined ? undefined : Math.round(longestStepMs * 10) / 10, slices: set.slices.chunkCount },
+        'policy set activated',
+      );
       if (!previous) grpcServer.notifyHealth();
     },
     onRefused: (error, version) => {
@@ -104,6 +116,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         version: set?.version ?? null,
         policies: set ? set.policies.size : 0,
         activated_at: set?.compiledAt.toISOString() ?? null,
+        compiling: policySet.compiling,
         last_error: policySet.lastError,
         ...source.describe(),
         timezone: set?.timeZone?.name ?? null,
@@ -115,10 +128,11 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler) }));
 
   let grpcPort: number;
-  let adminPort: number;
+  let adminPort = 0;
   try {
     grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
-    adminPort = await admin.listen(config.admin.host, config.admin.port);
+    // Cluster workers leave the admin port to the primary.
+    if (options.admin !== false) adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
     await Promise.all([source.stop(), grpcServer.close(0)]);
     enricher.stop();
@@ -138,7 +152,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       await source.stop();
       enricher.stop();
       load.stop();
-      await Promise.all([grpcServer.close(), admin.close()]);
+      await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
       await flushLogger(logger);
     },
   };

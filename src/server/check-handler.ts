@@ -13,6 +13,8 @@ import type { Logger } from 'pino';
 import { authorizeInput, type Authorization } from '../authorize.js';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { DecisionCache } from '../cache/decision-cache.js';
+import type { EngineResult } from '../cedar/evaluate.js';
 import { denyFor } from '../cedar/decide.js';
 import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
 import { USER_TYPE } from '../context/jwt-claims.js';
@@ -42,6 +44,8 @@ export interface CheckHandlerDeps {
   safety?: SafetyOptions;
   /** The shadow version from the bundle store, evaluated beside the active set. */
   shadowVersion?: ActivePolicySet;
+  /** Decision cache; the composition root clears it on every swap. */
+  cache?: DecisionCache<EngineResult>;
 }
 
 /** One check's pipeline result, before enforcement. */
@@ -135,7 +139,7 @@ export class CheckHandler {
       const hit = this.limiter.check(set.settings, input, principal, now);
       if (hit) return { decision: rateLimitDecision(hit, set.version, decisionId), input, principal, rateLimit: hit };
 
-      const auth: PipelineResult = authorizeInput(input, set, decisionId, { principal, fields: this.enricher.fields(input, set) });
+      const auth: PipelineResult = authorizeInput(input, set, decisionId, { principal, fields: this.enricher.fields(input, set), cache: this.deps.cache });
       auth.principal = principal;
       const challenge = this.enricher.challenge;
       if (auth.decision.status === 401 && challenge && !auth.decision.headers['www-authenticate']) {
@@ -143,7 +147,7 @@ export class CheckHandler {
       }
       // Evaluation cannot be interrupted; if it ran past the deadline, its answer is too late to use.
       if (epochNowMs() >= deadline.atMs) return { ...auth, decision: this.deadlineDeny(deadline, set.version, decisionId) };
-      if (auth.engine && auth.cedarRequest) {
+      if (auth.engine) {
         const shadowVersion = this.deps.shadowVersion?.current ?? null;
         if (hasShadowWork(set, shadowVersion) && sampled(this.safety.shadowSampleRate)) {
           const enricher = this.enricher;
@@ -151,7 +155,6 @@ export class CheckHandler {
             input,
             principal,
             set,
-            cedarRequest: auth.cedarRequest,
             enforced: auth.engine,
             shadowVersion,
             fieldsFor: (s) => enricher.fields(input, s),
@@ -173,6 +176,7 @@ export class CheckHandler {
     this.deps.metrics.decisions.inc({ decision: enforced.outcome, reason: enforced.answer.reason });
     this.deps.metrics.checkDuration.observe(seconds);
     if (out.rateLimit) this.deps.metrics.rateLimited.inc({ rule: out.rateLimit.rule });
+    if (out.cache) this.deps.metrics.cacheLookups.inc({ result: out.cache });
     const extra = logExtra(out, enforced, route.warning, route.dryRun);
 
     const job = out.shadow;
@@ -232,15 +236,14 @@ export class CheckHandler {
   }
 
   private writeLog(out: PipelineResult, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
-    const c = out.cedarRequest;
-    const p = c?.principal ?? out.principal;
+    const p = out.principal;
     this.deps.decisionLog.write({
       // A dry-run deny is logged as the deny it is; fail-mode answers as what was answered.
       decision: enforced.outcome === 'dry_run_allow' ? out.decision : enforced.answer,
       input: out.input,
       principal: p ? `${p.type}::"${p.id}"` : undefined,
-      action: c?.action.id,
-      resource: c?.resource.id,
+      action: out.target?.action,
+      resource: out.target?.resource,
       durationMs: seconds * 1000,
       engineErrors: out.engine?.errors,
       extra,
@@ -260,9 +263,10 @@ function logExtra(out: PipelineResult, enforced: Enforced, warning: string | und
     if (enforced.outcome === 'fail_open') extra.decision = 'fail_open';
   } else if (dryRun) extra = { enforcement: 'dry-run' };
   if (out.rateLimit) (extra ??= {}).rate_limit_rule = out.rateLimit.rule;
+  if (out.cache === 'hit') (extra ??= {}).cached = true;
   if (warning) (extra ??= {}).route_warning = warning;
   // With an end-user principal, the calling workload would otherwise be missing from the audit line.
-  const p = out.cedarRequest?.principal ?? out.principal;
+  const p = out.principal;
   if (p?.type === USER_TYPE && out.input?.source.principal) (extra ??= {}).source_principal = out.input.source.principal;
   return extra;
 }

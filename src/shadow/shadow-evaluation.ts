@@ -10,7 +10,7 @@
  * Only the allow/deny outcome is compared: a different determining policy
  * with the same outcome is not a disagreement anyone acts on.
  */
-import type { CedarRequest } from '../cedar/cedar-request.js';
+import { authorizeInput } from '../authorize.js';
 import { inputToCedarRequest } from '../cedar/cedar-request.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { evaluate, type EngineResult } from '../cedar/evaluate.js';
@@ -36,7 +36,6 @@ export interface ShadowJob {
   input: RequestModel;
   principal: PrincipalRef;
   set: CompiledPolicySet;
-  cedarRequest: CedarRequest;
   enforced: EngineResult;
   shadowVersion: CompiledPolicySet | null;
   /** Server-computed context fields against a given set (its IP lists and timezone); plain context without. */
@@ -44,18 +43,24 @@ export interface ShadowJob {
 }
 
 export function hasShadowWork(set: CompiledPolicySet, shadowVersion: CompiledPolicySet | null): boolean {
-  return set.shadowPsetId !== undefined || (shadowVersion !== null && shadowVersion.version !== set.version);
+  return set.hasShadowPolicies || (shadowVersion !== null && shadowVersion.version !== set.version);
 }
 
 export function runShadowJob(job: ShadowJob): ShadowResult[] {
   const out: ShadowResult[] = [];
   const { set, enforced } = job;
-  if (set.shadowPsetId !== undefined) {
-    out.push(compare('policies', set.version, enforced, () => evaluate(set, job.cedarRequest, set.shadowPsetId)));
+  if (set.hasShadowPolicies) {
+    // The whole request, not the slice's projection: shadow policies may read what enforced ones do not.
+    out.push(compare('policies', set.version, enforced, () => evaluate(set, inputToCedarRequest(job.input, set, job.principal, job.fieldsFor?.(set)), set.shadowPsetId)));
   }
   const sv = job.shadowVersion;
   if (sv && sv.version !== set.version) {
-    out.push(compare('version', sv.version, enforced, () => evaluate(sv, inputToCedarRequest(job.input, sv, job.principal, job.fieldsFor?.(sv)))));
+    // Through the shadow version's own slices, as if it were active (no cache: its answers are not enforced).
+    out.push(compare('version', sv.version, enforced, () => {
+      const auth = authorizeInput(job.input, sv, 'shadow', { principal: job.principal, fields: job.fieldsFor?.(sv) });
+      if (!auth.engine) throw new Error(auth.decision.message);
+      return auth.engine;
+    }));
   }
   return out;
 }

@@ -88,7 +88,7 @@ export class ShadowVersionLoader {
     const opened = await openBundle(tarball);
     if (opened.manifest.version !== wanted.version) return this.fail(wanted, `its manifest says version ${opened.manifest.version}`);
     if (this.stopped) return;
-    const result = this.o.shadowVersion.activateSource(filesToPolicySetSource(opened.files, wanted.version));
+    const result = await this.o.shadowVersion.activate(filesToPolicySetSource(opened.files, wanted.version));
     if (!result.ok) return this.fail(wanted, result.error.message);
     this.loaded = wanted;
     this.failed = undefined;

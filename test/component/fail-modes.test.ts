@@ -3,6 +3,7 @@
  * evaluation throwing, deadline passed), per route through
  * context_extensions["fail_mode"] and server-wide through --fail-mode.
  */
+import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
@@ -98,8 +99,8 @@ describe('evaluation throws', () => {
     server = await startTestServer({ policies: dir });
     client = connectAuthz(server.grpcPort);
     good = server.policySet.current!;
-    // The engine loses the set it was given (as if Cedar's store were reset): every evaluation now fails for real.
-    server.policySet.swap({ ...good, psetId: 'pset-lost' });
+    // The engine loses the set it was given (its preparsed slices freed, as if Cedar's store were reset): every evaluation now fails for real.
+    good.retire();
   });
   afterAll(async () => {
     client?.close();
@@ -108,7 +109,7 @@ describe('evaluation throws', () => {
   });
 
   it('closed by default, with the engine error in the body', async () => {
-    expectFailClosed(await client.check(read()), /^policy evaluation failed: preparsed policy set 'pset-lost' not found/);
+    expectFailClosed(await client.check(read()), /^policy evaluation failed: this policy set was replaced/);
   });
 
   it('per route: fail_mode=open lets it through', async () => {
@@ -125,7 +126,7 @@ describe('evaluation throws', () => {
   });
 
   it('decisions come back once a working set is active', async () => {
-    server.policySet.swap(good);
+    server.policySet.swap(await compilePolicyDirectory(dir));
     expect((await client.check(read())).status.code).toBe(0);
   });
 });
@@ -143,7 +144,11 @@ describe('deadlines', () => {
 
   beforeAll(async () => {
     dir = policyDir({ 'main.cedar': ALLOW_READS, 'slow.cedar': slowPolicies });
-    [timed, untimed] = await Promise.all([startTestServer({ policies: dir, decisionTimeout: '30ms' }), startTestServer({ policies: dir })]);
+    // The decision cache is off: a cached answer would (rightly) come back fast, and these tests need every request evaluated.
+    [timed, untimed] = await Promise.all([
+      startTestServer({ policies: dir, decisionTimeout: '30ms', decisionCacheEntries: 0 }),
+      startTestServer({ policies: dir, decisionCacheEntries: 0 }),
+    ]);
     tc = connectAuthz(timed.grpcPort);
     uc = connectAuthz(untimed.grpcPort);
   });

@@ -1,0 +1,471 @@
+/**
+ * `npm run bench`: the performance figures of docs/performance.md, measured in
+ * one run on this machine. See that file for what each figure means.
+ *
+ *   npm run bench              full run (~5 minutes)
+ *   npm run bench -- --quick   shorter runs, for a smoke test (figures are noisier)
+ *
+ * Servers run as child processes (the benchmark's own client must not share
+ * their event loop): the transport floor, the naive baseline, and ours, with a
+ * generated bundle of ~1,000 policies over 100 services.
+ */
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { authorizationService } from '../src/envoy/protos.js';
+import type { WireCheckResponse } from '../src/envoy/wire-types.js';
+import { closedLoop, GrpcH2Client, paced, type LoadResult } from './clients/grpc-h2.js';
+import { ensureH2load, h2loadVersion, runH2load } from './clients/h2load.js';
+import { generateMeshBundle, policyCount, writeBundle } from './generate-bundle.js';
+import { latencySvg, markdownTable, ms, num, summarise, type LatencySummary } from './report.js';
+import { checkRequest, distinctShapes, encode, REPEATED_SHAPE, type RequestShape } from './requests.js';
+import type { ChildMessage, ChildStats } from './servers/child.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const RESULTS = path.join(HERE, 'results');
+const QUICK = process.argv.includes('--quick');
+const T = (seconds: number): number => (QUICK ? Math.max(2, Math.round(seconds / 3)) : seconds);
+const SERVICES = 100;
+const RSS_CACHE_TARGET = QUICK ? 20_000 : 100_000;
+
+const log = (s: string): void => void process.stdout.write(`${s}\n`);
+const sleep = (msec: number) => new Promise((r) => setTimeout(r, msec));
+
+// ---------------------------------------------------------------- processes
+
+interface Child {
+  proc: ChildProcess;
+  port: number;
+  adminPort?: number;
+  stats(reset?: boolean): Promise<ChildStats>;
+  stop(): Promise<void>;
+}
+
+function startChild(script: string, args: string[]): Promise<Child> {
+  const proc = fork(path.join(HERE, 'servers', script), args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)));
+    proc.on('message', function onReady(m: ChildMessage) {
+      if (m.type !== 'ready') return;
+      proc.off('message', onReady);
+      proc.removeAllListeners('exit');
+      resolve({
+        proc,
+        port: m.port,
+        adminPort: m.adminPort,
+        stats: (reset = false) =>
+          new Promise((res) => {
+            proc.on('message', function onStats(s: ChildMessage) {
+              if (s.type !== 'stats') return;
+              proc.off('message', onStats);
+              res(s);
+            });
+            proc.send({ type: 'stats', reset });
+          }),
+        stop: () =>
+          new Promise((res) => {
+            proc.once('exit', () => res());
+            proc.send({ type: 'exit' });
+          }),
+      });
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function metricsText(adminPort: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+}
+
+function sample(text: string, name: string): number {
+  for (const line of text.split('\n')) if (line.startsWith(`${name} `)) return Number(line.slice(name.length + 1));
+  return NaN;
+}
+
+async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    try {
+      if (await cond()) return;
+    } catch {
+      // not up yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** One real gRPC call, decoded: proves the frames the load clients send are answered as intended. */
+async function checkOnce(port: number, shape: RequestShape): Promise<WireCheckResponse> {
+  const Ctor = authorizationService();
+  const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  try {
+    return await new Promise((resolve, reject) =>
+      (client as unknown as { Check: Function }).Check(checkRequest(shape, SERVICES), (err: Error | null, res: WireCheckResponse) => (err ? reject(err) : resolve(res))),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+// ---------------------------------------------------------------- load helpers
+
+let haveH2load = false;
+
+interface ThroughputFigure {
+  reqPerSec: number;
+  failed: number;
+  client: string;
+}
+interface LatencyFigure extends LatencySummary {
+  rate: number;
+  failed: number;
+  client: string;
+  latenciesMs?: number[];
+}
+
+async function maxRepeated(port: number, frame: Buffer, durationS: number): Promise<ThroughputFigure> {
+  if (haveH2load) {
+    const r = runH2load({ port, frame, clients: 4, streamsPerClient: 16, durationS, warmupS: 2 });
+    return { reqPerSec: r.reqPerSec, failed: r.failed, client: 'h2load -c4 -m16' };
+  }
+  const client = new GrpcH2Client(port, 4);
+  await closedLoop(client, [frame], 64, 2);
+  const r = await closedLoop(client, [frame], 64, durationS);
+  client.close();
+  return { reqPerSec: r.reqPerSec, failed: r.failed, client: 'node http2, 4 connections, 64 in flight' };
+}
+
+async function pacedRepeated(port: number, frame: Buffer, rate: number, durationS: number): Promise<LatencyFigure> {
+  if (haveH2load) {
+    const r = runH2load({ port, frame, clients: 1, streamsPerClient: 1, durationS, warmupS: 1, rpsPerClient: rate });
+    return { ...summarise(r.latenciesMs), rate, failed: r.failed, client: `h2load --rps ${rate}`, latenciesMs: r.latenciesMs };
+  }
+  return pacedNode(port, [frame], rate, durationS);
+}
+
+async function pacedNode(port: number, frames: Buffer[], rate: number, durationS: number, onTick?: (s: number) => void): Promise<LatencyFigure & { result: LoadResult }> {
+  const client = new GrpcH2Client(port, 1);
+  await closedLoop(client, frames.slice(0, 1), 1, 0.3);
+  const r = await paced(client, frames, rate, durationS, onTick);
+  client.close();
+  return { ...summarise(r.latenciesMs), rate, failed: r.failed, client: `node http2 paced ${rate}/s`, latenciesMs: r.latenciesMs, result: r };
+}
+
+const encodeAll = (shapes: RequestShape[]): Buffer[] => shapes.map((s) => encode(s, SERVICES));
+
+/** Cacheable, allowed, all different: GET /api/items/<k> from each service's permitted caller. */
+function cacheableShapes(count: number, offset: number): RequestShape[] {
+  return Array.from({ length: count }, (_, j) => {
+    const k = offset + j;
+    const service = k % (SERVICES - 1); // the last service has a time rule: its slices are not cached
+    return { caller: service - 1, service, method: 'GET', path: `/api/items/${k}` };
+  });
+}
+
+/** authz_check_duration_seconds between two scrapes: share of checks within 1 ms. */
+function fractionWithin1ms(before: string, after: string): { within: number; count: number } {
+  const d = (name: string) => sample(after, name) - sample(before, name);
+  const count = d('authz_check_duration_seconds_count');
+  return { within: d('authz_check_duration_seconds_bucket{le="0.001"}') / count, count };
+}
+
+// ---------------------------------------------------------------- the run
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const work = mkdtempSync(path.join(tmpdir(), 'authz-bench-'));
+  log(`authz benchmark${QUICK ? ' (quick)' : ''}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  haveH2load = ensureH2load(log);
+  if (!haveH2load) log('WARNING: h2load (Debian package nghttp2-client) is not installed and could not be installed; using the Node client for repeated requests too. Its own CPU use lowers every figure.');
+
+  // The bundle directory is a symlink swapped atomically (as a Kubernetes ConfigMap volume does), so a swap is one change.
+  const versions = { a: path.join(work, 'bundle-a'), b: path.join(work, 'bundle-b') };
+  const bundleA = generateMeshBundle({ services: SERVICES, variant: 'a', withTimeRule: true });
+  writeBundle(versions.a, bundleA);
+  writeBundle(versions.b, generateMeshBundle({ services: SERVICES, variant: 'b', withTimeRule: true }));
+  const live = path.join(work, 'policies');
+  symlinkSync(versions.a, live);
+  const policies = policyCount(bundleA);
+  log(`bundle: ${policies} policies over ${SERVICES} services (${work})`);
+
+  const repeated = encode(REPEATED_SHAPE, SERVICES);
+  const results: Record<string, unknown> = {};
+  const curves: Array<{ name: string; latenciesMs: number[] }> = [];
+  const strip = <X extends { latenciesMs?: number[] }>(x: X): Omit<X, 'latenciesMs'> => {
+    const { latenciesMs: _l, ...rest } = x;
+    return rest;
+  };
+
+  // 1. Transport floor.
+  log('\n[floor] grpc-js answering a constant OK without decoding');
+  const floor = await startChild('floor.ts', []);
+  const floorMax = await maxRepeated(floor.port, repeated, T(10));
+  log(`  max throughput: ${num(floorMax.reqPerSec)} req/s (${floorMax.client})`);
+  const floorPaced = await pacedRepeated(floor.port, repeated, 1000, T(10));
+  log(`  1000 req/s: p50 ${ms(floorPaced.p50)} p99 ${ms(floorPaced.p99)} p99.9 ${ms(floorPaced.p999)} ms (${floorPaced.client})`);
+  const floorPacedNode = await pacedNode(floor.port, [repeated], 1000, T(10));
+  log(`  1000 req/s, node client: p50 ${ms(floorPacedNode.p50)} p99 ${ms(floorPacedNode.p99)} p99.9 ${ms(floorPacedNode.p999)} ms`);
+  const floorRss = (await floor.stats()).rssBytes;
+  await floor.stop();
+  results.floor = { max: floorMax, paced1000: strip(floorPaced), paced1000Node: strip(floorPacedNode), rssMB: floorRss / 1e6 };
+  curves.push({ name: 'floor, repeated, 1000/s', latenciesMs: floorPaced.latenciesMs! });
+
+  // 2. Ours.
+  log(`\n[ours] authz server, ${policies} policies, decision cache on, decision log to a file`);
+  const ours = await startChild('authz.ts', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz.log') })]);
+  const admin = ours.adminPort!;
+  const allowed = await checkOnce(ours.port, REPEATED_SHAPE);
+  const denied = await checkOnce(ours.port, { caller: 50, service: 2, method: 'DELETE', path: '/api/items/1' });
+  if (allowed.status.code !== 0 || denied.status.code === 0) throw new Error(`unexpected answers: ${JSON.stringify([allowed.status, denied.status])}`);
+  log(`  sanity: repeated request allowed; a stranger's DELETE denied with HTTP ${denied.denied_response?.status.code}`);
+  // Warm the JIT and the cache for the repeated request.
+  await closedLoop(new GrpcH2Client(ours.port, 1), encodeAll(distinctShapes(3000, SERVICES, 9_000_000)), 8, T(3));
+
+  const oursMax = await maxRepeated(ours.port, repeated, T(10));
+  log(`  repeated, max throughput: ${num(oursMax.reqPerSec)} req/s (${(oursMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor)`);
+  const oursPaced = await pacedRepeated(ours.port, repeated, 1000, T(10));
+  log(`  repeated, 1000 req/s: p50 ${ms(oursPaced.p50)} p99 ${ms(oursPaced.p99)} p99.9 ${ms(oursPaced.p999)} ms (p99 ${(oursPaced.p99 / floorPaced.p99).toFixed(2)} × floor)`);
+  curves.push({ name: 'ours, repeated, 1000/s', latenciesMs: oursPaced.latenciesMs! });
+
+  let before = await metricsText(admin);
+  await ours.stats(true);
+  const distinct500 = await pacedNode(ours.port, encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)), 500, T(10));
+  let after = await metricsText(admin);
+  const calmStall = await ours.stats(true);
+  const server500 = fractionWithin1ms(before, after);
+  log(`  distinct, 500 req/s: p50 ${ms(distinct500.p50)} p99 ${ms(distinct500.p99)} p99.9 ${ms(distinct500.p999)} ms; server-side ≤ 1 ms: ${(server500.within * 100).toFixed(2)}% of ${num(server500.count)}; longest event-loop stall (no swap) ${ms(calmStall.stallMaxMs)} ms`);
+  curves.push({ name: 'ours, distinct, 500/s', latenciesMs: distinct500.latenciesMs! });
+
+  before = await metricsText(admin);
+  const distinct1000 = await pacedNode(ours.port, encodeAll(distinctShapes(Math.round(1000 * T(10)) + 100, SERVICES, 1_000_000)), 1000, T(10));
+  after = await metricsText(admin);
+  const server1000 = fractionWithin1ms(before, after);
+  log(`  distinct, 1000 req/s: p50 ${ms(distinct1000.p50)} p99 ${ms(distinct1000.p99)} p99.9 ${ms(distinct1000.p999)} ms; server-side ≤ 1 ms: ${(server1000.within * 100).toFixed(2)}%`);
+  curves.push({ name: 'ours, distinct, 1000/s', latenciesMs: distinct1000.latenciesMs! });
+
+  const distinctPool = encodeAll(distinctShapes(QUICK ? 20_000 : 60_000, SERVICES, 2_000_000));
+  const maxDistinctClient = new GrpcH2Client(ours.port, 4);
+  const oursMaxDistinct = await closedLoop(maxDistinctClient, distinctPool, 16, T(10), distinctPool.length);
+  maxDistinctClient.close();
+  log(`  distinct, max throughput: ${num(oursMaxDistinct.reqPerSec)} req/s (node http2, 4 connections, 16 in flight; ${oursMaxDistinct.sent} requests, pool ${distinctPool.length})`);
+
+  // Swap to another 1,000-policy version under 500 req/s of distinct requests.
+  const swapPool = encodeAll(distinctShapes(Math.round(500 * T(24)) + 100, SERVICES, 3_000_000));
+  const versionBefore = JSON.parse(await (await fetch(`http://127.0.0.1:${admin}/bundle`)).text()).version as string;
+  before = await metricsText(admin);
+  await ours.stats(true);
+  let swappedAt = -1;
+  let swapRequested = false;
+  let swapDoneAt = -1;
+  const swapRun = pacedNode(ours.port, swapPool, 500, T(24), (elapsed) => {
+    if (!swapRequested && elapsed >= 2) {
+      swapRequested = true;
+      swappedAt = elapsed;
+      const next = path.join(work, 'policies.next');
+      symlinkSync(versions.b, next);
+      renameSync(next, live);
+    }
+  });
+  const poll = (async () => {
+    for (;;) {
+      await sleep(50);
+      if (!swapRequested) continue;
+      const v = JSON.parse(await (await fetch(`http://127.0.0.1:${admin}/bundle`)).text()).version as string;
+      if (v !== versionBefore) {
+        swapDoneAt = performance.now();
+        return v;
+      }
+    }
+  })();
+  const swapStartedAt = performance.now();
+  const swap = await swapRun;
+  const versionAfter = await Promise.race([poll, sleep(60_000).then(() => 'not swapped')]);
+  after = await metricsText(admin);
+  const swapStall = await ours.stats(true);
+  const swapFigures = {
+    versionBefore,
+    versionAfter,
+    requests: swap.result.sent,
+    failed: swap.failed,
+    errors: swap.result.errors,
+    p50: swap.p50,
+    p99: swap.p99,
+    p999: swap.p999,
+    maxMs: swap.max,
+    longestEventLoopStallMs: swapStall.stallMaxMs,
+    longestCompileStepMs: sample(after, 'authz_bundle_activation_longest_step_seconds') * 1000,
+    activationSeconds: sample(after, 'authz_bundle_activation_duration_seconds_sum') - sample(before, 'authz_bundle_activation_duration_seconds_sum'),
+    swapSeenAfterS: swapDoneAt > 0 ? (swapDoneAt - swapStartedAt) / 1000 - swappedAt : NaN,
+  };
+  log(
+    `  swap under 500 req/s: ${swapFigures.versionBefore} → ${swapFigures.versionAfter} after ${swapFigures.activationSeconds.toFixed(2)} s of compiling; ${swapFigures.failed} of ${swapFigures.requests} requests failed; ` +
+      `longest stall ${ms(swapFigures.longestEventLoopStallMs)} ms (longest compile step ${ms(swapFigures.longestCompileStepMs)} ms); p99 ${ms(swap.p99)} max ${ms(swap.max)} ms`,
+  );
+  curves.push({ name: 'ours, distinct, 500/s, swap', latenciesMs: swap.latenciesMs! });
+
+  // Memory with the cache full.
+  const rssPool = encodeAll(cacheableShapes(RSS_CACHE_TARGET, 5_000_000));
+  const fillClient = new GrpcH2Client(ours.port, 4);
+  const fill = await closedLoop(fillClient, rssPool, 32, 600, rssPool.length);
+  fillClient.close();
+  const rssText = await metricsText(admin);
+  const cacheEntries = sample(rssText, 'authz_decision_cache_entries');
+  const oursStats = await ours.stats();
+  log(`  memory: RSS ${(oursStats.rssBytes / 1e6).toFixed(0)} MB with ${num(cacheEntries)} cached decisions (filled at ${num(fill.reqPerSec)} req/s, ${fill.failed} failed) and ${policies} policies`);
+  await ours.stop();
+  results.ours = {
+    maxRepeated: oursMax,
+    pacedRepeated1000: strip(oursPaced),
+    distinct500: { ...strip(distinct500), result: undefined, serverWithin1ms: server500 },
+    distinct1000: { ...strip(distinct1000), result: undefined, serverWithin1ms: server1000 },
+    maxDistinct: { reqPerSec: oursMaxDistinct.reqPerSec, failed: oursMaxDistinct.failed, requests: oursMaxDistinct.sent, ...summarise(oursMaxDistinct.latenciesMs) },
+    longestStallNoSwapMs: calmStall.stallMaxMs,
+    swap: swapFigures,
+    memory: { rssMB: oursStats.rssBytes / 1e6, heapUsedMB: oursStats.heapUsedBytes / 1e6, cacheEntries },
+  };
+
+  // 3. Naive baseline.
+  log('\n[baseline] decode, then isAuthorized with the policy text on every call');
+  const baseline = await startChild('baseline.ts', [versions.a]);
+  const baseClient = new GrpcH2Client(baseline.port, 1);
+  const basePool = encodeAll(distinctShapes(200, SERVICES, 7_000_000));
+  await closedLoop(baseClient, basePool, 1, 1, 2);
+  const base = await closedLoop(baseClient, basePool, 1, T(15));
+  baseClient.close();
+  await baseline.stop();
+  const baseLatency = summarise(base.latenciesMs);
+  log(`  ${base.reqPerSec.toFixed(2)} req/s, ${base.sent} requests, mean ${ms(baseLatency.mean)} ms`);
+  results.baseline = { reqPerSec: base.reqPerSec, requests: base.sent, failed: base.failed, ...baseLatency };
+  curves.push({ name: 'naive baseline, 1 in flight', latenciesMs: base.latenciesMs });
+
+  // 4. Ours on two cores (cluster), and with the decision log off.
+  log('\n[ours --cores 2] two worker processes sharing the port');
+  const coresFigures = await clusterRun(live, work);
+  log(`  repeated max ${num(coresFigures.maxRepeated.reqPerSec)} req/s; distinct max ${num(coresFigures.maxDistinct.reqPerSec)} req/s; RSS (all processes) ${coresFigures.rssMB.toFixed(0)} MB`);
+  results.cores2 = coresFigures;
+
+  log('\n[ours, decision log off] --log-level warn');
+  const quiet = await startChild('authz.ts', [JSON.stringify({ policies: live, logLevel: 'warn' })]);
+  await closedLoop(new GrpcH2Client(quiet.port, 1), [repeated], 8, 2);
+  const quietMax = await maxRepeated(quiet.port, repeated, T(10));
+  await quiet.stop();
+  log(`  repeated, max throughput: ${num(quietMax.reqPerSec)} req/s (${(quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor)`);
+  results.oursNoDecisionLog = { maxRepeated: quietMax };
+
+  // Targets.
+  const targets = [
+    { target: 'repeated: throughput ≥ 0.9 × floor', value: oursMax.reqPerSec / floorMax.reqPerSec, limit: 0.9, higherIsBetter: true, unit: '×' },
+    { target: 'repeated: p99 at 1,000 req/s ≤ 1.5 × floor p99', value: oursPaced.p99 / floorPaced.p99, limit: 1.5, higherIsBetter: false, unit: '×' },
+    { target: 'distinct: throughput ≥ 20 × naive baseline', value: oursMaxDistinct.reqPerSec / base.reqPerSec, limit: 20, higherIsBetter: true, unit: '×' },
+    { target: 'distinct: server-side ≤ 1 ms for ≥ 99% at 500 req/s', value: server500.within * 100, limit: 99, higherIsBetter: true, unit: '%' },
+    { target: 'swap under load: no failed request', value: swapFigures.failed, limit: 0, higherIsBetter: false, unit: 'failed' },
+    { target: 'swap under load: longest event-loop stall ≤ 10 ms', value: swapFigures.longestEventLoopStallMs, limit: 10, higherIsBetter: false, unit: 'ms' },
+    { target: 'RSS ≤ 200 MB with 1,000 policies and 100k cached decisions', value: oursStats.rssBytes / 1e6, limit: 200, higherIsBetter: false, unit: 'MB' },
+  ].map((t) => ({ ...t, met: t.higherIsBetter ? t.value >= t.limit : t.value <= t.limit }));
+  results.targets = targets;
+
+  const summary = {
+    startedAt: startedAt.toISOString(),
+    durationS: (Date.now() - startedAt.getTime()) / 1000,
+    quick: QUICK,
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadavg(), h2load: haveH2load ? h2loadVersion() : 'absent (node client used)' },
+    bundle: { policies, services: SERVICES },
+    ...results,
+  };
+  mkdirSync(RESULTS, { recursive: true });
+  writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileSync(path.join(RESULTS, 'latency.svg'), latencySvg(`Check latency, ${policies} policies, ${cpus().length} cores (${startedAt.toISOString().slice(0, 10)})`, curves));
+  const table = resultTable(floorMax, floorPaced, oursMax, oursPaced, distinct500, distinct1000, oursMaxDistinct, base, coresFigures, quietMax);
+  const targetTable = markdownTable(
+    ['target', 'measured', 'met'],
+    targets.map((t) => [t.target, `${t.unit === '%' ? t.value.toFixed(2) : t.unit === 'failed' ? t.value.toFixed(0) : t.value.toFixed(2)} ${t.unit}`, t.met ? 'yes' : `**no**`]),
+  );
+  writeFileSync(path.join(RESULTS, 'latest.md'), `${table}\n\n${targetTable}\n`);
+  log(`\n${table}\n\n${targetTable}\n\nwrote bench/results/latest.json, latest.md, latency.svg (${summary.durationS.toFixed(0)} s)`);
+}
+
+function resultTable(
+  floorMax: ThroughputFigure,
+  floorPaced: LatencyFigure,
+  oursMax: ThroughputFigure,
+  oursPaced: LatencyFigure,
+  d500: LatencyFigure,
+  d1000: LatencyFigure,
+  dMax: LoadResult,
+  base: LoadResult,
+  cores2: Awaited<ReturnType<typeof clusterRun>>,
+  quietMax: ThroughputFigure,
+): string {
+  const lat = (l?: LatencySummary) => (l ? [ms(l.p50), ms(l.p99), ms(l.p999)] : ['', '', '']);
+  const b = summarise(base.latenciesMs);
+  return markdownTable(
+    ['configuration', 'requests', 'max req/s', 'vs floor', 'p50 ms', 'p99 ms', 'p99.9 ms', 'at'],
+    [
+      ['transport floor (grpc-js, constant OK)', 'repeated', num(floorMax.reqPerSec), '1.00', ...lat(floorPaced), '1,000/s'],
+      ['ours, cache on', 'repeated', num(oursMax.reqPerSec), (oursMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(oursPaced), '1,000/s'],
+      ['ours, decision log off', 'repeated', num(quietMax.reqPerSec), (quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2), '', '', '', ''],
+      ['ours', 'distinct', '', '', ...lat(d500), '500/s'],
+      ['ours', 'distinct', num(dMax.reqPerSec), (dMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(d1000), '1,000/s'],
+      ['ours --cores 2', 'repeated', num(cores2.maxRepeated.reqPerSec), (cores2.maxRepeated.reqPerSec / floorMax.reqPerSec).toFixed(2), '', '', '', ''],
+      ['ours --cores 2', 'distinct', num(cores2.maxDistinct.reqPerSec), (cores2.maxDistinct.reqPerSec / floorMax.reqPerSec).toFixed(2), '', '', '', ''],
+      ['naive baseline (isAuthorized with policy text)', 'distinct', base.reqPerSec.toFixed(2), (base.reqPerSec / floorMax.reqPerSec).toFixed(4), ms(b.p50), ms(b.p99), ms(b.p999), '1 in flight'],
+    ],
+  );
+}
+
+/** The real CLI with --cores 2: repeated and distinct throughput, and the memory of all its processes. */
+async function clusterRun(live: string, work: string): Promise<{ maxRepeated: ThroughputFigure; maxDistinct: { reqPerSec: number; failed: number }; rssMB: number }> {
+  const [port, admin] = [await freePort(), await freePort()];
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'serve', '--cores', '2', '--policies', live, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--log-destination', path.join(work, 'cluster.log')],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  try {
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status === 200, 180_000, 'the cluster to be ready');
+    const repeated = encode(REPEATED_SHAPE, SERVICES);
+    const warm = new GrpcH2Client(port, 4);
+    await closedLoop(warm, encodeAll(distinctShapes(2000, SERVICES, 8_000_000)), 16, 3);
+    warm.close();
+    const repeatedMax = await maxRepeated(port, repeated, T(10));
+    const pool = encodeAll(distinctShapes(QUICK ? 20_000 : 60_000, SERVICES, 6_000_000));
+    const client = new GrpcH2Client(port, 4);
+    const distinct = await closedLoop(client, pool, 16, T(10), pool.length);
+    client.close();
+    const bundle = JSON.parse(await (await fetch(`http://127.0.0.1:${admin}/bundle`)).text()) as { workers: { pid: number }[] };
+    const pids = [proc.pid!, ...bundle.workers.map((w) => w.pid)];
+    const rssKb = spawnSync('ps', ['-o', 'rss=', '-p', pids.join(',')], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .reduce((a, l) => a + Number(l.trim()), 0);
+    return { maxRepeated: repeatedMax, maxDistinct: { reqPerSec: distinct.reqPerSec, failed: distinct.failed }, rssMB: (rssKb * 1024) / 1e6 };
+  } finally {
+    const exited = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await exited;
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`benchmark failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,44 @@
+/**
+ * The naive baseline: decode the request like our server, build the full Cedar
+ * request, and call `isAuthorized` with the policy text, so Cedar parses every
+ * policy on every call, and evaluates all of them. What a first version of this
+ * server would have done.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { filesToPolicySetSource } from '../../src/bundle/bundle-files.js';
+import { readPolicyDirectory } from '../../src/bundle/policy-directory.js';
+import { inputToCedarRequest } from '../../src/cedar/cedar-request.js';
+import { cedar } from '../../src/cedar/cedar-wasm.js';
+import { compilePolicySet } from '../../src/cedar/compile.js';
+import { denyFor, engineResultToDecision } from '../../src/cedar/decide.js';
+import { checkRequestToInput } from '../../src/envoy/check-request.js';
+import { decisionToCheckResponse } from '../../src/envoy/check-response.js';
+import { authorizationService } from '../../src/envoy/protos.js';
+import type { WireCheckRequest, WireCheckResponse } from '../../src/envoy/wire-types.js';
+import { serveChild } from './child.js';
+
+const dir = process.argv[2];
+const files = await readPolicyDirectory(dir);
+const source = filesToPolicySetSource(files, 'baseline');
+// Compiled only for the entity store and annotations that shape answers; evaluation below ignores it.
+const set = compilePolicySet(source);
+const policyText = source.policies.map((f) => f.text).join('\n');
+
+function check(req: WireCheckRequest): WireCheckResponse {
+  const res = checkRequestToInput(req);
+  if (!res.ok) return decisionToCheckResponse(denyFor(res.reason, res.message, set.version));
+  const r = inputToCedarRequest(res.input, set);
+  const answer = cedar.isAuthorized({ principal: r.principal, action: r.action, resource: r.resource, context: r.context, entities: r.entities, policies: { staticPolicies: policyText } });
+  if (answer.type === 'failure') return decisionToCheckResponse(denyFor('evaluation_error', answer.errors.map((e) => e.message).join('; '), set.version));
+  const { decision, diagnostics } = answer.response;
+  return decisionToCheckResponse(engineResultToDecision(set, { decision, determining: diagnostics.reason, errors: [] }));
+}
+
+const server = new grpc.Server();
+server.addService(authorizationService().service, {
+  Check: (call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>, callback: grpc.sendUnaryData<WireCheckResponse>) => callback(null, check(call.request)),
+});
+server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
+  if (err) throw err;
+  serveChild({ port, info: { policies: set.policies.size } }, () => new Promise((resolve) => server.tryShutdown(() => resolve())));
+});

@@ -1,0 +1,79 @@
+/**
+ * The decision cache: engine results by key (see cache-key.ts), bounded in
+ * entries, each with a TTL, dropped whole when the policy set changes.
+ *
+ * Why not node-cache: measured here with 100k keys of ~150 characters
+ * (scratch micro-benchmark, 2 loaded cores): node-cache set 3.9–7.2 µs, miss
+ * 3.3–4.5 µs, and it has no eviction (with maxKeys it throws when full). A Map
+ * with a ring of insertion slots does set ~1 µs, miss ~0.15 µs, and evicts the
+ * oldest entry in O(1). (Evicting with `map.keys().next()` instead costs 30–40 µs
+ * per insert once the map is full: V8 walks over the deleted slots at the front.)
+ */
+export interface DecisionCache<V> {
+  get(key: string, nowMs: number): V | undefined;
+  set(key: string, value: V, nowMs: number): void;
+  /** Drop everything (on a policy-set swap). */
+  clear(): void;
+  readonly size: number;
+  readonly maxEntries: number;
+}
+
+interface Entry<V> {
+  value: V;
+  expiresAt: number;
+  slot: number;
+}
+
+export class BoundedTtlCache<V> implements DecisionCache<V> {
+  private map = new Map<string, Entry<V>>();
+  /** Key written in each slot, oldest first from `next`. */
+  private readonly ring: Array<string | undefined>;
+  private next = 0;
+
+  constructor(
+    readonly maxEntries: number,
+    readonly ttlMs: number,
+  ) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+    if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be positive, got ${ttlMs}`);
+    this.ring = new Array<string | undefined>(maxEntries);
+  }
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string, nowMs: number): V | undefined {
+    const e = this.map.get(key);
+    if (e === undefined) return undefined;
+    if (e.expiresAt <= nowMs) {
+      this.map.delete(key);
+      this.ring[e.slot] = undefined;
+      return undefined;
+    }
+    return e.value;
+  }
+
+  set(key: string, value: V, nowMs: number): void {
+    const expiresAt = nowMs + this.ttlMs;
+    const existing = this.map.get(key);
+    if (existing !== undefined) {
+      existing.value = value;
+      existing.expiresAt = expiresAt;
+      return;
+    }
+    const slot = this.next;
+    const evicted = this.ring[slot];
+    if (evicted !== undefined) this.map.delete(evicted);
+    this.ring[slot] = key;
+    this.next = slot + 1 === this.maxEntries ? 0 : slot + 1;
+    this.map.set(key, { value, expiresAt, slot });
+  }
+
+  clear(): void {
+    // A fresh Map rather than map.clear(): both free the entries, this one leaves no hole-filled table behind.
+    this.map = new Map();
+    this.ring.fill(undefined);
+    this.next = 0;
+  }
+}
