@@ -12,10 +12,10 @@ import { packBundle } from '../src/bundle/bundle-archive.js';
 import { buildBundle, openBundle } from '../src/bundle/bundle-build.js';
 import { filesToPolicySetSource } from '../src/bundle/bundle-files.js';
 import { directoryVersion, readPolicyDirectory } from '../src/bundle/policy-directory.js';
-import { AuthzClient, GET_X } from '../test/helpers/authz-client.js';
-import { publish } from '../test/helpers/bundle-fixtures.js';
-import { startS3Server } from '../test/helpers/s3-authz-server.js';
-import { TestS3Store } from '../test/helpers/s3rver-store.js';
+import { AuthzClient, GET_X } from '../test/support/authz-client.js';
+import { publish } from '../test/support/bundle-fixtures.js';
+import { startS3Server } from '../test/support/s3-authz-server.js';
+import { TestS3Store } from '../test/support/s3rver-store.js';
 
 const avg = async (n: number, f: (i: number) => unknown): Promise<number> => {
   const t = performance.now();

@@ -20,3 +20,12 @@ export const COMMANDS: Command[] = [
   bundleKeygenCommand,
   ...SAFETY_COMMANDS,
 ];
+
+/** The command whose path is the longest prefix of argv, and the arguments after it. */
+export function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
+  let best: Command | undefined;
+  for (const c of COMMANDS) {
+    if (c.path.every((w, i) => argv[i] === w) && (!best || c.path.length > best.path.length)) best = c;
+  }
+  return best ? { cmd: best, rest: argv.slice(best.path.length) } : undefined;
+}

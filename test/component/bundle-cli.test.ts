@@ -7,39 +7,14 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { COMMANDS } from '../../src/cli/commands.js';
-import { parseCommandArgs, UsageError } from '../../src/cli/command.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliResult } from '../support/cli.js';
 import { activateVersion } from '../../src/bundle/bundle-publish.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
-import { startS3Server } from '../helpers/s3-authz-server.js';
-import { TEST_BUCKET, TestS3Store } from '../helpers/s3rver-store.js';
+import { startS3Server } from '../support/s3-authz-server.js';
+import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `authz <argv>` in-process: the command's own parsing, output and exit code (2 for usage errors, as main.ts does). */
-async function authz(...argv: string[]): Promise<CliResult> {
-  const cmd = COMMANDS.filter((c) => c.path.every((w, i) => argv[i] === w)).sort((a, b) => b.path.length - a.path.length)[0];
-  if (!cmd) throw new Error(`no command for ${argv.join(' ')}`);
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
-  try {
-    const { values, positionals } = parseCommandArgs(cmd, argv.slice(cmd.path.length));
-    return { code: await cmd.run(values, positionals), stdout, stderr };
-  } catch (e) {
-    if (e instanceof UsageError) return { code: 2, stdout, stderr: stderr + e.message };
-    throw e;
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const authz = (...argv: string[]): Promise<CliResult> => runCli(argv);
 
 const POLICIES = path.resolve('policies');
 let work: string;

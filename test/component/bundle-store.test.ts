@@ -9,8 +9,8 @@ import { buildBundle } from '../../src/bundle/bundle-build.js';
 import { activateVersion, pushBundle, rollbackBundle } from '../../src/bundle/bundle-publish.js';
 import { VersionExistsError } from '../../src/bundle/bundle-store.js';
 import { sha256 } from '../../src/bundle/manifest.js';
-import { build, policyFiles, publish } from '../helpers/bundle-fixtures.js';
-import { TEST_BUCKET, TestS3Store } from '../helpers/s3rver-store.js';
+import { build, policyFiles, publish } from '../support/bundle-fixtures.js';
+import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
 let s3: TestS3Store;
 beforeAll(async () => {

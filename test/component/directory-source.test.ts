@@ -8,8 +8,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
 import { startAuthzServer, type RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../helpers/authz-client.js';
-import { policyFiles } from '../helpers/bundle-fixtures.js';
+import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { policyFiles } from '../support/bundle-fixtures.js';
 
 let dir: string;
 let server: RunningServer;

@@ -11,10 +11,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { activateVersion } from '../../src/bundle/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/bundle-store.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../helpers/authz-client.js';
-import { publish } from '../helpers/bundle-fixtures.js';
-import { startS3Server } from '../helpers/s3-authz-server.js';
-import { TestS3Store } from '../helpers/s3rver-store.js';
+import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { publish } from '../support/bundle-fixtures.js';
+import { startS3Server } from '../support/s3-authz-server.js';
+import { TestS3Store } from '../support/s3rver-store.js';
 
 /**
  * After an outage the poll backs off (at most 8 x 200 ms here); catching up

@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateVersion, rollbackBundle } from '../../src/bundle/bundle-publish.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../helpers/authz-client.js';
-import { publish } from '../helpers/bundle-fixtures.js';
-import { startS3Server } from '../helpers/s3-authz-server.js';
-import { TestS3Store } from '../helpers/s3rver-store.js';
+import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { publish } from '../support/bundle-fixtures.js';
+import { startS3Server } from '../support/s3-authz-server.js';
+import { TestS3Store } from '../support/s3rver-store.js';
 
 /** The promise: a change is enforced within poll-interval + 1 s. */
 const POLL_MS = 500;

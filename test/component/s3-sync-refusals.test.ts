@@ -20,10 +20,10 @@ import type { BundleStore } from '../../src/bundle/bundle-store.js';
 import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/manifest.js';
 import { signBundle } from '../../src/bundle/signature.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../helpers/authz-client.js';
-import { build, publish } from '../helpers/bundle-fixtures.js';
-import { startS3Server, TEST_POLL_INTERVAL_MS } from '../helpers/s3-authz-server.js';
-import { TEST_BUCKET, TestS3Store } from '../helpers/s3rver-store.js';
+import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { build, publish } from '../support/bundle-fixtures.js';
+import { startS3Server, TEST_POLL_INTERVAL_MS } from '../support/s3-authz-server.js';
+import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
 /**
  * A refusal is counted within a poll or two; the bound is generous because the

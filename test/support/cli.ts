@@ -1,7 +1,7 @@
 /** Run a CLI command in-process, as `authz ...` would, capturing its output. */
 import { vi } from 'vitest';
-import { parseCommandArgs, UsageError, type Command } from '../../src/cli/command.js';
-import { COMMANDS } from '../../src/cli/commands.js';
+import { parseCommandArgs, UsageError } from '../../src/cli/command.js';
+import { findCommand } from '../../src/cli/commands.js';
 
 export interface CliResult {
   code: number;
@@ -10,9 +10,9 @@ export interface CliResult {
 }
 
 export async function runCli(argv: string[]): Promise<CliResult> {
-  let cmd: Command | undefined;
-  for (const c of COMMANDS) if (c.path.every((w, i) => argv[i] === w) && (!cmd || c.path.length > cmd.path.length)) cmd = c;
-  if (!cmd) throw new Error(`no command for ${argv.join(' ')}`);
+  const found = findCommand(argv);
+  if (!found) throw new Error(`no command for ${argv.join(' ')}`);
+  const cmd = found.cmd;
   let stdout = '';
   let stderr = '';
   const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));

@@ -1,10 +1,9 @@
-/** The bundle store tests' s3rver (test/helpers/s3rver-store.ts), with what the safety tests need on top. */
+/** The bundle store tests' s3rver (test/support/s3rver-store.ts), with what the safety tests need on top. */
 import { buildBundle } from '../../src/bundle/bundle-build.js';
 import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
 import { activateVersion, pushBundle } from '../../src/bundle/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/bundle-store.js';
-import { TEST_BUCKET, TestS3Store } from '../helpers/s3rver-store.js';
-import './s3rver-atomic-put.js';
+import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
 export interface TestStore {
   store: BundleStore;

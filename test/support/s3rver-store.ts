@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import './s3rver-atomic-put.js';
 import { BundleStore } from '../../src/bundle/bundle-store.js';
 import { createS3Client } from '../../src/bundle/s3-client.js';
 
