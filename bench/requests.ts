@@ -23,6 +23,8 @@ export function grpcFrame(message: Buffer): Buffer {
 
 export interface RequestShape {
   caller: number;
+  /** A caller outside the mesh's workloads (its own SPIFFE id); `caller` is ignored then. */
+  principal?: string;
   service: number;
   method: string;
   path: string;
@@ -46,12 +48,12 @@ export function checkRequest(shape: RequestShape, services: number): WireCheckRe
     'x-b3-sampled': '1',
     'x-forwarded-proto': 'http',
     'x-envoy-attempt-count': '1',
-    'x-forwarded-client-cert': `By=spiffe://cluster.local/ns/bench/sa/${serviceName(shape.service, services)};URI=${workloadId(shape.caller, services)}`,
+    'x-forwarded-client-cert': `By=spiffe://cluster.local/ns/bench/sa/${serviceName(shape.service, services)};URI=${shape.principal ?? workloadId(shape.caller, services)}`,
   };
   if (shape.tenant) headers['x-tenant'] = shape.tenant;
   return {
     attributes: {
-      source: { address: { socket_address: { address: `10.244.${shape.caller % 250}.${(shape.caller * 7) % 250}`, port_value: 40000 + (shape.caller % 20000) } }, principal: workloadId(shape.caller, services) },
+      source: { address: { socket_address: { address: `10.244.${shape.caller % 250}.${(shape.caller * 7) % 250}`, port_value: 40000 + (shape.caller % 20000) } }, principal: shape.principal ?? workloadId(shape.caller, services) },
       destination: { address: { socket_address: { address: '10.245.0.10', port_value: 8080 } }, principal: workloadId(shape.service, services) },
       request: {
         time: { seconds: String(Math.floor(Date.now() / 1000)), nanos: 0 },

@@ -20,7 +20,7 @@ import type { CompiledPolicySet } from './cedar/compile.js';
 import { denyFor, engineResultToDecision } from './cedar/decide.js';
 import { evaluateSlice, type EngineResult } from './cedar/evaluate.js';
 import { workloadPrincipal, type PrincipalRef } from './cedar/principal.js';
-import { projectContext } from './cedar/projection.js';
+import { contextKey, projectContext } from './cedar/projection.js';
 import type { Slice } from './cedar/slicing.js';
 import type { ContextFields } from './context/context-fields.js';
 import type { IdentityOutcome } from './context/jwt-identity.js';
@@ -63,19 +63,20 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
     return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, target };
   }
   const needs = slice.needs;
-  const context = projectContext(requestContext(input, set, options.fields), slice.reads.context);
+  const fullContext = requestContext(input, set, options.fields);
 
   const cache = slice.cacheable ? options.cache : undefined;
   let key = '';
   let now = 0;
   if (cache) {
-    key = decisionCacheKey(set.version, principal, actionId, input.service, needs, context);
+    key = decisionCacheKey(set.version, principal, actionId, input.service, needs, contextKey(fullContext, slice.reads.context));
     now = (options.nowMs ?? Date.now)();
     const hit = cache.get(key, now);
     if (hit !== undefined) return { decision: engineResultToDecision(set, hit, decisionId), input, engine: hit, target, cache: 'hit' };
   }
   const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
 
+  const context = projectContext(fullContext, slice.reads.context);
   const cedarRequest: CedarRequest = {
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionId },

@@ -15,9 +15,18 @@ import type { PolicySetSource } from '../cedar/policy-set-source.js';
  */
 export const RETIRE_GRACE_MS = 2000;
 
+/** How a stepped compile shared the event loop (activations through `activate` only). */
+export interface CompileSteps {
+  /** Steps (event-loop turns given back to requests). */
+  count: number;
+  /** Longest the event loop was held by one step, in ms. */
+  longestMs: number;
+  /** Which phase that step was in (parse, validate, entities, plan, preparse, remember). */
+  longestPhase: string;
+}
+
 export interface ActivationObserver {
-  /** `longestStepMs`: the longest the event loop was held by one compile step (chunked activations only). */
-  onActivated?(set: CompiledPolicySet, previous: CompiledPolicySet | null, durationMs: number, longestStepMs?: number): void;
+  onActivated?(set: CompiledPolicySet, previous: CompiledPolicySet | null, durationMs: number, steps?: CompileSteps): void;
   onRefused?(error: Error, version: string | undefined): void;
 }
 
@@ -69,8 +78,8 @@ export class ActivePolicySet {
       const started = performance.now();
       this.compilingVersion = source.version;
       try {
-        const { set, longestStepMs } = await compilePolicySetInChunks(source);
-        return this.swap(set, performance.now() - started, longestStepMs);
+        const { set, longestStepMs, longestStepPhase, steps } = await compilePolicySetInChunks(source);
+        return this.swap(set, performance.now() - started, { count: steps, longestMs: longestStepMs, longestPhase: longestStepPhase });
       } catch (err) {
         return this.refuse(err as Error, source.version);
       } finally {
@@ -83,11 +92,11 @@ export class ActivePolicySet {
   }
 
   /** Swap in an already compiled set (e.g. compiled off-thread or in chunks). */
-  swap(set: CompiledPolicySet, durationMs = 0, longestStepMs?: number): ActivationResult {
+  swap(set: CompiledPolicySet, durationMs = 0, steps?: CompileSteps): ActivationResult {
     const previous = this.active;
     this.active = set;
     this.lastErrorValue = null;
-    for (const o of this.observers) o.onActivated?.(set, previous, durationMs, longestStepMs);
+    for (const o of this.observers) o.onActivated?.(set, previous, durationMs, steps);
     if (previous && previous !== set) {
       setTimeout(() => {
         if (this.active !== previous) previous.retire();

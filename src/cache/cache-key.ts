@@ -1,14 +1,15 @@
 /**
  * The decision cache key: the policy-set version plus exactly what the
  * evaluated slice can observe (projection.ts). Two requests with equal keys
- * send Cedar equal requests (same principal, action, resource, same projected
- * context, same entities, which follow from these and the version), so they
- * get the same answer; fields no policy reads stay out and do not split entries.
+ * send Cedar requests that its policies cannot tell apart (same principal,
+ * action, resource and entities, which follow from these and the version; the
+ * same context wherever it is read, and where a string is only tested against
+ * literals, the same test outcomes), so they get the same answer. Fields no
+ * policy reads stay out and do not split entries.
  *
  * One JSON.stringify of a tuple: unambiguous whatever the ids contain (a JWT
  * subject can hold any character), and a single native call.
  */
-import type { CedarValueJson } from '../cedar/cedar-wasm.js';
 import type { EntityNeeds } from '../cedar/cedar-request.js';
 import type { PrincipalRef } from '../cedar/principal.js';
 import { projectEntityAttrs } from '../cedar/projection.js';
@@ -19,7 +20,8 @@ export function decisionCacheKey(
   actionId: string,
   service: string,
   needs: EntityNeeds,
-  context: Record<string, CedarValueJson>,
+  /** `contextKey(...)`: the projected context, with strings only tested against literals reduced to the outcomes. */
+  context: unknown,
 ): string {
   // The principal's attributes and request-made parents matter only when some policy can look at them.
   const principalData = needs.principal

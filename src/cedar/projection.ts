@@ -12,6 +12,10 @@
  * read, which is what keeps it exact.
  */
 import type { CedarValueJson, EntityJson, PolicyJson } from './cedar-wasm.js';
+import { compileLike, likeMatches, type LikePattern, type PatternElem } from './like-pattern.js';
+
+/** A test of a context value against a literal: all a policy may do with some strings. */
+export type ValueTest = { kind: 'like'; pattern: LikePattern; text: string } | { kind: 'eq'; value: string };
 
 /** What is read below one context path. */
 export interface ContextReads {
@@ -19,6 +23,11 @@ export interface ContextReads {
   whole: boolean;
   /** Only presence is observed (`has`); the value itself is never looked at. */
   present: boolean;
+  /**
+   * The value is tested with `like <pattern>` or `== "<literal>"` (and nothing
+   * else, unless `whole`): Cedar needs the value, the cache key only the outcomes.
+   */
+  tests: ValueTest[];
   children: Map<string, ContextReads>;
 }
 
@@ -50,7 +59,7 @@ export const VOLATILE_CONTEXT_FIELDS: ReadonlySet<string> = new Set(['time', 'lo
 export const PRESENCE_PLACEHOLDER = true;
 
 export function emptyReads(): ContextReads {
-  return { whole: false, present: false, children: new Map() };
+  return { whole: false, present: false, tests: [], children: new Map() };
 }
 
 export function emptyReadSet(): ReadSet {
@@ -112,6 +121,28 @@ function contextPath(e: Expr): string[] | null {
   if (!dot) return null;
   const base = contextPath(dot.left);
   return base ? [...base, dot.attr] : null;
+}
+
+function addTest(root: ContextReads, path: string[], test: ValueTest): void {
+  const node = nodeAt(root, path);
+  if (!node) return;
+  const same = (t: ValueTest) => (t.kind === 'eq' ? test.kind === 'eq' && t.value === test.value : test.kind === 'like' && t.text === test.text);
+  if (!node.tests.some(same)) node.tests.push(test);
+}
+
+/** The node for `path`, created as needed; undefined when an ancestor is read whole already. */
+function nodeAt(root: ContextReads, path: string[]): ContextReads | undefined {
+  let node = root;
+  for (const step of path) {
+    if (node.whole) return undefined;
+    let child = node.children.get(step);
+    if (!child) {
+      child = emptyReads();
+      node.children.set(step, child);
+    }
+    node = child;
+  }
+  return node;
 }
 
 function mark(root: ContextReads, path: string[], how: 'whole' | 'present'): void {
@@ -196,9 +227,32 @@ function visit(into: ReadSet, e: unknown): void {
         visit(into, body.left);
         break;
       }
-      case 'like':
+      case 'like': {
+        const path = contextPath(body.left as Expr);
+        if (path && path.length > 0) {
+          const elems = body.pattern as unknown as PatternElem[];
+          addTest(into.context, path, { kind: 'like', pattern: compileLike(elems), text: JSON.stringify(elems) });
+          break;
+        }
         visit(into, body.left);
         break;
+      }
+      case '==':
+      case '!=': {
+        // A context string against a string literal: an equality test (see ValueTest).
+        const l = body.left as Expr;
+        const r = body.right as Expr;
+        const literal = (e: Expr) => (e.Value !== undefined && typeof e.Value === 'string' ? (e.Value as string) : undefined);
+        const lp = contextPath(l);
+        const rp = contextPath(r);
+        if (lp && lp.length > 0 && literal(r) !== undefined) addTest(into.context, lp, { kind: 'eq', value: literal(r)! });
+        else if (rp && rp.length > 0 && literal(l) !== undefined) addTest(into.context, rp, { kind: 'eq', value: literal(l)! });
+        else {
+          visit(into, l);
+          visit(into, r);
+        }
+        break;
+      }
       case 'Record':
         for (const k in body) visit(into, body[k]);
         break;
@@ -228,7 +282,7 @@ function isPlainRecord(v: CedarValueJson): boolean {
  * a record (a string read as `.x`) is kept whole so that Cedar reports the same error.
  */
 export function projectValue(value: CedarValueJson, reads: ContextReads): CedarValueJson {
-  if (reads.whole) return value;
+  if (reads.whole || reads.tests.length > 0) return value;
   if (reads.children.size === 0) return reads.present ? PRESENCE_PLACEHOLDER : value;
   if (!isPlainRecord(value)) return value;
   const rec = value as Record<string, CedarValueJson>;
@@ -289,6 +343,10 @@ function mergeContext(into: ContextReads, from: ContextReads): void {
     return;
   }
   into.present ||= from.present;
+  for (const t of from.tests) {
+    const same = (x: ValueTest) => (x.kind === 'eq' ? t.kind === 'eq' && x.value === t.value : t.kind === 'like' && x.text === t.text);
+    if (!into.tests.some(same)) into.tests.push(t);
+  }
   for (const [k, child] of from.children) {
     let mine = into.children.get(k);
     if (!mine) {
@@ -304,6 +362,7 @@ export function describeReads(reads: ReadSet): { context: string[]; entityAttrs:
   const paths: string[] = [];
   const walk = (n: ContextReads, prefix: string): void => {
     if (n.whole) paths.push(prefix || 'context');
+    else if (n.tests.length > 0) paths.push(`${prefix} (${n.tests.length} test${n.tests.length > 1 ? 's' : ''})`);
     else if (n.children.size === 0 && n.present) paths.push(`${prefix} (presence)`);
     for (const [k, c] of n.children) walk(c, prefix ? `${prefix}.${k}` : `context.${k}`);
   };
@@ -314,4 +373,37 @@ export function describeReads(reads: ReadSet): { context: string[]; entityAttrs:
   if (reads.resourceEntity) entities.push('resource');
   if (reads.actionEntities) entities.push('action');
   return { context: paths.sort(), entityAttrs: [...reads.entityAttrs].sort(), entities };
+}
+
+/**
+ * The context as the cache key sees it: like `projectContext`, except that a
+ * string only tested against literals (`like`, `==`) is replaced by the
+ * outcomes of those tests. Requests equal here get equal answers from the
+ * slice these reads come from: every expression that looks at the string
+ * is one of the tests. Values of another type are kept as they are.
+ */
+export function contextKey(context: Record<string, CedarValueJson>, reads: ContextReads): unknown {
+  if (!reads.whole && reads.children.size === 0) return {};
+  return keyValue(context, reads);
+}
+
+function keyValue(value: CedarValueJson, reads: ContextReads): unknown {
+  if (reads.whole) return value;
+  if (reads.tests.length > 0) {
+    // Tagged, so that outcomes ("t") never equal a value kept as it is ("v").
+    // Cedar sees a lone surrogate as U+FFFD: such a string keeps its own entry.
+    if (typeof value !== 'string' || !(value as unknown as { isWellFormed(): boolean }).isWellFormed()) return ['v', value];
+    let outcomes = '';
+    for (const t of reads.tests) outcomes += (t.kind === 'eq' ? value === t.value : likeMatches(t.pattern, value)) ? '1' : '0';
+    return ['t', outcomes];
+  }
+  if (reads.children.size === 0) return reads.present ? PRESENCE_PLACEHOLDER : value;
+  if (!isPlainRecord(value)) return value;
+  const rec = value as Record<string, CedarValueJson>;
+  const out: Record<string, unknown> = {};
+  for (const [k, child] of reads.children) {
+    if (!Object.hasOwn(rec, k)) continue;
+    Object.defineProperty(out, k, { value: keyValue(rec[k], child), enumerable: true, writable: true, configurable: true });
+  }
+  return out;
 }

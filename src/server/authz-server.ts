@@ -14,7 +14,7 @@ import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
-import { BoundedTtlCache } from '../cache/decision-cache.js';
+import { EngineResultCache } from '../cache/decision-cache.js';
 import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
@@ -63,21 +63,28 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   }
   // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
   const shadowVersion = new ActivePolicySet();
-  const cache = config.decisionCacheEntries > 0 ? new BoundedTtlCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
+  const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
-    onActivated: (set, previous, ms, longestStepMs) => {
+    onActivated: (set, previous, ms, steps) => {
       // Keys carry the version, so old entries could never answer; dropping them frees the memory now.
       cache?.clear();
-      if (longestStepMs !== undefined) metrics.activationLongestStep.set(longestStepMs / 1000);
+      if (steps) metrics.activationLongestStep.set(steps.longestMs / 1000);
       metrics.bundleLoads.inc({ result: 'success' });
       metrics.setActiveVersion(set.version, set.policies.size);
       metrics.activationDuration.observe(ms / 1000);
       logger.info(
-        { version: set.version, previous: previous?.version ?? null, policies: set.policies.size, compile_ms: Math.round(ms), longest_step_ms: longestStepMs === undefined ? undefined : Math.round(longestStepMs * 10) / 10, slices: set.slices.chunkCount },
+        {
+          version: set.version,
+          previous: previous?.version ?? null,
+          policies: set.policies.size,
+          compile_ms: Math.round(ms),
+          preparsed_slices: set.slices.chunkCount,
+          ...(steps ? { compile_steps: steps.count, longest_step_ms: Math.round(steps.longestMs * 10) / 10, longest_step_phase: steps.longestPhase } : {}),
+        },
         'policy set activated',
       );
       if (!previous) grpcServer.notifyHealth();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BoundedTtlCache } from '../../src/cache/decision-cache.js';
+import { BoundedTtlCache, EngineResultCache } from '../../src/cache/decision-cache.js';
 
 describe('BoundedTtlCache', () => {
   it('answers what was stored until the TTL passes', () => {
@@ -49,5 +49,18 @@ describe('BoundedTtlCache', () => {
   it('refuses nonsense bounds', () => {
     expect(() => new BoundedTtlCache(0, 10)).toThrow(/maxEntries/);
     expect(() => new BoundedTtlCache(10, 0)).toThrow(/ttlMs/);
+  });
+});
+
+describe('EngineResultCache', () => {
+  const result = (ids: string[]) => ({ decision: 'allow', determining: ids, errors: [] });
+  it('equal answers are stored once and shared', () => {
+    const c = new EngineResultCache<ReturnType<typeof result>>(10, 1000);
+    c.set('a', result(['p1']), 0);
+    c.set('b', result(['p1']), 0);
+    c.set('c', result(['p2']), 0);
+    expect(c.get('a', 1)).toBe(c.get('b', 1));
+    expect(c.get('c', 1)).not.toBe(c.get('a', 1));
+    expect(c.get('c', 1)?.determining).toEqual(['p2']);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cedar, type PolicyJson } from '../../src/cedar/cedar-wasm.js';
-import { analysePolicies, describeReads, projectContext, readsVolatile, PRESENCE_PLACEHOLDER } from '../../src/cedar/projection.js';
+import { analysePolicies, contextKey, describeReads, projectContext, readsVolatile, PRESENCE_PLACEHOLDER } from '../../src/cedar/projection.js';
 
 function reads(...texts: string[]) {
   const json = texts.map((t) => {
@@ -14,11 +14,13 @@ function reads(...texts: string[]) {
 describe('what policies read', () => {
   const rows: { name: string; policies: string[]; context: string[]; entities: string[]; attrs?: string[] }[] = [
     { name: 'nothing', policies: ['permit (principal, action, resource);'], context: [], entities: [] },
-    { name: 'one context field', policies: ['permit (principal, action, resource) when { context.path == "/a" };'], context: ['context.path'], entities: [] },
+    { name: 'one context field, tested against a literal', policies: ['permit (principal, action, resource) when { context.path == "/a" };'], context: ['context.path (1 test)'], entities: [] },
+    { name: 'one context field, read as a value', policies: ['permit (principal, action, resource) when { ["/a", "/b"].contains(context.path) };'], context: ['context.path'], entities: [] },
+    { name: 'like and == on the same field are two tests', policies: ['permit (principal, action, resource) when { context.path like "/a/*" || "/b" == context.path };'], context: ['context.path (2 tests)'], entities: [] },
     {
       name: 'one header, guarded by has',
       policies: ['permit (principal, action, resource) when { context.headers has "x-user" && context.headers["x-user"] == "alice" };'],
-      context: ['context.headers.x-user'],
+      context: ['context.headers.x-user (1 test)'],
       entities: [],
     },
     { name: 'a header only tested for presence', policies: ['forbid (principal, action, resource) when { context.headers has "x-block" };'], context: ['context.headers.x-block (presence)'], entities: [] },
@@ -27,6 +29,7 @@ describe('what policies read', () => {
     { name: 'an extension call on an ip', policies: ['permit (principal, action, resource) when { context.source.ip.isInRange(ip("10.0.0.0/8")) };'], context: ['context.source.ip'], entities: [] },
     { name: 'the time', policies: ['permit (principal, action, resource) when { context.time < datetime("2030-01-01T00:00:00Z") };'], context: ['context.time'], entities: [] },
     { name: 'a record built from context', policies: ['permit (principal, action, resource) when { {a: context.path}.a == "/" };'], context: ['context.path'], entities: ['all'], attrs: ['a'] },
+    { name: 'two context fields compared with each other', policies: ['permit (principal, action, resource) when { context.path == context.host };'], context: ['context.host', 'context.path'], entities: [] },
     { name: 'the whole context', policies: ['permit (principal, action, resource) when { context == {} };'], context: ['context'], entities: [] },
     { name: 'principal in a group (scope)', policies: ['permit (principal in Group::"admins", action, resource);'], context: [], entities: ['principal'] },
     { name: 'action group (scope)', policies: ['permit (principal, action in Action::"read", resource);'], context: [], entities: ['action'] },
@@ -40,7 +43,7 @@ describe('what policies read', () => {
     {
       name: 'union over several policies',
       policies: ['permit (principal, action, resource) when { context.path == "/a" };', 'forbid (principal, action, resource) when { context.headers has "x-b" };'],
-      context: ['context.headers.x-b (presence)', 'context.path'],
+      context: ['context.headers.x-b (presence)', 'context.path (1 test)'],
       entities: [],
     },
   ];
@@ -82,5 +85,31 @@ describe('projectContext', () => {
     const projected = projectContext({ headers: JSON.parse('{"__proto__": "x"}') }, reads('permit (principal, action, resource) when { context.headers["__proto__"] == "x" };').context);
     expect(Object.getPrototypeOf(projected.headers)).toBe(Object.prototype);
     expect(JSON.stringify(projected)).toBe('{"headers":{"__proto__":"x"}}');
+  });
+});
+
+describe('contextKey', () => {
+  const reads1 = reads('permit (principal, action, resource) when { context.path like "/api/*" && context.headers["x-tenant"] == "t-1" };');
+  const key = (path: string, tenant?: string) => JSON.stringify(contextKey({ path, headers: tenant === undefined ? {} : { 'x-tenant': tenant } }, reads1.context));
+
+  it('strings that pass and fail the same tests share a key', () => {
+    expect(key('/api/items/1', 't-1')).toBe(key('/api/items/2', 't-1'));
+    expect(key('/other/1', 't-9')).toBe(key('/elsewhere', 't-8'));
+  });
+
+  it('a different outcome, or presence, makes a different key', () => {
+    expect(key('/api/items/1', 't-1')).not.toBe(key('/other', 't-1'));
+    expect(key('/api/items/1', 't-1')).not.toBe(key('/api/items/1', 't-2'));
+    expect(key('/api/items/1', 't-2')).not.toBe(key('/api/items/1'));
+  });
+
+  it('a value that is not a string is keyed as itself', () => {
+    const k = (v: unknown) => JSON.stringify(contextKey({ path: v as string, headers: {} }, reads1.context));
+    expect(k(7)).not.toBe(k(8));
+    expect(k(7)).not.toBe(k('/x'));
+  });
+
+  it('Cedar still gets the value itself', () => {
+    expect(projectContext({ path: '/api/items/1', headers: { 'x-tenant': 't-1', other: 'x' } }, reads1.context)).toEqual({ path: '/api/items/1', headers: { 'x-tenant': 't-1' } });
   });
 });
