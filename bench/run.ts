@@ -51,12 +51,12 @@ interface Child {
   proc: ChildProcess;
   port: number;
   adminPort?: number;
-  stats(reset?: boolean): Promise<ChildStats>;
+  stats(reset?: boolean, gc?: boolean): Promise<ChildStats>;
   stop(): Promise<void>;
 }
 
-function startChild(script: string, args: string[]): Promise<Child> {
-  const proc = fork(path.join(HERE, 'servers', script), args, { execArgv: [], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+function startChild(script: string, args: string[], execArgv: string[] = []): Promise<Child> {
+  const proc = fork(path.join(HERE, 'servers', script), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)));
     proc.on('message', function onReady(m: ChildMessage) {
@@ -67,14 +67,14 @@ function startChild(script: string, args: string[]): Promise<Child> {
         proc,
         port: m.port,
         adminPort: m.adminPort,
-        stats: (reset = false) =>
+        stats: (reset = false, gc = false) =>
           new Promise((res) => {
             proc.on('message', function onStats(s: ChildMessage) {
               if (s.type !== 'stats') return;
               proc.off('message', onStats);
               res(s);
             });
-            proc.send({ type: 'stats', reset });
+            proc.send({ type: 'stats', reset, gc });
           }),
         stop: () =>
           new Promise((res) => {
@@ -237,11 +237,20 @@ async function main(): Promise<void> {
   const floorRss = (await floor.stats()).rssBytes;
   await floor.stop();
   results.floor = { max: floorMax, paced1000: strip(floorPaced), paced1000Node: strip(floorPacedNode), rssMB: floorRss / 1e6 };
+
+  log('\n[floor + codec] the floor, plus decoding the request and encoding a real answer');
+  const codec = await startChild('floor-codec.mjs', []);
+  const codecMax = await maxRepeated(codec.port, repeated, T(10));
+  log(`  max throughput: ${num(codecMax.reqPerSec)} req/s (${(codecMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor)`);
+  const codecPaced = await pacedRepeated(codec.port, repeated, 1000, T(10));
+  log(`  1000 req/s: p50 ${ms(codecPaced.p50)} p99 ${ms(codecPaced.p99)} p99.9 ${ms(codecPaced.p999)} ms`);
+  await codec.stop();
+  results.floorCodec = { max: codecMax, paced1000: strip(codecPaced) };
   curves.push({ name: 'floor, repeated, 1000/s', latenciesMs: floorPaced.latenciesMs! });
 
   // 2. Ours.
   log(`\n[ours] authz server, ${policies} policies, decision cache on, decision log to a file`);
-  const ours = await startChild('authz.mjs', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz.log') })]);
+  const ours = await startChild('authz.mjs', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz.log') })], ['--expose-gc']);
   const admin = ours.adminPort!;
   const allowed = await checkOnce(ours.port, REPEATED_SHAPE);
   const denied = await checkOnce(ours.port, { caller: 50, service: 2, method: 'DELETE', path: '/api/items/1' });
@@ -341,11 +350,11 @@ async function main(): Promise<void> {
   const rssText = await metricsText(admin);
   const cacheEntries = sample(rssText, 'authz_decision_cache_entries');
   const loadedStats = await ours.stats();
-  // Under load the heap holds garbage V8 has not collected yet; idle, it shrinks (V8's memory reducer).
-  await sleep(QUICK ? 5000 : 15_000);
-  const oursStats = await ours.stats();
+  // Right after load the heap still holds garbage V8 has not collected; a full collection shows what is live.
+  await sleep(2000);
+  const oursStats = await ours.stats(false, true);
   log(
-    `  memory: RSS ${(oursStats.rssBytes / 1e6).toFixed(0)} MB (heap ${(oursStats.heapUsedBytes / 1e6).toFixed(0)} MB) settled, ${(loadedStats.rssBytes / 1e6).toFixed(0)} MB right after the fill, ` +
+    `  memory: RSS ${(oursStats.rssBytes / 1e6).toFixed(0)} MB (heap ${(oursStats.heapUsedBytes / 1e6).toFixed(0)} MB) after a full GC, ${(loadedStats.rssBytes / 1e6).toFixed(0)} MB right after the fill, ` +
       `with ${num(cacheEntries)} cached decisions (filled at ${num(fill.reqPerSec)} req/s, ${fill.failed} failed) and ${policies} policies; at start ${(startStats.rssBytes / 1e6).toFixed(0)} MB`,
   );
   await ours.stop();
@@ -440,7 +449,7 @@ async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(summary, null, 2) + '\n');
   writeFileSync(path.join(RESULTS, 'latency.svg'), latencySvg(`Check latency, ${policies} policies, ${cpus().length} cores (${startedAt.toISOString().slice(0, 10)})`, curves));
-  const table = resultTable(floorMax, floorPaced, oursMax, oursPaced, distinct500, distinct1000, oursMaxDistinct, base, coresFigures, quietMax, engine500, engineMax);
+  const table = resultTable(floorMax, floorPaced, oursMax, oursPaced, distinct500, distinct1000, oursMaxDistinct, base, coresFigures, quietMax, engine500, engineMax, codecMax, codecPaced);
   const targetTable = markdownTable(
     ['target', 'measured', 'met'],
     targets.map((t) => [t.target, `${t.unit === '%' ? t.value.toFixed(2) : t.unit === 'failed' ? t.value.toFixed(0) : t.value.toFixed(2)} ${t.unit}`, t.met ? 'yes' : `**no**`]),
@@ -462,6 +471,8 @@ function resultTable(
   quietMax: ThroughputFigure,
   engine500: LatencyFigure,
   engineMax: LoadResult,
+  codecMax: ThroughputFigure,
+  codecPaced: LatencyFigure,
 ): string {
   const lat = (l?: LatencySummary) => (l ? [ms(l.p50), ms(l.p99), ms(l.p999)] : ['', '', '']);
   const b = summarise(base.latenciesMs);
@@ -469,6 +480,7 @@ function resultTable(
     ['configuration', 'requests', 'max req/s', 'vs floor', 'p50 ms', 'p99 ms', 'p99.9 ms', 'at'],
     [
       ['transport floor (grpc-js, constant OK)', 'repeated', num(floorMax.reqPerSec), '1.00', ...lat(floorPaced), '1,000/s'],
+      ['floor + protobuf codec (decode, encode a real answer)', 'repeated', num(codecMax.reqPerSec), (codecMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(codecPaced), '1,000/s'],
       ['ours, cache on', 'repeated', num(oursMax.reqPerSec), (oursMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(oursPaced), '1,000/s'],
       ['ours, decision log off', 'repeated', num(quietMax.reqPerSec), (quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2), '', '', '', ''],
       ['ours', 'distinct', '', '', ...lat(d500), '500/s'],

@@ -15,6 +15,8 @@ export function serveChild(ready, close) {
   delay.enable();
   process.on('message', (m) => {
     if (m.type === 'stats') {
+      // A full collection first when asked (and allowed: --expose-gc), to see live memory rather than garbage not yet collected.
+      if (m.gc && typeof globalThis.gc === 'function') globalThis.gc();
       const mem = process.memoryUsage();
       process.send({ type: 'stats', rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, stallMaxMs: delay.max / 1e6, stallP99Ms: delay.percentile(99) / 1e6 });
       if (m.reset) delay.reset();

@@ -9,17 +9,18 @@
  * policies), a few KB of text for Cedar's splitter. Preparsing must happen on
  * this thread anyway (preparsed sets live in this wasm instance's store).
  *
- * Why not a worker thread for the parsing: measured here, a worker (its own V8
- * isolate and wasm instance) takes 0.3–0.6 s to start and adds 60–95 MB of RSS
- * per compile, against a 1 s reload promise and a 200 MB budget; the stall
- * budget is met without it.
+ * Parsing stays on this thread: a worker (its own V8 isolate and wasm
+ * instance) takes 0.3–0.6 s to start and adds 60–95 MB of RSS while it runs.
+ * Schema validation of a large set is the exception (see
+ * SCHEMA_WORKER_MIN_POLICIES): no single step of it fits in the budget.
  */
 import {
   addPolicy,
   assemblePolicySet,
+  checkEntities,
   checkSchema,
   compilePolicyText,
-  parseEntities,
+  entityStoreOf,
   policyTextsInSourceOrder,
   PolicySetError,
   refuseViolations,
@@ -29,19 +30,28 @@ import {
   type CompiledPolicy,
   type CompiledPolicySet,
 } from './compile.js';
+import { Worker } from 'node:worker_threads';
 import { RESOURCE_TYPE } from './cedar-request.js';
+import { cedar } from './cedar-wasm.js';
+import type { SchemaCheckAnswer, SchemaCheckJob } from './schema-check-worker.js';
 import type { PolicyJson } from './cedar-wasm.js';
 import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
 import { groupStatements, splitStatements } from './policy-text.js';
-import { analysePolicies, unionOfReads, type ReadSet } from './projection.js';
+import { analysePolicies, emptyReadSet, mergeReadsInto, type ReadSet } from './projection.js';
 import { scopeOfPolicy, type ChunkPlan, type PolicyScope, type ResourceRef, type SlicePlan } from './slicing.js';
 
 /** Yield to the event loop once a step has held it this long. */
 export const STEP_BUDGET_MS = 2;
 /** Text handed to Cedar's splitter at once (~25 typical policies; ~1–3 ms). */
 export const SPLIT_PIECE_CHARS = 8 * 1024;
-/** Policies validated per call (each call also parses the schema). */
+/** Policies validated per call on this thread (each call also parses the schema). */
 export const VALIDATE_BATCH = 8;
+/**
+ * From this many policies, a set with a schema is validated in a worker thread:
+ * each validate call re-parses the schema (~16 ms here), too long for one step.
+ * Smaller sets validate here, in a few calls, rather than pay the worker's start.
+ */
+export const SCHEMA_WORKER_MIN_POLICIES = 100;
 
 export interface ChunkedCompileResult {
   set: CompiledPolicySet;
@@ -51,6 +61,8 @@ export interface ChunkedCompileResult {
   longestStepPhase: string;
   /** Steps taken (event-loop turns given back). */
   steps: number;
+  /** Where schema validation ran: a worker thread, this thread, or nowhere (no schema). */
+  validatedIn: 'worker' | 'main' | 'none';
 }
 
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -81,39 +93,58 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
   const policies = new Map<string, CompiledPolicy>();
   const readsOf = new Map<string, ReadSet>();
   const scopes = new Map<string, PolicyScope>();
+  const allReads = emptyReadSet();
   let order = 0;
   for (const file of source.policies) {
     const texts = await splitFileInSteps(file, checkpoint);
     for (let n = 0; n < texts.length; n++) {
       const p = compilePolicyText(texts[n], file.name, n, order++);
-      readsOf.set(p.id, analysePolicies([p]));
+      const reads = analysePolicies([p]);
+      readsOf.set(p.id, reads);
+      mergeReadsInto(allReads, reads);
       scopes.set(p.id, scopeOfPolicy(p));
-      addPolicy(policies, withJsonKeptAsText(p));
+      addPolicy(policies, withJsonOnDemand(p));
       await checkpoint();
     }
   }
 
-  // 2. Schema validation, a few policies per call (validation is per policy).
-  if (source.schema !== undefined) {
+  // 2. Schema validation and Cedar's check of entities.json.
+  let validatedIn: ChunkedCompileResult['validatedIn'] = source.schema === undefined ? 'none' : 'main';
+  let checkedInWorker = false;
+  if (source.schema !== undefined && policies.size >= SCHEMA_WORKER_MIN_POLICIES) {
+    record(performance.now() - stepStart);
+    checkedInWorker = await checkInWorker(source, policies);
+    // The wait was not a step: this thread was free while the worker ran.
+    stepStart = performance.now();
+  }
+  if (checkedInWorker) {
+    validatedIn = 'worker';
+  } else {
     phase = 'validate';
-    checkSchema(source.schema);
-    await checkpoint();
-    const all = [...policies.values()];
-    const violations: string[] = [];
-    for (let i = 0; i < all.length; i += VALIDATE_BATCH) {
-      violations.push(...schemaViolations(source.schema, all.slice(i, i + VALIDATE_BATCH)));
+    if (source.schema !== undefined) {
+      checkSchema(source.schema);
       await checkpoint();
+      const all = [...policies.values()];
+      const violations: string[] = [];
+      for (let i = 0; i < all.length; i += VALIDATE_BATCH) {
+        violations.push(...schemaViolations(source.schema, all.slice(i, i + VALIDATE_BATCH)));
+        await checkpoint();
+      }
+      refuseViolations(violations);
     }
-    refuseViolations(violations);
+    phase = 'entities';
+    checkEntities(source.entities, source.schema);
+    await checkpoint();
   }
 
-  // 3. Entities and the slice index (no Cedar store side effects yet).
+  // 3. The entity store and the slice index (no Cedar store side effects yet).
   phase = 'entities';
-  const entities = parseEntities(source.entities, source.schema);
+  const entities = entityStoreOf(source.entities);
   await checkpoint();
-  const leanEntities = leanEntityStore(entities, unionOfReads(readsOf.values()));
+  const leanEntities = leanEntityStore(entities, allReads);
   await checkpoint();
-  const set = assemblePolicySet(source, policies, entities, { readsOf, scopes, leanEntities });
+  phase = 'index';
+  const set = assemblePolicySet(source, policies, entities, { readsOf, scopes, allReads, leanEntities });
   await checkpoint();
 
   // 4. Preparse the slices of every (action, resource) pair the policies name, each distinct chunk once.
@@ -143,20 +174,29 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
     throw err instanceof PolicySetError ? err : new PolicySetError((err as Error).message);
   }
   record(performance.now() - stepStart);
-  return { set, longestStepMs: longest, longestStepPhase: longestPhase, steps };
+  return { set, longestStepMs: longest, longestStepPhase: longestPhase, steps, validatedIn };
 }
 
 /**
- * The policy with its JSON form held as a string and parsed again on first
- * read. Slicing and projection already took what they need from it; kept as
- * objects, the JSON of 1,000 policies is ~100k long-lived objects, and copying
- * them out of the young generation made scavenges of 10–40 ms (measured) while
- * this compile runs beside live traffic.
+ * The policy without its JSON form, which is parsed again from the text on
+ * first read. Slicing and projection already took what they need from it;
+ * kept, the JSON of 1,000 policies is ~100k long-lived objects (or, as
+ * strings, ~1.5 MB), and copying them out of the young generation made
+ * scavenges of 10–40 ms (measured) while this compile runs beside live traffic.
  */
-function withJsonKeptAsText({ json, ...rest }: CompiledPolicy): CompiledPolicy {
-  const text = JSON.stringify(json);
+function withJsonOnDemand({ json: _json, ...rest }: CompiledPolicy): CompiledPolicy {
   let parsed: PolicyJson | undefined;
-  return Object.defineProperty(rest, 'json', { get: () => (parsed ??= JSON.parse(text) as PolicyJson), enumerable: true }) as CompiledPolicy;
+  return Object.defineProperty(rest, 'json', {
+    get: (): PolicyJson => {
+      if (parsed === undefined) {
+        const answer = cedar.policyToJson(rest.text);
+        if (answer.type !== 'success') throw new Error(`policy ${rest.id} no longer parses`);
+        parsed = answer.json;
+      }
+      return parsed;
+    },
+    enumerable: true,
+  }) as CompiledPolicy;
 }
 
 /**
@@ -175,4 +215,48 @@ async function splitFileInSteps(file: PolicyFile, checkpoint: () => Promise<void
     await checkpoint();
   }
   return texts;
+}
+
+/**
+ * Validate against the schema and check entities in a worker. Resolves true
+ * when done (throws the refusal if the set is bad), false when no worker could
+ * run (the caller then validates on this thread).
+ */
+async function checkInWorker(source: PolicySetSource, policies: Map<string, CompiledPolicy>): Promise<boolean> {
+  const job: SchemaCheckJob = { schema: source.schema!, policies: [...policies.values()].map((p) => ({ id: p.id, text: p.text })), entities: source.entities };
+  let answer: SchemaCheckAnswer;
+  try {
+    answer = await new Promise<SchemaCheckAnswer>((resolve, reject) => {
+      const worker = startWorker('schema-check-worker', { job });
+      worker.once('message', (m: SchemaCheckAnswer) => {
+        resolve(m);
+        void worker.terminate();
+      });
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`schema check worker exited with code ${code}`)));
+    });
+  } catch {
+    return false;
+  }
+  if ('error' in answer) {
+    if (answer.refused) throw new PolicySetError(answer.error);
+    return false;
+  }
+  refuseViolations(answer.violations);
+  return true;
+}
+
+/**
+ * A worker running the compiled `<name>.js` next to this file. Under tsx or
+ * vitest (this file is .ts) it must load TypeScript itself, and Node 20 does
+ * not apply `--import` loaders to a worker's entry: a bootstrap registers tsx.
+ */
+function startWorker(name: string, workerData: unknown): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    const entry = new URL(`./${name}.ts`, here).href;
+    const boot = `import('tsx/esm/api').then((m) => { m.register(); return import(${JSON.stringify(entry)}); });`;
+    return new Worker(boot, { eval: true, workerData });
+  }
+  return new Worker(new URL(`./${name}.js`, here), { workerData });
 }

@@ -136,10 +136,21 @@ export function parsePolicies(source: PolicySetSource): Map<string, CompiledPoli
 }
 
 export function parseEntities(raw: unknown, schema?: string): EntityStore {
-  if (raw === undefined) return new EntityStore([]);
+  checkEntities(raw, schema);
+  return entityStoreOf(raw);
+}
+
+/** Cedar's check of entities.json (against the schema, when there is one). */
+export function checkEntities(raw: unknown, schema?: string): void {
+  if (raw === undefined) return;
   if (!Array.isArray(raw)) throw new PolicySetError('entities.json must be a JSON array of entities');
   const check = cedar.checkParseEntities({ entities: raw as EntityJson[], schema: schema ?? null });
   if (check.type === 'failure') throw new PolicySetError('entities.json is invalid', formatCedarErrors(check.errors));
+}
+
+/** The store for entities Cedar accepted. */
+export function entityStoreOf(raw: unknown): EntityStore {
+  if (raw === undefined) return new EntityStore([]);
   try {
     return new EntityStore(raw as EntityJson[]);
   } catch (err) {
@@ -207,7 +218,7 @@ export function assemblePolicySet(
   source: PolicySetSource,
   policies: Map<string, CompiledPolicy>,
   entities: EntityStore,
-  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; leanEntities: EntityStore },
+  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet; leanEntities: EntityStore },
 ): CompiledPolicySet {
   const ipLists = compileIpLists(source);
   const timeZone = compileTimeZone(source);

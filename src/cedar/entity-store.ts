@@ -14,6 +14,8 @@ export function uidOf(ref: EntityUidJson): { type: string; id: string } {
   return '__entity' in ref ? ref.__entity : ref;
 }
 
+const NOTHING_REACHABLE: EntityJson[] = Object.freeze([]) as unknown as EntityJson[];
+
 export class EntityStore {
   private readonly byKey = new Map<string, EntityJson>();
   private readonly closure = new Map<string, EntityJson[]>();
@@ -43,8 +45,14 @@ export class EntityStore {
     return [...this.byKey.values()];
   }
 
-  /** Entities reachable from `key` (excluding itself), each once. Cached. */
+  /**
+   * Entities reachable from `key` (excluding itself), each once. Cached for
+   * entities of the store only: requests name principals the store has never
+   * heard of (every caller, every JWT subject), and caching their (empty)
+   * closure grew this map by one entry per distinct caller, without bound.
+   */
   reachableFrom(key: string): EntityJson[] {
+    if (!this.byKey.has(key)) return NOTHING_REACHABLE;
     let hit = this.closure.get(key);
     if (hit) return hit;
     const seen = new Set<string>([key]);

@@ -100,7 +100,7 @@ export class SliceIndex {
   constructor(
     policies: Iterable<CompiledPolicy>,
     private readonly entities: EntityStore,
-    prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope> },
+    prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet },
   ) {
     this.ordered = [...policies].sort((a, b) => a.order - b.order);
     for (const p of this.ordered) {
@@ -118,7 +118,7 @@ export class SliceIndex {
         this.shared.push(p);
       }
     }
-    this.allReads = unionOfReads(this.readsOf.values());
+    this.allReads = prepared?.allReads ?? unionOfReads(this.readsOf.values());
   }
 
   get retired(): boolean {

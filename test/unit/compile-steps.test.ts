@@ -1,6 +1,6 @@
 /** The server's stepped compile refuses and accepts exactly what the one-shot compile does. */
 import { describe, expect, it } from 'vitest';
-import { compilePolicySetInChunks, SPLIT_PIECE_CHARS } from '../../src/cedar/compile-async.js';
+import { compilePolicySetInChunks, SCHEMA_WORKER_MIN_POLICIES, SPLIT_PIECE_CHARS } from '../../src/cedar/compile-async.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import type { PolicySetSource } from '../../src/cedar/policy-set-source.js';
 
@@ -23,10 +23,46 @@ const sources: { name: string; source: PolicySetSource }[] = [
       schema: 'entity User { name: String }; action view appliesTo { principal: [User], resource: [User] };',
     },
   },
+  {
+    name: `a schema violation in a set of ${SCHEMA_WORKER_MIN_POLICIES}+ policies (checked in a worker)`,
+    source: {
+      version: 'v',
+      policies: [
+        {
+          name: 'many.cedar',
+          text: Array.from({ length: SCHEMA_WORKER_MIN_POLICIES }, (_, i) => `@id("ok${i}") permit(principal, action, resource) when { principal.name == "${i}" };`).join('\n') + '\n@id("typo") permit(principal, action, resource) when { principal.nmae == "x" };',
+        },
+      ],
+      schema: 'entity User { name: String }; action view appliesTo { principal: [User], resource: [User] };',
+    },
+  },
+  {
+    name: `bad entities with a schema, in a set of ${SCHEMA_WORKER_MIN_POLICIES}+ policies (checked in a worker)`,
+    source: {
+      version: 'v',
+      policies: [{ name: 'many.cedar', text: Array.from({ length: SCHEMA_WORKER_MIN_POLICIES }, (_, i) => `@id("ok${i}") permit(principal, action, resource);`).join('\n') }],
+      schema: 'entity User { name: String }; action view appliesTo { principal: [User], resource: [User] };',
+      entities: [{ uid: { type: 'User', id: 'u' }, attrs: { name: 7 }, parents: [] }],
+    },
+  },
   { name: 'bad entities', source: { version: 'v', policies: [{ name: 'a.cedar', text: 'permit(principal, action, resource);' }], entities: { not: 'an array' } } },
 ];
 
 describe('compilePolicySetInChunks', () => {
+  it(`accepts a valid set of ${SCHEMA_WORKER_MIN_POLICIES}+ policies with a schema (validated in a worker)`, async () => {
+    const source = {
+      version: 'v',
+      policies: [{ name: 'many.cedar', text: Array.from({ length: SCHEMA_WORKER_MIN_POLICIES }, (_, i) => `@id("ok${i}") permit(principal, action, resource) when { principal.name == "${i}" };`).join('\n') }],
+      schema: 'entity User { name: String }; action view appliesTo { principal: [User], resource: [User] };',
+      entities: [{ uid: { type: 'User', id: 'u' }, attrs: { name: 'x' }, parents: [] }],
+    };
+    const { set, validatedIn } = await compilePolicySetInChunks(source);
+    expect(validatedIn).toBe('worker');
+    expect(set.policies.size).toBe(SCHEMA_WORKER_MIN_POLICIES);
+    expect(set.hasSchema).toBe(true);
+    set.retire();
+  });
+
   for (const row of sources) {
     it(`refuses ${row.name} with the same message`, async () => {
       let expected = '';
