@@ -1,6 +1,6 @@
 /**
  * The pipeline, end to end, without any transport:
- *   CheckRequest → RequestModel → Cedar request → EngineResult → Decision.
+ *   CheckRequest → RequestModel → identity + context fields → Cedar request → EngineResult → Decision.
  * Used by the gRPC server and by `authz check`, so both answer identically.
  *
  * A request evaluates only its slice (the policies whose scope can match its
@@ -15,13 +15,16 @@ import type { Decision } from './decision.js';
 import { checkRequestToInput, type InputOptions } from './envoy/check-request.js';
 import type { RequestModel } from './envoy/request-model.js';
 import type { WireCheckRequest } from './envoy/wire-types.js';
-import { actionIdFor, buildContext, buildEntities, RESOURCE_TYPE, type CedarRequest } from './cedar/cedar-request.js';
+import { actionIdFor, buildEntities, RESOURCE_TYPE, requestContext, type CedarRequest } from './cedar/cedar-request.js';
 import type { CompiledPolicySet } from './cedar/compile.js';
 import { denyFor, engineResultToDecision } from './cedar/decide.js';
 import { evaluateSlice, type EngineResult } from './cedar/evaluate.js';
-import { workloadPrincipal } from './cedar/principal.js';
+import { workloadPrincipal, type PrincipalRef } from './cedar/principal.js';
 import { contextKey, projectContext } from './cedar/projection.js';
 import type { Slice } from './cedar/slicing.js';
+import type { ContextFields } from './context/context-fields.js';
+import type { IdentityOutcome } from './context/jwt-identity.js';
+import { RequestEnricher } from './context/request-enricher.js';
 
 export interface Authorization {
   decision: Decision;
@@ -38,6 +41,10 @@ export interface Authorization {
 export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
 
 export interface AuthorizeOptions {
+  /** The end-user principal the enrichers found; the workload's (or Anonymous) otherwise. */
+  principal?: PrincipalRef;
+  /** Server-computed context fields (lists, risk, load, hour, weekday); computed with defaults otherwise. */
+  fields?: ContextFields;
   /** Decision cache; results are stored only for slices that read no volatile field. */
   cache?: DecisionCache<EngineResult>;
   /** Clock for cache expiry. */
@@ -46,7 +53,7 @@ export interface AuthorizeOptions {
 
 export function authorizeInput(input: RequestModel, set: CompiledPolicySet | null, decisionId: string = randomUUID(), options: AuthorizeOptions = {}): Authorization {
   if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
-  const principal = workloadPrincipal(input.source.principal);
+  const principal = options.principal ?? workloadPrincipal(input.source.principal);
   const actionId = actionIdFor(input);
   const target = { principal: `${principal.type}::"${principal.id}"`, action: actionId, resource: input.service };
   let slice: Slice;
@@ -56,7 +63,7 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
     return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, target };
   }
   const needs = slice.needs;
-  const fullContext = buildContext(input);
+  const fullContext = requestContext(input, set, options.fields);
 
   const cache = slice.cacheable ? options.cache : undefined;
   let key = '';
@@ -87,6 +94,7 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
   return { decision: engineResultToDecision(set, engine, decisionId), input, cedarRequest, engine, target, cache: outcome };
 }
 
+/** The pipeline without end-user identity or server context (workload principal, no load, no risk). */
 export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: InputOptions, authorizeOptions?: AuthorizeOptions): Authorization {
   const decisionId = randomUUID();
   const result = checkRequestToInput(req, options);
@@ -99,4 +107,40 @@ function freezeResult(r: EngineResult): EngineResult {
   Object.freeze(r.determining);
   Object.freeze(r.errors);
   return Object.freeze(r);
+}
+
+/**
+ * The full pipeline with identity and context. Synchronous unless a bearer
+ * token has to be verified for the first time (then the answer is a promise).
+ */
+export function authorizeRequest(
+  req: WireCheckRequest,
+  set: CompiledPolicySet | null,
+  enricher: RequestEnricher = RequestEnricher.NONE,
+  options?: InputOptions,
+): Authorization | Promise<Authorization> {
+  const decisionId = randomUUID();
+  const result = checkRequestToInput(req, options);
+  if (!result.ok) return { decision: denyFor(result.reason, result.message, set?.version ?? null, decisionId) };
+  const input = result.input;
+  if (!set) return authorizeInput(input, set, decisionId);
+  const identity = enricher.identify(input);
+  if (identity instanceof Promise) return identity.then((outcome) => authorizeIdentified(input, set, outcome, enricher, decisionId));
+  return authorizeIdentified(input, set, identity, enricher, decisionId);
+}
+
+function authorizeIdentified(input: RequestModel, set: CompiledPolicySet, identity: IdentityOutcome, enricher: RequestEnricher, decisionId: string): Authorization {
+  if (identity.kind === 'rejected') {
+    // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
+    const decision = denyFor(identity.reason, identity.message, set.version, decisionId);
+    if (identity.wwwAuthenticate) decision.headers['www-authenticate'] = identity.wwwAuthenticate;
+    return { decision, input };
+  }
+  const principal = identity.kind === 'user' ? identity.principal : undefined;
+  const auth = authorizeInput(input, set, decisionId, { principal, fields: enricher.fields(input, set) });
+  const challenge = enricher.challenge;
+  if (auth.decision.status === 401 && challenge && !auth.decision.headers['www-authenticate']) {
+    auth.decision.headers['www-authenticate'] = challenge;
+  }
+  return auth;
 }

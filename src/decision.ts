@@ -20,6 +20,8 @@ export interface Decision {
   headers: Record<string, string>;
   /** Headers added to the downstream response on an allow. */
   responseHeaders?: Record<string, string>;
+  /** Request headers removed before the upstream sees them (allow only). */
+  headersToRemove?: string[];
   decisionId: string;
   /** Version of the policy set that decided; null when none was active. */
   version: string | null;

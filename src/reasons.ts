@@ -14,6 +14,9 @@ export const REASONS = {
   deadline_exceeded: { status: 503, message: 'the decision could not be made before the deadline' },
   rate_limited: { status: 429, message: 'rate limit exceeded' },
   unauthenticated: { status: 401, message: 'invalid or expired credentials' },
+  identity_unavailable: { status: 503, message: "the token issuer's signing keys could not be fetched" },
+  /** The engine could not decide (no set, evaluation threw, deadline) and the route fails closed. */
+  fail_closed: { status: 503, message: 'the authorization service could not decide; failing closed' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ReasonCode = keyof typeof REASONS;

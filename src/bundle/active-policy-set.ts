@@ -105,6 +105,12 @@ export class ActivePolicySet {
     return { ok: true, set };
   }
 
+  /** Drop the set (a cleared shadow version); answers fall back to the fail mode. */
+  clear(): void {
+    this.active = null;
+    this.lastErrorValue = null;
+  }
+
   refuse(error: Error, version?: string): ActivationResult {
     const err = error instanceof PolicySetError ? error : new PolicySetError(error.message);
     this.lastErrorValue = { message: err.message, at: new Date(), ...(version ? { version } : {}) };

@@ -4,6 +4,7 @@
  */
 import { PolicySetError } from '../cedar/compile.js';
 import type { PolicySetSource } from '../cedar/policy-set-source.js';
+import { IpListError, listNameOf } from '../context/ip-lists.js';
 import { parseBundleSettings } from './bundle-settings.js';
 
 export type BundleFileMap = Map<string, Buffer>;
@@ -16,6 +17,22 @@ export const TESTS_DIR = 'tests/';
 
 export function isPolicyFile(name: string): boolean {
   return name.endsWith('.cedar') && !name.startsWith(TESTS_DIR);
+}
+
+/** lists/NAME.txt files as {name, text}; parsed (and refused if bad) when the set compiles. */
+function listFiles(files: BundleFileMap): { name: string; text: string }[] {
+  const out: { name: string; text: string }[] = [];
+  for (const [path, data] of files) {
+    let name: string | undefined;
+    try {
+      name = listNameOf(path);
+    } catch (err) {
+      if (err instanceof IpListError) throw new PolicySetError(err.message);
+      throw err;
+    }
+    if (name !== undefined) out.push({ name, text: data.toString('utf8') });
+  }
+  return out;
 }
 
 export function filesToPolicySetSource(files: BundleFileMap, version: string): PolicySetSource {
@@ -35,6 +52,8 @@ export function filesToPolicySetSource(files: BundleFileMap, version: string): P
       throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON: ${(err as Error).message}`);
     }
   }
+  const lists = listFiles(files);
+  if (lists.length > 0) source.lists = lists;
   source.settings = parseBundleSettings(files.get(SETTINGS_FILE)?.toString('utf8'));
   return source;
 }

@@ -8,6 +8,7 @@ import { actionEntities, CONNECT_ACTION } from './action-hierarchy.js';
 import type { CompiledPolicySet } from './compile.js';
 import { uidKey } from './entity-store.js';
 import { workloadPrincipal, type PrincipalRef } from './principal.js';
+import { contextFields, type ContextFields } from '../context/context-fields.js';
 import { projectEntityAttrs, type ReadSet } from './projection.js';
 
 export interface CedarRequest {
@@ -40,8 +41,15 @@ function peerRecord(p: PeerModel): Record<string, CedarValueJson> {
   return rec;
 }
 
-export function buildContext(input: RequestModel): Record<string, CedarValueJson> {
-  return {
+/**
+ * `fields` are the server-computed fields (lists, risk, load, hour, weekday;
+ * see context/context-fields.ts). They are always present except `risk`, so a
+ * policy never errors on a missing one: Cedar skips a forbid that errors, and
+ * a missing field must not turn a deny into an allow.
+ */
+export function buildContext(input: RequestModel, fields?: ContextFields): Record<string, CedarValueJson> {
+  const source = peerRecord(input.source);
+  const ctx: Record<string, CedarValueJson> = {
     method: input.method,
     path: input.path,
     query: input.query,
@@ -49,11 +57,27 @@ export function buildContext(input: RequestModel): Record<string, CedarValueJson
     scheme: input.scheme,
     protocol: input.protocol,
     headers: input.headers,
-    source: peerRecord(input.source),
+    source,
     destination: peerRecord(input.destination),
     time: datetimeValue(input.timeMs),
     contextExtensions: input.contextExtensions,
   };
+  if (fields) {
+    source.lists = fields.sourceLists;
+    ctx.load = fields.load;
+    ctx.hour = fields.hour;
+    ctx.weekday = fields.weekday;
+    if (fields.risk !== undefined) ctx.risk = fields.risk;
+  }
+  return ctx;
+}
+
+/** The whole context of a request against a set: Envoy's fields, the server's fields, and the set's mode. */
+export function requestContext(input: RequestModel, set: CompiledPolicySet, fields: ContextFields = contextFields(input, set)): Record<string, CedarValueJson> {
+  const context = buildContext(input, fields);
+  // bundle.yaml's mode, so policies can tighten in high-alert too.
+  context.mode = set.settings.mode;
+  return context;
 }
 
 /** Which of the request's own entities to send (with what they reach), and which attributes. */
@@ -124,13 +148,19 @@ export function buildEntities(
   return out;
 }
 
-export function inputToCedarRequest(input: RequestModel, set: CompiledPolicySet, principal: PrincipalRef = workloadPrincipal(input.source.principal)): CedarRequest {
+export function inputToCedarRequest(
+  input: RequestModel,
+  set: CompiledPolicySet,
+  principal: PrincipalRef = workloadPrincipal(input.source.principal),
+  fields: ContextFields = contextFields(input, set),
+): CedarRequest {
   const actionId = actionIdFor(input);
+  const context = requestContext(input, set, fields);
   return {
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionId },
-    resource: { type: 'Service', id: input.service },
-    context: buildContext(input),
+    resource: { type: RESOURCE_TYPE, id: input.service },
+    context,
     entities: buildEntities(set, principal, actionId, input.service),
   };
 }

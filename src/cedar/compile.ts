@@ -12,6 +12,8 @@ import { projectEntity, type ReadSet } from './projection.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
 import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
 import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
+import { IpListError, IpListIndex } from '../context/ip-lists.js';
+import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -33,12 +35,24 @@ export interface CompiledPolicySet {
    * swap path reads this.
    */
   readonly psetId: string;
+  /**
+   * Id of a second preparsed set holding the enforced policies plus the
+   * `@shadow` ones; absent when the set has no shadow policy. Evaluating both
+   * tells whether the shadow policies would change a decision.
+   */
+  readonly shadowPsetId: string | undefined;
+  /** Whether any policy is `@shadow` (reading shadowPsetId preparses them on first use). */
+  readonly hasShadowPolicies: boolean;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   readonly entities: EntityStore;
   readonly hasSchema: boolean;
   readonly compiledAt: Date;
   /** bundle.yaml settings (mode, enforcement, timezone, rate limits). */
   readonly settings: BundleSettings;
+  /** IP lists for context.source.lists (empty when the bundle has none). */
+  readonly ipLists?: IpListIndex;
+  /** Timezone of context.hour / context.weekday (UTC when absent). */
+  readonly timeZone?: LocalTimeZone;
   /** Policies indexed by action/resource scope, preparsed as small sets (slicing.ts). */
   readonly slices: SliceIndex;
   /** `entities` with only the attributes some policy reads: what requests carry. */
@@ -180,6 +194,22 @@ export function preparse(policies: Iterable<CompiledPolicy>): string {
   return psetId;
 }
 
+export function compileIpLists(source: PolicySetSource): IpListIndex {
+  try {
+    return IpListIndex.compile(source.lists ?? []);
+  } catch (err) {
+    if (err instanceof IpListError) throw new PolicySetError(err.message);
+    throw err;
+  }
+}
+
+export function compileTimeZone(source: PolicySetSource): LocalTimeZone {
+  // bundle.yaml's schema already refused a bad zone; this guards sources built in code.
+  const tz = source.settings?.timezone ?? DEFAULT_TIMEZONE;
+  if (!isValidTimezone(tz)) throw new PolicySetError(`bundle.yaml: timezone "${tz}" is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`);
+  return new LocalTimeZone(tz);
+}
+
 /**
  * Put a compiled set together from parsed parts. Slices are preparsed on first
  * use; `compilePolicySetInChunks` (compile-async.ts) warms them beforehand.
@@ -190,26 +220,44 @@ export function assemblePolicySet(
   entities: EntityStore,
   prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet; leanEntities: EntityStore },
 ): CompiledPolicySet {
-  const slices = new SliceIndex(policies.values(), entities, prepared);
+  const ipLists = compileIpLists(source);
+  const timeZone = compileTimeZone(source);
+  // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
+  const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
+  const hasShadowPolicies = enforced.length < policies.size;
+  const slices = new SliceIndex(enforced, entities, prepared);
   const leanEntities = prepared?.leanEntities ?? leanEntityStore(entities, slices.allReads);
   let fullPsetId: string | undefined;
+  let shadowPsetId: string | undefined;
+  const checkLive = (): void => {
+    if (slices.retired) throw new SliceRetiredError('this policy set was replaced; its preparsed sets are gone');
+  };
   return Object.freeze({
     version: source.version,
     get psetId(): string {
-      if (slices.retired) throw new SliceRetiredError('this policy set was replaced; its preparsed sets are gone');
-      return (fullPsetId ??= preparse(policies.values()));
+      checkLive();
+      return (fullPsetId ??= preparse(enforced));
+    },
+    hasShadowPolicies,
+    get shadowPsetId(): string | undefined {
+      if (!hasShadowPolicies) return undefined;
+      checkLive();
+      return (shadowPsetId ??= preparse(policies.values()));
     },
     policies,
     entities,
     hasSchema: source.schema !== undefined,
     compiledAt: new Date(),
     settings: source.settings ?? DEFAULT_BUNDLE_SETTINGS,
+    ipLists,
+    timeZone,
     slices,
     leanEntities,
     retire(): void {
       slices.retire();
-      if (fullPsetId !== undefined) releasePsetIds([fullPsetId]);
+      releasePsetIds([fullPsetId, shadowPsetId].filter((id): id is string => id !== undefined));
       fullPsetId = undefined;
+      shadowPsetId = undefined;
     },
   });
 }

@@ -19,4 +19,6 @@ export interface PolicySetSource {
   entities?: unknown;
   /** Parsed bundle.yaml; defaults when absent. */
   settings?: BundleSettings;
+  /** IP lists (lists/NAME.txt), name without directory and suffix. */
+  lists?: PolicyFile[];
 }

@@ -1,11 +1,27 @@
 import { readFileSync } from 'node:fs';
-import { authorizeCheckRequest } from '../authorize.js';
+import { authorizeRequest } from '../authorize.js';
 import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import type { CedarValueJson } from '../cedar/cedar-wasm.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
+import { loadConfig } from '../config/load-config.js';
 import { DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import { requestEnricherFromConfig } from '../context/context-from-config.js';
+import { fixedLoad } from '../context/load.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import { askServer, readCheckResponse } from './remote-check.js';
+import { CONTEXT_OPTIONS } from './context-options.js';
+import { flagsToConfig } from './serve-command.js';
+
+/** Options of `check` that are not server config keys. */
+const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
+
+function contextSummary(context: Record<string, CedarValueJson>): string {
+  const source = context.source as Record<string, CedarValueJson>;
+  const lists = (source.lists as string[] | undefined) ?? [];
+  return `hour=${context.hour} weekday=${context.weekday} load=${context.load} risk=${context.risk ?? '(none)'} source.lists=[${lists.join(', ')}]`;
+}
 
 function pairs(list: unknown, sep: string, what: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -54,13 +70,28 @@ export const checkCommand: Command = {
     header: { type: 'string', multiple: true, description: 'Request header "name: value"', valueName: 'HEADER' },
     'context-extension': { type: 'string', multiple: true, description: 'context_extensions entry name=value', valueName: 'KV' },
     time: { type: 'string', description: 'Request time (ISO-8601; default now)', valueName: 'TIME' },
+    load: { type: 'string', description: 'context.load to assume, 0-100 (default 0)', valueName: 'N' },
+    config: { type: 'string', description: 'YAML config file, read as `serve` reads it (JWT issuers, risk, trusted hops)', valueName: 'FILE' },
+    ...CONTEXT_OPTIONS,
     json: { type: 'boolean', description: 'Print one JSON document instead of text' },
+    server: { type: 'string', description: 'Ask a running server over gRPC instead of deciding locally', valueName: 'HOST:PORT' },
   },
   details: 'Exit code: 0 when allowed, 1 when denied, 2 on a usage or policy error.',
   async run(values) {
+    if (values.server) return checkAgainstServer(values.server as string, values);
+    const loadText = values.load as string | undefined;
+    if (loadText !== undefined && !/^\d{1,3}$/.test(loadText)) throw new UsageError(`--load "${loadText}" must be a whole number 0-100`);
+    const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
     const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
     const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));
-    const auth = authorizeCheckRequest(checkRequest, set);
+    const enricher = await requestEnricherFromConfig(config, fixedLoad(Number(loadText ?? 0)));
+    await enricher.start();
+    let auth;
+    try {
+      auth = await authorizeRequest(checkRequest, set, enricher);
+    } finally {
+      enricher.stop();
+    }
     const response = decisionToCheckResponse(auth.decision);
     const d = auth.decision;
     if (values.json) {
@@ -76,7 +107,12 @@ export const checkCommand: Command = {
         `version:    ${d.version}`,
       ];
       if (c) {
-        lines.push(`principal:  ${c.principal.type}::"${c.principal.id}"`, `action:     Action::"${c.action.id}"`, `resource:   ${c.resource.type}::"${c.resource.id}"`);
+        lines.push(
+          `principal:  ${c.principal.type}::"${c.principal.id}"`,
+          `action:     Action::"${c.action.id}"`,
+          `resource:   ${c.resource.type}::"${c.resource.id}"`,
+          `context:    ${contextSummary(c.context)}`,
+        );
       }
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);
       lines.push('envoy response:', JSON.stringify(response, null, 2));
@@ -85,3 +121,28 @@ export const checkCommand: Command = {
     return d.kind === 'allow' ? 0 : 1;
   },
 };
+
+async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
+  let response;
+  try {
+    response = await askServer(address, simpleRequestToCheckRequest(requestFromFlags(values)));
+  } catch (err) {
+    process.stderr.write(`authz check: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const a = readCheckResponse(response);
+  if (values.json) {
+    process.stdout.write(JSON.stringify({ answer: a, checkResponse: response }, null, 2) + '\n');
+  } else {
+    process.stdout.write(
+      [
+        `decision:   ${a.allowed ? 'ALLOW' : 'DENY'} (HTTP ${a.httpStatus})`,
+        `message:    ${a.message}`,
+        ...(a.allowed ? [] : [`policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`]),
+        `version:    ${a.version}`,
+        `server:     ${address}`,
+      ].join('\n') + '\n',
+    );
+  }
+  return a.allowed ? 0 : 1;
+}

@@ -5,20 +5,11 @@
 import { ConfigError } from '../config/load-config.js';
 import { PolicySetError } from '../cedar/compile.js';
 import { helpText, parseCommandArgs, UsageError, type Command } from './command.js';
-import { COMMANDS } from './commands.js';
+import { COMMANDS, findCommand } from './commands.js';
 
 function topHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.path.join(' ').padEnd(24)} ${c.summary}`);
   return ['authz: Envoy/Istio external authorization with Cedar policies', '', 'Usage: authz <command> [options]', '', 'Commands:', ...rows, '', 'Run "authz <command> --help" for its options.'].join('\n');
-}
-
-/** Longest command path that prefixes argv. */
-function findCommand(argv: string[]): { cmd: Command; rest: string[] } | undefined {
-  let best: Command | undefined;
-  for (const c of COMMANDS) {
-    if (c.path.every((w, i) => argv[i] === w) && (!best || c.path.length > best.path.length)) best = c;
-  }
-  return best ? { cmd: best, rest: argv.slice(best.path.length) } : undefined;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,9 +1,11 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
-import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
 import { startAuthzServer } from '../server/authz-server.js';
 import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../server/cluster.js';
 import type { Command, OptionSpec } from './command.js';
+import { S3_STORE_OPTIONS } from './store-options.js';
+import { CONTEXT_OPTIONS } from './context-options.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -16,6 +18,18 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'tls-key': { type: 'string', description: 'PEM private key for --tls-cert', valueName: 'FILE' },
   'tls-client-ca': { type: 'string', description: 'PEM CA bundle; clients must present a certificate it signed (mTLS)', valueName: 'FILE' },
   'log-destination': { type: 'string', description: 'stdout or a file path (default stdout)', valueName: 'PATH' },
+  'fail-mode': { type: 'string', description: 'closed|open: answer when no decision can be made (default closed; per route: context_extensions fail_mode)', valueName: 'MODE' },
+  'decision-timeout': { type: 'string', description: 'Budget per decision, e.g. 50ms; past it the fail mode answers (default 0: only the gRPC deadline)', valueName: 'DURATION' },
+  'dry-run': { type: 'boolean', description: 'Log denies but answer allow with x-authz-dry-run-decision: deny' },
+  'shadow-evaluation': { type: 'string', description: 'after-reply|inline: when shadow policies/versions are evaluated (default after-reply)', valueName: 'WHEN' },
+  'shadow-sample-rate': { type: 'string', description: 'Fraction 0..1 of requests evaluated in shadow (default 1)', valueName: 'RATE' },
+  'rate-limit-max-keys': { type: 'string', description: 'Most rate limit buckets kept in memory (default 100000)', valueName: 'N' },
+  // S3 bundle source (instead of --policies when --bucket and --bundle are given).
+  ...S3_STORE_OPTIONS,
+  'state-dir': { type: 'string', description: 'Keep the last good bundle here; served at start when the store is unreachable', valueName: 'DIR' },
+  'poll-interval': { type: 'string', description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`, valueName: 'DURATION' },
+  'verify-key': { type: 'string', description: 'Ed25519 public key (PEM); refuse bundles it does not verify', valueName: 'PUB' },
+  ...CONTEXT_OPTIONS,
   'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
   'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
   cores: { type: 'string', description: 'Processes sharing the gRPC port, each with its own Cedar; a number or auto (default 1)', valueName: 'N' },
@@ -31,9 +45,12 @@ export function flagsToConfig(values: Record<string, unknown>, skip: string[] = 
 export const serveCommand: Command = {
   path: ['serve'],
   summary: 'run the ext_authz gRPC server and the admin HTTP server',
-  usage: 'serve [--policies DIR] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
+  usage:
+    'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
-  details: 'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.',
+  details:
+    'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.\n' +
+    'Several JWT issuers, claim-to-parent mappings and upstream-verified payloads are configured in the YAML file (see docs/context.md).',
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
     if (config.cores > 1) return serveCluster(config);

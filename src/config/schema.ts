@@ -6,10 +6,18 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
+import { FAIL_MODES } from '../enforcement/route-settings.js';
+import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
+import { contextConfigShape, refineContextConfig } from './context-schema.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
 export const DEFAULT_POLICIES_DIR = 'policies';
+/** Bundle store (S3 source) defaults. */
+export const DEFAULT_BUNDLE_PREFIX = 'bundles/';
+export const DEFAULT_POLL_INTERVAL_MS = 5_000;
+/** Below this a fleet of servers would be polling the store, not serving. */
+export const MIN_POLL_INTERVAL_MS = 100;
 /** 100k decisions take ~30 MB (measured by `npm run bench`, see docs/performance.md). */
 export const DEFAULT_DECISION_CACHE_ENTRIES = 100_000;
 /** Entries are also dropped on every policy swap; the TTL only bounds how long an idle entry holds memory. */
@@ -68,6 +76,18 @@ export const configSchema = z
     decisionLogHeaders: bool.default(true),
     /** Where log lines go: stdout, or a file path. */
     logDestination: z.string().min(1).default('stdout'),
+    /** When the engine cannot decide (no set, evaluation error, deadline): deny 503 (closed) or allow (open). */
+    failMode: z.enum(FAIL_MODES).default(DEFAULT_SAFETY_OPTIONS.failMode),
+    /** Our own budget per decision (e.g. 50ms); 0 = only the gRPC deadline Envoy sends. */
+    decisionTimeout: duration.default(DEFAULT_SAFETY_OPTIONS.decisionTimeoutMs),
+    /** Answer rule-made denies as allows (logged as denies) on every route. */
+    dryRun: bool.default(DEFAULT_SAFETY_OPTIONS.dryRun),
+    /** Run shadow evaluations after the answer is sent, or inline before it. */
+    shadowEvaluation: z.enum(['after-reply', 'inline']).default(DEFAULT_SAFETY_OPTIONS.shadowEvaluation),
+    /** Fraction (0..1) of requests that get shadow evaluations. */
+    shadowSampleRate: z.coerce.number().min(0).max(1).default(DEFAULT_SAFETY_OPTIONS.shadowSampleRate),
+    /** Most rate limit buckets held in memory. */
+    rateLimitMaxKeys: z.coerce.number().int().positive().default(DEFAULT_SAFETY_OPTIONS.rateLimitMaxKeys),
     /** Most decisions the cache holds; 0 turns the cache off. */
     decisionCacheEntries: wholeNumber(0, 50_000_000).default(DEFAULT_DECISION_CACHE_ENTRIES),
     /** How long a cached decision may be reused (it is dropped on any policy swap anyway). */
@@ -82,14 +102,51 @@ export const configSchema = z
     tlsKey: z.string().min(1).optional(),
     /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
     tlsClientCa: z.string().min(1).optional(),
+
+    // S3 bundle source: used instead of `policies` when `bucket` and `bundle` are set.
+    /** S3-compatible endpoint URL (MinIO, Ceph, R2, s3rver...); absent for AWS S3. */
+    s3Endpoint: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:9000' }).optional(),
+    /** Region for request signing; the AWS chain (AWS_REGION, ~/.aws/config) otherwise, us-east-1 with an endpoint. */
+    s3Region: z.string().min(1).optional(),
+    /** Path-style bucket addressing; true by default when s3Endpoint is set. */
+    s3ForcePathStyle: bool.optional(),
+    bucket: z.string().regex(/^[^/\s]+$/, 'expected a bucket name (no "/" or spaces)').optional(),
+    /** Key prefix of the bundle repository; "" for the bucket root. */
+    prefix: z
+      .string()
+      .refine((p) => !p.startsWith('/'), 'must not start with "/"')
+      .transform((p) => (p === '' || p.endsWith('/') ? p : `${p}/`))
+      .default(DEFAULT_BUNDLE_PREFIX),
+    /** Bundle name: the store keeps <prefix><bundle>/<version>/bundle.tar.gz and <prefix><bundle>/current.json. */
+    bundle: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected letters, digits, ".", "_" or "-" (at most 128)').optional(),
+    /** Directory where the last good bundle is kept, served at start when the store is unreachable. */
+    stateDir: z.string().min(1).optional(),
+    pollInterval: duration
+      .refine((ms) => ms >= MIN_POLL_INTERVAL_MS, `must be at least ${MIN_POLL_INTERVAL_MS}ms`)
+      .default(DEFAULT_POLL_INTERVAL_MS),
+    /** PEM Ed25519 public key; when set, unsigned or wrongly signed bundles are refused. */
+    verifyKey: z.string().min(1).optional(),
+
+    /** Identity and context: JWT issuers, risk header, trusted hops, load window (context-schema.ts). */
+    ...contextConfigShape,
   })
   .strict()
   .superRefine((c, ctx) => {
+    refineContextConfig(c, ctx);
     if (!!c.tlsCert !== !!c.tlsKey) {
       ctx.addIssue({ code: 'custom', path: [c.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'tlsCert and tlsKey must be given together' });
     }
     if (c.tlsClientCa && !c.tlsCert) {
       ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'mTLS needs a server certificate: set tlsCert and tlsKey too' });
+    }
+    // Half an S3 source is a mistake, not a request for the directory source.
+    if (c.bucket && !c.bundle) ctx.addIssue({ code: 'custom', path: ['bundle'], message: 'required with bucket (the bundle name to serve)' });
+    if (c.bundle && !c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required with bundle (the bucket holding it)' });
+    if (!c.bucket && !c.bundle) {
+      // Silently ignoring these would, e.g., serve unverified policies when the operator asked for signatures.
+      for (const key of ['verifyKey', 's3Endpoint'] as const) {
+        if (c[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'only applies to the S3 bundle source; set bucket and bundle too' });
+      }
     }
   });
 

@@ -106,20 +106,29 @@ function stringRecord(v: unknown): Record<string, string> {
 function peerModel(peer: WirePeer | undefined): PeerModel {
   const socket = peer?.address?.socket_address;
   const model: PeerModel = { principal: str(peer?.principal), service: str(peer?.service) };
-  const ip = str(socket?.address);
-  if (ip && isIpLiteral(ip)) model.ip = ip;
+  const ip = cedarIp(str(socket?.address));
+  if (ip) model.ip = ip;
   const port = socket?.port_value;
   if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port <= 65535) model.port = port;
   return model;
 }
 
+const MAPPED_IPV4 = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
+
 /**
- * Cedar's ip() rejects anything but a plain address; checking here keeps a bad
- * address from making every policy that reads it error. Zone ids (fe80::1%eth0)
- * are valid for Node but not for Cedar.
+ * The address as Cedar's ip() accepts it, or undefined. A dual-stack listener
+ * reports IPv4 clients as ::ffff:a.b.c.d, which Cedar refuses (it takes no IPv4
+ * embedded in IPv6), and one such address would fail every policy reading it:
+ * the mapped form becomes plain IPv4, other embedded forms are left out. Zone
+ * ids (fe80::1%eth0) are valid for Node but not for Cedar.
  */
-export function isIpLiteral(s: string): boolean {
-  return isIP(s) !== 0 && !s.includes('%');
+export function cedarIp(s: string): string | undefined {
+  const mapped = MAPPED_IPV4.exec(s);
+  const ip = mapped ? mapped[1] : s;
+  const family = isIP(ip);
+  if (family === 4) return ip;
+  if (family === 6 && !ip.includes('.') && !ip.includes('%')) return ip;
+  return undefined;
 }
 
 function timestampMs(ts: { seconds?: string | number; nanos?: number } | undefined): number | undefined {

@@ -43,6 +43,7 @@ export function decisionToCheckResponse(decision: Decision): WireCheckResponse {
   if (decision.kind === 'allow') {
     const ok: NonNullable<WireCheckResponse['ok_response']> = { headers: headerOptions(decision.headers) };
     if (decision.responseHeaders) ok.response_headers_to_add = headerOptions(decision.responseHeaders);
+    if (decision.headersToRemove && decision.headersToRemove.length > 0) ok.headers_to_remove = decision.headersToRemove;
     return { status: { code: GRPC_OK }, ok_response: ok, dynamic_metadata: metadata };
   }
   return {

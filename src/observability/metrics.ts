@@ -48,6 +48,56 @@ export class AuthzMetrics {
     registers: [this.registry],
   });
 
+  readonly shadowMismatches = new client.Counter({
+    name: 'authz_shadow_mismatches_total',
+    help: 'Requests a shadow (never enforced) evaluation decided differently: source "policies" for @shadow policies in the active version, "version" for the shadow version named in the store.',
+    labelNames: ['source', 'version'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowVersionInfo = new client.Gauge({
+    name: 'authz_shadow_version_info',
+    help: 'The shadow version named in the bundle pointer and loaded (value 1); absent when there is none.',
+    labelNames: ['version'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowEvaluations = new client.Counter({
+    name: 'authz_shadow_evaluations_total',
+    help: 'Shadow evaluations, by source and result (match, mismatch, error).',
+    labelNames: ['source', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly shadowSkipped = new client.Counter({
+    name: 'authz_shadow_skipped_total',
+    help: 'Shadow evaluations dropped because too many were already waiting (the server is saturated).',
+    registers: [this.registry],
+  });
+  readonly rateLimited = new client.Counter({
+    name: 'authz_ratelimited_total',
+    help: 'Requests refused with 429 by a bundle.yaml rate limit rule.',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+  readonly rateLimitEvictions = new client.Counter({
+    name: 'authz_ratelimit_evictions_total',
+    help: 'Rate limit buckets dropped before they were idle because the key store was full (raise --rate-limit-max-keys).',
+    registers: [this.registry],
+  });
+  readonly bundleLastSync = new client.Gauge({
+    name: 'authz_bundle_last_sync_timestamp_seconds',
+    help: 'Unix time of the last poll that reached the bundle store (the pointer answered 200, 304 or 404). Alert on time() minus this.',
+    registers: [this.registry],
+  });
+  readonly bundleDownloadDuration = new client.Histogram({
+    name: 'authz_bundle_download_duration_seconds',
+    help: 'Time to download a bundle tarball (and its signature) from the store.',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly bundleStoreErrors = new client.Counter({
+    name: 'authz_bundle_store_errors_total',
+    help: 'Polls of the bundle store that failed (unreachable, timed out, access denied); the active set keeps serving.',
+    registers: [this.registry],
+  });
   readonly cacheLookups = new client.Counter({
     name: 'authz_decision_cache_lookups_total',
     help: 'Decision cache lookups: hit, miss, or uncacheable (the slice reads a volatile field such as time).',
@@ -77,6 +127,18 @@ export class AuthzMetrics {
   /** Report the decision cache's size at each scrape. */
   trackCacheSize(size: () => number): void {
     this.cacheSize = size;
+  }
+
+  /** Report the number of live rate limit buckets at scrape time. */
+  trackRateLimitKeys(size: () => number): void {
+    new client.Gauge({
+      name: 'authz_ratelimit_keys',
+      help: 'Rate limit buckets held in memory (idle ones expire).',
+      registers: [this.registry],
+      collect() {
+        this.set(size());
+      },
+    });
   }
 
   setActiveVersion(version: string, policyCount: number): void {

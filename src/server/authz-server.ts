@@ -4,9 +4,13 @@
  */
 import type { Logger } from 'pino';
 import { ActivePolicySet } from '../bundle/active-policy-set.js';
-import { filesToPolicySetSource, type BundleFileMap } from '../bundle/bundle-files.js';
-import { directoryVersion, PolicyDirectoryWatcher } from '../bundle/policy-directory.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
+import { createBundleSource } from '../bundle/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
+import { requestEnricherFromConfig } from '../context/context-from-config.js';
+import { EventLoopLoad } from '../context/load.js';
+import type { RequestEnricher } from '../context/request-enricher.js';
+import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
@@ -15,12 +19,15 @@ import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 
 export interface RunningServer {
   grpcPort: number;
   adminPort: number;
   policySet: ActivePolicySet;
+  /** The shadow version evaluated beside the active set (empty unless the store names one). */
+  shadowVersion: ActivePolicySet;
   metrics: AuthzMetrics;
   logger: Logger;
   close(): Promise<void>;
@@ -41,9 +48,24 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
+  const load = new EventLoopLoad(config.loadWindow);
+  const contextMetrics = new ContextMetrics(metrics.registry, load);
+  let enricher: RequestEnricher;
+  try {
+    enricher = await requestEnricherFromConfig(config, load, {
+      onResult: (result) => contextMetrics.jwt.inc({ result }),
+      onRefreshError: (issuer, error) => logger.warn({ issuer, error: error.message }, 'JWKS refresh failed; verifying with the last keys fetched'),
+    });
+    await enricher.start();
+  } catch (err) {
+    load.stop();
+    throw err;
+  }
+  // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
+  const shadowVersion = new ActivePolicySet();
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, cache });
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
 
   policySet.observe({
@@ -73,24 +95,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     },
   });
 
-  const loadFiles = async (files: BundleFileMap | Error): Promise<void> => {
-    if (files instanceof Error) {
-      policySet.refuse(files);
-      return;
-    }
-    let source;
-    try {
-      source = filesToPolicySetSource(files, directoryVersion(files));
-    } catch (err) {
-      policySet.refuse(err as Error);
-      return;
-    }
-    if (source.version === policySet.current?.version) return;
-    // Compiled in a worker and in small steps: requests keep being answered by the current set meanwhile.
-    await policySet.activate(source);
-  };
-  const watcher = new PolicyDirectoryWatcher(config.policies, loadFiles);
-  await loadFiles(await watcher.start());
+  policySet.observe({
+    onActivated: (set, previous) => {
+      const from = previous?.settings;
+      const to = set.settings;
+      if (from && (from.mode !== to.mode || from.enforcement !== to.enforcement)) {
+        logger.warn({ version: set.version, mode: to.mode, previous_mode: from.mode, enforcement: to.enforcement, previous_enforcement: from.enforcement }, 'bundle safety settings changed');
+      }
+    },
+  });
+
+  // The policy directory, or the S3 store when bucket and bundle are set.
+  const source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion });
+  await source.start();
+  load.start();
 
   const admin = new AdminServer({
     metrics,
@@ -103,37 +121,80 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       status: 200,
       body: {
         version: set?.version ?? null,
-        source: { kind: 'directory', path: config.policies },
         policies: set ? set.policies.size : 0,
         activated_at: set?.compiledAt.toISOString() ?? null,
         compiling: policySet.compiling,
         last_error: policySet.lastError,
+        ...source.describe(),
+        timezone: set?.timeZone?.name ?? null,
+        lists: set?.ipLists?.summary() ?? [],
       },
     };
   });
 
-  const grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
+  admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler) }));
+
+  let grpcPort: number;
   let adminPort = 0;
-  if (options.admin !== false) {
-    try {
-      adminPort = await admin.listen(config.admin.host, config.admin.port);
-    } catch (err) {
-      await grpcServer.close(0);
-      throw err;
-    }
+  try {
+    grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
+    // Cluster workers leave the admin port to the primary.
+    if (options.admin !== false) adminPort = await admin.listen(config.admin.host, config.admin.port);
+  } catch (err) {
+    await Promise.all([source.stop(), grpcServer.close(0)]);
+    enricher.stop();
+    load.stop();
+    throw err;
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), policies: config.policies }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
     adminPort,
     policySet,
+    shadowVersion,
     metrics,
     logger,
     async close() {
-      watcher.stop();
+      await source.stop();
+      enricher.stop();
+      load.stop();
       await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
       await flushLogger(logger);
+    },
+  };
+}
+
+function safetyOptions(config: Config): SafetyOptions {
+  return {
+    failMode: config.failMode,
+    dryRun: config.dryRun,
+    decisionTimeoutMs: config.decisionTimeout,
+    shadowEvaluation: config.shadowEvaluation,
+    shadowSampleRate: config.shadowSampleRate,
+    rateLimitMaxKeys: config.rateLimitMaxKeys,
+  };
+}
+
+/** What an operator checks during an incident: which controls are in force on this server right now. */
+function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler): Record<string, unknown> {
+  const settings = set?.settings;
+  return {
+    version: set?.version ?? null,
+    mode: settings?.mode ?? null,
+    enforcement: config.dryRun ? 'dry-run (--dry-run)' : (settings?.enforcement ?? null),
+    fail_mode: config.failMode,
+    decision_timeout_ms: config.decisionTimeout,
+    rate_limits: (settings?.rateLimits ?? []).map((r) => {
+      const rate = settings!.mode === 'high-alert' ? (r['high-alert'] ?? r.normal) : r.normal;
+      return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst };
+    }),
+    rate_limit_keys: handler.rateLimitKeys,
+    shadow: {
+      evaluation: config.shadowEvaluation,
+      sample_rate: config.shadowSampleRate,
+      policies: set ? [...set.policies.values()].filter((p) => p.annotations.shadow).map((p) => p.id) : [],
+      version: shadow?.version ?? null,
     },
   };
 }

@@ -1,64 +1,272 @@
 /**
- * The Check handler: runs the pipeline against the active set, records the
- * metric and the decision log line, and shapes the CheckResponse. It never
- * throws: anything unexpected becomes a fail-closed deny.
+ * The Check handler: runs the pipeline against the active set inside the
+ * safety controls, records the metric and the decision log line, and shapes
+ * the CheckResponse. It never throws: anything unexpected becomes an
+ * evaluation error, answered by the route's fail mode. It answers
+ * synchronously except when a bearer token must first be verified.
+ *
+ *   parse → (no set? deadline?) → identity → rate limits → Cedar → (deadline?)
+ *   → enforce (fail mode, dry-run) → answer; shadow evaluations after the answer.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { authorizeCheckRequest, type Authorization, type AuthorizeOptions } from '../authorize.js';
+import { authorizeInput, type Authorization } from '../authorize.js';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import type { EngineResult } from '../cedar/evaluate.js';
 import { denyFor } from '../cedar/decide.js';
+import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
+import { USER_TYPE } from '../context/jwt-claims.js';
+import type { IdentityOutcome } from '../context/jwt-identity.js';
+import { RequestEnricher } from '../context/request-enricher.js';
+import { decisionDeadline, deadlineMessage, epochNowMs, type Deadline } from '../enforcement/deadline.js';
+import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
+import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
+import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
+import { checkRequestToInput } from '../envoy/check-request.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
+import type { RequestModel } from '../envoy/request-model.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
+import { BucketStore } from '../ratelimit/bucket-store.js';
+import { RateLimiter, rateLimitDecision, type RateLimitHit } from '../ratelimit/rate-limiter.js';
+import { hasShadowWork, runShadowJob, type ShadowJob, type ShadowResult } from '../shadow/shadow-evaluation.js';
 
 export interface CheckHandlerDeps {
   policySet: ActivePolicySet;
   metrics: AuthzMetrics;
   decisionLog: DecisionLog;
   logger: Logger;
+  /** End-user identity and context fields; without it, the workload principal and plain context. */
+  enricher?: RequestEnricher;
+  safety?: SafetyOptions;
+  /** The shadow version from the bundle store, evaluated beside the active set. */
+  shadowVersion?: ActivePolicySet;
   /** Decision cache; the composition root clears it on every swap. */
   cache?: DecisionCache<EngineResult>;
 }
 
-const CACHE_HIT = Object.freeze({ cached: true });
+/** One check's pipeline result, before enforcement. */
+interface PipelineResult extends Authorization {
+  principal?: PrincipalRef;
+  rateLimit?: RateLimitHit;
+  shadow?: ShadowJob;
+}
 
 export class CheckHandler {
-  private readonly authorizeOptions: AuthorizeOptions;
+  private readonly enricher: RequestEnricher;
+  private readonly safety: SafetyOptions;
+  private readonly limiter: RateLimiter;
+  private pendingShadowJobs = 0;
+  private defaultsFor: CompiledPolicySet | null | undefined;
+  private defaults: RouteDefaults = { failMode: 'closed', dryRun: false };
 
   constructor(private readonly deps: CheckHandlerDeps) {
-    this.authorizeOptions = { cache: deps.cache };
+    this.enricher = deps.enricher ?? RequestEnricher.NONE;
+    this.safety = deps.safety ?? DEFAULT_SAFETY_OPTIONS;
+    this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()));
+    deps.metrics.trackRateLimitKeys(() => this.limiter.buckets.size);
   }
 
-  handle(request: WireCheckRequest): WireCheckResponse {
+  /** Rate limit buckets held now (for /safety). */
+  get rateLimitKeys(): number {
+    return this.limiter.buckets.size;
+  }
+
+  /** @param grpcDeadline `call.getDeadline()`: when Envoy stops waiting for this answer. */
+  handle(request: WireCheckRequest, grpcDeadline?: Date | number): WireCheckResponse | Promise<WireCheckResponse> {
     const started = performance.now();
+    const decisionId = randomUUID();
     const set = this.deps.policySet.current;
-    let auth: Authorization;
+    const deadline = decisionDeadline(epochNowMs(), this.safety.decisionTimeoutMs, grpcDeadline);
+    let out: PipelineResult | Promise<PipelineResult>;
     try {
-      auth = authorizeCheckRequest(request, set, undefined, this.authorizeOptions);
+      out = this.decide(request, set, deadline, decisionId);
     } catch (err) {
-      // A bug, not an input problem: fail closed and say so loudly.
-      this.deps.logger.error({ err }, 'check failed unexpectedly');
-      auth = { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null) };
+      // Parsing is written never to throw (a property test holds it to that); if it does, fail by the server's mode.
+      out = this.failed(err, undefined, set, decisionId);
     }
-    const response = decisionToCheckResponse(auth.decision);
+    if (out instanceof Promise) {
+      return out.then(
+        (r) => this.finish(r, set, started),
+        (err: unknown) => this.finish(this.failed(err, undefined, set, decisionId), set, started),
+      );
+    }
+    return this.finish(out, set, started);
+  }
+
+  /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
+  private failed(err: unknown, input: RequestModel | undefined, set: CompiledPolicySet | null, decisionId: string): PipelineResult {
+    this.deps.logger.error({ err }, 'check failed unexpectedly');
+    return { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId), input };
+  }
+
+  private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
+    const parsed = checkRequestToInput(request);
+    if (!parsed.ok) return { decision: denyFor(parsed.reason, parsed.message, set?.version ?? null, decisionId) };
+    const input = parsed.input;
+    if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
+    try {
+      if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
+      const identity = this.enricher.identify(input);
+      if (identity instanceof Promise) {
+        return identity.then(
+          (o) => this.identified(input, set, o, deadline, decisionId),
+          (err: unknown) => this.failed(err, input, set, decisionId),
+        );
+      }
+      return this.identified(input, set, identity, deadline, decisionId);
+    } catch (err) {
+      return this.failed(err, input, set, decisionId);
+    }
+  }
+
+  private identified(input: RequestModel, set: CompiledPolicySet, identity: IdentityOutcome, deadline: Deadline, decisionId: string): PipelineResult {
+    try {
+      if (identity.kind === 'rejected') {
+        // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
+        const decision = denyFor(identity.reason, identity.message, set.version, decisionId);
+        if (identity.wwwAuthenticate) decision.headers['www-authenticate'] = identity.wwwAuthenticate;
+        return { decision, input };
+      }
+      // The rate limiter sees the principal Cedar is asked about (a verified user is not Anonymous).
+      const principal = identity.kind === 'user' ? identity.principal : workloadPrincipal(input.source.principal);
+      const now = epochNowMs();
+      // A token verification may have waited on the issuer's keys.
+      if (now >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input, principal };
+      const hit = this.limiter.check(set.settings, input, principal, now);
+      if (hit) return { decision: rateLimitDecision(hit, set.version, decisionId), input, principal, rateLimit: hit };
+
+      const auth: PipelineResult = authorizeInput(input, set, decisionId, { principal, fields: this.enricher.fields(input, set), cache: this.deps.cache });
+      auth.principal = principal;
+      const challenge = this.enricher.challenge;
+      if (auth.decision.status === 401 && challenge && !auth.decision.headers['www-authenticate']) {
+        auth.decision.headers['www-authenticate'] = challenge;
+      }
+      // Evaluation cannot be interrupted; if it ran past the deadline, its answer is too late to use.
+      if (epochNowMs() >= deadline.atMs) return { ...auth, decision: this.deadlineDeny(deadline, set.version, decisionId) };
+      if (auth.engine) {
+        const shadowVersion = this.deps.shadowVersion?.current ?? null;
+        if (hasShadowWork(set, shadowVersion) && sampled(this.safety.shadowSampleRate)) {
+          const enricher = this.enricher;
+          auth.shadow = {
+            input,
+            principal,
+            set,
+            enforced: auth.engine,
+            shadowVersion,
+            fieldsFor: (s) => enricher.fields(input, s),
+          };
+        }
+      }
+      return auth;
+    } catch (err) {
+      return this.failed(err, input, set, decisionId);
+    }
+  }
+
+  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number): WireCheckResponse {
+    const route = routeSettings(out.input?.contextExtensions, this.routeDefaults(set));
+    const enforced = enforceDecision(out.decision, route, out.input?.headers);
+    const response = decisionToCheckResponse(enforced.answer);
     const seconds = (performance.now() - started) / 1000;
-    const d = auth.decision;
-    this.deps.metrics.decisions.inc({ decision: d.kind, reason: d.reason });
+
+    this.deps.metrics.decisions.inc({ decision: enforced.outcome, reason: enforced.answer.reason });
     this.deps.metrics.checkDuration.observe(seconds);
-    if (auth.cache) this.deps.metrics.cacheLookups.inc({ result: auth.cache });
-    this.deps.decisionLog.write({
-      decision: d,
-      input: auth.input,
-      principal: auth.target?.principal,
-      action: auth.target?.action,
-      resource: auth.target?.resource,
-      durationMs: seconds * 1000,
-      engineErrors: auth.engine?.errors,
-      extra: auth.cache === 'hit' ? CACHE_HIT : undefined,
-    });
+    if (out.rateLimit) this.deps.metrics.rateLimited.inc({ rule: out.rateLimit.rule });
+    if (out.cache) this.deps.metrics.cacheLookups.inc({ result: out.cache });
+    const extra = logExtra(out, enforced, route.warning, route.dryRun);
+
+    const job = out.shadow;
+    if (job === undefined) {
+      this.writeLog(out, enforced, seconds, extra);
+    } else if (this.safety.shadowEvaluation === 'inline') {
+      this.writeLog(out, enforced, seconds, this.shadow(job, extra));
+    } else if (this.pendingShadowJobs >= MAX_PENDING_SHADOW_JOBS) {
+      this.deps.metrics.shadowSkipped.inc();
+      this.writeLog(out, enforced, seconds, extra);
+    } else {
+      // After the answer is on its way: the shadow's cost never lands on this request.
+      // The decision line waits for it, so it can carry the shadow outcome.
+      this.pendingShadowJobs++;
+      setImmediate(() => {
+        this.pendingShadowJobs--;
+        this.writeLog(out, enforced, seconds, this.shadow(job, extra));
+      });
+    }
     return response;
   }
+
+  /** Per set, not per request: the defaults change only when a set is swapped in. */
+  private routeDefaults(set: CompiledPolicySet | null): RouteDefaults {
+    if (set !== this.defaultsFor) {
+      this.defaultsFor = set;
+      this.defaults = { failMode: this.safety.failMode, dryRun: this.safety.dryRun || set?.settings.enforcement === 'dry-run' };
+    }
+    return this.defaults;
+  }
+
+  private deadlineDeny(deadline: Deadline, version: string | null, decisionId: string) {
+    return denyFor('deadline_exceeded', deadlineMessage(deadline, this.safety.decisionTimeoutMs), version, decisionId);
+  }
+
+  /** Run the shadow evaluations, count them, and add mismatches to the log fields. */
+  private shadow(job: ShadowJob, extra: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+    let results: ShadowResult[];
+    try {
+      results = runShadowJob(job);
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'shadow evaluation failed');
+      return extra;
+    }
+    let mismatches: Record<string, unknown>[] | undefined;
+    for (const r of results) {
+      const result = r.error !== undefined ? 'error' : r.mismatch ? 'mismatch' : 'match';
+      this.deps.metrics.shadowEvaluations.inc({ source: r.source, result });
+      if (r.mismatch) {
+        this.deps.metrics.shadowMismatches.inc({ source: r.source, version: r.version });
+        (mismatches ??= []).push({ source: r.source, version: r.version, decision: r.decision, policies: r.policies });
+      } else if (r.error !== undefined) {
+        (mismatches ??= []).push({ source: r.source, version: r.version, error: r.error });
+      }
+    }
+    return mismatches ? { ...extra, shadow: mismatches } : extra;
+  }
+
+  private writeLog(out: PipelineResult, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
+    const p = out.principal;
+    this.deps.decisionLog.write({
+      // A dry-run deny is logged as the deny it is; fail-mode answers as what was answered.
+      decision: enforced.outcome === 'dry_run_allow' ? out.decision : enforced.answer,
+      input: out.input,
+      principal: p ? `${p.type}::"${p.id}"` : undefined,
+      action: out.target?.action,
+      resource: out.target?.resource,
+      durationMs: seconds * 1000,
+      engineErrors: out.engine?.errors,
+      extra,
+    });
+  }
+}
+
+function sampled(rate: number): boolean {
+  return rate >= 1 || (rate > 0 && Math.random() < rate);
+}
+
+function logExtra(out: PipelineResult, enforced: Enforced, warning: string | undefined, dryRun: boolean): Record<string, unknown> | undefined {
+  let extra: Record<string, unknown> | undefined;
+  if (enforced.outcome === 'dry_run_allow') extra = { enforcement: 'dry-run', answered: 'allow' };
+  else if (enforced.failCause) {
+    extra = { fail_cause: enforced.failCause, fail_mode: enforced.outcome === 'fail_open' ? 'open' : 'closed' };
+    if (enforced.outcome === 'fail_open') extra.decision = 'fail_open';
+  } else if (dryRun) extra = { enforcement: 'dry-run' };
+  if (out.rateLimit) (extra ??= {}).rate_limit_rule = out.rateLimit.rule;
+  if (out.cache === 'hit') (extra ??= {}).cached = true;
+  if (warning) (extra ??= {}).route_warning = warning;
+  // With an end-user principal, the calling workload would otherwise be missing from the audit line.
+  const p = out.principal;
+  if (p?.type === USER_TYPE && out.input?.source.principal) (extra ??= {}).source_principal = out.input.source.principal;
+  return extra;
 }

@@ -32,7 +32,10 @@ export class GrpcServer {
     const handler = options.handler;
     this.server.addService(authorizationService().service, {
       Check: (call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>, callback: grpc.sendUnaryData<WireCheckResponse>) => {
-        callback(null, handler.handle(call.request));
+        const answer = handler.handle(call.request, call.getDeadline());
+        // A promise only when a bearer token is verified for the first time; the handler never rejects.
+        if (answer instanceof Promise) answer.then((r) => callback(null, r), (err: Error) => callback(err));
+        else callback(null, answer);
       },
     });
     this.server.addService(healthService().service, {

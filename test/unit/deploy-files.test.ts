@@ -46,7 +46,7 @@ const AUTHZ_ENV_VARS = new Set([
 /** Metrics the server exports (prom-client defaults included). */
 const EXPORTED_METRICS = new Set([
   'authz_decisions_total', 'authz_check_duration_seconds', 'authz_bundle_info', 'authz_bundle_loads_total',
-  'authz_bundle_last_sync_timestamp_seconds', 'authz_decision_cache_requests_total',
+  'authz_bundle_last_sync_timestamp_seconds', 'authz_decision_cache_lookups_total',
   'authz_shadow_mismatches_total', 'authz_ratelimited_total', 'process_resident_memory_bytes',
   'nodejs_eventloop_lag_seconds',
 ]);
@@ -739,7 +739,7 @@ describe('deploy/grafana-dashboard.json', () => {
   });
 
   it.each([
-    'authz_decisions_total', 'authz_check_duration_seconds', 'authz_decision_cache_requests_total',
+    'authz_decisions_total', 'authz_check_duration_seconds', 'authz_decision_cache_lookups_total',
     'authz_bundle_info', 'authz_bundle_last_sync_timestamp_seconds', 'authz_bundle_loads_total',
     'authz_shadow_mismatches_total', 'authz_ratelimited_total', 'process_resident_memory_bytes',
     'nodejs_eventloop_lag_seconds',

@@ -39,9 +39,10 @@ describe('slices of the example bundle', () => {
   it('a request evaluates its service\'s policies plus the mesh-wide ones', async () => {
     const set = await compilePolicyDirectory(EXAMPLE);
     const ids = (action: string, service: string) => set.slices.sliceFor(action, { type: 'Service', id: service }).matching.map((p) => p.id);
-    expect(ids('GET', 'orders')).toEqual(['public-paths', 'admins-full-access', 'admin-api-admins-only', 'orders-frontend-access', 'orders-no-anonymous']);
-    expect(ids('DELETE', 'payments')).toEqual(['admins-full-access', 'admin-api-admins-only', 'maintenance-lockdown', 'payments-no-delete']);
-    expect(ids('GET', 'unknown-service')).toEqual(['public-paths', 'admins-full-access', 'admin-api-admins-only']);
+    const meshWide = ['admin-api-business-hours', 'shed-anonymous-under-load'];
+    expect(ids('GET', 'orders')).toEqual([...meshWide, 'public-paths', 'admins-full-access', 'admin-api-admins-only', 'orders-frontend-access', 'orders-no-anonymous', 'blocklisted-networks', 'orders-support-read']);
+    expect(ids('DELETE', 'payments')).toEqual([...meshWide, 'admins-full-access', 'admin-api-admins-only', 'maintenance-lockdown', 'payments-no-delete', 'high-risk-step-up', 'blocklisted-networks']);
+    expect(ids('GET', 'unknown-service')).toEqual([...meshWide, 'public-paths', 'admins-full-access', 'admin-api-admins-only', 'blocklisted-networks']);
     set.retire();
   });
 

@@ -1,0 +1,111 @@
+/**
+ * bundle.yaml `rateLimits` applied before Cedar: each rule that matches the
+ * request takes a token from the bucket of its key; the first rule whose
+ * bucket is empty answers 429. The rates are the active set's mode's
+ * (`normal` or `high-alert`), so publishing a set with `mode: high-alert`
+ * tightens every server within its poll interval, with no restart.
+ *
+ * Buckets live per server (a fleet of N servers admits up to N times a rule's
+ * rate) and survive set reloads: a rule keeps its buckets across versions by
+ * name, so a reload neither resets nor doubles anyone's allowance.
+ */
+import { createHash } from 'node:crypto';
+import type { BundleSettings, Mode, RateLimitRule } from '../bundle/bundle-settings.js';
+import type { PrincipalRef } from '../cedar/principal.js';
+import type { Decision } from '../decision.js';
+import type { RequestModel } from '../envoy/request-model.js';
+import { REASONS } from '../reasons.js';
+import { BucketStore, type Rate } from './bucket-store.js';
+
+export interface RateLimitHit {
+  rule: string;
+  rate: Rate;
+  mode: Mode;
+  retryAfterSeconds: number;
+}
+
+interface CompiledRule {
+  name: string;
+  matches(input: RequestModel, principal: PrincipalRef): boolean;
+  keyOf(input: RequestModel, principal: PrincipalRef): string;
+  rates: Record<Mode, Rate>;
+}
+
+/** Keys longer than this are hashed, so a huge header cannot inflate the store. */
+const MAX_RAW_KEY_LENGTH = 128;
+
+function compileRule(rule: RateLimitRule): CompiledRule {
+  const { principalType, service, methods, pathPrefix } = rule.match;
+  const methodSet = methods ? new Set(methods) : undefined;
+  const matches = (input: RequestModel, principal: PrincipalRef): boolean =>
+    (principalType === undefined || principal.type === principalType) &&
+    (service === undefined || input.service === service) &&
+    (methodSet === undefined || methodSet.has(input.method)) &&
+    (pathPrefix === undefined || input.path.startsWith(pathPrefix));
+  return { name: rule.name, matches, keyOf: keyFunction(rule.key), rates: { normal: rule.normal, 'high-alert': rule['high-alert'] ?? rule.normal } };
+}
+
+function keyFunction(key: string): CompiledRule['keyOf'] {
+  switch (key) {
+    case 'source.ip':
+      return (input) => input.source.ip ?? '';
+    case 'principal':
+      return (_input, principal) => `${principal.type}::${principal.id}`;
+    case 'service':
+      return (input) => input.service;
+    default: {
+      // header:<name>. A request without the header shares the "" bucket, so leaving it out is no way around the limit.
+      const name = key.slice('header:'.length).toLowerCase();
+      return (input) => input.headers[name] ?? '';
+    }
+  }
+}
+
+function storeKey(rule: string, value: string): string {
+  const v = value.length > MAX_RAW_KEY_LENGTH ? `#${createHash('sha256').update(value).digest('base64url')}` : value;
+  return `${rule}\u0000${v}`;
+}
+
+export class RateLimiter {
+  /** Rules compiled once per settings object (i.e. per activated set), off the hot path after the first request. */
+  private readonly compiled = new WeakMap<BundleSettings, CompiledRule[]>();
+
+  constructor(readonly buckets: BucketStore = new BucketStore()) {}
+
+  private rulesFor(settings: BundleSettings): CompiledRule[] {
+    let rules = this.compiled.get(settings);
+    if (!rules) {
+      rules = settings.rateLimits.map(compileRule);
+      this.compiled.set(settings, rules);
+    }
+    return rules;
+  }
+
+  /** The first rule the request is over, or undefined when it may proceed. */
+  check(settings: BundleSettings, input: RequestModel, principal: PrincipalRef, nowMs: number): RateLimitHit | undefined {
+    if (settings.rateLimits.length === 0) return undefined;
+    const mode = settings.mode;
+    for (const rule of this.rulesFor(settings)) {
+      if (!rule.matches(input, principal)) continue;
+      const rate = rule.rates[mode];
+      const waitMs = this.buckets.take(storeKey(rule.name, rule.keyOf(input, principal)), rate, nowMs);
+      if (waitMs > 0) return { rule: rule.name, rate, mode, retryAfterSeconds: Math.ceil(waitMs / 1000) };
+    }
+    return undefined;
+  }
+}
+
+export const RATE_LIMIT_HEADER = 'x-ratelimit-limit';
+
+export function rateLimitDecision(hit: RateLimitHit, version: string | null, decisionId: string): Decision {
+  return {
+    kind: 'deny',
+    reason: 'rate_limited',
+    status: REASONS.rate_limited.status,
+    message: `rate limit "${hit.rule}" exceeded: ${hit.rate.requestsPerSecond} requests per second, burst ${hit.rate.burst} (${hit.mode} mode)`,
+    policies: [],
+    headers: { 'retry-after': String(hit.retryAfterSeconds), [RATE_LIMIT_HEADER]: String(hit.rate.requestsPerSecond) },
+    decisionId,
+    version,
+  };
+}

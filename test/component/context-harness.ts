@@ -1,0 +1,148 @@
+/**
+ * What the identity/context component tests share: a real server on loopback
+ * started from config (as `serve` would), a real grpc-js client, a JWKS served
+ * over node:http, and signing keys made with jose.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type CryptoKey } from 'jose';
+import { loadConfig } from '../../src/config/load-config.js';
+import { authorizationService, loadProtos } from '../../src/envoy/protos.js';
+import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy/simple-request.js';
+import type { WireCheckRequest, WireCheckResponse } from '../../src/envoy/wire-types.js';
+import { startAuthzServer, type RunningServer } from '../../src/server/authz-server.js';
+
+export interface Answer {
+  allowed: boolean;
+  /** HTTP status Envoy would send downstream (200 when allowed). */
+  status: number;
+  headers: Record<string, string>;
+  message?: string;
+  policies?: string[];
+}
+
+export interface TestServer {
+  running: RunningServer;
+  check(req: SimpleRequest | WireCheckRequest): Promise<Answer>;
+  metrics(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(settings: Record<string, unknown>): Promise<TestServer> {
+  const config = loadConfig({ flags: { listen: '127.0.0.1:0', admin: '127.0.0.1:0', logLevel: 'silent', ...settings }, env: {} });
+  const running = await startAuthzServer(config);
+  const Client = authorizationService();
+  const client = new Client(`127.0.0.1:${running.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
+    Check(req: WireCheckRequest, cb: (err: grpc.ServiceError | null, res: WireCheckResponse) => void): void;
+  };
+  return {
+    running,
+    check: (req) =>
+      new Promise((resolve, reject) => {
+        client.Check(simpleRequestToCheckRequest(req), (err, res) => (err ? reject(err) : resolve(toAnswer(res))));
+      }),
+    metrics: async () => {
+      const res = await fetch(`http://127.0.0.1:${running.adminPort}/metrics`);
+      return res.text();
+    },
+    close: async () => {
+      client.close();
+      await running.close();
+    },
+  };
+}
+
+/** The client decodes envoy.type.v3.StatusCode as its enum name ("Forbidden"); map it back to the number. */
+let statusNumbers: Map<string, number> | undefined;
+function httpStatus(code: unknown): number {
+  if (typeof code === 'number') return code;
+  if (!statusNumbers) {
+    const values = (loadProtos() as unknown as { envoy: { type: { v3: { StatusCode: { type: { value: { name: string; number: number }[] } } } } } }).envoy.type.v3.StatusCode.type.value;
+    statusNumbers = new Map(values.map((v) => [v.name, v.number]));
+  }
+  return statusNumbers.get(String(code)) ?? Number.NaN;
+}
+
+function toAnswer(res: WireCheckResponse): Answer {
+  if (res.status.code === 0) {
+    const headers: Record<string, string> = {};
+    for (const h of res.ok_response?.headers ?? []) headers[h.header.key] = h.header.value;
+    return { allowed: true, status: 200, headers };
+  }
+  const denied = res.denied_response!;
+  const headers: Record<string, string> = {};
+  for (const h of denied.headers) headers[h.header.key] = h.header.value;
+  const body = JSON.parse(denied.body) as { message: string; policies: string[] };
+  return { allowed: false, status: httpStatus(denied.status.code), headers, message: body.message, policies: body.policies };
+}
+
+/** A policy directory on disk, removed by `cleanup`. */
+export async function policyDir(files: Record<string, string>): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'authz-ctx-'));
+  for (const [name, text] of Object.entries(files)) {
+    await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+    await writeFile(path.join(dir, name), text);
+  }
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface SigningKey {
+  kid: string;
+  alg: string;
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+/** ES256 by default: as real as RS256 for these tests, and key generation is much faster. */
+export async function signingKey(kid: string, alg = 'ES256'): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
+  return { kid, alg, privateKey, publicJwk };
+}
+
+export const ISSUER = 'https://idp.test.example/';
+export const AUDIENCE = 'shop-api';
+
+/** A token from `key`; claims default to a valid one-hour token for alice. */
+export async function token(key: SigningKey, claims: JWTPayload = {}, options: { expiresIn?: string | number; audience?: string; issuer?: string } = {}): Promise<string> {
+  return new SignJWT({ sub: 'alice', ...claims })
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
+    .setIssuer(options.issuer ?? ISSUER)
+    .setAudience(options.audience ?? AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '1h')
+    .sign(key.privateKey);
+}
+
+/** An unsecured JWT ("alg": "none") with the given claims. */
+export function unsignedToken(claims: JWTPayload): string {
+  const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
+}
+
+/** A JWKS endpoint on loopback whose keys the test can change (key rotation). */
+export class JwksServer {
+  keys: JWK[] = [];
+  requests = 0;
+  private readonly server = http.createServer((req, res) => {
+    this.requests++;
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.keys }));
+  });
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/.well-known/jwks.json`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export const GATEWAY = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
+export const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';

@@ -1,0 +1,30 @@
+/** Run a CLI command in-process, as `authz ...` would, capturing its output. */
+import { vi } from 'vitest';
+import { parseCommandArgs, UsageError } from '../../src/cli/command.js';
+import { findCommand } from '../../src/cli/commands.js';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export async function runCli(argv: string[]): Promise<CliResult> {
+  const found = findCommand(argv);
+  if (!found) throw new Error(`no command for ${argv.join(' ')}`);
+  const cmd = found.cmd;
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  try {
+    const { values, positionals } = parseCommandArgs(cmd, argv.slice(cmd.path.length));
+    return { code: await cmd.run(values, positionals), stdout, stderr };
+  } catch (e) {
+    if (e instanceof UsageError) return { code: 2, stdout, stderr: stderr + e.message };
+    throw e;
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
