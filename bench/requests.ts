@@ -79,7 +79,8 @@ export function distinctShapes(count: number, services: number, offset = 0): Req
   const out: RequestShape[] = [];
   for (let k = offset; k < offset + count; k++) {
     const service = k % services;
-    const kind = k % 4;
+    // Kind from the quotient, not k % 4: with 100 services, k % 4 would give each service one kind only.
+    const kind = Math.floor(k / services) % 4;
     if (kind === 0 || kind === 1) out.push({ caller: service - 1, service, method: 'GET', path: `/api/items/${k}` });
     else if (kind === 2) out.push({ caller: service + 1, service, method: 'POST', path: `/api/items/${k}`, tenant: `t-${service}` });
     else out.push({ caller: service + 40, service, method: 'GET', path: `/api/other/${k}` });

@@ -202,8 +202,9 @@ function fractionWithin1ms(before: string, after: string): { within: number; cou
 
 async function main(): Promise<void> {
   const startedAt = new Date();
+  const loadAtStart = loadavg();
   const work = mkdtempSync(path.join(tmpdir(), 'authz-bench-'));
-  log(`authz benchmark${QUICK ? ' (quick)' : ''}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  log(`authz benchmark${QUICK ? ' (quick)' : ''}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`);
   haveH2load = ensureH2load(log);
   if (!haveH2load) log('WARNING: h2load (Debian package nghttp2-client) is not installed and could not be installed; using the Node client for repeated requests too. Its own CPU use lowers every figure.');
 
@@ -443,7 +444,7 @@ async function main(): Promise<void> {
     startedAt: startedAt.toISOString(),
     durationS: (Date.now() - startedAt.getTime()) / 1000,
     quick: QUICK,
-    machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadavg(), h2load: haveH2load ? h2loadVersion() : 'absent (node client used)' },
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg(), h2load: haveH2load ? h2loadVersion() : 'absent (node client used)' },
     bundle: { policies, services: SERVICES },
     ...results,
   };
