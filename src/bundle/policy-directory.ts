@@ -11,26 +11,44 @@ export const MAX_DIRECTORY_FILES = 10_000;
 export const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
 const SKIPPED_DIRS = new Set(['node_modules', '.git']);
 
-export async function readPolicyDirectory(dir: string): Promise<BundleFileMap> {
-  const files: BundleFileMap = new Map();
-  let bytes = 0;
+/**
+ * Visit every regular file under `dir` (relative paths), skipping dot files and
+ * SKIPPED_DIRS. A directory that cannot be read throws, unless `onUnreadable`
+ * is given (the fingerprint records it instead: a vanished directory is a change).
+ */
+async function walkFiles(dir: string, visit: (relPath: string) => Promise<void>, onUnreadable?: (rel: string) => void): Promise<void> {
   const walk = async (rel: string): Promise<void> => {
-    const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    let entries;
+    try {
+      entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    } catch (err) {
+      if (!onUnreadable) throw err;
+      onUnreadable(rel);
+      return;
+    }
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const relPath = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         if (!SKIPPED_DIRS.has(e.name)) await walk(relPath);
       } else if (e.isFile()) {
-        const data = await fs.readFile(path.join(dir, relPath));
-        bytes += data.length;
-        files.set(relPath, data);
-        if (files.size > MAX_DIRECTORY_FILES) throw new Error(`${dir} has more than ${MAX_DIRECTORY_FILES} files`);
-        if (bytes > MAX_DIRECTORY_BYTES) throw new Error(`${dir} holds more than ${MAX_DIRECTORY_BYTES} bytes`);
+        await visit(relPath);
       }
     }
   };
   await walk('');
+}
+
+export async function readPolicyDirectory(dir: string): Promise<BundleFileMap> {
+  const files: BundleFileMap = new Map();
+  let bytes = 0;
+  await walkFiles(dir, async (relPath) => {
+    const data = await fs.readFile(path.join(dir, relPath));
+    bytes += data.length;
+    files.set(relPath, data);
+    if (files.size > MAX_DIRECTORY_FILES) throw new Error(`${dir} has more than ${MAX_DIRECTORY_FILES} files`);
+    if (bytes > MAX_DIRECTORY_BYTES) throw new Error(`${dir} holds more than ${MAX_DIRECTORY_BYTES} bytes`);
+  });
   return files;
 }
 
@@ -46,30 +64,18 @@ export function directoryVersion(files: BundleFileMap): string {
 /** Cheap change detector: names, sizes and mtimes of every file. */
 export async function directoryFingerprint(dir: string): Promise<string> {
   const parts: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
-    } catch {
-      parts.push(`missing:${rel}`);
-      return;
-    }
-    for (const e of entries) {
-      if (e.name.startsWith('.')) continue;
-      const relPath = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {
-        if (!SKIPPED_DIRS.has(e.name)) await walk(relPath);
-      } else if (e.isFile()) {
-        try {
-          const st = await fs.stat(path.join(dir, relPath));
-          parts.push(`${relPath}:${st.size}:${st.mtimeMs}`);
-        } catch {
-          parts.push(`gone:${relPath}`);
-        }
+  await walkFiles(
+    dir,
+    async (relPath) => {
+      try {
+        const st = await fs.stat(path.join(dir, relPath));
+        parts.push(`${relPath}:${st.size}:${st.mtimeMs}`);
+      } catch {
+        parts.push(`gone:${relPath}`);
       }
-    }
-  };
-  await walk('');
+    },
+    (rel) => parts.push(`missing:${rel}`),
+  );
   return parts.sort().join('|');
 }
 
