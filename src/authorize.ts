@@ -22,6 +22,7 @@ import { evaluateSlice, type EngineResult } from './cedar/evaluate.js';
 import { workloadPrincipal, type PrincipalRef } from './cedar/principal.js';
 import { contextKey, projectContext } from './cedar/projection.js';
 import type { Slice } from './cedar/slicing.js';
+import type { CedarValueJson } from './cedar/cedar-wasm.js';
 import type { ContextFields } from './context/context-fields.js';
 import type { IdentityOutcome } from './context/jwt-identity.js';
 import { RequestEnricher } from './context/request-enricher.js';
@@ -36,6 +37,10 @@ export interface Authorization {
   target?: { principal: string; action: string; resource: string };
   /** What the decision cache did, when one was given: answered, missed, or could not be used (volatile inputs). */
   cache?: CacheOutcome;
+  /** The principal Cedar was asked about (what allow effects' templates read). */
+  principal?: PrincipalRef;
+  /** The request's whole Cedar context, also on a cache hit (what allow effects' templates read). */
+  context?: Record<string, CedarValueJson>;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
@@ -72,7 +77,7 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
     key = decisionCacheKey(set.version, principal, actionId, input.service, needs, contextKey(fullContext, slice.reads.context));
     now = (options.nowMs ?? Date.now)();
     const hit = cache.get(key, now);
-    if (hit !== undefined) return { decision: engineResultToDecision(set, hit, decisionId), input, engine: hit, target, cache: 'hit' };
+    if (hit !== undefined) return { decision: engineResultToDecision(set, hit, decisionId), input, engine: hit, target, cache: 'hit', principal, context: fullContext };
   }
   const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
 
@@ -88,10 +93,10 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
   try {
     engine = evaluateSlice(set, cedarRequest, slice);
   } catch (err) {
-    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, cedarRequest, target, cache: outcome };
+    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, cedarRequest, target, cache: outcome, principal, context: fullContext };
   }
   if (cache) cache.set(key, freezeResult(engine), now);
-  return { decision: engineResultToDecision(set, engine, decisionId), input, cedarRequest, engine, target, cache: outcome };
+  return { decision: engineResultToDecision(set, engine, decisionId), input, cedarRequest, engine, target, cache: outcome, principal, context: fullContext };
 }
 
 /** The pipeline without end-user identity or server context (workload principal, no load, no risk). */

@@ -22,6 +22,8 @@ export interface Decision {
   responseHeaders?: Record<string, string>;
   /** Request headers removed before the upstream sees them (allow only). */
   headersToRemove?: string[];
+  /** Query parameters removed before the upstream sees the request (allow only). */
+  queryParametersToRemove?: string[];
   decisionId: string;
   /** Version of the policy set that decided; null when none was active. */
   version: string | null;

@@ -11,10 +11,18 @@
  *       key: source.ip                 # source.ip | principal | service | header:<name>
  *       normal:     { requestsPerSecond: 100, burst: 200 }
  *       high-alert: { requestsPerSecond: 20,  burst: 40 }
+ *   allowEffects:                      # applied to every allowed request, before the policies' own effects
+ *     - name: no-internal-headers-from-anonymous
+ *       principalType: Anonymous       # optional: only for this principal type
+ *       stripHeaders: [x-internal-*]
+ *       setHeaders: { x-caller: "{principal.type}" }
+ *       stripQuery: [access_token]
+ *       responseHeaders: { cache-control: no-store }
  */
 import YAML from 'yaml';
 import { z } from 'zod';
 import { PolicySetError } from '../cedar/compile.js';
+import { EffectSyntaxError, parseHeaderNames, parseHeaderTemplateMap, parseQueryNameList } from '../effects/effect-syntax.js';
 
 export const MODES = ['normal', 'high-alert'] as const;
 export type Mode = (typeof MODES)[number];
@@ -45,6 +53,39 @@ export const rateLimitRuleSchema = z
 
 export type RateLimitRule = z.output<typeof rateLimitRuleSchema>;
 
+/**
+ * A bundle-wide allow effect. Kept in its written form (settings are written
+ * back by `stringifyBundleSettings`); the response stage parses it once per
+ * set (allow-effects.ts). The check here refuses a bad list or template.
+ */
+export const allowEffectRuleSchema = z
+  .object({
+    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, - and _').optional(),
+    principalType: z.string().min(1).optional(),
+    stripHeaders: z.array(z.string()).default([]),
+    setHeaders: z.record(z.string(), z.string()).default({}),
+    stripQuery: z.array(z.string()).default([]),
+    responseHeaders: z.record(z.string(), z.string()).default({}),
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    const check = (field: string, fn: () => unknown): void => {
+      try {
+        fn();
+      } catch (err) {
+        if (!(err instanceof EffectSyntaxError)) throw err;
+        // The issue's path already names the field.
+        ctx.addIssue({ code: 'custom', path: [field], message: err.message.replace(`${field}: `, '') });
+      }
+    };
+    if (rule.stripHeaders.length) check('stripHeaders', () => parseHeaderNames(rule.stripHeaders, 'stripHeaders'));
+    check('setHeaders', () => parseHeaderTemplateMap(rule.setHeaders, 'setHeaders', false));
+    if (rule.stripQuery.length) check('stripQuery', () => parseQueryNameList(rule.stripQuery.join(','), 'stripQuery'));
+    check('responseHeaders', () => parseHeaderTemplateMap(rule.responseHeaders, 'responseHeaders', true));
+  });
+
+export type AllowEffectRule = z.output<typeof allowEffectRuleSchema>;
+
 function validTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -64,6 +105,7 @@ export const bundleSettingsSchema = z
       .array(rateLimitRuleSchema)
       .default([])
       .refine((rules) => new Set(rules.map((r) => r.name)).size === rules.length, { message: 'rule names must be unique' }),
+    allowEffects: z.array(allowEffectRuleSchema).default([]),
   })
   .strict();
 
@@ -81,9 +123,19 @@ export function parseBundleSettings(text: string | undefined): BundleSettings {
   }
   const result = bundleSettingsSchema.safeParse(raw);
   if (!result.success) {
+    const lines = new YAML.LineCounter();
+    const doc = YAML.parseDocument(text, { lineCounter: lines });
+    const lineOf = (path: PropertyKey[]): string => {
+      // The deepest node the path reaches, so a bad template points at its own line.
+      for (let n = path.length; n > 0; n--) {
+        const node = doc.getIn(path.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
+        if (node && typeof node === 'object' && node.range) return ` (line ${lines.linePos(node.range[0]).line})`;
+      }
+      return '';
+    };
     throw new PolicySetError(
       'bundle.yaml is invalid',
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}${lineOf(i.path)}`),
     );
   }
   return Object.freeze(result.data);

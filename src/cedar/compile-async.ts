@@ -98,7 +98,7 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
   for (const file of source.policies) {
     const texts = await splitFileInSteps(file, checkpoint);
     for (let n = 0; n < texts.length; n++) {
-      const p = compilePolicyText(texts[n], file.name, n, order++);
+      const p = compilePolicyText(texts[n], file.name, n, order++, file.text);
       const reads = analysePolicies([p]);
       readsOf.set(p.id, reads);
       mergeReadsInto(allReads, reads);

@@ -102,14 +102,29 @@ export function splitPolicyFile(file: PolicyFile): string[] {
   return parts.texts;
 }
 
+/**
+ * Where an annotation is written, as `file:line (policy #n)`, so a refusal
+ * points at the line to fix. Cedar's split keeps each policy's source text, so
+ * the policy is found in its file and the annotation within the policy.
+ */
+export function annotationPlace(fileName: string, n: number, policyText: string, fileText: string | undefined, annotation: string): string {
+  const at = fileText === undefined ? -1 : fileText.indexOf(policyText);
+  if (at < 0) return `${fileName} policy #${n}`;
+  const within = policyText.search(new RegExp(`@\\s*${annotation}\\b`));
+  const lineOf = (text: string, end: number): number => text.slice(0, end).split('\n').length - 1;
+  return `${fileName}:${1 + lineOf(fileText!, at) + (within < 0 ? 0 : lineOf(policyText, within))} (policy #${n})`;
+}
+
 /** One policy's text → its JSON form, annotations and id (`@id`, else `<file>#<n>`). */
-export function compilePolicyText(text: string, fileName: string, n: number, order: number): CompiledPolicy {
+export function compilePolicyText(text: string, fileName: string, n: number, order: number, fileText?: string): CompiledPolicy {
   const where = `${fileName} policy #${n}`;
   const parsed = cedar.policyToJson(text);
   if (parsed.type === 'failure') throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
   let annotations: PolicyAnnotations;
   try {
-    annotations = parseAnnotations(parsed.json.annotations as Record<string, string> | undefined, where);
+    annotations = parseAnnotations(parsed.json.annotations as Record<string, string> | undefined, where, parsed.json.effect, (a) =>
+      annotationPlace(fileName, n, text, fileText, a),
+    );
   } catch (err) {
     if (err instanceof AnnotationError) throw new PolicySetError(err.message);
     throw err;
@@ -130,7 +145,7 @@ export function parsePolicies(source: PolicySetSource): Map<string, CompiledPoli
   const policies = new Map<string, CompiledPolicy>();
   let order = 0;
   for (const file of source.policies) {
-    splitPolicyFile(file).forEach((text, n) => addPolicy(policies, compilePolicyText(text, file.name, n, order++)));
+    splitPolicyFile(file).forEach((text, n) => addPolicy(policies, compilePolicyText(text, file.name, n, order++, file.text)));
   }
   return policies;
 }

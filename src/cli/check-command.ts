@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { authorizeRequest } from '../authorize.js';
 import { compilePolicyDirectory } from '../bundle/load-directory.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
+import { applyAllowEffects, type EffectReport } from '../envoy/allow-effects.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
+import type { WireCheckResponse } from '../envoy/wire-types.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
 import { loadConfig } from '../config/load-config.js';
 import { DEFAULT_POLICIES_DIR } from '../config/schema.js';
@@ -18,7 +20,7 @@ import { flagsToConfig } from './serve-command.js';
 const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
 
 function contextSummary(context: Record<string, CedarValueJson>): string {
-  const source = context.source as Record<string, CedarValueJson>;
+  const source = (context.source ?? {}) as Record<string, CedarValueJson>;
   const lists = (source.lists as string[] | undefined) ?? [];
   return `hour=${context.hour} weekday=${context.weekday} load=${context.load} risk=${context.risk ?? '(none)'} source.lists=[${lists.join(', ')}]`;
 }
@@ -92,11 +94,13 @@ export const checkCommand: Command = {
     } finally {
       enricher.stop();
     }
-    const response = decisionToCheckResponse(auth.decision);
-    const d = auth.decision;
+    // The server's response stage: effects after the decision, from this request's principal and context.
+    const { decision: d, report } = applyAllowEffects(auth.decision, set, auth);
+    const p = auth.principal;
+    const response = decisionToCheckResponse(d, { principal: p ? { type: p.type, id: p.id } : undefined, mode: set.settings.mode });
     if (values.json) {
       process.stdout.write(
-        JSON.stringify({ decision: d, cedarRequest: auth.cedarRequest, policyErrors: auth.engine?.errors ?? [], checkResponse: response }, null, 2) + '\n',
+        JSON.stringify({ decision: d, cedarRequest: auth.cedarRequest, policyErrors: auth.engine?.errors ?? [], effects: report ?? {}, checkResponse: response }, null, 2) + '\n',
       );
     } else {
       const c = auth.cedarRequest;
@@ -111,16 +115,34 @@ export const checkCommand: Command = {
           `principal:  ${c.principal.type}::"${c.principal.id}"`,
           `action:     Action::"${c.action.id}"`,
           `resource:   ${c.resource.type}::"${c.resource.id}"`,
-          `context:    ${contextSummary(c.context)}`,
+          `context:    ${contextSummary(auth.context ?? c.context)}`,
         );
       }
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);
+      lines.push(...effectLines(response, report));
       lines.push('envoy response:', JSON.stringify(response, null, 2));
       process.stdout.write(lines.join('\n') + '\n');
     }
     return d.kind === 'allow' ? 0 : 1;
   },
 };
+
+/** What an allow does to the request and response, read from the answer Envoy gets (names; values are in the response below). */
+export function effectLines(response: WireCheckResponse, report?: EffectReport): string[] {
+  const ok = response.ok_response;
+  if (!ok) return [];
+  const rows: [string, string[] | undefined][] = [
+    ['request headers set', ok.headers?.map((h) => h.header.key)],
+    ['request headers removed', ok.headers_to_remove],
+    ['query parameters removed', ok.query_parameters_to_remove],
+    ['response headers added', ok.response_headers_to_add?.map((h) => h.header.key)],
+  ];
+  const lines: string[] = [];
+  for (const [what, names] of rows) if (names && names.length) lines.push(`${what}: ${names.join(', ')}`);
+  for (const c of report?.conflicts ?? []) lines.push(`conflict: ${c.header} set by ${c.kept} and ${c.dropped}; ${c.kept} wins`);
+  for (const s of report?.skipped ?? []) lines.push(`left out: ${s.header} (${s.reason})`);
+  return lines.map((l, i) => (i === 0 ? `effects:    ${l}` : `            ${l}`));
+}
 
 async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
   let response;
@@ -141,6 +163,7 @@ async function checkAgainstServer(address: string, values: Record<string, unknow
         ...(a.allowed ? [] : [`policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`]),
         `version:    ${a.version}`,
         `server:     ${address}`,
+        ...effectLines(response),
       ].join('\n') + '\n',
     );
   }

@@ -38,12 +38,44 @@ export function denyBody(decision: Decision): string {
   });
 }
 
-export function decisionToCheckResponse(decision: Decision): WireCheckResponse {
-  const metadata = stringStruct({ decision_id: decision.decisionId, policy_version: decision.version ?? '' });
+/**
+ * Who and what decided, for filters after ext_authz. Envoy stores the
+ * CheckResponse's dynamic_metadata under the ext_authz filter's namespace
+ * (`envoy.filters.http.ext_authz`), where the rate-limit filter, access logs
+ * and Lua filters read it (docs/safety.md, "Dynamic metadata").
+ */
+export interface DecisionMetadata {
+  principal?: { type: string; id: string };
+  /** bundle.yaml mode: normal or high-alert. */
+  mode?: string;
+  /** What Envoy was told, as the `decision` label of authz_decisions_total (allow, deny, dry_run_allow, fail_open). */
+  outcome?: string;
+}
+
+export function decisionMetadata(decision: Decision, meta: DecisionMetadata = {}): WireStruct {
+  const fields: Record<string, string> = {
+    decision_id: decision.decisionId,
+    policy_version: decision.version ?? '',
+    decision: meta.outcome ?? decision.kind,
+    reason: decision.reason,
+    // One string, not a list: rate-limit descriptors and access-log commands read strings.
+    policies: decision.policies.join(','),
+  };
+  if (meta.principal) {
+    fields.principal_type = meta.principal.type;
+    fields.principal_id = meta.principal.id;
+  }
+  if (meta.mode) fields.mode = meta.mode;
+  return stringStruct(fields);
+}
+
+export function decisionToCheckResponse(decision: Decision, meta?: DecisionMetadata): WireCheckResponse {
+  const metadata = decisionMetadata(decision, meta);
   if (decision.kind === 'allow') {
     const ok: NonNullable<WireCheckResponse['ok_response']> = { headers: headerOptions(decision.headers) };
     if (decision.responseHeaders) ok.response_headers_to_add = headerOptions(decision.responseHeaders);
     if (decision.headersToRemove && decision.headersToRemove.length > 0) ok.headers_to_remove = decision.headersToRemove;
+    if (decision.queryParametersToRemove && decision.queryParametersToRemove.length > 0) ok.query_parameters_to_remove = decision.queryParametersToRemove;
     return { status: { code: GRPC_OK }, ok_response: ok, dynamic_metadata: metadata };
   }
   return {

@@ -97,6 +97,7 @@ export interface WireCheckResponse {
     headers: WireHeaderValueOption[];
     headers_to_remove?: string[];
     response_headers_to_add?: WireHeaderValueOption[];
+    query_parameters_to_remove?: string[];
   };
   dynamic_metadata?: WireStruct;
 }

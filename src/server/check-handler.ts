@@ -25,6 +25,7 @@ import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
 import { checkRequestToInput } from '../envoy/check-request.js';
+import { applyAllowEffects } from '../envoy/allow-effects.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
@@ -170,14 +171,23 @@ export class CheckHandler {
   private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number): WireCheckResponse {
     const route = routeSettings(out.input?.contextExtensions, this.routeDefaults(set));
     const enforced = enforceDecision(out.decision, route, out.input?.headers);
-    const response = decisionToCheckResponse(enforced.answer);
+    // Effects after the (possibly cached) decision, from this request's principal and context.
+    const shaped = applyAllowEffects(enforced.answer, set, out);
+    enforced.answer = shaped.decision;
+    const p = out.principal;
+    const response = decisionToCheckResponse(enforced.answer, {
+      principal: p ? { type: p.type, id: p.id } : undefined,
+      mode: set?.settings.mode,
+      outcome: enforced.outcome,
+    });
     const seconds = (performance.now() - started) / 1000;
 
     this.deps.metrics.decisions.inc({ decision: enforced.outcome, reason: enforced.answer.reason });
     this.deps.metrics.checkDuration.observe(seconds);
     if (out.rateLimit) this.deps.metrics.rateLimited.inc({ rule: out.rateLimit.rule });
     if (out.cache) this.deps.metrics.cacheLookups.inc({ result: out.cache });
-    const extra = logExtra(out, enforced, route.warning, route.dryRun);
+    let extra = logExtra(out, enforced, route.warning, route.dryRun);
+    if (shaped.report) extra = { ...extra, effects: shaped.report };
 
     const job = out.shadow;
     if (job === undefined) {
