@@ -35,8 +35,56 @@ describe('decisionToCheckResponse', () => {
     ]);
   });
 
-  it('dynamic metadata carries the decision id and policy version', () => {
+  it('dynamic metadata carries the decision id, policy version, decision, reason and policies', () => {
     const res = decisionToCheckResponse({ ...base, kind: 'allow', reason: 'allowed', status: 200, message: 'allowed' });
-    expect(res.dynamic_metadata).toEqual({ fields: { decision_id: { stringValue: 'd-1' }, policy_version: { stringValue: 'v7' } } });
+    expect(res.dynamic_metadata).toEqual({
+      fields: {
+        decision_id: { stringValue: 'd-1' },
+        policy_version: { stringValue: 'v7' },
+        decision: { stringValue: 'allow' },
+        reason: { stringValue: 'allowed' },
+        policies: { stringValue: '' },
+      },
+    });
+  });
+
+  it('dynamic metadata names the principal, the mode and what Envoy was told', () => {
+    const res = decisionToCheckResponse(
+      { ...base, kind: 'allow', reason: 'no_permit', status: 200, message: 'dry run', policies: ['a', 'b'] },
+      { principal: { type: 'User', id: 'alice' }, mode: 'high-alert', outcome: 'dry_run_allow' },
+    );
+    expect(res.dynamic_metadata).toEqual({
+      fields: {
+        decision_id: { stringValue: 'd-1' },
+        policy_version: { stringValue: 'v7' },
+        decision: { stringValue: 'dry_run_allow' },
+        reason: { stringValue: 'no_permit' },
+        policies: { stringValue: 'a,b' },
+        principal_type: { stringValue: 'User' },
+        principal_id: { stringValue: 'alice' },
+        mode: { stringValue: 'high-alert' },
+      },
+    });
+  });
+
+  it('an allow with effects fills every OkHttpResponse field it uses', () => {
+    const res = decisionToCheckResponse({
+      ...base,
+      kind: 'allow',
+      reason: 'allowed',
+      status: 200,
+      message: 'allowed',
+      headers: { 'x-user-id': 'alice' },
+      headersToRemove: ['cookie'],
+      queryParametersToRemove: ['access_token'],
+      responseHeaders: { 'cache-control': 'no-store' },
+    });
+    const overwrite = { append: { value: false }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+    expect(res.ok_response).toEqual({
+      headers: [{ header: { key: 'x-user-id', value: 'alice' }, ...overwrite }],
+      headers_to_remove: ['cookie'],
+      query_parameters_to_remove: ['access_token'],
+      response_headers_to_add: [{ header: { key: 'cache-control', value: 'no-store' }, ...overwrite }],
+    });
   });
 });
