@@ -1,6 +1,9 @@
+import * as protoLoader from '@grpc/proto-loader';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/decision.js';
 import { decisionToCheckResponse } from '../../src/envoy/check-response.js';
+import { PROTO_DIR, PROTO_LOADER_OPTIONS } from '../../src/envoy/protos.js';
 
 const base = { decisionId: 'd-1', version: 'v7', policies: [], headers: {} };
 
@@ -87,4 +90,28 @@ describe('decisionToCheckResponse', () => {
       response_headers_to_add: [{ header: { key: 'cache-control', value: 'no-store' }, ...overwrite }],
     });
   });
+});
+
+/**
+ * Field numbers are the wire contract with Envoy; a renumbered field would
+ * decode as nothing on Envoy's side. Numbers from Envoy's API reference
+ * (envoy.service.auth.v3.OkHttpResponse, CheckResponse, config.core.v3.QueryParameter).
+ */
+describe('our protos match Envoy field numbers', () => {
+  const fieldsOf = (message: string): Record<string, number> => {
+    const def = protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), PROTO_LOADER_OPTIONS);
+    const type = (def[message] as { type: { field: { name: string; number: number }[] } }).type;
+    return Object.fromEntries(type.field.map((f) => [f.name, f.number]));
+  };
+  const rows = [
+    {
+      message: 'envoy.service.auth.v3.OkHttpResponse',
+      expected: { headers: 2, dynamic_metadata: 3, headers_to_remove: 5, response_headers_to_add: 6, query_parameters_to_set: 7, query_parameters_to_remove: 8 },
+    },
+    { message: 'envoy.service.auth.v3.CheckResponse', expected: { status: 1, denied_response: 2, ok_response: 3, dynamic_metadata: 4, error_response: 5 } },
+    { message: 'envoy.service.auth.v3.DeniedHttpResponse', expected: { status: 1, headers: 2, body: 3 } },
+    { message: 'envoy.config.core.v3.HeaderValueOption', expected: { header: 1, append: 2, append_action: 3, keep_empty_value: 4 } },
+    { message: 'envoy.config.core.v3.QueryParameter', expected: { key: 1, value: 2 } },
+  ];
+  for (const row of rows) it(row.message, () => expect(fieldsOf(row.message)).toEqual(row.expected));
 });
