@@ -15,9 +15,10 @@ export interface PolicyAnnotations {
 }
 
 /**
- * Every annotation a policy may carry. An unknown one refuses the set: a
- * misspelt `@strip_header` would otherwise silently leave a credential in place.
- * The `lockdown*` ones describe the policies `authz lockdown` writes.
+ * Every annotation this server reads. Others (`@description`, `@owner`, …) are
+ * the authors' own and pass untouched, but one that looks like a misspelling of
+ * ours refuses the set: a misspelt `@strip_header` would otherwise silently leave
+ * a credential in place. The `lockdown*` ones describe the policies `authz lockdown` writes.
  */
 export const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set([
   'id',
@@ -52,8 +53,9 @@ export function parseAnnotations(
 ): PolicyAnnotations {
   const a = raw ?? {};
   for (const name in a) {
-    if (!KNOWN_ANNOTATIONS.has(name)) {
-      throw new AnnotationError(`${whereAnnotation(name)}: unknown annotation @${name} (known: ${[...KNOWN_ANNOTATIONS].map((k) => '@' + k).join(', ')})`, name);
+    const meant = KNOWN_ANNOTATIONS.has(name) ? undefined : misspeltAnnotation(name);
+    if (meant !== undefined) {
+      throw new AnnotationError(`${whereAnnotation(name)}: unknown annotation @${name}; did you mean @${meant}?`, name);
     }
   }
   const out: PolicyAnnotations = { shadow: 'shadow' in a };
@@ -89,4 +91,30 @@ export function parseAnnotations(
     throw err;
   }
   return out;
+}
+
+/** Edits that still read as a slip of the keyboard rather than another word. */
+const MAX_MISSPELLING_EDITS = 2;
+
+/** The known annotation `name` is probably a misspelling of (case, `-`/`_` and up to two edits), if any. */
+export function misspeltAnnotation(name: string): string | undefined {
+  const folded = name.toLowerCase().replace(/-/g, '_');
+  for (const known of KNOWN_ANNOTATIONS) {
+    if (folded === known) return known;
+    // Short names (@id) would match unrelated words two edits away.
+    if (known.length > 4 && editDistance(folded, known) <= MAX_MISSPELLING_EDITS) return known;
+  }
+  return undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
 }

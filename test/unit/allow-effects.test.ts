@@ -80,7 +80,8 @@ describe('effects are validated when the set is compiled, with file and line', (
     { name: 'a bare *', annotation: '@strip_headers("*")', error: /needs a prefix/ },
     { name: 'a bad query name', annotation: '@strip_query("a=b")', error: /not a query parameter name/ },
     { name: 'no value', annotation: '@strip_query', error: /needs a value/ },
-    { name: 'an unknown annotation', annotation: '@strip_header("cookie")', error: /unknown annotation @strip_header/ },
+    { name: 'a misspelt annotation', annotation: '@strip_header("cookie")', error: /unknown annotation @strip_header; did you mean @strip_headers\?/ },
+    { name: 'a misspelt annotation in another case', annotation: '@Set_Headers("x-a: b")', error: /did you mean @set_headers\?/ },
   ];
   for (const row of rows) {
     it(`refuses ${row.name}`, async () => {
@@ -97,6 +98,11 @@ describe('effects are validated when the set is compiled, with file and line', (
     expect(() => compilePolicySet({ version: 'v', policies: [{ name: 'f.cedar', text: '@strip_headers("cookie")\nforbid (principal, action, resource);' }] })).toThrow(
       /^f\.cedar:1 \(policy #0\): @strip_headers is on a forbid/,
     );
+  });
+
+  it("passes the authors' own annotations", () => {
+    const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: '@id("p") @description("orders may read") @owner("team-a")\npermit (principal, action, resource);' }] });
+    expect(set.policies.get('p')!.annotations.effects).toBeUndefined();
   });
 
   it('keeps the parsed effects on the policy', () => {
