@@ -20,7 +20,7 @@ import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
 import { USER_TYPE } from '../context/jwt-claims.js';
 import type { IdentityOutcome } from '../context/jwt-identity.js';
 import { RequestEnricher } from '../context/request-enricher.js';
-import { decisionDeadline, deadlineMessage, epochNowMs, type Deadline } from '../enforcement/deadline.js';
+import { decisionDeadline, deadlineMessage, epochNowMs, withinDeadline, type Deadline } from '../enforcement/deadline.js';
 import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
@@ -112,9 +112,15 @@ export class CheckHandler {
       if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
       const identity = this.enricher.identify(input);
       if (identity instanceof Promise) {
-        return identity.then(
-          (o) => this.identified(input, set, o, deadline, decisionId),
-          (err: unknown) => this.failed(err, input, set, decisionId),
+        // Waiting for an issuer's keys ends at the deadline; then the route's fail mode answers.
+        const late = (): PipelineResult => ({ decision: this.deadlineDeny(deadline, set.version, decisionId), input });
+        return withinDeadline(
+          identity.then(
+            (o) => this.identified(input, set, o, deadline, decisionId),
+            (err: unknown) => this.failed(err, input, set, decisionId),
+          ),
+          deadline,
+          late,
         );
       }
       return this.identified(input, set, identity, deadline, decisionId);
