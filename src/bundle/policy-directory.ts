@@ -93,14 +93,21 @@ function changingOrThrow(err: unknown, what: string): never {
 
 /** The directory's real path, resolved once per load. */
 async function resolveRoot(dir: string): Promise<string> {
+  let root;
   try {
-    const root = await fs.realpath(dir);
-    if (!(await fs.stat(root)).isDirectory()) throw new PolicyDirectoryError(`${dir} is not a directory`);
-    return root;
+    root = await fs.realpath(dir);
   } catch (err) {
-    if (err instanceof PolicyDirectoryError) throw err;
     throw new PolicyDirectoryError(`${dir} cannot be read: ${(err as Error).message}`);
   }
+  let st;
+  try {
+    st = await fs.stat(root);
+  } catch (err) {
+    // Resolved a moment ago and gone now: a swap removed it; the next look resolves the new one.
+    changingOrThrow(err, dir);
+  }
+  if (!st.isDirectory()) throw new PolicyDirectoryError(`${dir} is not a directory`);
+  return root;
 }
 
 /**
@@ -329,7 +336,7 @@ export class PolicyDirectoryWatcher {
       try {
         before = await directoryFingerprint(this.dir);
       } catch (err) {
-        if (err instanceof DirectoryChanging) return;
+        if (err instanceof DirectoryChanging || this.stopped) return;
         const key = `error:${(err as Error).message}`;
         if (key === this.last) return;
         this.last = key;
