@@ -1,0 +1,43 @@
+/**
+ * Which keys of a JWKS are fit to verify tokens with: RSA under 2048 bits and
+ * symmetric keys are dropped (and remembered by kid, so a token naming only
+ * them is refused without a fetch); a fetched body must be a JWKS.
+ */
+import { generateKeyPairSync } from 'node:crypto';
+import { exportJWK, type JWK } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { parseJwks, usableKeys } from '../../src/context/jwks-key-set.js';
+
+async function rsa(bits: number, kid: string): Promise<JWK> {
+  return { ...(await exportJWK(generateKeyPairSync('rsa', { modulusLength: bits }).publicKey)), kid };
+}
+
+describe('usableKeys', () => {
+  it('keeps RSA keys of 2048 bits and more, EC and OKP keys; drops smaller RSA and symmetric keys with the reason', async () => {
+    const ec = { ...(await exportJWK(generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey)), kid: 'ec' };
+    const ed = { ...(await exportJWK(generateKeyPairSync('ed25519').publicKey)), kid: 'ed' };
+    const keys = [await rsa(1024, 'rsa-1024'), await rsa(2047, 'rsa-2047'), await rsa(2048, 'rsa-2048'), await rsa(3072, 'rsa-3072'), ec, ed, { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' }];
+    const { jwks, weak } = usableKeys({ keys });
+    expect(jwks.keys.map((k) => k.kid)).toEqual(['rsa-2048', 'rsa-3072', 'ec', 'ed']);
+    expect(Object.fromEntries(weak)).toEqual({
+      'rsa-1024': 'an RSA key of 1024 bits (at least 2048 are required)',
+      'rsa-2047': 'an RSA key of 2047 bits (at least 2048 are required)',
+      hmac: 'a symmetric key',
+    });
+  });
+
+  it('does not call a kid weak when a usable key shares it', async () => {
+    const { weak } = usableKeys({ keys: [await rsa(1024, 'k'), await rsa(2048, 'k')] });
+    expect(weak.size).toBe(0);
+  });
+});
+
+describe('parseJwks', () => {
+  const rows = [
+    { name: 'not JSON', text: '<html>', error: 'the key set is not JSON' },
+    { name: 'no keys array', text: '{"keys": {}}', error: 'the key set is not a JWKS ({"keys": [...]})' },
+    { name: 'a key that is not an object', text: '{"keys": [1]}', error: 'the key set is not a JWKS ({"keys": [...]})' },
+  ];
+  for (const row of rows) it(`refuses ${row.name}`, () => expect(() => parseJwks(row.text)).toThrow(row.error));
+  it('accepts an empty key set (an issuer between rotations)', () => expect(parseJwks('{"keys": []}')).toEqual({ keys: [] }));
+});
