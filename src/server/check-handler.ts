@@ -112,15 +112,11 @@ export class CheckHandler {
       if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
       const identity = this.enricher.identify(input);
       if (identity instanceof Promise) {
-        // Waiting for an issuer's keys ends at the deadline; then the route's fail mode answers.
-        const late = (): PipelineResult => ({ decision: this.deadlineDeny(deadline, set.version, decisionId), input });
-        return withinDeadline(
-          identity.then(
-            (o) => this.identified(input, set, o, deadline, decisionId),
-            (err: unknown) => this.failed(err, input, set, decisionId),
-          ),
-          deadline,
-          late,
+        // Waiting for an issuer's keys ends at the deadline; then the route's fail mode answers
+        // (and nothing more is done for this request when the keys arrive).
+        return withinDeadline<IdentityOutcome | null>(identity, deadline, () => null).then(
+          (o) => (o === null ? { decision: this.deadlineDeny(deadline, set.version, decisionId), input } : this.identified(input, set, o, deadline, decisionId)),
+          (err: unknown) => this.failed(err, input, set, decisionId),
         );
       }
       return this.identified(input, set, identity, deadline, decisionId);
