@@ -45,7 +45,7 @@ export function deadlineMessage(d: Deadline, timeoutMs: number): string {
  * route's fail mode. So a wait ends this much before a gRPC deadline (a tenth
  * of the time left when that is less).
  */
-export const GRPC_DEADLINE_MARGIN_MS = 20;
+export const GRPC_DEADLINE_MARGIN_MS = 50;
 
 /** When a wait (for an issuer's keys, say) must end for the answer to still count. */
 export function waitLimitMs(d: Deadline, nowMs: number = epochNowMs()): number {

@@ -85,7 +85,7 @@ describe('decisionDeadline', () => {
 describe('waitLimitMs: when a wait (for keys) must end for the answer to count', () => {
   const rows = [
     { name: 'our own timeout: the deadline itself', d: { atMs: 1_300, source: 'decision-timeout' as const }, now: 1_000, expected: 1_300 },
-    { name: "Envoy's deadline: 20 ms before it", d: { atMs: 2_000, source: 'grpc' as const }, now: 1_000, expected: 1_980 },
+    { name: "Envoy's deadline: 50 ms before it", d: { atMs: 2_000, source: 'grpc' as const }, now: 1_000, expected: 1_950 },
     { name: "Envoy's deadline close: a tenth of the time left before it", d: { atMs: 1_100, source: 'grpc' as const }, now: 1_000, expected: 1_090 },
     { name: 'no deadline: none', d: { atMs: Infinity, source: 'grpc' as const }, now: 1_000, expected: Infinity },
   ];
