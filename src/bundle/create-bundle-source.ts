@@ -30,7 +30,7 @@ export interface SourceDeps {
 const SYNC_MAX_ATTEMPTS = 2;
 
 export async function createBundleSource(config: Config, deps: SourceDeps): Promise<BundleSource> {
-  if (!config.bucket || !config.bundle) return new DirectoryBundleSource(config.policies, deps.policySet);
+  if (!config.bucket || !config.bundle) return new DirectoryBundleSource(config.policies, deps.policySet, config.policiesSettle);
 
   let verifyKey;
   if (config.verifyKey) {

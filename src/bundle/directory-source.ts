@@ -1,18 +1,23 @@
 /**
  * The policy directory as a BundleSource: read at start, then polled
- * (PolicyDirectoryWatcher); each change is compiled and swapped in.
+ * (PolicyDirectoryWatcher); each change that reads as a snapshot (see
+ * policy-directory.ts) is compiled and swapped in.
  */
 import type { ActivePolicySet } from './active-policy-set.js';
 import { filesToPolicySetSource, type BundleFileMap } from './bundle-files.js';
 import type { BundleSource } from './bundle-source.js';
-import { directoryVersion, PolicyDirectoryWatcher } from './policy-directory.js';
+import { DEFAULT_DIRECTORY_SETTLE_MS, directoryVersion, PolicyDirectoryWatcher } from './policy-directory.js';
 
 export class DirectoryBundleSource implements BundleSource {
   readonly kind = 'directory';
   private readonly watcher: PolicyDirectoryWatcher;
 
-  constructor(private readonly dir: string, private readonly policySet: ActivePolicySet) {
-    this.watcher = new PolicyDirectoryWatcher(dir, (files) => this.load(files));
+  constructor(
+    private readonly dir: string,
+    private readonly policySet: ActivePolicySet,
+    private readonly settleMs: number = DEFAULT_DIRECTORY_SETTLE_MS,
+  ) {
+    this.watcher = new PolicyDirectoryWatcher(dir, (files) => this.load(files), { settleMs });
   }
 
   async start(): Promise<void> {
@@ -24,7 +29,7 @@ export class DirectoryBundleSource implements BundleSource {
   }
 
   describe(): Record<string, unknown> {
-    return { source: { kind: this.kind, path: this.dir } };
+    return { source: { kind: this.kind, path: this.dir, settle_ms: this.settleMs, changing_reads: this.watcher.changingReads } };
   }
 
   private async load(files: BundleFileMap | Error): Promise<void> {

@@ -1,55 +1,261 @@
 /**
- * The policy directory as a bundle source: read it whole, and watch it.
+ * The policy directory as a bundle source: read it as one snapshot, and watch it.
+ *
+ * A directory is not a transaction: editors rewrite files in place, deploy
+ * scripts rename several files over one another, `ln -sfn` swaps a symlinked
+ * directory, Kubernetes swaps `..data` under per-file links. A set compiled
+ * from files read at different moments can be one no one wrote (a `forbid`
+ * moving from a.cedar to b.cedar can be read in neither). So a read is
+ * accepted only when it is a snapshot:
+ *
+ * - the directory's real path is resolved once per load and everything is
+ *   read under it (a swap of the directory link mid-read cannot mix versions);
+ * - every file is opened through its resolved path and described by what was
+ *   actually read (fstat: real path, size, mtime, ctime, inode);
+ * - the fingerprint (real path, names, sizes, mtimes, ctimes, inodes of every
+ *   file and directory) must be the same before the read, in the read, and
+ *   after a settle time that follows it. A writer pausing mid-file for less
+ *   than the settle time, or renaming several files within it, is caught.
+ *
+ * Otherwise the read is thrown away and tried again later; a mix is never compiled.
+ *
+ * Links (Kubernetes ConfigMap volumes: `x.cedar -> ..data/x.cedar`,
+ * `..data -> ..2026_11_30_...`) are followed when they stay inside the policy
+ * directory and refused when they leave it.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { BundleFileMap } from './bundle-files.js';
 
 /** Limits that keep a mistaken --policies / (a home directory, say) from being slurped. */
 export const MAX_DIRECTORY_FILES = 10_000;
 export const MAX_DIRECTORY_BYTES = 64 * 1024 * 1024;
+/** Nested directories followed at most this deep (a link loop is also cut by the visited set). */
+export const MAX_DIRECTORY_DEPTH = 32;
+/**
+ * How long the directory must stay unchanged after a read before the read is
+ * accepted. Longer than the pauses of ordinary writers (an editor's save, a
+ * `cp` of a few files, kubelet's swap take milliseconds); short enough that a
+ * change still takes effect within a second (poll 250 ms + settle + read).
+ */
+export const DEFAULT_DIRECTORY_SETTLE_MS = 200;
+export const MAX_DIRECTORY_SETTLE_MS = 60_000;
+export const DIRECTORY_POLL_MS = 250;
+/** A one-shot read (CLI) retries a directory that changes under it this many times. */
+const ONE_SHOT_ATTEMPTS = 50;
+const ONE_SHOT_RETRY_MS = 20;
+/** At start-up, a directory that never holds still for this long is reported (the watcher keeps trying). */
+const START_PATIENCE_MS = 10_000;
 const SKIPPED_DIRS = new Set(['node_modules', '.git']);
 
+/** The directory cannot be served as it is (missing, too big, a link leaving it): refuse, keep the last good set. */
+export class PolicyDirectoryError extends Error {
+  override name = 'PolicyDirectoryError';
+}
+
+/** The directory changed during a read: not an error, the read is simply tried again. */
+class DirectoryChanging extends Error {}
+
+/** What a walk saw: the real root and one stamp per file and directory, keyed by relative path. */
+interface Listing {
+  root: string;
+  stamps: Map<string, string>;
+  /** Links to nowhere or outside the directory; refused only once the directory is seen to hold still. */
+  problems: string[];
+}
+
+export interface DirectoryFingerprint {
+  root: string;
+  /** Compare these: equal keys mean nothing in the directory changed (names, sizes, times, inodes, link targets). */
+  key: string;
+}
+
+function stampOf(st: Stats): string {
+  return `${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}`;
+}
+
+function fingerprintOf(listing: Listing): DirectoryFingerprint {
+  const parts = [...listing.stamps].map(([rel, s]) => `${rel}=${s}`).sort();
+  return { root: listing.root, key: `${listing.root}\n${parts.join('\n')}` };
+}
+
+function isInside(root: string, real: string): boolean {
+  return real === root || real.startsWith(root.endsWith(path.sep) ? root : root + path.sep);
+}
+
+/** Missing files mid-walk mean the directory is changing; anything else is a real error. */
+function changingOrThrow(err: unknown, what: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ESTALE') throw new DirectoryChanging(`${what} changed while it was read`);
+  throw err;
+}
+
+/** The directory's real path, resolved once per load. */
+async function resolveRoot(dir: string): Promise<string> {
+  let root;
+  try {
+    root = await fs.realpath(dir);
+  } catch (err) {
+    throw new PolicyDirectoryError(`${dir} cannot be read: ${(err as Error).message}`);
+  }
+  let st;
+  try {
+    st = await fs.stat(root);
+  } catch (err) {
+    // Resolved a moment ago and gone now: a swap removed it; the next look resolves the new one.
+    changingOrThrow(err, dir);
+  }
+  if (!st.isDirectory()) throw new PolicyDirectoryError(`${dir} is not a directory`);
+  return root;
+}
+
 /**
- * Visit every regular file under `dir` (relative paths), skipping dot files and
- * SKIPPED_DIRS. A directory that cannot be read throws, unless `onUnreadable`
- * is given (the fingerprint records it instead: a vanished directory is a change).
+ * Visit every regular file under `root` (which must be a real path), skipping
+ * dot files and SKIPPED_DIRS, following links that stay inside `root`.
+ * `onFile` returns the file's stamp (from a stat, or from the fstat of what it read).
  */
-async function walkFiles(dir: string, visit: (relPath: string) => Promise<void>, onUnreadable?: (rel: string) => void): Promise<void> {
-  const walk = async (rel: string): Promise<void> => {
+async function walkTree(root: string, onFile: (rel: string, real: string) => Promise<string>): Promise<Listing> {
+  const listing: Listing = { root, stamps: new Map(), problems: [] };
+  const visited = new Set<string>([root]);
+  const walk = async (rel: string, realDir: string, depth: number): Promise<void> => {
+    if (depth > MAX_DIRECTORY_DEPTH) throw new PolicyDirectoryError(`${rel} is nested more than ${MAX_DIRECTORY_DEPTH} directories deep`);
     let entries;
     try {
-      entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+      // The directory's own stamp: a file created and deleted between two walks still changes it.
+      listing.stamps.set(`${rel}/`, `${realDir}:${stampOf(await fs.stat(realDir))}`);
+      entries = await fs.readdir(realDir, { withFileTypes: true });
     } catch (err) {
-      if (!onUnreadable) throw err;
-      onUnreadable(rel);
-      return;
+      changingOrThrow(err, rel || 'the directory');
     }
     for (const e of entries) {
       if (e.name.startsWith('.')) continue;
       const relPath = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {
-        if (!SKIPPED_DIRS.has(e.name)) await walk(relPath);
-      } else if (e.isFile()) {
-        await visit(relPath);
+      let real = path.join(realDir, e.name);
+      let isDir = e.isDirectory();
+      let isFile = e.isFile();
+      if (e.isSymbolicLink()) {
+        let target = '';
+        try {
+          target = await fs.readlink(real);
+          real = await fs.realpath(real);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code !== 'ENOENT' && code !== 'ELOOP') changingOrThrow(err, relPath);
+          listing.stamps.set(relPath, `dangling:${target}`);
+          listing.problems.push(`${relPath} is a link to nothing (${target})`);
+          continue;
+        }
+        if (!isInside(root, real)) {
+          listing.stamps.set(relPath, `outside:${real}`);
+          listing.problems.push(`${relPath} links outside the policy directory (to ${real}); only links that stay inside it are followed`);
+          continue;
+        }
+        try {
+          const st = await fs.stat(real);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
+        } catch (err) {
+          changingOrThrow(err, relPath);
+        }
+      }
+      if (isDir) {
+        // A link back to a directory already walked (a loop, or an alias) adds nothing.
+        if (SKIPPED_DIRS.has(e.name) || visited.has(real)) continue;
+        visited.add(real);
+        await walk(relPath, real, depth + 1);
+      } else if (isFile) {
+        listing.stamps.set(relPath, `${real}:${await onFile(relPath, real)}`);
       }
     }
   };
-  await walk('');
+  await walk('', root, 0);
+  return listing;
 }
 
-export async function readPolicyDirectory(dir: string): Promise<BundleFileMap> {
+/** Names, sizes, times and link targets of everything under the directory (its real path resolved now). */
+export async function directoryFingerprint(dir: string): Promise<DirectoryFingerprint> {
+  const root = await resolveRoot(dir);
+  const listing = await walkTree(root, async (rel, real) => {
+    try {
+      return stampOf(await fs.stat(real));
+    } catch (err) {
+      changingOrThrow(err, rel);
+    }
+  });
+  return fingerprintOf(listing);
+}
+
+/** Read every file under `root`, each described by the fstat of the descriptor it was read from. */
+async function readTree(root: string): Promise<{ listing: Listing; files: BundleFileMap }> {
   const files: BundleFileMap = new Map();
   let bytes = 0;
-  await walkFiles(dir, async (relPath) => {
-    const data = await fs.readFile(path.join(dir, relPath));
-    bytes += data.length;
-    files.set(relPath, data);
-    if (files.size > MAX_DIRECTORY_FILES) throw new Error(`${dir} has more than ${MAX_DIRECTORY_FILES} files`);
-    if (bytes > MAX_DIRECTORY_BYTES) throw new Error(`${dir} holds more than ${MAX_DIRECTORY_BYTES} bytes`);
+  const listing = await walkTree(root, async (rel, real) => {
+    let handle;
+    try {
+      handle = await fs.open(real, 'r');
+    } catch (err) {
+      changingOrThrow(err, rel);
+    }
+    try {
+      const st = await handle.stat();
+      if (st.size > MAX_DIRECTORY_BYTES - bytes) throw new PolicyDirectoryError(`${root} holds more than ${MAX_DIRECTORY_BYTES} bytes`);
+      const data = await handle.readFile();
+      // Written to while we read it: the stamp would not say so if the size came back the same.
+      if (data.length !== st.size) throw new DirectoryChanging(`${rel} changed while it was read`);
+      bytes += data.length;
+      files.set(rel, data);
+      if (files.size > MAX_DIRECTORY_FILES) throw new PolicyDirectoryError(`${root} has more than ${MAX_DIRECTORY_FILES} files`);
+      return stampOf(st);
+    } finally {
+      await handle.close();
+    }
   });
-  return files;
+  return { listing, files };
+}
+
+export type SnapshotResult =
+  | { kind: 'snapshot'; files: BundleFileMap; fingerprint: DirectoryFingerprint }
+  | { kind: 'changing'; reason: string };
+
+export interface SnapshotOptions {
+  /** How long the directory must stay unchanged after the read. */
+  settleMs: number;
+  /** A fingerprint taken just before (the watcher's); taken here otherwise. */
+  before?: DirectoryFingerprint;
+}
+
+/**
+ * One attempt at a snapshot: `changing` when the directory moved during the
+ * read or the settle time after it; throws PolicyDirectoryError when the
+ * directory, holding still, cannot be served.
+ */
+export async function readDirectorySnapshot(dir: string, options: SnapshotOptions): Promise<SnapshotResult> {
+  try {
+    const before = options.before ?? (await directoryFingerprint(dir));
+    const { listing, files } = await readTree(before.root);
+    if (fingerprintOf(listing).key !== before.key) return { kind: 'changing', reason: 'the directory changed while it was read' };
+    if (options.settleMs > 0) await new Promise((r) => setTimeout(r, options.settleMs));
+    const after = await directoryFingerprint(dir);
+    if (after.key !== before.key) return { kind: 'changing', reason: `the directory changed within ${options.settleMs} ms of the read` };
+    if (listing.problems.length > 0) throw new PolicyDirectoryError(`${dir}: ${listing.problems.join('; ')}`);
+    return { kind: 'snapshot', files, fingerprint: after };
+  } catch (err) {
+    if (err instanceof DirectoryChanging) return { kind: 'changing', reason: err.message };
+    throw err;
+  }
+}
+
+/** Read a directory once, as a snapshot (CLI: check, validate, bundle build). */
+export async function readPolicyDirectory(dir: string, settleMs = 0): Promise<BundleFileMap> {
+  let last = '';
+  for (let i = 0; i < ONE_SHOT_ATTEMPTS; i++) {
+    const r = await readDirectorySnapshot(dir, { settleMs });
+    if (r.kind === 'snapshot') return r.files;
+    last = r.reason;
+    await new Promise((res) => setTimeout(res, ONE_SHOT_RETRY_MS));
+  }
+  throw new PolicyDirectoryError(`${dir} kept changing while it was read (${last})`);
 }
 
 /** Content-derived version for a directory: the same files give the same version on every server. */
@@ -61,67 +267,105 @@ export function directoryVersion(files: BundleFileMap): string {
   return `dir-${h.digest('hex').slice(0, 12)}`;
 }
 
-/** Cheap change detector: names, sizes and mtimes of every file. */
-export async function directoryFingerprint(dir: string): Promise<string> {
-  const parts: string[] = [];
-  await walkFiles(
-    dir,
-    async (relPath) => {
-      try {
-        const st = await fs.stat(path.join(dir, relPath));
-        parts.push(`${relPath}:${st.size}:${st.mtimeMs}`);
-      } catch {
-        parts.push(`gone:${relPath}`);
-      }
-    },
-    (rel) => parts.push(`missing:${rel}`),
-  );
-  return parts.sort().join('|');
+export interface WatcherOptions {
+  intervalMs?: number;
+  settleMs?: number;
 }
-
-export const DIRECTORY_POLL_MS = 250;
 
 /**
  * Polls the directory's fingerprint. Polling (not fs.watch) because editors
  * replace files by rename, ConfigMap volumes swap symlinks, and fs.watch misses
  * both in different ways; a stat of a few files every 250 ms costs nothing and
- * keeps "a change takes effect within 1 s" true everywhere.
+ * keeps "a change takes effect within 1 s" true everywhere. A change is
+ * handed on only as a snapshot; a directory still moving is looked at again on
+ * the next tick.
  */
 export class PolicyDirectoryWatcher {
   private timer: NodeJS.Timeout | undefined;
   private last = '';
   private busy = false;
+  private stopped = false;
+  private readonly intervalMs: number;
+  private readonly settleMs: number;
+  /** Reads thrown away because the directory moved (admin /bundle). */
+  changingReads = 0;
 
   constructor(
     private readonly dir: string,
     private readonly onChange: (files: BundleFileMap | Error) => void | Promise<void>,
-    private readonly intervalMs: number = DIRECTORY_POLL_MS,
-  ) {}
+    options: WatcherOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? DIRECTORY_POLL_MS;
+    this.settleMs = options.settleMs ?? DEFAULT_DIRECTORY_SETTLE_MS;
+  }
 
-  /** Reads the directory once (returns its files or the error) and starts watching. */
+  /** Reads the directory once (its files, or the error) and starts watching. */
   async start(): Promise<BundleFileMap | Error> {
-    this.last = await directoryFingerprint(this.dir);
-    const first = await readPolicyDirectory(this.dir).catch((e: Error) => e);
-    this.timer = setInterval(() => void this.tick(), this.intervalMs);
-    this.timer.unref();
+    const first = await this.firstSnapshot();
+    if (!this.stopped) {
+      this.timer = setInterval(() => void this.tick(), this.intervalMs);
+      this.timer.unref();
+    }
     return first;
   }
 
+  private async firstSnapshot(): Promise<BundleFileMap | Error> {
+    const giveUpAt = Date.now() + START_PATIENCE_MS;
+    for (;;) {
+      try {
+        const r = await readDirectorySnapshot(this.dir, { settleMs: this.settleMs });
+        if (r.kind === 'snapshot') {
+          this.last = r.fingerprint.key;
+          return r.files;
+        }
+        this.changingReads++;
+        if (Date.now() >= giveUpAt || this.stopped) return new PolicyDirectoryError(`${this.dir} kept changing for ${START_PATIENCE_MS / 1000} s (${r.reason}); still watching`);
+      } catch (err) {
+        this.last = await directoryFingerprint(this.dir).then((f) => f.key, () => `error:${(err as Error).message}`);
+        return err as Error;
+      }
+      await new Promise((res) => setTimeout(res, this.intervalMs));
+    }
+  }
+
   private async tick(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.stopped) return;
     this.busy = true;
     try {
-      const fp = await directoryFingerprint(this.dir);
-      if (fp === this.last) return;
-      this.last = fp;
-      const files = await readPolicyDirectory(this.dir).catch((e: Error) => e);
-      await this.onChange(files);
+      let before: DirectoryFingerprint;
+      try {
+        before = await directoryFingerprint(this.dir);
+      } catch (err) {
+        if (err instanceof DirectoryChanging || this.stopped) return;
+        const key = `error:${(err as Error).message}`;
+        if (key === this.last) return;
+        this.last = key;
+        await this.onChange(err as Error);
+        return;
+      }
+      if (before.key === this.last) return;
+      let result: SnapshotResult;
+      try {
+        result = await readDirectorySnapshot(this.dir, { settleMs: this.settleMs, before });
+      } catch (err) {
+        this.last = before.key;
+        if (!this.stopped) await this.onChange(err as Error);
+        return;
+      }
+      if (result.kind === 'changing') {
+        this.changingReads++;
+        return;
+      }
+      if (this.stopped) return;
+      this.last = result.fingerprint.key;
+      await this.onChange(result.files);
     } finally {
       this.busy = false;
     }
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

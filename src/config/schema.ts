@@ -9,6 +9,7 @@ import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
+import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/policy-directory.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
@@ -71,6 +72,10 @@ export const configSchema = z
     listen: hostPort.default(parseHostPort(DEFAULT_LISTEN)!),
     admin: hostPort.default(parseHostPort(DEFAULT_ADMIN)!),
     policies: z.string().min(1).default(DEFAULT_POLICIES_DIR),
+    /** How long the policy directory must hold still after a read before the read is served (0: only before == after). */
+    policiesSettle: duration
+      .refine((ms) => ms <= MAX_DIRECTORY_SETTLE_MS, `must be at most ${MAX_DIRECTORY_SETTLE_MS / 1000}s`)
+      .default(DEFAULT_DIRECTORY_SETTLE_MS),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Log request headers (redacted) in each decision line. */
     decisionLogHeaders: bool.default(true),

@@ -9,6 +9,7 @@ import { ConfigError } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import type { IssuerConfig } from '../config/context-schema.js';
 import type { ContextFieldSettings } from './context-fields.js';
+import { usableKeys, MIN_RSA_BITS } from './jwks-key-set.js';
 import { JwtIdentity, type IssuerSettings, type JwtIdentityOptions, type JwtSettings, type KeySource } from './jwt-identity.js';
 import { NO_LOAD, type LoadSource } from './load.js';
 import { RequestEnricher } from './request-enricher.js';
@@ -27,6 +28,9 @@ async function keySource(location: string, field: string): Promise<KeySource> {
     createLocalJWKSet(jwks as JSONWebKeySet);
   } catch (err) {
     throw new ConfigError(`${field}: ${location} is not a usable JWKS: ${(err as Error).message}`);
+  }
+  if (usableKeys(jwks as JSONWebKeySet).jwks.keys.length === 0) {
+    throw new ConfigError(`${field}: ${location} holds no usable key (RSA keys under ${MIN_RSA_BITS} bits and symmetric keys are ignored)`);
   }
   return { kind: 'file', path: location, jwks: jwks as JSONWebKeySet };
 }

@@ -9,7 +9,8 @@
  * for a reason that cannot change. Only a token seen for the first time costs
  * a promise; concurrent requests carrying it share that one verification.
  */
-import { createLocalJWKSet, createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { KeysUnavailableError, RemoteKeySet, StaticKeySet, WeakKeyError } from './jwks-key-set.js';
 import type { PrincipalRef } from '../cedar/principal.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import { claimsToPrincipal, DEFAULT_CLAIM_MAPPING, type ClaimMapping } from './jwt-claims.js';
@@ -41,7 +42,7 @@ export interface JwksSettings {
   timeoutMs: number;
   /** Background refresh interval of remote key sets. */
   refreshMs: number;
-  /** Minimum time between fetches triggered by an unknown key id. */
+  /** Minimum time between two fetches of one key set, whatever the outcome of the first (refreshes included). */
   cooldownMs: number;
 }
 
@@ -84,7 +85,7 @@ const NONE: IdentityOutcome = Object.freeze({ kind: 'none' });
 interface IssuerRuntime {
   settings: IssuerSettings;
   getKey: JWTVerifyGetKey;
-  remote?: ReturnType<typeof createRemoteJWKSet>;
+  remote?: RemoteKeySet;
 }
 
 export class JwtIdentity {
@@ -102,16 +103,12 @@ export class JwtIdentity {
     this.now = options.nowMs ?? Date.now;
     for (const s of settings.issuers) {
       if (s.keys.kind === 'file') {
-        this.issuers.set(s.issuer, { settings: s, getKey: createLocalJWKSet(s.keys.jwks) });
+        this.issuers.set(s.issuer, { settings: s, getKey: new StaticKeySet(s.keys.jwks).getKey });
       } else {
-        const remote = createRemoteJWKSet(new URL(s.keys.url), {
-          timeoutDuration: Math.round(settings.jwks.timeoutMs),
-          cooldownDuration: settings.jwks.cooldownMs,
-          // Keys never go stale by age: the background refresh replaces them, and if the
-          // issuer is down we keep verifying with the last keys rather than failing everyone.
-          cacheMaxAge: Infinity,
-        });
-        this.issuers.set(s.issuer, { settings: s, getKey: remote, remote });
+        // Keys never go stale by age: the background refresh replaces them, and if the
+        // issuer is down we keep verifying with the last keys rather than failing everyone.
+        const remote = new RemoteKeySet(s.keys.url, { timeoutMs: settings.jwks.timeoutMs, cooldownMs: settings.jwks.cooldownMs, now: options.nowMs });
+        this.issuers.set(s.issuer, { settings: s, getKey: remote.getKey, remote });
       }
     }
   }
@@ -133,11 +130,17 @@ export class JwtIdentity {
   }
 
   private async refresh(i: IssuerRuntime): Promise<void> {
-    try {
-      await i.remote!.reload();
-    } catch (err) {
-      this.options.onRefreshError?.(i.settings.issuer, err as Error);
-    }
+    const before = i.remote!.fetches;
+    await i.remote!.refresh();
+    const err = i.remote!.error;
+    if (err && i.remote!.fetches !== before) this.options.onRefreshError?.(i.settings.issuer, err);
+  }
+
+  /** Fetches started per remote key set, by issuer (admin, tests). */
+  jwksFetches(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [iss, i] of this.issuers) if (i.remote) out[iss] = i.remote.fetches;
+    return out;
   }
 
   /** Whether this route skips token handling altogether. */
@@ -225,7 +228,11 @@ export class JwtIdentity {
     }
     if (err instanceof errors.JOSEAlgNotAllowed) return this.remember(token, this.unauthenticated('the token is signed with an algorithm that is not allowed'), true);
     if (err instanceof errors.JWSSignatureVerificationFailed) return this.remember(token, this.unauthenticated('the token signature is invalid'), true);
-    // Unknown kid: the issuer may be rotating keys; jose refetched (outside its cooldown) already. Not remembered.
+    if (err instanceof WeakKeyError) return this.remember(token, this.unauthenticated(err.message), true);
+    if (err instanceof KeysUnavailableError) {
+      return this.report({ kind: 'rejected', reason: 'identity_unavailable', message: `the signing keys of ${issuer} could not be fetched: ${err.message}` }, 'unavailable');
+    }
+    // Unknown kid: the issuer may be rotating keys; the key set was refetched (outside its cooldown) already. Not remembered.
     if (err instanceof errors.JWKSNoMatchingKey) return this.report(this.unauthenticated('no signing key of the issuer matches the token (unknown key id)'), 'rejected');
     if (err instanceof errors.JWKSMultipleMatchingKeys) return this.remember(token, this.unauthenticated('several signing keys match the token; it must name its key id (kid)'), true);
     if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSENotSupported) {

@@ -38,3 +38,38 @@ export function deadlineMessage(d: Deadline, timeoutMs: number): string {
     ? 'the decision could not be made before the deadline Envoy set for this check'
     : `the decision could not be made within the ${timeoutMs} ms decision timeout`;
 }
+
+/**
+ * Answering exactly at Envoy's deadline is answering too late: Envoy has
+ * already given up and applies its own failure_mode_allow instead of the
+ * route's fail mode. So a wait ends this much before a gRPC deadline (a tenth
+ * of the time left when that is less).
+ */
+export const GRPC_DEADLINE_MARGIN_MS = 50;
+
+/** When a wait (for an issuer's keys, say) must end for the answer to still count. */
+export function waitLimitMs(d: Deadline, nowMs: number = epochNowMs()): number {
+  if (d.source !== 'grpc' || !Number.isFinite(d.atMs)) return d.atMs;
+  return d.atMs - Math.min(GRPC_DEADLINE_MARGIN_MS, Math.max(0, d.atMs - nowMs) / 10);
+}
+
+/**
+ * `work`, or `late()` if `work` has not settled by the deadline's wait limit.
+ * The work is not cancelled (a shared key fetch still serves later requests); only this wait ends.
+ */
+export function withinDeadline<T>(work: Promise<T>, d: Deadline, late: () => T): Promise<T> {
+  if (!Number.isFinite(d.atMs)) return work;
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(late()), Math.max(0, waitLimitMs(d) - epochNowMs()));
+    work.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}

@@ -20,7 +20,7 @@ import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
 import { USER_TYPE } from '../context/jwt-claims.js';
 import type { IdentityOutcome } from '../context/jwt-identity.js';
 import { RequestEnricher } from '../context/request-enricher.js';
-import { decisionDeadline, deadlineMessage, epochNowMs, type Deadline } from '../enforcement/deadline.js';
+import { decisionDeadline, deadlineMessage, epochNowMs, withinDeadline, type Deadline } from '../enforcement/deadline.js';
 import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
@@ -113,8 +113,10 @@ export class CheckHandler {
       if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
       const identity = this.enricher.identify(input);
       if (identity instanceof Promise) {
-        return identity.then(
-          (o) => this.identified(input, set, o, deadline, decisionId),
+        // Waiting for an issuer's keys ends at the deadline; then the route's fail mode answers
+        // (and nothing more is done for this request when the keys arrive).
+        return withinDeadline<IdentityOutcome | null>(identity, deadline, () => null).then(
+          (o) => (o === null ? { decision: this.deadlineDeny(deadline, set.version, decisionId), input } : this.identified(input, set, o, deadline, decisionId)),
           (err: unknown) => this.failed(err, input, set, decisionId),
         );
       }

@@ -27,7 +27,8 @@ export interface Answer {
 
 export interface TestServer {
   running: RunningServer;
-  check(req: SimpleRequest | WireCheckRequest): Promise<Answer>;
+  /** `deadlineMs`: the gRPC deadline of the call, as Envoy's ext_authz `timeout` sets it. */
+  check(req: SimpleRequest | WireCheckRequest, deadlineMs?: number): Promise<Answer>;
   metrics(): Promise<string>;
   close(): Promise<void>;
 }
@@ -37,13 +38,14 @@ export async function startTestServer(settings: Record<string, unknown>): Promis
   const running = await startAuthzServer(config);
   const Client = authorizationService();
   const client = new Client(`127.0.0.1:${running.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    Check(req: WireCheckRequest, cb: (err: grpc.ServiceError | null, res: WireCheckResponse) => void): void;
+    Check(req: WireCheckRequest, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: WireCheckResponse) => void): void;
   };
   return {
     running,
-    check: (req) =>
+    check: (req, deadlineMs) =>
       new Promise((resolve, reject) => {
-        client.Check(simpleRequestToCheckRequest(req), (err, res) => (err ? reject(err) : resolve(toAnswer(res))));
+        const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
+        client.Check(simpleRequestToCheckRequest(req), options, (err, res) => (err ? reject(err) : resolve(toAnswer(res))));
       }),
     metrics: async () => {
       const res = await fetch(`http://127.0.0.1:${running.adminPort}/metrics`);
@@ -124,12 +126,26 @@ export function unsignedToken(claims: JWTPayload): string {
   return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
 }
 
-/** A JWKS endpoint on loopback whose keys the test can change (key rotation). */
+/**
+ * A JWKS endpoint on loopback whose keys the test can change (key rotation),
+ * and which can fail (HTTP 500) or hang (never answer) on demand.
+ */
 export class JwksServer {
   keys: JWK[] = [];
+  mode: 'ok' | 'fail' | 'hang' = 'ok';
   requests = 0;
+  /** Requests open at once, now and at most. */
+  open = 0;
+  maxOpen = 0;
   private readonly server = http.createServer((req, res) => {
     this.requests++;
+    this.maxOpen = Math.max(this.maxOpen, ++this.open);
+    res.on('close', () => this.open--);
+    if (this.mode === 'hang') return;
+    if (this.mode === 'fail') {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('identity provider down');
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.keys }));
   });
 

@@ -11,6 +11,7 @@ describe('loadConfig', () => {
     expect(c.listen).toEqual({ host: '0.0.0.0', port: 9191 });
     expect(c.admin).toEqual({ host: '0.0.0.0', port: 9192 });
     expect(c.policies).toBe('policies');
+    expect(c.policiesSettle).toBe(200);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -29,6 +30,8 @@ describe('loadConfig', () => {
     { name: 'port out of range from env', src: { env: { AUTHZ_ADMIN: '0.0.0.0:70000' } }, error: /admin: .*\(from environment AUTHZ_ADMIN\)/ },
     { name: 'unknown log level', src: { flags: { logLevel: 'loud' }, env: {} }, error: /logLevel/ },
     { name: 'bad boolean', src: { env: { AUTHZ_DECISION_LOG_HEADERS: 'maybe' } }, error: /decisionLogHeaders/ },
+    { name: 'a settle time that is not a duration', src: { flags: { policiesSettle: 'soon' }, env: {} }, error: /policiesSettle: expected a duration.*\(from --policies-settle\)/ },
+    { name: 'a settle time over a minute', src: { env: { AUTHZ_POLICIES_SETTLE: '2m' } }, error: /policiesSettle: must be at most 60s \(from environment AUTHZ_POLICIES_SETTLE\)/ },
   ];
   for (const row of bad) {
     it(`refuses ${row.name}, naming the field`, () => {

@@ -118,5 +118,11 @@ describe('identity and context settings', () => {
     await writeFile(path.join(dir, 'junk.json'), '{"keys": ["x"]}');
     const junk = load({ jwtIssuer: 'https://idp/', jwtAudience: ['a'], jwks: path.join(dir, 'junk.json') });
     await expect(jwtSettingsFromConfig(junk)).rejects.toThrow(/^jwks: .* is not a usable JWKS/);
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { exportJWK } = await import('jose');
+    const weak = await exportJWK(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
+    await writeFile(path.join(dir, 'weak.json'), JSON.stringify({ keys: [{ ...weak, kid: 'old' }] }));
+    const onlyWeak = load({ jwtIssuer: 'https://idp/', jwtAudience: ['a'], jwks: path.join(dir, 'weak.json') });
+    await expect(jwtSettingsFromConfig(onlyWeak)).rejects.toThrow(/^jwks: .* holds no usable key \(RSA keys under 2048 bits and symmetric keys are ignored\)/);
   });
 });

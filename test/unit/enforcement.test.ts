@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/decision.js';
-import { decisionDeadline } from '../../src/enforcement/deadline.js';
+import { decisionDeadline, waitLimitMs } from '../../src/enforcement/deadline.js';
 import { DRY_RUN_HEADER, enforceDecision, FAIL_OPEN_HEADER } from '../../src/enforcement/enforce.js';
 import { routeSettings, type RouteSettings } from '../../src/enforcement/route-settings.js';
 import { decisionToCheckResponse } from '../../src/envoy/check-response.js';
@@ -80,4 +80,14 @@ describe('decisionDeadline', () => {
     { name: 'the sooner wins: Envoy', timeout: 500, grpc: new Date(1_200), expected: { atMs: 1_200, source: 'grpc' } },
   ];
   for (const row of rows) it(row.name, () => expect(decisionDeadline(1_000, row.timeout, row.grpc)).toMatchObject(row.expected));
+});
+
+describe('waitLimitMs: when a wait (for keys) must end for the answer to count', () => {
+  const rows = [
+    { name: 'our own timeout: the deadline itself', d: { atMs: 1_300, source: 'decision-timeout' as const }, now: 1_000, expected: 1_300 },
+    { name: "Envoy's deadline: 50 ms before it", d: { atMs: 2_000, source: 'grpc' as const }, now: 1_000, expected: 1_950 },
+    { name: "Envoy's deadline close: a tenth of the time left before it", d: { atMs: 1_100, source: 'grpc' as const }, now: 1_000, expected: 1_090 },
+    { name: 'no deadline: none', d: { atMs: Infinity, source: 'grpc' as const }, now: 1_000, expected: Infinity },
+  ];
+  for (const row of rows) it(row.name, () => expect(waitLimitMs(row.d, row.now)).toBe(row.expected));
 });
