@@ -1,12 +1,13 @@
 /**
  * pino logger writing asynchronously (sonic-boom with sync:false), so a
- * decision never waits for stdout. Sensitive headers are redacted by path.
+ * decision never waits for stdout. The decision log redacts headers itself
+ * (following the config, see redaction.ts); the built-in credential headers
+ * are also redacted by path here, for any other line that logs `headers`.
  */
 import pino, { type Logger, type LevelWithSilent } from 'pino';
+import { DEFAULT_REDACTED_HEADERS, REDACTED } from './redaction.js';
 
-export const SENSITIVE_HEADERS = ['authorization', 'cookie', 'proxy-authorization', 'x-api-key'] as const;
-
-export const REDACT_PATHS = SENSITIVE_HEADERS.map((h) => `headers["${h}"]`);
+export const REDACT_PATHS = DEFAULT_REDACTED_HEADERS.map((h) => `headers["${h}"]`);
 
 export interface LoggerOptions {
   level: LevelWithSilent;
@@ -22,7 +23,7 @@ export function createLogger(options: LoggerOptions): Logger {
     {
       level: options.level,
       base: undefined,
-      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      redact: { paths: REDACT_PATHS, censor: REDACTED },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

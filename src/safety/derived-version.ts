@@ -20,6 +20,7 @@ import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bu
 import { activateVersion, BundlePublishError, pushBundle, type ActivateResult } from '../bundle/bundle-publish.js';
 import { VersionExistsError, type BundlePointer, type BundleStore } from '../bundle/bundle-store.js';
 import { buildManifest, serialiseManifest, sha256, type BundleManifest } from '../bundle/manifest.js';
+import type { VerifyKeys } from '../bundle/signature.js';
 
 export interface ActiveBundle {
   pointer: BundlePointer;
@@ -71,7 +72,7 @@ export interface DerivedPublishOptions {
   /** Short description for the version name, e.g. "lockdown-orders". */
   tag: string;
   signKey?: KeyObject;
-  verifyKey?: KeyObject;
+  verifyKey?: KeyObject | VerifyKeys;
   now?: Date;
 }
 
