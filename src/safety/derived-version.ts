@@ -52,6 +52,9 @@ export async function loadVersion(store: BundleStore, version: string, expectSha
     throw new BundlePublishError(`version ${version} is not a usable bundle: ${(err as Error).message}`);
   }
   if (opened.manifest.version !== version) throw new BundlePublishError(`the tarball stored as ${version} says it is version ${opened.manifest.version}; refusing`);
+  if (opened.manifest.name !== store.location.bundle) {
+    throw new BundlePublishError(`the tarball stored as ${store.location.bundle} ${version} was built as bundle "${opened.manifest.name}"; refusing`);
+  }
   return { ...opened, sha256: hash };
 }
 
