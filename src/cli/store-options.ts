@@ -55,7 +55,7 @@ export function formatBytes(n: number): string {
 export const VERIFY_KEY_OPTION: OptionSpec = {
   type: 'string',
   multiple: true,
-  description: 'Refuse unless the version is signed by this Ed25519 public key (PEM; repeat for several keys during a rotation)',
+  description: 'Refuse unless the version is signed by this Ed25519 public key (PEM; one per file, several during a rotation)',
   valueName: 'PUB',
 };
 
