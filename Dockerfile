@@ -21,6 +21,12 @@ RUN npm run build
 # ---- runtime: production dependencies + compiled output ---------------------
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# The server's own default admin address is 127.0.0.1:9192 (safe on a laptop:
+# the admin port has no authentication). In a container, probes, Prometheus and
+# `docker run -p` reach it from outside the container's loopback, so the image
+# binds all interfaces; restrict who reaches it with the network (compose
+# publishes it on the host's loopback only; Kubernetes: see envoy/istio).
+ENV AUTHZ_ADMIN=0.0.0.0:9192
 WORKDIR /app
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would run tsc, which is a dev dependency.

@@ -144,7 +144,7 @@ export class BundleStore {
     if (await this.versionExists(version)) {
       throw new VersionExistsError(`version ${version} already exists at ${this.url(key)}; versions are immutable, push a new version`);
     }
-    if (options.signature) await this.put(this.signatureKey(version), options.signature, { contentType: 'text/plain' });
+    if (options.signature) await this.put(this.signatureKey(version), options.signature, { contentType: 'application/json' });
     const body = options.onProgress && tarball.length > PROGRESS_THRESHOLD_BYTES ? progressStream(tarball, options.onProgress) : tarball;
     await this.put(key, body, {
       contentType: 'application/gzip',
@@ -161,6 +161,17 @@ export class BundleStore {
     const out = await this.get(key, options);
     if (!out) throw new BundleStoreError(`version ${version} does not exist (${this.url(key)})`, 404);
     return { tarball: out.body, recordedSha256: out.metadata[SHA256_METADATA] };
+  }
+
+  /**
+   * Write (or replace) a version's signature: `bundle sign` re-signs versions
+   * pushed unsigned or with an old-format signature. Safe to replace because
+   * a signature names the bundle, version and tarball hash it authorises.
+   */
+  async putSignature(version: string, signature: Buffer): Promise<void> {
+    const problem = segmentProblem('version', version);
+    if (problem) throw new BundleStoreError(problem);
+    await this.put(this.signatureKey(version), signature, { contentType: 'application/json' });
   }
 
   async getSignature(version: string, options: RequestOptions = {}): Promise<Buffer | undefined> {

@@ -15,7 +15,8 @@ import { DirectoryBundleSource } from './directory-source.js';
 import { LastGoodStore } from './last-good.js';
 import { createS3Client } from './s3-client.js';
 import { S3BundleSyncer } from './s3-bundle-syncer.js';
-import { loadVerifyKey } from './signature.js';
+import { loadVerifyKeys } from './signature.js';
+import { redactUrl } from '../observability/redaction.js';
 import { ShadowVersionLoader } from '../shadow/shadow-version-loader.js';
 
 export interface SourceDeps {
@@ -35,7 +36,7 @@ export async function createBundleSource(config: Config, deps: SourceDeps): Prom
   let verifyKey;
   if (config.verifyKey) {
     try {
-      verifyKey = loadVerifyKey(config.verifyKey);
+      verifyKey = loadVerifyKeys(config.verifyKey);
     } catch (err) {
       throw new ConfigError(`invalid configuration:\n  verifyKey: ${(err as Error).message}`);
     }
@@ -57,15 +58,20 @@ export async function createBundleSource(config: Config, deps: SourceDeps): Prom
   });
   const store = new BundleStore(s3, { bucket: config.bucket, prefix: config.prefix, bundle: config.bundle });
   const { shadowVersion, ...syncDeps } = deps;
-  const shadowLoader = shadowVersion ? new ShadowVersionLoader({ store, shadowVersion, logger: deps.logger, metrics: deps.metrics, verifyKey }) : undefined;
+  const signedNotBefore = config.signedNotBefore;
+  const shadowLoader = shadowVersion
+    ? new ShadowVersionLoader({ store, shadowVersion, logger: deps.logger, metrics: deps.metrics, verifyKey, signedNotBefore })
+    : undefined;
   const syncer = new S3BundleSyncer({
     store,
     ...syncDeps,
     onPolled: shadowLoader ? (pointer) => shadowLoader.onPolled(pointer) : undefined,
     pollIntervalMs: config.pollInterval,
     verifyKey,
+    signedNotBefore,
     lastGood,
-    details: { endpoint: config.s3Endpoint ?? 'aws', state_dir: config.stateDir ?? null },
+    // Shown on /bundle and in the start-up log: never the endpoint's user info or secret query parameters.
+    details: { endpoint: config.s3Endpoint ? redactUrl(config.s3Endpoint) : 'aws', state_dir: config.stateDir ?? null },
   });
   // The syncer owns the client: stopping it also closes the client's sockets.
   return {

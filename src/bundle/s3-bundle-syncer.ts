@@ -9,7 +9,6 @@
  * serving. A store that cannot be reached is not a bundle problem: it is
  * counted in authz_bundle_store_errors_total and polled with backoff.
  */
-import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AuthzMetrics } from '../observability/metrics.js';
 import type { ActivePolicySet } from './active-policy-set.js';
@@ -20,7 +19,7 @@ import type { BundleSource } from './bundle-source.js';
 import { BundleStoreError, type BundlePointer, type BundleStore } from './bundle-store.js';
 import type { LastGoodStore } from './last-good.js';
 import { sha256, type BundleManifest } from './manifest.js';
-import { signatureProblem } from './signature.js';
+import { signatureProblem, type VerifyKeys } from './signature.js';
 
 /**
  * Polls are spread over [0.8, 1.0] x interval: a fleet started together
@@ -48,8 +47,13 @@ export interface S3BundleSyncerOptions {
   metrics: AuthzMetrics;
   logger: Logger;
   pollIntervalMs: number;
-  /** When set, bundles without a valid Ed25519 signature are refused. */
-  verifyKey?: KeyObject;
+  /**
+   * When set, bundles without a signature by one of these Ed25519 keys for
+   * this bundle name, the pointer's version and the downloaded hash are refused.
+   */
+  verifyKey?: VerifyKeys;
+  /** Rollback floor: signatures made before this time are refused. */
+  signedNotBefore?: Date;
   lastGood?: LastGoodStore;
   limits?: ArchiveLimits;
   /** Extra facts about the source for /bundle (endpoint, state dir...). */
@@ -126,6 +130,7 @@ export class S3BundleSyncer implements BundleSource {
         pointer_key: store.pointerKey(),
         poll_interval_ms: this.o.pollIntervalMs,
         verify_signatures: this.o.verifyKey !== undefined,
+        ...(this.o.signedNotBefore ? { signed_not_before: this.o.signedNotBefore.toISOString() } : {}),
         ...this.o.details,
       },
       bundle: a
@@ -220,7 +225,9 @@ export class S3BundleSyncer implements BundleSource {
       return this.refuse(`bundle ${v}: sha256 mismatch: the pointer says ${pointer.sha256}, the tarball is ${actual}`, v);
     }
     if (verifyKey) {
-      const problem = signature ? signatureProblem(verifyKey, actual, signature) : `no signature at ${store.url(store.signatureKey(v))}`;
+      const problem = signature
+        ? signatureProblem(verifyKey, { bundle: store.location.bundle, version: v, sha256: actual }, signature, { signedNotBefore: this.o.signedNotBefore })
+        : `no signature at ${store.url(store.signatureKey(v))}`;
       if (problem) return this.refuse(`bundle ${v}: refused by --verify-key: ${problem}`, v);
     }
     if (!(await this.activate(tarball, pointer, 'store'))) return 'done';
@@ -234,7 +241,7 @@ export class S3BundleSyncer implements BundleSource {
 
   /** At start, when the store gave us nothing to serve: the bundle persisted by an earlier run. */
   private async loadLastGood(): Promise<void> {
-    const { lastGood, logger, verifyKey } = this.o;
+    const { lastGood, logger, verifyKey, store } = this.o;
     if (!lastGood) {
       logger.warn('no policy set from the store and no --state-dir to fall back on; not serving until the store answers');
       return;
@@ -252,7 +259,10 @@ export class S3BundleSyncer implements BundleSource {
     }
     const { record, tarball } = saved;
     if (verifyKey) {
-      const problem = record.signature ? signatureProblem(verifyKey, record.sha256, Buffer.from(record.signature)) : 'it was saved without a signature';
+      const expected = { bundle: store.location.bundle, version: record.pointer.version, sha256: record.sha256 };
+      const problem = record.signature
+        ? signatureProblem(verifyKey, expected, Buffer.from(record.signature), { signedNotBefore: this.o.signedNotBefore })
+        : 'it was saved without a signature';
       if (problem) {
         this.refuse(`last good bundle ${record.version}: refused by --verify-key: ${problem}`, record.version);
         return;
@@ -275,6 +285,10 @@ export class S3BundleSyncer implements BundleSource {
     }
     if (opened.manifest.version !== v) {
       this.refuse(`bundle ${v}: its manifest says version ${opened.manifest.version}; the tarball was built for another version`, v);
+      return false;
+    }
+    if (opened.manifest.name !== this.o.store.location.bundle) {
+      this.refuse(`bundle ${v}: its manifest says bundle "${opened.manifest.name}", but this server serves "${this.o.store.location.bundle}"`, v);
       return false;
     }
     let source;

@@ -5,6 +5,7 @@
  * container and instance metadata); nothing here reads secrets itself.
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import { redactUserInfo } from '../observability/redaction.js';
 
 export interface S3Settings {
   /** e.g. http://127.0.0.1:4568; absent for AWS S3 itself. */
@@ -47,7 +48,8 @@ export function describeS3Error(err: unknown): string {
   // Node reports a refused dual-stack connect as an AggregateError with an empty message.
   const message = e.message || e.errors?.map((x) => x.message).join('; ') || e.code || String(err);
   const name = e.name && e.name !== 'Error' && e.name !== 'Unknown' && !message.startsWith(e.name) ? `${e.name}: ` : '';
-  return `${name}${message}${status ? ` (HTTP ${status})` : ''}`;
+  // An endpoint given as http://user:password@host would otherwise be echoed by connection errors.
+  return redactUserInfo(`${name}${message}${status ? ` (HTTP ${status})` : ''}`);
 }
 
 export function httpStatusOf(err: unknown): number | undefined {

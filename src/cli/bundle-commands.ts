@@ -71,11 +71,14 @@ export const bundleKeygenCommand: Command = {
   summary: 'create an Ed25519 key pair for signing bundles (NAME.key, NAME.pub)',
   usage: 'bundle keygen NAME',
   options: {},
-  details: 'Push with --sign-key NAME.key; give servers --verify-key NAME.pub. Existing files are never overwritten.',
+  details:
+    'Push with --sign-key NAME.key; give servers --verify-key NAME.pub. Existing files are never overwritten.\n' +
+    'Signatures name the key by its id (the first 16 hex characters of the public key\'s sha256). To rotate, give servers\n' +
+    'both public keys (--verify-key old.pub --verify-key new.pub), sign with the new one, then drop the old (docs/bundles.md).',
   async run(_values, positionals) {
     const base = positionals[0];
     if (!base) throw new UsageError('bundle keygen needs a file name prefix, e.g. keys/bundles');
-    const { privateKeyPem, publicKeyPem } = generateSigningKeyPair();
+    const { privateKeyPem, publicKeyPem, keyId } = generateSigningKeyPair();
     try {
       // 'wx' fails when the file exists: a key is never silently replaced.
       await fs.writeFile(`${base}.key`, privateKeyPem, { flag: 'wx', mode: 0o600 });
@@ -84,7 +87,7 @@ export const bundleKeygenCommand: Command = {
       process.stderr.write(`bundle keygen: ${(err as Error).message}\n`);
       return 1;
     }
-    process.stdout.write(`wrote ${base}.key (private, keep it with the publisher) and ${base}.pub (for serve --verify-key)\n`);
+    process.stdout.write(`wrote ${base}.key (private, keep it with the publisher) and ${base}.pub (for serve --verify-key); key id ${keyId}\n`);
     return 0;
   },
 };

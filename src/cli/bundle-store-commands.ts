@@ -3,14 +3,14 @@
  * Exit code 0 on success, 1 when the store refuses or a check fails, 2 on usage errors.
  */
 import { buildBundle, readBundleInput } from '../bundle/bundle-build.js';
-import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, type ActivateResult } from '../bundle/bundle-publish.js';
+import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../bundle/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/bundle-store.js';
 import { formatTestReport } from '../bundle/bundle-tests.js';
-import { loadSigningKey, loadVerifyKey, SignatureKeyError } from '../bundle/signature.js';
+import { keyIdOf, loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { reportBuildFailure } from './bundle-commands.js';
-import { formatBytes, STORE_DETAILS, STORE_OPTIONS, storeFromFlags, type OpenedStore } from './store-options.js';
+import { formatBytes, STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 import { AUDIT_OPTIONS, recordChange } from './safety-commands.js';
 
 /** Run `body` against the store from the flags; store and publish errors become one stderr line and exit 1. */
@@ -81,7 +81,7 @@ export const bundlePushCommand: Command = {
       }
       const pushed = await pushBundle(store, tarball, manifest, { signKey, onProgress: progressPrinter() });
       process.stdout.write(
-        `pushed ${store.location.bundle} ${pushed.version} (${formatBytes(pushed.bytes)}, sha256 ${pushed.sha256}${pushed.signed ? ', signed' : ''}) ` +
+        `pushed ${store.location.bundle} ${pushed.version} (${formatBytes(pushed.bytes)}, sha256 ${pushed.sha256}${signKey ? `, signed with key ${keyIdOf(signKey)}` : ''}) ` +
           `to ${store.url(pushed.key)}\n` +
           `activate it with: authz bundle activate ${pushed.version} (same store flags)\n`,
       );
@@ -99,24 +99,63 @@ function describeActivation(store: BundleStore, r: ActivateResult, verb: string)
   );
 }
 
-const VERIFY_OPTION = {
-  'verify-key': { type: 'string' as const, description: 'Refuse unless the bundle is signed by this Ed25519 public key (PEM)', valueName: 'PUB' },
-};
+const VERIFY_OPTION = { 'verify-key': VERIFY_KEY_OPTION };
+
+const LOADABLE_DETAILS =
+  'Before the pointer moves, the version is downloaded and checked as every server checks it: sha256, signature (with --verify-key),\n' +
+  'archive limits, manifest (files, bundle name, version) and a full compile with schema validation. A version no server would\n' +
+  'load is refused (exit 1) and the pointer is left alone.';
 
 export const bundleActivateCommand: Command = {
   path: ['bundle', 'activate'],
-  summary: 'make a pushed version the active one (checks it exists and its sha256 matches, then writes the pointer)',
-  usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--reason TEXT]',
-  options: { ...VERIFY_OPTION, ...AUDIT_OPTIONS, ...STORE_OPTIONS },
-  details: STORE_DETAILS,
+  summary: 'make a pushed version the active one (downloads, verifies and compiles it first, then writes the pointer)',
+  usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--force] [--reason TEXT]',
+  options: {
+    ...VERIFY_OPTION,
+    force: { type: 'boolean', description: 'Emergencies only: activate even if the manifest or compile check fails (recorded in the audit trail)' },
+    ...AUDIT_OPTIONS,
+    ...STORE_OPTIONS,
+  },
+  details: `${LOADABLE_DETAILS}\n--force skips the manifest and compile checks (never the sha256 or signature); the audit record says so and why.\n${STORE_DETAILS}`,
   async run(values, positionals) {
     const version = positionals[0];
     if (!version) throw new UsageError('bundle activate needs a version');
     return withStore(values, 'bundle activate', async (store) => {
-      const verifyKey = values['verify-key'] ? loadVerifyKey(values['verify-key'] as string) : undefined;
-      const r = await activateVersion(store, version, { verifyKey });
+      const verifyKey = verifyKeysFromFlag(values['verify-key']);
+      const force = values.force === true;
+      const r = await activateVersion(store, version, { verifyKey, force });
+      if (r.forcedPast) process.stderr.write(`authz bundle activate: --force: activated although ${r.forcedPast}\n`);
       process.stdout.write(describeActivation(store, r, 'activated'));
-      return r.unchanged ? 0 : recordChange(store, values, { action: 'activate', from: r.before?.version ?? null, to: r.pointer.version });
+      if (r.unchanged) return 0;
+      const details = force ? { forced: true, ...(r.forcedPast ? { forced_past: r.forcedPast } : {}) } : undefined;
+      return recordChange(store, values, { action: 'activate', from: r.before?.version ?? null, to: r.pointer.version, ...(details ? { details } : {}) });
+    });
+  },
+};
+
+export const bundleSignCommand: Command = {
+  path: ['bundle', 'sign'],
+  summary: 'sign a pushed version (again): for versions pushed unsigned or with an old-format signature',
+  usage: 'bundle sign V --sign-key KEY --bucket B --bundle NAME [--s3-endpoint URL]',
+  options: {
+    'sign-key': { type: 'string', description: 'Ed25519 private key (PEM) to sign with', valueName: 'KEY' },
+    ...STORE_OPTIONS,
+  },
+  details:
+    'The signature names the bundle, the version, the tarball sha256 and the key id; it replaces any signature the version had.\n' +
+    'The version must still have the sha256 it was pushed with, and its manifest must name this bundle and version.\n' +
+    STORE_DETAILS,
+  async run(values, positionals) {
+    const version = positionals[0];
+    if (!version) throw new UsageError('bundle sign needs a version');
+    if (!values['sign-key']) throw new UsageError('bundle sign needs --sign-key KEY');
+    return withStore(values, 'bundle sign', async (store) => {
+      const key = loadSigningKey(values['sign-key'] as string);
+      const r = await signVersion(store, version, key);
+      process.stdout.write(
+        `signed ${store.location.bundle} ${r.version} (sha256 ${r.sha256}) with key ${keyIdOf(key)}${r.replaced ? ', replacing its previous signature' : ''}\n`,
+      );
+      return 0;
     });
   },
 };
@@ -126,10 +165,10 @@ export const bundleRollbackCommand: Command = {
   summary: "re-activate the pointer's previous version (run twice to undo)",
   usage: 'bundle rollback --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--reason TEXT]',
   options: { ...VERIFY_OPTION, ...AUDIT_OPTIONS, ...STORE_OPTIONS },
-  details: STORE_DETAILS,
+  details: `${LOADABLE_DETAILS}\n${STORE_DETAILS}`,
   async run(values) {
     return withStore(values, 'bundle rollback', async (store) => {
-      const verifyKey = values['verify-key'] ? loadVerifyKey(values['verify-key'] as string) : undefined;
+      const verifyKey = verifyKeysFromFlag(values['verify-key']);
       const r = await rollbackBundle(store, { verifyKey });
       process.stdout.write(describeActivation(store, r, `rolled back from ${r.before?.version} to`));
       return r.unchanged ? 0 : recordChange(store, values, { action: 'rollback', from: r.before?.version ?? null, to: r.pointer.version });

@@ -1,7 +1,7 @@
 /** Every CLI command; `main.ts` dispatches on their paths. */
 import type { Command } from './command.js';
 import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bundle-commands.js';
-import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand } from './bundle-store-commands.js';
+import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand, bundleSignCommand } from './bundle-store-commands.js';
 import { checkCommand } from './check-command.js';
 import { SAFETY_COMMANDS } from './safety-commands.js';
 import { serveCommand } from './serve-command.js';
@@ -16,6 +16,7 @@ export const COMMANDS: Command[] = [
   bundlePushCommand,
   bundleActivateCommand,
   bundleRollbackCommand,
+  bundleSignCommand,
   bundleListCommand,
   bundleKeygenCommand,
   ...SAFETY_COMMANDS,

@@ -13,7 +13,7 @@
 import { BundlePublishError } from '../bundle/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/bundle-store.js';
 import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/bundle-history.js';
-import { loadSigningKey, loadVerifyKey, SignatureKeyError } from '../bundle/signature.js';
+import { loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
 import { PolicySetError } from '../cedar/compile.js';
 import { loadActiveBundle, publishDerived, type DerivedPublishResult } from '../safety/derived-version.js';
 import {
@@ -29,7 +29,7 @@ import { describeRateLimits, ModeError, parseMode, settingsOf, withMode } from '
 import { clearShadowVersion, setShadowVersion } from '../safety/shadow-pointer.js';
 import type { Command, OptionSpec } from './command.js';
 import { UsageError } from './command.js';
-import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, type OpenedStore } from './store-options.js';
+import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 
 /** --actor and --reason: who and why, for the audit record every change writes. */
 export const AUDIT_OPTIONS: Record<string, OptionSpec> = {
@@ -39,7 +39,7 @@ export const AUDIT_OPTIONS: Record<string, OptionSpec> = {
 
 const PUBLISH_OPTIONS: Record<string, OptionSpec> = {
   'sign-key': { type: 'string', description: 'Ed25519 private key (PEM) to sign the derived version (needed when servers run --verify-key)', valueName: 'KEY' },
-  'verify-key': { type: 'string', description: 'Refuse unless the version verifies with this Ed25519 public key (PEM)', valueName: 'PUB' },
+  'verify-key': VERIFY_KEY_OPTION,
 };
 
 /** Write the audit record for a change that happened; a failure to record is reported, and exits 1. */
@@ -81,7 +81,7 @@ async function withStore(values: Record<string, unknown>, what: string, body: (s
 function keys(values: Record<string, unknown>) {
   return {
     signKey: values['sign-key'] ? loadSigningKey(values['sign-key'] as string) : undefined,
-    verifyKey: values['verify-key'] ? loadVerifyKey(values['verify-key'] as string) : undefined,
+    verifyKey: verifyKeysFromFlag(values['verify-key']),
   };
 }
 

@@ -8,6 +8,7 @@ import { kebabToCamel, loadConfig } from '../config/load-config.js';
 import { DEFAULT_BUNDLE_PREFIX } from '../config/schema.js';
 import { BundleStore } from '../bundle/bundle-store.js';
 import { createS3Client } from '../bundle/s3-client.js';
+import { loadVerifyKeys, type VerifyKeys } from '../bundle/signature.js';
 import { UsageError, type OptionSpec } from './command.js';
 
 /** The store's flags, as `serve` has them too. */
@@ -48,4 +49,17 @@ export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** `--verify-key PUB` (repeatable: one file per key during a rotation), as the commands that check signatures take it. */
+export const VERIFY_KEY_OPTION: OptionSpec = {
+  type: 'string',
+  multiple: true,
+  description: 'Refuse unless the version is signed by this Ed25519 public key (PEM; one per file, several during a rotation)',
+  valueName: 'PUB',
+};
+
+export function verifyKeysFromFlag(value: unknown): VerifyKeys | undefined {
+  const files = (Array.isArray(value) ? value : value === undefined ? [] : [value]) as string[];
+  return files.length > 0 ? loadVerifyKeys(files) : undefined;
 }

@@ -10,9 +10,16 @@ import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
 import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/policy-directory.js';
+import { callerPatternProblem } from '../server/allowed-callers.js';
+import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
-export const DEFAULT_ADMIN = '0.0.0.0:9192';
+/**
+ * Loopback: safe on a laptop (the admin port has no authentication and shows
+ * metrics, the active bundle and the safety controls). Containers and
+ * manifests bind what probes and Prometheus need (AUTHZ_ADMIN=0.0.0.0:9192).
+ */
+export const DEFAULT_ADMIN = '127.0.0.1:9192';
 export const DEFAULT_POLICIES_DIR = 'policies';
 /** Bundle store (S3 source) defaults. */
 export const DEFAULT_BUNDLE_PREFIX = 'bundles/';
@@ -24,6 +31,8 @@ export const DEFAULT_DECISION_CACHE_ENTRIES = 100_000;
 /** Entries are also dropped on every policy swap; the TTL only bounds how long an idle entry holds memory. */
 export const DEFAULT_DECISION_CACHE_TTL_MS = 60_000;
 export const MAX_CORES = 64;
+/** Longest string a decision line carries per field (path, header value, principal...); longer ones are cut and marked. */
+export const DEFAULT_DECISION_LOG_MAX_STRING = DEFAULT_LOG_MAX_STRING;
 
 const hostPort = z.string().transform((s, ctx): HostPort => {
   const hp = parseHostPort(s);
@@ -67,6 +76,35 @@ export const cores = z.union([z.literal('auto'), z.number(), z.string()]).transf
 
 export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
+/** A list from YAML, a repeated flag, or one comma-separated environment value. */
+const listOf = <T extends z.ZodType<string, string>>(item: T) =>
+  z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean)).pipe(z.array(item));
+
+const fileList = listOf(z.string().min(1)).refine((l) => l.length > 0, 'expected at least one key file');
+
+const headerNames = listOf(
+  z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'expected HTTP header names')
+    .transform((s) => s.toLowerCase()),
+);
+
+const callerPatterns = listOf(
+  z.string().superRefine((s, ctx) => {
+    const problem = callerPatternProblem(s);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+);
+
+const isoTime = z.string().transform((s, ctx): Date => {
+  const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) ? Date.parse(s) : NaN;
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: `expected an ISO 8601 time with a zone, e.g. 2026-11-30T17:00:00Z, got "${s}"` });
+    return z.NEVER;
+  }
+  return new Date(ms);
+});
+
 export const configSchema = z
   .object({
     listen: hostPort.default(parseHostPort(DEFAULT_LISTEN)!),
@@ -79,6 +117,10 @@ export const configSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Log request headers (redacted) in each decision line. */
     decisionLogHeaders: bool.default(true),
+    /** Header names redacted in decision lines, on top of the built-in list and every header the server is configured to trust. */
+    decisionLogRedactHeaders: headerNames.default([]),
+    /** Longest string logged per field of a decision line; longer values are cut (see docs/safety.md). */
+    decisionLogMaxString: wholeNumber(64, 1024 * 1024).default(DEFAULT_DECISION_LOG_MAX_STRING),
     /** Where log lines go: stdout, or a file path. */
     logDestination: z.string().min(1).default('stdout'),
     /** When the engine cannot decide (no set, evaluation error, deadline): deny 503 (closed) or allow (open). */
@@ -107,6 +149,8 @@ export const configSchema = z
     tlsKey: z.string().min(1).optional(),
     /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
     tlsClientCa: z.string().min(1).optional(),
+    /** With mTLS: SPIFFE ids allowed to call Check (exact, or a prefix ending in *); others get UNAUTHENTICATED. */
+    allowedCallers: callerPatterns.default([]),
 
     // S3 bundle source: used instead of `policies` when `bucket` and `bundle` are set.
     /** S3-compatible endpoint URL (MinIO, Ceph, R2, s3rver...); absent for AWS S3. */
@@ -129,8 +173,10 @@ export const configSchema = z
     pollInterval: duration
       .refine((ms) => ms >= MIN_POLL_INTERVAL_MS, `must be at least ${MIN_POLL_INTERVAL_MS}ms`)
       .default(DEFAULT_POLL_INTERVAL_MS),
-    /** PEM Ed25519 public key; when set, unsigned or wrongly signed bundles are refused. */
-    verifyKey: z.string().min(1).optional(),
+    /** PEM Ed25519 public key files (one key each; several during a key rotation); when set, bundles not signed by one are refused. */
+    verifyKey: fileList.optional(),
+    /** Rollback floor: refuse bundles whose signature was made before this time (needs verifyKey). */
+    signedNotBefore: isoTime.optional(),
 
     /** Identity and context: JWT issuers, risk header, trusted hops, load window (context-schema.ts). */
     ...contextConfigShape,
@@ -140,6 +186,12 @@ export const configSchema = z
     refineContextConfig(c, ctx);
     if (!!c.tlsCert !== !!c.tlsKey) {
       ctx.addIssue({ code: 'custom', path: [c.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'tlsCert and tlsKey must be given together' });
+    }
+    if (c.allowedCallers.length > 0 && !c.tlsClientCa) {
+      ctx.addIssue({ code: 'custom', path: ['allowedCallers'], message: 'needs mTLS on the listener (tlsCert, tlsKey and tlsClientCa): without client certificates there is no caller identity to check' });
+    }
+    if (c.signedNotBefore && !c.verifyKey) {
+      ctx.addIssue({ code: 'custom', path: ['signedNotBefore'], message: 'only applies with verifyKey (it is a floor on signature times)' });
     }
     if (c.tlsClientCa && !c.tlsCert) {
       ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'mTLS needs a server certificate: set tlsCert and tlsKey too' });

@@ -1,11 +1,17 @@
 /**
  * One log line per decision. The line is built from values the handler already
- * holds; headers are logged as the same object (pino's redaction hides the
- * sensitive ones) and only when the level asks for them.
+ * holds; headers only when configured. Nothing a caller sends reaches the line
+ * unbounded or in clear: credential headers (the list follows the config, see
+ * redaction.ts) are redacted, secret-named query parameters in the path and
+ * in URL-valued headers are redacted, and every string is cut at
+ * `maxString` characters.
  */
 import type { Logger } from 'pino';
 import type { Decision } from '../decision.js';
 import type { RequestModel } from '../envoy/request-model.js';
+import { cutString, DEFAULT_REDACTED_HEADERS, headersForLog, redactQuery } from './redaction.js';
+
+export const DEFAULT_LOG_MAX_STRING = 1024;
 
 export interface DecisionLogEntry {
   decision: Decision;
@@ -19,12 +25,33 @@ export interface DecisionLogEntry {
   extra?: Record<string, unknown>;
 }
 
+export interface DecisionLogOptions {
+  /** Log request headers (redacted). */
+  withHeaders: boolean;
+  /** Lower-case header names whose values are never logged. */
+  redactHeaders?: ReadonlySet<string>;
+  /** Longest string logged per field. */
+  maxString?: number;
+}
+
 export class DecisionLog {
-  constructor(private readonly logger: Logger, private readonly withHeaders: boolean) {}
+  private readonly withHeaders: boolean;
+  private readonly redact: ReadonlySet<string>;
+  private readonly max: number;
+
+  constructor(private readonly logger: Logger, options: DecisionLogOptions | boolean) {
+    const o = typeof options === 'boolean' ? { withHeaders: options } : options;
+    this.withHeaders = o.withHeaders;
+    this.redact = o.redactHeaders ?? new Set(DEFAULT_REDACTED_HEADERS);
+    this.max = o.maxString ?? DEFAULT_LOG_MAX_STRING;
+  }
 
   write(e: DecisionLogEntry): void {
     if (!this.logger.isLevelEnabled('info')) return;
     const d = e.decision;
+    const max = this.max;
+    const cut = (s: string | undefined) => (s === undefined ? undefined : cutString(s, max));
+    const path = e.input?.path;
     const line: Record<string, unknown> = {
       msg: 'decision',
       decision_id: d.decisionId,
@@ -32,19 +59,20 @@ export class DecisionLog {
       reason: d.reason,
       status: d.status,
       policies: d.policies,
-      principal: e.principal,
-      action: e.action,
-      resource: e.resource,
-      method: e.input?.method,
-      path: e.input?.path,
+      principal: cut(e.principal),
+      action: cut(e.action),
+      resource: cut(e.resource),
+      method: cut(e.input?.method),
+      // The model's path has no query; a path that still holds one (a `?` Envoy sent encoded) is redacted like a query.
+      path: path === undefined ? undefined : cutString(path.includes('?') ? redactQuery(path) : path, max),
       version: d.version,
       duration_ms: Math.round(e.durationMs * 1000) / 1000,
     };
-    if (d.kind === 'deny') line.message = d.message;
-    if (e.input?.requestId) line.request_id = e.input.requestId;
-    if (e.engineErrors && e.engineErrors.length > 0) line.policy_errors = e.engineErrors;
-    if (this.withHeaders && e.input) line.headers = e.input.headers;
-    if (e.extra) Object.assign(line, e.extra);
+    if (d.kind === 'deny') line.message = cut(d.message);
+    if (e.input?.requestId) line.request_id = cut(e.input.requestId);
+    if (e.engineErrors && e.engineErrors.length > 0) line.policy_errors = e.engineErrors.map((x) => ({ policyId: x.policyId, message: cutString(x.message, max) }));
+    if (this.withHeaders && e.input) line.headers = headersForLog(e.input.headers, this.redact, max);
+    if (e.extra) for (const [k, v] of Object.entries(e.extra)) line[k] = typeof v === 'string' ? cutString(v, max) : v;
     this.logger.info(line);
   }
 }

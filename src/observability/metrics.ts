@@ -82,6 +82,12 @@ export class AuthzMetrics {
     help: 'Rate limit buckets dropped before they were idle because the key store was full (raise --rate-limit-max-keys).',
     registers: [this.registry],
   });
+  readonly callersRefused = new client.Counter({
+    name: 'authz_callers_refused_total',
+    help: 'Check calls refused with UNAUTHENTICATED by --allowed-callers (reason: no_identity or not_allowed).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly bundleLastSync = new client.Gauge({
     name: 'authz_bundle_last_sync_timestamp_seconds',
     help: 'Unix time of the last poll that reached the bundle store (the pointer answered 200, 304 or 404). Alert on time() minus this.',

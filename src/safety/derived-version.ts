@@ -20,6 +20,7 @@ import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bu
 import { activateVersion, BundlePublishError, pushBundle, type ActivateResult } from '../bundle/bundle-publish.js';
 import { VersionExistsError, type BundlePointer, type BundleStore } from '../bundle/bundle-store.js';
 import { buildManifest, serialiseManifest, sha256, type BundleManifest } from '../bundle/manifest.js';
+import type { VerifyKeys } from '../bundle/signature.js';
 
 export interface ActiveBundle {
   pointer: BundlePointer;
@@ -51,6 +52,9 @@ export async function loadVersion(store: BundleStore, version: string, expectSha
     throw new BundlePublishError(`version ${version} is not a usable bundle: ${(err as Error).message}`);
   }
   if (opened.manifest.version !== version) throw new BundlePublishError(`the tarball stored as ${version} says it is version ${opened.manifest.version}; refusing`);
+  if (opened.manifest.name !== store.location.bundle) {
+    throw new BundlePublishError(`the tarball stored as ${store.location.bundle} ${version} was built as bundle "${opened.manifest.name}"; refusing`);
+  }
   return { ...opened, sha256: hash };
 }
 
@@ -71,7 +75,7 @@ export interface DerivedPublishOptions {
   /** Short description for the version name, e.g. "lockdown-orders". */
   tag: string;
   signKey?: KeyObject;
-  verifyKey?: KeyObject;
+  verifyKey?: KeyObject | VerifyKeys;
   now?: Date;
 }
 

@@ -16,7 +16,7 @@ import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
 import { filesToPolicySetSource } from '../bundle/bundle-files.js';
 import { BundlePublishError } from '../bundle/bundle-publish.js';
 import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
-import { signatureProblem } from '../bundle/signature.js';
+import { signatureProblem, type VerifyKeys } from '../bundle/signature.js';
 import { loadVersion } from './derived-version.js';
 
 export const shadowFieldSchema = z.object({
@@ -49,7 +49,7 @@ export interface ShadowChange {
   before?: ShadowField;
 }
 
-export async function setShadowVersion(store: BundleStore, version: string, options: { verifyKey?: KeyObject; now?: Date } = {}): Promise<ShadowChange & { policies: number }> {
+export async function setShadowVersion(store: BundleStore, version: string, options: { verifyKey?: KeyObject | VerifyKeys; now?: Date } = {}): Promise<ShadowChange & { policies: number }> {
   const { pointer, etag } = await readPointer(store);
   if (pointer.version === version) throw new BundlePublishError(`${version} is the active version; shadow a candidate you have pushed but not activated`);
   let loaded;
@@ -68,7 +68,7 @@ export async function setShadowVersion(store: BundleStore, version: string, opti
   }
   if (options.verifyKey) {
     const sig = await store.getSignature(version);
-    const problem = sig ? signatureProblem(options.verifyKey, loaded.sha256, sig) : 'it is not signed';
+    const problem = sig ? signatureProblem(options.verifyKey, { bundle: store.location.bundle, version, sha256: loaded.sha256 }, sig) : 'it is not signed';
     if (problem) throw new BundlePublishError(`version ${version} does not verify with the given key: ${problem}`);
   }
   const shadow: ShadowField = { version, sha256: loaded.sha256, set_at: (options.now ?? new Date()).toISOString() };

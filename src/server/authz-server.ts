@@ -21,6 +21,8 @@ import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
+import { CallerAllowList, callerGate } from './allowed-callers.js';
+import { redactedHeaderNames } from '../observability/redaction.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -47,7 +49,11 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
-  const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
+  const decisionLog = new DecisionLog(logger, {
+    withHeaders: config.decisionLogHeaders,
+    redactHeaders: redactedHeaderNames(config),
+    maxString: config.decisionLogMaxString,
+  });
   const load = new EventLoopLoad(config.loadWindow);
   const contextMetrics = new ContextMetrics(metrics.registry, load);
   let enricher: RequestEnricher;
@@ -66,7 +72,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
-  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
+  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials, refuseCaller: refuseCallerFor(config, metrics, logger) });
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
@@ -165,6 +171,17 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   };
 }
 
+/** `--allowed-callers`: refused calls are counted, and logged once per identity. */
+function refuseCallerFor(config: Config, metrics: AuthzMetrics, logger: Logger) {
+  if (config.allowedCallers.length === 0) return undefined;
+  return callerGate(new CallerAllowList(config.allowedCallers), {
+    onRefused: (verdict, firstTime) => {
+      metrics.callersRefused.inc({ reason: verdict.id ? 'not_allowed' : 'no_identity' });
+      logger[firstTime ? 'warn' : 'debug']({ caller: verdict.id ?? null, reason: verdict.message }, 'Check call refused: caller not in --allowed-callers (UNAUTHENTICATED)');
+    },
+  });
+}
+
 function safetyOptions(config: Config): SafetyOptions {
   return {
     failMode: config.failMode,
@@ -185,6 +202,7 @@ function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: Com
     enforcement: config.dryRun ? 'dry-run (--dry-run)' : (settings?.enforcement ?? null),
     fail_mode: config.failMode,
     decision_timeout_ms: config.decisionTimeout,
+    allowed_callers: config.allowedCallers,
     rate_limits: (settings?.rateLimits ?? []).map((r) => {
       const rate = settings!.mode === 'high-alert' ? (r['high-alert'] ?? r.normal) : r.normal;
       return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst };

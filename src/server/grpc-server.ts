@@ -1,6 +1,7 @@
 /**
  * grpc-js wiring: the Authorization service and the standard Health service.
  */
+import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { authorizationService, AUTHORIZATION_SERVICE_NAME, healthService } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
@@ -18,6 +19,8 @@ export interface GrpcServerOptions {
   handler: CheckHandler;
   isServing: () => boolean;
   credentials?: grpc.ServerCredentials;
+  /** `--allowed-callers`: a message when this call's peer may not ask for decisions (answered UNAUTHENTICATED). */
+  refuseCaller?: (auth: { sslPeerCertificate?: PeerCertificate } | null) => string | undefined;
 }
 
 export class GrpcServer {
@@ -30,8 +33,11 @@ export class GrpcServer {
       'grpc.keepalive_permit_without_calls': 1,
     });
     const handler = options.handler;
+    const refuseCaller = options.refuseCaller;
     this.server.addService(authorizationService().service, {
       Check: (call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>, callback: grpc.sendUnaryData<WireCheckResponse>) => {
+        const refused = refuseCaller?.(call.getAuthContext());
+        if (refused !== undefined) return callback({ code: grpc.status.UNAUTHENTICATED, details: refused });
         const answer = handler.handle(call.request, call.getDeadline());
         // A promise only when a bearer token is verified for the first time; the handler never rejects.
         if (answer instanceof Promise) answer.then((r) => callback(null, r), (err: Error) => callback(err));

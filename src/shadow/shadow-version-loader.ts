@@ -9,7 +9,6 @@
  * Failures are logged and retried on the next poll; they never touch the
  * active set, and a broken shadow version simply is not compared.
  */
-import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../bundle/bundle-archive.js';
@@ -17,7 +16,7 @@ import { openBundle } from '../bundle/bundle-build.js';
 import { filesToPolicySetSource } from '../bundle/bundle-files.js';
 import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
 import { sha256 } from '../bundle/manifest.js';
-import { signatureProblem } from '../bundle/signature.js';
+import { signatureProblem, type VerifyKeys } from '../bundle/signature.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 import { shadowOf, type ShadowField } from '../safety/shadow-pointer.js';
 
@@ -26,7 +25,8 @@ export interface ShadowVersionLoaderOptions {
   shadowVersion: ActivePolicySet;
   logger: Logger;
   metrics: AuthzMetrics;
-  verifyKey?: KeyObject;
+  verifyKey?: VerifyKeys;
+  signedNotBefore?: Date;
 }
 
 export class ShadowVersionLoader {
@@ -82,11 +82,13 @@ export class ShadowVersionLoader {
     if (actual !== wanted.sha256) return this.fail(wanted, `sha256 mismatch: the pointer says ${wanted.sha256}, the tarball is ${actual}`);
     if (verifyKey) {
       const sig = await store.getSignature(wanted.version);
-      const problem = sig ? signatureProblem(verifyKey, actual, sig) : 'it is not signed';
+      const expected = { bundle: store.location.bundle, version: wanted.version, sha256: actual };
+      const problem = sig ? signatureProblem(verifyKey, expected, sig, { signedNotBefore: this.o.signedNotBefore }) : 'it is not signed';
       if (problem) return this.fail(wanted, `refused by --verify-key: ${problem}`);
     }
     const opened = await openBundle(tarball);
     if (opened.manifest.version !== wanted.version) return this.fail(wanted, `its manifest says version ${opened.manifest.version}`);
+    if (opened.manifest.name !== store.location.bundle) return this.fail(wanted, `its manifest says bundle "${opened.manifest.name}", not "${store.location.bundle}"`);
     if (this.stopped) return;
     const result = await this.o.shadowVersion.activate(filesToPolicySetSource(opened.files, wanted.version));
     if (!result.ok) return this.fail(wanted, result.error.message);

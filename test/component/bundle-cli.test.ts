@@ -10,6 +10,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.js';
 import { activateVersion } from '../../src/bundle/bundle-publish.js';
+import { packBundle } from '../../src/bundle/bundle-archive.js';
+import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/bundle-files.js';
+import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/manifest.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
 import { startS3Server } from '../support/s3-authz-server.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
@@ -114,7 +117,7 @@ describe('authz bundle push / activate / rollback / list', () => {
     writeFileSync(path.join(v2dir, 'entities.json'), inMaintenance);
     const p2 = await authz('bundle', 'push', v2dir, '--version', 'v2', '--sign-key', `${keyBase}.key`, ...store());
     expect(p2.code).toBe(0);
-    expect(p2.stdout).toMatch(/pushed mesh v2 .*, signed\)/);
+    expect(p2.stdout).toMatch(/pushed mesh v2 .*, signed with key [0-9a-f]{16}\)/);
 
     const a1 = await authz('bundle', 'activate', 'v1', ...store());
     expect(a1.code).toBe(0);
@@ -176,5 +179,80 @@ describe('authz bundle push / activate / rollback / list', () => {
     // Pushed as built, it is accepted, and can be activated by the library as well.
     expect((await authz('bundle', 'push', out, ...store('named'))).code).toBe(0);
     await expect(activateVersion(s3.bundleStore('named'), 'v1')).resolves.toMatchObject({ unchanged: false });
+  });
+
+  /** A bundle that unpacks and matches its manifest but that no server would compile: a policy naming an entity type the schema lacks. */
+  async function schemaInvalidBundle(bundle: string, version: string): Promise<{ tarball: Buffer; sha256: string }> {
+    const files: BundleFileMap = new Map([
+      ['schema.cedarschema', Buffer.from('entity Workload;\nentity Service;\naction "GET" appliesTo { principal: [Workload], resource: [Service] };\n')],
+      ['main.cedar', Buffer.from('@id("typo")\npermit (principal == Workloda::"frontend", action, resource);\n')],
+    ]);
+    const manifest = buildManifest(files, { name: bundle, version, created: new Date(), cedarVersion: 'test' });
+    files.set(MANIFEST_FILE, serialiseManifest(manifest));
+    const tarball = await packBundle(files, new Date(), MANIFEST_FILE);
+    return { tarball, sha256: sha256(tarball) };
+  }
+
+  it('activate of a schema-invalid version uploaded straight to the store fails without moving the pointer; --force moves it and says so in the audit trail', async () => {
+    const bundleStore = s3.bundleStore('strict');
+    expect((await authz('bundle', 'push', POLICIES, '--version', 'v1', ...store('strict'))).code).toBe(0);
+    expect((await authz('bundle', 'activate', 'v1', '--reason', 'first', ...store('strict'))).code).toBe(0);
+    const pointerBefore = await bundleStore.getPointer();
+    expect(pointerBefore).toMatchObject({ kind: 'found', pointer: { version: 'v1' } });
+
+    const bad = await schemaInvalidBundle('strict', 'v2');
+    await bundleStore.putVersion('v2', bad.tarball, { sha256: bad.sha256 });
+    const refused = await authz('bundle', 'activate', 'v2', ...store('strict'));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^authz bundle activate: version v2 would be refused by every server: .*Workloda/);
+    expect(refused.stdout).toBe('');
+    expect(await bundleStore.getPointer()).toEqual(pointerBefore);
+
+    const history = async () => JSON.parse((await authz('bundle', 'history', '--json', ...store('strict'))).stdout) as Record<string, unknown>[];
+    expect(await history()).toHaveLength(1);
+
+    const forced = await authz('bundle', 'activate', 'v2', '--force', '--reason', 'incident 42', ...store('strict'));
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toMatch(/--force: activated although version v2 would be refused by every server/);
+    expect(await bundleStore.getPointer()).toMatchObject({ kind: 'found', pointer: { version: 'v2', sha256: bad.sha256, previous: 'v1' } });
+    const [latest] = await history();
+    expect(latest).toMatchObject({
+      action: 'activate',
+      from: 'v1',
+      to: 'v2',
+      why: 'incident 42',
+      details: { forced: true, forced_past: expect.stringMatching(/would be refused by every server/) },
+    });
+
+    const back = await authz('bundle', 'rollback', ...store('strict'));
+    expect(back.code).toBe(0);
+    expect(await bundleStore.getPointer()).toMatchObject({ kind: 'found', pointer: { version: 'v1' } });
+    // Rollback checks the same way: with v2 now the previous version, rolling back to it is refused.
+    const again = await authz('bundle', 'rollback', ...store('strict'));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/version v2 would be refused by every server/);
+    expect(await bundleStore.getPointer()).toMatchObject({ kind: 'found', pointer: { version: 'v1' } });
+  });
+
+  it('activate refuses a version whose tarball was built for another bundle', async () => {
+    const out = path.join(work, 'staging.tar.gz');
+    expect((await authz('bundle', 'build', POLICIES, '-o', out, '--name', 'staging', '--version', 'v1')).code).toBe(0);
+    const tarball = readFileSync(out);
+    await s3.bundleStore('prod').putVersion('v1', tarball, { sha256: sha256(tarball) });
+    const r = await authz('bundle', 'activate', 'v1', ...store('prod'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/the tarball stored as prod v1 was built as bundle "staging"; servers refuse it/);
+  });
+
+  it('bundle sign re-signs an unsigned version so that activate --verify-key accepts it', async () => {
+    const keyBase = path.join(work, 'resign');
+    expect((await authz('bundle', 'keygen', keyBase)).code).toBe(0);
+    expect((await authz('bundle', 'push', POLICIES, '--version', 'v1', ...store('resign'))).code).toBe(0);
+    const unsigned = await authz('bundle', 'activate', 'v1', '--verify-key', `${keyBase}.pub`, ...store('resign'));
+    expect(unsigned.stderr).toMatch(/it is not signed/);
+    const signed = await authz('bundle', 'sign', 'v1', '--sign-key', `${keyBase}.key`, ...store('resign'));
+    expect(signed.code).toBe(0);
+    expect(signed.stdout).toMatch(/^signed resign v1 \(sha256 [0-9a-f]{64}\) with key [0-9a-f]{16}\n$/);
+    expect((await authz('bundle', 'activate', 'v1', '--verify-key', `${keyBase}.pub`, ...store('resign'))).code).toBe(0);
   });
 });

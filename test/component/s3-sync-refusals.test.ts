@@ -6,7 +6,7 @@
  * bucket, as a broken publisher or an attacker with write access would.
  */
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -152,6 +152,15 @@ describe('refusals by a running server', () => {
       error: /bundle v7: its manifest says version v2/,
     },
     {
+      name: 'a tarball built for another bundle (its manifest names "staging")',
+      setup: async () => {
+        const staging = await build('staging', 'v8', 'closed');
+        await put(store.versionKey('v8'), staging.tarball);
+        await writePointer(store, { version: 'v8', sha256: staging.sha256, activated_at: new Date().toISOString(), previous: 'v1' });
+      },
+      error: /bundle v8: its manifest says bundle "staging", but this server serves "refuse"/,
+    },
+    {
       name: 'a pointer naming a version that does not exist',
       setup: () => writePointer(store, { version: 'v9', sha256: 'a'.repeat(64), activated_at: new Date().toISOString(), previous: 'v1' }),
       error: /bundle v9: download failed: version v9 does not exist/,
@@ -204,8 +213,9 @@ describe('refusals by a running server', () => {
 });
 
 describe('signature verification (--verify-key)', () => {
-  it('serves signed bundles and refuses unsigned or wrongly signed ones', async () => {
+  it('serves signed bundles and refuses unsigned, wrongly signed, old-format and misbound ones', async () => {
     const store = s3.bundleStore('signed');
+    const staging = s3.bundleStore('staging');
     const keys = generateKeyPairSync('ed25519');
     const stranger = generateKeyPairSync('ed25519');
     const dir = mkdtempSync(path.join(tmpdir(), 'authz-keys-'));
@@ -213,31 +223,94 @@ describe('signature verification (--verify-key)', () => {
     writeFileSync(pub, keys.publicKey.export({ type: 'spki', format: 'pem' }));
 
     const v1 = await publish(store, 'v1', 'open', { signKey: keys.privateKey });
-    await publish(store, 'v2', 'closed');
+    const v2 = await publish(store, 'v2', 'closed');
     const v3 = await build('signed', 'v3', 'closed');
     await pushBundle(store, v3.tarball, v3.manifest, { signKey: stranger.privateKey });
     const v4 = await build('signed', 'v4', 'closed');
     await pushBundle(store, v4.tarball, v4.manifest);
     // The right key, but a signature over another tarball (v1's), copied next to v4.
-    await put(store.signatureKey('v4'), signBundle(keys.privateKey, v1.sha256));
+    await put(store.signatureKey('v4'), signBundle(keys.privateKey, { bundle: 'signed', version: 'v1', sha256: v1.sha256 }));
+    // An old-format signature (base64 over the hash alone), by the right key, over the right tarball.
+    const v5 = await build('signed', 'v5', 'closed');
+    await pushBundle(store, v5.tarball, v5.manifest);
+    await put(store.signatureKey('v5'), Buffer.from(sign(null, Buffer.from(v5.sha256, 'ascii'), keys.privateKey).toString('base64') + '\n'));
+    // The attack of issue 21: a staging bundle signed with the same key, copied with its signature into signed/v8.
+    const stagingV8 = await publish(staging, 'v8', 'closed', { signKey: keys.privateKey });
+    await put(store.versionKey('v8'), stagingV8.tarball);
+    await put(store.signatureKey('v8'), (await staging.getSignature('v8'))!);
+    // A version signed by the right key for this bundle, copied under another version name (v1's tarball and signature as v9).
+    await put(store.versionKey('v9'), v1.tarball);
+    await put(store.signatureKey('v9'), (await store.getSignature('v1'))!);
     await activateVersion(store, 'v1');
 
     const { server, client } = await serve('signed', { verifyKey: pub });
     expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
 
-    const rows: { version: string; error: RegExp }[] = [
-      { version: 'v2', error: /bundle v2: refused by --verify-key: no signature at s3:\/\/.*\/signed\/v2\/bundle\.tar\.gz\.sig/ },
-      { version: 'v3', error: /bundle v3: refused by --verify-key: the signature does not match the bundle/ },
-      { version: 'v4', error: /bundle v4: refused by --verify-key: the signature does not match the bundle/ },
+    const rows: { version: string; sha256: string; error: RegExp }[] = [
+      { version: 'v2', sha256: v2.sha256, error: /bundle v2: refused by --verify-key: no signature at s3:\/\/.*\/signed\/v2\/bundle\.tar\.gz\.sig/ },
+      { version: 'v3', sha256: v3.sha256, error: /bundle v3: refused by --verify-key: the signature is by key [0-9a-f]{16}, which is not among the verify keys \([0-9a-f]{16}\)/ },
+      { version: 'v4', sha256: v4.sha256, error: /bundle v4: refused by --verify-key: the signature is for version v1, not v4/ },
+      { version: 'v5', sha256: v5.sha256, error: /bundle v5: refused by --verify-key: the signature is in the old format .*authz bundle sign/ },
+      { version: 'v8', sha256: stagingV8.sha256, error: /bundle v8: refused by --verify-key: the signature is for bundle "staging", not "signed"/ },
+      { version: 'v9', sha256: v1.sha256, error: /bundle v9: refused by --verify-key: the signature is for version v1, not v9/ },
     ];
     for (const row of rows) {
       const before = await errorsOf(server);
-      // activateVersion without a key, as a publisher who forgot to sign would.
-      await activateVersion(store, row.version);
+      // Written straight to the store, as a publisher who forgot to sign, or an attacker with write access, would.
+      await writePointer(store, { version: row.version, sha256: row.sha256, activated_at: new Date().toISOString(), previous: 'v1' });
       expect(await waitFor(() => errorsOf(server), (n) => n > before, REFUSAL_WAIT_MS)).toBe(before + 1);
       expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(row.error);
+      // The last good version keeps answering: GET /x stays allowed (every refused version denies it).
       expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     }
+  });
+
+  it('a verify key file holding two keys stops start-up; two files are a rotation and both are accepted', async () => {
+    const store = s3.bundleStore('rotated');
+    const oldKey = generateKeyPairSync('ed25519');
+    const newKey = generateKeyPairSync('ed25519');
+    const dir = mkdtempSync(path.join(tmpdir(), 'authz-keys-'));
+    const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
+    const both = path.join(dir, 'both.pub');
+    writeFileSync(both, pem(oldKey.publicKey) + pem(newKey.publicKey));
+    await expect(startS3Server(s3, 'rotated', { verifyKey: both })).rejects.toThrow(/verifyKey: .*both\.pub holds 2 PEM blocks; a key file must hold exactly one key/);
+
+    const oldPub = path.join(dir, 'old.pub');
+    const newPub = path.join(dir, 'new.pub');
+    writeFileSync(oldPub, pem(oldKey.publicKey));
+    writeFileSync(newPub, pem(newKey.publicKey));
+    await publish(store, 'v1', 'closed', { signKey: oldKey.privateKey });
+    await publish(store, 'v2', 'open', { signKey: newKey.privateKey });
+    await activateVersion(store, 'v1');
+    const { client } = await serve('rotated', { verifyKey: [oldPub, newPub] });
+    expect(await client.check(GET_X)).toMatchObject({ allowed: false, version: 'v1' });
+    await activateVersion(store, 'v2');
+    expect(await waitFor(() => client.check(GET_X), (a) => a.version === 'v2', REFUSAL_WAIT_MS)).toMatchObject({ allowed: true, version: 'v2' });
+  });
+
+  it('--signed-not-before refuses versions signed before the floor (rollback protection)', async () => {
+    const store = s3.bundleStore('floor');
+    const keys = generateKeyPairSync('ed25519');
+    const dir = mkdtempSync(path.join(tmpdir(), 'authz-keys-'));
+    const pub = path.join(dir, 'k.pub');
+    writeFileSync(pub, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+    const old = await build('floor', 'v1', 'closed');
+    await store.putVersion('v1', old.tarball, {
+      sha256: old.sha256,
+      signature: signBundle(keys.privateKey, { bundle: 'floor', version: 'v1', sha256: old.sha256 }, new Date('2026-01-01T00:00:00Z')),
+    });
+    await publish(store, 'v2', 'open', { signKey: keys.privateKey });
+    await activateVersion(store, 'v2');
+    const { server, client } = await serve('floor', { verifyKey: pub, signedNotBefore: '2026-06-01T00:00:00Z' });
+    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v2' });
+    const before = await errorsOf(server);
+    // Replaying the old pointer to v1: validly signed, but before the floor.
+    await writePointer(store, { version: 'v1', sha256: old.sha256, activated_at: '2026-01-01T00:00:00Z', previous: null });
+    expect(await waitFor(() => errorsOf(server), (n) => n > before, REFUSAL_WAIT_MS)).toBe(before + 1);
+    expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(
+      /bundle v1: refused by --verify-key: the signature was made at 2026-01-01T00:00:00\.000Z, before the --signed-not-before floor 2026-06-01T00:00:00\.000Z/,
+    );
+    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v2' });
   });
 
   it('a verify key that is not a public key stops start-up with a message naming the field', async () => {

@@ -9,7 +9,7 @@ import { startAuthzServer } from '../../src/server/authz-server.js';
 import { connectAuthz } from '../support/grpc-clients.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
-import { startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
 
 interface Pki {
   dir: string;
@@ -21,6 +21,11 @@ interface Pki {
   otherCaCert: string;
   strangerCert: string;
   strangerKey: string;
+  /** Client certificates from the client CA whose URI SAN is a SPIFFE id. */
+  ingressCert: string;
+  ingressKey: string;
+  frontendCert: string;
+  frontendKey: string;
 }
 
 async function makePki(): Promise<Pki> {
@@ -28,7 +33,7 @@ async function makePki(): Promise<Pki> {
   const caExt = [{ name: 'basicConstraints' as const, cA: true, critical: true }, { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }];
   const ca = await selfsigned.generate([{ name: 'commonName', value: 'test-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
   const otherCa = await selfsigned.generate([{ name: 'commonName', value: 'other-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
-  const leaf = (cn: string, issuer: { private: string; cert: string }, usage: 'serverAuth' | 'clientAuth') =>
+  const leaf = (cn: string, issuer: { private: string; cert: string }, usage: 'serverAuth' | 'clientAuth', spiffe?: string) =>
     selfsigned.generate([{ name: 'commonName', value: cn }], {
       keyType: 'ec',
       algorithm: 'sha256',
@@ -37,15 +42,21 @@ async function makePki(): Promise<Pki> {
         { name: 'basicConstraints' as const, cA: false },
         { name: 'keyUsage' as const, digitalSignature: true, keyEncipherment: true },
         { name: 'extKeyUsage' as const, [usage]: true },
-        { name: 'subjectAltName' as const, altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+        {
+          name: 'subjectAltName' as const,
+          altNames: spiffe ? [{ type: 6, value: spiffe }] : [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }],
+        },
       ],
     });
   const server = await leaf('authz.test', ca, 'serverAuth');
   const client = await leaf('envoy.test', ca, 'clientAuth');
   const stranger = await leaf('stranger.test', otherCa, 'clientAuth');
+  const ingress = await leaf('ingress', ca, 'clientAuth', INGRESS);
+  const frontend = await leaf('frontend', ca, 'clientAuth', FRONTEND);
   const files: Record<string, string> = {
     caCert: ca.cert, serverCert: server.cert, serverKey: server.private, clientCert: client.cert, clientKey: client.private,
     otherCaCert: otherCa.cert, strangerCert: stranger.cert, strangerKey: stranger.private,
+    ingressCert: ingress.cert, ingressKey: ingress.private, frontendCert: frontend.cert, frontendKey: frontend.private,
   };
   const out: Record<string, string> = { dir };
   for (const [k, v] of Object.entries(files)) {
@@ -57,6 +68,7 @@ async function makePki(): Promise<Pki> {
 }
 
 const read = (f: string) => readFileSync(f);
+const INGRESS = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
 const request = istioRequest({ principal: FRONTEND, path: '/orders/1', ext: { service: 'orders' } });
 // The certificates name localhost and 127.0.0.1; the client connects to 127.0.0.1.
 const clientOptions: grpc.ClientOptions = { 'grpc.ssl_target_name_override': 'localhost' };
@@ -131,6 +143,62 @@ describe('mTLS on the gRPC listener', () => {
     } finally {
       c.close();
     }
+  });
+});
+
+describe('--allowed-callers over real mTLS', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({
+      policies,
+      tlsCert: pki.serverCert,
+      tlsKey: pki.serverKey,
+      tlsClientCa: pki.caCert,
+      // The ingress gateway by exact id, and anything in a namespace the frontend is not in.
+      allowedCallers: [INGRESS, 'spiffe://cluster.local/ns/payments/*'],
+    });
+  });
+  afterAll(async () => server?.close());
+
+  const client = (key: string, cert: string) => connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert), read(key), read(cert)), clientOptions);
+
+  it('a listed caller gets decisions', async () => {
+    const c = client(pki.ingressKey, pki.ingressCert);
+    try {
+      expect((await c.check(request)).status.code).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('an unlisted caller with a valid certificate from the client CA gets UNAUTHENTICATED, counted and logged, and no decision', async () => {
+    const decisionsBefore = server.logLines().filter((l) => l.msg === 'decision').length;
+    const c = client(pki.frontendKey, pki.frontendCert);
+    try {
+      await expect(c.check(request)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: 'this caller may not ask for authorization decisions' });
+      await expect(c.check(request)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    } finally {
+      c.close();
+    }
+    expect(metricValue(await server.metricsText(), 'authz_callers_refused_total{reason="not_allowed"}')).toBe(2);
+    const refusals = server.logLines().filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('Check call refused'));
+    // Logged once per identity, not once per call.
+    expect(refusals).toEqual([expect.objectContaining({ level: 'warn', caller: FRONTEND })]);
+    expect(server.logLines().filter((l) => l.msg === 'decision')).toHaveLength(decisionsBefore);
+  });
+
+  it('a caller whose certificate carries no SPIFFE id gets UNAUTHENTICATED', async () => {
+    const c = client(pki.clientKey, pki.clientCert);
+    try {
+      await expect(c.check(request)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    } finally {
+      c.close();
+    }
+    expect(metricValue(await server.metricsText(), 'authz_callers_refused_total{reason="no_identity"}')).toBe(1);
+  });
+
+  it('/safety shows the allow-list in force', async () => {
+    expect(JSON.parse((await server.admin('/safety')).body).allowed_callers).toEqual([INGRESS, 'spiffe://cluster.local/ns/payments/*']);
   });
 });
 

@@ -9,7 +9,7 @@ describe('loadConfig', () => {
   it('has documented defaults', () => {
     const c = loadConfig({ env: {} });
     expect(c.listen).toEqual({ host: '0.0.0.0', port: 9191 });
-    expect(c.admin).toEqual({ host: '0.0.0.0', port: 9192 });
+    expect(c.admin).toEqual({ host: '127.0.0.1', port: 9192 });
     expect(c.policies).toBe('policies');
     expect(c.policiesSettle).toBe(200);
     expect(Object.isFrozen(c)).toBe(true);

@@ -12,6 +12,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
+import { DEFAULT_ADMIN, DEFAULT_LISTEN } from '../../src/config/schema.js';
 
 // Parsed YAML/JSON is untyped by nature; these tests are what give it shape.
 type Json = any;
@@ -19,9 +20,15 @@ type Json = any;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (rel: string): string => readFileSync(path.join(ROOT, rel), 'utf8');
 
-/** The server's documented defaults (`--listen 0.0.0.0:9191`, `--admin 0.0.0.0:9192`). */
+/** The server's documented ports (`--listen 0.0.0.0:9191`, `--admin 127.0.0.1:9192`). */
 const SERVER_GRPC_PORT = 9191;
 const SERVER_ADMIN_PORT = 9192;
+/**
+ * Containers bind the admin port on every interface: probes and Prometheus
+ * come from outside the container's loopback (the server's own default is
+ * loopback, which would fail every probe).
+ */
+const CONTAINER_ADMIN = `0.0.0.0:${SERVER_ADMIN_PORT}`;
 /** Envoy's own ext_authz default; our budget must be well under it. */
 const ENVOY_DEFAULT_EXT_AUTHZ_TIMEOUT_MS = 200;
 
@@ -130,6 +137,13 @@ const matchKey = (route: Json): string =>
   route.match.path ?? route.match.path_separated_prefix ?? route.match.prefix ?? JSON.stringify(route.match);
 
 // ------------------------------------------------------------------ Envoy
+
+describe('server defaults', () => {
+  it('the admin port defaults to loopback (safe on a laptop); the gRPC port to all interfaces', () => {
+    expect(hostPort(DEFAULT_ADMIN)).toEqual({ host: '127.0.0.1', port: SERVER_ADMIN_PORT });
+    expect(hostPort(DEFAULT_LISTEN)).toEqual({ host: '0.0.0.0', port: SERVER_GRPC_PORT });
+  });
+});
 
 describe('Envoy configs: every file', () => {
   it('ships both the HTTP and the TCP variant', () => {
@@ -410,6 +424,15 @@ describe('docker-compose.yml', () => {
     expect(targets).toContain(authzEnv.AUTHZ_STATE_DIR);
   });
 
+  it('binds the admin port for the other containers but publishes it on the host loopback only', () => {
+    expect(authzEnv.AUTHZ_ADMIN).toBe(CONTAINER_ADMIN);
+    const adminPorts = (svc.authz.ports as string[]).filter((p) => String(p).endsWith(`:${SERVER_ADMIN_PORT}`));
+    expect(adminPorts.length).toBeGreaterThan(0);
+    for (const p of adminPorts) expect(String(p)).toMatch(new RegExp(`^127\\.0\\.0\\.1:\\d+:${SERVER_ADMIN_PORT}$`));
+    // The gRPC port is for Envoy on the compose network, never the host.
+    expect(published(svc.authz)).not.toContain(SERVER_GRPC_PORT);
+  });
+
   it('calls authz healthy only when /readyz on its admin port answers', () => {
     const test = [svc.authz.healthcheck.test].flat().join(' ');
     const admin = hostPort(authzEnv.AUTHZ_ADMIN!);
@@ -490,6 +513,11 @@ describe('Dockerfile', () => {
     const user = inRuntime('USER').at(-1);
     expect(user).toBeDefined();
     expect(['root', '0', '0:0']).not.toContain(user);
+  });
+
+  it('binds the admin port on all interfaces (the server defaults to loopback) so probes from outside reach it', () => {
+    const env = inRuntime('ENV').join(' ');
+    expect(env).toMatch(new RegExp(`\\bAUTHZ_ADMIN=${CONTAINER_ADMIN.replace(/\./g, '\\.')}\\b`));
   });
 
   it('exposes both server ports and health-checks the admin /healthz with node', () => {
@@ -601,6 +629,39 @@ describe('envoy/istio', () => {
     expect(live.httpGet.path).toBe('/healthz');
     expect(probePort(authzContainer, live.httpGet.port)).toBe(admin);
     expect(authzContainer.ports.find((p: Json) => p.containerPort === admin).name).toBe('http-admin');
+  });
+
+  it('binds the admin port on all interfaces for kubelet probes and Prometheus', () => {
+    expect(env(authzContainer, 'AUTHZ_ADMIN')).toBe(CONTAINER_ADMIN);
+  });
+
+  it('admits only mesh mTLS callers to the gRPC port, and only the monitoring namespace to the admin port', () => {
+    const labels = deployment.spec.template.metadata.labels;
+    const selects = (sel: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
+    const peer = ofKind(deployDocs, 'PeerAuthentication')[0];
+    expect(peer.apiVersion).toBe('security.istio.io/v1');
+    expect(selects(peer.spec.selector.matchLabels)).toBe(true);
+    expect(peer.spec.mtls.mode).toBe('STRICT');
+
+    const allow = ofKind(deployDocs, 'AuthorizationPolicy').find((p) => p.spec.action === 'ALLOW');
+    expect(allow, 'ALLOW policy on the server').toBeDefined();
+    expect(selects(allow.spec.selector.matchLabels)).toBe(true);
+    for (const rule of allow.spec.rules) {
+      expect(rule.from.flatMap((f: Json) => f.source.principals ?? []).length, 'callers named by principal').toBeGreaterThan(0);
+      expect(rule.to.flatMap((t: Json) => t.operation.ports)).toEqual([String(SERVER_GRPC_PORT)]);
+    }
+
+    const np = ofKind(deployDocs, 'NetworkPolicy')[0];
+    expect(np.apiVersion).toBe('networking.k8s.io/v1');
+    expect(selects(np.spec.podSelector.matchLabels)).toBe(true);
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+    const rulesFor = (port: number) => np.spec.ingress.filter((r: Json) => r.ports.some((p: Json) => p.port === port));
+    expect(rulesFor(SERVER_GRPC_PORT).length).toBeGreaterThan(0);
+    const adminRules = rulesFor(SERVER_ADMIN_PORT);
+    expect(adminRules.length).toBeGreaterThan(0);
+    for (const r of adminRules) expect(r.from?.length, 'the admin port is open only to named sources').toBeGreaterThan(0);
+    // The Service's ports are the ones the policies talk about.
+    expect(service.spec.ports.map((p: Json) => p.port).sort()).toEqual([SERVER_GRPC_PORT, SERVER_ADMIN_PORT]);
   });
 
   it('runs non-root on a read-only root filesystem, with the state dir on an emptyDir', () => {
