@@ -13,7 +13,8 @@ import type { DecisionCache } from './cache/decision-cache.js';
 import { decisionCacheKey } from './cache/cache-key.js';
 import type { Decision } from './decision.js';
 import { checkRequestToInput, type InputOptions } from './envoy/check-request.js';
-import type { RequestModel } from './envoy/request-model.js';
+import type { InputResult, RequestModel } from './envoy/request-model.js';
+import type { HostMismatch } from './envoy/target-service.js';
 import type { WireCheckRequest } from './envoy/wire-types.js';
 import { actionIdFor, buildEntities, RESOURCE_TYPE, requestContext, type CedarRequest } from './cedar/cedar-request.js';
 import type { CompiledPolicySet } from './cedar/compile.js';
@@ -25,6 +26,7 @@ import type { Slice } from './cedar/slicing.js';
 import type { ContextFields } from './context/context-fields.js';
 import type { IdentityOutcome } from './context/jwt-identity.js';
 import { RequestEnricher } from './context/request-enricher.js';
+import { serviceDirectoryFor } from './context/service-directory.js';
 
 export interface Authorization {
   decision: Decision;
@@ -36,6 +38,8 @@ export interface Authorization {
   target?: { principal: string; action: string; resource: string };
   /** What the decision cache did, when one was given: answered, missed, or could not be used (volatile inputs). */
   cache?: CacheOutcome;
+  /** Both names, when the request was refused as a host_mismatch. */
+  mismatch?: HostMismatch;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
@@ -95,11 +99,26 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
 }
 
 /** The pipeline without end-user identity or server context (workload principal, no load, no risk). */
-export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: InputOptions, authorizeOptions?: AuthorizeOptions): Authorization {
+export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>, authorizeOptions?: AuthorizeOptions): Authorization {
   const decisionId = randomUUID();
-  const result = checkRequestToInput(req, options);
-  if (!result.ok) return { decision: denyFor(result.reason, result.message, set?.version ?? null, decisionId) };
+  const result = readCheckRequest(req, set, options);
+  if (!result.ok) return refusedInput(result, set, decisionId);
   return authorizeInput(result.input, set, decisionId, authorizeOptions);
+}
+
+/** CheckRequest → RequestModel with the set's way of naming services (bundle.yaml `services:`, gateways, frontProxy). */
+export function readCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>): InputResult {
+  return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set) });
+}
+
+/** The deny for a request refused before evaluation; a refused target keeps the request and both names for the log. */
+export function refusedInput(result: Extract<InputResult, { ok: false }>, set: CompiledPolicySet | null, decisionId: string): Authorization {
+  const decision = denyFor(result.reason, result.message, set?.version ?? null, decisionId);
+  const input = result.input;
+  if (!input) return { decision };
+  const p = workloadPrincipal(input.source.principal);
+  const target = { principal: `${p.type}::"${p.id}"`, action: actionIdFor(input), resource: input.service };
+  return result.mismatch ? { decision, input, target, mismatch: result.mismatch } : { decision, input, target };
 }
 
 /** Every later hit shares the stored result (and decisions reference its arrays): make sharing safe. */
@@ -117,11 +136,11 @@ export function authorizeRequest(
   req: WireCheckRequest,
   set: CompiledPolicySet | null,
   enricher: RequestEnricher = RequestEnricher.NONE,
-  options?: InputOptions,
+  options?: Partial<InputOptions>,
 ): Authorization | Promise<Authorization> {
   const decisionId = randomUUID();
-  const result = checkRequestToInput(req, options);
-  if (!result.ok) return { decision: denyFor(result.reason, result.message, set?.version ?? null, decisionId) };
+  const result = readCheckRequest(req, set, options);
+  if (!result.ok) return refusedInput(result, set, decisionId);
   const input = result.input;
   if (!set) return authorizeInput(input, set, decisionId);
   const identity = enricher.identify(input);

@@ -7,7 +7,7 @@ import type { RequestModel } from '../../src/envoy/request-model.js';
 
 function model(over: Partial<RequestModel> = {}): RequestModel {
   return {
-    kind: 'http', method: 'GET', path: '/', query: {}, host: 'api', scheme: 'http', protocol: 'HTTP/1.1',
+    kind: 'http', method: 'GET', path: '/', rawPath: '/', query: {}, host: 'api', scheme: 'http', protocol: 'HTTP/1.1',
     headers: {}, headerCount: 0, source: { principal: '', service: '' }, destination: { principal: '', service: '' },
     timeMs: Date.UTC(2026, 0, 5, 12), contextExtensions: {}, service: 'api', sni: '', requestId: '', filterMetadata: {},
     ...over,
