@@ -65,7 +65,6 @@ function validTimeZone(tz: string): boolean {
 
 /** Service names as Cedar resources and hosts see them: canonical (lower-case, no port, no trailing dot). */
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$/;
-const serviceName = z.string().regex(SERVICE_NAME, 'service names are lower-case letters, digits, ".", "_" or "-" (as in Service::"orders")');
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 const serviceEntrySchema = z
@@ -87,7 +86,7 @@ export const bundleSettingsSchema = z
       .array(rateLimitRuleSchema)
       .default([])
       .refine((rules) => new Set(rules.map((r) => r.name)).size === rules.length, { message: 'rule names must be unique' }),
-    services: z.record(serviceName, serviceEntrySchema).default({}),
+    services: z.record(z.string(), serviceEntrySchema).default({}),
     /** Destination identities of ingress gateways: there the Host decides which service is called. */
     gateways: z.array(z.string().min(1)).default([]),
     /** A check with no mesh identity and no context_extensions["service"]: the Host decides (true) or it is denied (false). */
@@ -97,6 +96,11 @@ export const bundleSettingsSchema = z
   })
   .strict()
   .superRefine((s, ctx) => {
+    for (const name of Object.keys(s.services)) {
+      if (!SERVICE_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', path: ['services', name], message: 'service names are lower-case letters, digits, ".", "_" or "-", as requests resolve them (Service::"orders")' });
+      }
+    }
     // An identity or host claimed by two services would make the target depend on map order.
     for (const problem of new ServiceDirectory(s).problems) {
       const [path, ...rest] = problem.split(': ');
