@@ -14,7 +14,6 @@ import { ENTITIES_FILE, filesToPolicySetSource, SETTINGS_FILE, type BundleFileMa
 import { parseBundleSettings } from '../bundle/bundle-settings.js';
 import { WRITE_METHODS } from '../cedar/action-hierarchy.js';
 import { SERVICE_TYPE, servicesNamedIn } from '../context/service-directory.js';
-import { canonicalHost } from '../envoy/service-names.js';
 import { ServiceDirectory } from '../envoy/target-service.js';
 
 export const LOCKDOWN_DIR = 'lockdowns/';
@@ -97,9 +96,10 @@ export interface LockdownTarget {
 
 /**
  * The service a `--service` argument stands for, resolved as requests are
- * (target-service.ts): canonical host form, a `services:` host alias, and a
- * Kubernetes form (`orders.shop.svc.cluster.local`) of a known service. A
- * lockdown of a name no request resolves to would lock nothing.
+ * (target-service.ts): canonical host form, a `services:` host alias, or a
+ * Kubernetes form (`orders.shop.svc.cluster.local`) of a `services:` entry in
+ * its identities' namespace. A lockdown of a name no request resolves to would
+ * lock nothing.
  */
 export function resolveLockdownService(files: BundleFileMap, name: string): LockdownTarget {
   const settings = parseBundleSettings(files.get(SETTINGS_FILE)?.toString('utf8'));
@@ -115,13 +115,7 @@ export function resolveLockdownService(files: BundleFileMap, name: string): Lock
   }
   for (const id of named) known.add(id);
   const directory = new ServiceDirectory(settings, (s) => known.has(s));
-  let service = directory.serviceOfName(name);
-  if (!known.has(service)) {
-    // `orders.shop`, `orders.shop.svc.cluster.local`: the Kubernetes forms of a known service.
-    const labels = canonicalHost(name).split('.');
-    const k8s = labels.length >= 2 && (labels.length === 2 || labels[2] === 'svc') && known.has(labels[0]);
-    if (k8s && directory.serviceOfHost(canonicalHost(name), labels[1]) === labels[0]) service = labels[0];
-  }
+  const service = directory.serviceOfName(name);
   return { service, known: known.has(service) };
 }
 

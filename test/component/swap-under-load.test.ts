@@ -32,7 +32,9 @@ afterAll(async () => {
 });
 
 // Allowed by variant "b" only (a mesh caller: anonymous callers are refused by every service).
-const probe = () => client.check(istioRequest({ principal: workloadId(7, SERVICES), method: 'GET', path: '/probe/b', host: serviceName(0, SERVICES) }));
+// Sent to svc-000's sidecar: its identity (destination principal) names the service.
+const probe = () =>
+  client.check(istioRequest({ principal: workloadId(7, SERVICES), method: 'GET', path: '/probe/b', host: serviceName(0, SERVICES), destination: workloadId(0, SERVICES) }));
 
 describe('swapping a 200-policy set under load', () => {
   it('answers every request, from the old version until the switch and the new one after', async () => {

@@ -4,7 +4,13 @@
  * gateways and front proxies), every host form, mismatches, SPIFFE parsing and
  * path normalisation. Requests go through checkRequestToInput, as Envoy's do.
  */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { authorizeCheckRequest } from '../../src/authorize.js';
+import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { resolveLockdownService } from '../../src/safety/lockdown.js';
+import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
 import { parseSpiffeId } from '../../src/context/spiffe-id.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
@@ -234,5 +240,27 @@ describe('context.path is normalised as Envoy normalize_path + merge_slashes do'
   it('keeps the path as sent in rawPath, without the query', () => {
     const r = checkRequestToInput({ attributes: { request: { http: { method: 'GET', path: '/public/..//admin?x=1', host: 'x' } } } } as WireCheckRequest);
     expect(r).toMatchObject({ ok: true, input: { path: '/admin', rawPath: '/public/..//admin', query: { x: '1' } } });
+  });
+});
+
+describe('the example mesh (policies/) and the Istio walkthrough', () => {
+  it('envoy/istio/spoofed-host-check.json is denied as host_mismatch, decided for payments', async () => {
+    const set = await compilePolicyDirectory(EXAMPLE_POLICIES);
+    const req = JSON.parse(readFileSync(path.join(EXAMPLE_POLICIES, '../envoy/istio/spoofed-host-check.json'), 'utf8')) as WireCheckRequest;
+    const auth = authorizeCheckRequest(req, set);
+    expect(auth.decision).toMatchObject({ kind: 'deny', reason: 'host_mismatch', status: 403 });
+    expect(auth.target?.resource).toBe('payments');
+    expect(auth.mismatch).toMatchObject({ host: 'orders', hostService: 'orders', service: 'payments' });
+    set.retire();
+  });
+
+  it('lockdown names resolve as requests do', () => {
+    const files = new Map<string, Buffer>();
+    for (const name of ['bundle.yaml', 'entities.json', 'orders.cedar', 'mesh.cedar']) files.set(name, readFileSync(path.join(EXAMPLE_POLICIES, name)));
+    expect(resolveLockdownService(files, 'orders.shop.svc.cluster.local:8080')).toEqual({ service: 'orders', known: true });
+    expect(resolveLockdownService(files, 'Orders.')).toEqual({ service: 'orders', known: true });
+    expect(resolveLockdownService(files, 'shop.example.com')).toEqual({ service: 'frontend', known: true });
+    expect(resolveLockdownService(files, 'orders.other')).toEqual({ service: 'orders.other', known: false });
+    expect(resolveLockdownService(files, 'paymnets')).toEqual({ service: 'paymnets', known: false });
   });
 });
