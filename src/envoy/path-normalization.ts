@@ -18,8 +18,11 @@
 export type NormalizedPath = { ok: true; path: string } | { ok: false; message: string };
 
 const UNRESERVED = /[A-Za-z0-9\-._~]/;
+/** What normalisation could change: `\`, `%`, `/.`, `//`, or no leading `/`. Most paths have none (and Envoy already normalised them). */
+const MAY_CHANGE = /[\\%]|\/\.|\/\/|^(?!\/)/;
 
 export function normalizePath(raw: string): NormalizedPath {
+  if (!MAY_CHANGE.test(raw)) return { ok: true, path: raw };
   let decoded = '';
   for (let i = 0; i < raw.length; i++) {
     const c = raw[i];

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeCheckRequest } from '../../src/authorize.js';
 import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
@@ -231,6 +232,19 @@ describe('context.path is normalised as Envoy normalize_path + merge_slashes do'
     ['/x%zz', '/x%zz'],
     ['/x%2', '/x%2'],
   ])('%j → %j', (raw, expected) => expect(normalizePath(raw)).toEqual({ ok: true, path: expected }));
+
+  it('for any path: absolute, no empty or dot segments left, and normalising again changes nothing', () => {
+    const piece = fc.constantFrom('a', 'B', '.', '..', '', '%2e', '%2E%2e', '%2F', '%41', '%zz', '\\', '~', 'x.y');
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 10 }), fc.boolean(), (parts, lead) => {
+        const r = normalizePath((lead ? '/' : '') + parts.join('/'));
+        if (!r.ok) return;
+        expect(r.path.startsWith('/')).toBe(true);
+        expect(r.path).not.toMatch(/\/\/|\/\.\.?(\/|$)/);
+        expect(normalizePath(r.path)).toEqual(r);
+      }),
+    );
+  });
 
   it('refuses an encoded NUL, as Envoy does', () => {
     expect(normalizePath('/xyz/.%00../abc')).toMatchObject({ ok: false });
