@@ -61,10 +61,14 @@ describe('swapping a 200-policy set under load', () => {
     const next = path.join(dir, '.mesh.cedar.tmp');
     writeFileSync(next, generateMeshBundle({ services: SERVICES, variant: 'b' }).get('mesh.cedar')!);
     renameSync(next, path.join(dir, 'mesh.cedar'));
-    await eventually(() => server.policySet.current!.version !== versionA, 20_000, 20);
-    await eventually(() => answers.some((a) => a.version !== versionA), 5000, 10);
-    running = false;
-    await load;
+    try {
+      await eventually(() => server.policySet.current!.version !== versionA, 20_000, 20);
+      await eventually(() => answers.some((a) => a.version !== versionA), 5000, 10);
+    } finally {
+      // Stop the workers even when a wait fails, or they would keep calling a closed server forever.
+      running = false;
+      await load;
+    }
 
     expect(failures).toEqual([]);
     const versionB = server.policySet.current!.version;
