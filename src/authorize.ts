@@ -13,7 +13,8 @@ import type { DecisionCache } from './cache/decision-cache.js';
 import { decisionCacheKey } from './cache/cache-key.js';
 import type { Decision } from './decision.js';
 import { checkRequestToInput, type InputOptions } from './envoy/check-request.js';
-import type { RequestModel } from './envoy/request-model.js';
+import type { InputResult, RequestModel } from './envoy/request-model.js';
+import type { HostMismatch } from './envoy/target-service.js';
 import type { WireCheckRequest } from './envoy/wire-types.js';
 import { actionIdFor, buildEntities, RESOURCE_TYPE, requestContext, type CedarRequest } from './cedar/cedar-request.js';
 import type { CompiledPolicySet } from './cedar/compile.js';
@@ -26,6 +27,7 @@ import type { CedarValueJson } from './cedar/cedar-wasm.js';
 import type { ContextFields } from './context/context-fields.js';
 import type { IdentityOutcome } from './context/jwt-identity.js';
 import { RequestEnricher } from './context/request-enricher.js';
+import { serviceDirectoryFor } from './context/service-directory.js';
 
 export interface Authorization {
   decision: Decision;
@@ -41,6 +43,8 @@ export interface Authorization {
   principal?: PrincipalRef;
   /** The request's whole Cedar context, also on a cache hit (what allow effects' templates read). */
   context?: Record<string, CedarValueJson>;
+  /** Both names, when the request was refused as a host_mismatch. */
+  mismatch?: HostMismatch;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
@@ -100,11 +104,26 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
 }
 
 /** The pipeline without end-user identity or server context (workload principal, no load, no risk). */
-export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: InputOptions, authorizeOptions?: AuthorizeOptions): Authorization {
+export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>, authorizeOptions?: AuthorizeOptions): Authorization {
   const decisionId = randomUUID();
-  const result = checkRequestToInput(req, options);
-  if (!result.ok) return { decision: denyFor(result.reason, result.message, set?.version ?? null, decisionId) };
+  const result = readCheckRequest(req, set, options);
+  if (!result.ok) return refusedInput(result, set, decisionId);
   return authorizeInput(result.input, set, decisionId, authorizeOptions);
+}
+
+/** CheckRequest → RequestModel with the set's way of naming services (bundle.yaml `services:`, gateways, frontProxy). */
+export function readCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>): InputResult {
+  return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set) });
+}
+
+/** The deny for a request refused before evaluation; a refused target keeps the request and both names for the log. */
+export function refusedInput(result: Extract<InputResult, { ok: false }>, set: CompiledPolicySet | null, decisionId: string): Authorization {
+  const decision = denyFor(result.reason, result.message, set?.version ?? null, decisionId);
+  const input = result.input;
+  if (!input) return { decision };
+  const p = workloadPrincipal(input.source.principal);
+  const target = { principal: `${p.type}::"${p.id}"`, action: actionIdFor(input), resource: input.service };
+  return result.mismatch ? { decision, input, target, mismatch: result.mismatch } : { decision, input, target };
 }
 
 /** Every later hit shares the stored result (and decisions reference its arrays): make sharing safe. */
@@ -122,11 +141,11 @@ export function authorizeRequest(
   req: WireCheckRequest,
   set: CompiledPolicySet | null,
   enricher: RequestEnricher = RequestEnricher.NONE,
-  options?: InputOptions,
+  options?: Partial<InputOptions>,
 ): Authorization | Promise<Authorization> {
   const decisionId = randomUUID();
-  const result = checkRequestToInput(req, options);
-  if (!result.ok) return { decision: denyFor(result.reason, result.message, set?.version ?? null, decisionId) };
+  const result = readCheckRequest(req, set, options);
+  if (!result.ok) return refusedInput(result, set, decisionId);
   const input = result.input;
   if (!set) return authorizeInput(input, set, decisionId);
   const identity = enricher.identify(input);

@@ -9,6 +9,10 @@ export const REASONS = {
   no_permit: { status: 403, message: 'no policy permits this request' },
   malformed_request: { status: 400, message: 'malformed CheckRequest' },
   request_too_large: { status: 431, message: 'request headers too large' },
+  /** The Host names another known service than the destination identity the mesh vouches for. */
+  host_mismatch: { status: 403, message: 'the host names another service than the destination identity' },
+  /** No mesh identity names the target and bundle.yaml lets no Host decide (frontProxy: false). */
+  no_destination_identity: { status: 403, message: 'the request names no destination the mesh vouches for' },
   no_policy_set: { status: 503, message: 'no policy set is active yet' },
   evaluation_error: { status: 503, message: 'the policy engine failed' },
   deadline_exceeded: { status: 503, message: 'the decision could not be made before the deadline' },

@@ -18,11 +18,20 @@
  *       setHeaders: { x-caller: "{principal.type}" }
  *       stripQuery: [access_token]
  *       responseHeaders: { cache-control: no-store }
+ *   services:                          # how the mesh names each service (envoy/target-service.ts)
+ *     orders:
+ *       identities: [spiffe://cluster.local/ns/shop/sa/orders]
+ *       hosts: [orders.example.com]
+ *   gateways: [spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account]
+ *   frontProxy: true                   # no mesh identity: the Host decides (Envoy at the edge)
+ *   clusterDomain: cluster.local
  */
 import YAML from 'yaml';
 import { z } from 'zod';
 import { PolicySetError } from '../cedar/compile.js';
 import { EffectSyntaxError, parseHeaderNames, parseHeaderTemplateMap, parseQueryNameList } from '../effects/effect-syntax.js';
+import { DEFAULT_CLUSTER_DOMAIN } from '../envoy/service-names.js';
+import { ServiceDirectory } from '../envoy/target-service.js';
 
 export const MODES = ['normal', 'high-alert'] as const;
 export type Mode = (typeof MODES)[number];
@@ -95,6 +104,19 @@ function validTimeZone(tz: string): boolean {
   }
 }
 
+/** Service names as Cedar resources and hosts see them: canonical (lower-case, no port, no trailing dot). */
+const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$/;
+const DNS_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+const serviceEntrySchema = z
+  .object({
+    /** Destination identities (SPIFFE ids) of the service's workloads. */
+    identities: z.array(z.string().min(1)).default([]),
+    /** More host names reaching it (external names); Kubernetes forms come from the identities' namespaces. */
+    hosts: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+
 export const bundleSettingsSchema = z
   .object({
     name: z.string().optional(),
@@ -106,8 +128,27 @@ export const bundleSettingsSchema = z
       .default([])
       .refine((rules) => new Set(rules.map((r) => r.name)).size === rules.length, { message: 'rule names must be unique' }),
     allowEffects: z.array(allowEffectRuleSchema).default([]),
+    services: z.record(z.string(), serviceEntrySchema).default({}),
+    /** Destination identities of ingress gateways: there the Host decides which service is called. */
+    gateways: z.array(z.string().min(1)).default([]),
+    /** A check with no mesh identity and no context_extensions["service"]: the Host decides (true) or it is denied (false). */
+    frontProxy: z.boolean().default(true),
+    /** The cluster's DNS domain, for `orders.shop.svc.<clusterDomain>`. */
+    clusterDomain: z.string().regex(DNS_NAME, 'expected a DNS domain such as cluster.local').default(DEFAULT_CLUSTER_DOMAIN),
   })
-  .strict();
+  .strict()
+  .superRefine((s, ctx) => {
+    for (const name of Object.keys(s.services)) {
+      if (!SERVICE_NAME.test(name)) {
+        ctx.addIssue({ code: 'custom', path: ['services', name], message: 'service names are lower-case letters, digits, ".", "_" or "-", as requests resolve them (Service::"orders")' });
+      }
+    }
+    // An identity or host claimed by two services would make the target depend on map order.
+    for (const problem of new ServiceDirectory(s).problems) {
+      const [path, ...rest] = problem.split(': ');
+      ctx.addIssue({ code: 'custom', path: path.split('.'), message: rest.join(': ') });
+    }
+  });
 
 export type BundleSettings = Readonly<z.output<typeof bundleSettingsSchema>>;
 

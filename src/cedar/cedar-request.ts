@@ -52,6 +52,7 @@ export function buildContext(input: RequestModel, fields?: ContextFields): Recor
   const ctx: Record<string, CedarValueJson> = {
     method: input.method,
     path: input.path,
+    rawPath: input.rawPath,
     query: input.query,
     host: input.host,
     scheme: input.scheme,

@@ -17,7 +17,7 @@ import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
 
 /** Options of `check` that are not server config keys. */
-const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
+const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'destination-principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
 
 function contextSummary(context: Record<string, CedarValueJson>): string {
   const source = (context.source ?? {}) as Record<string, CedarValueJson>;
@@ -50,6 +50,7 @@ export function requestFromFlags(values: Record<string, unknown>): SimpleRequest
     path: (values.path as string | undefined) ?? '/',
     host: values.host as string | undefined,
     principal: values.principal as string | undefined,
+    destinationPrincipal: values['destination-principal'] as string | undefined,
     sourceIp: values['source-ip'] as string | undefined,
     headers: pairs(values.header, ':', '--header'),
     contextExtensions: pairs(values['context-extension'], '=', '--context-extension'),
@@ -60,7 +61,7 @@ export function requestFromFlags(values: Record<string, unknown>): SimpleRequest
 export const checkCommand: Command = {
   path: ['check'],
   summary: 'decide one request against a policy directory, as the server would, and explain it',
-  usage: 'check [--policies DIR] (--request FILE | --method M --path P --host H [--principal SPIFFE] [--header "k: v"]...)',
+  usage: 'check [--policies DIR] (--request FILE | --method M --path P --host H [--principal SPIFFE] [--destination-principal SPIFFE] [--header "k: v"]...)',
   options: {
     policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
     request: { type: 'string', description: 'JSON request (short form or an Envoy CheckRequest); - for stdin', valueName: 'FILE' },
@@ -68,6 +69,7 @@ export const checkCommand: Command = {
     path: { type: 'string', description: 'Path with optional query (default /)', valueName: 'PATH' },
     host: { type: 'string', description: 'Host / :authority', valueName: 'HOST' },
     principal: { type: 'string', description: 'Source principal, e.g. spiffe://cluster.local/ns/shop/sa/frontend', valueName: 'ID' },
+    'destination-principal': { type: 'string', description: "Destination principal: the called workload's identity, as its sidecar reports it", valueName: 'ID' },
     'source-ip': { type: 'string', description: 'Source IP address', valueName: 'IP' },
     header: { type: 'string', multiple: true, description: 'Request header "name: value"', valueName: 'HEADER' },
     'context-extension': { type: 'string', multiple: true, description: 'context_extensions entry name=value', valueName: 'KV' },
@@ -117,7 +119,10 @@ export const checkCommand: Command = {
           `resource:   ${c.resource.type}::"${c.resource.id}"`,
           `context:    ${contextSummary(auth.context ?? c.context)}`,
         );
+      } else if (auth.target) {
+        lines.push(`principal:  ${auth.target.principal}`, `action:     Action::"${auth.target.action}"`, `resource:   Service::"${auth.target.resource}"`);
       }
+      if (auth.mismatch) lines.push(`host:       "${auth.mismatch.host}" names Service::"${auth.mismatch.hostService}"; the destination ${auth.mismatch.identity} is Service::"${auth.mismatch.service}"`);
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);
       lines.push(...effectLines(response, report));
       lines.push('envoy response:', JSON.stringify(response, null, 2));

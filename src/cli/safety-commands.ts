@@ -22,6 +22,7 @@ import {
   listLockdowns,
   LockdownError,
   parseMethods,
+  resolveLockdownService,
   withLockdown,
   withoutLockdown,
 } from '../safety/lockdown.js';
@@ -101,9 +102,10 @@ function requireService(values: Record<string, unknown>): string {
 export const lockdownOnCommand: Command = {
   path: ['lockdown', 'on'],
   summary: "pause a service's writes mesh-wide (503 + Retry-After); reads keep flowing",
-  usage: 'lockdown on --service S [--methods POST,PUT,PATCH,DELETE] [--message TEXT] [--retry-after N] [--reason TEXT] <store flags>',
+  usage: 'lockdown on --service S [--methods POST,PUT,PATCH,DELETE] [--message TEXT] [--retry-after N] [--reason TEXT] [--force] <store flags>',
   options: {
-    service: { type: 'string', description: 'Service to lock down (Service::"S")', valueName: 'S' },
+    service: { type: 'string', description: 'Service to lock down (Service::"S"; any host form of it, e.g. orders.shop.svc.cluster.local)', valueName: 'S' },
+    force: { type: 'boolean', description: 'Lock down a service no policy, entity or services: entry knows' },
     methods: { type: 'string', description: 'Methods to refuse (default POST,PUT,PATCH,DELETE)', valueName: 'LIST' },
     message: { type: 'string', description: 'Message in the 503 body (default: "<S> is in maintenance: ...")', valueName: 'TEXT' },
     'retry-after': { type: 'string', description: `Retry-After seconds (default ${DEFAULT_LOCKDOWN_RETRY_AFTER_S})`, valueName: 'N' },
@@ -111,14 +113,29 @@ export const lockdownOnCommand: Command = {
     ...PUBLISH_OPTIONS,
     ...STORE_OPTIONS,
   },
-  details: `Publishes a version derived from the active one with a generated forbid in lockdowns/<S>.cedar, and activates it.\n${STORE_DETAILS}`,
+  details:
+    'Publishes a version derived from the active one with a generated forbid in lockdowns/<S>.cedar, and activates it.\n' +
+    'S is resolved as requests are (lower-case, no port or trailing dot, services: aliases, Kubernetes forms), so\n' +
+    'every way of writing the service is caught. A service nothing in the bundle knows is refused (exit 1) unless --force.\n' +
+    STORE_DETAILS,
   async run(values) {
-    const service = requireService(values);
+    const asked = requireService(values);
     const retryRaw = (values['retry-after'] as string | undefined) ?? String(DEFAULT_LOCKDOWN_RETRY_AFTER_S);
     if (!/^\d{1,9}$/.test(retryRaw)) throw new UsageError(`--retry-after "${retryRaw}" must be a whole number of seconds`);
     return withStore(values, 'lockdown on', async (store) => {
       const methods = parseMethods(values.methods as string | undefined);
       const base = await loadActiveBundle(store);
+      const target = resolveLockdownService(base.files, asked);
+      const service = target.service;
+      if (service !== asked) process.stdout.write(`"${asked}" names Service::"${service}"\n`);
+      if (!target.known) {
+        const warning = `no policy, entity or services: entry in ${base.pointer.version} knows Service::"${service}": no request resolves to it, so the lockdown would change nothing (check the name)`;
+        if (!values.force) {
+          process.stderr.write(`authz lockdown on: ${warning}; pass --force to publish it anyway\n`);
+          return 1;
+        }
+        process.stderr.write(`warning: ${warning}; publishing anyway (--force)\n`);
+      }
       const at = new Date();
       const lockdown = {
         service,
@@ -146,9 +163,10 @@ export const lockdownOffCommand: Command = {
   options: { service: { type: 'string', description: 'Service whose lockdown to lift', valueName: 'S' }, ...AUDIT_OPTIONS, ...PUBLISH_OPTIONS, ...STORE_OPTIONS },
   details: STORE_DETAILS,
   async run(values) {
-    const service = requireService(values);
+    const asked = requireService(values);
     return withStore(values, 'lockdown off', async (store) => {
       const base = await loadActiveBundle(store);
+      const service = resolveLockdownService(base.files, asked).service;
       const files = withoutLockdown(base.files, service);
       if (!files) {
         process.stdout.write(`${service} is not locked down in the active version ${base.pointer.version}; nothing changed\n`);

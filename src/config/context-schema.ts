@@ -86,6 +86,10 @@ export const contextConfigShape = {
   /** Trust payloads Envoy's jwt_authn filter verified (metadata_context, or this header). */
   jwtUpstreamMetadata: flag.default(false),
   jwtUpstreamHeader: headerName.optional(),
+  /** Source principals (the gateway that verified the token) whose jwtUpstreamHeader is believed; from anyone else a client wrote it. */
+  jwtUpstreamTrustedPrincipal: stringList.default([]),
+  /** Issuers whose upstream-verified payloads are accepted, besides jwtIssuer/jwtIssuers (payloads of any other issuer are refused). */
+  jwtUpstreamIssuers: stringList.default([]),
   jwtRealm: z.string().min(1).default(DEFAULT_JWT_REALM),
   jwksTimeout: durationMs.default(DEFAULT_JWKS_TIMEOUT_MS),
   jwksRefresh: durationMs.default(DEFAULT_JWKS_REFRESH_MS),
@@ -121,6 +125,15 @@ export function refineContextConfig(c: ContextConfig, ctx: z.RefinementCtx): voi
       ctx.addIssue({ code: 'custom', path: ['jwtIssuers', n, 'audiences'], message: 'at least one audience is required' });
     }
   });
+  const upstream = c.jwtUpstreamMetadata || c.jwtUpstreamHeader !== undefined;
+  if (upstream && !c.jwtIssuer && c.jwtIssuers.length === 0 && c.jwtUpstreamIssuers.length === 0) {
+    issue('jwtUpstreamIssuers', 'name the issuers whose upstream-verified payloads are accepted (or configure jwtIssuer/jwtIssuers); a payload from any other issuer is refused');
+  }
+  if (!upstream && c.jwtUpstreamIssuers.length > 0) issue('jwtUpstreamIssuers', 'set jwtUpstreamMetadata or jwtUpstreamHeader too');
+  if (c.jwtUpstreamHeader && c.jwtUpstreamTrustedPrincipal.length === 0) {
+    issue('jwtUpstreamTrustedPrincipal', 'required with jwtUpstreamHeader: the source principals (e.g. the ingress gateway) whose payload header is believed; from anyone else a client could have written it');
+  }
+  if (c.jwtUpstreamTrustedPrincipal.length > 0 && !c.jwtUpstreamHeader) issue('jwtUpstreamTrustedPrincipal', 'set jwtUpstreamHeader too');
   if (c.jwksRefresh < 1000) issue('jwksRefresh', 'must be at least 1s');
   if (c.riskTrustedPrincipal.length > 0 && !c.riskHeader) issue('riskTrustedPrincipal', 'set riskHeader too');
   if (c.loadWindow < 100) issue('loadWindow', 'must be at least 100ms');

@@ -63,6 +63,8 @@ export async function jwtSettingsFromConfig(config: Config): Promise<JwtSettings
     issuers,
     upstreamMetadata: config.jwtUpstreamMetadata,
     ...(config.jwtUpstreamHeader ? { upstreamHeader: config.jwtUpstreamHeader } : {}),
+    upstreamHeaderPrincipals: new Set(config.jwtUpstreamTrustedPrincipal),
+    upstreamIssuers: new Set([...issuers.map((i) => i.issuer), ...config.jwtUpstreamIssuers]),
     ignorePaths: config.jwtIgnorePaths,
     realm: config.jwtRealm,
     jwks: { timeoutMs: config.jwksTimeout, refreshMs: config.jwksRefresh, cooldownMs: config.jwksCooldown },

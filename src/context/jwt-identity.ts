@@ -50,8 +50,12 @@ export interface JwtSettings {
   issuers: IssuerSettings[];
   /** Trust payloads in metadata_context[envoy.filters.http.jwt_authn]. */
   upstreamMetadata: boolean;
-  /** Trust a base64url JSON payload in this (lower-case) header (jwt_authn forward_payload_header). */
+  /** Trust a base64url JSON payload in this (lower-case) header (jwt_authn forward_payload_header)... */
   upstreamHeader?: string;
+  /** ...only when the request comes from one of these source principals (the hop that verified the token). */
+  upstreamHeaderPrincipals?: ReadonlySet<string>;
+  /** Issuers whose upstream payloads are accepted (the configured issuers plus jwtUpstreamIssuers); others are refused. */
+  upstreamIssuers?: ReadonlySet<string>;
   /** Paths whose tokens are ignored: exact, or a prefix ending in "*". */
   ignorePaths: string[];
   realm: string;
@@ -254,26 +258,43 @@ export class JwtIdentity {
     return { kind: 'rejected', reason: 'unauthenticated', message: description, wwwAuthenticate: bearerChallenge(this.settings.realm, description) };
   }
 
-  /** A payload verified by Envoy, when we are configured to trust one; undefined when none is present. */
+  /**
+   * A payload verified by Envoy, when we are configured to trust one; undefined when none is present.
+   * Metadata comes from Envoy's own jwt_authn filter; the header form only from the configured
+   * principals (anyone else could have written it). A trusted payload must carry `exp` and come
+   * from an accepted issuer: it stands in for a token we did not verify ourselves.
+   */
   private fromUpstream(input: RequestModel): IdentityOutcome | undefined {
     let payload: Record<string, unknown> | undefined;
-    if (this.settings.upstreamMetadata) payload = metadataPayload(input.filterMetadata[JWT_AUTHN_NAMESPACE], this.issuers);
-    if (!payload && this.settings.upstreamHeader) {
-      const raw = input.headers[this.settings.upstreamHeader];
+    const accepted = this.upstreamIssuers();
+    if (this.settings.upstreamMetadata) {
+      const found = metadataPayload(input.filterMetadata[JWT_AUTHN_NAMESPACE], accepted);
+      if (found === 'unaccepted') return this.unauthenticated('the verified token was not issued by a configured issuer');
+      payload = found;
+    }
+    const header = this.settings.upstreamHeader;
+    if (!payload && header && this.settings.upstreamHeaderPrincipals?.has(input.source.principal)) {
+      const raw = input.headers[header];
       if (raw !== undefined) {
         const decoded = decodePayloadHeader(raw);
-        if (!decoded) return this.unauthenticated(`the ${this.settings.upstreamHeader} header does not hold a base64url JSON payload`);
+        if (!decoded) return this.unauthenticated(`the ${header} header does not hold a base64url JSON payload`);
         payload = decoded;
       }
     }
     if (!payload) return undefined;
-    // Envoy checked exp when it verified; a payload replayed later must still be in date.
-    if (typeof payload.exp === 'number' && payload.exp * 1000 + this.settings.clockSkewMs <= this.now()) return this.unauthenticated('the token has expired');
     const iss = typeof payload.iss === 'string' ? payload.iss : undefined;
-    const mapping = (iss && this.issuers.get(iss)?.settings.mapping) || this.defaultMapping();
+    if (iss === undefined || !accepted.has(iss)) return this.unauthenticated('the verified token was not issued by a configured issuer');
+    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return this.unauthenticated('the verified token has no "exp" claim');
+    // Envoy checked exp when it verified; a payload replayed later must still be in date.
+    if (payload.exp * 1000 + this.settings.clockSkewMs <= this.now()) return this.unauthenticated('the token has expired');
+    const mapping = this.issuers.get(iss)?.settings.mapping ?? this.defaultMapping();
     const principal = claimsToPrincipal(payload, mapping);
     if (typeof principal === 'string') return this.unauthenticated(principal);
     return { kind: 'user', principal, via: 'upstream' };
+  }
+
+  private upstreamIssuers(): ReadonlySet<string> {
+    return this.settings.upstreamIssuers ?? new Set(this.issuers.keys());
   }
 
   private defaultMapping(): ClaimMapping {
@@ -296,17 +317,17 @@ export function bearerChallenge(realm: string, description: string): string {
   return `Bearer realm="${q(realm)}", error="invalid_token", error_description="${q(description)}"`;
 }
 
-function metadataPayload(ns: unknown, issuers: Map<string, IssuerRuntime>): Record<string, unknown> | undefined {
+/** The payload of an accepted issuer; 'unaccepted' when jwt_authn verified only tokens of other issuers. */
+function metadataPayload(ns: unknown, accepted: ReadonlySet<string>): Record<string, unknown> | 'unaccepted' | undefined {
   if (!ns || typeof ns !== 'object') return undefined;
-  let first: Record<string, unknown> | undefined;
+  let seen = false;
   for (const v of Object.values(ns as Record<string, unknown>)) {
     if (!v || typeof v !== 'object' || Array.isArray(v)) continue;
     const p = v as Record<string, unknown>;
-    // Prefer a payload from an issuer we know (its claim mapping applies).
-    if (typeof p.iss === 'string' && issuers.has(p.iss)) return p;
-    first ??= p;
+    if (typeof p.iss === 'string' && accepted.has(p.iss)) return p;
+    seen = true;
   }
-  return first;
+  return seen ? 'unaccepted' : undefined;
 }
 
 function decodePayloadHeader(raw: string): Record<string, unknown> | undefined {

@@ -4,7 +4,10 @@
  * to decide on comes back as `{ ok: false }` and becomes a 400 deny.
  */
 import { isIP } from 'node:net';
+import { normalizePath } from './path-normalization.js';
 import type { InputResult, PeerModel, RequestModel } from './request-model.js';
+import { canonicalHost } from './service-names.js';
+import { ServiceDirectory, type TargetResult } from './target-service.js';
 import type { WireCheckRequest, WireHeaderValue, WireHttpRequest, WirePeer, WireStruct, WireStructValue } from './wire-types.js';
 
 /** Envoy's own default is 100 headers; meshes raise it. Past this we refuse rather than spend. */
@@ -15,6 +18,8 @@ export const MAX_HEADER_BYTES = 256 * 1024;
 export interface InputOptions {
   /** Clock for requests without request.time. */
   nowMs: () => number;
+  /** How the active bundle names services (bundle.yaml `services:`, gateways, frontProxy); the defaults otherwise. */
+  targets?: ServiceDirectory;
 }
 
 const DEFAULT_OPTIONS: InputOptions = { nowMs: Date.now };
@@ -30,21 +35,19 @@ export function checkRequestToInput(req: WireCheckRequest | null | undefined, op
   const sni = str(attrs.tls_session?.sni);
   const filterMetadata = decodeFilterMetadata(attrs.metadata_context?.filter_metadata);
 
+  const targets = options.targets ?? ServiceDirectory.DEFAULT;
+
   if (!http) {
     if (!attrs.source && !attrs.destination) {
       return malformed('CheckRequest has neither attributes.request.http nor source/destination peers');
     }
-    const service =
-      contextExtensions.service || sni.toLowerCase() || destination.principal || destination.ip || '';
-    if (!service) return malformed('network check names no destination (no SNI, principal or address)');
-    return {
-      ok: true,
-      input: {
-        kind: 'network', method: '', path: '', query: {}, host: '', scheme: '', protocol: '',
-        headers: {}, headerCount: 0, source, destination, timeMs, contextExtensions, service, sni,
-        requestId: '', filterMetadata,
-      },
+    const target = targets.resolve({ kind: 'network', extensionService: contextExtensions.service ?? '', destinationPrincipal: destination.principal, host: canonicalHost(sni), destinationIp: destination.ip });
+    const input: RequestModel = {
+      kind: 'network', method: '', path: '', rawPath: '', query: {}, host: '', scheme: '', protocol: '',
+      headers: {}, headerCount: 0, source, destination, timeMs, contextExtensions, service: '', sni,
+      requestId: '', filterMetadata,
     };
+    return withTarget(input, target);
   }
 
   const headerResult = collectHeaders(http);
@@ -56,18 +59,19 @@ export function checkRequestToInput(req: WireCheckRequest | null | undefined, op
   const rawPath = str(http.path) || pseudo[':path'] || '';
   if (!rawPath) return malformed('attributes.request.http.path is missing');
   const hostWithPort = str(http.host) || pseudo[':authority'] || headers.host || '';
-  const host = stripPort(hostWithPort.toLowerCase());
-  const service = contextExtensions.service || host;
-  if (!service) return malformed('attributes.request.http.host is missing and no context_extensions["service"] is set');
+  const host = canonicalHost(hostWithPort);
 
   const q = rawPath.indexOf('?');
-  const path = q === -1 ? rawPath : rawPath.slice(0, q);
+  const pathOnly = q === -1 ? rawPath : rawPath.slice(0, q);
+  const normalized = normalizePath(pathOnly);
+  if (!normalized.ok) return malformed(normalized.message);
   const queryString = str(http.query) || (q === -1 ? '' : rawPath.slice(q + 1));
 
   const input: RequestModel = {
     kind: 'http',
     method,
-    path,
+    path: normalized.path,
+    rawPath: pathOnly,
     query: parseQuery(queryString),
     host,
     scheme: str(http.scheme) || pseudo[':scheme'] || '',
@@ -78,12 +82,26 @@ export function checkRequestToInput(req: WireCheckRequest | null | undefined, op
     destination,
     timeMs,
     contextExtensions,
-    service,
+    service: '',
     sni,
     requestId: str(http.id) || headers['x-request-id'] || '',
     filterMetadata,
   };
-  return { ok: true, input };
+  const target = targets.resolve({ kind: 'http', extensionService: contextExtensions.service ?? '', destinationPrincipal: destination.principal, host });
+  return withTarget(input, target);
+}
+
+/** The model with its resolved service, or the deny the resolution calls for (with the model, for the decision log). */
+function withTarget(input: RequestModel, target: TargetResult): InputResult {
+  if (target.ok) {
+    input.service = target.service;
+    return { ok: true, input };
+  }
+  if (target.reason === 'host_mismatch') {
+    input.service = target.service;
+    return { ok: false, reason: target.reason, message: target.message, input, mismatch: target.mismatch };
+  }
+  return { ok: false, reason: target.reason, message: target.message, input };
 }
 
 function malformed(message: string): InputResult {
@@ -189,17 +207,6 @@ function collectHeaders(http: WireHttpRequest): CollectedHeaders | string {
     }
   }
   return { headers: { ...headers }, pseudo, count };
-}
-
-function stripPort(host: string): string {
-  if (host.startsWith('[')) {
-    const end = host.indexOf(']');
-    return end === -1 ? host : host.slice(1, end);
-  }
-  const colon = host.indexOf(':');
-  // More than one colon: a bare IPv6 literal, which has no port.
-  if (colon === -1 || host.indexOf(':', colon + 1) !== -1) return host;
-  return host.slice(0, colon);
 }
 
 function parseQuery(qs: string): Record<string, string> {

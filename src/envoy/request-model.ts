@@ -2,6 +2,8 @@
  * Our own model of one request to authorise: what Envoy told us, normalised,
  * with nothing Cedar-specific yet. Built by `checkRequestToInput`.
  */
+import type { HostMismatch } from './target-service.js';
+
 export interface PeerModel {
   /** IP address, when the peer has a socket address. */
   ip?: string;
@@ -15,11 +17,13 @@ export interface RequestModel {
   kind: 'http' | 'network';
   /** Upper-case HTTP method; empty for network checks. */
   method: string;
-  /** Path without the query string. */
+  /** Path without the query string, normalised as Envoy's normalize_path + merge_slashes do (path-normalization.ts). */
   path: string;
+  /** Path without the query string, exactly as Envoy sent it. */
+  rawPath: string;
   /** First value of each query parameter. */
   query: Record<string, string>;
-  /** Lower-case host without the port. */
+  /** Canonical host: lower-case, without port or trailing dot (service-names.ts). */
   host: string;
   scheme: string;
   protocol: string;
@@ -31,7 +35,7 @@ export interface RequestModel {
   /** Epoch milliseconds of request.time, or of arrival when Envoy sent none. */
   timeMs: number;
   contextExtensions: Record<string, string>;
-  /** Cedar resource id: Service::"<service>". */
+  /** Cedar resource id: Service::"<service>", resolved in the order target-service.ts documents. */
   service: string;
   sni: string;
   requestId: string;
@@ -39,4 +43,14 @@ export interface RequestModel {
   filterMetadata: Record<string, unknown>;
 }
 
-export type InputResult = { ok: true; input: RequestModel } | { ok: false; reason: 'malformed_request' | 'request_too_large'; message: string };
+export type InputResult =
+  | { ok: true; input: RequestModel }
+  | {
+      ok: false;
+      reason: 'malformed_request' | 'request_too_large' | 'host_mismatch' | 'no_destination_identity';
+      message: string;
+      /** The request as far as it was read, when the refusal is about its target (for the decision log). */
+      input?: RequestModel;
+      /** Both names of a host_mismatch. */
+      mismatch?: HostMismatch;
+    };

@@ -10,8 +10,11 @@
  * Pure: files in, files out.
  */
 import { PolicySetError, parsePolicies } from '../cedar/compile.js';
-import type { BundleFileMap } from '../bundle/bundle-files.js';
+import { ENTITIES_FILE, filesToPolicySetSource, SETTINGS_FILE, type BundleFileMap } from '../bundle/bundle-files.js';
+import { parseBundleSettings } from '../bundle/bundle-settings.js';
 import { WRITE_METHODS } from '../cedar/action-hierarchy.js';
+import { SERVICE_TYPE, servicesNamedIn } from '../context/service-directory.js';
+import { ServiceDirectory } from '../envoy/target-service.js';
 
 export const LOCKDOWN_DIR = 'lockdowns/';
 export const DEFAULT_LOCKDOWN_METHODS: readonly string[] = WRITE_METHODS;
@@ -82,6 +85,55 @@ export function lockdownPolicyText(l: Lockdown): string {
     `forbid (principal, action in [${actions}], resource == Service::${cedarString(l.service, 'the service')});`,
     '',
   ].join('\n');
+}
+
+export interface LockdownTarget {
+  /** The Cedar resource id requests for the service resolve to. */
+  service: string;
+  /** Whether a `services:` entry, a `Service` entity or a policy (other than lockdowns) names it. */
+  known: boolean;
+}
+
+/**
+ * The service a `--service` argument stands for, resolved as requests are
+ * (target-service.ts): canonical host form, a `services:` host alias, or a
+ * Kubernetes form (`orders.shop.svc.cluster.local`) of a `services:` entry in
+ * its identities' namespace. A lockdown of a name no request resolves to would
+ * lock nothing.
+ */
+export function resolveLockdownService(files: BundleFileMap, name: string): LockdownTarget {
+  const settings = parseBundleSettings(files.get(SETTINGS_FILE)?.toString('utf8'));
+  const known = new Set<string>(Object.keys(settings.services));
+  for (const id of serviceEntityIds(files)) known.add(id);
+  const policyFiles: BundleFileMap = new Map([...files].filter(([n]) => !n.startsWith(LOCKDOWN_DIR)));
+  let named: Set<string> = new Set();
+  try {
+    named = servicesNamedIn([...parsePolicies(filesToPolicySetSource(policyFiles, 'lockdown')).values()].map((p) => p.json));
+  } catch (err) {
+    // A bundle with no policies besides lockdowns knows no service from policies.
+    if (!(err instanceof PolicySetError)) throw err;
+  }
+  for (const id of named) known.add(id);
+  const directory = new ServiceDirectory(settings, (s) => known.has(s));
+  const service = directory.serviceOfName(name);
+  return { service, known: known.has(service) };
+}
+
+function serviceEntityIds(files: BundleFileMap): string[] {
+  const raw = files.get(ENTITIES_FILE);
+  if (!raw) return [];
+  let list: unknown;
+  try {
+    list = JSON.parse(raw.toString('utf8'));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(list)) return [];
+  const out: string[] = [];
+  for (const e of list as { uid?: { type?: unknown; id?: unknown } }[]) {
+    if (e?.uid?.type === SERVICE_TYPE && typeof e.uid.id === 'string') out.push(e.uid.id);
+  }
+  return out;
 }
 
 /** Files with the lockdown added (or replaced, when the service already had one). */

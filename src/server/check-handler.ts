@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { authorizeInput, type Authorization } from '../authorize.js';
+import { authorizeInput, readCheckRequest, refusedInput, type Authorization } from '../authorize.js';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { DecisionCache } from '../cache/decision-cache.js';
@@ -24,7 +24,6 @@ import { decisionDeadline, deadlineMessage, epochNowMs, withinDeadline, type Dea
 import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
-import { checkRequestToInput } from '../envoy/check-request.js';
 import { applyAllowEffects } from '../envoy/allow-effects.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import type { RequestModel } from '../envoy/request-model.js';
@@ -105,8 +104,8 @@ export class CheckHandler {
   }
 
   private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
-    const parsed = checkRequestToInput(request);
-    if (!parsed.ok) return { decision: denyFor(parsed.reason, parsed.message, set?.version ?? null, decisionId) };
+    const parsed = readCheckRequest(request, set);
+    if (!parsed.ok) return refusedInput(parsed, set, decisionId);
     const input = parsed.input;
     if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
     try {
@@ -253,7 +252,7 @@ export class CheckHandler {
       // A dry-run deny is logged as the deny it is; fail-mode answers as what was answered.
       decision: enforced.outcome === 'dry_run_allow' ? out.decision : enforced.answer,
       input: out.input,
-      principal: p ? `${p.type}::"${p.id}"` : undefined,
+      principal: p ? `${p.type}::"${p.id}"` : out.target?.principal,
       action: out.target?.action,
       resource: out.target?.resource,
       durationMs: seconds * 1000,
@@ -276,6 +275,8 @@ function logExtra(out: PipelineResult, enforced: Enforced, warning: string | und
   } else if (dryRun) extra = { enforcement: 'dry-run' };
   if (out.rateLimit) (extra ??= {}).rate_limit_rule = out.rateLimit.rule;
   if (out.cache === 'hit') (extra ??= {}).cached = true;
+  // Both names, so the log says who claimed to be whom.
+  if (out.mismatch) (extra ??= {}).host_mismatch = { host: out.mismatch.host, host_service: out.mismatch.hostService, destination: out.mismatch.identity, destination_service: out.mismatch.service };
   if (warning) (extra ??= {}).route_warning = warning;
   // With an end-user principal, the calling workload would otherwise be missing from the audit line.
   const p = out.principal;

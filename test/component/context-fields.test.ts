@@ -118,10 +118,19 @@ describe('the example policies with identity, lists, risk and time', () => {
     it.each([
       ['a low score', '20'],
       ['no score', undefined],
-      ['a score out of range', '101'],
-      ['a score that is not a number', 'high'],
     ])('lets %s through', async (_label, score) => {
       expect(await server.check(post(shopper, score))).toMatchObject({ allowed: true });
+    });
+
+    // From the trusted gateway, a score we cannot read is the highest risk, never "no score".
+    it.each([
+      ['a score out of range', '101'],
+      ['a score that is not a number', 'high'],
+      ['a decimal score', '95.0'],
+      ['a signed score', '+95'],
+      ["a score sent twice (the client's 0 plus the gateway's 95)", '0,95'],
+    ])('treats %s as the highest risk', async (_label, score) => {
+      expect(await server.check(post(shopper, score))).toMatchObject({ allowed: false, status: 403, policies: ['high-risk-step-up'] });
     });
 
     it('ignores the header when the sender is not a trusted principal', async () => {

@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimpleRequest } from '../../src/envoy/simple-request.js';
-import { AUDIENCE, FRONTEND, ISSUER, JwksServer, policyDir, signingKey, startTestServer, token, unsignedToken, type SigningKey, type TestServer } from './context-harness.js';
+import { AUDIENCE, FRONTEND, GATEWAY, ISSUER, JwksServer, policyDir, signingKey, startTestServer, token, unsignedToken, type SigningKey, type TestServer } from './context-harness.js';
 
 const POLICIES = {
   'api.cedar': `
@@ -239,7 +239,13 @@ describe('payloads verified upstream by Envoy', () => {
 
   beforeAll(async () => {
     dir = await policyDir(POLICIES);
-    trusting = await startTestServer({ policies: dir.dir, jwtUpstreamMetadata: true, jwtUpstreamHeader: 'x-jwt-payload' });
+    trusting = await startTestServer({
+      policies: dir.dir,
+      jwtUpstreamMetadata: true,
+      jwtUpstreamHeader: 'x-jwt-payload',
+      jwtUpstreamIssuers: [ISSUER],
+      jwtUpstreamTrustedPrincipal: [GATEWAY],
+    });
     plain = await startTestServer({ policies: dir.dir });
   });
 
@@ -255,14 +261,29 @@ describe('payloads verified upstream by Envoy', () => {
     expect(await plain.check(req)).toMatchObject({ allowed: false, status: 403 });
   });
 
-  it('trusts a forwarded payload header only when configured to, and still checks exp', async () => {
+  it('trusts a forwarded payload header only from the configured principal, and still checks exp', async () => {
     const header = (p: object) => Buffer.from(JSON.stringify(p)).toString('base64url');
-    const good = { host: 'api', path: '/eng', headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: future() }) } };
+    const good = { host: 'api', path: '/eng', principal: GATEWAY, headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: future() }) } };
     expect(await trusting.check(good)).toMatchObject({ allowed: true });
     expect(await plain.check(good)).toMatchObject({ allowed: false, status: 403 });
+    // The same header from the frontend (or a caller without mTLS) is something a client wrote: no user.
+    expect(await trusting.check({ ...good, principal: FRONTEND })).toMatchObject({ allowed: false, status: 403 });
+    expect(await trusting.check({ ...good, principal: undefined })).toMatchObject({ allowed: false, status: 403 });
     const stale = { ...good, headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: 1_000_000 }) } };
     expect(await trusting.check(stale)).toMatchObject({ allowed: false, status: 401, message: 'the token has expired' });
     const garbage = { ...good, headers: { 'x-jwt-payload': '%%%' } };
     expect(await trusting.check(garbage)).toMatchObject({ allowed: false, status: 401 });
+  });
+
+  it('refuses an upstream payload without exp or from an unconfigured issuer', async () => {
+    const header = (p: object) => Buffer.from(JSON.stringify(p)).toString('base64url');
+    const noExp = { host: 'api', path: '/eng', principal: GATEWAY, headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'] }) } };
+    expect(await trusting.check(noExp)).toMatchObject({ allowed: false, status: 401, message: 'the verified token has no "exp" claim' });
+    const otherIssuer = { ...noExp, headers: { 'x-jwt-payload': header({ iss: 'https://evil.example/', sub: 'bob', groups: ['eng'], exp: future() }) } };
+    expect(await trusting.check(otherIssuer)).toMatchObject({ allowed: false, status: 401, message: 'the verified token was not issued by a configured issuer' });
+    const noExpMeta = { host: 'api', path: '/eng', metadata: metadata({ iss: ISSUER, sub: 'bob', groups: ['eng'] }) };
+    expect(await trusting.check(noExpMeta)).toMatchObject({ allowed: false, status: 401, message: 'the verified token has no "exp" claim' });
+    const otherMeta = { host: 'api', path: '/eng', metadata: { 'envoy.filters.http.jwt_authn': { 'https://evil.example/': { iss: 'https://evil.example/', sub: 'bob', groups: ['eng'], exp: future() } } } };
+    expect(await trusting.check(otherMeta)).toMatchObject({ allowed: false, status: 401, message: 'the verified token was not issued by a configured issuer' });
   });
 });

@@ -33,6 +33,9 @@ rateLimits:
     key: source.ip
     normal: { requestsPerSecond: 0.01, burst: 5 }
     high-alert: { requestsPerSecond: 0.002, burst: 1 }
+services:
+  orders: { identities: [spiffe://cluster.local/ns/shop/sa/orders] }
+  payments: { identities: [spiffe://cluster.local/ns/shop/sa/payments] }
 `;
 const V1 = { 'main.cedar': POLICIES, 'schema.cedarschema': SCHEMA, 'bundle.yaml': BUNDLE_YAML };
 // The candidate: the frontend may no longer write.
@@ -100,6 +103,10 @@ describe('lockdown through the store', () => {
     expect(headerOf(locked!, 'retry-after')).toBe('120');
     expect(denyBody(locked!)).toMatchObject({ message: 'orders is migrating', policies: ['lockdown-orders'] });
     expect((await write('payments')).status.code).toBe(0);
+    // Every way of writing the service's name resolves to Service::"orders", so none escapes the lockdown.
+    for (const host of ['orders.shop.svc.cluster.local:8080', 'orders.shop', 'orders.', 'ORDERS.shop.svc']) {
+      expect((await write(host)).denied_response?.status.code, host).toBe(503);
+    }
   });
 
   it('lockdown status lists it, with who and why', async () => {
@@ -118,6 +125,11 @@ describe('lockdown through the store', () => {
     const pointer = await s3.store.getPointer();
     expect(pointer.kind === 'found' ? pointer.pointer.version : null).toBe(before);
     expect((await cli('lockdown', 'on', '--service', 'orders; drop')).code).toBe(1);
+    // A name nothing in the bundle knows would lock nothing: refused, nothing published.
+    const unknown = await cli('lockdown', 'on', '--service', 'paymnets');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^authz lockdown on: no policy, entity or services: entry in \S+ knows Service::"paymnets".*pass --force to publish it anyway\n$/);
+    expect((await s3.store.listVersions()).filter((v) => v.version.includes('paymnets'))).toEqual([]);
   });
 
   it('lockdown off: writes flow again; lifting it twice changes nothing', async () => {
@@ -211,5 +223,20 @@ describe('audit trail', () => {
     expect(table.stdout.split('\n')[0]).toMatch(/^TIME +ACTION +FROM +TO +WHO +WHY$/);
     expect(table.stdout.trim().split('\n')).toHaveLength(3);
     expect(table.stdout).toMatch(/rollback +v2 +v1--normal-\d{14} +alice +checkout broke/);
+  });
+});
+
+// Last: these add versions and history records the tests above count.
+describe('lockdown names', () => {
+  it('lockdown on resolves the name as requests are; --force publishes a service nothing knows', async () => {
+    const before = active();
+    const longForm = await cli('lockdown', 'on', '--service', 'payments.shop.svc.cluster.local:8080', '--methods', 'DELETE');
+    expect(longForm.code).toBe(0);
+    expect(longForm.stdout).toMatch(/^"payments.shop.svc.cluster.local:8080" names Service::"payments"\nlockdown on payments: DELETE answer 503/);
+    await converge(() => active() !== before);
+    const forced = await cli('lockdown', 'on', '--service', 'paymnets', '--force');
+    expect(forced.code).toBe(0);
+    expect(forced.stderr).toMatch(/^warning: no policy, entity or services: entry .* publishing anyway \(--force\)\n$/);
+    for (const service of ['payments.', 'paymnets']) expect((await cli('lockdown', 'off', '--service', service)).code).toBe(0);
   });
 });

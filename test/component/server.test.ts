@@ -30,7 +30,7 @@ describe('Check over gRPC with the example mesh', () => {
     { name: 'nobody deletes payments: 405 from the forbid', req: istioRequest({ principal: ADMIN_CONSOLE, method: 'DELETE', path: '/payments/9', ext: { service: 'payments' } }), allow: false, status: 405, policies: ['payments-no-delete'] },
     { name: 'admins pass the admin API', req: istioRequest({ principal: ADMIN_CONSOLE, path: '/admin/flags', ext: { service: 'orders' } }), allow: true, policies: ['admins-full-access'] },
     { name: 'the admin API is closed to others', req: istioRequest({ principal: FRONTEND, path: '/admin/flags', ext: { service: 'frontend' } }), allow: false, status: 403, policies: ['admin-api-admins-only'] },
-    { name: 'public paths need no identity (resource from the host)', req: istioRequest({ path: '/public/logo.png', host: 'frontend:8080' }), allow: true, policies: ['frontend-public-read', 'public-paths'] },
+    { name: 'public paths need no caller identity (resource from the destination identity)', req: istioRequest({ path: '/public/logo.png', host: 'frontend:8080', destination: FRONTEND }), allow: true, policies: ['frontend-public-read', 'public-paths'] },
     { name: 'front proxy with header_map raw values', req: rawHeaderRequest({ method: 'GET', path: '/public/app.js', host: 'shop.example.com', headers: { 'user-agent': 'Mozilla/5.0', cookie: 'session=secret' } }), allow: true, policies: ['public-paths'] },
   ];
   for (const row of rows) {
@@ -81,7 +81,8 @@ describe('Check over gRPC with the example mesh', () => {
     const res = await client.check({ attributes: { source: { principal: FRONTEND }, destination: { principal: 'spiffe://cluster.local/ns/db/sa/postgres' } } });
     expect(res.denied_response!.status.code).toBe(403);
     const line = server.logLines().find((l) => l.decision_id === res.dynamic_metadata!.fields!.decision_id.stringValue)!;
-    expect(line).toMatchObject({ action: 'connect', resource: 'spiffe://cluster.local/ns/db/sa/postgres' });
+    // The destination's mesh identity names the target by its service account.
+    expect(line).toMatchObject({ action: 'connect', resource: 'postgres' });
   });
 });
 

@@ -32,7 +32,9 @@ afterAll(async () => {
 });
 
 // Allowed by variant "b" only (a mesh caller: anonymous callers are refused by every service).
-const probe = () => client.check(istioRequest({ principal: workloadId(7, SERVICES), method: 'GET', path: '/probe/b', host: serviceName(0, SERVICES) }));
+// Sent to svc-000's sidecar: its identity (destination principal) names the service.
+const probe = () =>
+  client.check(istioRequest({ principal: workloadId(7, SERVICES), method: 'GET', path: '/probe/b', host: serviceName(0, SERVICES), destination: workloadId(0, SERVICES) }));
 
 describe('swapping a 200-policy set under load', () => {
   it('answers every request, from the old version until the switch and the new one after', async () => {
@@ -59,10 +61,14 @@ describe('swapping a 200-policy set under load', () => {
     const next = path.join(dir, '.mesh.cedar.tmp');
     writeFileSync(next, generateMeshBundle({ services: SERVICES, variant: 'b' }).get('mesh.cedar')!);
     renameSync(next, path.join(dir, 'mesh.cedar'));
-    await eventually(() => server.policySet.current!.version !== versionA, 20_000, 20);
-    await eventually(() => answers.some((a) => a.version !== versionA), 5000, 10);
-    running = false;
-    await load;
+    try {
+      await eventually(() => server.policySet.current!.version !== versionA, 20_000, 20);
+      await eventually(() => answers.some((a) => a.version !== versionA), 5000, 10);
+    } finally {
+      // Stop the workers even when a wait fails, or they would keep calling a closed server forever.
+      running = false;
+      await load;
+    }
 
     expect(failures).toEqual([]);
     const versionB = server.policySet.current!.version;

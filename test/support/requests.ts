@@ -6,7 +6,16 @@ export const ORDERS = 'spiffe://cluster.local/ns/shop/sa/orders';
 export const ADMIN_CONSOLE = 'spiffe://cluster.local/ns/ops/sa/admin-console';
 
 /** An Istio sidecar's check: mTLS principals, :authority host with port, headers map. */
-export function istioRequest(opts: { principal?: string; method?: string; path?: string; host?: string; headers?: Record<string, string>; ext?: Record<string, string> }): WireCheckRequest {
+export function istioRequest(opts: {
+  principal?: string;
+  method?: string;
+  path?: string;
+  host?: string;
+  headers?: Record<string, string>;
+  ext?: Record<string, string>;
+  /** The sidecar's own identity (the workload called); orders by default. */
+  destination?: string;
+}): WireCheckRequest {
   const host = opts.host ?? 'orders.shop.svc.cluster.local:8080';
   return {
     attributes: {
@@ -16,7 +25,7 @@ export function istioRequest(opts: { principal?: string; method?: string; path?:
       },
       destination: {
         address: { socket_address: { address: '10.244.2.9', port_value: 8080 } },
-        principal: 'spiffe://cluster.local/ns/shop/sa/orders',
+        principal: opts.destination ?? ORDERS,
       },
       request: {
         time: { seconds: '1790000000', nanos: 5000000 },

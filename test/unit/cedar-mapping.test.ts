@@ -7,7 +7,7 @@ import type { RequestModel } from '../../src/envoy/request-model.js';
 
 function input(over: Partial<RequestModel> = {}): RequestModel {
   return {
-    kind: 'http', method: 'GET', path: '/x', query: {}, host: 'svc', scheme: 'http', protocol: 'HTTP/1.1', headers: {}, headerCount: 0,
+    kind: 'http', method: 'GET', path: '/x', rawPath: '/x', query: {}, host: 'svc', scheme: 'http', protocol: 'HTTP/1.1', headers: {}, headerCount: 0,
     source: { principal: '', service: '' }, destination: { principal: '', service: '' }, timeMs: Date.parse('2026-01-02T03:04:05.678Z'),
     contextExtensions: {}, service: 'svc', sni: '', requestId: '', filterMetadata: {}, ...over,
   };
@@ -16,7 +16,15 @@ function input(over: Partial<RequestModel> = {}): RequestModel {
 describe('SPIFFE ids', () => {
   const rows = [
     { id: 'spiffe://cluster.local/ns/shop/sa/frontend', expected: { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'frontend' } },
-    { id: 'spiffe://example.org/workload', expected: { trustDomain: 'example.org' } },
+    { id: 'spiffe://example.org/workload', expected: {} },
+    { id: 'spiffe://cluster.local/ns/untrusted/sa/x/ns/shop', expected: {} },
+    { id: 'spiffe://cluster.local/sa/x/ns/shop', expected: {} },
+    { id: 'spiffe://cluster.local/ns/shop/sa/', expected: {} },
+    { id: 'spiffe://cluster.local/ns/../sa/x', expected: {} },
+    { id: 'spiffe://Cluster.Local/ns/shop/sa/x', expected: {} },
+    { id: 'spiffe://cluster.local/ns/shop/sa/x/', expected: {} },
+    { id: 'spiffe://cluster.local/ns/shop/sa/x?ns=y', expected: {} },
+    { id: 'SPIFFE://cluster.local/ns/shop/sa/x', expected: {} },
     { id: 'not-spiffe', expected: {} },
   ];
   for (const row of rows) it(row.id, () => expect(parseSpiffeId(row.id)).toEqual(row.expected));
@@ -73,7 +81,7 @@ describe('inputToCedarRequest', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(buildContext(r.input)).toEqual({
-      method: 'GET', path: '/p', query: { q: '1' }, host: 'svc', scheme: 'https', protocol: 'HTTP/2', headers: { 'x-a': 'b' },
+      method: 'GET', path: '/p', rawPath: '/p', query: { q: '1' }, host: 'svc', scheme: 'https', protocol: 'HTTP/2', headers: { 'x-a': 'b' },
       source: { principal: 'spiffe://td/ns/a/sa/b', ip: { __extn: { fn: 'ip', arg: '10.0.0.1' } }, port: 1234 },
       destination: { principal: '' },
       time: { __extn: { fn: 'datetime', arg: '2026-01-02T03:04:05.000Z' } },

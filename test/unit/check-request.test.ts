@@ -52,8 +52,10 @@ describe('checkRequestToInput: HTTP requests', () => {
 
 describe('checkRequestToInput: network (TCP) checks', () => {
   const rows = [
-    { name: 'SNI names the service', attrs: { source: { principal: 'spiffe://a' }, destination: { principal: 'spiffe://b' }, tls_session: { sni: 'DB.internal' } }, service: 'db.internal' },
-    { name: 'destination principal when no SNI', attrs: { source: {}, destination: { principal: 'spiffe://td/ns/db/sa/postgres' } }, service: 'spiffe://td/ns/db/sa/postgres' },
+    { name: 'SNI names the service at a front proxy (no mesh identity)', attrs: { source: { principal: 'spiffe://a' }, destination: {}, tls_session: { sni: 'DB.internal.' } }, service: 'db.internal' },
+    { name: 'a mesh identity wins over the SNI the caller chose', attrs: { source: { principal: 'spiffe://a' }, destination: { principal: 'spiffe://td/ns/db/sa/postgres' }, tls_session: { sni: 'db.internal' } }, service: 'postgres' },
+    { name: 'a SPIFFE id of another shape names the service by its whole text', attrs: { source: {}, destination: { principal: 'spiffe://b' } }, service: 'spiffe://b' },
+    { name: 'destination principal (service account) when no SNI', attrs: { source: {}, destination: { principal: 'spiffe://td/ns/db/sa/postgres' } }, service: 'postgres' },
     { name: 'destination address as the last resort', attrs: { destination: { address: { socket_address: { address: '10.9.9.9', port_value: 5432 } } } }, service: '10.9.9.9' },
   ];
   for (const row of rows) {

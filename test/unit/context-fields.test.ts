@@ -7,7 +7,7 @@ import type { RequestModel } from '../../src/envoy/request-model.js';
 
 function model(over: Partial<RequestModel> = {}): RequestModel {
   return {
-    kind: 'http', method: 'GET', path: '/', query: {}, host: 'api', scheme: 'http', protocol: 'HTTP/1.1',
+    kind: 'http', method: 'GET', path: '/', rawPath: '/', query: {}, host: 'api', scheme: 'http', protocol: 'HTTP/1.1',
     headers: {}, headerCount: 0, source: { principal: '', service: '' }, destination: { principal: '', service: '' },
     timeMs: Date.UTC(2026, 0, 5, 12), contextExtensions: {}, service: 'api', sni: '', requestId: '', filterMetadata: {},
     ...over,
@@ -52,10 +52,19 @@ describe('riskScore', () => {
     { name: 'trusted integer', principal: 'spiffe://gw', value: '42', expected: 42 },
     { name: 'zero', principal: 'spiffe://gw', value: '0', expected: 0 },
     { name: 'hundred', principal: 'spiffe://gw', value: ' 100 ', expected: 100 },
-    { name: 'above range', principal: 'spiffe://gw', value: '101', expected: undefined },
-    { name: 'negative', principal: 'spiffe://gw', value: '-1', expected: undefined },
-    { name: 'fraction', principal: 'spiffe://gw', value: '4.5', expected: undefined },
-    { name: 'text', principal: 'spiffe://gw', value: 'high', expected: undefined },
+    // From a trusted sender, an unreadable score is the highest risk, never absent.
+    { name: 'above range', principal: 'spiffe://gw', value: '101', expected: 100 },
+    { name: 'far above range', principal: 'spiffe://gw', value: '999', expected: 100 },
+    { name: 'negative', principal: 'spiffe://gw', value: '-1', expected: 100 },
+    { name: 'fraction', principal: 'spiffe://gw', value: '4.5', expected: 100 },
+    { name: 'decimal form of an integer', principal: 'spiffe://gw', value: '95.0', expected: 100 },
+    { name: 'explicit sign', principal: 'spiffe://gw', value: '+95', expected: 100 },
+    { name: 'text', principal: 'spiffe://gw', value: 'high', expected: 100 },
+    { name: 'empty', principal: 'spiffe://gw', value: '', expected: 100 },
+    { name: 'sent twice (client copy plus the gateway\'s, joined by Envoy)', principal: 'spiffe://gw', value: '0,95', expected: 100 },
+    { name: 'sent twice with the same value', principal: 'spiffe://gw', value: '95,95', expected: 100 },
+    { name: 'too many digits', principal: 'spiffe://gw', value: '0042', expected: 100 },
+    { name: 'untrusted sender, malformed value', principal: 'spiffe://other', value: '0,95', expected: undefined },
     { name: 'untrusted sender', principal: 'spiffe://other', value: '42', expected: undefined },
     { name: 'no mTLS identity', principal: '', value: '42', expected: undefined },
     { name: 'missing header', principal: 'spiffe://gw', value: undefined, expected: undefined },

@@ -60,7 +60,7 @@ describe('BucketStore', () => {
 
 function input(over: Partial<RequestModel> = {}): RequestModel {
   return {
-    kind: 'http', method: 'GET', path: '/api/x', query: {}, host: 'frontend', scheme: 'http', protocol: 'HTTP/1.1', headers: {}, headerCount: 0,
+    kind: 'http', method: 'GET', path: '/api/x', rawPath: '/api/x', query: {}, host: 'frontend', scheme: 'http', protocol: 'HTTP/1.1', headers: {}, headerCount: 0,
     source: { principal: '', service: '', ip: '198.51.100.7' }, destination: { principal: '', service: '' }, timeMs: 0,
     contextExtensions: {}, service: 'frontend', sni: '', requestId: '', filterMetadata: {}, ...over,
   };
