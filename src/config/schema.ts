@@ -9,6 +9,7 @@ import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
+import { transportConfigShape } from './transport-schema.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
@@ -129,6 +130,9 @@ export const configSchema = z
 
     /** Identity and context: JWT issuers, risk header, trusted hops, load window (context-schema.ts). */
     ...contextConfigShape,
+
+    /** Bounds on the gRPC listener: message size, HTTP/2 streams and headers, pending bytes, connection lifetimes (transport-schema.ts). */
+    ...transportConfigShape,
   })
   .strict()
   .superRefine((c, ctx) => {
