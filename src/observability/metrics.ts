@@ -156,6 +156,18 @@ export class AuthzMetrics {
     });
   }
 
+  /** Report the half-received request bytes held at scrape time. */
+  trackPendingRequestBytes(bytes: () => number): void {
+    new client.Gauge({
+      name: 'authz_grpc_pending_request_bytes',
+      help: 'Bytes of request messages received but not yet complete, over all gRPC calls (bounded by --max-pending-request-bytes).',
+      registers: [this.registry],
+      collect() {
+        this.set(bytes());
+      },
+    });
+  }
+
   setActiveVersion(version: string, policyCount: number): void {
     this.bundleInfo.reset();
     this.bundleInfo.set({ version }, 1);

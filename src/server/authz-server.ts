@@ -75,6 +75,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     onCallDropped: (cause) => metrics.grpcCallsDropped.inc({ cause }),
     onTransportWarning: (message) => logger.error(message),
   });
+  metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
