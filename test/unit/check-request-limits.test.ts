@@ -20,7 +20,7 @@ const small: CheckRequestLimits = { ...DEFAULT_CHECK_REQUEST_LIMITS, maxHeaders:
 
 /** A Struct nested `depth` times (each level is three messages deep: Value, Struct, field entry) in metadata_context.filter_metadata["f"]. */
 function nestedStruct(depth: number): Buffer {
-  let value = Buffer.alloc(0); // Value{} at the bottom
+  let value: Buffer = Buffer.alloc(0); // Value{} at the bottom
   for (let i = 0; i < depth; i++) {
     const struct = lenField(1, Buffer.concat([lenField(1, 'k'), lenField(2, value)])); // Struct{fields{k: value}}
     value = lenField(5, struct); // Value{struct_value}
