@@ -6,6 +6,7 @@ import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../ser
 import type { Command, OptionSpec } from './command.js';
 import { S3_STORE_OPTIONS } from './store-options.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
+import { TRANSPORT_OPTIONS } from './transport-options.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -42,6 +43,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   ...CONTEXT_OPTIONS,
   'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
   'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
+  ...TRANSPORT_OPTIONS,
   cores: { type: 'string', description: 'Processes sharing the gRPC port, each with its own Cedar; a number or auto (default 1)', valueName: 'N' },
 };
 

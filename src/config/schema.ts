@@ -12,6 +12,7 @@ import { contextConfigShape, refineContextConfig } from './context-schema.js';
 import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/policy-directory.js';
 import { callerPatternProblem } from '../server/allowed-callers.js';
 import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
+import { transportConfigShape } from './transport-schema.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 /**
@@ -180,6 +181,9 @@ export const configSchema = z
 
     /** Identity and context: JWT issuers, risk header, trusted hops, load window (context-schema.ts). */
     ...contextConfigShape,
+
+    /** Bounds on the gRPC listener: message size, HTTP/2 streams and headers, pending bytes, connection lifetimes (transport-schema.ts). */
+    ...transportConfigShape,
   })
   .strict()
   .superRefine((c, ctx) => {

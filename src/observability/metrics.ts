@@ -124,10 +124,25 @@ export class AuthzMetrics {
     aggregator: 'max',
   });
 
+  readonly grpcCallsDropped = new client.Counter({
+    name: 'authz_grpc_calls_dropped_total',
+    help: 'gRPC calls reset before their request arrived: cause "memory" (half-received messages passed --max-pending-request-bytes, the largest was dropped) or "receive_timeout".',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+  readonly processFaults = new client.Counter({
+    name: 'authz_process_faults_total',
+    help: 'Errors no handler caught (kind: uncaught_exception, unhandled_rejection, admin_request); the process logged them and kept serving.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);
     for (const result of ['hit', 'miss', 'uncacheable']) this.cacheLookups.inc({ result }, 0);
+    for (const cause of ['memory', 'receive_timeout']) this.grpcCallsDropped.inc({ cause }, 0);
+    for (const kind of ['uncaught_exception', 'unhandled_rejection', 'admin_request']) this.processFaults.inc({ kind }, 0);
   }
 
   /** Report the decision cache's size at each scrape. */
@@ -143,6 +158,18 @@ export class AuthzMetrics {
       registers: [this.registry],
       collect() {
         this.set(size());
+      },
+    });
+  }
+
+  /** Report the half-received request bytes held at scrape time. */
+  trackPendingRequestBytes(bytes: () => number): void {
+    new client.Gauge({
+      name: 'authz_grpc_pending_request_bytes',
+      help: 'Bytes of request messages received but not yet complete, over all gRPC calls (bounded by --max-pending-request-bytes).',
+      registers: [this.registry],
+      collect() {
+        this.set(bytes());
       },
     });
   }

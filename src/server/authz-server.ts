@@ -19,6 +19,7 @@ import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import { installProcessFaultHandlers } from './process-faults.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
@@ -72,7 +73,16 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
-  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials, refuseCaller: refuseCallerFor(config, metrics, logger) });
+  const grpcServer = new GrpcServer({
+    handler,
+    isServing: () => policySet.current !== null,
+    credentials,
+    refuseCaller: refuseCallerFor(config, metrics, logger),
+    transport: config,
+    onCallDropped: (cause) => metrics.grpcCallsDropped.inc({ cause }),
+    onTransportWarning: (message) => logger.error(message),
+  });
+  metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
@@ -118,6 +128,10 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
 
   const admin = new AdminServer({
     metrics,
+    onError: (err, detail) => {
+      metrics.processFaults.inc({ kind: 'admin_request' });
+      logger.error({ err, ...detail }, 'admin request failed');
+    },
     isReady: () => policySet.current !== null,
     readinessDetail: () => ({ version: policySet.current?.version ?? null }),
   });
@@ -152,6 +166,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     load.stop();
     throw err;
   }
+  const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
   logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
 
   return {
@@ -166,6 +181,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       enricher.stop();
       load.stop();
       await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
+      removeFaultHandlers();
       await flushLogger(logger);
     },
   };

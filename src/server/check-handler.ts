@@ -25,6 +25,7 @@ import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
 import { applyAllowEffects } from '../envoy/allow-effects.js';
+import { refusalOf, type RequestRefusal } from '../envoy/check-request-limits.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
@@ -97,6 +98,15 @@ export class CheckHandler {
     return this.finish(out, set, started);
   }
 
+  /**
+   * A request refused before it could be decoded (over a limit, not protobuf, or
+   * larger than the transport accepts): a deny decision, logged and counted.
+   */
+  refuse(refusal: RequestRefusal): WireCheckResponse {
+    const set = this.deps.policySet.current;
+    return this.finish({ decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, randomUUID()) }, set, performance.now());
+  }
+
   /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
   private failed(err: unknown, input: RequestModel | undefined, set: CompiledPolicySet | null, decisionId: string): PipelineResult {
     this.deps.logger.error({ err }, 'check failed unexpectedly');
@@ -104,6 +114,8 @@ export class CheckHandler {
   }
 
   private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
+    const refusal = refusalOf(request);
+    if (refusal) return { decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) };
     const parsed = readCheckRequest(request, set);
     if (!parsed.ok) return refusedInput(parsed, set, decisionId);
     const input = parsed.input;
