@@ -31,7 +31,7 @@ import { istioRequest } from '../support/requests.js';
 import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
 
 const MIB = 1024 * 1024;
-const GOOD = istioRequest({ path: '/public/logo.png', host: 'frontend:8080' });
+const GOOD = istioRequest({ path: '/public/logo.png', host: 'frontend:8080', destination: 'spiffe://cluster.local/ns/shop/sa/frontend' });
 
 let dir: string;
 /** Defaults: 1 MiB messages. */

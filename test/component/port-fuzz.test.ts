@@ -49,7 +49,7 @@ function exchange(port: number, bytes: Buffer): Promise<string> {
 async function expectBothAnswer(): Promise<void> {
   const client = connectAuthz(server.grpcPort);
   try {
-    const res = await client.check(istioRequest({ path: '/public/logo.png', host: 'frontend:8080' }));
+    const res = await client.check(istioRequest({ path: '/public/logo.png', host: 'frontend:8080', destination: 'spiffe://cluster.local/ns/shop/sa/frontend' }));
     expect(res.status.code).toBe(0);
   } finally {
     client.close();
