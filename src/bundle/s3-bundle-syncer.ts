@@ -88,6 +88,17 @@ export class S3BundleSyncer implements BundleSource {
   /** Consecutive polls that ended in 'retry' (store down, or a download failing); drives the backoff. */
   private retries = 0;
   private lastSyncAt: Date | undefined;
+  /**
+   * When the store last confirmed that what we run is what its pointer names
+   * (or, after a start from the state dir, when that bundle was saved): what
+   * the stale-policy guard measures against.
+   */
+  lastConfirmedAt: Date | undefined;
+  /** A nudge came while a sync was running: run one more right after it. */
+  private nudged = false;
+  private started = false;
+  /** Syncs started by a nudge (push hint, NATS reconnect), for /bundle. */
+  private nudges = 0;
   private lastStoreError: { message: string; at: Date } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
@@ -104,14 +115,31 @@ export class S3BundleSyncer implements BundleSource {
   async start(): Promise<void> {
     const outcome = await this.syncOnce();
     if (!this.o.policySet.current) await this.loadLastGood();
-    this.schedule(outcome);
+    this.started = true;
+    this.afterSync(outcome);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.abort?.abort();
-    await this.inflight;
+    while (this.inflight) await this.inflight;
+  }
+
+  /**
+   * Read the pointer now instead of at the next poll: a push message arrived
+   * (it is only a hint: the store's pointer decides, through the same path a
+   * poll takes) or NATS (re)connected. Nudges coalesce: one sync at a time,
+   * and at most one more right after it, however many messages came meanwhile.
+   */
+  nudge(): void {
+    if (this.stopped) return;
+    if (this.inflight || !this.started) {
+      this.nudged = true;
+      return;
+    }
+    this.nudges++;
+    this.runNow();
   }
 
   describe(): Record<string, unknown> {
@@ -125,6 +153,7 @@ export class S3BundleSyncer implements BundleSource {
         bundle: store.location.bundle,
         pointer_key: store.pointerKey(),
         poll_interval_ms: this.o.pollIntervalMs,
+        nudged_syncs: this.nudges,
         verify_signatures: this.o.verifyKey !== undefined,
         ...this.o.details,
       },
@@ -135,6 +164,7 @@ export class S3BundleSyncer implements BundleSource {
       store: {
         reachable: this.lastSyncAt !== undefined && this.failures === 0,
         last_sync_at: this.lastSyncAt?.toISOString() ?? null,
+        confirmed_at: this.lastConfirmedAt?.toISOString() ?? null,
         consecutive_failures: this.failures,
         last_error: this.lastStoreError ? { message: this.lastStoreError.message, at: this.lastStoreError.at.toISOString() } : null,
       },
@@ -144,6 +174,7 @@ export class S3BundleSyncer implements BundleSource {
   /** One poll: read the pointer and, when it names something new, load it. Never throws. */
   async syncOnce(): Promise<Outcome> {
     const outcome = await this.syncPointer();
+    if (outcome === 'done' && this.failures === 0 && !this.stopped) this.lastConfirmedAt = new Date();
     if (this.o.onPolled && !this.stopped) {
       const state = this.pointerState;
       this.o.onPolled(this.failures > 0 ? undefined : state.status === 'found' ? state.pointer : state.status === 'missing' ? null : undefined);
@@ -259,6 +290,8 @@ export class S3BundleSyncer implements BundleSource {
       }
     }
     if (await this.activate(tarball, record.pointer, 'last-good')) {
+      // The store confirmed this version when it was saved; nothing since.
+      this.lastConfirmedAt = new Date(record.saved_at);
       logger.warn({ version: record.version, saved_at: record.saved_at }, 'serving the last good bundle from the state dir until the store answers');
     }
   }
@@ -314,18 +347,32 @@ export class S3BundleSyncer implements BundleSource {
     this.o.logger[level]({ error: err.message, failed_polls: this.failures, version: this.o.policySet.current?.version ?? null }, 'bundle store unreachable; the active set keeps serving');
   }
 
-  private schedule(outcome: Outcome): void {
+  private runNow(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.inflight = this.syncOnce()
+      .catch((err: Error): Outcome => {
+        // syncOnce handles every expected failure; this is a bug, so say so and keep polling.
+        this.o.logger.error({ err }, 'bundle sync failed unexpectedly');
+        return 'retry';
+      })
+      .then((next) => {
+        this.inflight = undefined;
+        this.afterSync(next);
+      });
+  }
+
+  /** Run again at once if nudged meanwhile; else wait for the next poll (with backoff after a retry). */
+  private afterSync(outcome: Outcome): void {
     if (this.stopped) return;
     this.retries = outcome === 'retry' ? this.retries + 1 : 0;
-    this.timer = setTimeout(() => {
-      this.inflight = this.syncOnce()
-        .catch((err: Error): Outcome => {
-          // syncOnce handles every expected failure; this is a bug, so say so and keep polling.
-          this.o.logger.error({ err }, 'bundle sync failed unexpectedly');
-          return 'retry';
-        })
-        .then((next) => this.schedule(next));
-    }, pollDelayMs(this.o.pollIntervalMs, this.retries, this.random()));
+    if (this.nudged) {
+      this.nudged = false;
+      this.nudges++;
+      this.runNow();
+      return;
+    }
+    this.timer = setTimeout(() => this.runNow(), pollDelayMs(this.o.pollIntervalMs, this.retries, this.random()));
     this.timer.unref();
   }
 }
