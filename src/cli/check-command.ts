@@ -10,7 +10,6 @@ import { requestEnricherFromConfig } from '../context/context-from-config.js';
 import { fixedLoad } from '../context/load.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { askServer, readCheckResponse } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
 
@@ -124,6 +123,8 @@ export const checkCommand: Command = {
 
 async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
   let response;
+  // grpc-js only when asking a server: other commands start faster without it.
+  const { askServer, readCheckResponse } = await import('./remote-check.js');
   try {
     response = await askServer(address, simpleRequestToCheckRequest(requestFromFlags(values)));
   } catch (err) {

@@ -1,8 +1,6 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
 import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PUSH_POLL_INTERVAL_MS } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
-import { startAuthzServer } from '../server/authz-server.js';
-import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../server/cluster.js';
 import type { Command, OptionSpec } from './command.js';
 import { NOTIFY_OPTIONS, S3_STORE_OPTIONS } from './store-options.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
@@ -64,6 +62,8 @@ export const serveCommand: Command = {
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
     if (config.cores > 1) return serveCluster(config);
+    // Loaded here, not at the top: every other command (lockdown during an incident) starts faster without the server's modules.
+    const { startAuthzServer } = await import('../server/authz-server.js');
     const server = await startAuthzServer(config);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
@@ -79,6 +79,7 @@ export const serveCommand: Command = {
 
 /** `--cores N`: this process supervises N workers (cluster.fork runs this same command in each). */
 async function serveCluster(config: Config): Promise<number> {
+  const { isClusterWorker, startClusterPrimary, startClusterWorker } = await import('../server/cluster.js');
   if (isClusterWorker()) {
     await startClusterWorker(config);
     return new Promise<number>(() => undefined); // a worker runs until the primary tells it to stop
