@@ -11,12 +11,16 @@
  *
  * activates --changes versions one after another (each at a random point of
  * the poll cycle) and records, per change, the time from the activation
- * returning to the LAST of the N servers answering with the new version
- * (every server is asked over gRPC every --probe-ms). Then the same for
- * `authz lockdown on`, run as a real CLI process: how long the command takes,
- * and how long after it returns the last server answers the locked method with 503.
+ * returning to the LAST of the N servers swapping the new version in. The
+ * swap time is the `time` of each server's "policy set activated" log line
+ * (same machine, same clock), so measuring costs the servers nothing; after
+ * each change every server is also asked over gRPC, and must answer with the
+ * new version. Then the same for `authz lockdown on`, run as a real CLI
+ * process: how long the command takes, and how long after it returns the last
+ * server has swapped in the locked version (each must then answer the locked
+ * method with 503).
  *
- * Flags: --servers 10 --changes 20 --lockdowns 5 --poll-baseline 1s --probe-ms 5 --modes push,poll
+ * Flags: --servers 10 --changes 20 --lockdowns 5 --poll-baseline 1s --modes push,poll
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,7 +40,6 @@ const { values: args } = parseArgs({
     changes: { type: 'string', default: '20' },
     lockdowns: { type: 'string', default: '5' },
     'poll-baseline': { type: 'string', default: '1s' },
-    'probe-ms': { type: 'string', default: '5' },
     modes: { type: 'string', default: 'push,poll' },
   },
 });
@@ -44,7 +47,6 @@ const N = Number(args.servers);
 const CHANGES = Number(args.changes);
 const LOCKDOWNS = Number(args.lockdowns);
 const POLL_BASELINE_MS = parseDurationMs(args['poll-baseline']!)!;
-const PROBE_MS = Number(args['probe-ms']);
 const MODES = args.modes!.split(',') as ('push' | 'poll')[];
 const BUNDLE = 'prop';
 /** A change that has not reached every server by then is reported as missed. */
@@ -54,6 +56,8 @@ interface Server {
   proc: ChildProcess;
   client: AuthzClient;
   grpcPort: number;
+  /** version → epoch ms of this server's "policy set activated" line. */
+  activated: Map<string, number>;
 }
 
 async function startServer(s3: TestS3Store, extra: string[]): Promise<Server> {
@@ -63,21 +67,25 @@ async function startServer(s3: TestS3Store, extra: string[]): Promise<Server> {
       '--decision-log-headers', 'false', '--log-level', 'info', ...extra],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
   );
+  const activated = new Map<string, number>();
   const grpcPort = await new Promise<number>((resolve, reject) => {
     let buf = '';
-    const onData = (chunk: Buffer) => {
+    proc.stdout!.on('data', (chunk: Buffer) => {
       buf += chunk.toString();
-      const m = /"grpc":"127\.0\.0\.1:(\d+)".*"msg":"authz server listening"/.exec(buf);
-      if (m) {
-        proc.stdout!.off('data', onData);
-        proc.stdout!.resume();
-        resolve(Number(m[1]));
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const line of lines) {
+        if (line.includes('"msg":"policy set activated"')) {
+          const l = JSON.parse(line) as { time: string; version: string };
+          activated.set(l.version, Date.parse(l.time));
+        } else if (line.includes('"msg":"authz server listening"')) {
+          resolve(Number(/"grpc":"127\.0\.0\.1:(\d+)"/.exec(line)![1]));
+        }
       }
-    };
-    proc.stdout!.on('data', onData);
+    });
     proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-  return { proc, grpcPort, client: new AuthzClient(grpcPort) };
+  return { proc, grpcPort, activated, client: new AuthzClient(grpcPort) };
 }
 
 async function stopServers(servers: Server[]): Promise<void> {
@@ -99,19 +107,27 @@ function rssMb(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** ms from now until every server's answer satisfies `done` (each asked every PROBE_MS); Infinity past GIVE_UP_MS. */
-async function untilAll(servers: Server[], probe: (s: Server) => Promise<boolean>): Promise<number> {
-  const t0 = performance.now();
-  const each = await Promise.all(
-    servers.map(async (s) => {
-      for (;;) {
-        if (await probe(s).catch(() => false)) return performance.now() - t0;
-        if (performance.now() - t0 > GIVE_UP_MS) return Infinity;
-        await new Promise((r) => setTimeout(r, PROBE_MS));
-      }
-    }),
-  );
-  return Math.max(...each);
+/**
+ * ms from `t0` (epoch ms) until the last server swapped `version` in;
+ * Infinity when one has not within GIVE_UP_MS. Then every server must answer
+ * `probe` truly (the swap is what it enforces).
+ */
+async function lastSwap(servers: Server[], version: string, t0: number, probe: (s: Server) => Promise<boolean>): Promise<number> {
+  while (!servers.every((s) => s.activated.has(version)) && Date.now() - t0 < GIVE_UP_MS) await new Promise((r) => setTimeout(r, 10));
+  if (!servers.every((s) => s.activated.has(version))) return Infinity;
+  for (const s of servers) if (!(await probe(s))) throw new Error(`a server logged ${version} active but does not answer with it`);
+  return Math.max(...servers.map((s) => s.activated.get(version)! - t0));
+}
+
+/** Until every server answers `probe` truly (set-up between measurements). */
+async function untilAll(servers: Server[], probe: (s: Server) => Promise<boolean>): Promise<void> {
+  const t0 = Date.now();
+  for (const s of servers) {
+    while (!(await probe(s).catch(() => false))) {
+      if (Date.now() - t0 > GIVE_UP_MS) throw new Error('servers did not converge');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
@@ -141,7 +157,7 @@ async function main(): Promise<void> {
   await activateVersion(store, 'v0');
   const settings = { servers: [nats.url] };
   const storeFlags = ['--s3-endpoint', s3.endpoint, '--bucket', TEST_BUCKET, '--bundle', BUNDLE];
-  console.log(`${N} servers, ${CHANGES} changes, ${LOCKDOWNS} lockdowns per mode; probe every ${PROBE_MS} ms; node ${process.version}; load average ${load0.toFixed(1)} at start`);
+  console.log(`${N} servers, ${CHANGES} changes, ${LOCKDOWNS} lockdowns per mode; node ${process.version}; load average ${load0.toFixed(1)} at start`);
 
   let next = 1;
   for (const mode of MODES) {
@@ -162,7 +178,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(pollMs, POLL_BASELINE_MS)));
       const { pointer } = await activateVersion(store, v);
       if (mode === 'push') await publishPointer(settings, store.location, pointer);
-      times.push(await untilAll(servers, async (s) => (await s.client.check(GET_X)).version === v));
+      // What `bundle activate` does, in that order: the command returns here.
+      const t0 = Date.now();
+      times.push(await lastSwap(servers, v, t0, async (s) => (await s.client.check(GET_X)).version === v));
     }
     console.log(summary(`${mode === 'push' ? 'push (NATS), poll 10s' : `poll alone, every ${POLL_BASELINE_MS} ms`}: activate -> last of ${N}`, times));
 
@@ -173,8 +191,10 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, Math.random() * POLL_BASELINE_MS));
       const on = await runCli(['lockdown', 'on', '--service', 'svc', ...storeFlags, ...(mode === 'push' ? ['--notify', nats.url] : [])]);
       if (on.code !== 0) throw new Error(`lockdown on failed: ${on.out}`);
+      const returned = Date.now();
       cli.push(on.ms);
-      lock.push(await untilAll(servers, async (s) => (await s.client.check(POST_X)).httpStatus === 503));
+      const locked = /published \S+ (\S+) \(derived from/.exec(on.out)![1];
+      lock.push(await lastSwap(servers, locked, returned, async (s) => (await s.client.check(POST_X)).httpStatus === 503));
       const off = await runCli(['lockdown', 'off', '--service', 'svc', ...storeFlags, ...(mode === 'push' ? ['--notify', nats.url] : [])]);
       if (off.code !== 0) throw new Error(`lockdown off failed: ${off.out}`);
       await untilAll(servers, async (s) => (await s.client.check(POST_X)).httpStatus !== 503);
