@@ -56,6 +56,7 @@ interface Server {
   proc: ChildProcess;
   client: AuthzClient;
   grpcPort: number;
+  adminPort: number;
   /** version → epoch ms of this server's "policy set activated" line. */
   activated: Map<string, number>;
 }
@@ -68,6 +69,7 @@ async function startServer(s3: TestS3Store, extra: string[]): Promise<Server> {
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
   );
   const activated = new Map<string, number>();
+  let adminPort = 0;
   const grpcPort = await new Promise<number>((resolve, reject) => {
     let buf = '';
     proc.stdout!.on('data', (chunk: Buffer) => {
@@ -79,13 +81,14 @@ async function startServer(s3: TestS3Store, extra: string[]): Promise<Server> {
           const l = JSON.parse(line) as { time: string; version: string };
           activated.set(l.version, Date.parse(l.time));
         } else if (line.includes('"msg":"authz server listening"')) {
+          adminPort = Number(/"admin":"127\.0\.0\.1:(\d+)"/.exec(line)![1]);
           resolve(Number(/"grpc":"127\.0\.0\.1:(\d+)"/.exec(line)![1]));
         }
       }
     });
     proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-  return { proc, grpcPort, activated, client: new AuthzClient(grpcPort) };
+  return { proc, grpcPort, adminPort, activated, client: new AuthzClient(grpcPort) };
 }
 
 async function stopServers(servers: Server[]): Promise<void> {
@@ -100,6 +103,20 @@ async function stopServers(servers: Server[]): Promise<void> {
         }),
     ),
   );
+}
+
+/** Mean download and compile-and-swap time over every server's loads, from their /metrics. */
+async function stepMeans(servers: Server[]): Promise<string> {
+  let dl = 0, dlN = 0, act = 0, actN = 0;
+  for (const s of servers) {
+    const text = await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`)).text();
+    const v = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+    dl += v('authz_bundle_download_duration_seconds_sum');
+    dlN += v('authz_bundle_download_duration_seconds_count');
+    act += v('authz_bundle_activation_duration_seconds_sum');
+    actN += v('authz_bundle_activation_duration_seconds_count');
+  }
+  return `per swap on a server: download ${((dl / dlN) * 1000).toFixed(0)} ms, compile and swap ${((act / actN) * 1000).toFixed(0)} ms (means over ${actN} swaps)`;
 }
 
 function rssMb(pid: number): number {
@@ -201,6 +218,7 @@ async function main(): Promise<void> {
     }
     console.log(summary(`  lockdown on (CLI process): command duration`, cli));
     console.log(summary(`  lockdown on: command returns -> last of ${N} answers 503`, lock));
+    console.log(`  ${await stepMeans(servers)}`);
     console.log(`  RSS per server: median ${pct(rss, 50).toFixed(0)} MB (min ${rss[0].toFixed(0)}, max ${rss.at(-1)!.toFixed(0)})`);
     await stopServers(servers);
   }
