@@ -103,7 +103,7 @@ export async function waitForFleet(opened: OpenedStore, pointer: BundlePointer, 
     for (;;) {
       rows = fleetRows(await readFleet(kv, opened.store.location), pointer, Date.now());
       if (rows.length > 0 && stragglers(rows).length === 0) {
-        process.stdout.write(`all ${rows.length} live server(s) run ${pointer.version} (confirmed ${formatAge(Date.now() - started)} after the change)\n`);
+        process.stdout.write(`all ${rows.length} live server(s) run ${pointer.version} (confirmed after waiting ${formatAge(Date.now() - started)})\n`);
         return 0;
       }
       if (Date.now() - started >= timeoutMs) break;
