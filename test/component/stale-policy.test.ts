@@ -24,7 +24,7 @@ beforeAll(async () => {
   const store = s3.bundleStore('stale');
   await publish(store, 'v1', 'open');
   await activateVersion(store, 'v1');
-  server = await startS3Server(s3, 'stale', { pollInterval: '200ms', maxPolicyAge: '1s' });
+  server = await startS3Server(s3, 'stale', { pollInterval: '200ms', maxPolicyAge: '3s' });
   client = new AuthzClient(server.grpcPort);
 });
 afterAll(async () => {
@@ -37,14 +37,14 @@ afterAll(async () => {
 describe('stale-policy guard', () => {
   it('goes not-ready and answers by the fail mode while the store cannot confirm the version, and recovers after', async () => {
     expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
-    expect((await adminJson(server.adminPort, '/readyz')).body).toMatchObject({ ready: true, policy_age: { max_policy_age_ms: 1000, stale: false } });
+    expect((await adminJson(server.adminPort, '/readyz')).body).toMatchObject({ ready: true, policy_age: { max_policy_age_ms: 3000, stale: false } });
 
     await s3.down();
     const ready = await waitFor(() => adminJson(server.adminPort, '/readyz'), (r) => r.status === 503, WAIT_MS);
     expect(ready.body).toMatchObject({ ready: false, version: 'v1', policy_age: { stale: true } });
     const closed = await client.check(GET_X);
     expect(closed).toMatchObject({ allowed: false, httpStatus: 503, version: 'v1' });
-    expect(closed.message).toMatch(/policy version v1 not confirmed with the store for [\d.]+s \(max policy age 1\.0s\); failing closed/);
+    expect(closed.message).toMatch(/policy version v1 not confirmed with the store for [\d.]+s \(max policy age 3\.0s\); failing closed/);
     // A route that fails open lets the request through, marked for the upstream.
     const opened = await client.check({ ...GET_X, contextExtensions: { fail_mode: 'open' } });
     expect(opened).toMatchObject({ allowed: true });
