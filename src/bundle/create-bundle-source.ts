@@ -114,7 +114,7 @@ function serverPush(
       location: store.location,
       logger: deps.logger,
       metrics: deps.metrics,
-      nudge: () => syncer.nudge(),
+      nudge: (hint) => syncer.nudge(hint),
       facts: () => {
         const set = policySet.current;
         const active = syncer.describe().bundle as { version: string; sha256: string } | null;

@@ -73,6 +73,12 @@ interface ActiveBundle {
   loadedAt: Date;
 }
 
+/** A tarball downloaded on a push message's word, while the pointer was read. */
+interface Prefetched {
+  tarball: Buffer;
+  ms: number;
+}
+
 /** 'done': the pointer's target was handled (activated or refused for good); 'retry': try again after a backoff. */
 type Outcome = 'done' | 'retry';
 
@@ -99,6 +105,8 @@ export class S3BundleSyncer implements BundleSource {
   private started = false;
   /** Syncs started by a nudge (push hint, NATS reconnect), for /bundle. */
   private nudges = 0;
+  /** The pointer the latest push message named, if not yet acted on (see syncPointer). */
+  private hint: BundlePointer | undefined;
   private lastStoreError: { message: string; at: Date } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
@@ -132,8 +140,9 @@ export class S3BundleSyncer implements BundleSource {
    * poll takes) or NATS (re)connected. Nudges coalesce: one sync at a time,
    * and at most one more right after it, however many messages came meanwhile.
    */
-  nudge(): void {
+  nudge(hint?: BundlePointer): void {
     if (this.stopped) return;
+    if (hint) this.hint = hint;
     if (this.inflight || !this.started) {
       this.nudged = true;
       return;
@@ -186,6 +195,7 @@ export class S3BundleSyncer implements BundleSource {
     this.abort = new AbortController();
     const signal = this.abort.signal;
     const { store, logger } = this.o;
+    const prefetch = this.prefetchHinted(signal);
     let read;
     try {
       read = await store.getPointer({ ifNoneMatch: this.etag, signal });
@@ -220,7 +230,8 @@ export class S3BundleSyncer implements BundleSource {
           a.pointer = pointer;
           return 'done';
         }
-        const outcome = await this.loadFromStore(pointer, signal);
+        const prefetched = prefetch && prefetch.version === pointer.version && prefetch.sha256 === pointer.sha256 ? prefetch.tarball : undefined;
+        const outcome = await this.loadFromStore(pointer, signal, prefetched);
         // A transient failure leaves the ETag unset so the next poll tries the same pointer again.
         if (outcome === 'done') this.etag = read.etag;
         return outcome;
@@ -228,15 +239,35 @@ export class S3BundleSyncer implements BundleSource {
     }
   }
 
-  private async loadFromStore(pointer: BundlePointer, signal: AbortSignal): Promise<Outcome> {
+  /**
+   * A push message named a bundle we do not run: download it while the
+   * pointer is read, saving one store round trip. Only used when the store's
+   * pointer names the same version and sha256, and the bytes are checked
+   * against the store's pointer like any download; otherwise dropped.
+   */
+  private prefetchHinted(signal: AbortSignal): { version: string; sha256: string; tarball: Promise<Prefetched | undefined> } | undefined {
+    const hint = this.hint;
+    this.hint = undefined;
+    const a = this.active;
+    if (!hint || (a && a.version === hint.version && a.sha256 === hint.sha256)) return undefined;
+    const started = performance.now();
+    const tarball = this.o.store.getVersion(hint.version, { maxBytes: this.limits.maxArchiveBytes, signal }).then(
+      (r) => ({ tarball: r.tarball, ms: performance.now() - started }),
+      () => undefined,
+    );
+    return { version: hint.version, sha256: hint.sha256, tarball };
+  }
+
+  private async loadFromStore(pointer: BundlePointer, signal: AbortSignal, prefetch?: Promise<Prefetched | undefined>): Promise<Outcome> {
     const { store, metrics, verifyKey, lastGood } = this.o;
     const v = pointer.version;
     const started = performance.now();
     let tarball: Buffer;
     let signature: Buffer | undefined;
     const cached = await lastGood?.loadIfHash(pointer.sha256);
+    const prefetched = cached ? undefined : await prefetch;
     try {
-      tarball = cached?.tarball ?? (await store.getVersion(v, { maxBytes: this.limits.maxArchiveBytes, signal })).tarball;
+      tarball = cached?.tarball ?? prefetched?.tarball ?? (await store.getVersion(v, { maxBytes: this.limits.maxArchiveBytes, signal })).tarball;
       if (verifyKey) signature = await store.getSignature(v, { signal });
     } catch (err) {
       if (this.stopped) return 'done';
@@ -244,7 +275,7 @@ export class S3BundleSyncer implements BundleSource {
       this.refuse(`bundle ${v}: download failed: ${(err as Error).message}`, v);
       return notThere ? 'done' : 'retry';
     }
-    if (!cached) metrics.bundleDownloadDuration.observe((performance.now() - started) / 1000);
+    if (!cached) metrics.bundleDownloadDuration.observe((prefetched?.ms ?? performance.now() - started) / 1000);
 
     const actual = sha256(tarball);
     if (actual !== pointer.sha256) {

@@ -10,7 +10,7 @@
  */
 import type { KV, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import type { StoreLocation } from '../bundle/bundle-store.js';
+import type { BundlePointer, StoreLocation } from '../bundle/bundle-store.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 import { FLEET_BUCKET, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, heartbeatKey, newServerId, type Heartbeat } from './fleet-status.js';
 import { describeServers, NotifyConnection, openBucket, type NotifySettings } from './notify-connection.js';
@@ -25,8 +25,8 @@ export interface ServerPushOptions {
   location: StoreLocation;
   logger: Logger;
   metrics: AuthzMetrics;
-  /** Read the store now (S3BundleSyncer.nudge). */
-  nudge: () => void;
+  /** Read the store now (S3BundleSyncer.nudge), with the pointer the message named, if any. */
+  nudge: (hint?: BundlePointer) => void;
   facts: () => ServerFacts;
 }
 
@@ -49,7 +49,7 @@ export class ServerPush {
       location: o.location,
       logger: o.logger,
       settings: o.settings,
-      onHint: () => o.nudge(),
+      onHint: (pointer) => o.nudge(pointer),
       count: (result) => o.metrics.pushMessages.inc({ result }),
     });
     o.metrics.trackPush(() => ({ connected: this.connection.state === 'connected', lastMessageAt: this.watch.lastMessageAt }));
