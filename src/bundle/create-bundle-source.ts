@@ -17,7 +17,7 @@ import { createS3Client } from './s3-client.js';
 import { S3BundleSyncer } from './s3-bundle-syncer.js';
 import { loadVerifyKey } from './signature.js';
 import { ShadowVersionLoader } from '../shadow/shadow-version-loader.js';
-import { notifySettingsOf, NotifyError } from '../notify/notify-connection.js';
+import { checkNotifyFiles, notifySettingsOf, NotifyError } from '../notify/notify-connection.js';
 import { ServerPush } from '../notify/server-push.js';
 
 export interface SourceDeps {
@@ -109,6 +109,7 @@ function serverPush(
   const { policySet } = deps;
   let push: ServerPush;
   try {
+    checkNotifyFiles(settings);
     push = new ServerPush({
       settings,
       location: store.location,
@@ -137,10 +138,6 @@ function serverPush(
   // After the syncer has recorded the bundle's sha256, which happens just after the swap.
   const beatSoon = (): void => void setImmediate(() => push.heartbeat());
   policySet.observe({ onActivated: beatSoon, onRefused: beatSoon });
-  shadowVersion(deps)?.observe({ onActivated: beatSoon });
+  deps.shadowVersion?.observe({ onActivated: beatSoon });
   return push;
-}
-
-function shadowVersion(deps: SourceDeps): ActivePolicySet | undefined {
-  return deps.shadowVersion;
 }

@@ -5,7 +5,7 @@
  */
 import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../notify/fleet-status.js';
-import { connectOnce, describeServers, openBucket, type NotifySettings } from '../notify/notify-connection.js';
+import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../notify/notify-connection.js';
 import { parseDurationMs } from '../config/values.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
@@ -60,7 +60,7 @@ export const fleetStatusCommand: Command = {
       return 0;
     } catch (err) {
       if (err instanceof UsageError) throw err;
-      if (err instanceof BundleStoreError || isNatsError(err)) {
+      if (err instanceof BundleStoreError || err instanceof NotifyError || isNatsError(err)) {
         process.stderr.write(`authz fleet status: ${(err as Error).message}\n`);
         return 1;
       }

@@ -46,6 +46,24 @@ export function describeServers(s: NotifySettings): string {
   return s.servers.map((u) => u.replace(/\/\/[^@/]*@/, '//')).join(',');
 }
 
+/** Start-up check of the files the settings name, so a bad path stops `serve` with the field's name instead of a retry loop. */
+export function checkNotifyFiles(s: NotifySettings): void {
+  const files: [string, string | undefined][] = [
+    ['notifyCreds', s.credsFile],
+    ['notifyTlsCa', s.tlsCa],
+    ['notifyTlsCert', s.tlsCert],
+    ['notifyTlsKey', s.tlsKey],
+  ];
+  for (const [field, file] of files) {
+    if (file === undefined) continue;
+    try {
+      readFileSync(file);
+    } catch (err) {
+      throw new NotifyError(`${field}: cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+}
+
 function connectionOptions(s: NotifySettings, name: string): ConnectionOptions {
   const opts: ConnectionOptions = { servers: s.servers, name };
   if (s.credsFile) {
