@@ -110,6 +110,12 @@ export class AuthzMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly pushMessages = new client.Counter({
+    name: 'authz_push_messages_total',
+    help: 'Pointer messages received over NATS, by result: hint (the store is read at once) or invalid (unreadable, or for another store).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   private cacheSize: () => number = () => 0;
   readonly cacheEntries: client.Gauge = new client.Gauge({
     name: 'authz_decision_cache_entries',
@@ -170,6 +176,29 @@ export class AuthzMetrics {
       registers: [this.registry],
       collect() {
         this.set(bytes());
+      },
+    });
+  }
+
+  /** The push channel (NATS), reported at scrape time; only registered when `notify` is set. */
+  trackPush(state: () => { connected: boolean; lastMessageAt: Date | undefined }): void {
+    new client.Gauge({
+      name: 'authz_push_connected',
+      help: 'Whether the NATS push channel is connected (1) or not (0); servers keep polling the store either way.',
+      registers: [this.registry],
+      aggregator: 'min',
+      collect() {
+        this.set(state().connected ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'authz_push_last_message_age_seconds',
+      help: 'Seconds since the last pointer message arrived over NATS (-1: none yet). Messages come only on changes, so age alone is no alarm.',
+      registers: [this.registry],
+      aggregator: 'min',
+      collect() {
+        const at = state().lastMessageAt;
+        this.set(at ? (Date.now() - at.getTime()) / 1000 : -1);
       },
     });
   }

@@ -24,6 +24,8 @@ import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
+import type { BundleSource } from '../bundle/bundle-source.js';
+import { StalePolicyGuard } from '../bundle/stale-policy-guard.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -72,10 +74,22 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const shadowVersion = new ActivePolicySet();
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
+  // The source is built below; the guard reads its clock through this.
+  let source: BundleSource | undefined;
+  const staleGuard =
+    config.maxPolicyAge !== undefined
+      ? new StalePolicyGuard(config.maxPolicyAge, () => source?.confirmedAt?.(), (stale) => {
+          const version = policySet.current?.version ?? null;
+          if (stale) logger.error({ version, max_policy_age_ms: config.maxPolicyAge }, 'policy version not confirmed with the store within --max-policy-age; not ready, answering by the fail mode');
+          else logger.info({ version }, 'policy version confirmed with the store again; ready');
+          grpcServer.notifyHealth();
+        })
+      : undefined;
+  const isReady = (): boolean => policySet.current !== null && !staleGuard?.stale;
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard });
   const grpcServer = new GrpcServer({
     handler,
-    isServing: () => policySet.current !== null,
+    isServing: isReady,
     credentials,
     refuseCaller: refuseCallerFor(config, metrics, logger),
     transport: config,
@@ -122,8 +136,10 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   });
 
   // The policy directory, or the S3 store when bucket and bundle are set.
-  const source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion });
+  source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion, isReady });
+  const started = source;
   await source.start();
+  staleGuard?.start();
   load.start();
 
   const admin = new AdminServer({
@@ -132,8 +148,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       metrics.processFaults.inc({ kind: 'admin_request' });
       logger.error({ err, ...detail }, 'admin request failed');
     },
-    isReady: () => policySet.current !== null,
-    readinessDetail: () => ({ version: policySet.current?.version ?? null }),
+    isReady,
+    readinessDetail: () => ({ version: policySet.current?.version ?? null, ...(staleGuard ? { policy_age: staleGuard.describe() } : {}) }),
   });
   admin.route('/bundle', async () => {
     const set = policySet.current;
@@ -145,7 +161,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         activated_at: set?.compiledAt.toISOString() ?? null,
         compiling: policySet.compiling,
         last_error: policySet.lastError,
-        ...source.describe(),
+        ...started.describe(),
+        ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
         timezone: set?.timeZone?.name ?? null,
         lists: set?.ipLists?.summary() ?? [],
       },
@@ -161,13 +178,14 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     // Cluster workers leave the admin port to the primary.
     if (options.admin !== false) adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
-    await Promise.all([source.stop(), grpcServer.close(0)]);
+    staleGuard?.stop();
+    await Promise.all([started.stop(), grpcServer.close(0)]);
     enricher.stop();
     load.stop();
     throw err;
   }
   const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: started.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
@@ -177,7 +195,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     metrics,
     logger,
     async close() {
-      await source.stop();
+      staleGuard?.stop();
+      await started.stop();
       enricher.stop();
       load.stop();
       await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);

@@ -47,6 +47,8 @@ export interface CheckHandlerDeps {
   shadowVersion?: ActivePolicySet;
   /** Decision cache; the composition root clears it on every swap. */
   cache?: DecisionCache<EngineResult>;
+  /** --max-policy-age: while `stale`, every check is answered by the fail mode. */
+  staleGuard?: { readonly stale: boolean; message(version: string): string };
 }
 
 /** One check's pipeline result, before enforcement. */
@@ -120,6 +122,8 @@ export class CheckHandler {
     if (!parsed.ok) return refusedInput(parsed, set, decisionId);
     const input = parsed.input;
     if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
+    const guard = this.deps.staleGuard;
+    if (guard?.stale) return { decision: denyFor('policy_stale', guard.message(set.version), set.version, decisionId), input };
     try {
       if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
       const identity = this.enricher.identify(input);
