@@ -15,6 +15,9 @@
 import YAML from 'yaml';
 import { z } from 'zod';
 import { PolicySetError } from '../cedar/compile.js';
+import { yamlErrorNote, yamlPathNote } from '../text/source-position.js';
+
+const SETTINGS_FILE = 'bundle.yaml';
 
 export const MODES = ['normal', 'high-alert'] as const;
 export type Mode = (typeof MODES)[number];
@@ -77,13 +80,18 @@ export function parseBundleSettings(text: string | undefined): BundleSettings {
   try {
     raw = YAML.parse(text) ?? {};
   } catch (err) {
-    throw new PolicySetError(`bundle.yaml is not valid YAML: ${(err as Error).message}`);
+    throw new PolicySetError('bundle.yaml is not valid YAML', [], [yamlErrorNote(SETTINGS_FILE, text, err as Error)]);
   }
   const result = bundleSettingsSchema.safeParse(raw);
   if (!result.success) {
     throw new PolicySetError(
       'bundle.yaml is invalid',
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      [],
+      result.error.issues.map((i) => {
+        // An unknown key is reported on its parent; point at the key itself.
+        const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]] : i.path;
+        return yamlPathNote(SETTINGS_FILE, text, path, `${i.path.join('.') || '(root)'}: ${i.message}`);
+      }),
     );
   }
   return Object.freeze(result.data);

@@ -5,7 +5,9 @@ import { startAuthzServer } from '../server/authz-server.js';
 import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../server/cluster.js';
 import type { Command, OptionSpec } from './command.js';
 import { S3_STORE_OPTIONS } from './store-options.js';
-import { CONTEXT_OPTIONS } from './context-options.js';
+import { CONTEXT_OPTIONS, JWT_TUNING_OPTIONS } from './context-options.js';
+import { settingsHelp } from './settings-help.js';
+import { DEFAULT_LOAD_WINDOW_MS } from '../context/load.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -30,6 +32,8 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'poll-interval': { type: 'string', description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`, valueName: 'DURATION' },
   'verify-key': { type: 'string', description: 'Ed25519 public key (PEM); refuse bundles it does not verify', valueName: 'PUB' },
   ...CONTEXT_OPTIONS,
+  ...JWT_TUNING_OPTIONS,
+  'load-window': { type: 'string', description: `Window of event-loop utilisation behind context.load (default ${DEFAULT_LOAD_WINDOW_MS / 1000}s)`, valueName: 'DURATION' },
   'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
   'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
   cores: { type: 'string', description: 'Processes sharing the gRPC port, each with its own Cedar; a number or auto (default 1)', valueName: 'N' },
@@ -48,9 +52,10 @@ export const serveCommand: Command = {
   usage:
     'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
-  details:
-    'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.\n' +
-    'Several JWT issuers, claim-to-parent mappings and upstream-verified payloads are configured in the YAML file (see docs/context.md).',
+  optionsShown: ['config'],
+  get details() {
+    return settingsHelp(SERVE_OPTIONS, ['config', 'help']);
+  },
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
     if (config.cores > 1) return serveCluster(config);

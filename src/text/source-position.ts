@@ -1,0 +1,118 @@
+/**
+ * Places in a file a user wrote: `file:line:col: message`, with the line
+ * itself and a caret under the spot, the way compilers point at a mistake.
+ */
+import YAML, { LineCounter } from 'yaml';
+
+export interface SourceNote {
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based, in characters. */
+  column: number;
+  message: string;
+  /** The offending line and a caret line under it ("" when the text is not at hand). */
+  excerpt: string;
+}
+
+/** 1-based line and column of a character offset. */
+export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const at = Math.max(0, Math.min(offset, text.length));
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < at; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return { line, column: at - lineStart + 1 };
+}
+
+/** Longest excerpt line shown; longer lines are cut around the spot. */
+const MAX_EXCERPT_CHARS = 120;
+
+/** The line holding `start`, and carets under start..end (at least one, never past the line). */
+export function excerpt(text: string, start: number, end = start + 1): string {
+  const { line, column } = lineAndColumn(text, start);
+  const lineText = (text.split('\n')[line - 1] ?? '').replace(/\r$/, '').replace(/\t/g, ' ');
+  const width = Math.max(1, Math.min(end - start, lineText.length - column + 1));
+  let shown = lineText;
+  let caretAt = column - 1;
+  if (shown.length > MAX_EXCERPT_CHARS) {
+    const from = Math.max(0, caretAt - MAX_EXCERPT_CHARS / 2);
+    shown = shown.slice(from, from + MAX_EXCERPT_CHARS);
+    caretAt -= from;
+  }
+  const gutter = `${line} | `;
+  return `${gutter}${shown}\n${' '.repeat(gutter.length - 2)}| ${' '.repeat(caretAt)}${'^'.repeat(Math.min(width, MAX_EXCERPT_CHARS))}`;
+}
+
+export function noteAt(file: string, text: string, start: number, end: number | undefined, message: string): SourceNote {
+  const { line, column } = lineAndColumn(text, start);
+  return { file, line, column, message, excerpt: excerpt(text, start, end) };
+}
+
+/** `file:line:col: message`. */
+export function formatNoteLine(n: SourceNote): string {
+  return `${n.file}:${n.line}:${n.column}: ${n.message}`;
+}
+
+/** The note with its excerpt under it, indented. */
+export function formatNote(n: SourceNote): string {
+  return n.excerpt ? `${formatNoteLine(n)}\n${n.excerpt.replace(/^/gm, '    ')}` : formatNoteLine(n);
+}
+
+/** Notes with the same place and message once, in order of place. */
+export function distinctNotes(notes: SourceNote[]): SourceNote[] {
+  const seen = new Set<string>();
+  return notes
+    .filter((n) => {
+      const key = formatNoteLine(n);
+      return seen.has(key) ? false : (seen.add(key), true);
+    })
+    .sort((a, b) => (a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1));
+}
+
+/** JSON.parse's "... at position N" → the offset N, when the message has one. */
+export function jsonErrorOffset(message: string): number | undefined {
+  const m = /at position (\d+)/.exec(message);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** A JSON syntax error as a note (the message without V8's "at position N"). */
+export function jsonErrorNote(file: string, text: string, err: Error): SourceNote {
+  const offset = jsonErrorOffset(err.message) ?? text.length;
+  const message = err.message.replace(/\s*in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '');
+  return noteAt(file, text, offset, offset + 1, `not valid JSON: ${message}`);
+}
+
+/**
+ * Where the value at `path` sits in a YAML text (the key itself when the
+ * value is missing), so a schema error can point at it; the document start
+ * when the path is not there.
+ */
+export function yamlPathNote(file: string, text: string, path: ReadonlyArray<PropertyKey>, message: string): SourceNote {
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter });
+  let offset = 0;
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth).map((p) => (typeof p === 'symbol' ? String(p) : p)), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) {
+      offset = node.range[0];
+      break;
+    }
+  }
+  return noteAt(file, text, offset, undefined, message);
+}
+
+/** A YAML syntax error (the `yaml` package's YAMLParseError carries its position) as a note. */
+export function yamlErrorNote(file: string, text: string, err: Error): SourceNote {
+  const pos = (err as { pos?: [number, number] }).pos;
+  const message = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  return noteAt(file, text, pos?.[0] ?? 0, pos?.[1], `not valid YAML: ${message}`);
+}
+
+/** Notes whose files are named relative to `dir`, renamed as paths a terminal can open (dir/file). */
+export function notesUnder(dir: string, notes: SourceNote[]): SourceNote[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return notes.map((n) => ({ ...n, file: prefix + n.file }));
+}

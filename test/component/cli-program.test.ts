@@ -1,0 +1,167 @@
+/**
+ * The `authz` program as a user meets it: version, help, typos, refusals and
+ * errors that point at the file and line, each as one clear answer with a
+ * non-zero exit and no stack trace.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync, readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { camelToEnv } from '../../src/config/load-config.js';
+import { configSchema } from '../../src/config/schema.js';
+import { runAuthz } from '../support/cli.js';
+import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
+
+const STACK_LINE = /^\s+at .+\(?.*:\d+:\d+\)?$/m;
+const dirs: string[] = [];
+const examples = (): string => {
+  const d = copyExamplePolicies();
+  dirs.push(d);
+  return d;
+};
+afterAll(() => dirs.forEach(removeDir));
+
+describe('the command', () => {
+  it('package.json names the authz executable, built with a shebang', () => {
+    const pkg = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8'));
+    expect(pkg.bin).toEqual({ authz: 'dist/cli/main.js' });
+    expect(readFileSync(path.resolve(import.meta.dirname, '../../src/cli/main.ts'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
+  it('--version names authz, Cedar and Node', async () => {
+    const r = await runAuthz(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^authz \d+\.\d+\.\d+ \(cedar-envoy-authz\)\ncedar 4\.\d+\.\d+\nnode \d+\.\d+\.\d+\n$/);
+    expect((await runAuthz(['version'])).stdout).toBe(r.stdout);
+  });
+
+  const helps: { name: string; argv: string[]; expected: RegExp }[] = [
+    { name: 'authz --help', argv: ['--help'], expected: /^authz: Envoy\/Istio external authorization/ },
+    { name: 'authz help serve', argv: ['help', 'serve'], expected: /^authz serve: run the ext_authz/ },
+    { name: 'authz help bundle build', argv: ['help', 'bundle', 'build'], expected: /^authz bundle build: validate a policy directory/ },
+    { name: 'authz bundle --help', argv: ['bundle', '--help'], expected: /^authz bundle: one of\n {2}bundle build/ },
+    { name: 'authz help bundle', argv: ['help', 'bundle'], expected: /^authz bundle: one of\n/ },
+    { name: 'authz check --help', argv: ['check', '--help'], expected: /^authz check: decide one request/ },
+  ];
+  it.each(helps)('$name prints help and exits 0', async ({ argv, expected }) => {
+    const r = await runAuthz(argv);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(expected);
+  });
+
+  const refusals: { name: string; argv: string[]; stderr: string }[] = [
+    { name: 'a misspelt command', argv: ['serv'], stderr: 'authz: unknown command "serv"; did you mean "serve"?\n' },
+    { name: 'a command far from any', argv: ['frobnicate'], stderr: 'authz: unknown command "frobnicate"; run "authz --help" for the list\n' },
+    { name: 'a misspelt subcommand', argv: ['bundle', 'biuld'], stderr: 'authz bundle: unknown command "biuld"; did you mean "build"?\n' },
+    { name: 'a group without its command', argv: ['lockdown'], stderr: 'authz lockdown needs a command; one of on, off, status\n' },
+    {
+      name: 'a misspelt option',
+      argv: ['serve', '--polices', 'x'],
+      stderr: 'authz serve: unknown option --polices; did you mean --policies?\nRun "authz serve --help" for its options.\n',
+    },
+    { name: 'an option without its value', argv: ['check', '--policies'], stderr: 'authz check: --policies needs a value\nRun "authz check --help" for its options.\n' },
+    {
+      name: 'an extra argument',
+      argv: ['validate', 'policies', 'extra'],
+      stderr: 'authz validate: unexpected argument "extra" (takes DIR)\nRun "authz validate --help" for its options.\n',
+    },
+    { name: 'an argument to a command that takes none', argv: ['serve', 'now'], stderr: 'authz serve: unexpected argument "now" (it takes none)\nRun "authz serve --help" for its options.\n' },
+  ];
+  it.each(refusals)('refuses $name with one line and a suggestion', async ({ argv, stderr }) => {
+    const r = await runAuthz(argv);
+    expect(r).toMatchObject({ code: 2, stdout: '', stderr });
+  });
+
+  it('serve --help lists every setting under its flag, environment name and YAML key', async () => {
+    const help = (await runAuthz(['serve', '--help'])).stdout;
+    for (const key of Object.keys(configSchema.shape)) {
+      const named = help.includes(`| ${camelToEnv(key)} | ${key}`) || help.includes(`(YAML only) ${key}\n`);
+      expect(named, key).toBe(true);
+    }
+    expect(help).toContain('--poll-interval | AUTHZ_POLL_INTERVAL | pollInterval');
+  });
+});
+
+describe('errors that point at the line', () => {
+  it('a Cedar syntax error: file:line:col, the line and a caret', async () => {
+    const dir = examples();
+    writeFileSync(path.join(dir, 'orders.cedar'), '// orders\npermit (principal, action, resource)\nwhen { @ };\n');
+    const r = await runAuthz(['validate', dir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `INVALID ${dir}: Cedar parse error:\n${dir}/orders.cedar:3:8: unexpected token \`@\`; expected \`!\`, \`(\`, \`-\`, \`[\`, \`{\`, \`}\`, \`false\`, identifier, \`if\`, number, \`?principal\`, \`?resource\`, string literal, or \`true\`\n` +
+        '    3 | when { @ };\n' +
+        '      |        ^\n',
+    );
+  });
+
+  it('a schema error: in its file at its line, each distinct error once', async () => {
+    const dir = examples();
+    const text = readFileSync(path.join(dir, 'orders.cedar'), 'utf8').replace('principal == Workload::', 'principal == Wrkload::');
+    writeFileSync(path.join(dir, 'orders.cedar'), text);
+    const line = text.split('\n').findIndex((l) => l.includes('Wrkload')) + 1;
+    const r = await runAuthz(['check', '--policies', dir]);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n');
+    expect(lines[0]).toBe('authz check: policies do not validate against schema.cedarschema:');
+    expect(lines[1]).toBe(`${dir}/orders.cedar:${line}:16: for policy \`orders-frontend-access\`, unrecognized entity type \`Wrkload\` (did you mean \`Workload\`?)`);
+    expect(lines[3]).toMatch(/^ +\| {16}\^{7}$/);
+    expect(r.stderr.match(/Wrkload`/g)).toHaveLength(1);
+    expect(r.stderr).not.toMatch(STACK_LINE);
+  });
+
+  it('entities.json syntax errors name the line and column', async () => {
+    const dir = examples();
+    writeFileSync(path.join(dir, 'entities.json'), '[\n  { "uid": { "type": "Group", "id": "admins" },, "attrs": {}, "parents": [] }\n]\n');
+    const r = await runAuthz(['validate', dir]);
+    expect(r.stderr.split('\n')[1]).toBe(`${dir}/entities.json:2:48: not valid JSON: Expected double-quoted property name`);
+  });
+
+  it('bundle.yaml mistakes name the line and column', async () => {
+    const dir = examples();
+    writeFileSync(path.join(dir, 'bundle.yaml'), 'mode: normal\nrateLimits:\n  - name: x\n    key: source.ip\n    normal: { requestsPerSecond: 0, burst: 2 }\n');
+    const r = await runAuthz(['validate', dir]);
+    expect(r.stderr.split('\n')[1]).toBe(`${dir}/bundle.yaml:5:34: rateLimits.0.normal.requestsPerSecond: Too small: expected number to be >0`);
+    writeFileSync(path.join(dir, 'bundle.yaml'), 'mode: normal\nrateLimits: [\n');
+    expect((await runAuthz(['validate', dir])).stderr).toMatch(new RegExp(`^INVALID .*: bundle.yaml is not valid YAML:\\n${dir}/bundle.yaml:3:1: not valid YAML: `));
+  });
+
+  const missing = path.join(tmpdir(), 'authz-no-such-dir');
+  const userErrors: { name: string; argv: string[]; stderr: string }[] = [
+    { name: 'check on a missing directory', argv: ['check', '--policies', missing], stderr: `authz check: ${missing}: no such file or directory\n` },
+    { name: 'bundle build of a missing directory', argv: ['bundle', 'build', missing, '-o', '/tmp/x.tar.gz'], stderr: `authz bundle build: ${missing}: no such file or directory\n` },
+    { name: 'a bad config value', argv: ['check', '--trusted-hops', 'many'], stderr: 'authz check: invalid configuration:\n  trustedHops: Invalid input: expected number, received NaN (from --trusted-hops)\n' },
+  ];
+  it.each(userErrors)('$name: one line, exit 2, no stack trace', async ({ argv, stderr }) => {
+    const r = await runAuthz(argv);
+    expect(r).toMatchObject({ code: 2, stderr });
+  });
+
+  it('--debug adds the stack trace', async () => {
+    const r = await runAuthz(['check', '--debug', '--policies', missing]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(STACK_LINE);
+  });
+
+  it('a second bundle keygen refuses to overwrite, in one line', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'authz-keys-'));
+    dirs.push(dir);
+    expect((await runAuthz(['bundle', 'keygen', `${dir}/k`])).code).toBe(0);
+    const again = await runAuthz(['bundle', 'keygen', `${dir}/k`]);
+    expect(again).toMatchObject({ code: 1, stderr: `authz bundle keygen: ${dir}/k.key: already exists; it is never overwritten\n` });
+  });
+});
+
+describe('the built executable', () => {
+  const main = path.resolve(import.meta.dirname, '../../dist/cli/main.js');
+  it('ends quietly when its reader goes away (EPIPE)', () => {
+    // `authz --help | head -1`: head exits after one line; authz must not crash writing the rest.
+    const r = spawnSync('sh', ['-c', `node ${main} serve --help | head -1`], { encoding: 'utf8' });
+    expect(r.stdout).toBe('authz serve: run the ext_authz gRPC server and the admin HTTP server\n');
+    expect(r.stderr).toBe('');
+  });
+  it('runs as node dist/cli/main.js --version', () => {
+    expect(execFileSync('node', [main, '--version'], { encoding: 'utf8' })).toMatch(/^authz \d/);
+  });
+});
