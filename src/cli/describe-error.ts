@@ -15,6 +15,7 @@ import { LockdownError } from '../safety/lockdown.js';
 import { AnnotationError } from '../cedar/annotations.js';
 import { IpListError } from '../context/ip-lists.js';
 import { ConfigError } from '../config/load-config.js';
+import { ListenError } from '../server/listen-error.js';
 import { formatNote, type SourceNote } from '../text/source-position.js';
 
 /** Errors that describe a mistake in what the user gave us, as opposed to a bug of ours. */
@@ -33,6 +34,7 @@ const USER_ERRORS: Array<abstract new (...args: never[]) => Error> = [
   LockdownError,
   AnnotationError,
   IpListError,
+  ListenError,
 ];
 
 /** Node's words for the system errors a user causes (a missing file, a taken port). */

@@ -1,7 +1,8 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
 import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
-import { startAuthzServer } from '../server/authz-server.js';
+import { startAuthzServer, type RunningServer } from '../server/authz-server.js';
+import { dropGrpcBindNoise } from '../server/listen-error.js';
 import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../server/cluster.js';
 import type { Command, OptionSpec } from './command.js';
 import { S3_STORE_OPTIONS } from './store-options.js';
@@ -58,8 +59,11 @@ export const serveCommand: Command = {
   },
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
+    dropGrpcBindNoise();
     if (config.cores > 1) return serveCluster(config);
     const server = await startAuthzServer(config);
+    // People starting it by hand get one sentence; log collectors (not a terminal) get only the JSON lines.
+    if (process.stdout.isTTY) process.stdout.write(`${startLine(config, server)}\n`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         server.logger.info({ signal }, 'shutting down');
@@ -71,6 +75,15 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/** One human-readable line saying where it listens and what it serves. */
+export function startLine(config: Config, server: Pick<RunningServer, 'grpcPort' | 'adminPort' | 'policySet'>): string {
+  const set = server.policySet.current;
+  const source = config.bucket && config.bundle ? `bundle s3://${config.bucket}/${config.prefix}${config.bundle}` : `policies from ${config.policies}/`;
+  const serving = set ? `${set.policies.size} ${set.policies.size === 1 ? 'policy' : 'policies'}, version ${set.version}` : 'no policy set yet: checks are denied 503 until one compiles';
+  const tls = config.tlsClientCa ? ' (mTLS)' : config.tlsCert ? ' (TLS)' : '';
+  return `authz serving ${source} (${serving}); gRPC ext_authz on ${config.listen.host}:${server.grpcPort}${tls}, admin HTTP on ${config.admin.host}:${server.adminPort} (/metrics, /readyz, /bundle)`;
+}
 
 /** `--cores N`: this process supervises N workers (cluster.fork runs this same command in each). */
 async function serveCluster(config: Config): Promise<number> {

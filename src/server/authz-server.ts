@@ -21,6 +21,8 @@ import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
+import { listenError } from './listen-error.js';
+import { formatHostPort } from '../config/values.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -91,7 +93,11 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     },
     onRefused: (error, version) => {
       metrics.bundleLoads.inc({ result: 'error' });
-      logger.error({ version, error: error.message }, 'policy set refused; the previous set keeps serving');
+      const serving = policySet.current;
+      logger.error(
+        { version, error: error.message, serving: serving?.version ?? null },
+        serving ? 'policy set refused; the previous set keeps serving' : 'policy set refused; no policy set is serving, so every check is denied 503 (no_policy_set) until one compiles',
+      );
     },
   });
 
@@ -137,9 +143,15 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   let grpcPort: number;
   let adminPort = 0;
   try {
-    grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
+    grpcPort = await grpcServer.bind(config.listen.host, config.listen.port).catch((err: unknown) => {
+      throw listenError('gRPC', formatHostPort(config.listen), err);
+    });
     // Cluster workers leave the admin port to the primary.
-    if (options.admin !== false) adminPort = await admin.listen(config.admin.host, config.admin.port);
+    if (options.admin !== false) {
+      adminPort = await admin.listen(config.admin.host, config.admin.port).catch((err: unknown) => {
+        throw listenError('admin HTTP', formatHostPort(config.admin), err);
+      });
+    }
   } catch (err) {
     await Promise.all([source.stop(), grpcServer.close(0)]);
     enricher.stop();
