@@ -16,6 +16,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { PolicySetError } from '../cedar/compile.js';
 import { yamlErrorNote, yamlPathNote } from '../text/source-position.js';
+import { didYouMean } from '../text/did-you-mean.js';
 
 const SETTINGS_FILE = 'bundle.yaml';
 
@@ -28,12 +29,21 @@ const rateLimitKey = z.string().refine((k) => ['source.ip', 'principal', 'servic
   message: 'must be source.ip, principal, service or header:<name>',
 });
 
+/** The principal types requests carry (principal.ts, jwt-claims.ts): a rule naming another would never match. */
+export const PRINCIPAL_TYPES = ['Workload', 'User', 'Anonymous'] as const;
+
+const principalType = z.string().superRefine((t, ctx) => {
+  if (!(PRINCIPAL_TYPES as readonly string[]).includes(t)) {
+    ctx.addIssue({ code: 'custom', message: `"${t}" is not a principal type requests carry (${PRINCIPAL_TYPES.join(', ')})${didYouMean(t, PRINCIPAL_TYPES)}` });
+  }
+});
+
 export const rateLimitRuleSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, - and _ (it is a metric label)'),
     match: z
       .object({
-        principalType: z.string().optional(),
+        principalType: principalType.optional(),
         service: z.string().optional(),
         methods: z.array(z.string().transform((m) => m.toUpperCase())).optional(),
         pathPrefix: z.string().optional(),
@@ -89,8 +99,9 @@ export function parseBundleSettings(text: string | undefined): BundleSettings {
       [],
       result.error.issues.map((i) => {
         // An unknown key is reported on its parent; point at the key itself.
-        const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]] : i.path;
-        return yamlPathNote(SETTINGS_FILE, text, path, `${i.path.join('.') || '(root)'}: ${i.message}`);
+        const unknownKey = i.code === 'unrecognized_keys';
+        const path = unknownKey ? [...i.path, i.keys[0]] : i.path;
+        return yamlPathNote(SETTINGS_FILE, text, path, `${i.path.join('.') || '(root)'}: ${i.message}`, unknownKey ? 'key' : 'value');
       }),
     );
   }

@@ -14,6 +14,9 @@ import { askServer, readCheckResponse } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
 
+/** context.load is a percentage of event-loop utilisation. */
+const MAX_LOAD = 100;
+
 /** Options of `check` that are not server config keys. */
 const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
 
@@ -80,7 +83,7 @@ export const checkCommand: Command = {
   async run(values) {
     if (values.server) return checkAgainstServer(values.server as string, values);
     const loadText = values.load as string | undefined;
-    if (loadText !== undefined && !/^\d{1,3}$/.test(loadText)) throw new UsageError(`--load "${loadText}" must be a whole number 0-100`);
+    if (loadText !== undefined && !(/^\d{1,3}$/.test(loadText) && Number(loadText) <= MAX_LOAD)) throw new UsageError(`--load ${loadText}: expected a whole number from 0 to ${MAX_LOAD} (context.load is a percentage)`);
     const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
     const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
     const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));

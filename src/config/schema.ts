@@ -5,7 +5,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
+import { parseHostPort, type HostPort } from './values.js';
+import { duration } from './duration.js';
+
+export { duration };
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
@@ -31,15 +34,6 @@ const hostPort = z.string().transform((s, ctx): HostPort => {
     return z.NEVER;
   }
   return hp;
-});
-
-export const duration = z.union([z.string(), z.number()]).transform((s, ctx): number => {
-  const ms = parseDurationMs(s);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms, 2s or 1m, got "${s}"` });
-    return z.NEVER;
-  }
-  return ms;
 });
 
 /** A whole number given as a number or a string of digits ("1e3" and "12abc" are refused, not coerced). */

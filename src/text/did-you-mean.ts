@@ -22,8 +22,9 @@ export function editDistance(a: string, b: string): number {
 
 /**
  * The candidate closest to `input`, when it is close enough to be a typo of
- * it: at most a third of the input's length in edits (at least one), or the
- * same word in another case. Ties go to the first candidate.
+ * it: at most a third of the input's length in edits (at least one), the
+ * same word in another case, or its first three or more letters. Ties go to
+ * the first candidate.
  */
 export function closestName(input: string, candidates: Iterable<string>): string | undefined {
   const lower = input.toLowerCase();
@@ -32,7 +33,9 @@ export function closestName(input: string, candidates: Iterable<string>): string
   let bestDistance = Infinity;
   for (const c of candidates) {
     if (c === input) continue;
-    const distance = c.toLowerCase() === lower ? 0 : editDistance(lower, c.toLowerCase());
+    const candidate = c.toLowerCase();
+    // A cut-short name ("Anon" for "Anonymous") is a typo too, once it is long enough to be unambiguous.
+    const distance = candidate === lower ? 0 : lower.length >= 3 && candidate.startsWith(lower) ? limit : editDistance(lower, candidate);
     if (distance <= limit && distance < bestDistance) {
       best = c;
       bestDistance = distance;

@@ -86,22 +86,36 @@ export function jsonErrorNote(file: string, text: string, err: Error): SourceNot
 }
 
 /**
- * Where the value at `path` sits in a YAML text (the key itself when the
- * value is missing), so a schema error can point at it; the document start
- * when the path is not there.
+ * Where the value at `path` sits in a YAML text, or its key when `at` is
+ * "key" (an unknown setting), so a schema error can point at it; the nearest
+ * enclosing node when the path is not all there.
  */
-export function yamlPathNote(file: string, text: string, path: ReadonlyArray<PropertyKey>, message: string): SourceNote {
+export function yamlPathNote(file: string, text: string, path: ReadonlyArray<PropertyKey>, message: string, at: 'value' | 'key' = 'value'): SourceNote {
   const lineCounter = new LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter });
+  const keys = path.map((p) => (typeof p === 'symbol' ? String(p) : p));
   let offset = 0;
-  for (let depth = path.length; depth >= 0; depth--) {
-    const node = doc.getIn(path.slice(0, depth).map((p) => (typeof p === 'symbol' ? String(p) : p)), true) as { range?: [number, number, number] } | undefined;
-    if (node && typeof node === 'object' && node.range) {
-      offset = node.range[0];
-      break;
+  const keyNode = at === 'key' && keys.length > 0 ? findKey(doc.getIn(keys.slice(0, -1), true), keys[keys.length - 1]) : undefined;
+  if (keyNode?.range) offset = keyNode.range[0];
+  else {
+    for (let depth = keys.length; depth >= 0; depth--) {
+      const node = doc.getIn(keys.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) {
+        offset = node.range[0];
+        break;
+      }
     }
   }
   return noteAt(file, text, offset, undefined, message);
+}
+
+type RangedNode = { range?: [number, number, number] };
+
+function findKey(map: unknown, key: string | number): RangedNode | undefined {
+  if (!YAML.isMap(map) && !(map === undefined)) return undefined;
+  const items = (map as { items?: { key: unknown }[] } | undefined)?.items ?? [];
+  const pair = items.find((p) => YAML.isScalar(p.key) && String(p.key.value) === String(key));
+  return pair?.key as RangedNode | undefined;
 }
 
 /** A YAML syntax error (the `yaml` package's YAMLParseError carries its position) as a note. */
