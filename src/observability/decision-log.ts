@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Decision } from '../decision.js';
 import type { RequestModel } from '../envoy/request-model.js';
+import { forwardedClientAddress, XFF_HEADER } from '../context/client-address.js';
 
 export interface DecisionLogEntry {
   decision: Decision;
@@ -20,7 +21,17 @@ export interface DecisionLogEntry {
 }
 
 export class DecisionLog {
-  constructor(private readonly logger: Logger, private readonly withHeaders: boolean) {}
+  /**
+   * `trustedHops`: proxies whose x-forwarded-for entries are believed (config
+   * trustedHops); with one or more, the line also carries the client address
+   * they vouch for, the one IP lists match, so a 429 or a blocklist deny can be
+   * traced to the client behind the proxies.
+   */
+  constructor(
+    private readonly logger: Logger,
+    private readonly withHeaders: boolean,
+    private readonly trustedHops = 0,
+  ) {}
 
   write(e: DecisionLogEntry): void {
     if (!this.logger.isLevelEnabled('info')) return;
@@ -35,6 +46,7 @@ export class DecisionLog {
       principal: e.principal,
       action: e.action,
       resource: e.resource,
+      source_address: sourceAddress(e.input),
       method: e.input?.method,
       path: e.input?.path,
       version: d.version,
@@ -42,9 +54,21 @@ export class DecisionLog {
     };
     if (d.kind === 'deny') line.message = d.message;
     if (e.input?.requestId) line.request_id = e.input.requestId;
+    if (this.trustedHops > 0 && e.input) {
+      const client = forwardedClientAddress(e.input.headers[XFF_HEADER], this.trustedHops);
+      if (client) line.client_address = client;
+    }
     if (e.engineErrors && e.engineErrors.length > 0) line.policy_errors = e.engineErrors;
     if (this.withHeaders && e.input) line.headers = e.input.headers;
     if (e.extra) Object.assign(line, e.extra);
     this.logger.info(line);
   }
+}
+
+/** The peer's socket address as Envoy saw it ("ip:port"; IPv6 in brackets); undefined without one. */
+function sourceAddress(input: RequestModel | undefined): string | undefined {
+  const ip = input?.source.ip;
+  if (!ip) return undefined;
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return input.source.port ? `${host}:${input.source.port}` : host;
 }

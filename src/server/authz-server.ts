@@ -49,7 +49,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
   const metrics = new AuthzMetrics();
   const policySet = new ActivePolicySet();
-  const decisionLog = new DecisionLog(logger, config.decisionLogHeaders);
+  const decisionLog = new DecisionLog(logger, config.decisionLogHeaders, config.trustedHops);
   const load = new EventLoopLoad(config.loadWindow);
   const contextMetrics = new ContextMetrics(metrics.registry, load);
   let enricher: RequestEnricher;

@@ -163,7 +163,7 @@ describe('the executable, in its own process', () => {
     expect(r.status).toBe(0);
   });
   it('store commands print no AWS SDK Node-version warning', () => {
-    const env = { ...process.env, AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_MAX_ATTEMPTS: '1' };
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's', AWS_MAX_ATTEMPTS: '1' };
     delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
     // Nothing listens on port 1: the command fails fast, and only its own one line is printed.
     const r = spawnSync('node', [...main.split(' '), 'bundle', 'list', '--bucket', 'b', '--bundle', 'x', '--s3-endpoint', 'http://127.0.0.1:1'], { encoding: 'utf8', env });
