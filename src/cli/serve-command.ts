@@ -15,6 +15,9 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
   listen: { type: 'string', description: `gRPC ext_authz address (default ${DEFAULT_LISTEN})`, valueName: 'HOST:PORT' },
   admin: { type: 'string', description: `Admin HTTP address (default ${DEFAULT_ADMIN})`, valueName: 'HOST:PORT' },
+  'http-listen': { type: 'string', description: "Also answer Envoy's HTTP ext_authz protocol (Istio envoyExtAuthzHttp) here (default: off)", valueName: 'HOST:PORT' },
+  'http-path-prefix': { type: 'string', description: "Envoy's http_service.path_prefix (Istio pathPrefix), removed from the path before deciding", valueName: 'PREFIX' },
+  'http-identity-header': { type: 'string', description: 'Header Envoy sets from the client certificate (XFCC); its URI= is the source principal (default x-forwarded-client-cert; "" for none)', valueName: 'NAME' },
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent (default info)', valueName: 'LEVEL' },
   'decision-log-headers': { type: 'string', description: 'Log request headers, redacted, in decision lines: true|false (default true)', valueName: 'BOOL' },
   'tls-cert': { type: 'string', description: 'PEM certificate (chain) for the gRPC listener', valueName: 'FILE' },
@@ -77,12 +80,13 @@ export const serveCommand: Command = {
 };
 
 /** One human-readable line saying where it listens and what it serves. */
-export function startLine(config: Config, server: Pick<RunningServer, 'grpcPort' | 'adminPort' | 'policySet'>): string {
+export function startLine(config: Config, server: Pick<RunningServer, 'grpcPort' | 'httpPort' | 'adminPort' | 'policySet'>): string {
   const set = server.policySet.current;
   const source = config.bucket && config.bundle ? `bundle s3://${config.bucket}/${config.prefix}${config.bundle}` : `policies from ${config.policies}/`;
   const serving = set ? `${set.policies.size} ${set.policies.size === 1 ? 'policy' : 'policies'}, version ${set.version}` : 'no policy set yet: checks are denied 503 until one compiles';
   const tls = config.tlsClientCa ? ' (mTLS)' : config.tlsCert ? ' (TLS)' : '';
-  return `authz serving ${source} (${serving}); gRPC ext_authz on ${config.listen.host}:${server.grpcPort}${tls}, admin HTTP on ${config.admin.host}:${server.adminPort} (/metrics, /readyz, /bundle)`;
+  const httpAuthz = config.httpListen ? `, HTTP ext_authz on ${config.httpListen.host}:${server.httpPort}` : '';
+  return `authz serving ${source} (${serving}); gRPC ext_authz on ${config.listen.host}:${server.grpcPort}${tls}${httpAuthz}, admin HTTP on ${config.admin.host}:${server.adminPort} (/metrics, /readyz, /bundle)`;
 }
 
 /** `--cores N`: this process supervises N workers (cluster.fork runs this same command in each). */

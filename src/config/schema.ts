@@ -12,6 +12,7 @@ export { duration };
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
+import { DEFAULT_HTTP_IDENTITY_HEADER } from '../envoy/http-check-request.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 export const DEFAULT_ADMIN = '0.0.0.0:9192';
@@ -96,6 +97,16 @@ export const configSchema = z
     tlsKey: z.string().min(1).optional(),
     /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
     tlsClientCa: z.string().min(1).optional(),
+    /** Envoy's HTTP ext_authz service (Istio envoyExtAuthzHttp) on this address; off when absent. */
+    httpListen: hostPort.optional(),
+    /** Envoy's http_service.path_prefix (Istio pathPrefix): removed from the path before deciding. */
+    httpPathPrefix: z.string().refine((p) => p === '' || p.startsWith('/'), 'must start with "/" (or be empty)').default(''),
+    /** Header whose URI= names the caller (XFCC, set by Envoy from the client certificate); "" for none. */
+    httpIdentityHeader: z
+      .string()
+      .regex(/^([A-Za-z0-9!#$%&'*+.^_`|~-]+)?$/, 'expected an HTTP header name')
+      .transform((s) => s.toLowerCase())
+      .default(DEFAULT_HTTP_IDENTITY_HEADER),
 
     // S3 bundle source: used instead of `policies` when `bucket` and `bundle` are set.
     /** S3-compatible endpoint URL (MinIO, Ceph, R2, s3rver...); absent for AWS S3. */

@@ -19,6 +19,7 @@ import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import { HttpAuthzServer } from './http-authz-server.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { listenError } from './listen-error.js';
@@ -26,6 +27,8 @@ import { formatHostPort } from '../config/values.js';
 
 export interface RunningServer {
   grpcPort: number;
+  /** Port of the HTTP ext_authz service; undefined unless httpListen is set. */
+  httpPort?: number;
   adminPort: number;
   policySet: ActivePolicySet;
   /** The shadow version evaluated beside the active set (empty unless the store names one). */
@@ -140,12 +143,19 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
 
   admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler) }));
 
+  const httpAuthz = config.httpListen ? new HttpAuthzServer(handler, { pathPrefix: config.httpPathPrefix, identityHeader: config.httpIdentityHeader }) : undefined;
   let grpcPort: number;
+  let httpPort: number | undefined;
   let adminPort = 0;
   try {
     grpcPort = await grpcServer.bind(config.listen.host, config.listen.port).catch((err: unknown) => {
       throw listenError('gRPC', formatHostPort(config.listen), err);
     });
+    if (httpAuthz && config.httpListen) {
+      httpPort = await httpAuthz.listen(config.httpListen.host, config.httpListen.port).catch((err: unknown) => {
+        throw listenError('HTTP ext_authz', formatHostPort(config.httpListen!), err);
+      });
+    }
     // Cluster workers leave the admin port to the primary.
     if (options.admin !== false) {
       adminPort = await admin.listen(config.admin.host, config.admin.port).catch((err: unknown) => {
@@ -153,15 +163,16 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       });
     }
   } catch (err) {
-    await Promise.all([source.stop(), grpcServer.close(0)]);
+    await Promise.all([source.stop(), grpcServer.close(0), httpAuthz?.close()]);
     enricher.stop();
     load.stop();
     throw err;
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}), admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
+    httpPort,
     adminPort,
     policySet,
     shadowVersion,
@@ -171,7 +182,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       await source.stop();
       enricher.stop();
       load.stop();
-      await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
+      await Promise.all([grpcServer.close(), httpAuthz?.close(), options.admin !== false ? admin.close() : undefined]);
       await flushLogger(logger);
     },
   };
