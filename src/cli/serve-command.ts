@@ -15,6 +15,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
   listen: { type: 'string', description: `gRPC ext_authz address (default ${DEFAULT_LISTEN})`, valueName: 'HOST:PORT' },
   admin: { type: 'string', description: `Admin HTTP address (default ${DEFAULT_ADMIN})`, valueName: 'HOST:PORT' },
+  'grpc-reflection': { type: 'string', description: 'gRPC server reflection on the gRPC port, for grpcurl: true|false (default true)', valueName: 'BOOL' },
   'http-listen': { type: 'string', description: "Also answer Envoy's HTTP ext_authz protocol (Istio envoyExtAuthzHttp) here (default: off)", valueName: 'HOST:PORT' },
   'http-path-prefix': { type: 'string', description: "Envoy's http_service.path_prefix (Istio pathPrefix), removed from the path before deciding", valueName: 'PREFIX' },
   'http-identity-header': { type: 'string', description: 'Header Envoy sets from the client certificate (XFCC); its URI= is the source principal (default x-forwarded-client-cert; "" for none)', valueName: 'NAME' },

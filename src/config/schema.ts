@@ -97,6 +97,8 @@ export const configSchema = z
     tlsKey: z.string().min(1).optional(),
     /** PEM CA bundle; when set, clients must present a certificate it signed (mTLS). */
     tlsClientCa: z.string().min(1).optional(),
+    /** gRPC server reflection on the gRPC port (grpcurl list/describe without .proto files). */
+    grpcReflection: bool.default(true),
     /** Envoy's HTTP ext_authz service (Istio envoyExtAuthzHttp) on this address; off when absent. */
     httpListen: hostPort.optional(),
     /** Envoy's http_service.path_prefix (Istio pathPrefix): removed from the path before deciding. */

@@ -20,6 +20,7 @@ import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
 import { HttpAuthzServer } from './http-authz-server.js';
+import { addReflection } from './reflection.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { listenError } from './listen-error.js';
@@ -72,6 +73,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   if (cache) metrics.trackCacheSize(() => cache.size);
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials });
+  if (config.grpcReflection) addReflection(grpcServer.server);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
