@@ -10,7 +10,7 @@ import { requestEnricherFromConfig } from '../context/context-from-config.js';
 import { fixedLoad } from '../context/load.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { askServer, readCheckResponse } from './remote-check.js';
+import { askServer, readCheckResponse, remoteCredentials, type RemoteTls } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
 
@@ -18,7 +18,7 @@ import { flagsToConfig } from './serve-command.js';
 const MAX_LOAD = 100;
 
 /** Options of `check` that are not server config keys. */
-const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
+const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'tls-ca', 'tls-cert', 'tls-key', 'help'];
 
 function contextSummary(context: Record<string, CedarValueJson>): string {
   const source = context.source as Record<string, CedarValueJson>;
@@ -78,10 +78,14 @@ export const checkCommand: Command = {
     ...CONTEXT_OPTIONS,
     json: { type: 'boolean', description: 'Print one JSON document instead of text' },
     server: { type: 'string', description: 'Ask a running server over gRPC instead of deciding locally', valueName: 'HOST:PORT' },
+    'tls-ca': { type: 'string', description: 'With --server: connect over TLS, trusting this CA for the server certificate', valueName: 'FILE' },
+    'tls-cert': { type: 'string', description: 'With --server: client certificate for mTLS (with --tls-key)', valueName: 'FILE' },
+    'tls-key': { type: 'string', description: 'With --server: private key of --tls-cert', valueName: 'FILE' },
   },
   details: 'Exit code: 0 when allowed, 1 when denied, 2 on a usage or policy error.',
   async run(values) {
     if (values.server) return checkAgainstServer(values.server as string, values);
+    for (const flag of ['tls-ca', 'tls-cert', 'tls-key']) if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies with --server`);
     const loadText = values.load as string | undefined;
     if (loadText !== undefined && !(/^\d{1,3}$/.test(loadText) && Number(loadText) <= MAX_LOAD)) throw new UsageError(`--load ${loadText}: expected a whole number from 0 to ${MAX_LOAD} (context.load is a percentage)`);
     const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
@@ -126,9 +130,12 @@ export const checkCommand: Command = {
 };
 
 async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
+  const tls: RemoteTls = { ca: values['tls-ca'] as string | undefined, cert: values['tls-cert'] as string | undefined, key: values['tls-key'] as string | undefined };
+  const request = simpleRequestToCheckRequest(requestFromFlags(values));
+  remoteCredentials(tls); // a bad TLS flag is a usage error, not a failed call
   let response;
   try {
-    response = await askServer(address, simpleRequestToCheckRequest(requestFromFlags(values)));
+    response = await askServer(address, request, tls);
   } catch (err) {
     process.stderr.write(`authz check: ${(err as Error).message}\n`);
     return 2;
@@ -139,11 +146,14 @@ async function checkAgainstServer(address: string, values: Record<string, unknow
   } else {
     process.stdout.write(
       [
-        `decision:   ${a.allowed ? 'ALLOW' : 'DENY'} (HTTP ${a.httpStatus})`,
+        `decision:   ${a.allowed ? 'ALLOW' : 'DENY'} (${a.reason ? `${a.reason}, ` : ''}HTTP ${a.httpStatus})`,
         `message:    ${a.message}`,
-        ...(a.allowed ? [] : [`policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`]),
+        `policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`,
         `version:    ${a.version}`,
-        `server:     ${address}`,
+        `decision id: ${a.decisionId}`,
+        `server:     ${address}${tls.cert ? ' (mTLS)' : tls.ca ? ' (TLS)' : ''}`,
+        'envoy response:',
+        JSON.stringify(response, null, 2),
       ].join('\n') + '\n',
     );
   }

@@ -39,7 +39,8 @@ export function denyBody(decision: Decision): string {
 }
 
 export function decisionToCheckResponse(decision: Decision): WireCheckResponse {
-  const metadata = stringStruct({ decision_id: decision.decisionId, policy_version: decision.version ?? '' });
+  // reason and policies let a caller explain the answer (authz check --server, Envoy access logs) without the deny body.
+  const metadata = stringStruct({ decision_id: decision.decisionId, policy_version: decision.version ?? '', reason: decision.reason, policies: decision.policies.join(',') });
   if (decision.kind === 'allow') {
     const ok: NonNullable<WireCheckResponse['ok_response']> = { headers: headerOptions(decision.headers) };
     if (decision.responseHeaders) ok.response_headers_to_add = headerOptions(decision.responseHeaders);

@@ -126,7 +126,7 @@ describe('authz bundle push / activate / rollback / list', () => {
     const write = ['--server', `127.0.0.1:${server.grpcPort}`, '--method', 'POST', '--path', '/checkout', '--host', 'frontend', '--principal', ingress];
     const before = await authz('check', ...write);
     expect(before.code).toBe(0);
-    expect(before.stdout).toMatch(/decision: {3}ALLOW \(HTTP 200\)\n.*\nversion: {4}v1\n/);
+    expect(before.stdout).toMatch(/decision: {3}ALLOW \(allowed, HTTP 200\)\n(.*\n)+?version: {4}v1\n/);
 
     const a2 = await authz('bundle', 'activate', 'v2', '--verify-key', `${keyBase}.pub`, ...store());
     expect(a2.code).toBe(0);
@@ -138,7 +138,7 @@ describe('authz bundle push / activate / rollback / list', () => {
     }
     expect(during?.code).toBe(1);
     expect(during?.stdout).toMatch(
-      /decision: {3}DENY \(HTTP 503\)\nmessage: {4}this service is in maintenance; writes are paused, reads still work\npolicies: {3}maintenance-lockdown\nversion: {4}v2\n/,
+      /decision: {3}DENY \(policy_forbid, HTTP 503\)\nmessage: {4}this service is in maintenance; writes are paused, reads still work\npolicies: {3}maintenance-lockdown\nversion: {4}v2\n/,
     );
 
     const list = await authz('bundle', 'list', ...store());

@@ -21,7 +21,7 @@ function listServices(port: number, version: 'v1' | 'v1alpha'): Promise<string[]
   return new Promise<string[]>((resolve, reject) => {
     const call = (client as unknown as { ServerReflectionInfo(): grpc.ClientDuplexStream<unknown, { list_services_response?: { service: { name: string }[] } }> }).ServerReflectionInfo();
     call.on('data', (res) => {
-      resolve((res.list_services_response?.service ?? []).map((s) => s.name));
+      resolve((res.list_services_response?.service ?? []).map((s: { name: string }) => s.name));
       call.end();
     });
     call.on('error', reject);
