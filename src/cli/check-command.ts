@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { authorizeRequest } from '../authorize.js';
 import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
+import { RESOURCE_TYPE } from '../cedar/cedar-request.js';
+import { UNKNOWN_SERVICE_ID } from '../cedar/slicing.js';
+import { didYouMean } from '../text/did-you-mean.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
@@ -121,6 +125,10 @@ export const checkCommand: Command = {
           `context:    ${contextSummary(c.context)}`,
         );
       }
+      if (c) {
+        const note = unknownServiceNote(set, c.resource.id);
+        if (note) lines.push(`note:       ${note}`);
+      }
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);
       lines.push('envoy response:', JSON.stringify(response, null, 2));
       process.stdout.write(lines.join('\n') + '\n');
@@ -128,6 +136,18 @@ export const checkCommand: Command = {
     return d.kind === 'allow' ? 0 : 1;
   },
 };
+
+/**
+ * A service no policy or entity names is decided by the catch-all policies
+ * only, which is right for a new service and wrong for a typo (`--host ordres`):
+ * say so, with the closest known name.
+ */
+export function unknownServiceNote(set: CompiledPolicySet, service: string): string | undefined {
+  const known = new Set(set.slices.knownPairs(RESOURCE_TYPE).map(([, r]) => r.id));
+  if (known.has(service)) return undefined;
+  known.delete(UNKNOWN_SERVICE_ID);
+  return `no policy or entity names ${RESOURCE_TYPE}::"${service}"${didYouMean(service, known)}`;
+}
 
 async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
   const tls: RemoteTls = { ca: values['tls-ca'] as string | undefined, cert: values['tls-cert'] as string | undefined, key: values['tls-key'] as string | undefined };

@@ -35,8 +35,10 @@ describe('decisionToCheckResponse', () => {
     ]);
   });
 
-  it('dynamic metadata carries the decision id and policy version', () => {
-    const res = decisionToCheckResponse({ ...base, kind: 'allow', reason: 'allowed', status: 200, message: 'allowed' });
-    expect(res.dynamic_metadata).toEqual({ fields: { decision_id: { stringValue: 'd-1' }, policy_version: { stringValue: 'v7' } } });
+  it('dynamic metadata carries the decision id, policy version, reason code and policies', () => {
+    const res = decisionToCheckResponse({ ...base, kind: 'allow', reason: 'allowed', status: 200, message: 'allowed', policies: ['a', 'b'] });
+    expect(res.dynamic_metadata).toEqual({
+      fields: { decision_id: { stringValue: 'd-1' }, policy_version: { stringValue: 'v7' }, reason: { stringValue: 'allowed' }, policies: { stringValue: 'a,b' } },
+    });
   });
 });
