@@ -5,6 +5,7 @@ import type { CompiledPolicySet } from '../cedar/compile.js';
 import { RESOURCE_TYPE } from '../cedar/cedar-request.js';
 import { UNKNOWN_SERVICE_ID } from '../cedar/slicing.js';
 import { didYouMean } from '../text/did-you-mean.js';
+import { formatNoteLine, jsonErrorNote } from '../text/source-position.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
@@ -47,7 +48,7 @@ export function requestFromFlags(values: Record<string, unknown>): SimpleRequest
     try {
       return JSON.parse(text) as SimpleRequest;
     } catch (err) {
-      throw new UsageError(`--request ${file}: not valid JSON: ${(err as Error).message}`);
+      throw new UsageError(`--request ${formatNoteLine(jsonErrorNote(file === '-' ? '(stdin)' : file, text, err as Error))}`);
     }
   }
   return {

@@ -72,16 +72,34 @@ export function distinctNotes(notes: SourceNote[]): SourceNote[] {
     .sort((a, b) => (a.file === b.file ? a.line - b.line || a.column - b.column : a.file < b.file ? -1 : 1));
 }
 
-/** JSON.parse's "... at position N" → the offset N, when the message has one. */
-export function jsonErrorOffset(message: string): number | undefined {
-  const m = /at position (\d+)/.exec(message);
-  return m ? Number(m[1]) : undefined;
+/** V8 shows this many characters before the offending one in its "Unexpected token" excerpt. */
+const V8_JSON_CONTEXT_CHARS = 10;
+
+/**
+ * Where JSON.parse stopped: V8 says "at position N" for some mistakes, and for
+ * an unexpected token only quotes the text around it (`Unexpected token '/',
+ * ..."path": /x}" is not valid JSON`), which is found in the text again.
+ */
+export function jsonErrorOffset(message: string, text = ''): number | undefined {
+  const at = /at position (\d+)/.exec(message);
+  if (at) return Number(at[1]);
+  const quoted = /Unexpected token '(.+?)', (\.\.\.)?"([\s\S]*?)"(\.\.\.)? is not valid JSON/.exec(message);
+  if (quoted) {
+    const [, token, cutBefore, snippet] = quoted;
+    const start = text.indexOf(snippet);
+    if (start !== -1) return start + (cutBefore ? V8_JSON_CONTEXT_CHARS : Math.max(0, snippet.indexOf(token)));
+  }
+  if (/end of JSON input/.test(message)) return text.length;
+  return undefined;
 }
 
-/** A JSON syntax error as a note (the message without V8's "at position N"). */
+/** A JSON syntax error as a note (V8's message without its position or excerpt). */
 export function jsonErrorNote(file: string, text: string, err: Error): SourceNote {
-  const offset = jsonErrorOffset(err.message) ?? text.length;
-  const message = err.message.replace(/\s*in JSON at position \d+.*$/, '').replace(/\s*\(line \d+ column \d+\)$/, '');
+  const offset = jsonErrorOffset(err.message, text) ?? text.length;
+  const message = err.message
+    .replace(/\s*in JSON at position \d+.*$/, '')
+    .replace(/\s*\(line \d+ column \d+\)$/, '')
+    .replace(/, (\.\.\.)?"[\s\S]*"(\.\.\.)? is not valid JSON$/, '');
   return noteAt(file, text, offset, offset + 1, `not valid JSON: ${message}`);
 }
 
