@@ -50,6 +50,7 @@ export function filesToPolicySetSource(files: BundleFileMap, version: string): P
     const text = entities.toString('utf8');
     try {
       source.entities = JSON.parse(text);
+      source.entitiesText = text;
     } catch (err) {
       throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON`, [], [jsonErrorNote(ENTITIES_FILE, text, err as Error)]);
     }

@@ -134,7 +134,7 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
       refuseViolations(violations, policies, source.policies);
     }
     phase = 'entities';
-    checkEntities(source.entities, source.schema);
+    checkEntities(source.entities, source.schema, source.entitiesText);
     await checkpoint();
   }
 

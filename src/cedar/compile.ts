@@ -165,17 +165,35 @@ export function parsePolicies(source: PolicySetSource): Map<string, CompiledPoli
   return policies;
 }
 
-export function parseEntities(raw: unknown, schema?: string): EntityStore {
-  checkEntities(raw, schema);
+export function parseEntities(raw: unknown, schema?: string, text?: string): EntityStore {
+  checkEntities(raw, schema, text);
   return entityStoreOf(raw);
 }
 
-/** Cedar's check of entities.json (against the schema, when there is one). */
-export function checkEntities(raw: unknown, schema?: string): void {
+/** Cedar's check of entities.json (against the schema, when there is one); with the file's text, refusals name the entity's line. */
+export function checkEntities(raw: unknown, schema?: string, text?: string): void {
   if (raw === undefined) return;
   if (!Array.isArray(raw)) throw new PolicySetError('entities.json must be a JSON array of entities');
   const check = cedar.checkParseEntities({ entities: raw as EntityJson[], schema: schema ?? null });
-  if (check.type === 'failure') throw new PolicySetError('entities.json is invalid', formatCedarErrors(check.errors));
+  if (check.type === 'failure') {
+    const notes: SourceNote[] = [];
+    const details: string[] = [];
+    for (const message of formatCedarErrors(check.errors)) {
+      const at = text === undefined ? -1 : entityOffset(text, message);
+      if (at === -1) details.push(message);
+      else notes.push(noteAt('entities.json', text!, at, undefined, message));
+    }
+    throw new PolicySetError('entities.json is invalid', details, notes);
+  }
+}
+
+/** Where the entity a Cedar message names (`Type::"id"`) has its "id" in the file; -1 when not found. */
+function entityOffset(text: string, message: string): number {
+  const uid = /`(?:[A-Za-z_][A-Za-z0-9_]*::)+"((?:[^"\\]|\\.)*)"`/.exec(message);
+  if (!uid) return -1;
+  const id = JSON.stringify(JSON.parse(`"${uid[1]}"`) as string);
+  const found = new RegExp(`"id"\\s*:\\s*${id.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`).exec(text);
+  return found ? found.index : -1;
 }
 
 /** The store for entities Cedar accepted. */
@@ -328,6 +346,6 @@ export function leanEntityStore(entities: EntityStore, reads: ReadSet): EntitySt
 export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
   const policies = parsePolicies(source);
   if (source.schema !== undefined) validateAgainstSchema(source.schema, policies, source.policies);
-  const entities = parseEntities(source.entities, source.schema);
+  const entities = parseEntities(source.entities, source.schema, source.entitiesText);
   return assemblePolicySet(source, policies, entities);
 }

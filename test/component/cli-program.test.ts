@@ -133,6 +133,15 @@ describe('errors that point at the line', () => {
     expect(r.stderr.split('\n')[1]).toBe(`${dir}/entities.json:2:48: not valid JSON: Expected double-quoted property name`);
   });
 
+  it('an entity Cedar refuses is pointed at by its id', async () => {
+    const dir = examples();
+    const text = readFileSync(path.join(dir, 'entities.json'), 'utf8').replace('"type": "Group"', '"type": "Grop"');
+    writeFileSync(path.join(dir, 'entities.json'), text);
+    const line = text.split('\n').findIndex((l) => l.includes('"Grop"')) + 1;
+    const r = await runAuthz(['validate', dir]);
+    expect(r.stderr.split('\n')[1]).toMatch(new RegExp(`^${dir}/entities.json:${line}:\\d+: .*Grop::"admins".*not declared in the schema`));
+  });
+
   it('bundle.yaml mistakes name the line and column', async () => {
     const dir = examples();
     writeFileSync(path.join(dir, 'bundle.yaml'), 'mode: normal\nrateLimits:\n  - name: x\n    key: source.ip\n    normal: { requestsPerSecond: 0, burst: 2 }\n');
