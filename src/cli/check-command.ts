@@ -17,9 +17,10 @@ import { flagsToConfig } from './serve-command.js';
 /** Options of `check` that are not server config keys. */
 const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
 
+/** The server's fields of the whole context (not the projection Cedar got, which holds only what policies read). */
 function contextSummary(context: Record<string, CedarValueJson>): string {
-  const source = context.source as Record<string, CedarValueJson>;
-  const lists = (source.lists as string[] | undefined) ?? [];
+  const source = context.source as Record<string, CedarValueJson> | undefined;
+  const lists = (source?.lists as string[] | undefined) ?? [];
   return `hour=${context.hour} weekday=${context.weekday} load=${context.load} risk=${context.risk ?? '(none)'} source.lists=[${lists.join(', ')}]`;
 }
 
@@ -111,7 +112,7 @@ export const checkCommand: Command = {
           `principal:  ${c.principal.type}::"${c.principal.id}"`,
           `action:     Action::"${c.action.id}"`,
           `resource:   ${c.resource.type}::"${c.resource.id}"`,
-          `context:    ${contextSummary(c.context)}`,
+          `context:    ${contextSummary(auth.context ?? c.context)}`,
         );
       }
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);

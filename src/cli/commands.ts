@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bundle-commands.js';
 import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand } from './bundle-store-commands.js';
 import { checkCommand } from './check-command.js';
+import { evalCommand } from './eval-command.js';
 import { SAFETY_COMMANDS } from './safety-commands.js';
 import { serveCommand } from './serve-command.js';
 import { validateCommand } from './validate-command.js';
@@ -10,6 +11,7 @@ import { validateCommand } from './validate-command.js';
 export const COMMANDS: Command[] = [
   serveCommand,
   checkCommand,
+  evalCommand,
   validateCommand,
   bundleBuildCommand,
   bundleTestCommand,
