@@ -122,7 +122,7 @@ async function plainAnswer(c: Case, dir: string) {
   const schema = c.files['schema.cedarschema'];
   const principal = workload(schema ? {} : parseSpiffeId(FRONTEND));
   const merged = bundleEntities.some((e) => JSON.stringify(e.uid) === JSON.stringify(principal.uid))
-    ? bundleEntities.map((e) => (JSON.stringify(e.uid) === JSON.stringify(principal.uid) ? { ...e, attrs: { ...e.attrs, ...principal.attrs } } : e))
+    ? bundleEntities.map((e) => (JSON.stringify(e.uid) === JSON.stringify(principal.uid) ? ({ ...e, attrs: { ...e.attrs, ...principal.attrs } } as PlainRequest["entities"][number]) : e))
     : [...bundleEntities, principal as PlainRequest['entities'][number]];
   const answer = plainIsAuthorized(
     policies,
