@@ -10,6 +10,7 @@
  * Why each step is exact: slicing.ts (scope), projection.ts (context fields and
  * attribute names), entities-to-send.ts (which entities), cache-key.ts (key).
  */
+import { createHash } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { decisionCacheKey } from '../cache/cache-key.js';
 import { cedar, type CedarValueJson, type EntityJson } from './cedar-wasm.js';
@@ -65,7 +66,11 @@ export class EngineRequestError extends Error {}
 export function decide(set: CompiledPolicySet, req: EngineRequest, options: EngineOptions = {}): EngineOutcome {
   const base = options.base ?? 'bundle';
   // What a caller writes must be what Cedar would accept whole: a bad value left out by projection must still refuse the request.
-  if (base === 'bundle') checkRequestValues(req);
+  if (base === 'bundle') {
+    checkRequestValues(set, req);
+    // With a schema, Cedar reads the context against the action's context type (`"10.0.0.1"` as an ipaddr, ...).
+    if (set.schemaEntities) req = { ...req, context: set.schemaEntities.normalizeContext(req.action, req.context) };
+  }
   const overlay = requestOverlay(set, req.entities, base);
   const slice = set.slices.sliceFor(req.action, req.resource, undefined, overlay);
   const reads = slice.reads;
@@ -114,14 +119,44 @@ export function fullCedarRequest(set: CompiledPolicySet, req: EngineRequest, bas
   return { principal: req.principal, action: req.action, resource: req.resource, context: req.context, entities: entitiesToSend(store, overlay, roots) };
 }
 
-/** Cedar's own check of the context and the request's entities (as `isAuthorized` would parse them, without a schema). */
-function checkRequestValues(req: EngineRequest): void {
-  const ctx = cedar.checkParseContext({ context: req.context });
-  if (ctx.type === 'failure') throw new EvaluationError(`context: ${formatCedarErrors(ctx.errors).join('; ')}`);
-  if (req.entities && req.entities.length > 0) {
-    const ents = cedar.checkParseEntities({ entities: req.entities });
-    if (ents.type === 'failure') throw new EvaluationError(`entities: ${formatCedarErrors(ents.errors).join('; ')}`);
+/** An empty policy set: a Cedar call against it only parses the request. */
+const EMPTY_PSET_ID = 'authz-request-check';
+let emptyPsetReady = false;
+/** Schemas preparsed for request checks, by content hash (equal schemas across reloads share one). */
+const preparsedSchemas = new Map<string, string>();
+
+function schemaNameFor(text: string): string {
+  let name = preparsedSchemas.get(text);
+  if (name) return name;
+  name = `authz-schema-${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+  const answer = cedar.preparseSchema(name, text);
+  if (answer.type === 'failure') throw new EvaluationError(`schema: ${formatCedarErrors(answer.errors).join('; ')}`);
+  preparsedSchemas.set(text, name);
+  return name;
+}
+
+/**
+ * Cedar's own reading of what the caller wrote (the context and the request's
+ * entities, against the schema when the set has one), before projection can
+ * leave a part out: a request Cedar would refuse whole is refused here too.
+ */
+function checkRequestValues(set: CompiledPolicySet, req: EngineRequest): void {
+  if (!emptyPsetReady) {
+    const p = cedar.preparsePolicySet(EMPTY_PSET_ID, { staticPolicies: {} });
+    if (p.type === 'failure') throw new EvaluationError(formatCedarErrors(p.errors).join('; '));
+    emptyPsetReady = true;
   }
+  const schema = set.schemaEntities;
+  const answer = cedar.statefulIsAuthorized({
+    principal: req.principal,
+    action: req.action,
+    resource: req.resource,
+    context: req.context,
+    entities: req.entities ?? [],
+    preparsedPolicySetId: EMPTY_PSET_ID,
+    ...(schema ? { preparsedSchemaName: schemaNameFor(schema.schemaText), validateRequest: false } : {}),
+  });
+  if (answer.type === 'failure') throw new EvaluationError(formatCedarErrors(answer.errors).join('; '));
 }
 
 /** The request's entities by uid key (read against the schema for `bundle` requests); refuses one uid given twice. */

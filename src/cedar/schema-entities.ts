@@ -13,14 +13,14 @@
  * (Cedar has already accepted the file against the schema by then).
  */
 import { cedar, type CedarValueJson, type EntityJson } from './cedar-wasm.js';
-import { uidOf } from './entity-store.js';
+import { uidKey, uidOf } from './entity-store.js';
 
 type SchemaType = { type: string; name?: string; element?: SchemaType; attributes?: Record<string, SchemaType> };
 
 interface Namespace {
   commonTypes?: Record<string, SchemaType>;
   entityTypes?: Record<string, { shape?: SchemaType; tags?: SchemaType }>;
-  actions?: Record<string, { memberOf?: { id: string; type?: string }[] }>;
+  actions?: Record<string, { memberOf?: { id: string; type?: string }[]; appliesTo?: { context?: SchemaType } }>;
 }
 
 /** Extension type names → the constructor Cedar's JSON escape names. */
@@ -32,8 +32,10 @@ export class SchemaEntities {
   private readonly shapes = new Map<string, { shape?: SchemaType; tags?: SchemaType }>();
   /** The schema's actions as entities (uid and parents), for the action hierarchy. */
   readonly actions: EntityJson[] = [];
+  /** Each action's context type, by uid key. */
+  private readonly contexts = new Map<string, SchemaType>();
 
-  constructor(schemaText: string) {
+  constructor(readonly schemaText: string) {
     const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
     if (answer.type !== 'success') throw new Error(`schema.cedarschema: ${answer.errors.map((e) => e.message).join('; ')}`);
     const namespaces = answer.json as unknown as Record<string, Namespace>;
@@ -45,6 +47,7 @@ export class SchemaEntities {
       for (const [id, a] of Object.entries(body.actions ?? {})) {
         const parents = (a.memberOf ?? []).map((p) => ({ type: p.type ?? actionType, id: p.id }));
         this.actions.push({ uid: { type: actionType, id }, attrs: {}, parents });
+        if (a.appliesTo?.context) this.contexts.set(uidKey(actionType, id), a.appliesTo.context);
       }
     }
   }
@@ -62,6 +65,12 @@ export class SchemaEntities {
       out.tags = tags;
     }
     return out;
+  }
+
+  /** A request's context in explicit form, read against its action's context type (as Cedar reads it with the schema). */
+  normalizeContext(action: { type: string; id: string }, context: Record<string, CedarValueJson>): Record<string, CedarValueJson> {
+    const t = this.contexts.get(uidKey(action.type, action.id));
+    return t ? (this.normalizeValue(context, t, 0) as Record<string, CedarValueJson>) : context;
   }
 
   private normalizeValue(v: CedarValueJson, t: SchemaType, depth: number): CedarValueJson {

@@ -46,22 +46,33 @@ export function plainIsAuthorized(policies: Record<string, string>, req: PlainRe
 }
 
 let nextId = 0;
+const schemaNames = new Map<string, string>();
 
-/** A reference preparsed once (policies and schema) for many requests: the same Cedar evaluation, parsed once. */
+/**
+ * A reference preparsed once (policies and schema) for many requests: the same
+ * Cedar evaluation, parsed once. `slot` re-uses one preparsed id (preparsing an
+ * id again replaces it), so a long run does not fill Cedar's store.
+ */
 export class PlainCedar {
-  private readonly psetId = `plain-reference-${nextId++}`;
+  private readonly psetId: string;
   private readonly schemaName?: string;
 
   constructor(
     private readonly policies: Record<string, string>,
     schema?: string,
+    slot?: string,
   ) {
+    this.psetId = slot ?? `plain-reference-${nextId++}`;
     const p = cedar.preparsePolicySet(this.psetId, { staticPolicies: policies });
     if (p.type === 'failure') throw new Error(`reference refused the policies: ${p.errors.map((e) => e.message).join('; ')}`);
     if (schema !== undefined) {
-      this.schemaName = `${this.psetId}-schema`;
-      const s = cedar.preparseSchema(this.schemaName, schema);
-      if (s.type === 'failure') throw new Error(`reference refused the schema: ${s.errors.map((e) => e.message).join('; ')}`);
+      this.schemaName = schemaNames.get(schema);
+      if (!this.schemaName) {
+        this.schemaName = `plain-reference-schema-${schemaNames.size}`;
+        const s = cedar.preparseSchema(this.schemaName, schema);
+        if (s.type === 'failure') throw new Error(`reference refused the schema: ${s.errors.map((e) => e.message).join('; ')}`);
+        schemaNames.set(schema, this.schemaName);
+      }
     }
   }
 
