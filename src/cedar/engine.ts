@@ -10,15 +10,15 @@
  * Why each step is exact: slicing.ts (scope), projection.ts (context fields and
  * attribute names), entities-to-send.ts (which entities), cache-key.ts (key).
  */
-import { createHash } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { decisionCacheKey } from '../cache/cache-key.js';
-import { cedar, type CedarValueJson, type EntityJson } from './cedar-wasm.js';
+import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
 import type { CedarRequest } from './cedar-request.js';
-import { formatCedarErrors, type CompiledPolicySet } from './compile.js';
+import type { CompiledPolicySet } from './compile.js';
 import { entitiesToSend } from './entities-to-send.js';
 import { collectEntityRefs, entityKey, uidKey, uidOf, type EntityStore } from './entity-store.js';
-import { EvaluationError, evaluateSlice, type EngineResult } from './evaluate.js';
+import { evaluateSlice, type EngineResult } from './evaluate.js';
+import { checkRequestValues } from './request-check.js';
 import { contextKey, projectContext, projectEntityAttrs, type ReadSet } from './projection.js';
 import type { EntityRef, Slice } from './slicing.js';
 
@@ -44,6 +44,12 @@ export interface EngineOptions {
   nowMs?: () => number;
   /** `envoy` adds the server's action groups (GET in Action::"read"); `bundle` (default) is the bundle's entities alone. */
   base?: EntityBase;
+  /**
+   * Cache slices that read per-request fields (time, load) too. Their values are
+   * in the key, so answers stay exact; the server leaves them out because such
+   * entries would never be hit again, a stream of given requests may repeat them.
+   */
+  cacheVolatile?: boolean;
 }
 
 export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
@@ -81,7 +87,7 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
   // reached through the context is read by `context.x.attr` paths, which projection does not count: send all.
   const own = overlay && overlay.size > 0 ? (viaContext ? overlay : projectOverlay(overlay, reads)) : undefined;
 
-  const cache = slice.cacheable ? options.cache : undefined;
+  const cache = slice.cacheable || options.cacheVolatile ? options.cache : undefined;
   let key = '';
   let now = 0;
   if (cache) {
@@ -117,46 +123,6 @@ export function fullCedarRequest(set: CompiledPolicySet, req: EngineRequest, bas
   collectEntityRefs(req.context as CedarValueJson, roots);
   const store: EntityStore = base === 'envoy' ? set.envoyEntities : set.entities;
   return { principal: req.principal, action: req.action, resource: req.resource, context: req.context, entities: entitiesToSend(store, overlay, roots) };
-}
-
-/** An empty policy set: a Cedar call against it only parses the request. */
-const EMPTY_PSET_ID = 'authz-request-check';
-let emptyPsetReady = false;
-/** Schemas preparsed for request checks, by content hash (equal schemas across reloads share one). */
-const preparsedSchemas = new Map<string, string>();
-
-function schemaNameFor(text: string): string {
-  let name = preparsedSchemas.get(text);
-  if (name) return name;
-  name = `authz-schema-${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
-  const answer = cedar.preparseSchema(name, text);
-  if (answer.type === 'failure') throw new EvaluationError(`schema: ${formatCedarErrors(answer.errors).join('; ')}`);
-  preparsedSchemas.set(text, name);
-  return name;
-}
-
-/**
- * Cedar's own reading of what the caller wrote (the context and the request's
- * entities, against the schema when the set has one), before projection can
- * leave a part out: a request Cedar would refuse whole is refused here too.
- */
-function checkRequestValues(set: CompiledPolicySet, req: EngineRequest): void {
-  if (!emptyPsetReady) {
-    const p = cedar.preparsePolicySet(EMPTY_PSET_ID, { staticPolicies: {} });
-    if (p.type === 'failure') throw new EvaluationError(formatCedarErrors(p.errors).join('; '));
-    emptyPsetReady = true;
-  }
-  const schema = set.schemaEntities;
-  const answer = cedar.statefulIsAuthorized({
-    principal: req.principal,
-    action: req.action,
-    resource: req.resource,
-    context: req.context,
-    entities: req.entities ?? [],
-    preparsedPolicySetId: EMPTY_PSET_ID,
-    ...(schema ? { preparsedSchemaName: schemaNameFor(schema.schemaText), validateRequest: false } : {}),
-  });
-  if (answer.type === 'failure') throw new EvaluationError(formatCedarErrors(answer.errors).join('; '));
 }
 
 /** The request's entities by uid key (read against the schema for `bundle` requests); refuses one uid given twice. */

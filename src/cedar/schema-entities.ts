@@ -73,6 +73,36 @@ export class SchemaEntities {
     return t ? (this.normalizeValue(context, t, 0) as Record<string, CedarValueJson>) : context;
   }
 
+  /**
+   * The context's shape for request checks (request-check.ts): a string where
+   * the action's context type says String is shown as `s` (Cedar accepts any
+   * string there); everything else is kept whole. Undefined when the action
+   * has no context type here.
+   */
+  contextShape(action: { type: string; id: string }, context: Record<string, CedarValueJson>): string | undefined {
+    const t = this.contexts.get(uidKey(action.type, action.id));
+    return t ? this.shapeValue(context, t, 0) : undefined;
+  }
+
+  private shapeValue(v: CedarValueJson, t: SchemaType, depth: number): string {
+    if (depth > 64) return JSON.stringify(v);
+    const kind = t.type === 'EntityOrCommon' ? (t.name ?? '') : t.type;
+    if (kind === 'String' && typeof v === 'string') return 's';
+    if (kind === 'Set' && Array.isArray(v) && t.element) return `[${v.map((x) => this.shapeValue(x, t.element!, depth + 1)).join(',')}]`;
+    if (kind === 'Record' && isPlainObject(v)) {
+      const rec = v as Record<string, CedarValueJson>;
+      return `{${Object.keys(rec)
+        .map((k) => {
+          const at = t.attributes?.[k];
+          return `${JSON.stringify(k)}:${at ? this.shapeValue(rec[k], at, depth + 1) : JSON.stringify(rec[k])}`;
+        })
+        .join(',')}}`;
+    }
+    const common = this.commonTypes.get(kind);
+    if (common) return this.shapeValue(v, common, depth + 1);
+    return JSON.stringify(v);
+  }
+
   private normalizeValue(v: CedarValueJson, t: SchemaType, depth: number): CedarValueJson {
     // Common types may refer to each other; a schema cannot make an infinite type, but a bad one must not hang us.
     if (depth > 64) return v;

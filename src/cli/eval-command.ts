@@ -58,7 +58,7 @@ export function parseEvalRequest(text: string): EngineRequest | { error: string 
 export function evalAnswer(set: CompiledPolicySet, req: EngineRequest | { error: string }, cache?: EngineResultCache<EngineResult>): EvalAnswer {
   if ('error' in req) return { decision: 'deny', determining: [], errors: [], error: req.error };
   try {
-    const { result } = decide(set, req, { cache });
+    const { result } = decide(set, req, { cache, cacheVolatile: true });
     return { decision: result.decision, determining: [...result.determining], errors: result.errors.map((e) => ({ policy: e.policyId, message: e.message })) };
   } catch (err) {
     return { decision: 'deny', determining: [], errors: [], error: (err as Error).message };
