@@ -17,7 +17,6 @@ import { decide } from '../src/cedar/engine.js';
 import { compilePolicySetInChunks } from '../src/cedar/compile-async.js';
 import { evaluate, evaluateSlice, type EngineResult } from '../src/cedar/evaluate.js';
 import { workloadPrincipal } from '../src/cedar/principal.js';
-import { projectContext } from '../src/cedar/projection.js';
 import { checkRequestToInput } from '../src/envoy/check-request.js';
 import { decisionToCheckResponse } from '../src/envoy/check-response.js';
 import { authorizationService } from '../src/envoy/protos.js';
