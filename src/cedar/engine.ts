@@ -112,16 +112,14 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
 }
 
 /**
- * The same request with nothing cut: every policy's literals as roots, the
- * whole context, the full entities reachable from them. For evaluations
- * beside the slice (shadow policies read what enforced ones may not).
+ * The same request with nothing cut: the whole context and every entity (the
+ * set's and the request's, merged). For evaluations beside the slice: shadow
+ * policies may read what enforced ones do not, and they run off the request path.
  */
 export function fullCedarRequest(set: CompiledPolicySet, req: EngineRequest, base: EntityBase = 'bundle'): CedarRequest {
   const overlay = requestOverlay(set, req.entities, base);
-  const roots = new Set<string>([uidKey(req.principal.type, req.principal.id), uidKey(req.action.type, req.action.id), uidKey(req.resource.type, req.resource.id)]);
-  for (const k of set.slices.allReads.literals) roots.add(k);
-  collectEntityRefs(req.context as CedarValueJson, roots);
   const store: EntityStore = base === 'envoy' ? set.envoyEntities : set.entities;
+  const roots = [...store.keys(), ...(overlay?.keys() ?? [])];
   return { principal: req.principal, action: req.action, resource: req.resource, context: req.context, entities: entitiesToSend(store, overlay, roots) };
 }
 

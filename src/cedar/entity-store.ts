@@ -78,6 +78,11 @@ export class EntityStore {
     return this.byKey.get(key);
   }
 
+  /** Uid keys of every entity. */
+  keys(): IterableIterator<string> {
+    return this.byKey.keys();
+  }
+
   all(): EntityJson[] {
     return [...this.byKey.values()];
   }

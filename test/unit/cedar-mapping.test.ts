@@ -54,10 +54,11 @@ describe('inputToCedarRequest', () => {
     });
   }
 
-  it('merges the static principal and sends only reachable entities', () => {
+  it('is the whole input: every entity, the principal merged with its static entry', () => {
     const req = inputToCedarRequest(input({ source: { principal: 'spiffe://td/ns/a/sa/b', service: '' } }), set);
-    const ids = req.entities.map((e) => `${(e.uid as { type: string }).type}::${(e.uid as { id: string }).id}`).sort();
-    expect(ids).toEqual(['Action::GET', 'Action::read', 'Group::g', 'Group::root', 'Service::svc', 'Workload::spiffe://td/ns/a/sa/b']);
+    const ids = req.entities.map((e) => `${(e.uid as { type: string }).type}::${(e.uid as { id: string }).id}`);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(expect.arrayContaining(['Action::GET', 'Action::read', 'Action::connect', 'Group::g', 'Group::root', 'Group::unrelated', 'Service::svc', 'Workload::spiffe://td/ns/a/sa/b']));
     const principal = req.entities.find((e) => (e.uid as { type: string }).type === 'Workload')!;
     expect(principal.attrs).toEqual({ team: 'x', trustDomain: 'td', namespace: 'a', serviceAccount: 'b' });
     expect(principal.parents).toEqual([{ type: 'Group', id: 'g' }]);
