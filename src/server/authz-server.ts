@@ -23,6 +23,7 @@ import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
+import { Tracing } from '../observability/tracing.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -32,6 +33,8 @@ export interface RunningServer {
   shadowVersion: ActivePolicySet;
   metrics: AuthzMetrics;
   logger: Logger;
+  /** OpenTelemetry when configured (--otel-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing?: Tracing;
   close(): Promise<void>;
 }
 
@@ -71,7 +74,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const shadowVersion = new ActivePolicySet();
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
+  const tracing = Tracing.fromOptions({ endpoint: config.otelEndpoint });
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, tracing });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials, refuseCaller: refuseCallerFor(config, metrics, logger) });
 
   policySet.observe({
@@ -93,9 +97,11 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         },
         'policy set activated',
       );
+      tracing?.recordActivation(set.version, previous?.version ?? null, set.policies.size, ms);
       if (!previous) grpcServer.notifyHealth();
     },
     onRefused: (error, version) => {
+      tracing?.recordRefusedActivation(version ?? null, error.message);
       metrics.bundleLoads.inc({ result: 'error' });
       logger.error({ version, error: error.message }, 'policy set refused; the previous set keeps serving');
     },
@@ -150,6 +156,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     await Promise.all([source.stop(), grpcServer.close(0)]);
     enricher.stop();
     load.stop();
+    await tracing?.shutdown();
     throw err;
   }
   logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
@@ -161,11 +168,14 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     shadowVersion,
     metrics,
     logger,
+    tracing,
     async close() {
       await source.stop();
       enricher.stop();
       load.stop();
       await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
+      // Spans still buffered are sent (bounded by OTEL_BSP_EXPORT_TIMEOUT) before the process goes.
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not export the last traces'));
       await flushLogger(logger);
     },
   };

@@ -30,6 +30,7 @@ import type { RequestModel } from '../envoy/request-model.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import { BucketStore } from '../ratelimit/bucket-store.js';
 import { RateLimiter, rateLimitDecision, type RateLimitHit } from '../ratelimit/rate-limiter.js';
 import { hasShadowWork, runShadowJob, type ShadowJob, type ShadowResult } from '../shadow/shadow-evaluation.js';
@@ -46,6 +47,8 @@ export interface CheckHandlerDeps {
   shadowVersion?: ActivePolicySet;
   /** Decision cache; the composition root clears it on every swap. */
   cache?: DecisionCache<EngineResult>;
+  /** OpenTelemetry; absent when tracing is off (then a Check pays one undefined check for it). */
+  tracing?: Tracing;
 }
 
 /** One check's pipeline result, before enforcement. */
@@ -90,11 +93,11 @@ export class CheckHandler {
     }
     if (out instanceof Promise) {
       return out.then(
-        (r) => this.finish(r, set, started),
-        (err: unknown) => this.finish(this.failed(err, undefined, set, decisionId), set, started),
+        (r) => this.finish(r, set, started, decisionId),
+        (err: unknown) => this.finish(this.failed(err, undefined, set, decisionId), set, started, decisionId),
       );
     }
-    return this.finish(out, set, started);
+    return this.finish(out, set, started, decisionId);
   }
 
   /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
@@ -169,7 +172,7 @@ export class CheckHandler {
     }
   }
 
-  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number): WireCheckResponse {
+  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number, decisionId: string): WireCheckResponse {
     const route = routeSettings(out.input?.contextExtensions, this.routeDefaults(set));
     const enforced = enforceDecision(out.decision, route, out.input?.headers);
     // Effects after the (possibly cached) decision, from this request's principal and context.
@@ -181,7 +184,27 @@ export class CheckHandler {
       mode: set?.settings.mode,
       outcome: enforced.outcome,
     });
-    const seconds = (performance.now() - started) / 1000;
+    const ended = performance.now();
+    const seconds = (ended - started) / 1000;
+    if (this.deps.tracing) {
+      const a = enforced.answer;
+      this.deps.tracing.recordCheck({
+        startedAt: started,
+        endedAt: ended,
+        headers: out.input?.headers,
+        outcome: enforced.outcome,
+        reason: a.reason,
+        status: a.status,
+        version: set?.version ?? null,
+        policies: a.policies,
+        cache: out.cache,
+        principalType: p?.type,
+        service: out.input?.service,
+        mode: set?.settings.mode,
+        decisionId,
+        failed: enforced.failCause !== undefined,
+      });
+    }
 
     this.deps.metrics.decisions.inc({ decision: enforced.outcome, reason: enforced.answer.reason });
     this.deps.metrics.checkDuration.observe(seconds);
