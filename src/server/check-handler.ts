@@ -32,6 +32,7 @@ import type { DecisionLog } from '../observability/decision-log.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
 import { BucketStore } from '../ratelimit/bucket-store.js';
+import type { FleetSize } from '../ratelimit/fleet-share.js';
 import { RateLimiter, rateLimitDecision, type RateLimitHit } from '../ratelimit/rate-limiter.js';
 import { hasShadowWork, runShadowJob, type ShadowJob, type ShadowResult } from '../shadow/shadow-evaluation.js';
 
@@ -47,6 +48,8 @@ export interface CheckHandlerDeps {
   shadowVersion?: ActivePolicySet;
   /** Decision cache; the composition root clears it on every swap. */
   cache?: DecisionCache<EngineResult>;
+  /** Live servers of the fleet, for rate limit shares; a single server without it. */
+  fleet?: FleetSize;
   /** OpenTelemetry; absent when tracing is off (then a Check pays one undefined check for it). */
   tracing?: Tracing;
 }
@@ -69,7 +72,7 @@ export class CheckHandler {
   constructor(private readonly deps: CheckHandlerDeps) {
     this.enricher = deps.enricher ?? RequestEnricher.NONE;
     this.safety = deps.safety ?? DEFAULT_SAFETY_OPTIONS;
-    this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()));
+    this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()), deps.fleet);
     deps.metrics.trackRateLimitKeys(() => this.limiter.buckets.size);
   }
 
