@@ -96,7 +96,8 @@ export class RateLimiter {
 
   /** The first rule the request is over, or undefined when it may proceed. */
   check(settings: BundleSettings, input: RequestModel, principal: PrincipalRef, nowMs: number): RateLimitHit | undefined {
-    if (settings.rateLimits.length === 0) return undefined;
+    // rateLimiting: envoy — Envoy's global rate-limit service counts, from the descriptors in dynamic_metadata.
+    if (settings.rateLimits.length === 0 || settings.rateLimiting === 'envoy') return undefined;
     const mode = settings.mode;
     const servers = normaliseFleetSize(this.fleet.servers());
     for (const rule of this.rulesFor(settings)) {

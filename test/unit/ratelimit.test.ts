@@ -147,4 +147,12 @@ rateLimits:
     servers = 0; // no fleet reported: behaves as a single server
     expect(admitted('192.0.2.3')).toBe(9);
   });
+
+  it('rateLimiting: envoy leaves counting to Envoy\'s global rate-limit service: the server refuses nobody', () => {
+    const rl = new RateLimiter();
+    const settings = parseBundleSettings('rateLimiting: envoy\nrateLimits: [{ name: anon, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 1 } }]');
+    for (let i = 0; i < 5; i++) expect(rl.check(settings, input(), ANONYMOUS, 0)).toBeUndefined();
+    expect(rl.buckets.size).toBe(0);
+    expect(() => parseBundleSettings('rateLimiting: redis')).toThrow(/rateLimiting/);
+  });
 });
