@@ -11,7 +11,7 @@
  * The provider is never registered globally: nothing else in the process
  * (grpc-js, the AWS SDK) starts emitting spans because we trace Checks.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
@@ -70,7 +70,11 @@ export class Tracing {
   private readonly tracer: Tracer;
   private readonly propagator: TextMapPropagator;
 
-  private constructor(private readonly provider: NodeTracerProvider) {
+  private constructor(
+    private readonly provider: NodeTracerProvider,
+    /** The sampler follows the caller's decision (parentbased_*, the default): an unsampled parent needs no span built. */
+    private readonly followsParent: boolean,
+  ) {
     this.tracer = provider.getTracer(TRACER_NAME);
     // traceparent (Envoy's default with the OpenTelemetry tracer) and b3 (Zipkin tracer, Istio's default), single or multi header.
     this.propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new B3Propagator()] });
@@ -87,7 +91,8 @@ export class Tracing {
     // Batching (OTEL_BSP_* honoured) keeps export off the request path; the sampler comes from OTEL_TRACES_SAMPLER
     // (default parentbased_always_on: Envoy's sampling decision, carried in traceparent, is followed).
     const provider = new NodeTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(exporter)] });
-    return new Tracing(provider);
+    const sampler = env.OTEL_TRACES_SAMPLER?.trim().toLowerCase();
+    return new Tracing(provider, !sampler || sampler.startsWith('parentbased_'));
   }
 
   /** The parent context carried by the request's trace headers (ROOT when none or malformed). */
@@ -98,6 +103,12 @@ export class Tracing {
 
   /** Record the span of one answered Check. */
   recordCheck(f: CheckSpanFields): void {
+    const parent = this.parentOf(f.headers);
+    if (this.followsParent) {
+      // Envoy chose not to sample this trace: the sampler would drop the span, so skip building it.
+      const sc = trace.getSpanContext(parent);
+      if (sc && (sc.traceFlags & TraceFlags.SAMPLED) === 0) return;
+    }
     const attributes: Attributes = {
       'authz.decision': f.outcome,
       'authz.reason': f.reason,
@@ -110,7 +121,7 @@ export class Tracing {
     if (f.principalType) attributes['authz.principal_type'] = f.principalType;
     if (f.service) attributes['authz.service'] = f.service;
     if (f.mode) attributes['authz.mode'] = f.mode;
-    const span = this.tracer.startSpan('authz.check', { kind: SpanKind.SERVER, startTime: f.startedAt, attributes }, this.parentOf(f.headers));
+    const span = this.tracer.startSpan('authz.check', { kind: SpanKind.SERVER, startTime: f.startedAt, attributes }, parent);
     if (f.failed) span.setStatus({ code: SpanStatusCode.ERROR, message: f.reason });
     span.end(f.endedAt);
   }
