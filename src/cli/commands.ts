@@ -4,6 +4,7 @@ import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bu
 import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand, bundleSignCommand } from './bundle-store-commands.js';
 import { alertsServeCommand } from './alerts-command.js';
 import { checkCommand } from './check-command.js';
+import { fleetStatusCommand } from './fleet-commands.js';
 import { SAFETY_COMMANDS } from './safety-commands.js';
 import { serveCommand } from './serve-command.js';
 import { validateCommand } from './validate-command.js';
@@ -21,6 +22,7 @@ export const COMMANDS: Command[] = [
   bundleListCommand,
   bundleKeygenCommand,
   ...SAFETY_COMMANDS,
+  fleetStatusCommand,
   alertsServeCommand,
 ];
 

@@ -32,6 +32,7 @@ import { clearShadowVersion, setShadowVersion } from '../safety/shadow-pointer.j
 import type { Command, OptionSpec } from './command.js';
 import { UsageError } from './command.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
+import { announcePointer } from './push-notice.js';
 
 /** --actor and --reason: who and why, for the audit record every change writes. */
 export const AUDIT_OPTIONS: Record<string, OptionSpec> = {
@@ -56,11 +57,11 @@ export async function recordChange(store: BundleStore, values: Record<string, un
   }
 }
 
-async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore) => Promise<number>): Promise<number> {
+async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore, opened: OpenedStore) => Promise<number>): Promise<number> {
   let opened: OpenedStore | undefined;
   try {
     opened = storeFromFlags(values);
-    return await body(opened.store);
+    return await body(opened.store, opened);
   } catch (err) {
     if (
       err instanceof BundleStoreError ||
@@ -123,7 +124,7 @@ export const lockdownOnCommand: Command = {
     const asked = requireService(values);
     const retryRaw = (values['retry-after'] as string | undefined) ?? String(DEFAULT_LOCKDOWN_RETRY_AFTER_S);
     if (!/^\d{1,9}$/.test(retryRaw)) throw new UsageError(`--retry-after "${retryRaw}" must be a whole number of seconds`);
-    return withStore(values, 'lockdown on', async (store) => {
+    return withStore(values, 'lockdown on', async (store, opened) => {
       const methods = parseMethods(values.methods as string | undefined);
       const base = await loadActiveBundle(store);
       const target = resolveLockdownService(base.files, asked);
@@ -152,6 +153,7 @@ export const lockdownOnCommand: Command = {
         `lockdown on ${service}: ${methods.join(', ')} answer 503 "${lockdown.message}" (Retry-After ${lockdown.retryAfterSeconds}); other methods are not affected\n` +
           published(store, r, base.pointer.version),
       );
+      await announcePointer(opened, r.activation.pointer);
       return recordChange(store, values, { action: 'lockdown-on', from: base.pointer.version, to: r.version, details: { service, methods, message: lockdown.message, retry_after: lockdown.retryAfterSeconds } });
     });
   },
@@ -165,7 +167,7 @@ export const lockdownOffCommand: Command = {
   details: STORE_DETAILS,
   async run(values) {
     const asked = requireService(values);
-    return withStore(values, 'lockdown off', async (store) => {
+    return withStore(values, 'lockdown off', async (store, opened) => {
       const base = await loadActiveBundle(store);
       const service = resolveLockdownService(base.files, asked).service;
       const files = withoutLockdown(base.files, service);
@@ -175,6 +177,7 @@ export const lockdownOffCommand: Command = {
       }
       const r = await publishDerived(store, base, files, { tag: `unlock-${service}`, ...keys(values) });
       process.stdout.write(`lockdown lifted on ${service}\n${published(store, r, base.pointer.version)}`);
+      await announcePointer(opened, r.activation.pointer);
       return recordChange(store, values, { action: 'lockdown-off', from: base.pointer.version, to: r.version, details: { service } });
     });
   },
@@ -221,7 +224,7 @@ export const modeSetCommand: Command = {
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    return withStore(values, 'mode set', async (store) => {
+    return withStore(values, 'mode set', async (store, opened) => {
       const r = await switchMode(store, mode, { who: actorName(values.actor as string | undefined), why: (values.reason as string | undefined) ?? null, ...keys(values) });
       if (!r.changed) {
         process.stdout.write(`${store.location.bundle} ${r.version} is already in ${mode} mode; nothing changed\n`);
@@ -233,6 +236,7 @@ export const modeSetCommand: Command = {
           `published ${store.location.bundle} ${r.to} (derived from ${r.from}, ${r.policies} policies) and activated it\n` +
           `servers polling ${store.url(store.pointerKey())} enforce it within their --poll-interval\n`,
       );
+      await announcePointer(opened, r.pointer);
       if ('error' in r.audit) {
         process.stderr.write(`the change is made, but its audit record could not be written: ${r.audit.error}\n`);
         return 1;
@@ -260,7 +264,7 @@ export const bundleShadowCommand: Command = {
   async run(values, positionals) {
     const version = positionals[0];
     if (values.clear ? version !== undefined : version === undefined) throw new UsageError('give either a version or --clear');
-    return withStore(values, 'bundle shadow', async (store) => {
+    return withStore(values, 'bundle shadow', async (store, opened) => {
       if (values.clear) {
         const r = await clearShadowVersion(store);
         if (!r.before) {
@@ -268,6 +272,7 @@ export const bundleShadowCommand: Command = {
           return 0;
         }
         process.stdout.write(`stopped shadowing ${r.before.version}; ${r.pointer.version} stays active\n`);
+        await announcePointer(opened, r.pointer);
         return recordChange(store, values, { action: 'shadow-clear', from: r.before.version, to: null, details: { active: r.pointer.version } });
       }
       const { verifyKey } = keys(values);
@@ -277,6 +282,7 @@ export const bundleShadowCommand: Command = {
           `servers evaluate it on live traffic from their next poll; only ${r.pointer.version} is enforced\n` +
           `watch authz_shadow_mismatches_total{source="version",version="${version}"} and decision lines with a "shadow" field\n`,
       );
+      await announcePointer(opened, r.pointer);
       return recordChange(store, values, { action: 'shadow', from: r.before?.version ?? null, to: version!, details: { active: r.pointer.version } });
     });
   },

@@ -6,7 +6,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Mode } from '../bundle/bundle-settings.js';
-import type { BundleStore } from '../bundle/bundle-store.js';
+import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
 import { recordHistory } from '../bundle/bundle-history.js';
 import type { VerifyKeys } from '../bundle/signature.js';
 import { loadActiveBundle, publishDerived } from './derived-version.js';
@@ -30,6 +30,8 @@ export type ModeSwitchResult =
       from: string;
       to: string;
       policies: number;
+      /** The pointer as activated (for the NATS push notice). */
+      pointer: BundlePointer;
       /** "anonymous-per-ip 2/s burst 4" per rule, now and before. */
       limits: string[];
       wereLimits: string[];
@@ -64,6 +66,7 @@ export async function switchMode(store: BundleStore, mode: Mode, options: ModeSw
     from: base.pointer.version,
     to: r.version,
     policies: r.set.policies.size,
+    pointer: r.activation.pointer,
     limits: describeRateLimits(r.set.settings, mode),
     wereLimits: describeRateLimits(before, before.mode),
     audit,

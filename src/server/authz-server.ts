@@ -19,11 +19,15 @@ import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import { installProcessFaultHandlers } from './process-faults.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
 import { Tracing } from '../observability/tracing.js';
+import { fleetShare, type FleetSize } from '../ratelimit/fleet-share.js';
+import type { BundleSource } from '../bundle/bundle-source.js';
+import { StalePolicyGuard } from '../bundle/stale-policy-guard.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -74,9 +78,38 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const shadowVersion = new ActivePolicySet();
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
+  // The source is built below; the guard reads its clock through this.
+  let source: BundleSource | undefined;
+  const staleGuard =
+    config.maxPolicyAge !== undefined
+      ? new StalePolicyGuard(config.maxPolicyAge, () => source?.confirmedAt?.(), (stale) => {
+          const version = policySet.current?.version ?? null;
+          if (stale) logger.error({ version, max_policy_age_ms: config.maxPolicyAge }, 'policy version not confirmed with the store within --max-policy-age; not ready, answering by the fail mode');
+          else logger.info({ version }, 'policy version confirmed with the store again; ready');
+          grpcServer.notifyHealth();
+        })
+      : undefined;
+  const isReady = (): boolean => policySet.current !== null && !staleGuard?.stale;
   const tracing = Tracing.fromOptions({ endpoint: config.otelEndpoint });
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, tracing });
-  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials, refuseCaller: refuseCallerFor(config, metrics, logger) });
+  // Rate limits are fleet-wide; with --notify the heartbeat says how many servers share them (1 until it does).
+  let fleetServers = 1;
+  const fleet: FleetSize = { servers: () => fleetServers };
+  const onFleetSize = (n: number): void => {
+    if (n === fleetServers) return;
+    logger.info({ servers: n, previous: fleetServers }, 'fleet size changed; rate limit shares recomputed');
+    fleetServers = n;
+  };
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard, tracing, fleet });
+  const grpcServer = new GrpcServer({
+    handler,
+    isServing: isReady,
+    credentials,
+    refuseCaller: refuseCallerFor(config, metrics, logger),
+    transport: config,
+    onCallDropped: (cause) => metrics.grpcCallsDropped.inc({ cause }),
+    onTransportWarning: (message) => logger.error(message),
+  });
+  metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
@@ -118,14 +151,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   });
 
   // The policy directory, or the S3 store when bucket and bundle are set.
-  const source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion });
+  source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion, isReady, onFleetSize });
+  const started = source;
   await source.start();
+  staleGuard?.start();
   load.start();
 
   const admin = new AdminServer({
     metrics,
-    isReady: () => policySet.current !== null,
-    readinessDetail: () => ({ version: policySet.current?.version ?? null }),
+    onError: (err, detail) => {
+      metrics.processFaults.inc({ kind: 'admin_request' });
+      logger.error({ err, ...detail }, 'admin request failed');
+    },
+    isReady,
+    readinessDetail: () => ({ version: policySet.current?.version ?? null, ...(staleGuard ? { policy_age: staleGuard.describe() } : {}) }),
   });
   admin.route('/bundle', async () => {
     const set = policySet.current;
@@ -137,14 +176,15 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         activated_at: set?.compiledAt.toISOString() ?? null,
         compiling: policySet.compiling,
         last_error: policySet.lastError,
-        ...source.describe(),
+        ...started.describe(),
+        ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
         timezone: set?.timeZone?.name ?? null,
         lists: set?.ipLists?.summary() ?? [],
       },
     };
   });
 
-  admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler) }));
+  admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler, fleet.servers()) }));
 
   let grpcPort: number;
   let adminPort = 0;
@@ -153,13 +193,15 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     // Cluster workers leave the admin port to the primary.
     if (options.admin !== false) adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
-    await Promise.all([source.stop(), grpcServer.close(0)]);
+    staleGuard?.stop();
+    await Promise.all([started.stop(), grpcServer.close(0)]);
     enricher.stop();
     load.stop();
     await tracing?.shutdown();
     throw err;
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
+  const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: started.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
@@ -170,10 +212,12 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger,
     tracing,
     async close() {
-      await source.stop();
+      staleGuard?.stop();
+      await started.stop();
       enricher.stop();
       load.stop();
       await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
+      removeFaultHandlers();
       // Spans still buffered are sent (bounded by OTEL_BSP_EXPORT_TIMEOUT) before the process goes.
       await tracing?.shutdown().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not export the last traces'));
       await flushLogger(logger);
@@ -204,7 +248,7 @@ function safetyOptions(config: Config): SafetyOptions {
 }
 
 /** What an operator checks during an incident: which controls are in force on this server right now. */
-function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler): Record<string, unknown> {
+function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler, servers: number): Record<string, unknown> {
   const settings = set?.settings;
   return {
     version: set?.version ?? null,
@@ -215,8 +259,10 @@ function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: Com
     allowed_callers: config.allowedCallers,
     rate_limits: (settings?.rateLimits ?? []).map((r) => {
       const rate = settings!.mode === 'high-alert' ? (r['high-alert'] ?? r.normal) : r.normal;
-      return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst };
+      const share = fleetShare(rate, servers);
+      return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst, share: { servers, requests_per_second: share.requestsPerSecond, burst: share.burst } };
     }),
+    rate_limiting: settings?.rateLimiting ?? 'server',
     rate_limit_keys: handler.rateLimitKeys,
     shadow: {
       evaluation: config.shadowEvaluation,
