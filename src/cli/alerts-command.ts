@@ -7,13 +7,15 @@ import type { Logger } from 'pino';
 import { AlertModeState } from '../alerts/alert-mode-state.js';
 import { AlertReceiver, type TlsFiles } from '../alerts/alert-receiver.js';
 import { AlertRulesError, loadAlertRules } from '../alerts/alert-rules.js';
-import { dryRunModeApplier, storeModeApplier } from '../alerts/mode-appliers.js';
+import { dryRunModeApplier, storeModeApplier, type PointerAnnouncer } from '../alerts/mode-appliers.js';
+import { describeServers } from '../notify/notify-connection.js';
+import { publishPointer } from '../notify/pointer-channel.js';
 import { loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
 import { parseDurationMs, parseHostPort } from '../config/values.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag } from './store-options.js';
+import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 
 /** Long enough that an alert resolving and firing again within a scrape or two does not flip the fleet twice. */
 export const DEFAULT_HOLD_DOWN = '2m';
@@ -56,7 +58,7 @@ export async function openAlertReceiver(values: Record<string, unknown>, logger?
   const log = logger ?? createLogger({ level: ((values['log-level'] as string | undefined) ?? 'info') as 'info' });
   const receiver = new AlertReceiver({
     state: new AlertModeState(rules, holdDownMs),
-    applier: values['dry-run'] ? dryRunModeApplier(opened.store) : storeModeApplier(opened.store, keys),
+    applier: values['dry-run'] ? dryRunModeApplier(opened.store) : storeModeApplier(opened.store, keys, pushAnnouncer(opened)),
     auth: { token, mtls: !!tls?.clientCa },
     tls,
     logger: log,
@@ -80,6 +82,20 @@ export async function openAlertReceiver(values: Record<string, unknown>, logger?
       opened.s3.destroy();
       if (!logger) await flushLogger(log);
     },
+  };
+}
+
+/** With --notify: servers hear of the switch at once instead of at their next poll; a failed push only delays them. */
+function pushAnnouncer(opened: OpenedStore): PointerAnnouncer | undefined {
+  const settings = opened.notify;
+  if (!settings) return undefined;
+  return async (pointer) => {
+    try {
+      await publishPointer(settings, opened.store.location, pointer);
+      return `pushed to ${describeServers(settings)}`;
+    } catch (err) {
+      return `push to ${describeServers(settings)} failed (${(err as Error).message}); servers converge by polling`;
+    }
   };
 }
 

@@ -7,6 +7,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { request as httpsRequest } from 'node:https';
+import selfsigned from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHistory } from '../../src/bundle/bundle-history.js';
 import { openAlertReceiver, type RunningAlertReceiver } from '../../src/cli/alerts-command.js';
@@ -262,4 +264,57 @@ describe('--dry-run and bad arguments', () => {
       expect(r.stderr).toBe(row.message.replace(/BADRULES|SHORT/, (k) => files[k]));
     });
   }
+});
+
+describe('mTLS senders', () => {
+  it('a client certificate the --tls-client-ca signed authenticates; another CA\'s or none gets 401', async () => {
+    const caExt = [{ name: 'basicConstraints' as const, cA: true, critical: true }, { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }];
+    const ca = await selfsigned.generate([{ name: 'commonName', value: 'alerts-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
+    const otherCa = await selfsigned.generate([{ name: 'commonName', value: 'other-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
+    const leaf = (cn: string, issuer: { private: string; cert: string }, usage: 'serverAuth' | 'clientAuth') =>
+      selfsigned.generate([{ name: 'commonName', value: cn }], {
+        keyType: 'ec',
+        algorithm: 'sha256',
+        ca: { key: issuer.private, cert: issuer.cert },
+        extensions: [
+          { name: 'basicConstraints' as const, cA: false },
+          { name: 'keyUsage' as const, digitalSignature: true, keyEncipherment: true },
+          { name: 'extKeyUsage' as const, [usage]: true },
+          { name: 'subjectAltName' as const, altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
+        ],
+      });
+    const server = await leaf('alerts.test', ca, 'serverAuth');
+    const client = await leaf('alertmanager', ca, 'clientAuth');
+    const stranger = await leaf('stranger', otherCa, 'clientAuth');
+    const mtls = await openAlertReceiver(
+      {
+        listen: '127.0.0.1:0', rules: fileWith('rules.yaml', RULES), 'dry-run': true,
+        'tls-cert': fileWith('server.pem', server.cert), 'tls-key': fileWith('server-key.pem', server.private), 'tls-client-ca': fileWith('ca.pem', ca.cert),
+        's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5],
+      },
+      createLogger({ level: 'silent' }),
+    );
+    const send = (cert?: { cert: string; private: string }) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: '127.0.0.1', port: mtls.port, path: '/alerts', method: 'POST', ca: ca.cert, servername: 'localhost', cert: cert?.cert, key: cert?.private, headers: { 'content-type': 'application/json' } },
+          (res) => {
+            let text = '';
+            res.on('data', (c) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+          },
+        );
+        req.on('error', reject);
+        req.end(JSON.stringify(payload([alert('firing', 'fp-mtls')])));
+      });
+    try {
+      const ok = await send(client);
+      expect(ok.status).toBe(200);
+      expect(ok.body.result).toMatch(/^dry run: would switch /);
+      expect((await send(stranger)).status).toBe(401);
+      expect((await send()).status).toBe(401);
+    } finally {
+      await mtls.close();
+    }
+  });
 });

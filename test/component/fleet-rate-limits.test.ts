@@ -50,7 +50,7 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
     writeFileSync(path.join(dir, 'rules.yaml'), 'rules:\n  - alert: DDoSSuspected\n    mode: high-alert\n');
     writeFileSync(path.join(dir, 'token'), TOKEN);
     receiver = await openAlertReceiver(
-      { listen: '127.0.0.1:0', rules: path.join(dir, 'rules.yaml'), 'token-file': path.join(dir, 'token'), 'hold-down': '1s', 's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5] },
+      { listen: '127.0.0.1:0', rules: path.join(dir, 'rules.yaml'), 'token-file': path.join(dir, 'token'), 'hold-down': '1s', 's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5], notify: nats.url },
       createLogger({ level: 'silent' }),
     );
   });
@@ -95,6 +95,8 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
       body: JSON.stringify({ version: '4', status: 'firing', receiver: 'authz', alerts: [{ status: 'firing', labels: { alertname: 'DDoSSuspected' }, fingerprint: 'f1' }] }),
     });
     expect(res.status).toBe(200);
+    // With --notify the receiver pushes the new pointer, as `authz mode set` does.
+    expect(((await res.json()) as { result: string }).result).toContain(`pushed to ${nats.url}`);
     await eventually(() => servers.every((s) => s.server.policySet.current?.settings.mode === 'high-alert'), 15_000);
     expect(await roundRobin(30)).toEqual({ allowed: 6, perServer: [2, 2, 2] });
   });
