@@ -133,9 +133,11 @@ export class ServerPush {
       this.lastBeatError = undefined;
       if (this.o.onFleetSize) {
         // Servers that are not ready get no traffic from Envoy, so they hold no share; this one always counts.
+        // By server id: a key listing that races with another server's put can name a key twice
+        // (seen when all servers beat at once on a swap), and a double count halves everyone's share.
         const beats = await readFleet(this.fleet, this.o.location);
-        const others = beats.filter((b) => b.ready && b.server_id !== this.serverId).length;
-        this.o.onFleetSize(others + 1);
+        const others = new Set(beats.filter((b) => b.ready && b.server_id !== this.serverId).map((b) => b.server_id));
+        this.o.onFleetSize(others.size + 1);
       }
     } catch (err) {
       const message = (err as Error).message;
