@@ -38,6 +38,7 @@ import { didYouMean } from '../text/did-you-mean.js';
 const SETTINGS_FILE = 'bundle.yaml';
 
 export const MODES = ['normal', 'high-alert'] as const;
+export const RATE_LIMITING = ['server', 'envoy'] as const;
 export type Mode = (typeof MODES)[number];
 
 const rate = z.object({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive() }).strict();
@@ -140,6 +141,11 @@ export const bundleSettingsSchema = z
       .array(rateLimitRuleSchema)
       .default([])
       .refine((rules) => new Set(rules.map((r) => r.name)).size === rules.length, { message: 'rule names must be unique' }),
+    /**
+     * Who counts rateLimits: each server its share of the fleet-wide rate (server), or Envoy's global
+     * rate-limit service from the descriptors in our dynamic_metadata (envoy; the servers count nothing).
+     */
+    rateLimiting: z.enum(RATE_LIMITING).default('server'),
     allowEffects: z.array(allowEffectRuleSchema).default([]),
     services: z.record(z.string(), serviceEntrySchema).default({}),
     /** Destination identities of ingress gateways: there the Host decides which service is called. */

@@ -29,6 +29,8 @@ export interface SourceDeps {
   shadowVersion?: ActivePolicySet;
   /** Readiness as /readyz reports it (the fleet heartbeat carries it); a set is active, by default. */
   isReady?: () => boolean;
+  /** The live server count the fleet heartbeat reads (only with notify): rate limit shares. */
+  onFleetSize?: (servers: number) => void;
 }
 
 /** The poller retries on its own schedule; one SDK retry smooths over a dropped connection. */
@@ -122,6 +124,7 @@ function serverPush(
       logger: deps.logger,
       metrics: deps.metrics,
       nudge: (hint) => syncer.nudge(hint),
+      onFleetSize: deps.onFleetSize,
       facts: () => {
         const set = policySet.current;
         const active = syncer.describe().bundle as { version: string; sha256: string } | null;

@@ -2,6 +2,7 @@
 import type { Command } from './command.js';
 import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bundle-commands.js';
 import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand, bundleSignCommand } from './bundle-store-commands.js';
+import { alertsServeCommand } from './alerts-command.js';
 import { checkCommand } from './check-command.js';
 import { fleetStatusCommand } from './fleet-commands.js';
 import { evalCommand } from './eval-command.js';
@@ -24,6 +25,7 @@ export const COMMANDS: Command[] = [
   bundleKeygenCommand,
   ...SAFETY_COMMANDS,
   fleetStatusCommand,
+  alertsServeCommand,
 ];
 
 /** The command whose path is the longest prefix of argv, and the arguments after it. */

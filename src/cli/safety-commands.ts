@@ -26,7 +26,8 @@ import {
   withLockdown,
   withoutLockdown,
 } from '../safety/lockdown.js';
-import { describeRateLimits, ModeError, parseMode, settingsOf, withMode } from '../safety/mode.js';
+import { ModeError, parseMode, settingsOf } from '../safety/mode.js';
+import { switchMode } from '../safety/mode-switch.js';
 import { clearShadowVersion, setShadowVersion } from '../safety/shadow-pointer.js';
 import type { Command, OptionSpec } from './command.js';
 import { UsageError } from './command.js';
@@ -225,23 +226,24 @@ export const modeSetCommand: Command = {
       throw new UsageError((err as Error).message);
     }
     return withStore(values, 'mode set', async (store, opened) => {
-      const base = await loadActiveBundle(store);
-      const before = settingsOf(base.files);
-      const files = withMode(base.files, mode);
-      if (!files) {
-        process.stdout.write(`${store.location.bundle} ${base.pointer.version} is already in ${mode} mode; nothing changed\n`);
+      const r = await switchMode(store, mode, { who: actorName(values.actor as string | undefined), why: (values.reason as string | undefined) ?? null, ...keys(values) });
+      if (!r.changed) {
+        process.stdout.write(`${store.location.bundle} ${r.version} is already in ${mode} mode; nothing changed\n`);
         return 0;
       }
-      const r = await publishDerived(store, base, files, { tag: mode, ...keys(values) });
-      const limits = describeRateLimits(r.set.settings, mode);
-      const was = describeRateLimits(before, before.mode);
       process.stdout.write(
-        `mode ${before.mode} -> ${mode}\n` +
-          (limits.length ? `rate limits now: ${limits.join('; ')} (were ${was.join('; ')})\n` : 'no rate limits in bundle.yaml; policies still see context.mode\n') +
-          published(store, r, base.pointer.version),
+        `mode ${r.previousMode} -> ${mode}\n` +
+          (r.limits.length ? `rate limits now: ${r.limits.join('; ')} (were ${r.wereLimits.join('; ')})\n` : 'no rate limits in bundle.yaml; policies still see context.mode\n') +
+          `published ${store.location.bundle} ${r.to} (derived from ${r.from}, ${r.policies} policies) and activated it\n` +
+          `servers polling ${store.url(store.pointerKey())} enforce it within their --poll-interval\n`,
       );
-      await announcePointer(opened, r.activation.pointer);
-      return recordChange(store, values, { action: 'mode', from: base.pointer.version, to: r.version, details: { mode, previous_mode: before.mode } });
+      await announcePointer(opened, r.pointer);
+      if ('error' in r.audit) {
+        process.stderr.write(`the change is made, but its audit record could not be written: ${r.audit.error}\n`);
+        return 1;
+      }
+      process.stdout.write(`audit record ${store.url(r.audit.key)}\n`);
+      return 0;
     });
   },
 };

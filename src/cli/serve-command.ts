@@ -61,6 +61,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'load-window': { type: 'string', description: `Window of event-loop utilisation behind context.load (default ${DEFAULT_LOAD_WINDOW_MS / 1000}s)`, valueName: 'DURATION' },
   'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
   'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
+  'otel-endpoint': { type: 'string', description: 'OTLP/HTTP collector (http://HOST:4318): a span per Check, child of the request\'s traceparent/b3; OTEL_* variables honoured (default off)', valueName: 'URL' },
   ...TRANSPORT_OPTIONS,
   cores: { type: 'string', description: 'Processes sharing the gRPC port, each with its own Cedar; a number or auto (default 1)', valueName: 'N' },
 };

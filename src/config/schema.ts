@@ -154,6 +154,8 @@ export const configSchema = z
     decisionCacheTtl: duration
       .refine((ms) => ms >= 1, { message: 'must be at least 1ms' })
       .default(DEFAULT_DECISION_CACHE_TTL_MS),
+    /** OTLP/HTTP collector base URL (http://HOST:4318): one span per Check and per bundle activation. Absent: off, unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+    otelEndpoint: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:4318' }).optional(),
     /** Processes serving the gRPC port (node:cluster), each with its own Cedar instance; "auto" = one per CPU. */
     cores: cores.default(1),
     /** PEM certificate chain for the gRPC listener (TLS without a mesh). */

@@ -56,8 +56,9 @@ export function openFleetBucket(kvOf: (bucket: string, opts: { ttl: number }) =>
 /** Every live heartbeat of this store location's fleet. Unreadable entries are left out, not fatal. */
 export async function readFleet(kv: KV, location: StoreLocation): Promise<Heartbeat[]> {
   const prefix = `${locationId(location)}.`;
-  const keys: string[] = [];
-  for await (const k of await kv.keys(`${prefix}>`)) keys.push(k);
+  // A Set: the listing is an ordered consumer that also yields puts made while it runs, so a key can come twice.
+  const keys = new Set<string>();
+  for await (const k of await kv.keys(`${prefix}>`)) keys.add(k);
   const beats: Heartbeat[] = [];
   for (const key of keys) {
     const e = await kv.get(key);

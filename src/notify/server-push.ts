@@ -12,7 +12,7 @@ import type { KV, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { BundlePointer, StoreLocation } from '../bundle/bundle-store.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
-import { FLEET_BUCKET, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, heartbeatKey, newServerId, type Heartbeat } from './fleet-status.js';
+import { FLEET_BUCKET, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, heartbeatKey, newServerId, readFleet, type Heartbeat } from './fleet-status.js';
 import { describeServers, NotifyConnection, openBucket, type NotifySettings } from './notify-connection.js';
 import { locationUrl, PointerWatch } from './pointer-channel.js';
 import { hostname } from 'node:os';
@@ -28,6 +28,8 @@ export interface ServerPushOptions {
   /** Read the store now (S3BundleSyncer.nudge), with the pointer the message named, if any. */
   nudge: (hint?: BundlePointer) => void;
   facts: () => ServerFacts;
+  /** Live ready servers of this bundle's fleet (this one included), read after each heartbeat: rate limit shares. */
+  onFleetSize?: (servers: number) => void;
 }
 
 export class ServerPush {
@@ -129,6 +131,14 @@ export class ServerPush {
       };
       await this.fleet.put(heartbeatKey(this.o.location, this.serverId), JSON.stringify(beat));
       this.lastBeatError = undefined;
+      if (this.o.onFleetSize) {
+        // Servers that are not ready get no traffic from Envoy, so they hold no share; this one always counts.
+        // By server id: a key listing that races with another server's put can name a key twice
+        // (seen when all servers beat at once on a swap), and a double count halves everyone's share.
+        const beats = await readFleet(this.fleet, this.o.location);
+        const others = new Set(beats.filter((b) => b.ready && b.server_id !== this.serverId).map((b) => b.server_id));
+        this.o.onFleetSize(others.size + 1);
+      }
     } catch (err) {
       const message = (err as Error).message;
       if (this.lastBeatError !== message) this.o.logger.warn({ error: message }, 'could not publish the fleet heartbeat to NATS');

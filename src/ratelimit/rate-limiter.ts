@@ -5,8 +5,10 @@
  * (`normal` or `high-alert`), so publishing a set with `mode: high-alert`
  * tightens every server within its poll interval, with no restart.
  *
- * Buckets live per server (a fleet of N servers admits up to N times a rule's
- * rate) and survive set reloads: a rule keeps its buckets across versions by
+ * The rates are fleet-wide: each server enforces its share (fleet-share.ts),
+ * from the live server count the fleet heartbeat reports, recomputed as
+ * servers come and go; a server without a fleet enforces the whole rate.
+ * Buckets live per server and survive set reloads: a rule keeps its buckets across versions by
  * name, so a reload neither resets nor doubles anyone's allowance.
  */
 import { createHash } from 'node:crypto';
@@ -16,10 +18,15 @@ import type { Decision } from '../decision.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import { REASONS } from '../reasons.js';
 import { BucketStore, type Rate } from './bucket-store.js';
+import { fleetShare, normaliseFleetSize, SINGLE_SERVER, type FleetSize } from './fleet-share.js';
 
 export interface RateLimitHit {
   rule: string;
+  /** The fleet-wide rate the rule states. */
   rate: Rate;
+  /** This server's share of it (the rate itself without a fleet). */
+  share: Rate;
+  servers: number;
   mode: Mode;
   retryAfterSeconds: number;
 }
@@ -29,6 +36,8 @@ interface CompiledRule {
   matches(input: RequestModel, principal: PrincipalRef): boolean;
   keyOf(input: RequestModel, principal: PrincipalRef): string;
   rates: Record<Mode, Rate>;
+  /** Shares at the last fleet size seen, per mode: recomputed only when the fleet changes. */
+  shares: { servers: number; rates: Record<Mode, Rate> };
 }
 
 /** Keys longer than this are hashed, so a huge header cannot inflate the store. */
@@ -42,7 +51,8 @@ function compileRule(rule: RateLimitRule): CompiledRule {
     (service === undefined || input.service === service) &&
     (methodSet === undefined || methodSet.has(input.method)) &&
     (pathPrefix === undefined || input.path.startsWith(pathPrefix));
-  return { name: rule.name, matches, keyOf: keyFunction(rule.key), rates: { normal: rule.normal, 'high-alert': rule['high-alert'] ?? rule.normal } };
+  const rates = { normal: rule.normal, 'high-alert': rule['high-alert'] ?? rule.normal };
+  return { name: rule.name, matches, keyOf: keyFunction(rule.key), rates, shares: { servers: 1, rates } };
 }
 
 function keyFunction(key: string): CompiledRule['keyOf'] {
@@ -70,7 +80,10 @@ export class RateLimiter {
   /** Rules compiled once per settings object (i.e. per activated set), off the hot path after the first request. */
   private readonly compiled = new WeakMap<BundleSettings, CompiledRule[]>();
 
-  constructor(readonly buckets: BucketStore = new BucketStore()) {}
+  constructor(
+    readonly buckets: BucketStore = new BucketStore(),
+    private readonly fleet: FleetSize = SINGLE_SERVER,
+  ) {}
 
   private rulesFor(settings: BundleSettings): CompiledRule[] {
     let rules = this.compiled.get(settings);
@@ -83,13 +96,16 @@ export class RateLimiter {
 
   /** The first rule the request is over, or undefined when it may proceed. */
   check(settings: BundleSettings, input: RequestModel, principal: PrincipalRef, nowMs: number): RateLimitHit | undefined {
-    if (settings.rateLimits.length === 0) return undefined;
+    // rateLimiting: envoy — Envoy's global rate-limit service counts, from the descriptors in dynamic_metadata.
+    if (settings.rateLimits.length === 0 || settings.rateLimiting === 'envoy') return undefined;
     const mode = settings.mode;
+    const servers = normaliseFleetSize(this.fleet.servers());
     for (const rule of this.rulesFor(settings)) {
       if (!rule.matches(input, principal)) continue;
-      const rate = rule.rates[mode];
-      const waitMs = this.buckets.take(storeKey(rule.name, rule.keyOf(input, principal)), rate, nowMs);
-      if (waitMs > 0) return { rule: rule.name, rate, mode, retryAfterSeconds: Math.ceil(waitMs / 1000) };
+      if (rule.shares.servers !== servers) rule.shares = { servers, rates: { normal: fleetShare(rule.rates.normal, servers), 'high-alert': fleetShare(rule.rates['high-alert'], servers) } };
+      const share = rule.shares.rates[mode];
+      const waitMs = this.buckets.take(storeKey(rule.name, rule.keyOf(input, principal)), share, nowMs);
+      if (waitMs > 0) return { rule: rule.name, rate: rule.rates[mode], share, servers, mode, retryAfterSeconds: Math.ceil(waitMs / 1000) };
     }
     return undefined;
   }
@@ -102,7 +118,9 @@ export function rateLimitDecision(hit: RateLimitHit, version: string | null, dec
     kind: 'deny',
     reason: 'rate_limited',
     status: REASONS.rate_limited.status,
-    message: `rate limit "${hit.rule}" exceeded: ${hit.rate.requestsPerSecond} requests per second, burst ${hit.rate.burst} (${hit.mode} mode)`,
+    message:
+      `rate limit "${hit.rule}" exceeded: ${hit.rate.requestsPerSecond} requests per second, burst ${hit.rate.burst} (${hit.mode} mode)` +
+      (hit.servers > 1 ? ` across ${hit.servers} servers` : ''),
     policies: [],
     headers: { 'retry-after': String(hit.retryAfterSeconds), [RATE_LIMIT_HEADER]: String(hit.rate.requestsPerSecond) },
     decisionId,

@@ -24,6 +24,8 @@ import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
+import { Tracing } from '../observability/tracing.js';
+import { fleetShare, type FleetSize } from '../ratelimit/fleet-share.js';
 import type { BundleSource } from '../bundle/bundle-source.js';
 import { StalePolicyGuard } from '../bundle/stale-policy-guard.js';
 import { HttpAuthzServer } from './http-authz-server.js';
@@ -41,6 +43,8 @@ export interface RunningServer {
   shadowVersion: ActivePolicySet;
   metrics: AuthzMetrics;
   logger: Logger;
+  /** OpenTelemetry when configured (--otel-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT). */
+  tracing?: Tracing;
   close(): Promise<void>;
 }
 
@@ -93,7 +97,16 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         })
       : undefined;
   const isReady = (): boolean => policySet.current !== null && !staleGuard?.stale;
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard });
+  const tracing = Tracing.fromOptions({ endpoint: config.otelEndpoint });
+  // Rate limits are fleet-wide; with --notify the heartbeat says how many servers share them (1 until it does).
+  let fleetServers = 1;
+  const fleet: FleetSize = { servers: () => fleetServers };
+  const onFleetSize = (n: number): void => {
+    if (n === fleetServers) return;
+    logger.info({ servers: n, previous: fleetServers }, 'fleet size changed; rate limit shares recomputed');
+    fleetServers = n;
+  };
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard, tracing, fleet });
   const grpcServer = new GrpcServer({
     handler,
     isServing: isReady,
@@ -125,9 +138,11 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         },
         'policy set activated',
       );
+      tracing?.recordActivation(set.version, previous?.version ?? null, set.policies.size, ms);
       if (!previous) grpcServer.notifyHealth();
     },
     onRefused: (error, version) => {
+      tracing?.recordRefusedActivation(version ?? null, error.message);
       metrics.bundleLoads.inc({ result: 'error' });
       const serving = policySet.current;
       logger.error(
@@ -148,7 +163,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   });
 
   // The policy directory, or the S3 store when bucket and bundle are set.
-  source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion, isReady });
+  source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion, isReady, onFleetSize });
   const started = source;
   await source.start();
   staleGuard?.start();
@@ -181,7 +196,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     };
   });
 
-  admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler) }));
+  admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler, fleet.servers()) }));
 
   const httpAuthz = config.httpListen ? new HttpAuthzServer(handler, { pathPrefix: config.httpPathPrefix, identityHeader: config.httpIdentityHeader }) : undefined;
   let grpcPort: number;
@@ -207,6 +222,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     await Promise.all([started.stop(), grpcServer.close(0), httpAuthz?.close()]);
     enricher.stop();
     load.stop();
+    await tracing?.shutdown();
     throw err;
   }
   const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
@@ -220,6 +236,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     shadowVersion,
     metrics,
     logger,
+    tracing,
     async close() {
       staleGuard?.stop();
       await started.stop();
@@ -227,6 +244,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       load.stop();
       await Promise.all([grpcServer.close(), httpAuthz?.close(), options.admin !== false ? admin.close() : undefined]);
       removeFaultHandlers();
+      // Spans still buffered are sent (bounded by OTEL_BSP_EXPORT_TIMEOUT) before the process goes.
+      await tracing?.shutdown().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not export the last traces'));
       await flushLogger(logger);
     },
   };
@@ -255,7 +274,7 @@ function safetyOptions(config: Config): SafetyOptions {
 }
 
 /** What an operator checks during an incident: which controls are in force on this server right now. */
-function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler): Record<string, unknown> {
+function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler, servers: number): Record<string, unknown> {
   const settings = set?.settings;
   return {
     version: set?.version ?? null,
@@ -266,8 +285,10 @@ function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: Com
     allowed_callers: config.allowedCallers,
     rate_limits: (settings?.rateLimits ?? []).map((r) => {
       const rate = settings!.mode === 'high-alert' ? (r['high-alert'] ?? r.normal) : r.normal;
-      return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst };
+      const share = fleetShare(rate, servers);
+      return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst, share: { servers, requests_per_second: share.requestsPerSecond, burst: share.burst } };
     }),
+    rate_limiting: settings?.rateLimiting ?? 'server',
     rate_limit_keys: handler.rateLimitKeys,
     shadow: {
       evaluation: config.shadowEvaluation,

@@ -32,7 +32,9 @@ import type { RequestModel } from '../envoy/request-model.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
+import type { Tracing } from '../observability/tracing.js';
 import { BucketStore } from '../ratelimit/bucket-store.js';
+import type { FleetSize } from '../ratelimit/fleet-share.js';
 import { RateLimiter, rateLimitDecision, type RateLimitHit } from '../ratelimit/rate-limiter.js';
 import { hasShadowWork, runShadowJob, type ShadowJob, type ShadowResult } from '../shadow/shadow-evaluation.js';
 
@@ -48,6 +50,10 @@ export interface CheckHandlerDeps {
   shadowVersion?: ActivePolicySet;
   /** Decision cache; the composition root clears it on every swap. */
   cache?: DecisionCache<EngineResult>;
+  /** Live servers of the fleet, for rate limit shares; a single server without it. */
+  fleet?: FleetSize;
+  /** OpenTelemetry; absent when tracing is off (then a Check pays one undefined check for it). */
+  tracing?: Tracing;
   /** --max-policy-age: while `stale`, every check is answered by the fail mode. */
   staleGuard?: { readonly stale: boolean; message(version: string): string };
 }
@@ -70,7 +76,7 @@ export class CheckHandler {
   constructor(private readonly deps: CheckHandlerDeps) {
     this.enricher = deps.enricher ?? RequestEnricher.NONE;
     this.safety = deps.safety ?? DEFAULT_SAFETY_OPTIONS;
-    this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()));
+    this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()), deps.fleet);
     deps.metrics.trackRateLimitKeys(() => this.limiter.buckets.size);
   }
 
@@ -94,11 +100,11 @@ export class CheckHandler {
     }
     if (out instanceof Promise) {
       return out.then(
-        (r) => this.finish(r, set, started),
-        (err: unknown) => this.finish(this.failed(err, undefined, set, decisionId), set, started),
+        (r) => this.finish(r, set, started, decisionId),
+        (err: unknown) => this.finish(this.failed(err, undefined, set, decisionId), set, started, decisionId),
       );
     }
-    return this.finish(out, set, started);
+    return this.finish(out, set, started, decisionId);
   }
 
   /**
@@ -107,7 +113,8 @@ export class CheckHandler {
    */
   refuse(refusal: RequestRefusal): WireCheckResponse {
     const set = this.deps.policySet.current;
-    return this.finish({ decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, randomUUID()) }, set, performance.now());
+    const decisionId = randomUUID();
+    return this.finish({ decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) }, set, performance.now(), decisionId);
   }
 
   /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
@@ -186,7 +193,7 @@ export class CheckHandler {
     }
   }
 
-  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number): WireCheckResponse {
+  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number, decisionId: string): WireCheckResponse {
     const route = routeSettings(out.input?.contextExtensions, this.routeDefaults(set));
     const enforced = enforceDecision(out.decision, route, out.input?.headers);
     // Effects after the (possibly cached) decision, from this request's principal and context.
@@ -198,7 +205,27 @@ export class CheckHandler {
       mode: set?.settings.mode,
       outcome: enforced.outcome,
     });
-    const seconds = (performance.now() - started) / 1000;
+    const ended = performance.now();
+    const seconds = (ended - started) / 1000;
+    if (this.deps.tracing) {
+      const a = enforced.answer;
+      this.deps.tracing.recordCheck({
+        startedAt: started,
+        endedAt: ended,
+        headers: out.input?.headers,
+        outcome: enforced.outcome,
+        reason: a.reason,
+        status: a.status,
+        version: set?.version ?? null,
+        policies: a.policies,
+        cache: out.cache,
+        principalType: p?.type,
+        service: out.input?.service,
+        mode: set?.settings.mode,
+        decisionId,
+        failed: enforced.failCause !== undefined,
+      });
+    }
 
     this.deps.metrics.decisions.inc({ decision: enforced.outcome, reason: enforced.answer.reason });
     this.deps.metrics.checkDuration.observe(seconds);

@@ -3,7 +3,7 @@ import { DEFAULT_BUNDLE_SETTINGS, parseBundleSettings } from '../../src/bundle/b
 
 describe('bundle.yaml', () => {
   it('defaults when absent or empty', () => {
-    expect(parseBundleSettings(undefined)).toEqual({ mode: 'normal', enforcement: 'enforce', timezone: 'UTC', rateLimits: [], allowEffects: [], services: {}, gateways: [], frontProxy: true, clusterDomain: 'cluster.local' });
+    expect(parseBundleSettings(undefined)).toEqual({ mode: 'normal', enforcement: 'enforce', timezone: 'UTC', rateLimits: [], rateLimiting: 'server', allowEffects: [], services: {}, gateways: [], frontProxy: true, clusterDomain: 'cluster.local' });
     expect(parseBundleSettings('')).toEqual(DEFAULT_BUNDLE_SETTINGS);
   });
 

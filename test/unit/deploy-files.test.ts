@@ -156,7 +156,7 @@ describe('server defaults', () => {
 
 describe('Envoy configs: every file', () => {
   it('ships the HTTP and the TCP variant over gRPC, and the HTTP ext_authz service variant', () => {
-    expect(ENVOY_FILES.map((e) => e.file).sort()).toEqual(['envoy/envoy-tcp.yaml', 'envoy/envoy.yaml']);
+    expect(ENVOY_FILES.map((e) => e.file).sort()).toEqual(['envoy/envoy-ratelimit.yaml', 'envoy/envoy-tcp.yaml', 'envoy/envoy.yaml']);
     expect(existsSync(path.join(ROOT, HTTP_SERVICE_FILE))).toBe(true);
   });
 
@@ -346,6 +346,31 @@ describe('envoy/envoy.yaml (HTTP front proxy)', () => {
 
   it('has an echo upstream cluster', () => {
     expect(endpoints(cluster(cfg, 'echo')).length).toBe(1);
+  });
+});
+
+describe('envoy/envoy-ratelimit.yaml (exact global limits from our descriptors)', () => {
+  const cfg = ENVOY_FILES.find((e) => e.file === 'envoy/envoy-ratelimit.yaml')!.cfg;
+  const hcm = hcms(cfg)[0];
+  it('the rate-limit filter runs after ext_authz (it reads the metadata ext_authz set) and before the router', () => {
+    expect(hcm.http_filters.map((f: Json) => f.name)).toEqual(['envoy.filters.http.ext_authz', 'envoy.filters.http.ratelimit', 'envoy.filters.http.router']);
+  });
+  it('descriptors: principal_type and mode from ext_authz dynamic metadata (keys our CheckResponse sets), and the client address', () => {
+    const actions = hcm.route_config.virtual_hosts[0].rate_limits[0].actions;
+    const meta = actions.filter((a: Json) => a.metadata).map((a: Json) => a.metadata);
+    expect(meta.map((m: Json) => [m.descriptor_key, m.metadata_key.key, m.metadata_key.path[0].key, m.source])).toEqual([
+      ['principal_type', EXT_AUTHZ_HTTP_FILTER, 'principal_type', 'DYNAMIC'],
+      ['mode', EXT_AUTHZ_HTTP_FILTER, 'mode', 'DYNAMIC'],
+    ]);
+    expect(actions.some((a: Json) => 'remote_address' in a)).toBe(true);
+  });
+  it("the rate-limit service's config has the example bundle's anonymous limits per mode, 80% lower in high-alert", () => {
+    const rl = loadYaml('envoy/ratelimit/authz.yaml');
+    expect(rl.domain).toBe(hcm.http_filters[1].typed_config.domain);
+    const modes = rl.descriptors.find((d: Json) => d.key === 'principal_type' && d.value === 'Anonymous').descriptors;
+    const rate = (mode: string) => modes.find((d: Json) => d.value === mode).descriptors[0].rate_limit.requests_per_unit;
+    expect(rate('normal')).toBe(50);
+    expect(rate('high-alert')).toBe(10);
   });
 });
 

@@ -115,7 +115,7 @@ rateLimits:
   });
 
   it('a hit becomes a 429 with retry-after and x-ratelimit-limit', () => {
-    const d = rateLimitDecision({ rule: 'anon-api', rate: { requestsPerSecond: 0.2, burst: 1 }, mode: 'high-alert', retryAfterSeconds: 5 }, 'v3', 'id');
+    const d = rateLimitDecision({ rule: 'anon-api', rate: { requestsPerSecond: 0.2, burst: 1 }, share: { requestsPerSecond: 0.2, burst: 1 }, servers: 1, mode: 'high-alert', retryAfterSeconds: 5 }, 'v3', 'id');
     expect(d).toMatchObject({ kind: 'deny', reason: 'rate_limited', status: 429, headers: { 'retry-after': '5', 'x-ratelimit-limit': '0.2' }, version: 'v3' });
     expect(d.message).toBe('rate limit "anon-api" exceeded: 0.2 requests per second, burst 1 (high-alert mode)');
   });
@@ -126,5 +126,33 @@ rateLimits:
     expect(rl.check(settings, input({ headers: { 'x-k': 'a'.repeat(10_000) } }), ANONYMOUS, 0)).toBeUndefined();
     expect(rl.check(settings, input({ headers: { 'x-k': 'a'.repeat(10_000) } }), ANONYMOUS, 0)).toMatchObject({ rule: 't' });
     expect(rl.check(settings, input({ headers: { 'x-k': 'a'.repeat(9_999) + 'b' } }), ANONYMOUS, 0)).toBeUndefined();
+  });
+
+  it('in a fleet, a server enforces its share, recomputed as the live count changes; the hit names the fleet', () => {
+    let servers = 3;
+    const rl = new RateLimiter(undefined, { servers: () => servers });
+    const settings = parseBundleSettings('rateLimits: [{ name: anon, match: { principalType: Anonymous }, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 9 } }]');
+    const from = (ip: string) => input({ source: { principal: '', service: '', ip } });
+    const admitted = (ip: string) => {
+      let n = 0;
+      while (!rl.check(settings, from(ip), ANONYMOUS, 0)) n++;
+      return n;
+    };
+    expect(admitted('192.0.2.1')).toBe(3);
+    const hit = rl.check(settings, from('192.0.2.1'), ANONYMOUS, 0)!;
+    expect(hit).toMatchObject({ rule: 'anon', servers: 3, rate: { burst: 9 }, share: { burst: 3 } });
+    expect(rateLimitDecision(hit, 'v1', 'id').message).toBe('rate limit "anon" exceeded: 0.001 requests per second, burst 9 (normal mode) across 3 servers');
+    servers = 1; // the others left: this server now holds the whole rate
+    expect(admitted('192.0.2.2')).toBe(9);
+    servers = 0; // no fleet reported: behaves as a single server
+    expect(admitted('192.0.2.3')).toBe(9);
+  });
+
+  it('rateLimiting: envoy leaves counting to Envoy\'s global rate-limit service: the server refuses nobody', () => {
+    const rl = new RateLimiter();
+    const settings = parseBundleSettings('rateLimiting: envoy\nrateLimits: [{ name: anon, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 1 } }]');
+    for (let i = 0; i < 5; i++) expect(rl.check(settings, input(), ANONYMOUS, 0)).toBeUndefined();
+    expect(rl.buckets.size).toBe(0);
+    expect(() => parseBundleSettings('rateLimiting: redis')).toThrow(/rateLimiting/);
   });
 });
