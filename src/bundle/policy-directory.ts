@@ -97,6 +97,8 @@ async function resolveRoot(dir: string): Promise<string> {
   try {
     root = await fs.realpath(dir);
   } catch (err) {
+    // A missing or unreadable directory is the user's mistake: keep the system error, which says so with its path.
+    if (typeof (err as NodeJS.ErrnoException).code === 'string') throw err;
     throw new PolicyDirectoryError(`${dir} cannot be read: ${(err as Error).message}`);
   }
   let st;

@@ -24,6 +24,13 @@ export const JWT_TUNING_OPTIONS: Record<string, OptionSpec> = {
   'jwt-ignore-paths': { type: 'string', multiple: true, description: 'Path (exact, or a prefix ending in *) whose bearer tokens are ignored', valueName: 'PATH' },
   'jwt-upstream-metadata': { type: 'string', description: "Trust payloads Envoy's jwt_authn verified (metadata_context): true|false (default false)", valueName: 'BOOL' },
   'jwt-upstream-header': { type: 'string', description: 'Header carrying a payload an upstream filter verified', valueName: 'NAME' },
+  'jwt-upstream-trusted-principal': {
+    type: 'string',
+    multiple: true,
+    description: 'Source principal (the gateway that verified the token) whose --jwt-upstream-header is believed',
+    valueName: 'SPIFFE',
+  },
+  'jwt-upstream-issuers': { type: 'string', multiple: true, description: 'Issuer whose upstream-verified payloads are accepted', valueName: 'ISS' },
   'jwt-realm': { type: 'string', description: `Realm in www-authenticate on 401 (default ${DEFAULT_JWT_REALM})`, valueName: 'REALM' },
   'jwks-timeout': { type: 'string', description: `Timeout of a JWKS fetch (default ${DEFAULT_JWKS_TIMEOUT_MS / 1000}s)`, valueName: 'DURATION' },
   'jwks-refresh': { type: 'string', description: `How often a JWKS URL is fetched again (default ${DEFAULT_JWKS_REFRESH_MS / 60_000}m)`, valueName: 'DURATION' },
