@@ -39,6 +39,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Serve the admin HTTP port (default true). Cluster workers leave it to the primary. */
   admin?: boolean;
+  /** Called once the admin port listens, before the first policy load (0 when not served). */
+  onAdminListening?: (port: number) => void;
 }
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -113,8 +115,6 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
 
   // The policy directory, or the S3 store when bucket and bundle are set.
   const source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion });
-  await source.start();
-  load.start();
 
   const admin = new AdminServer({
     metrics,
@@ -142,12 +142,18 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
 
   let grpcPort: number;
   let adminPort = 0;
+  const serveAdmin = options.admin !== false; // cluster workers leave the admin port to the primary
   try {
+    // The admin port listens before the first policy load: /healthz answers from
+    // process start, so a slow first S3 fetch never fails a liveness probe, and
+    // /readyz says 503 until a set is active.
+    if (serveAdmin) adminPort = await admin.listen(config.admin.host, config.admin.port);
+    options.onAdminListening?.(adminPort);
+    await source.start();
+    load.start();
     grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
-    // Cluster workers leave the admin port to the primary.
-    if (options.admin !== false) adminPort = await admin.listen(config.admin.host, config.admin.port);
   } catch (err) {
-    await Promise.all([source.stop(), grpcServer.close(0)]);
+    await Promise.all([source.stop(), grpcServer.close(0), serveAdmin ? admin.close() : undefined]);
     enricher.stop();
     load.stop();
     throw err;
@@ -165,7 +171,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       await source.stop();
       enricher.stop();
       load.stop();
-      await Promise.all([grpcServer.close(), options.admin !== false ? admin.close() : undefined]);
+      await Promise.all([grpcServer.close(), serveAdmin ? admin.close() : undefined]);
       await flushLogger(logger);
     },
   };
