@@ -72,7 +72,8 @@ export function authorizeInput(input: RequestModel, set: CompiledPolicySet | nul
     return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, target };
   }
   const needs = slice.needs;
-  const fullContext = requestContext(input, set, options.fields);
+  // Body fields only where this slice can read them: reading and parsing a body costs, and unread ones are projected away anyway.
+  const fullContext = requestContext(input, set, options.fields, slice.reads.context);
 
   const cache = slice.cacheable ? options.cache : undefined;
   let key = '';
@@ -113,7 +114,7 @@ export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicy
 
 /** CheckRequest → RequestModel with the set's way of naming services (bundle.yaml `services:`, gateways, frontProxy). */
 export function readCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>): InputResult {
-  return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set) });
+  return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set), bodyLimits: options?.bodyLimits });
 }
 
 /** The deny for a request refused before evaluation; a refused target keeps the request and both names for the log. */

@@ -9,7 +9,8 @@ import type { CompiledPolicySet } from './compile.js';
 import { uidKey } from './entity-store.js';
 import { workloadPrincipal, type PrincipalRef } from './principal.js';
 import { contextFields, type ContextFields } from '../context/context-fields.js';
-import { projectEntityAttrs, type ReadSet } from './projection.js';
+import { projectEntityAttrs, type ContextReads, type ReadSet } from './projection.js';
+import { addBodyFields } from './body-context.js';
 
 export interface CedarRequest {
   principal: { type: string; id: string };
@@ -73,11 +74,21 @@ export function buildContext(input: RequestModel, fields?: ContextFields): Recor
   return ctx;
 }
 
-/** The whole context of a request against a set: Envoy's fields, the server's fields, and the set's mode. */
-export function requestContext(input: RequestModel, set: CompiledPolicySet, fields: ContextFields = contextFields(input, set)): Record<string, CedarValueJson> {
+/**
+ * The whole context of a request against a set: Envoy's fields, the server's
+ * fields, the set's mode, and the body fields. With `reads` (what the
+ * evaluated slice can observe), body fields it cannot read are not computed.
+ */
+export function requestContext(
+  input: RequestModel,
+  set: CompiledPolicySet,
+  fields: ContextFields = contextFields(input, set),
+  reads?: ContextReads,
+): Record<string, CedarValueJson> {
   const context = buildContext(input, fields);
   // bundle.yaml's mode, so policies can tighten in high-alert too.
   context.mode = set.settings.mode;
+  addBodyFields(context, input.body, reads);
   return context;
 }
 

@@ -73,7 +73,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const shadowVersion = new ActivePolicySet();
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache });
+  const bodyLimits = { maxBytes: config.bodyMaxBytes, jsonMaxDepth: config.jsonMaxDepth, jsonMaxKeys: config.jsonMaxKeys };
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, bodyLimits });
   const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials, refuseCaller: refuseCallerFor(config, metrics, logger) });
 
   policySet.observe({

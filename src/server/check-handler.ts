@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { BodyLimits } from '../envoy/request-body.js';
 import { authorizeInput, readCheckRequest, refusedInput, type Authorization } from '../authorize.js';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
@@ -46,6 +47,8 @@ export interface CheckHandlerDeps {
   shadowVersion?: ActivePolicySet;
   /** Decision cache; the composition root clears it on every swap. */
   cache?: DecisionCache<EngineResult>;
+  /** What a forwarded request body may cost before policies stop seeing it. */
+  bodyLimits?: BodyLimits;
 }
 
 /** One check's pipeline result, before enforcement. */
@@ -104,7 +107,7 @@ export class CheckHandler {
   }
 
   private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
-    const parsed = readCheckRequest(request, set);
+    const parsed = readCheckRequest(request, set, this.deps.bodyLimits ? { bodyLimits: this.deps.bodyLimits } : undefined);
     if (!parsed.ok) return refusedInput(parsed, set, decisionId);
     const input = parsed.input;
     if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
