@@ -57,7 +57,9 @@ export const NO_BODY: RequestBody = Object.freeze({ truncated: false, text: () =
  * headers (for the partial-body flag and the content type).
  */
 export function requestBody(http: WireHttpRequest, headers: Record<string, string>, limits: BodyLimits = DEFAULT_BODY_LIMITS): RequestBody {
-  const raw = http.raw_body && http.raw_body.length > 0 ? http.raw_body : typeof http.body === 'string' && http.body.length > 0 ? http.body : undefined;
+  // Only real bytes count as raw_body: a hand-written CheckRequest (authz check --request) may hold anything there.
+  const rawBytes = http.raw_body instanceof Uint8Array && http.raw_body.length > 0 ? http.raw_body : undefined;
+  const raw = rawBytes ?? (typeof http.body === 'string' && http.body.length > 0 ? http.body : undefined);
   const flagged = headers[PARTIAL_BODY_HEADER]?.trim().toLowerCase() === 'true';
   if (raw === undefined) return flagged ? TRUNCATED_EMPTY : NO_BODY;
   const byteLength = typeof raw === 'string' ? Buffer.byteLength(raw, 'utf8') : raw.length;
