@@ -15,4 +15,6 @@ export interface BundleSource {
   stop(): Promise<void>;
   /** What the admin `/bundle` page shows about this source (JSON). */
   describe(): Record<string, unknown>;
+  /** When the source last confirmed the active version (the stale-policy guard's clock); sources that cannot go stale leave it out. */
+  confirmedAt?(): Date | undefined;
 }

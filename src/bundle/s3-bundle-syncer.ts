@@ -77,6 +77,12 @@ interface ActiveBundle {
   loadedAt: Date;
 }
 
+/** A tarball downloaded on a push message's word, while the pointer was read. */
+interface Prefetched {
+  tarball: Buffer;
+  ms: number;
+}
+
 /** 'done': the pointer's target was handled (activated or refused for good); 'retry': try again after a backoff. */
 type Outcome = 'done' | 'retry';
 
@@ -92,6 +98,19 @@ export class S3BundleSyncer implements BundleSource {
   /** Consecutive polls that ended in 'retry' (store down, or a download failing); drives the backoff. */
   private retries = 0;
   private lastSyncAt: Date | undefined;
+  /**
+   * When the store last confirmed that what we run is what its pointer names
+   * (or, after a start from the state dir, when that bundle was saved): what
+   * the stale-policy guard measures against.
+   */
+  lastConfirmedAt: Date | undefined;
+  /** A nudge came while a sync was running: run one more right after it. */
+  private nudged = false;
+  private started = false;
+  /** Syncs started by a nudge (push hint, NATS reconnect), for /bundle. */
+  private nudges = 0;
+  /** The pointer the latest push message named, if not yet acted on (see syncPointer). */
+  private hint: BundlePointer | undefined;
   private lastStoreError: { message: string; at: Date } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
@@ -108,14 +127,32 @@ export class S3BundleSyncer implements BundleSource {
   async start(): Promise<void> {
     const outcome = await this.syncOnce();
     if (!this.o.policySet.current) await this.loadLastGood();
-    this.schedule(outcome);
+    this.started = true;
+    this.afterSync(outcome);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.abort?.abort();
-    await this.inflight;
+    while (this.inflight) await this.inflight;
+  }
+
+  /**
+   * Read the pointer now instead of at the next poll: a push message arrived
+   * (it is only a hint: the store's pointer decides, through the same path a
+   * poll takes) or NATS (re)connected. Nudges coalesce: one sync at a time,
+   * and at most one more right after it, however many messages came meanwhile.
+   */
+  nudge(hint?: BundlePointer): void {
+    if (this.stopped) return;
+    if (hint) this.hint = hint;
+    if (this.inflight || !this.started) {
+      this.nudged = true;
+      return;
+    }
+    this.nudges++;
+    this.runNow();
   }
 
   describe(): Record<string, unknown> {
@@ -129,6 +166,7 @@ export class S3BundleSyncer implements BundleSource {
         bundle: store.location.bundle,
         pointer_key: store.pointerKey(),
         poll_interval_ms: this.o.pollIntervalMs,
+        nudged_syncs: this.nudges,
         verify_signatures: this.o.verifyKey !== undefined,
         ...(this.o.signedNotBefore ? { signed_not_before: this.o.signedNotBefore.toISOString() } : {}),
         ...this.o.details,
@@ -140,6 +178,7 @@ export class S3BundleSyncer implements BundleSource {
       store: {
         reachable: this.lastSyncAt !== undefined && this.failures === 0,
         last_sync_at: this.lastSyncAt?.toISOString() ?? null,
+        confirmed_at: this.lastConfirmedAt?.toISOString() ?? null,
         consecutive_failures: this.failures,
         last_error: this.lastStoreError ? { message: this.lastStoreError.message, at: this.lastStoreError.at.toISOString() } : null,
       },
@@ -149,6 +188,7 @@ export class S3BundleSyncer implements BundleSource {
   /** One poll: read the pointer and, when it names something new, load it. Never throws. */
   async syncOnce(): Promise<Outcome> {
     const outcome = await this.syncPointer();
+    if (outcome === 'done' && this.failures === 0 && !this.stopped) this.lastConfirmedAt = new Date();
     if (this.o.onPolled && !this.stopped) {
       const state = this.pointerState;
       this.o.onPolled(this.failures > 0 ? undefined : state.status === 'found' ? state.pointer : state.status === 'missing' ? null : undefined);
@@ -160,6 +200,7 @@ export class S3BundleSyncer implements BundleSource {
     this.abort = new AbortController();
     const signal = this.abort.signal;
     const { store, logger } = this.o;
+    const prefetch = this.prefetchHinted(signal);
     let read;
     try {
       read = await store.getPointer({ ifNoneMatch: this.etag, signal });
@@ -194,7 +235,8 @@ export class S3BundleSyncer implements BundleSource {
           a.pointer = pointer;
           return 'done';
         }
-        const outcome = await this.loadFromStore(pointer, signal);
+        const prefetched = prefetch && prefetch.version === pointer.version && prefetch.sha256 === pointer.sha256 ? prefetch.tarball : undefined;
+        const outcome = await this.loadFromStore(pointer, signal, prefetched);
         // A transient failure leaves the ETag unset so the next poll tries the same pointer again.
         if (outcome === 'done') this.etag = read.etag;
         return outcome;
@@ -202,15 +244,35 @@ export class S3BundleSyncer implements BundleSource {
     }
   }
 
-  private async loadFromStore(pointer: BundlePointer, signal: AbortSignal): Promise<Outcome> {
+  /**
+   * A push message named a bundle we do not run: download it while the
+   * pointer is read, saving one store round trip. Only used when the store's
+   * pointer names the same version and sha256, and the bytes are checked
+   * against the store's pointer like any download; otherwise dropped.
+   */
+  private prefetchHinted(signal: AbortSignal): { version: string; sha256: string; tarball: Promise<Prefetched | undefined> } | undefined {
+    const hint = this.hint;
+    this.hint = undefined;
+    const a = this.active;
+    if (!hint || (a && a.version === hint.version && a.sha256 === hint.sha256)) return undefined;
+    const started = performance.now();
+    const tarball = this.o.store.getVersion(hint.version, { maxBytes: this.limits.maxArchiveBytes, signal }).then(
+      (r) => ({ tarball: r.tarball, ms: performance.now() - started }),
+      () => undefined,
+    );
+    return { version: hint.version, sha256: hint.sha256, tarball };
+  }
+
+  private async loadFromStore(pointer: BundlePointer, signal: AbortSignal, prefetch?: Promise<Prefetched | undefined>): Promise<Outcome> {
     const { store, metrics, verifyKey, lastGood } = this.o;
     const v = pointer.version;
     const started = performance.now();
     let tarball: Buffer;
     let signature: Buffer | undefined;
     const cached = await lastGood?.loadIfHash(pointer.sha256);
+    const prefetched = cached ? undefined : await prefetch;
     try {
-      tarball = cached?.tarball ?? (await store.getVersion(v, { maxBytes: this.limits.maxArchiveBytes, signal })).tarball;
+      tarball = cached?.tarball ?? prefetched?.tarball ?? (await store.getVersion(v, { maxBytes: this.limits.maxArchiveBytes, signal })).tarball;
       if (verifyKey) signature = await store.getSignature(v, { signal });
     } catch (err) {
       if (this.stopped) return 'done';
@@ -218,7 +280,7 @@ export class S3BundleSyncer implements BundleSource {
       this.refuse(`bundle ${v}: download failed: ${(err as Error).message}`, v);
       return notThere ? 'done' : 'retry';
     }
-    if (!cached) metrics.bundleDownloadDuration.observe((performance.now() - started) / 1000);
+    if (!cached) metrics.bundleDownloadDuration.observe((prefetched?.ms ?? performance.now() - started) / 1000);
 
     const actual = sha256(tarball);
     if (actual !== pointer.sha256) {
@@ -269,6 +331,8 @@ export class S3BundleSyncer implements BundleSource {
       }
     }
     if (await this.activate(tarball, record.pointer, 'last-good')) {
+      // The store confirmed this version when it was saved; nothing since.
+      this.lastConfirmedAt = new Date(record.saved_at);
       logger.warn({ version: record.version, saved_at: record.saved_at }, 'serving the last good bundle from the state dir until the store answers');
     }
   }
@@ -328,18 +392,32 @@ export class S3BundleSyncer implements BundleSource {
     this.o.logger[level]({ error: err.message, failed_polls: this.failures, version: this.o.policySet.current?.version ?? null }, 'bundle store unreachable; the active set keeps serving');
   }
 
-  private schedule(outcome: Outcome): void {
+  private runNow(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.inflight = this.syncOnce()
+      .catch((err: Error): Outcome => {
+        // syncOnce handles every expected failure; this is a bug, so say so and keep polling.
+        this.o.logger.error({ err }, 'bundle sync failed unexpectedly');
+        return 'retry';
+      })
+      .then((next) => {
+        this.inflight = undefined;
+        this.afterSync(next);
+      });
+  }
+
+  /** Run again at once if nudged meanwhile; else wait for the next poll (with backoff after a retry). */
+  private afterSync(outcome: Outcome): void {
     if (this.stopped) return;
     this.retries = outcome === 'retry' ? this.retries + 1 : 0;
-    this.timer = setTimeout(() => {
-      this.inflight = this.syncOnce()
-        .catch((err: Error): Outcome => {
-          // syncOnce handles every expected failure; this is a bug, so say so and keep polling.
-          this.o.logger.error({ err }, 'bundle sync failed unexpectedly');
-          return 'retry';
-        })
-        .then((next) => this.schedule(next));
-    }, pollDelayMs(this.o.pollIntervalMs, this.retries, this.random()));
+    if (this.nudged) {
+      this.nudged = false;
+      this.nudges++;
+      this.runNow();
+      return;
+    }
+    this.timer = setTimeout(() => this.runNow(), pollDelayMs(this.o.pollIntervalMs, this.retries, this.random()));
     this.timer.unref();
   }
 }

@@ -12,13 +12,15 @@ import { UsageError } from './command.js';
 import { reportBuildFailure } from './bundle-commands.js';
 import { formatBytes, STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 import { AUDIT_OPTIONS, recordChange } from './safety-commands.js';
+import { announcePointer } from './push-notice.js';
+import { DEFAULT_WAIT, parseWait, waitForFleet } from './fleet-commands.js';
 
 /** Run `body` against the store from the flags; store and publish errors become one stderr line and exit 1. */
-async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore) => Promise<number>): Promise<number> {
+async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore, opened: OpenedStore) => Promise<number>): Promise<number> {
   let opened: OpenedStore | undefined;
   try {
     opened = storeFromFlags(values);
-    return await body(opened.store);
+    return await body(opened.store, opened);
   } catch (err) {
     if (err instanceof BundleStoreError || err instanceof BundlePublishError || err instanceof BundlePointerError || err instanceof SignatureKeyError) {
       process.stderr.write(`authz ${what}: ${err.message}\n`);
@@ -109,10 +111,16 @@ const LOADABLE_DETAILS =
 export const bundleActivateCommand: Command = {
   path: ['bundle', 'activate'],
   summary: 'make a pushed version the active one (downloads, verifies and compiles it first, then writes the pointer)',
-  usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--force] [--reason TEXT]',
+  usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--force] [--reason TEXT] [--notify URL [--wait[=30s]]]',
   options: {
     ...VERIFY_OPTION,
     force: { type: 'boolean', description: 'Emergencies only: activate even if the manifest or compile check fails (recorded in the audit trail)' },
+    wait: {
+      type: 'string',
+      bareValue: DEFAULT_WAIT,
+      description: `Return only when every live server (reporting over --notify) runs V; exit 1 listing the stragglers after this long (default ${DEFAULT_WAIT})`,
+      valueName: 'DURATION',
+    },
     ...AUDIT_OPTIONS,
     ...STORE_OPTIONS,
   },
@@ -120,15 +128,22 @@ export const bundleActivateCommand: Command = {
   async run(values, positionals) {
     const version = positionals[0];
     if (!version) throw new UsageError('bundle activate needs a version');
-    return withStore(values, 'bundle activate', async (store) => {
+    if (positionals.length > 1) throw new UsageError(`unexpected "${positionals[1]}" (a --wait duration is written --wait=${positionals[1]})`);
+    const waitMs = values.wait !== undefined ? parseWait(values.wait as string) : undefined;
+    return withStore(values, 'bundle activate', async (store, opened) => {
+      if (waitMs !== undefined && !opened.notify) throw new UsageError('--wait needs --notify nats://HOST:4222 (or AUTHZ_NOTIFY): servers report their versions over NATS');
       const verifyKey = verifyKeysFromFlag(values['verify-key']);
       const force = values.force === true;
       const r = await activateVersion(store, version, { verifyKey, force });
       if (r.forcedPast) process.stderr.write(`authz bundle activate: --force: activated although ${r.forcedPast}\n`);
       process.stdout.write(describeActivation(store, r, 'activated'));
-      if (r.unchanged) return 0;
+      if (!r.unchanged) await announcePointer(opened, r.pointer);
       const details = force ? { forced: true, ...(r.forcedPast ? { forced_past: r.forcedPast } : {}) } : undefined;
-      return recordChange(store, values, { action: 'activate', from: r.before?.version ?? null, to: r.pointer.version, ...(details ? { details } : {}) });
+      const recorded = r.unchanged
+        ? 0
+        : await recordChange(store, values, { action: 'activate', from: r.before?.version ?? null, to: r.pointer.version, ...(details ? { details } : {}) });
+      if (waitMs === undefined) return recorded;
+      return Math.max(recorded, await waitForFleet(opened, r.pointer, waitMs));
     });
   },
 };
@@ -167,10 +182,11 @@ export const bundleRollbackCommand: Command = {
   options: { ...VERIFY_OPTION, ...AUDIT_OPTIONS, ...STORE_OPTIONS },
   details: `${LOADABLE_DETAILS}\n${STORE_DETAILS}`,
   async run(values) {
-    return withStore(values, 'bundle rollback', async (store) => {
+    return withStore(values, 'bundle rollback', async (store, opened) => {
       const verifyKey = verifyKeysFromFlag(values['verify-key']);
       const r = await rollbackBundle(store, { verifyKey });
       process.stdout.write(describeActivation(store, r, `rolled back from ${r.before?.version} to`));
+      if (!r.unchanged) await announcePointer(opened, r.pointer);
       return r.unchanged ? 0 : recordChange(store, values, { action: 'rollback', from: r.before?.version ?? null, to: r.pointer.version });
     });
   },

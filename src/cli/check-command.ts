@@ -12,7 +12,6 @@ import { requestEnricherFromConfig } from '../context/context-from-config.js';
 import { fixedLoad } from '../context/load.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
-import { askServer, readCheckResponse } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
 
@@ -151,6 +150,8 @@ export function effectLines(response: WireCheckResponse, report?: EffectReport):
 
 async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
   let response;
+  // grpc-js only when asking a server: other commands start faster without it.
+  const { askServer, readCheckResponse } = await import('./remote-check.js');
   try {
     response = await askServer(address, simpleRequestToCheckRequest(requestFromFlags(values)));
   } catch (err) {

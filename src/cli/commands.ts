@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bundle-commands.js';
 import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand, bundleSignCommand } from './bundle-store-commands.js';
 import { checkCommand } from './check-command.js';
+import { fleetStatusCommand } from './fleet-commands.js';
 import { SAFETY_COMMANDS } from './safety-commands.js';
 import { serveCommand } from './serve-command.js';
 import { validateCommand } from './validate-command.js';
@@ -20,6 +21,7 @@ export const COMMANDS: Command[] = [
   bundleListCommand,
   bundleKeygenCommand,
   ...SAFETY_COMMANDS,
+  fleetStatusCommand,
 ];
 
 /** The command whose path is the longest prefix of argv, and the arguments after it. */

@@ -31,6 +31,7 @@ import { clearShadowVersion, setShadowVersion } from '../safety/shadow-pointer.j
 import type { Command, OptionSpec } from './command.js';
 import { UsageError } from './command.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
+import { announcePointer } from './push-notice.js';
 
 /** --actor and --reason: who and why, for the audit record every change writes. */
 export const AUDIT_OPTIONS: Record<string, OptionSpec> = {
@@ -55,11 +56,11 @@ export async function recordChange(store: BundleStore, values: Record<string, un
   }
 }
 
-async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore) => Promise<number>): Promise<number> {
+async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore, opened: OpenedStore) => Promise<number>): Promise<number> {
   let opened: OpenedStore | undefined;
   try {
     opened = storeFromFlags(values);
-    return await body(opened.store);
+    return await body(opened.store, opened);
   } catch (err) {
     if (
       err instanceof BundleStoreError ||
@@ -122,7 +123,7 @@ export const lockdownOnCommand: Command = {
     const asked = requireService(values);
     const retryRaw = (values['retry-after'] as string | undefined) ?? String(DEFAULT_LOCKDOWN_RETRY_AFTER_S);
     if (!/^\d{1,9}$/.test(retryRaw)) throw new UsageError(`--retry-after "${retryRaw}" must be a whole number of seconds`);
-    return withStore(values, 'lockdown on', async (store) => {
+    return withStore(values, 'lockdown on', async (store, opened) => {
       const methods = parseMethods(values.methods as string | undefined);
       const base = await loadActiveBundle(store);
       const target = resolveLockdownService(base.files, asked);
@@ -151,6 +152,7 @@ export const lockdownOnCommand: Command = {
         `lockdown on ${service}: ${methods.join(', ')} answer 503 "${lockdown.message}" (Retry-After ${lockdown.retryAfterSeconds}); other methods are not affected\n` +
           published(store, r, base.pointer.version),
       );
+      await announcePointer(opened, r.activation.pointer);
       return recordChange(store, values, { action: 'lockdown-on', from: base.pointer.version, to: r.version, details: { service, methods, message: lockdown.message, retry_after: lockdown.retryAfterSeconds } });
     });
   },
@@ -164,7 +166,7 @@ export const lockdownOffCommand: Command = {
   details: STORE_DETAILS,
   async run(values) {
     const asked = requireService(values);
-    return withStore(values, 'lockdown off', async (store) => {
+    return withStore(values, 'lockdown off', async (store, opened) => {
       const base = await loadActiveBundle(store);
       const service = resolveLockdownService(base.files, asked).service;
       const files = withoutLockdown(base.files, service);
@@ -174,6 +176,7 @@ export const lockdownOffCommand: Command = {
       }
       const r = await publishDerived(store, base, files, { tag: `unlock-${service}`, ...keys(values) });
       process.stdout.write(`lockdown lifted on ${service}\n${published(store, r, base.pointer.version)}`);
+      await announcePointer(opened, r.activation.pointer);
       return recordChange(store, values, { action: 'lockdown-off', from: base.pointer.version, to: r.version, details: { service } });
     });
   },
@@ -220,7 +223,7 @@ export const modeSetCommand: Command = {
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    return withStore(values, 'mode set', async (store) => {
+    return withStore(values, 'mode set', async (store, opened) => {
       const base = await loadActiveBundle(store);
       const before = settingsOf(base.files);
       const files = withMode(base.files, mode);
@@ -236,6 +239,7 @@ export const modeSetCommand: Command = {
           (limits.length ? `rate limits now: ${limits.join('; ')} (were ${was.join('; ')})\n` : 'no rate limits in bundle.yaml; policies still see context.mode\n') +
           published(store, r, base.pointer.version),
       );
+      await announcePointer(opened, r.activation.pointer);
       return recordChange(store, values, { action: 'mode', from: base.pointer.version, to: r.version, details: { mode, previous_mode: before.mode } });
     });
   },
@@ -258,7 +262,7 @@ export const bundleShadowCommand: Command = {
   async run(values, positionals) {
     const version = positionals[0];
     if (values.clear ? version !== undefined : version === undefined) throw new UsageError('give either a version or --clear');
-    return withStore(values, 'bundle shadow', async (store) => {
+    return withStore(values, 'bundle shadow', async (store, opened) => {
       if (values.clear) {
         const r = await clearShadowVersion(store);
         if (!r.before) {
@@ -266,6 +270,7 @@ export const bundleShadowCommand: Command = {
           return 0;
         }
         process.stdout.write(`stopped shadowing ${r.before.version}; ${r.pointer.version} stays active\n`);
+        await announcePointer(opened, r.pointer);
         return recordChange(store, values, { action: 'shadow-clear', from: r.before.version, to: null, details: { active: r.pointer.version } });
       }
       const { verifyKey } = keys(values);
@@ -275,6 +280,7 @@ export const bundleShadowCommand: Command = {
           `servers evaluate it on live traffic from their next poll; only ${r.pointer.version} is enforced\n` +
           `watch authz_shadow_mismatches_total{source="version",version="${version}"} and decision lines with a "shadow" field\n`,
       );
+      await announcePointer(opened, r.pointer);
       return recordChange(store, values, { action: 'shadow', from: r.before?.version ?? null, to: version!, details: { active: r.pointer.version } });
     });
   },

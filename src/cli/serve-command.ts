@@ -1,11 +1,10 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
-import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS } from '../config/schema.js';
+import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PUSH_POLL_INTERVAL_MS } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
-import { startAuthzServer } from '../server/authz-server.js';
-import { isClusterWorker, startClusterPrimary, startClusterWorker } from '../server/cluster.js';
 import type { Command, OptionSpec } from './command.js';
-import { S3_STORE_OPTIONS } from './store-options.js';
+import { NOTIFY_OPTIONS, S3_STORE_OPTIONS } from './store-options.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
+import { TRANSPORT_OPTIONS } from './transport-options.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -36,12 +35,23 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   // S3 bundle source (instead of --policies when --bucket and --bundle are given).
   ...S3_STORE_OPTIONS,
   'state-dir': { type: 'string', description: 'Keep the last good bundle here; served at start when the store is unreachable', valueName: 'DIR' },
-  'poll-interval': { type: 'string', description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s)`, valueName: 'DURATION' },
+  'poll-interval': {
+    type: 'string',
+    description: `How often to poll the bundle pointer (default ${DEFAULT_POLL_INTERVAL_MS / 1000}s; ${DEFAULT_PUSH_POLL_INTERVAL_MS / 1000}s with --notify)`,
+    valueName: 'DURATION',
+  },
+  ...NOTIFY_OPTIONS,
+  'max-policy-age': {
+    type: 'string',
+    description: 'Opt-in: past this long without confirming its version with the store (e.g. 10m), report not-ready and answer by --fail-mode',
+    valueName: 'DURATION',
+  },
   'verify-key': { type: 'string', multiple: true, description: 'Ed25519 public key (PEM, one per file); refuse bundles none of them signed', valueName: 'PUB' },
   'signed-not-before': { type: 'string', description: 'Rollback floor: refuse bundles signed before this time (ISO 8601)', valueName: 'TIME' },
   ...CONTEXT_OPTIONS,
   'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
   'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
+  ...TRANSPORT_OPTIONS,
   cores: { type: 'string', description: 'Processes sharing the gRPC port, each with its own Cedar; a number or auto (default 1)', valueName: 'N' },
 };
 
@@ -56,7 +66,7 @@ export const serveCommand: Command = {
   path: ['serve'],
   summary: 'run the ext_authz gRPC server and the admin HTTP server',
   usage:
-    'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
+    'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB] [--notify nats://HOST:4222] [--max-policy-age 10m]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
   details:
     'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.\n' +
@@ -64,6 +74,8 @@ export const serveCommand: Command = {
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
     if (config.cores > 1) return serveCluster(config);
+    // Loaded here, not at the top: every other command (lockdown during an incident) starts faster without the server's modules.
+    const { startAuthzServer } = await import('../server/authz-server.js');
     const server = await startAuthzServer(config);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
@@ -79,6 +91,7 @@ export const serveCommand: Command = {
 
 /** `--cores N`: this process supervises N workers (cluster.fork runs this same command in each). */
 async function serveCluster(config: Config): Promise<number> {
+  const { isClusterWorker, startClusterPrimary, startClusterWorker } = await import('../server/cluster.js');
   if (isClusterWorker()) {
     await startClusterWorker(config);
     return new Promise<number>(() => undefined); // a worker runs until the primary tells it to stop

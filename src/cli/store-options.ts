@@ -9,6 +9,7 @@ import { DEFAULT_BUNDLE_PREFIX } from '../config/schema.js';
 import { BundleStore } from '../bundle/bundle-store.js';
 import { createS3Client } from '../bundle/s3-client.js';
 import { loadVerifyKeys, type VerifyKeys } from '../bundle/signature.js';
+import { notifySettingsOf, type NotifySettings } from '../notify/notify-connection.js';
 import { UsageError, type OptionSpec } from './command.js';
 
 /** The store's flags, as `serve` has them too. */
@@ -21,8 +22,18 @@ export const S3_STORE_OPTIONS: Record<string, OptionSpec> = {
   's3-force-path-style': { type: 'boolean', description: 'Path-style URLs (the default when --s3-endpoint is given)' },
 };
 
+/** The NATS push channel's flags, as `serve` has them too. */
+export const NOTIFY_OPTIONS: Record<string, OptionSpec> = {
+  notify: { type: 'string', description: 'NATS URL(s), e.g. nats://nats:4222: push changes to servers at once (absent: servers poll)', valueName: 'URL' },
+  'notify-creds': { type: 'string', description: 'NATS credentials file (.creds)', valueName: 'FILE' },
+  'notify-tls-ca': { type: 'string', description: "PEM CA bundle for the NATS server's certificate", valueName: 'FILE' },
+  'notify-tls-cert': { type: 'string', description: 'PEM client certificate for NATS (with --notify-tls-key)', valueName: 'FILE' },
+  'notify-tls-key': { type: 'string', description: 'PEM private key for --notify-tls-cert', valueName: 'FILE' },
+};
+
 export const STORE_OPTIONS: Record<string, OptionSpec> = {
   ...S3_STORE_OPTIONS,
+  ...NOTIFY_OPTIONS,
   config: { type: 'string', description: 'YAML config file with the same keys as serve (also AUTHZ_CONFIG)', valueName: 'FILE' },
 };
 
@@ -33,15 +44,17 @@ export const STORE_DETAILS =
 export interface OpenedStore {
   store: BundleStore;
   s3: S3Client;
+  /** The NATS push channel, when --notify (or AUTHZ_NOTIFY, or the config file) names one. */
+  notify?: NotifySettings;
 }
 
 export function storeFromFlags(values: Record<string, unknown>): OpenedStore {
   const flags: Record<string, unknown> = {};
-  for (const k of Object.keys(S3_STORE_OPTIONS)) if (values[k] !== undefined) flags[kebabToCamel(k)] = values[k];
+  for (const k of [...Object.keys(S3_STORE_OPTIONS), ...Object.keys(NOTIFY_OPTIONS)]) if (values[k] !== undefined) flags[kebabToCamel(k)] = values[k];
   const config = loadConfig({ flags, file: values.config as string | undefined });
   if (!config.bucket || !config.bundle) throw new UsageError('needs --bucket and --bundle (or AUTHZ_BUCKET and AUTHZ_BUNDLE)');
   const s3 = createS3Client({ endpoint: config.s3Endpoint, region: config.s3Region, forcePathStyle: config.s3ForcePathStyle });
-  return { s3, store: new BundleStore(s3, { bucket: config.bucket, prefix: config.prefix, bundle: config.bundle }) };
+  return { s3, store: new BundleStore(s3, { bucket: config.bucket, prefix: config.prefix, bundle: config.bundle }), notify: notifySettingsOf(config) };
 }
 
 /** 2048 → "2.0 KiB". */

@@ -13,6 +13,7 @@ import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/
 import { callerPatternProblem } from '../server/allowed-callers.js';
 import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
 import { DEFAULT_BODY_MAX_BYTES, DEFAULT_JSON_MAX_DEPTH, DEFAULT_JSON_MAX_KEYS } from '../envoy/request-body.js';
+import { transportConfigShape } from './transport-schema.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 /**
@@ -25,6 +26,12 @@ export const DEFAULT_POLICIES_DIR = 'policies';
 /** Bundle store (S3 source) defaults. */
 export const DEFAULT_BUNDLE_PREFIX = 'bundles/';
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
+/**
+ * With push (`notify`), polling is only the safety net for a lost message or a
+ * NATS outage: 10 s cuts store requests 5-10x from the 1-2 s polling that push
+ * replaces, and still bounds how long a missed change can go unnoticed.
+ */
+export const DEFAULT_PUSH_POLL_INTERVAL_MS = 10_000;
 /** Below this a fleet of servers would be polling the store, not serving. */
 export const MIN_POLL_INTERVAL_MS = 100;
 /** 100k decisions take ~30 MB (measured by `npm run bench`, see docs/performance.md). */
@@ -106,6 +113,17 @@ const isoTime = z.string().transform((s, ctx): Date => {
   return new Date(ms);
 });
 
+/** "nats://host:4222" or several, comma-separated; each nats:// or tls:// with a host and port. */
+export const notifyUrls = z.string().transform((s, ctx): string[] => {
+  const urls = s.split(',').map((u) => u.trim()).filter(Boolean);
+  const bad = urls.find((u) => !/^(nats|tls):\/\/([^@/\s]+@)?[^:/@\s]+:\d{1,5}$/.test(u));
+  if (urls.length === 0 || bad !== undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected nats://HOST:PORT (or tls://, comma-separated for several), got "${bad ?? s}"` });
+    return z.NEVER;
+  }
+  return urls;
+});
+
 export const configSchema = z
   .object({
     listen: hostPort.default(parseHostPort(DEFAULT_LISTEN)!),
@@ -177,9 +195,23 @@ export const configSchema = z
     bundle: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected letters, digits, ".", "_" or "-" (at most 128)').optional(),
     /** Directory where the last good bundle is kept, served at start when the store is unreachable. */
     stateDir: z.string().min(1).optional(),
-    pollInterval: duration
-      .refine((ms) => ms >= MIN_POLL_INTERVAL_MS, `must be at least ${MIN_POLL_INTERVAL_MS}ms`)
-      .default(DEFAULT_POLL_INTERVAL_MS),
+    /** Absent: DEFAULT_POLL_INTERVAL_MS, or DEFAULT_PUSH_POLL_INTERVAL_MS with `notify` (see pollIntervalOf). */
+    pollInterval: duration.refine((ms) => ms >= MIN_POLL_INTERVAL_MS, `must be at least ${MIN_POLL_INTERVAL_MS}ms`).optional(),
+    /** NATS server URL(s), comma-separated (nats://HOST:4222, tls://...): push the pointer over JetStream, report to the fleet. */
+    notify: notifyUrls.optional(),
+    /** NATS credentials file (.creds: user JWT and NKey seed). */
+    notifyCreds: z.string().min(1).optional(),
+    /** PEM CA bundle to verify the NATS server's certificate. */
+    notifyTlsCa: z.string().min(1).optional(),
+    /** PEM client certificate and key, when the NATS server requires TLS client authentication. */
+    notifyTlsCert: z.string().min(1).optional(),
+    notifyTlsKey: z.string().min(1).optional(),
+    /**
+     * Opt-in stale-policy guard: past this long without confirming its version
+     * with the store, the server reports not-ready and answers by its fail mode.
+     */
+    maxPolicyAge: duration.refine((ms) => ms >= 1000, 'must be at least 1s').optional(),
+    /** PEM Ed25519 public key; when set, unsigned or wrongly signed bundles are refused. */
     /** PEM Ed25519 public key files (one key each; several during a key rotation); when set, bundles not signed by one are refused. */
     verifyKey: fileList.optional(),
     /** Rollback floor: refuse bundles whose signature was made before this time (needs verifyKey). */
@@ -187,6 +219,9 @@ export const configSchema = z
 
     /** Identity and context: JWT issuers, risk header, trusted hops, load window (context-schema.ts). */
     ...contextConfigShape,
+
+    /** Bounds on the gRPC listener: message size, HTTP/2 streams and headers, pending bytes, connection lifetimes (transport-schema.ts). */
+    ...transportConfigShape,
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -200,6 +235,17 @@ export const configSchema = z
     if (c.signedNotBefore && !c.verifyKey) {
       ctx.addIssue({ code: 'custom', path: ['signedNotBefore'], message: 'only applies with verifyKey (it is a floor on signature times)' });
     }
+    if (!!c.notifyTlsCert !== !!c.notifyTlsKey) {
+      ctx.addIssue({ code: 'custom', path: [c.notifyTlsCert ? 'notifyTlsKey' : 'notifyTlsCert'], message: 'notifyTlsCert and notifyTlsKey must be given together' });
+    }
+    if (!c.notify) {
+      for (const key of ['notifyCreds', 'notifyTlsCa', 'notifyTlsCert'] as const) {
+        if (c[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'only applies with notify (the NATS server URL)' });
+      }
+    }
+    if (c.maxPolicyAge !== undefined && c.maxPolicyAge <= pollIntervalOf(c)) {
+      ctx.addIssue({ code: 'custom', path: ['maxPolicyAge'], message: `must be longer than the poll interval (${pollIntervalOf(c)}ms), or the policy would go stale between two polls` });
+    }
     if (c.tlsClientCa && !c.tlsCert) {
       ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'mTLS needs a server certificate: set tlsCert and tlsKey too' });
     }
@@ -208,11 +254,16 @@ export const configSchema = z
     if (c.bundle && !c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required with bundle (the bucket holding it)' });
     if (!c.bucket && !c.bundle) {
       // Silently ignoring these would, e.g., serve unverified policies when the operator asked for signatures.
-      for (const key of ['verifyKey', 's3Endpoint'] as const) {
+      for (const key of ['verifyKey', 's3Endpoint', 'notify', 'maxPolicyAge'] as const) {
         if (c[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'only applies to the S3 bundle source; set bucket and bundle too' });
       }
     }
   });
 
 export type Config = Readonly<z.output<typeof configSchema>>;
+
+/** The poll interval in force: as set, else 10 s with push and 5 s without. */
+export function pollIntervalOf(config: Pick<Config, 'pollInterval' | 'notify'>): number {
+  return config.pollInterval ?? (config.notify ? DEFAULT_PUSH_POLL_INTERVAL_MS : DEFAULT_POLL_INTERVAL_MS);
+}
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,7 +1,8 @@
 /**
  * Decision + route settings → the answer Envoy gets. Pure.
  *
- * - fail mode: when the engine could not decide (no policy set yet, evaluation
+ * - fail mode: when the engine could not decide (no policy set yet, a set too
+ *   long unconfirmed under --max-policy-age, evaluation
  *   threw, deadline passed), a closed route denies with 503 saying why and an
  *   open route allows with `x-authz-fail-open: true` for the upstream;
  * - dry-run: a deny made by the rules (policies, rate limits, credentials) is
@@ -22,7 +23,7 @@ export const FAIL_OPEN_HEADER = 'x-authz-fail-open';
 export const MARKER_HEADERS = [DRY_RUN_HEADER, FAIL_OPEN_HEADER] as const;
 
 /** Reasons meaning "the engine could not decide": the route's fail mode answers. */
-export const FAIL_MODE_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['no_policy_set', 'evaluation_error', 'deadline_exceeded']);
+export const FAIL_MODE_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['no_policy_set', 'policy_stale', 'evaluation_error', 'deadline_exceeded']);
 /**
  * Reasons dry-run never turns into an allow: requests we cannot read, and
  * outages (an issuer whose keys cannot be fetched is not a rule's verdict).

@@ -110,6 +110,12 @@ export class AuthzMetrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly pushMessages = new client.Counter({
+    name: 'authz_push_messages_total',
+    help: 'Pointer messages received over NATS, by result: hint (the store is read at once) or invalid (unreadable, or for another store).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   private cacheSize: () => number = () => 0;
   readonly cacheEntries: client.Gauge = new client.Gauge({
     name: 'authz_decision_cache_entries',
@@ -124,10 +130,25 @@ export class AuthzMetrics {
     aggregator: 'max',
   });
 
+  readonly grpcCallsDropped = new client.Counter({
+    name: 'authz_grpc_calls_dropped_total',
+    help: 'gRPC calls reset before their request arrived: cause "memory" (half-received messages passed --max-pending-request-bytes, the largest was dropped) or "receive_timeout".',
+    labelNames: ['cause'] as const,
+    registers: [this.registry],
+  });
+  readonly processFaults = new client.Counter({
+    name: 'authz_process_faults_total',
+    help: 'Errors no handler caught (kind: uncaught_exception, unhandled_rejection, admin_request); the process logged them and kept serving.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);
     for (const result of ['hit', 'miss', 'uncacheable']) this.cacheLookups.inc({ result }, 0);
+    for (const cause of ['memory', 'receive_timeout']) this.grpcCallsDropped.inc({ cause }, 0);
+    for (const kind of ['uncaught_exception', 'unhandled_rejection', 'admin_request']) this.processFaults.inc({ kind }, 0);
   }
 
   /** Report the decision cache's size at each scrape. */
@@ -143,6 +164,41 @@ export class AuthzMetrics {
       registers: [this.registry],
       collect() {
         this.set(size());
+      },
+    });
+  }
+
+  /** Report the half-received request bytes held at scrape time. */
+  trackPendingRequestBytes(bytes: () => number): void {
+    new client.Gauge({
+      name: 'authz_grpc_pending_request_bytes',
+      help: 'Bytes of request messages received but not yet complete, over all gRPC calls (bounded by --max-pending-request-bytes).',
+      registers: [this.registry],
+      collect() {
+        this.set(bytes());
+      },
+    });
+  }
+
+  /** The push channel (NATS), reported at scrape time; only registered when `notify` is set. */
+  trackPush(state: () => { connected: boolean; lastMessageAt: Date | undefined }): void {
+    new client.Gauge({
+      name: 'authz_push_connected',
+      help: 'Whether the NATS push channel is connected (1) or not (0); servers keep polling the store either way.',
+      registers: [this.registry],
+      aggregator: 'min',
+      collect() {
+        this.set(state().connected ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'authz_push_last_message_age_seconds',
+      help: 'Seconds since the last pointer message arrived over NATS (-1: none yet). Messages come only on changes, so age alone is no alarm.',
+      registers: [this.registry],
+      aggregator: 'min',
+      collect() {
+        const at = state().lastMessageAt;
+        this.set(at ? (Date.now() - at.getTime()) / 1000 : -1);
       },
     });
   }

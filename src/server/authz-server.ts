@@ -19,10 +19,13 @@ import type { EngineResult } from '../cedar/evaluate.js';
 import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
+import { installProcessFaultHandlers } from './process-faults.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
+import type { BundleSource } from '../bundle/bundle-source.js';
+import { StalePolicyGuard } from '../bundle/stale-policy-guard.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -74,8 +77,29 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const bodyLimits = { maxBytes: config.bodyMaxBytes, jsonMaxDepth: config.jsonMaxDepth, jsonMaxKeys: config.jsonMaxKeys };
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, bodyLimits });
-  const grpcServer = new GrpcServer({ handler, isServing: () => policySet.current !== null, credentials, refuseCaller: refuseCallerFor(config, metrics, logger) });
+  // The source is built below; the guard reads its clock through this.
+  let source: BundleSource | undefined;
+  const staleGuard =
+    config.maxPolicyAge !== undefined
+      ? new StalePolicyGuard(config.maxPolicyAge, () => source?.confirmedAt?.(), (stale) => {
+          const version = policySet.current?.version ?? null;
+          if (stale) logger.error({ version, max_policy_age_ms: config.maxPolicyAge }, 'policy version not confirmed with the store within --max-policy-age; not ready, answering by the fail mode');
+          else logger.info({ version }, 'policy version confirmed with the store again; ready');
+          grpcServer.notifyHealth();
+        })
+      : undefined;
+  const isReady = (): boolean => policySet.current !== null && !staleGuard?.stale;
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard, bodyLimits });
+  const grpcServer = new GrpcServer({
+    handler,
+    isServing: isReady,
+    credentials,
+    refuseCaller: refuseCallerFor(config, metrics, logger),
+    transport: config,
+    onCallDropped: (cause) => metrics.grpcCallsDropped.inc({ cause }),
+    onTransportWarning: (message) => logger.error(message),
+  });
+  metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
@@ -115,12 +139,17 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   });
 
   // The policy directory, or the S3 store when bucket and bundle are set.
-  const source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion });
+  source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion, isReady });
+  const started = source;
 
   const admin = new AdminServer({
     metrics,
-    isReady: () => policySet.current !== null,
-    readinessDetail: () => ({ version: policySet.current?.version ?? null }),
+    onError: (err, detail) => {
+      metrics.processFaults.inc({ kind: 'admin_request' });
+      logger.error({ err, ...detail }, 'admin request failed');
+    },
+    isReady,
+    readinessDetail: () => ({ version: policySet.current?.version ?? null, ...(staleGuard ? { policy_age: staleGuard.describe() } : {}) }),
   });
   admin.route('/bundle', async () => {
     const set = policySet.current;
@@ -132,7 +161,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         activated_at: set?.compiledAt.toISOString() ?? null,
         compiling: policySet.compiling,
         last_error: policySet.lastError,
-        ...source.describe(),
+        ...started.describe(),
+        ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
         timezone: set?.timeZone?.name ?? null,
         lists: set?.ipLists?.summary() ?? [],
       },
@@ -150,16 +180,19 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     // /readyz says 503 until a set is active.
     if (serveAdmin) adminPort = await admin.listen(config.admin.host, config.admin.port);
     options.onAdminListening?.(adminPort);
-    await source.start();
+    await started.start();
+    staleGuard?.start();
     load.start();
     grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
   } catch (err) {
-    await Promise.all([source.stop(), grpcServer.close(0), serveAdmin ? admin.close() : undefined]);
+    staleGuard?.stop();
+    await Promise.all([started.stop(), grpcServer.close(0), serveAdmin ? admin.close() : undefined]);
     enricher.stop();
     load.stop();
     throw err;
   }
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: source.describe().source }, 'authz server listening');
+  const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: started.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
@@ -169,10 +202,12 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     metrics,
     logger,
     async close() {
-      await source.stop();
+      staleGuard?.stop();
+      await started.stop();
       enricher.stop();
       load.stop();
       await Promise.all([grpcServer.close(), serveAdmin ? admin.close() : undefined]);
+      removeFaultHandlers();
       await flushLogger(logger);
     },
   };

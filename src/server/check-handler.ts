@@ -26,6 +26,7 @@ import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
 import { applyAllowEffects } from '../envoy/allow-effects.js';
+import { refusalOf, type RequestRefusal } from '../envoy/check-request-limits.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
@@ -49,6 +50,8 @@ export interface CheckHandlerDeps {
   cache?: DecisionCache<EngineResult>;
   /** What a forwarded request body may cost before policies stop seeing it. */
   bodyLimits?: BodyLimits;
+  /** --max-policy-age: while `stale`, every check is answered by the fail mode. */
+  staleGuard?: { readonly stale: boolean; message(version: string): string };
 }
 
 /** One check's pipeline result, before enforcement. */
@@ -100,6 +103,15 @@ export class CheckHandler {
     return this.finish(out, set, started);
   }
 
+  /**
+   * A request refused before it could be decoded (over a limit, not protobuf, or
+   * larger than the transport accepts): a deny decision, logged and counted.
+   */
+  refuse(refusal: RequestRefusal): WireCheckResponse {
+    const set = this.deps.policySet.current;
+    return this.finish({ decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, randomUUID()) }, set, performance.now());
+  }
+
   /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
   private failed(err: unknown, input: RequestModel | undefined, set: CompiledPolicySet | null, decisionId: string): PipelineResult {
     this.deps.logger.error({ err }, 'check failed unexpectedly');
@@ -107,10 +119,14 @@ export class CheckHandler {
   }
 
   private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
+    const refusal = refusalOf(request);
+    if (refusal) return { decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) };
     const parsed = readCheckRequest(request, set, this.deps.bodyLimits ? { bodyLimits: this.deps.bodyLimits } : undefined);
     if (!parsed.ok) return refusedInput(parsed, set, decisionId);
     const input = parsed.input;
     if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
+    const guard = this.deps.staleGuard;
+    if (guard?.stale) return { decision: denyFor('policy_stale', guard.message(set.version), set.version, decisionId), input };
     try {
       if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
       const identity = this.enricher.identify(input);

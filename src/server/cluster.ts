@@ -19,6 +19,7 @@ import { createLogger, flushLogger } from '../observability/logger.js';
 import { AuthzMetrics } from '../observability/metrics.js';
 import { AdminServer } from './admin-server.js';
 import { startAuthzServer } from './authz-server.js';
+import { installProcessFaultHandlers } from './process-faults.js';
 
 /** A worker that dies is started again after this long (not at once: a crash loop must not spin a core). */
 export const WORKER_RESTART_DELAY_MS = 1000;
@@ -71,8 +72,12 @@ export async function startClusterPrimary(config: Config): Promise<RunningCluste
 
   const allReady = (): boolean => status.size === config.cores && [...status.values()].every((s) => s.ready);
   const aggregator = new client.AggregatorRegistry();
+  const primaryMetrics = new AuthzMetrics(false);
+  // The primary holds the admin port and supervises: it must outlive any bug a request reaches.
+  const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => primaryMetrics.processFaults.inc({ kind }));
   const admin = new AdminServer({
-    metrics: new AuthzMetrics(false),
+    metrics: primaryMetrics,
+    onError: (err, detail) => logger.error({ err, ...detail }, 'admin request failed'),
     isReady: allReady,
     readinessDetail: () => ({ workers: config.cores, workers_ready: [...status.values()].filter((s) => s.ready).length }),
   });
@@ -114,6 +119,7 @@ export async function startClusterPrimary(config: Config): Promise<RunningCluste
       );
       await Promise.all(exits);
       await admin.close();
+      removeFaultHandlers();
       await flushLogger(logger);
     },
   };

@@ -3,17 +3,19 @@
  */
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
+import type { TransportConfig } from '../config/transport-schema.js';
+import { boundedCheckRequestDeserializer, DEFAULT_CHECK_REQUEST_LIMITS, type CheckRequestLimits } from '../envoy/check-request-limits.js';
 import { authorizationService, AUTHORIZATION_SERVICE_NAME, healthService } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckHandler } from './check-handler.js';
+import { boundHeaderLists, grpcServerOptions, PendingRequestBytes, transportInterceptor } from './grpc-transport.js';
 
 export type ServingStatus = 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
 /** Services the health endpoint knows; "" is the whole server. */
 const HEALTH_SERVICES = new Set(['', AUTHORIZATION_SERVICE_NAME]);
 
-/** Envoy sends CheckRequests of a few KiB; bodies (with_request_body) can be larger. */
-export const MAX_RECEIVE_MESSAGE_BYTES = 8 * 1024 * 1024;
+const CHECK_PATH = `/${AUTHORIZATION_SERVICE_NAME}/Check`;
 
 export interface GrpcServerOptions {
   handler: CheckHandler;
@@ -21,20 +23,34 @@ export interface GrpcServerOptions {
   credentials?: grpc.ServerCredentials;
   /** `--allowed-callers`: a message when this call's peer may not ask for decisions (answered UNAUTHENTICATED). */
   refuseCaller?: (auth: { sslPeerCertificate?: PeerCertificate } | null) => string | undefined;
+  /** HTTP/2 and message bounds (config: transport-schema.ts). */
+  transport: TransportConfig;
+  /** A call dropped by the pending-bytes bound or the receive timeout. */
+  onCallDropped?: (cause: 'memory' | 'receive_timeout') => void;
+  /** grpc-js internals moved: the pending-bytes bound is not applied. */
+  onTransportWarning?: (message: string) => void;
 }
 
 export class GrpcServer {
   readonly server: grpc.Server;
   private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: string }>>();
 
+  readonly pending: PendingRequestBytes;
+
   constructor(private readonly options: GrpcServerOptions) {
-    this.server = new grpc.Server({
-      'grpc.max_receive_message_length': MAX_RECEIVE_MESSAGE_BYTES,
-      'grpc.keepalive_permit_without_calls': 1,
-    });
+    const t = options.transport;
     const handler = options.handler;
+    this.pending = new PendingRequestBytes(t.maxPendingRequestBytes, t.grpcReceiveTimeout, { onDropped: (cause) => options.onCallDropped?.(cause) });
+    const interceptor = transportInterceptor({
+      pending: this.pending,
+      checkPath: CHECK_PATH,
+      answerOversize: () => handler.refuse({ reason: 'request_too_large', message: `CheckRequest is more than the limit of ${t.maxRequestBytes} bytes (max-request-bytes)` }),
+      onUntracked: () => options.onTransportWarning?.('grpc-js call has no http2 stream: max-pending-request-bytes and grpc-receive-timeout are not applied'),
+    });
+    this.server = new grpc.Server(grpcServerOptions(t, [interceptor]));
+    boundHeaderLists(this.server, t.grpcMaxHeaderListBytes);
     const refuseCaller = options.refuseCaller;
-    this.server.addService(authorizationService().service, {
+    this.server.addService(boundedAuthorizationService(checkRequestLimits(t)), {
       Check: (call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>, callback: grpc.sendUnaryData<WireCheckResponse>) => {
         const refused = refuseCaller?.(call.getAuthContext());
         if (refused !== undefined) return callback({ code: grpc.status.UNAUTHENTICATED, details: refused });
@@ -76,6 +92,7 @@ export class GrpcServer {
   }
 
   close(graceMs = 2000): Promise<void> {
+    this.pending.stop();
     for (const w of this.watchers) w.end();
     this.watchers.clear();
     return new Promise((resolve) => {
@@ -89,4 +106,18 @@ export class GrpcServer {
       });
     });
   }
+}
+
+export function checkRequestLimits(t: Pick<TransportConfig, 'maxRequestBytes'>): CheckRequestLimits {
+  return { ...DEFAULT_CHECK_REQUEST_LIMITS, maxRequestBytes: t.maxRequestBytes };
+}
+
+/** The Authorization service with a Check deserializer that scans before decoding and never throws. */
+function boundedAuthorizationService(limits: CheckRequestLimits): grpc.ServiceDefinition {
+  const service = authorizationService().service;
+  const check = service.Check;
+  return {
+    ...service,
+    Check: { ...check, requestDeserialize: boundedCheckRequestDeserializer(check.requestDeserialize as (b: Buffer) => WireCheckRequest, limits) },
+  };
 }

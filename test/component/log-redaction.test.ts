@@ -33,6 +33,8 @@ describe('decision lines', () => {
       policies: dir,
       jwtUpstreamMetadata: true,
       jwtUpstreamHeader: UPSTREAM_JWT_HEADER,
+      jwtUpstreamTrustedPrincipal: [FRONTEND],
+      jwtUpstreamIssuers: ['https://issuer.example'],
       riskHeader: RISK_HEADER,
       riskTrustedPrincipal: [FRONTEND],
       decisionLogRedactHeaders: [EXTRA_HEADER],

@@ -51,8 +51,13 @@ export class TestS3Store {
   }
 
   async down(): Promise<void> {
-    await this.server?.close();
+    const server = this.server;
     this.server = undefined;
+    if (!server) return;
+    const closing = server.close();
+    // close() waits for every open connection; a server polling over keep-alive can hold one open indefinitely.
+    (server as unknown as { httpServer?: { closeAllConnections?: () => void } }).httpServer?.closeAllConnections?.();
+    await closing;
   }
 
   client(): S3Client {

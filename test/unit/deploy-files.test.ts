@@ -47,7 +47,7 @@ const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtoc
 /** The AUTHZ_* variables of the server's documented contract; anything else in a manifest is a typo. */
 const AUTHZ_ENV_VARS = new Set([
   'AUTHZ_LISTEN', 'AUTHZ_ADMIN', 'AUTHZ_POLICIES', 'AUTHZ_S3_ENDPOINT', 'AUTHZ_BUCKET', 'AUTHZ_PREFIX',
-  'AUTHZ_BUNDLE', 'AUTHZ_STATE_DIR', 'AUTHZ_POLL_INTERVAL', 'AUTHZ_FAIL_MODE', 'AUTHZ_LOG_LEVEL',
+  'AUTHZ_BUNDLE', 'AUTHZ_STATE_DIR', 'AUTHZ_POLL_INTERVAL', 'AUTHZ_FAIL_MODE', 'AUTHZ_LOG_LEVEL', 'AUTHZ_NOTIFY',
 ]);
 
 /** Metrics the server exports (prom-client defaults included). */
@@ -401,6 +401,18 @@ describe('docker-compose.yml', () => {
     const args = [svc.echo.command].flat().join(' ');
     const port = Number(/-listen=:?(\d+)/.exec(args)?.[1]);
     for (const ep of endpoints(cluster(envoyCfg, 'echo'))) expect(ep).toEqual({ address: 'echo', port });
+  });
+
+  it('pushes changes over the nats service (JetStream on) to the servers and from the CLI job, without making authz wait for it', () => {
+    expect(svc.nats.image).toMatch(/^nats:2(\.|$)/);
+    expect([svc.nats.command].flat()).toContain('-js');
+    for (const env of [authzEnv, svc['bundle-init'].environment as Record<string, string>]) {
+      const url = new URL(env.AUTHZ_NOTIFY!);
+      expect(url.protocol).toBe('nats:');
+      expect(url.hostname).toBe('nats');
+      expect(Number(url.port)).toBe(4222);
+    }
+    expect(svc.authz.depends_on.nats.condition).toBe('service_started');
   });
 
   it('builds authz from the repo Dockerfile and reads bundles from MinIO', () => {

@@ -1,0 +1,69 @@
+/**
+ * Bounds on what one caller can make the gRPC listener hold: message size,
+ * HTTP/2 streams, header lists, memory of half-received messages, idle and
+ * old connections. Spread into the one config schema in schema.ts; the
+ * defaults are documented in docs/hardening.md.
+ */
+import { z } from 'zod';
+import { DEFAULT_MAX_REQUEST_BYTES } from '../envoy/check-request-limits.js';
+import { parseDurationMs } from './values.js';
+
+/** Envoy opens another connection when a connection's streams are all busy. */
+export const DEFAULT_GRPC_MAX_CONCURRENT_STREAMS = 1000;
+/** gRPC's own hard limit on metadata; Envoy's ext_authz call carries well under 2 KiB. */
+export const DEFAULT_GRPC_MAX_HEADER_LIST_BYTES = 16 * 1024;
+/** node:http2's per-connection budget (HPACK tables, header bytes, unsent output), in MiB. */
+export const DEFAULT_GRPC_MAX_SESSION_MEMORY_MIB = 64;
+/** All half-received request messages together; past it the largest is dropped. */
+export const DEFAULT_MAX_PENDING_REQUEST_BYTES = 64 * 1024 * 1024;
+/** From a call's headers to its complete message; Envoy sends both at once. */
+export const DEFAULT_GRPC_RECEIVE_TIMEOUT_MS = 10_000;
+/** A connection without calls for this long is closed with GOAWAY (Envoy reconnects on demand). */
+export const DEFAULT_GRPC_MAX_CONNECTION_IDLE_MS = 5 * 60_000;
+/** Connections are recycled at this age (GOAWAY, then the grace below for calls in flight). */
+export const DEFAULT_GRPC_MAX_CONNECTION_AGE_MS = 30 * 60_000;
+export const DEFAULT_GRPC_MAX_CONNECTION_AGE_GRACE_MS = 30_000;
+/** grpc-js's own defaults: ping an idle client every 2 h, drop it if no answer in 20 s. */
+export const DEFAULT_GRPC_KEEPALIVE_TIME_MS = 2 * 3_600_000;
+export const DEFAULT_GRPC_KEEPALIVE_TIMEOUT_MS = 20_000;
+
+// Local copies of the shared parsers: importing them from schema.ts would be a module cycle.
+const durationMs = (min: number) =>
+  z.union([z.string(), z.number()]).transform((s, ctx): number => {
+    const ms = parseDurationMs(s);
+    if (ms === undefined || ms < min) {
+      ctx.addIssue({ code: 'custom', message: ms === undefined ? `expected a duration such as 500ms, 2s or 1m, got "${s}"` : `must be at least ${min}ms` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const whole = (min: number, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx): number => {
+    const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
+  });
+
+const MIB = 1024 * 1024;
+
+export const transportConfigShape = {
+  /** Largest CheckRequest decoded; larger ones are 431 denies and are never buffered. */
+  maxRequestBytes: whole(4096, 64 * MIB).default(DEFAULT_MAX_REQUEST_BYTES),
+  /** Half-received request messages held at once, over all connections. */
+  maxPendingRequestBytes: whole(64 * 1024, 4096 * MIB).default(DEFAULT_MAX_PENDING_REQUEST_BYTES),
+  grpcMaxConcurrentStreams: whole(1, 1_000_000).default(DEFAULT_GRPC_MAX_CONCURRENT_STREAMS),
+  grpcMaxHeaderListBytes: whole(1024, 1 * MIB).default(DEFAULT_GRPC_MAX_HEADER_LIST_BYTES),
+  grpcMaxSessionMemory: whole(1, 4096).default(DEFAULT_GRPC_MAX_SESSION_MEMORY_MIB),
+  grpcReceiveTimeout: durationMs(100).default(DEFAULT_GRPC_RECEIVE_TIMEOUT_MS),
+  grpcMaxConnectionIdle: durationMs(1000).default(DEFAULT_GRPC_MAX_CONNECTION_IDLE_MS),
+  grpcMaxConnectionAge: durationMs(1000).default(DEFAULT_GRPC_MAX_CONNECTION_AGE_MS),
+  grpcMaxConnectionAgeGrace: durationMs(0).default(DEFAULT_GRPC_MAX_CONNECTION_AGE_GRACE_MS),
+  grpcKeepaliveTime: durationMs(1000).default(DEFAULT_GRPC_KEEPALIVE_TIME_MS),
+  grpcKeepaliveTimeout: durationMs(100).default(DEFAULT_GRPC_KEEPALIVE_TIMEOUT_MS),
+};
+
+export type TransportConfig = z.output<z.ZodObject<typeof transportConfigShape>>;
