@@ -49,7 +49,7 @@ async function propagation(): Promise<void> {
   await publish(store, 'v2', 'closed');
   await activateVersion(store, 'v1');
   const POLL_MS = 2000;
-  const server = await startS3Server(s3, 'prop', { pollInterval: POLL_MS });
+  const server = await startS3Server(s3, 'prop', { pollInterval: `${POLL_MS}ms` });
   const client = new AuthzClient(server.grpcPort);
   const times: number[] = [];
   for (let i = 0; i < 20; i++) {

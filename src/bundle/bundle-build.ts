@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import { cedar } from '../cedar/cedar-wasm.js';
 import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../cedar/compile.js';
+import type { SourceNote } from '../text/source-position.js';
 import { DEFAULT_ARCHIVE_LIMITS, packBundle, unpackBundle, type ArchiveLimits } from './bundle-archive.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from './bundle-files.js';
 import { runBundleTests, type TestReport } from './bundle-tests.js';
@@ -15,7 +16,14 @@ import { buildManifest, segmentProblem, serialiseManifest, sha256, verifyManifes
 import { directoryVersion, readPolicyDirectory } from './policy-directory.js';
 
 export class BundleBuildError extends Error {
-  constructor(message: string, readonly report?: TestReport) {
+  constructor(
+    message: string,
+    readonly report?: TestReport,
+    /** Places in the bundle's files the refusal is about (from the policy set's error). */
+    readonly notes: SourceNote[] = [],
+    /** The message without the notes, to print above them. */
+    readonly headline = message,
+  ) {
     super(message);
   }
 }
@@ -64,7 +72,7 @@ export function validateAndTest(files: BundleFileMap, version: string): { set: C
   try {
     set = compilePolicySet(filesToPolicySetSource(files, version));
   } catch (err) {
-    if (err instanceof PolicySetError) throw new BundleBuildError(`the policies do not validate: ${err.message}`);
+    if (err instanceof PolicySetError) throw new BundleBuildError(`the policies do not validate: ${err.message}`, undefined, err.notes, `the policies do not validate: ${err.summary}`);
     throw err;
   }
   return { set, report: runBundleTests(files, set) };

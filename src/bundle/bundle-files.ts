@@ -6,6 +6,7 @@ import { PolicySetError } from '../cedar/compile.js';
 import type { PolicySetSource } from '../cedar/policy-set-source.js';
 import { IpListError, listNameOf } from '../context/ip-lists.js';
 import { parseBundleSettings } from './bundle-settings.js';
+import { jsonErrorNote } from '../text/source-position.js';
 
 export type BundleFileMap = Map<string, Buffer>;
 
@@ -46,10 +47,12 @@ export function filesToPolicySetSource(files: BundleFileMap, version: string): P
   if (schema) source.schema = schema.toString('utf8');
   const entities = files.get(ENTITIES_FILE);
   if (entities) {
+    const text = entities.toString('utf8');
     try {
-      source.entities = JSON.parse(entities.toString('utf8'));
+      source.entities = JSON.parse(text);
+      source.entitiesText = text;
     } catch (err) {
-      throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON: ${(err as Error).message}`);
+      throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON`, [], [jsonErrorNote(ENTITIES_FILE, text, err as Error)]);
     }
   }
   const lists = listFiles(files);

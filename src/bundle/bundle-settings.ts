@@ -32,6 +32,10 @@ import { PolicySetError } from '../cedar/compile.js';
 import { EffectSyntaxError, parseHeaderNames, parseHeaderTemplateMap, parseQueryNameList } from '../effects/effect-syntax.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../envoy/service-names.js';
 import { ServiceDirectory } from '../envoy/target-service.js';
+import { yamlErrorNote, yamlPathNote } from '../text/source-position.js';
+import { didYouMean } from '../text/did-you-mean.js';
+
+const SETTINGS_FILE = 'bundle.yaml';
 
 export const MODES = ['normal', 'high-alert'] as const;
 export type Mode = (typeof MODES)[number];
@@ -42,12 +46,21 @@ const rateLimitKey = z.string().refine((k) => ['source.ip', 'principal', 'servic
   message: 'must be source.ip, principal, service or header:<name>',
 });
 
+/** The principal types requests carry (principal.ts, jwt-claims.ts): a rule naming another would never match. */
+export const PRINCIPAL_TYPES = ['Workload', 'User', 'Anonymous'] as const;
+
+const principalType = z.string().superRefine((t, ctx) => {
+  if (!(PRINCIPAL_TYPES as readonly string[]).includes(t)) {
+    ctx.addIssue({ code: 'custom', message: `"${t}" is not a principal type requests carry (${PRINCIPAL_TYPES.join(', ')})${didYouMean(t, PRINCIPAL_TYPES)}` });
+  }
+});
+
 export const rateLimitRuleSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, - and _ (it is a metric label)'),
     match: z
       .object({
-        principalType: z.string().optional(),
+        principalType: principalType.optional(),
         service: z.string().optional(),
         methods: z.array(z.string().transform((m) => m.toUpperCase())).optional(),
         pathPrefix: z.string().optional(),
@@ -160,23 +173,19 @@ export function parseBundleSettings(text: string | undefined): BundleSettings {
   try {
     raw = YAML.parse(text) ?? {};
   } catch (err) {
-    throw new PolicySetError(`bundle.yaml is not valid YAML: ${(err as Error).message}`);
+    throw new PolicySetError('bundle.yaml is not valid YAML', [], [yamlErrorNote(SETTINGS_FILE, text, err as Error)]);
   }
   const result = bundleSettingsSchema.safeParse(raw);
   if (!result.success) {
-    const lines = new YAML.LineCounter();
-    const doc = YAML.parseDocument(text, { lineCounter: lines });
-    const lineOf = (path: PropertyKey[]): string => {
-      // The deepest node the path reaches, so a bad template points at its own line.
-      for (let n = path.length; n > 0; n--) {
-        const node = doc.getIn(path.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
-        if (node && typeof node === 'object' && node.range) return ` (line ${lines.linePos(node.range[0]).line})`;
-      }
-      return '';
-    };
     throw new PolicySetError(
       'bundle.yaml is invalid',
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}${lineOf(i.path)}`),
+      [],
+      result.error.issues.map((i) => {
+        // An unknown key is reported on its parent; point at the key itself.
+        const unknownKey = i.code === 'unrecognized_keys';
+        const path = unknownKey ? [...i.path, i.keys[0]] : i.path;
+        return yamlPathNote(SETTINGS_FILE, text, path, `${i.path.join('.') || '(root)'}: ${i.message}`, unknownKey ? 'key' : 'value');
+      }),
     );
   }
   return Object.freeze(result.data);

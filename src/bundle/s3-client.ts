@@ -24,7 +24,16 @@ export const S3_REQUEST_TIMEOUT_MS = 30_000;
 /** Region used with a custom endpoint when none is configured; such stores ignore it but SigV4 needs one. */
 export const DEFAULT_ENDPOINT_REGION = 'us-east-1';
 
+/**
+ * The SDK warns on every Node below 22 that *future* SDK releases will need
+ * it; we support Node >= 20 with the SDK version in package-lock.json, so the
+ * ten-line warning on every store command and server start is noise. An
+ * operator who wants it back sets the variable to "false".
+ */
+const SDK_NODE_WARNING_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
 export function createS3Client(settings: S3Settings): S3Client {
+  process.env[SDK_NODE_WARNING_SWITCH] ??= 'true';
   const region =
     settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (settings.endpoint ? DEFAULT_ENDPOINT_REGION : undefined);
   return new S3Client({

@@ -22,6 +22,7 @@ export interface CedarRequest {
 
 /** Every request's resource is a Service, named by the service the request is for. */
 export const RESOURCE_TYPE = 'Service';
+export const ACTION_TYPE = 'Action';
 
 export function actionIdFor(input: RequestModel): string {
   return input.kind === 'network' ? CONNECT_ACTION : input.method;
@@ -170,7 +171,7 @@ export function inputToCedarRequest(
   const context = requestContext(input, set, fields);
   return {
     principal: { type: principal.type, id: principal.id },
-    action: { type: 'Action', id: actionId },
+    action: { type: ACTION_TYPE, id: actionId },
     resource: { type: RESOURCE_TYPE, id: input.service },
     context,
     entities: buildEntities(set, principal, actionId, input.service),

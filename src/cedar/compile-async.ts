@@ -29,6 +29,7 @@ import {
   leanEntityStore,
   type CompiledPolicy,
   type CompiledPolicySet,
+  type SchemaViolation,
 } from './compile.js';
 import { Worker } from 'node:worker_threads';
 import { RESOURCE_TYPE } from './cedar-request.js';
@@ -125,15 +126,15 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
       checkSchema(source.schema);
       await checkpoint();
       const all = [...policies.values()];
-      const violations: string[] = [];
+      const violations: SchemaViolation[] = [];
       for (let i = 0; i < all.length; i += VALIDATE_BATCH) {
         violations.push(...schemaViolations(source.schema, all.slice(i, i + VALIDATE_BATCH)));
         await checkpoint();
       }
-      refuseViolations(violations);
+      refuseViolations(violations, policies, source.policies);
     }
     phase = 'entities';
-    checkEntities(source.entities, source.schema);
+    checkEntities(source.entities, source.schema, source.entitiesText);
     await checkpoint();
   }
 
@@ -242,7 +243,7 @@ async function checkInWorker(source: PolicySetSource, policies: Map<string, Comp
     if (answer.refused) throw new PolicySetError(answer.error);
     return false;
   }
-  refuseViolations(answer.violations);
+  refuseViolations(answer.violations, policies, source.policies);
   return true;
 }
 

@@ -14,6 +14,7 @@ import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
 import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
 import { IpListError, IpListIndex } from '../context/ip-lists.js';
 import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
+import { distinctNotes, formatNoteLine, noteAt, type SourceNote } from '../text/source-position.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -62,13 +63,39 @@ export interface CompiledPolicySet {
 }
 
 export class PolicySetError extends Error {
-  constructor(message: string, readonly details: string[] = []) {
-    super(details.length ? `${message}: ${details.join('; ')}` : message);
+  /** Mistakes with a place in a file (each distinct one once, in file order); the CLI shows their lines. */
+  readonly notes: SourceNote[];
+  constructor(
+    readonly summary: string,
+    readonly details: string[] = [],
+    notes: SourceNote[] = [],
+  ) {
+    const distinct = distinctNotes(notes);
+    const parts = [...distinct.map(formatNoteLine), ...new Set(details)];
+    super(parts.length ? `${summary}: ${parts.join('; ')}` : summary);
+    this.notes = distinct;
   }
 }
 
+function cedarErrorText(e: DetailedError): string {
+  const label = e.sourceLocations?.find((l) => l.label)?.label;
+  return [e.message, label, e.help ? `(${e.help})` : undefined].filter(Boolean).join('; ').replace(/; \(/, ' (');
+}
+
 export function formatCedarErrors(errors: DetailedError[]): string[] {
-  return errors.map((e) => (e.help ? `${e.message} (${e.help})` : e.message));
+  return errors.map(cedarErrorText);
+}
+
+/** Cedar errors with source spans as notes in `file` (spans are offsets into `text`, shifted by `offset`); the rest as plain details. */
+export function cedarErrorsIn(file: string, text: string, errors: DetailedError[], offset = 0): { notes: SourceNote[]; details: string[] } {
+  const notes: SourceNote[] = [];
+  const details: string[] = [];
+  for (const e of errors) {
+    const at = e.sourceLocations?.[0];
+    if (at) notes.push(noteAt(file, text, offset + at.start, offset + at.end, cedarErrorText(e)));
+    else details.push(`${file}: ${cedarErrorText(e)}`);
+  }
+  return { notes, details };
 }
 
 export interface ParsedPolicies {
@@ -95,7 +122,10 @@ export function policyTextsInSourceOrder(text: string): { ok: true; texts: strin
 /** A file's policy texts, in source order; templates are refused. */
 export function splitPolicyFile(file: PolicyFile): string[] {
   const parts = policyTextsInSourceOrder(file.text);
-  if (!parts.ok) throw new PolicySetError(`${file.name}: Cedar parse error`, formatCedarErrors(parts.errors));
+  if (!parts.ok) {
+    const { notes, details } = cedarErrorsIn(file.name, file.text, parts.errors);
+    throw new PolicySetError('Cedar parse error', details, notes);
+  }
   if (parts.templates > 0) {
     throw new PolicySetError(`${file.name}: policy templates are not supported; write static policies`);
   }
@@ -150,17 +180,35 @@ export function parsePolicies(source: PolicySetSource): Map<string, CompiledPoli
   return policies;
 }
 
-export function parseEntities(raw: unknown, schema?: string): EntityStore {
-  checkEntities(raw, schema);
+export function parseEntities(raw: unknown, schema?: string, text?: string): EntityStore {
+  checkEntities(raw, schema, text);
   return entityStoreOf(raw);
 }
 
-/** Cedar's check of entities.json (against the schema, when there is one). */
-export function checkEntities(raw: unknown, schema?: string): void {
+/** Cedar's check of entities.json (against the schema, when there is one); with the file's text, refusals name the entity's line. */
+export function checkEntities(raw: unknown, schema?: string, text?: string): void {
   if (raw === undefined) return;
   if (!Array.isArray(raw)) throw new PolicySetError('entities.json must be a JSON array of entities');
   const check = cedar.checkParseEntities({ entities: raw as EntityJson[], schema: schema ?? null });
-  if (check.type === 'failure') throw new PolicySetError('entities.json is invalid', formatCedarErrors(check.errors));
+  if (check.type === 'failure') {
+    const notes: SourceNote[] = [];
+    const details: string[] = [];
+    for (const message of formatCedarErrors(check.errors)) {
+      const at = text === undefined ? -1 : entityOffset(text, message);
+      if (at === -1) details.push(message);
+      else notes.push(noteAt('entities.json', text!, at, undefined, message));
+    }
+    throw new PolicySetError('entities.json is invalid', details, notes);
+  }
+}
+
+/** Where the entity a Cedar message names (`Type::"id"`) has its "id" in the file; -1 when not found. */
+function entityOffset(text: string, message: string): number {
+  const uid = /`(?:[A-Za-z_][A-Za-z0-9_]*::)+"((?:[^"\\]|\\.)*)"`/.exec(message);
+  if (!uid) return -1;
+  const id = JSON.stringify(JSON.parse(`"${uid[1]}"`) as string);
+  const found = new RegExp(`"id"\\s*:\\s*${id.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`).exec(text);
+  return found ? found.index : -1;
 }
 
 /** The store for entities Cedar accepted. */
@@ -178,22 +226,50 @@ export function checkSchema(schema: string): void {
   if (parsedSchema.type === 'failure') throw new PolicySetError('schema.cedarschema is invalid', formatCedarErrors(parsedSchema.errors));
 }
 
-/** Validation errors of some policies ("<id>: <message>"). Validation is per policy, so a set can be checked in parts. */
-export function schemaViolations(schema: string, policies: Iterable<CompiledPolicy>): string[] {
+/** One schema validation error of one policy; `start`/`end` are offsets into the policy's text. Plain data: it crosses from the schema worker. */
+export interface SchemaViolation {
+  policyId: string;
+  message: string;
+  start?: number;
+  end?: number;
+}
+
+/** Validation errors of some policies. Validation is per policy, so a set can be checked in parts. */
+export function schemaViolations(schema: string, policies: Iterable<Pick<CompiledPolicy, 'id' | 'text'>>): SchemaViolation[] {
   const staticPolicies: Record<string, string> = {};
   for (const p of policies) staticPolicies[p.id] = p.text;
   const answer = cedar.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
   if (answer.type === 'failure') throw new PolicySetError('schema validation failed', formatCedarErrors(answer.errors));
-  return answer.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`);
+  return answer.validationErrors.map((e) => {
+    const at = e.error.sourceLocations?.[0];
+    return { policyId: e.policyId, message: cedarErrorText(e.error), start: at?.start, end: at?.end };
+  });
 }
 
-export function refuseViolations(violations: string[]): void {
-  if (violations.length > 0) throw new PolicySetError('policies do not validate against schema.cedarschema', violations);
+/**
+ * Refuse the set when any policy fails validation, each error pointing at its
+ * file and line: the policy's text is found in its file (it is a slice of it),
+ * and Cedar's span is inside that text. Cedar reports some errors once per
+ * action a policy applies to; they are told once.
+ */
+export function refuseViolations(violations: SchemaViolation[], policies: ReadonlyMap<string, Pick<CompiledPolicy, 'file' | 'text'>>, files: readonly PolicyFile[]): void {
+  if (violations.length === 0) return;
+  const notes: SourceNote[] = [];
+  const details: string[] = [];
+  const fileText = new Map(files.map((f) => [f.name, f.text]));
+  for (const v of violations) {
+    const p = policies.get(v.policyId);
+    const text = p ? fileText.get(p.file) : undefined;
+    const base = p && text !== undefined ? text.indexOf(p.text) : -1;
+    if (p && text !== undefined && base !== -1) notes.push(noteAt(p.file, text, base + (v.start ?? 0), base + (v.end ?? 1), v.message));
+    else details.push(`${v.policyId}: ${v.message}`);
+  }
+  throw new PolicySetError('policies do not validate against schema.cedarschema', details, notes);
 }
 
-export function validateAgainstSchema(schema: string, policies: Map<string, CompiledPolicy>): void {
+export function validateAgainstSchema(schema: string, policies: Map<string, CompiledPolicy>, files: readonly PolicyFile[] = []): void {
   checkSchema(schema);
-  refuseViolations(schemaViolations(schema, policies.values()));
+  refuseViolations(schemaViolations(schema, policies.values()), policies, files);
 }
 
 /** Preparse a group of policies under a fresh id; returns the id. */
@@ -284,7 +360,7 @@ export function leanEntityStore(entities: EntityStore, reads: ReadSet): EntitySt
 
 export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
   const policies = parsePolicies(source);
-  if (source.schema !== undefined) validateAgainstSchema(source.schema, policies);
-  const entities = parseEntities(source.entities, source.schema);
+  if (source.schema !== undefined) validateAgainstSchema(source.schema, policies, source.policies);
+  const entities = parseEntities(source.entities, source.schema, source.entitiesText);
   return assemblePolicySet(source, policies, entities);
 }

@@ -17,6 +17,8 @@ export interface PolicySetSource {
   schema?: string;
   /** Parsed entities.json, when present. */
   entities?: unknown;
+  /** entities.json as written, so a refusal can name the line of the entity it is about. */
+  entitiesText?: string;
   /** Parsed bundle.yaml; defaults when absent. */
   settings?: BundleSettings;
   /** IP lists (lists/NAME.txt), name without directory and suffix. */

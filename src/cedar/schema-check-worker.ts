@@ -7,7 +7,7 @@
  * Answers `{ violations }` or `{ error }` with the messages the one-shot compile gives.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { checkEntities, checkSchema, PolicySetError, schemaViolations } from './compile.js';
+import { checkEntities, checkSchema, PolicySetError, schemaViolations, type SchemaViolation } from './compile.js';
 
 export interface SchemaCheckJob {
   schema: string;
@@ -15,12 +15,12 @@ export interface SchemaCheckJob {
   entities?: unknown;
 }
 
-export type SchemaCheckAnswer = { violations: string[] } | { error: string; refused: boolean };
+export type SchemaCheckAnswer = { violations: SchemaViolation[] } | { error: string; refused: boolean };
 
 function run(job: SchemaCheckJob): SchemaCheckAnswer {
   try {
     checkSchema(job.schema);
-    const violations = schemaViolations(job.schema, job.policies as never);
+    const violations = schemaViolations(job.schema, job.policies);
     checkEntities(job.entities, job.schema);
     return { violations };
   } catch (err) {

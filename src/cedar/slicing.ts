@@ -77,6 +77,9 @@ export function scopeOfPolicy(p: CompiledPolicy): PolicyScope {
   return { action: p.json.action as Constraint, resource: p.json.resource as Constraint };
 }
 
+/** The resource id `knownPairs` uses for every service no policy or entity names. */
+export const UNKNOWN_SERVICE_ID = '\0unknown-service';
+
 export class SliceRetiredError extends Error {}
 
 export class SliceIndex {
@@ -186,7 +189,7 @@ export class SliceIndex {
       if (type === resourceType) resources.set(uidKey(type, id), { type, id });
     }
     // One resource no policy names stands for every unknown service.
-    resources.set('\0unknown', { type: resourceType, id: '\0unknown-service' });
+    resources.set('\0unknown', { type: resourceType, id: UNKNOWN_SERVICE_ID });
     const out: Array<[string, ResourceRef]> = [];
     for (const r of resources.values()) for (const a of actions) out.push([a, r]);
     return out;

@@ -9,11 +9,14 @@ import { generateSigningKeyPair } from '../bundle/signature.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { formatBytes } from './store-options.js';
+import { describeError } from './describe-error.js';
+import { formatNote, notesUnder } from '../text/source-position.js';
 
 export const bundleBuildCommand: Command = {
   path: ['bundle', 'build'],
   summary: 'validate a policy directory, run its tests and pack it as a versioned .tar.gz',
   usage: 'bundle build DIR -o FILE [--name NAME] [--version V]',
+  args: ['DIR'],
   options: {
     output: { type: 'string', short: 'o', description: 'Where to write the .tar.gz', valueName: 'FILE' },
     name: { type: 'string', description: 'Bundle name in the manifest (default: the directory name)', valueName: 'NAME' },
@@ -49,6 +52,7 @@ export const bundleTestCommand: Command = {
   path: ['bundle', 'test'],
   summary: "run a bundle's tests (tests/*.json) against its policies, one PASS/FAIL line per case",
   usage: 'bundle test DIR|FILE',
+  args: ['DIR|FILE'],
   options: {},
   details: 'Exit code: 0 when every case passes, 1 when any fails or the policies do not validate, 2 on a usage error.',
   async run(_values, positionals) {
@@ -70,6 +74,7 @@ export const bundleKeygenCommand: Command = {
   path: ['bundle', 'keygen'],
   summary: 'create an Ed25519 key pair for signing bundles (NAME.key, NAME.pub)',
   usage: 'bundle keygen NAME',
+  args: ['NAME'],
   options: {},
   details:
     'Push with --sign-key NAME.key; give servers --verify-key NAME.pub. Existing files are never overwritten.\n' +
@@ -84,7 +89,7 @@ export const bundleKeygenCommand: Command = {
       await fs.writeFile(`${base}.key`, privateKeyPem, { flag: 'wx', mode: 0o600 });
       await fs.writeFile(`${base}.pub`, publicKeyPem, { flag: 'wx', mode: 0o644 });
     } catch (err) {
-      process.stderr.write(`bundle keygen: ${(err as Error).message}\n`);
+      process.stderr.write(`authz bundle keygen: ${describeError(err)}\n`);
       return 1;
     }
     process.stdout.write(`wrote ${base}.key (private, keep it with the publisher) and ${base}.pub (for serve --verify-key); key id ${keyId}\n`);
@@ -95,6 +100,7 @@ export const bundleKeygenCommand: Command = {
 export function reportBuildFailure(err: unknown, what: string): number {
   if (!(err instanceof BundleBuildError)) throw err;
   if (err.report) process.stdout.write(`${formatTestReport(err.report)}\n`);
-  process.stderr.write(`REFUSED ${what}: ${err.message}\n`);
+  if (err.notes.length === 0) process.stderr.write(`REFUSED ${what}: ${err.message}\n`);
+  else process.stderr.write(`REFUSED ${what}: ${err.headline}:\n${notesUnder(what, err.notes).map(formatNote).join('\n')}\n`);
   return 1;
 }

@@ -50,6 +50,7 @@ export const bundlePushCommand: Command = {
   path: ['bundle', 'push'],
   summary: 'upload a bundle (a directory is built and tested first) as a new, immutable version',
   usage: 'bundle push DIR|FILE [--version V] [--sign-key KEY] --bucket B --bundle NAME [--s3-endpoint URL] [--prefix P]',
+  args: ['DIR|FILE'],
   options: {
     version: { type: 'string', description: 'Version to push as (a directory: default dir-<content hash>; a file: its manifest version)', valueName: 'V' },
     'sign-key': { type: 'string', description: 'Ed25519 private key (PEM) to sign the bundle with', valueName: 'KEY' },
@@ -112,6 +113,7 @@ export const bundleActivateCommand: Command = {
   path: ['bundle', 'activate'],
   summary: 'make a pushed version the active one (downloads, verifies and compiles it first, then writes the pointer)',
   usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--force] [--reason TEXT] [--notify URL [--wait[=30s]]]',
+  args: ['V'],
   options: {
     ...VERIFY_OPTION,
     force: { type: 'boolean', description: 'Emergencies only: activate even if the manifest or compile check fails (recorded in the audit trail)' },

@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { authorizeRequest } from '../authorize.js';
 import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
+import { RESOURCE_TYPE } from '../cedar/cedar-request.js';
+import { UNKNOWN_SERVICE_ID } from '../cedar/slicing.js';
+import { didYouMean } from '../text/did-you-mean.js';
+import { formatNoteLine, jsonErrorNote } from '../text/source-position.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
 import { applyAllowEffects, type EffectReport } from '../envoy/allow-effects.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
@@ -12,11 +17,15 @@ import { requestEnricherFromConfig } from '../context/context-from-config.js';
 import { fixedLoad } from '../context/load.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import type { RemoteTls } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
 
+/** context.load is a percentage of event-loop utilisation. */
+const MAX_LOAD = 100;
+
 /** Options of `check` that are not server config keys. */
-const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'destination-principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'help'];
+const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'destination-principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'tls-ca', 'tls-cert', 'tls-key', 'help'];
 
 function contextSummary(context: Record<string, CedarValueJson>): string {
   const source = (context.source ?? {}) as Record<string, CedarValueJson>;
@@ -41,7 +50,7 @@ export function requestFromFlags(values: Record<string, unknown>): SimpleRequest
     try {
       return JSON.parse(text) as SimpleRequest;
     } catch (err) {
-      throw new UsageError(`--request ${file}: not valid JSON: ${(err as Error).message}`);
+      throw new UsageError(`--request ${formatNoteLine(jsonErrorNote(file === '-' ? '(stdin)' : file, text, err as Error))}`);
     }
   }
   return {
@@ -78,12 +87,16 @@ export const checkCommand: Command = {
     ...CONTEXT_OPTIONS,
     json: { type: 'boolean', description: 'Print one JSON document instead of text' },
     server: { type: 'string', description: 'Ask a running server over gRPC instead of deciding locally', valueName: 'HOST:PORT' },
+    'tls-ca': { type: 'string', description: 'With --server: connect over TLS, trusting this CA for the server certificate', valueName: 'FILE' },
+    'tls-cert': { type: 'string', description: 'With --server: client certificate for mTLS (with --tls-key)', valueName: 'FILE' },
+    'tls-key': { type: 'string', description: 'With --server: private key of --tls-cert', valueName: 'FILE' },
   },
   details: 'Exit code: 0 when allowed, 1 when denied, 2 on a usage or policy error.',
   async run(values) {
     if (values.server) return checkAgainstServer(values.server as string, values);
+    for (const flag of ['tls-ca', 'tls-cert', 'tls-key']) if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies with --server`);
     const loadText = values.load as string | undefined;
-    if (loadText !== undefined && !/^\d{1,3}$/.test(loadText)) throw new UsageError(`--load "${loadText}" must be a whole number 0-100`);
+    if (loadText !== undefined && !(/^\d{1,3}$/.test(loadText) && Number(loadText) <= MAX_LOAD)) throw new UsageError(`--load ${loadText}: expected a whole number from 0 to ${MAX_LOAD} (context.load is a percentage)`);
     const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
     const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
     const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));
@@ -122,6 +135,10 @@ export const checkCommand: Command = {
         lines.push(`principal:  ${auth.target.principal}`, `action:     Action::"${auth.target.action}"`, `resource:   Service::"${auth.target.resource}"`);
       }
       if (auth.mismatch) lines.push(`host:       "${auth.mismatch.host}" names Service::"${auth.mismatch.hostService}"; the destination ${auth.mismatch.identity} is Service::"${auth.mismatch.service}"`);
+      if (c) {
+        const note = unknownServiceNote(set, c.resource.id);
+        if (note) lines.push(`note:       ${note}`);
+      }
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);
       lines.push(...effectLines(response, report));
       lines.push('envoy response:', JSON.stringify(response, null, 2));
@@ -148,12 +165,27 @@ export function effectLines(response: WireCheckResponse, report?: EffectReport):
   return lines.map((l, i) => (i === 0 ? `effects:    ${l}` : `            ${l}`));
 }
 
+/**
+ * A service no policy or entity names is decided by the catch-all policies
+ * only, which is right for a new service and wrong for a typo (`--host ordres`):
+ * say so, with the closest known name.
+ */
+export function unknownServiceNote(set: CompiledPolicySet, service: string): string | undefined {
+  const known = new Set(set.slices.knownPairs(RESOURCE_TYPE).map(([, r]) => r.id));
+  if (known.has(service)) return undefined;
+  known.delete(UNKNOWN_SERVICE_ID);
+  return `no policy or entity names ${RESOURCE_TYPE}::"${service}"${didYouMean(service, known)}`;
+}
+
 async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
-  let response;
+  const tls: RemoteTls = { ca: values['tls-ca'] as string | undefined, cert: values['tls-cert'] as string | undefined, key: values['tls-key'] as string | undefined };
+  const request = simpleRequestToCheckRequest(requestFromFlags(values));
   // grpc-js only when asking a server: other commands start faster without it.
-  const { askServer, readCheckResponse } = await import('./remote-check.js');
+  const { askServer, readCheckResponse, remoteCredentials } = await import('./remote-check.js');
+  remoteCredentials(tls); // a bad TLS flag is a usage error, not a failed call
+  let response;
   try {
-    response = await askServer(address, simpleRequestToCheckRequest(requestFromFlags(values)));
+    response = await askServer(address, request, tls);
   } catch (err) {
     process.stderr.write(`authz check: ${(err as Error).message}\n`);
     return 2;
@@ -164,12 +196,15 @@ async function checkAgainstServer(address: string, values: Record<string, unknow
   } else {
     process.stdout.write(
       [
-        `decision:   ${a.allowed ? 'ALLOW' : 'DENY'} (HTTP ${a.httpStatus})`,
+        `decision:   ${a.allowed ? 'ALLOW' : 'DENY'} (${a.reason ? `${a.reason}, ` : ''}HTTP ${a.httpStatus})`,
         `message:    ${a.message}`,
-        ...(a.allowed ? [] : [`policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`]),
+        `policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`,
         `version:    ${a.version}`,
-        `server:     ${address}`,
+        `decision id: ${a.decisionId}`,
+        `server:     ${address}${tls.cert ? ' (mTLS)' : tls.ca ? ' (TLS)' : ''}`,
         ...effectLines(response),
+        'envoy response:',
+        JSON.stringify(response, null, 2),
       ].join('\n') + '\n',
     );
   }

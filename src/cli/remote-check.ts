@@ -3,20 +3,57 @@
  * over gRPC, as Envoy would, and say what it answered. Lets you watch a
  * server's decisions change as bundles are activated and rolled back.
  */
+import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { UsageError } from './command.js';
 import { authorizationService, loadProtos } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 
 const REMOTE_CHECK_DEADLINE_MS = 5_000;
 
-export function askServer(address: string, request: WireCheckRequest): Promise<WireCheckResponse> {
+/** PEM files for a TLS connection: the CA that signed the server, and our certificate for mTLS. */
+export interface RemoteTls {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+function readPem(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UsageError(`${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+  }
+}
+
+/** Plaintext without TLS flags (as Envoy speaks h2c to a sidecar-fronted server); TLS, or mTLS with a client certificate. */
+export function remoteCredentials(tls: RemoteTls): grpc.ChannelCredentials {
+  if (!tls.ca && !tls.cert && !tls.key) return grpc.credentials.createInsecure();
+  if (!!tls.cert !== !!tls.key) throw new UsageError('--tls-cert and --tls-key go together (the client certificate for mTLS)');
+  return grpc.credentials.createSsl(
+    tls.ca ? readPem('--tls-ca', tls.ca) : null,
+    tls.key ? readPem('--tls-key', tls.key) : null,
+    tls.cert ? readPem('--tls-cert', tls.cert) : null,
+  );
+}
+
+export function askServer(address: string, request: WireCheckRequest, tls: RemoteTls = {}): Promise<WireCheckResponse> {
   const Client = authorizationService();
-  const client = new Client(address, grpc.credentials.createInsecure());
+  const client = new Client(address, remoteCredentials(tls));
   return new Promise<WireCheckResponse>((resolve, reject) => {
     client.Check(request, { deadline: Date.now() + REMOTE_CHECK_DEADLINE_MS }, (err: grpc.ServiceError | null, res: WireCheckResponse) =>
-      err ? reject(new Error(`${address}: ${err.details || err.message}`)) : resolve(res),
+      err ? reject(new Error(`${address}: ${describeCallError(err)}`)) : resolve(res),
     );
   }).finally(() => client.close());
+}
+
+/** grpc-js's connection errors run over several lines with OpenSSL internals; one line, with the likely fix. */
+function describeCallError(err: grpc.ServiceError): string {
+  const text = (err.details || err.message).replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\.?\s*Resolution note:\s*$/s, '').replace(/\s+/g, ' ').trim();
+  if (/certificate required/i.test(text)) return 'the server requires a client certificate (give --tls-cert and --tls-key)';
+  if (/wrong version number|packet length too long/i.test(text)) return 'the server does not speak TLS (leave out the --tls flags)';
+  if (/unable to verify|self.signed|certificate verify failed/i.test(text)) return `the server certificate is not signed by a trusted CA (--tls-ca): ${text}`;
+  return text;
 }
 
 let statusNumbers: Map<string, number> | undefined;
@@ -37,6 +74,8 @@ export function httpStatusNumber(code: number | string | undefined): number | un
 
 export interface RemoteAnswer {
   allowed: boolean;
+  /** Reason code (allowed, policy_forbid, no_permit, ...); "" from a server too old to send it. */
+  reason: string;
   httpStatus: number;
   message: string;
   policies: string[];
@@ -57,9 +96,10 @@ export function readCheckResponse(res: WireCheckResponse): RemoteAnswer {
   }
   return {
     allowed,
+    reason: str('reason'),
     httpStatus: allowed ? 200 : (httpStatusNumber(res.denied_response?.status.code as number | string | undefined) ?? 403),
     message: allowed ? 'allowed' : (body.message ?? res.status.message ?? ''),
-    policies: body.policies ?? [],
+    policies: body.policies ?? (str('policies') ? str('policies').split(',') : []),
     version: str('policy_version'),
     decisionId: str('decision_id'),
   };

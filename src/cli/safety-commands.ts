@@ -214,6 +214,7 @@ export const modeSetCommand: Command = {
   path: ['mode', 'set'],
   summary: "switch bundle.yaml's mode fleet-wide: high-alert tightens rate limits (and context.mode)",
   usage: 'mode set high-alert|normal [--reason TEXT] <store flags>',
+  args: ['MODE'],
   options: { ...AUDIT_OPTIONS, ...PUBLISH_OPTIONS, ...STORE_OPTIONS },
   details: `Publishes a version derived from the active one with bundle.yaml's mode switched, and activates it.\n${STORE_DETAILS}`,
   async run(values, positionals) {
@@ -249,6 +250,7 @@ export const bundleShadowCommand: Command = {
   path: ['bundle', 'shadow'],
   summary: 'evaluate a pushed version beside the active one on live traffic, never enforcing it (--clear to stop)',
   usage: 'bundle shadow V | --clear [--reason TEXT] <store flags>',
+  args: ['V'],
   options: {
     clear: { type: 'boolean', description: 'Stop shadowing' },
     'verify-key': PUBLISH_OPTIONS['verify-key'],

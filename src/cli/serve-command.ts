@@ -1,10 +1,14 @@
 import { loadConfig, kebabToCamel } from '../config/load-config.js';
 import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_POLICIES_DIR, DEFAULT_POLL_INTERVAL_MS, DEFAULT_PUSH_POLL_INTERVAL_MS } from '../config/schema.js';
 import type { Config } from '../config/schema.js';
+import type { RunningServer } from '../server/authz-server.js';
+import { dropGrpcBindNoise } from '../server/listen-error.js';
 import type { Command, OptionSpec } from './command.js';
 import { NOTIFY_OPTIONS, S3_STORE_OPTIONS } from './store-options.js';
-import { CONTEXT_OPTIONS } from './context-options.js';
+import { CONTEXT_OPTIONS, JWT_TUNING_OPTIONS } from './context-options.js';
 import { TRANSPORT_OPTIONS } from './transport-options.js';
+import { settingsHelp } from './settings-help.js';
+import { DEFAULT_LOAD_WINDOW_MS } from '../context/load.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },
@@ -12,6 +16,10 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'policies-settle': { type: 'string', description: 'How long the policy directory must hold still before a change is served (default 200ms)', valueName: 'DURATION' },
   listen: { type: 'string', description: `gRPC ext_authz address (default ${DEFAULT_LISTEN})`, valueName: 'HOST:PORT' },
   admin: { type: 'string', description: `Admin HTTP address (default ${DEFAULT_ADMIN})`, valueName: 'HOST:PORT' },
+  'grpc-reflection': { type: 'string', description: 'gRPC server reflection on the gRPC port, for grpcurl: true|false (default true)', valueName: 'BOOL' },
+  'http-listen': { type: 'string', description: "Also answer Envoy's HTTP ext_authz protocol (Istio envoyExtAuthzHttp) here (default: off)", valueName: 'HOST:PORT' },
+  'http-path-prefix': { type: 'string', description: "Envoy's http_service.path_prefix (Istio pathPrefix), removed from the path before deciding", valueName: 'PREFIX' },
+  'http-identity-header': { type: 'string', description: 'Header Envoy sets from the client certificate (XFCC); its URI= is the source principal (default x-forwarded-client-cert; "" for none)', valueName: 'NAME' },
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent (default info)', valueName: 'LEVEL' },
   'decision-log-headers': { type: 'string', description: 'Log request headers, redacted, in decision lines: true|false (default true)', valueName: 'BOOL' },
   'tls-cert': { type: 'string', description: 'PEM certificate (chain) for the gRPC listener', valueName: 'FILE' },
@@ -49,6 +57,8 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   'verify-key': { type: 'string', multiple: true, description: 'Ed25519 public key (PEM, one per file); refuse bundles none of them signed', valueName: 'PUB' },
   'signed-not-before': { type: 'string', description: 'Rollback floor: refuse bundles signed before this time (ISO 8601)', valueName: 'TIME' },
   ...CONTEXT_OPTIONS,
+  ...JWT_TUNING_OPTIONS,
+  'load-window': { type: 'string', description: `Window of event-loop utilisation behind context.load (default ${DEFAULT_LOAD_WINDOW_MS / 1000}s)`, valueName: 'DURATION' },
   'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
   'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
   ...TRANSPORT_OPTIONS,
@@ -68,15 +78,19 @@ export const serveCommand: Command = {
   usage:
     'serve [--policies DIR | --bucket B --bundle NAME [--s3-endpoint URL] [--state-dir DIR] [--poll-interval 2s] [--verify-key PUB] [--notify nats://HOST:4222] [--max-policy-age 10m]] [--listen HOST:PORT] [--admin HOST:PORT] [--config FILE]',
   options: SERVE_OPTIONS,
-  details:
-    'Every option is also an environment variable (AUTHZ_POLICIES, AUTHZ_LISTEN, ...) and a camelCase key of the YAML config file.\nPrecedence: flags > environment > config file > defaults.\n' +
-    'Several JWT issuers, claim-to-parent mappings and upstream-verified payloads are configured in the YAML file (see docs/context.md).',
+  optionsShown: ['config'],
+  get details() {
+    return settingsHelp(SERVE_OPTIONS, ['config', 'help']);
+  },
   async run(values) {
     const config = loadConfig({ flags: flagsToConfig(values), file: values.config as string | undefined });
+    dropGrpcBindNoise();
     if (config.cores > 1) return serveCluster(config);
     // Loaded here, not at the top: every other command (lockdown during an incident) starts faster without the server's modules.
     const { startAuthzServer } = await import('../server/authz-server.js');
     const server = await startAuthzServer(config);
+    // People starting it by hand get one sentence; log collectors (not a terminal) get only the JSON lines.
+    if (process.stdout.isTTY) process.stdout.write(`${startLine(config, server)}\n`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         server.logger.info({ signal }, 'shutting down');
@@ -88,6 +102,16 @@ export const serveCommand: Command = {
     return 0;
   },
 };
+
+/** One human-readable line saying where it listens and what it serves. */
+export function startLine(config: Config, server: Pick<RunningServer, 'grpcPort' | 'httpPort' | 'adminPort' | 'policySet'>): string {
+  const set = server.policySet.current;
+  const source = config.bucket && config.bundle ? `bundle s3://${config.bucket}/${config.prefix}${config.bundle}` : `policies from ${config.policies}/`;
+  const serving = set ? `${set.policies.size} ${set.policies.size === 1 ? 'policy' : 'policies'}, version ${set.version}` : 'no policy set yet: checks are denied 503 until one compiles';
+  const tls = config.tlsClientCa ? ' (mTLS)' : config.tlsCert ? ' (TLS)' : '';
+  const httpAuthz = config.httpListen ? `, HTTP ext_authz on ${config.httpListen.host}:${server.httpPort}` : '';
+  return `authz serving ${source} (${serving}); gRPC ext_authz on ${config.listen.host}:${server.grpcPort}${tls}${httpAuthz}, admin HTTP on ${config.admin.host}:${server.adminPort} (/metrics, /readyz, /bundle)`;
+}
 
 /** `--cores N`: this process supervises N workers (cluster.fork runs this same command in each). */
 async function serveCluster(config: Config): Promise<number> {

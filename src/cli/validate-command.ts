@@ -2,11 +2,13 @@ import { compilePolicyDirectory } from '../bundle/load-directory.js';
 import { cedar } from '../cedar/cedar-wasm.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import { describeError, isUserError } from './describe-error.js';
 
 export const validateCommand: Command = {
   path: ['validate'],
   summary: 'parse and validate a policy directory (schema, entities, annotations)',
   usage: 'validate DIR',
+  args: ['DIR'],
   options: {},
   async run(_values, positionals) {
     const dir = positionals[0];
@@ -20,7 +22,8 @@ export const validateCommand: Command = {
       );
       return 0;
     } catch (err) {
-      process.stderr.write(`INVALID ${dir}: ${(err as Error).message}\n`);
+      if (!isUserError(err)) throw err;
+      process.stderr.write(`INVALID ${dir}: ${describeError(err)}\n`);
       return 1;
     }
   },

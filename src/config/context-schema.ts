@@ -9,7 +9,7 @@ import { DEFAULT_LOAD_WINDOW_MS } from '../context/load.js';
 import { MAX_TRUSTED_HOPS } from '../context/client-address.js';
 import { DEFAULT_PARENT_CLAIMS, DEFAULT_PRINCIPAL_CLAIM } from '../context/jwt-claims.js';
 import { DEFAULT_ALGORITHMS } from '../context/jwt-identity.js';
-import { parseDurationMs } from './values.js';
+import { duration } from './duration.js';
 
 export const DEFAULT_JWT_CLOCK_SKEW_MS = 30_000;
 export const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
@@ -18,16 +18,7 @@ export const DEFAULT_JWKS_REFRESH_MS = 10 * 60_000;
 export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
 export const DEFAULT_JWT_REALM = 'authz';
 
-// Local copies of the duration/bool parsers: importing them from schema.ts would be a module cycle.
-const durationMs = z.union([z.string(), z.number()]).transform((s, ctx): number => {
-  const ms = parseDurationMs(s);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms, 2s or 1m, got "${s}"` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
+// A local copy of the bool parser: importing it from schema.ts would be a module cycle.
 const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
 /** A list from YAML, a repeated flag, or one comma-separated environment value. */
@@ -61,7 +52,7 @@ export const issuerSchema = z
     audiences: stringList.optional(),
     jwks: jwksLocation,
     algorithms: algorithms.optional(),
-    clockSkew: durationMs.optional(),
+    clockSkew: duration.optional(),
     principalClaim: z.string().min(1).optional(),
     parentClaims: parentClaims.optional(),
   })
@@ -78,7 +69,7 @@ export const contextConfigShape = {
   jwtIssuers: z.array(issuerSchema).default([]),
   /** Defaults for every issuer that does not set its own. */
   jwtAlgorithms: algorithms.default([...DEFAULT_ALGORITHMS]),
-  jwtClockSkew: durationMs.default(DEFAULT_JWT_CLOCK_SKEW_MS),
+  jwtClockSkew: duration.default(DEFAULT_JWT_CLOCK_SKEW_MS),
   jwtPrincipalClaim: z.string().min(1).default(DEFAULT_PRINCIPAL_CLAIM),
   jwtParentClaims: parentClaims.default({ ...DEFAULT_PARENT_CLAIMS }),
   /** Paths (exact, or prefix ending in *) whose bearer tokens are ignored. */
@@ -91,16 +82,16 @@ export const contextConfigShape = {
   /** Issuers whose upstream-verified payloads are accepted, besides jwtIssuer/jwtIssuers (payloads of any other issuer are refused). */
   jwtUpstreamIssuers: stringList.default([]),
   jwtRealm: z.string().min(1).default(DEFAULT_JWT_REALM),
-  jwksTimeout: durationMs.default(DEFAULT_JWKS_TIMEOUT_MS),
-  jwksRefresh: durationMs.default(DEFAULT_JWKS_REFRESH_MS),
-  jwksCooldown: durationMs.default(DEFAULT_JWKS_COOLDOWN_MS),
+  jwksTimeout: duration.default(DEFAULT_JWKS_TIMEOUT_MS),
+  jwksRefresh: duration.default(DEFAULT_JWKS_REFRESH_MS),
+  jwksCooldown: duration.default(DEFAULT_JWKS_COOLDOWN_MS),
   /** Header carrying a 0–100 risk score, believed only from riskTrustedPrincipal. */
   riskHeader: headerName.optional(),
   riskTrustedPrincipal: stringList.default([]),
   /** Proxies in front of Envoy whose x-forwarded-for entries are believed. */
   trustedHops: z.coerce.number().int().min(0).max(MAX_TRUSTED_HOPS).default(0),
   /** Window of event-loop utilisation behind context.load. */
-  loadWindow: durationMs.default(DEFAULT_LOAD_WINDOW_MS),
+  loadWindow: duration.default(DEFAULT_LOAD_WINDOW_MS),
 };
 
 type ContextConfig = z.output<z.ZodObject<typeof contextConfigShape>>;

@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
+import { didYouMean } from '../text/did-you-mean.js';
 import { configSchema, type Config } from './schema.js';
+import { formatNoteLine, yamlErrorNote, yamlPathNote } from '../text/source-position.js';
 
 export class ConfigError extends Error {}
 
@@ -40,12 +42,21 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const origin: Origin = {};
 
   const file = sources.file ?? env[`${ENV_PREFIX}CONFIG`];
+  /** For a setting read from the file: the file's text and the key as written there (to point at its line). */
+  let fileText = '';
+  const fileKey: Record<string, string> = {};
   if (file) {
     let parsed: unknown;
     try {
-      parsed = YAML.parse(readFileSync(file, 'utf8'));
+      fileText = readFileSync(file, 'utf8');
     } catch (err) {
-      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new ConfigError(`config file ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    }
+    try {
+      parsed = YAML.parse(fileText);
+    } catch (err) {
+      throw new ConfigError(formatNoteLine(yamlErrorNote(file, fileText, err as Error)));
     }
     if (parsed !== null && parsed !== undefined) {
       if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: expected a mapping of settings`);
@@ -53,6 +64,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
         const key = k.includes('-') ? kebabToCamel(k) : k;
         merged[key] = v;
         origin[key] = `config file ${file}`;
+        fileKey[key] = k;
       }
     }
   }
@@ -75,9 +87,18 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     const lines = result.error.issues.map((issue) => {
       const field = issue.path.join('.') || '(root)';
       if (issue.code === 'unrecognized_keys') {
-        return `unknown setting(s) ${issue.keys.map((k) => `"${k}"${origin[k] ? ` (from ${origin[k]})` : ''}`).join(', ')}`;
+        return issue.keys
+          .map((k) => {
+            const hint = didYouMean(k, keys);
+            if (file && fileKey[k] !== undefined) return formatNoteLine(yamlPathNote(file, fileText, [fileKey[k]], `unknown setting "${fileKey[k]}"${hint}`, 'key'));
+            return `unknown setting "${k}"${origin[k] ? ` (from ${origin[k]})` : ''}${hint}`;
+          })
+          .join('\n  ');
       }
       const top = String(issue.path[0] ?? '');
+      if (file && fileKey[top] !== undefined && origin[top] === `config file ${file}`) {
+        return formatNoteLine(yamlPathNote(file, fileText, [fileKey[top], ...issue.path.slice(1)], `${field}: ${issue.message}`));
+      }
       const from = origin[top] ? ` (from ${origin[top]})` : '';
       return `${field}: ${issue.message}${from}`;
     });

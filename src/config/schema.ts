@@ -5,7 +5,10 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseDurationMs, parseHostPort, type HostPort } from './values.js';
+import { parseHostPort, type HostPort } from './values.js';
+import { duration } from './duration.js';
+
+export { duration };
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
@@ -14,6 +17,7 @@ import { callerPatternProblem } from '../server/allowed-callers.js';
 import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
 import { DEFAULT_BODY_MAX_BYTES, DEFAULT_JSON_MAX_DEPTH, DEFAULT_JSON_MAX_KEYS } from '../envoy/request-body.js';
 import { transportConfigShape } from './transport-schema.js';
+import { DEFAULT_HTTP_IDENTITY_HEADER } from '../envoy/http-check-request.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 /**
@@ -49,15 +53,6 @@ const hostPort = z.string().transform((s, ctx): HostPort => {
     return z.NEVER;
   }
   return hp;
-});
-
-export const duration = z.union([z.string(), z.number()]).transform((s, ctx): number => {
-  const ms = parseDurationMs(s);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms, 2s or 1m, got "${s}"` });
-    return z.NEVER;
-  }
-  return ms;
 });
 
 /** A whole number given as a number or a string of digits ("1e3" and "12abc" are refused, not coerced). */
@@ -176,6 +171,18 @@ export const configSchema = z
     tlsClientCa: z.string().min(1).optional(),
     /** With mTLS: SPIFFE ids allowed to call Check (exact, or a prefix ending in *); others get UNAUTHENTICATED. */
     allowedCallers: callerPatterns.default([]),
+    /** gRPC server reflection on the gRPC port (grpcurl list/describe without .proto files). */
+    grpcReflection: bool.default(true),
+    /** Envoy's HTTP ext_authz service (Istio envoyExtAuthzHttp) on this address; off when absent. */
+    httpListen: hostPort.optional(),
+    /** Envoy's http_service.path_prefix (Istio pathPrefix): removed from the path before deciding. */
+    httpPathPrefix: z.string().refine((p) => p === '' || p.startsWith('/'), 'must start with "/" (or be empty)').default(''),
+    /** Header whose URI= names the caller (XFCC, set by Envoy from the client certificate); "" for none. */
+    httpIdentityHeader: z
+      .string()
+      .regex(/^([A-Za-z0-9!#$%&'*+.^_`|~-]+)?$/, 'expected an HTTP header name')
+      .transform((s) => s.toLowerCase())
+      .default(DEFAULT_HTTP_IDENTITY_HEADER),
 
     // S3 bundle source: used instead of `policies` when `bucket` and `bundle` are set.
     /** S3-compatible endpoint URL (MinIO, Ceph, R2, s3rver...); absent for AWS S3. */

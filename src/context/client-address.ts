@@ -30,8 +30,19 @@ function stripPort(entry: string): string {
  * than trusted proxies (the request skipped one), or that entry is not an address.
  */
 export function forwardedClientIp(xff: string | undefined, trustedHops: number): ParsedIp | undefined {
+  const entry = vouchedEntry(xff, trustedHops);
+  return entry === undefined ? undefined : parseIp(entry);
+}
+
+/** The same client address as text (for the decision log), or undefined. */
+export function forwardedClientAddress(xff: string | undefined, trustedHops: number): string | undefined {
+  const entry = vouchedEntry(xff, trustedHops);
+  return entry !== undefined && parseIp(entry) ? entry : undefined;
+}
+
+function vouchedEntry(xff: string | undefined, trustedHops: number): string | undefined {
   if (trustedHops <= 0 || !xff) return undefined;
   const entries = xff.split(',');
   if (entries.length < trustedHops) return undefined;
-  return parseIp(stripPort(entries[entries.length - trustedHops].trim()));
+  return stripPort(entries[entries.length - trustedHops].trim());
 }

@@ -22,16 +22,18 @@ export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
 const PROTO_FILES = ['envoy/service/auth/v3/external_auth.proto', 'grpc/health/v1/health.proto'];
 
 let cached: grpc.GrpcObject | undefined;
+let cachedDefinition: protoLoader.PackageDefinition | undefined;
+
+/** The services' definitions with their file descriptors (what gRPC reflection serves). */
+export function protoPackageDefinition(): protoLoader.PackageDefinition {
+  return (cachedDefinition ??= protoLoader.loadSync(
+    PROTO_FILES.map((f) => path.join(PROTO_DIR, f)),
+    PROTO_LOADER_OPTIONS,
+  ));
+}
 
 export function loadProtos(): grpc.GrpcObject {
-  if (!cached) {
-    const definition = protoLoader.loadSync(
-      PROTO_FILES.map((f) => path.join(PROTO_DIR, f)),
-      PROTO_LOADER_OPTIONS,
-    );
-    cached = grpc.loadPackageDefinition(definition);
-  }
-  return cached;
+  return (cached ??= grpc.loadPackageDefinition(protoPackageDefinition()));
 }
 
 type ServiceCtor = grpc.ServiceClientConstructor;

@@ -22,11 +22,12 @@ export class ContextMetrics {
     });
     for (const result of JWT_RESULTS) this.jwt.inc({ result }, 0);
     this.load = new client.Gauge({
-      name: 'authz_load_percent',
-      help: 'Event-loop utilisation of this server over the load window, as policies see it in context.load.',
+      // Prometheus convention: a ratio 0–1 named _ratio (policies see the same value as a 0–100 percentage).
+      name: 'authz_load_ratio',
+      help: 'Event-loop utilisation of this server over the load window, 0 to 1 (policies see it x100 as context.load).',
       registers: [registry],
       collect() {
-        this.set(loadSource.current());
+        this.set(loadSource.current() / 100);
       },
     });
   }

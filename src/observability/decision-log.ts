@@ -12,6 +12,7 @@ import type { RequestModel } from '../envoy/request-model.js';
 import { cutString, DEFAULT_REDACTED_HEADERS, headersForLog, redactQuery } from './redaction.js';
 
 export const DEFAULT_LOG_MAX_STRING = 1024;
+import { forwardedClientAddress, XFF_HEADER } from '../context/client-address.js';
 
 export interface DecisionLogEntry {
   decision: Decision;
@@ -32,18 +33,26 @@ export interface DecisionLogOptions {
   redactHeaders?: ReadonlySet<string>;
   /** Longest string logged per field. */
   maxString?: number;
+  /**
+   * Proxies whose x-forwarded-for entries are believed (config trustedHops); with
+   * one or more, the line also carries the client address they vouch for, the one
+   * IP lists match, so a 429 or a blocklist deny can be traced to the client.
+   */
+  trustedHops?: number;
 }
 
 export class DecisionLog {
   private readonly withHeaders: boolean;
   private readonly redact: ReadonlySet<string>;
   private readonly max: number;
+  private readonly trustedHops: number;
 
   constructor(private readonly logger: Logger, options: DecisionLogOptions | boolean) {
     const o = typeof options === 'boolean' ? { withHeaders: options } : options;
     this.withHeaders = o.withHeaders;
     this.redact = o.redactHeaders ?? new Set(DEFAULT_REDACTED_HEADERS);
     this.max = o.maxString ?? DEFAULT_LOG_MAX_STRING;
+    this.trustedHops = typeof options === 'boolean' ? 0 : (options.trustedHops ?? 0);
   }
 
   write(e: DecisionLogEntry): void {
@@ -62,6 +71,7 @@ export class DecisionLog {
       principal: cut(e.principal),
       action: cut(e.action),
       resource: cut(e.resource),
+      source_address: sourceAddress(e.input),
       method: cut(e.input?.method),
       // The model's path has no query; a path that still holds one (a `?` Envoy sent encoded) is redacted like a query.
       path: path === undefined ? undefined : cutString(path.includes('?') ? redactQuery(path) : path, max),
@@ -70,9 +80,21 @@ export class DecisionLog {
     };
     if (d.kind === 'deny') line.message = cut(d.message);
     if (e.input?.requestId) line.request_id = cut(e.input.requestId);
+    if (this.trustedHops > 0 && e.input) {
+      const client = forwardedClientAddress(e.input.headers[XFF_HEADER], this.trustedHops);
+      if (client) line.client_address = client;
+    }
     if (e.engineErrors && e.engineErrors.length > 0) line.policy_errors = e.engineErrors.map((x) => ({ policyId: x.policyId, message: cutString(x.message, max) }));
     if (this.withHeaders && e.input) line.headers = headersForLog(e.input.headers, this.redact, max);
     if (e.extra) for (const [k, v] of Object.entries(e.extra)) line[k] = typeof v === 'string' ? cutString(v, max) : v;
     this.logger.info(line);
   }
+}
+
+/** The peer's socket address as Envoy saw it ("ip:port"; IPv6 in brackets); undefined without one. */
+function sourceAddress(input: RequestModel | undefined): string | undefined {
+  const ip = input?.source.ip;
+  if (!ip) return undefined;
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return input.source.port ? `${host}:${input.source.port}` : host;
 }

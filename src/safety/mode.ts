@@ -4,13 +4,16 @@
  * comments and layout survive the round trip. Pure: files in, files out.
  */
 import YAML from 'yaml';
+import { didYouMean } from '../text/did-you-mean.js';
 import { SETTINGS_FILE, type BundleFileMap } from '../bundle/bundle-files.js';
 import { MODES, parseBundleSettings, type BundleSettings, type Mode } from '../bundle/bundle-settings.js';
 
 export class ModeError extends Error {}
 
 export function parseMode(value: string | undefined): Mode {
-  if (!value || !(MODES as readonly string[]).includes(value)) throw new ModeError(`mode must be one of ${MODES.join(', ')}${value ? `, not "${value}"` : ''}`);
+  if (!value || !(MODES as readonly string[]).includes(value)) {
+    throw new ModeError(`mode must be one of ${MODES.join(', ')}${value ? `, not "${value}"${didYouMean(value, MODES)}` : ''}`);
+  }
   return value as Mode;
 }
 

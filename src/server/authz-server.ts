@@ -26,9 +26,15 @@ import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
 import type { BundleSource } from '../bundle/bundle-source.js';
 import { StalePolicyGuard } from '../bundle/stale-policy-guard.js';
+import { HttpAuthzServer } from './http-authz-server.js';
+import { addReflection } from './reflection.js';
+import { listenError } from './listen-error.js';
+import { formatHostPort } from '../config/values.js';
 
 export interface RunningServer {
   grpcPort: number;
+  /** Port of the HTTP ext_authz service; undefined unless httpListen is set. */
+  httpPort?: number;
   adminPort: number;
   policySet: ActivePolicySet;
   /** The shadow version evaluated beside the active set (empty unless the store names one). */
@@ -58,6 +64,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     withHeaders: config.decisionLogHeaders,
     redactHeaders: redactedHeaderNames(config),
     maxString: config.decisionLogMaxString,
+    trustedHops: config.trustedHops,
   });
   const load = new EventLoopLoad(config.loadWindow);
   const contextMetrics = new ContextMetrics(metrics.registry, load);
@@ -100,6 +107,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     onTransportWarning: (message) => logger.error(message),
   });
   metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
+  if (config.grpcReflection) addReflection(grpcServer.server);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
@@ -124,7 +132,11 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     },
     onRefused: (error, version) => {
       metrics.bundleLoads.inc({ result: 'error' });
-      logger.error({ version, error: error.message }, 'policy set refused; the previous set keeps serving');
+      const serving = policySet.current;
+      logger.error(
+        { version, error: error.message, serving: serving?.version ?? null },
+        serving ? 'policy set refused; the previous set keeps serving' : 'policy set refused; no policy set is serving, so every check is denied 503 (no_policy_set) until one compiles',
+      );
     },
   });
 
@@ -171,31 +183,45 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
 
   admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler) }));
 
+  const httpAuthz = config.httpListen ? new HttpAuthzServer(handler, { pathPrefix: config.httpPathPrefix, identityHeader: config.httpIdentityHeader }) : undefined;
   let grpcPort: number;
+  let httpPort: number | undefined;
   let adminPort = 0;
   const serveAdmin = options.admin !== false; // cluster workers leave the admin port to the primary
   try {
     // The admin port listens before the first policy load: /healthz answers from
     // process start, so a slow first S3 fetch never fails a liveness probe, and
-    // /readyz says 503 until a set is active.
-    if (serveAdmin) adminPort = await admin.listen(config.admin.host, config.admin.port);
+    // /readyz says 503 until a set is active. Cluster workers leave it to the primary.
+    if (serveAdmin) {
+      adminPort = await admin.listen(config.admin.host, config.admin.port).catch((err: unknown) => {
+        throw listenError('admin HTTP', formatHostPort(config.admin), err);
+      });
+    }
     options.onAdminListening?.(adminPort);
     await started.start();
     staleGuard?.start();
     load.start();
-    grpcPort = await grpcServer.bind(config.listen.host, config.listen.port);
+    grpcPort = await grpcServer.bind(config.listen.host, config.listen.port).catch((err: unknown) => {
+      throw listenError('gRPC', formatHostPort(config.listen), err);
+    });
+    if (httpAuthz && config.httpListen) {
+      httpPort = await httpAuthz.listen(config.httpListen.host, config.httpListen.port).catch((err: unknown) => {
+        throw listenError('HTTP ext_authz', formatHostPort(config.httpListen!), err);
+      });
+    }
   } catch (err) {
     staleGuard?.stop();
-    await Promise.all([started.stop(), grpcServer.close(0), serveAdmin ? admin.close() : undefined]);
+    await Promise.all([started.stop(), grpcServer.close(0), httpAuthz?.close(), serveAdmin ? admin.close() : undefined]);
     enricher.stop();
     load.stop();
     throw err;
   }
   const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: started.describe().source }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}), admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: started.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
+    httpPort,
     adminPort,
     policySet,
     shadowVersion,
@@ -206,7 +232,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       await started.stop();
       enricher.stop();
       load.stop();
-      await Promise.all([grpcServer.close(), serveAdmin ? admin.close() : undefined]);
+      await Promise.all([grpcServer.close(), httpAuthz?.close(), serveAdmin ? admin.close() : undefined]);
       removeFaultHandlers();
       await flushLogger(logger);
     },

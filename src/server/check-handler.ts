@@ -17,6 +17,7 @@ import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import type { EngineResult } from '../cedar/evaluate.js';
 import { denyFor } from '../cedar/decide.js';
+import { ACTION_TYPE, RESOURCE_TYPE } from '../cedar/cedar-request.js';
 import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
 import { USER_TYPE } from '../context/jwt-claims.js';
 import type { IdentityOutcome } from '../context/jwt-identity.js';
@@ -272,8 +273,9 @@ export class CheckHandler {
       decision: enforced.outcome === 'dry_run_allow' ? out.decision : enforced.answer,
       input: out.input,
       principal: p ? `${p.type}::"${p.id}"` : out.target?.principal,
-      action: out.target?.action,
-      resource: out.target?.resource,
+      // Full entity uids, as the principal: `Action::"GET"`, `Service::"orders"`, the way policies name them.
+      action: out.target ? `${ACTION_TYPE}::"${out.target.action}"` : undefined,
+      resource: out.target ? `${RESOURCE_TYPE}::"${out.target.resource}"` : undefined,
       durationMs: seconds * 1000,
       engineErrors: out.engine?.errors,
       extra,

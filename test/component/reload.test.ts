@@ -45,7 +45,7 @@ describe('policy directory hot reload', () => {
     expect((await post()).status.code).toBe(0);
     expect((await server.admin('/readyz')).status).toBe(200);
     const bundle = JSON.parse((await server.admin('/bundle')).body);
-    expect(bundle.last_error.message).toMatch(/broken\.cedar: Cedar parse error/);
+    expect(bundle.last_error.message).toMatch(/Cedar parse error: broken\.cedar:\d+:\d+: /);
     const refusal = server.logLines().find((l) => l.msg === 'policy set refused; the previous set keeps serving');
     expect(String(refusal?.error)).toMatch(/broken\.cedar/);
     rmSync(path.join(dir, 'broken.cedar'));

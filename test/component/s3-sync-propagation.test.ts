@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 async function serverOn(bundle: string, pollMs = POLL_MS): Promise<{ server: RunningServer; client: AuthzClient }> {
-  const server = await startS3Server(s3, bundle, { pollInterval: pollMs });
+  const server = await startS3Server(s3, bundle, { pollInterval: `${pollMs}ms` });
   servers.push(server);
   const client = new AuthzClient(server.grpcPort);
   clients.push(client);

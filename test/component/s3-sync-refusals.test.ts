@@ -120,7 +120,7 @@ describe('refusals by a running server', () => {
         await put(store.versionKey('v5'), broken);
         await writePointer(store, { version: 'v5', sha256: sha256(broken), activated_at: new Date().toISOString(), previous: 'v1' });
       },
-      error: /main\.cedar: Cedar parse error/,
+      error: /Cedar parse error: main\.cedar:\d+:\d+: /,
     },
     {
       name: 'a tarball reaching outside the bundle',

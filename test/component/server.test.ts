@@ -82,7 +82,7 @@ describe('Check over gRPC with the example mesh', () => {
     expect(res.denied_response!.status.code).toBe(403);
     const line = server.logLines().find((l) => l.decision_id === res.dynamic_metadata!.fields!.decision_id.stringValue)!;
     // The destination's mesh identity names the target by its service account.
-    expect(line).toMatchObject({ action: 'connect', resource: 'postgres' });
+    expect(line).toMatchObject({ action: 'Action::"connect"', resource: 'Service::"postgres"' });
   });
 });
 
@@ -120,10 +120,25 @@ describe('health, readiness, metrics and the decision log', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({
       msg: 'decision', decision: 'allow', status: 200, policies: ['orders-frontend-access'],
-      principal: `Workload::"${FRONTEND}"`, action: 'GET', resource: 'orders', method: 'GET', path: '/orders/5',
+      principal: `Workload::"${FRONTEND}"`, action: 'Action::"GET"', resource: 'Service::"orders"', method: 'GET', path: '/orders/5',
+      source_address: '10.244.1.17:43512',
       headers: { authorization: '[redacted]', cookie: '[redacted]', 'x-api-key': '[redacted]', 'x-visible': 'yes' },
     });
     expect(typeof lines[0].duration_ms).toBe('number');
     expect(lines[0].version).toMatch(/^dir-/);
+    expect(lines[0]).not.toHaveProperty('client_address'); // no trusted hops configured: x-forwarded-for is not believed
+  });
+
+  it('with trusted hops, the decision line names the client address the proxies vouch for', async () => {
+    const behindProxy = await startTestServer({ policies: dir, trustedHops: '1' });
+    const viaProxy = await connectAuthz(behindProxy.grpcPort);
+    try {
+      const res = await viaProxy.check(istioRequest({ principal: FRONTEND, path: '/orders/5', headers: { 'x-forwarded-for': '198.51.100.7, 203.0.113.9' }, ext: { service: 'orders' } }));
+      const line = behindProxy.logLines().find((l) => l.decision_id === res.dynamic_metadata!.fields!.decision_id.stringValue)!;
+      expect(line).toMatchObject({ source_address: '10.244.1.17:43512', client_address: '203.0.113.9' });
+    } finally {
+      viaProxy.close();
+      await behindProxy.close();
+    }
   });
 });

@@ -28,3 +28,19 @@ export async function runCli(argv: string[]): Promise<CliResult> {
     err.mockRestore();
   }
 }
+
+/** Run the whole `authz` program in-process (command choice, help, errors), as the executable would. */
+export async function runAuthz(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const { runProgram } = await import('../../src/cli/program.js');
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  try {
+    const code = await runProgram(argv, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env });
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}

@@ -14,7 +14,7 @@ export function startS3Server(s3: TestS3Store, bundle: string, flags: Record<str
       s3Endpoint: s3.endpoint,
       bucket: TEST_BUCKET,
       bundle,
-      pollInterval: TEST_POLL_INTERVAL_MS,
+      pollInterval: `${TEST_POLL_INTERVAL_MS}ms`,
       ...flags,
     },
     env: {},

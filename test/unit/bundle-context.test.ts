@@ -32,8 +32,8 @@ describe('bundle lists and settings', () => {
   it.each<{ name: string; extra: Record<string, string>; message: string }>([
     { name: 'a bad list line', extra: { 'lists/bad.txt': '10.0.0.0/8\n10.0.0.1/40\n' }, message: 'lists/bad.txt line 2: prefix length /40 is out of range' },
     { name: 'a nested list', extra: { 'lists/feeds/x.txt': '10.0.0.0/8' }, message: 'lists/feeds/x.txt: lists live directly under lists/' },
-    { name: 'an unknown timezone', extra: { 'bundle.yaml': 'timezone: Moon/Base' }, message: 'bundle.yaml is invalid: timezone: is not an IANA time zone' },
-    { name: 'a timezone that is not a string', extra: { 'bundle.yaml': 'timezone: 5' }, message: 'bundle.yaml is invalid: timezone: Invalid input: expected string' },
+    { name: 'an unknown timezone', extra: { 'bundle.yaml': 'timezone: Moon/Base' }, message: 'bundle.yaml is invalid: bundle.yaml:1:11: timezone: is not an IANA time zone' },
+    { name: 'a timezone that is not a string', extra: { 'bundle.yaml': 'timezone: 5' }, message: 'bundle.yaml is invalid: bundle.yaml:1:11: timezone: Invalid input: expected string' },
     { name: 'broken YAML', extra: { 'bundle.yaml': 'timezone: [unclosed' }, message: 'bundle.yaml is not valid YAML' },
   ])('refuses the set for $name, and the previous set keeps serving', ({ extra, message }) => {
     const active = new ActivePolicySet();

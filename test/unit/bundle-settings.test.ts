@@ -34,3 +34,18 @@ rateLimits:
   ];
   for (const row of bad) it(`refuses ${row.name}`, () => expect(() => parseBundleSettings(row.text)).toThrow(row.error));
 });
+
+describe('bundle.yaml names checked against what requests carry', () => {
+  const rule = (principalType: string) =>
+    `rateLimits:\n  - name: r\n    match: { principalType: ${principalType} }\n    key: source.ip\n    normal: { requestsPerSecond: 1, burst: 1 }\n`;
+  it.each([
+    { name: 'a cut-short type', type: 'Anon', expected: 'bundle.yaml:3:29: rateLimits.0.match.principalType: "Anon" is not a principal type requests carry (Workload, User, Anonymous); did you mean "Anonymous"?' },
+    { name: 'a misspelt type', type: 'Wrokload', expected: '"Wrokload" is not a principal type requests carry (Workload, User, Anonymous); did you mean "Workload"?' },
+    { name: 'a type no request has', type: 'Robot', expected: '"Robot" is not a principal type requests carry (Workload, User, Anonymous)' },
+  ])('refuses $name', ({ type, expected }) => {
+    expect(() => parseBundleSettings(rule(type))).toThrow(expected);
+  });
+  it.each(['Workload', 'User', 'Anonymous'])('accepts %s', (type) => {
+    expect(parseBundleSettings(rule(type)).rateLimits[0].match.principalType).toBe(type);
+  });
+});

@@ -55,3 +55,35 @@ describe('parseDurationMs', () => {
   const rows: [string, number | undefined][] = [['250ms', 250], ['2s', 2000], ['1.5s', 1500], ['1m', 60000], ['100', 100], ['fast', undefined], ['-1s', undefined]];
   for (const [s, ms] of rows) it(s, () => expect(parseDurationMs(s)).toBe(ms));
 });
+
+describe('config mistakes point at the place', () => {
+  const file = (text: string): string => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'authz-config-'));
+    writeFileSync(path.join(dir, 'authz.yaml'), text);
+    return path.join(dir, 'authz.yaml');
+  };
+  const refusal = (sources: Parameters<typeof loadConfig>[0]): string => {
+    try {
+      loadConfig(sources);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return '(accepted)';
+  };
+
+  it.each([
+    { name: 'a duration without a unit, from a flag', flags: { pollInterval: '5' }, expected: 'pollInterval: 5 has no unit; write 5s or 5000ms (from --poll-interval)' },
+    { name: 'a duration without a unit, as a YAML number', text: 'decisionTimeout: 50\n', expected: 'authz.yaml:1:18: decisionTimeout: 50 has no unit; write 50s or 50000ms' },
+    { name: 'a misspelt setting', text: 'listen: 0.0.0.0:9191\npolices: x\n', expected: 'authz.yaml:2:1: unknown setting "polices"; did you mean "policies"?' },
+    { name: "a bad value in the file", text: "# authz\nfailMode: clsoed\n", expected: "authz.yaml:2:11: failMode: " },
+    { name: 'YAML that does not parse', text: 'listen: [\n', expected: 'authz.yaml:2:1: not valid YAML: ' },
+  ])('$name', ({ flags, text, expected }) => {
+    const f = text === undefined ? undefined : file(text);
+    const message = refusal({ flags, file: f, env: {} });
+    expect(message.replace(f ? path.dirname(f) + '/' : '\0', '')).toContain(expected);
+  });
+
+  it('a zero duration needs no unit', () => {
+    expect(loadConfig({ flags: { decisionTimeout: '0' }, env: {} }).decisionTimeout).toBe(0);
+  });
+});

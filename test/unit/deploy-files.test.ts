@@ -51,13 +51,17 @@ const AUTHZ_ENV_VARS = new Set([
 ]);
 
 /** Metrics the server exports (prom-client defaults included). */
+// The full authz_* list is held to the registry by test/component/dashboard.test.ts; this one guards spelling.
 const EXPORTED_METRICS = new Set([
   'authz_decisions_total', 'authz_check_duration_seconds', 'authz_bundle_info', 'authz_bundle_loads_total',
   'authz_bundle_last_sync_timestamp_seconds', 'authz_decision_cache_lookups_total',
   'authz_shadow_mismatches_total', 'authz_ratelimited_total', 'process_resident_memory_bytes',
-  'nodejs_eventloop_lag_seconds',
+  'nodejs_eventloop_lag_seconds', 'authz_policies', 'authz_bundle_activation_duration_seconds',
+  'authz_bundle_activation_longest_step_seconds', 'authz_bundle_store_errors_total', 'authz_bundle_download_duration_seconds',
+  'authz_jwt_results_total', 'authz_load_ratio', 'authz_decision_cache_entries', 'authz_ratelimit_keys',
+  'authz_ratelimit_evictions_total', 'authz_shadow_evaluations_total', 'authz_shadow_skipped_total', 'authz_shadow_version_info',
 ]);
-const HISTOGRAMS = new Set(['authz_check_duration_seconds']);
+const HISTOGRAMS = new Set(['authz_check_duration_seconds', 'authz_bundle_activation_duration_seconds', 'authz_bundle_download_duration_seconds']);
 
 // ---------------------------------------------------------------- helpers
 
@@ -101,9 +105,12 @@ interface EnvoyFile {
   cfg: Json;
 }
 
+/** The configs that call the gRPC service; envoy-http.yaml (the HTTP service) has its own checks below. */
+const HTTP_SERVICE_FILE = 'envoy/envoy-http.yaml';
 const ENVOY_FILES: EnvoyFile[] = readdirSync(path.join(ROOT, 'envoy'))
   .filter((f) => f.endsWith('.yaml'))
-  .map((f) => ({ file: `envoy/${f}`, cfg: loadYaml(`envoy/${f}`) }));
+  .map((f) => ({ file: `envoy/${f}`, cfg: loadYaml(`envoy/${f}`) }))
+  .filter((e) => e.file !== HTTP_SERVICE_FILE);
 
 const listeners = (cfg: Json): Json[] => cfg.static_resources?.listeners ?? [];
 const clusters = (cfg: Json): Json[] => cfg.static_resources?.clusters ?? [];
@@ -146,8 +153,9 @@ describe('server defaults', () => {
 });
 
 describe('Envoy configs: every file', () => {
-  it('ships both the HTTP and the TCP variant', () => {
+  it('ships the HTTP and the TCP variant over gRPC, and the HTTP ext_authz service variant', () => {
     expect(ENVOY_FILES.map((e) => e.file).sort()).toEqual(['envoy/envoy-tcp.yaml', 'envoy/envoy.yaml']);
+    expect(existsSync(path.join(ROOT, HTTP_SERVICE_FILE))).toBe(true);
   });
 
   describe.each(ENVOY_FILES)('$file', ({ file, cfg }) => {
@@ -217,6 +225,35 @@ describe('Envoy configs: every file', () => {
         expect(hc.healthy_threshold).toBeGreaterThan(0);
       }
     });
+  });
+});
+
+describe('envoy/envoy-http.yaml (HTTP ext_authz service)', () => {
+  const cfg = loadYaml(HTTP_SERVICE_FILE);
+  const [ea] = extAuthzConfigs(cfg);
+  const hcm = hcms(cfg)[0];
+
+  it('calls the HTTP service on its port, with the path prefix, a short timeout, failing closed', () => {
+    expect(ea.transport_api_version).toBe('V3');
+    expect(ea.failure_mode_allow).toBe(false);
+    expect(ea.http_service.path_prefix).toBe('/ext-authz');
+    const timeout = durationMs(ea.http_service.server_uri.timeout);
+    expect(timeout).toBeGreaterThan(0);
+    expect(timeout).toBeLessThan(ENVOY_DEFAULT_EXT_AUTHZ_TIMEOUT_MS);
+    const c = cluster(cfg, ea.http_service.server_uri.cluster);
+    expect(endpoints(c).map((e) => e.port)).toEqual([9193]);
+    expect(c.health_checks[0].http_health_check.path).toBe('/readyz');
+  });
+
+  it('the identity header is set by Envoy from the verified certificate and sent to the server', () => {
+    expect(hcm.forward_client_cert_details).toBe('SANITIZE_SET');
+    expect(hcm.set_current_client_cert_details.uri).toBe(true);
+    expect(ea.authorization_request.allowed_headers.patterns).toContainEqual({ exact: 'x-forwarded-client-cert' });
+  });
+
+  it("a deny's headers reach the client", () => {
+    const allowed = ea.authorization_response.allowed_client_headers.patterns.map((p: Json) => p.exact);
+    for (const h of ['content-type', 'retry-after', 'www-authenticate']) expect(allowed).toContain(h);
   });
 });
 
@@ -939,7 +976,7 @@ describe('deploy/grafana-dashboard.json', () => {
     expect(quantiles).toEqual(expect.arrayContaining([0.5, 0.99, 0.999]));
   });
 
-  it('computes sync age from the last-sync timestamp', () => {
-    expect(exprs.some((e) => /time\(\)\s*-\s*authz_bundle_last_sync_timestamp_seconds/.test(e))).toBe(true);
+  it('computes sync age from the last-sync timestamp, only where there was a sync (0 in directory mode)', () => {
+    expect(exprs.some((e) => /time\(\)\s*-\s*\(max\(authz_bundle_last_sync_timestamp_seconds\{[^}]*\}\) > 0\)/.test(e))).toBe(true);
   });
 });

@@ -109,3 +109,10 @@ describe('names and records', () => {
     expect(actorName(undefined, { USER: 'alice' })).toBe('alice');
   });
 });
+
+describe('mode names', () => {
+  it('a misspelt mode is refused with the closest one', async () => {
+    const { parseMode } = await import('../../src/safety/mode.js');
+    expect(() => parseMode('hgh-alert')).toThrow('mode must be one of normal, high-alert, not "hgh-alert"; did you mean "high-alert"?');
+  });
+});
