@@ -797,13 +797,13 @@ describe('envoy/istio', () => {
       }
     });
 
-    it('IstioOperator lives only in mesh-config.yaml, which no kustomization lists, and it declares both providers', () => {
+    it('IstioOperator lives only in mesh-config.yaml, which no kustomization lists, and it declares every provider', () => {
       for (const [f, docs] of docsByFile) {
         if (docs.some((d) => d.kind === 'IstioOperator')) expect(f).toBe('mesh-config.yaml');
       }
       expect(docsByFile.get('mesh-config.yaml')!.map((d) => d.kind)).toEqual(['IstioOperator']);
       for (const v of Object.values(variants)) expect(v.files).not.toContain('mesh-config.yaml');
-      expect(providers.map((p) => p.name).sort()).toEqual(['cedar-authz', 'cedar-authz-local']);
+      expect(providers.map((p) => p.name).sort()).toEqual(['cedar-authz', 'cedar-authz-http', 'cedar-authz-local']);
     });
 
     it('the image tag is written once, in the image component, with the command that builds it from the Dockerfile', () => {
