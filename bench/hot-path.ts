@@ -12,11 +12,11 @@ import path from 'node:path';
 import { authorizeInput } from '../src/authorize.js';
 import { BoundedTtlCache } from '../src/cache/decision-cache.js';
 import { filesToPolicySetSource } from '../src/bundle/bundle-files.js';
-import { actionIdFor, buildContext, buildEntities, inputToCedarRequest, RESOURCE_TYPE } from '../src/cedar/cedar-request.js';
+import { actionIdFor, inputToCedarRequest, inputToEngineRequest, RESOURCE_TYPE } from '../src/cedar/cedar-request.js';
+import { decide } from '../src/cedar/engine.js';
 import { compilePolicySetInChunks } from '../src/cedar/compile-async.js';
 import { evaluate, evaluateSlice, type EngineResult } from '../src/cedar/evaluate.js';
 import { workloadPrincipal } from '../src/cedar/principal.js';
-import { projectContext } from '../src/cedar/projection.js';
 import { checkRequestToInput } from '../src/envoy/check-request.js';
 import { decisionToCheckResponse } from '../src/envoy/check-response.js';
 import { authorizationService } from '../src/envoy/protos.js';
@@ -77,10 +77,9 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
 
   // What slicing and projection save on one Cedar call (the repeated request's slice).
   const principal = workloadPrincipal(input.source.principal);
-  const actionId = actionIdFor(input);
-  const slice = set.slices.sliceFor(actionId, { type: RESOURCE_TYPE, id: input.service });
+  const slice = set.slices.sliceFor({ type: 'Action', id: actionIdFor(input) }, { type: RESOURCE_TYPE, id: input.service });
   const full = inputToCedarRequest(input, set, principal);
-  const lean = { ...full, context: projectContext(buildContext(input), slice.reads.context), entities: buildEntities(set, principal, actionId, input.service, slice.needs, set.leanEntities) };
+  const lean = decide(set, inputToEngineRequest(input, set, principal), { base: 'envoy' }).cedarRequest!;
   void set.psetId; // preparse the whole set outside the timing
   const cedar: StageCost[] = [
     { stage: `whole set (${set.policies.size} policies), full request`, microseconds: measure(20, () => evaluate(set, full, set.psetId), 3) },

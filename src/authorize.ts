@@ -10,20 +10,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DecisionCache } from './cache/decision-cache.js';
-import { decisionCacheKey } from './cache/cache-key.js';
 import type { Decision } from './decision.js';
 import { checkRequestToInput, type InputOptions } from './envoy/check-request.js';
 import type { InputResult, RequestModel } from './envoy/request-model.js';
 import type { HostMismatch } from './envoy/target-service.js';
 import type { WireCheckRequest } from './envoy/wire-types.js';
-import { actionIdFor, buildEntities, RESOURCE_TYPE, requestContext, type CedarRequest } from './cedar/cedar-request.js';
+import { actionIdFor, inputToEngineRequest, type CedarRequest } from './cedar/cedar-request.js';
+import type { CedarValueJson } from './cedar/cedar-wasm.js';
 import type { CompiledPolicySet } from './cedar/compile.js';
 import { denyFor, engineResultToDecision } from './cedar/decide.js';
-import { evaluateSlice, type EngineResult } from './cedar/evaluate.js';
+import { decide, type CacheOutcome, type EngineOutcome } from './cedar/engine.js';
+import type { EngineResult } from './cedar/evaluate.js';
 import { workloadPrincipal, type PrincipalRef } from './cedar/principal.js';
-import { contextKey, projectContext } from './cedar/projection.js';
-import type { Slice } from './cedar/slicing.js';
-import type { CedarValueJson } from './cedar/cedar-wasm.js';
 import type { ContextFields } from './context/context-fields.js';
 import type { IdentityOutcome } from './context/jwt-identity.js';
 import { RequestEnricher } from './context/request-enricher.js';
@@ -32,8 +30,10 @@ import { serviceDirectoryFor } from './context/service-directory.js';
 export interface Authorization {
   decision: Decision;
   input?: RequestModel;
-  /** The request Cedar evaluated (absent on a cache hit). */
+  /** What Cedar evaluated: the projected context and the entities it can reach (absent on a cache hit). */
   cedarRequest?: CedarRequest;
+  /** The whole context of the request, before projection, also on a cache hit (for explaining a decision; what allow effects' templates read). */
+  context?: Record<string, CedarValueJson>;
   engine?: EngineResult;
   /** Who asked for what, also on a cache hit (for the decision log). */
   target?: { principal: string; action: string; resource: string };
@@ -41,13 +41,11 @@ export interface Authorization {
   cache?: CacheOutcome;
   /** The principal Cedar was asked about (what allow effects' templates read). */
   principal?: PrincipalRef;
-  /** The request's whole Cedar context, also on a cache hit (what allow effects' templates read). */
-  context?: Record<string, CedarValueJson>;
   /** Both names, when the request was refused as a host_mismatch. */
   mismatch?: HostMismatch;
 }
 
-export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
+export type { CacheOutcome };
 
 export interface AuthorizeOptions {
   /** The end-user principal the enrichers found; the workload's (or Anonymous) otherwise. */
@@ -63,45 +61,16 @@ export interface AuthorizeOptions {
 export function authorizeInput(input: RequestModel, set: CompiledPolicySet | null, decisionId: string = randomUUID(), options: AuthorizeOptions = {}): Authorization {
   if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
   const principal = options.principal ?? workloadPrincipal(input.source.principal);
-  const actionId = actionIdFor(input);
-  const target = { principal: `${principal.type}::"${principal.id}"`, action: actionId, resource: input.service };
-  let slice: Slice;
+  const request = inputToEngineRequest(input, set, principal, options.fields);
+  const target = { principal: `${principal.type}::"${principal.id}"`, action: request.action.id, resource: input.service };
+  let outcome: EngineOutcome;
   try {
-    slice = set.slices.sliceFor(actionId, { type: RESOURCE_TYPE, id: input.service });
+    outcome = decide(set, request, { cache: options.cache, nowMs: options.nowMs, base: 'envoy' });
   } catch (err) {
-    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, target };
+    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, context: request.context, target };
   }
-  const needs = slice.needs;
-  // Body fields only where this slice can read them: reading and parsing a body costs, and unread ones are projected away anyway.
-  const fullContext = requestContext(input, set, options.fields, slice.reads.context);
-
-  const cache = slice.cacheable ? options.cache : undefined;
-  let key = '';
-  let now = 0;
-  if (cache) {
-    key = decisionCacheKey(set.version, principal, actionId, input.service, needs, contextKey(fullContext, slice.reads.context));
-    now = (options.nowMs ?? Date.now)();
-    const hit = cache.get(key, now);
-    if (hit !== undefined) return { decision: engineResultToDecision(set, hit, decisionId), input, engine: hit, target, cache: 'hit', principal, context: fullContext };
-  }
-  const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
-
-  const context = projectContext(fullContext, slice.reads.context);
-  const cedarRequest: CedarRequest = {
-    principal: { type: principal.type, id: principal.id },
-    action: { type: 'Action', id: actionId },
-    resource: { type: RESOURCE_TYPE, id: input.service },
-    context,
-    entities: buildEntities(set, principal, actionId, input.service, needs, set.leanEntities),
-  };
-  let engine: EngineResult;
-  try {
-    engine = evaluateSlice(set, cedarRequest, slice);
-  } catch (err) {
-    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, cedarRequest, target, cache: outcome, principal, context: fullContext };
-  }
-  if (cache) cache.set(key, freezeResult(engine), now);
-  return { decision: engineResultToDecision(set, engine, decisionId), input, cedarRequest, engine, target, cache: outcome, principal, context: fullContext };
+  const { result, cedarRequest, cache } = outcome;
+  return { decision: engineResultToDecision(set, result, decisionId), input, cedarRequest, context: request.context, engine: result, target, cache, principal };
 }
 
 /** The pipeline without end-user identity or server context (workload principal, no load, no risk). */
@@ -125,13 +94,6 @@ export function refusedInput(result: Extract<InputResult, { ok: false }>, set: C
   const p = workloadPrincipal(input.source.principal);
   const target = { principal: `${p.type}::"${p.id}"`, action: actionIdFor(input), resource: input.service };
   return result.mismatch ? { decision, input, target, mismatch: result.mismatch } : { decision, input, target };
-}
-
-/** Every later hit shares the stored result (and decisions reference its arrays): make sharing safe. */
-function freezeResult(r: EngineResult): EngineResult {
-  Object.freeze(r.determining);
-  Object.freeze(r.errors);
-  return Object.freeze(r);
 }
 
 /**

@@ -1,31 +1,31 @@
 /**
- * The decision cache key: the policy-set version plus exactly what the
- * evaluated slice can observe (projection.ts). Two requests with equal keys
- * send Cedar requests that its policies cannot tell apart (same principal,
- * action, resource and entities, which follow from these and the version; the
- * same context wherever it is read, and where a string is only tested against
- * literals, the same test outcomes), so they get the same answer. Fields no
- * policy reads stay out and do not split entries.
+ * The decision cache key: the policy-set version, the entity base (Envoy
+ * checks see the server's action groups, `authz eval` requests do not), the
+ * full uids (type and id) of principal, action and resource, the request's
+ * own entities whenever any entity data is observable, and exactly the part
+ * of the context the evaluated slice can observe (projection.ts). Two requests
+ * with equal keys send Cedar requests that the slice's policies cannot tell
+ * apart (the static entities follow from the version; the context is the same
+ * wherever it is read, and where a string is only tested against literals, the
+ * test outcomes are the same), so they get the same answer. Fields no policy
+ * reads stay out and do not split entries.
  *
  * One JSON.stringify of a tuple: unambiguous whatever the ids contain (a JWT
  * subject can hold any character), and a single native call.
  */
-import type { EntityNeeds } from '../cedar/cedar-request.js';
-import type { PrincipalRef } from '../cedar/principal.js';
-import { projectEntityAttrs } from '../cedar/projection.js';
+import type { EntityJson } from '../cedar/cedar-wasm.js';
+import type { EntityRef } from '../cedar/slicing.js';
 
 export function decisionCacheKey(
   version: string,
-  principal: PrincipalRef,
-  actionId: string,
-  service: string,
-  needs: EntityNeeds,
+  base: string,
+  principal: EntityRef,
+  action: EntityRef,
+  resource: EntityRef,
+  /** The request's entities as sent (attributes projected), or 0 when no entity data is observable. */
+  requestEntities: readonly EntityJson[] | 0,
   /** `contextKey(...)`: the projected context, with strings only tested against literals reduced to the outcomes. */
   context: unknown,
 ): string {
-  // The principal's attributes and request-made parents matter only when some policy can look at them.
-  const principalData = needs.principal
-    ? [needs.attrs ? projectEntityAttrs(principal.attrs, needs.attrs) : principal.attrs, principal.parents.map((p) => `${p.type}::${p.id}`).sort()]
-    : 0;
-  return JSON.stringify([version, principal.type, principal.id, actionId, service, principalData, context]);
+  return JSON.stringify([version, base, principal.type, principal.id, action.type, action.id, resource.type, resource.id, requestEntities, context]);
 }

@@ -21,3 +21,15 @@ export function actionEntities(actionId: string): EntityJson[] {
     { uid: { type: 'Action', id: group }, attrs: {}, parents: [] },
   ];
 }
+
+/** The whole built-in hierarchy as entities: every method with its group, the groups, and `connect`. */
+export function builtinActionEntities(): EntityJson[] {
+  const out: EntityJson[] = [];
+  for (const m of [...READ_METHODS, ...WRITE_METHODS]) out.push(actionEntities(m)[0]);
+  out.push(
+    { uid: { type: 'Action', id: 'read' }, attrs: {}, parents: [] },
+    { uid: { type: 'Action', id: 'write' }, attrs: {}, parents: [] },
+    { uid: { type: 'Action', id: CONNECT_ACTION }, attrs: {}, parents: [] },
+  );
+  return out;
+}

@@ -4,14 +4,15 @@
  */
 import type { RequestModel, PeerModel } from '../envoy/request-model.js';
 import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
-import { actionEntities, CONNECT_ACTION } from './action-hierarchy.js';
+import { CONNECT_ACTION } from './action-hierarchy.js';
 import type { CompiledPolicySet } from './compile.js';
-import { uidKey } from './entity-store.js';
+import { fullCedarRequest, type EngineRequest } from './engine.js';
 import { workloadPrincipal, type PrincipalRef } from './principal.js';
 import { contextFields, type ContextFields } from '../context/context-fields.js';
-import { projectEntityAttrs, type ContextReads, type ReadSet } from './projection.js';
+import type { ContextReads, ReadSet } from './projection.js';
 import { addBodyFields } from './body-context.js';
 
+/** A request as it crosses into Cedar. */
 export interface CedarRequest {
   principal: { type: string; id: string };
   action: { type: string; id: string };
@@ -77,14 +78,16 @@ export function buildContext(input: RequestModel, fields?: ContextFields): Recor
 
 /**
  * The whole context of a request against a set: Envoy's fields, the server's
- * fields, the set's mode, and the body fields. With `reads` (what the
- * evaluated slice can observe), body fields it cannot read are not computed.
+ * fields, the set's mode, and the body fields some policy of the set reads
+ * (`reads`, by default what the whole set reads). A body field no policy reads
+ * is not computed: the projection would drop it from every evaluation against
+ * this set anyway, so leaving it out is exact and saves decoding and parsing.
  */
 export function requestContext(
   input: RequestModel,
   set: CompiledPolicySet,
   fields: ContextFields = contextFields(input, set),
-  reads?: ContextReads,
+  reads: ContextReads = set.slices.allReads.context,
 ): Record<string, CedarValueJson> {
   const context = buildContext(input, fields);
   // bundle.yaml's mode, so policies can tighten in high-alert too.
@@ -93,88 +96,46 @@ export function requestContext(
   return context;
 }
 
-/** Which of the request's own entities to send (with what they reach), and which attributes. */
+/** Which of the request's own entities' data a slice can observe (projection.ts). */
 export interface EntityNeeds {
   principal: boolean;
   resource: boolean;
   action: boolean;
-  /** Attribute names kept on the principal's request-made attributes; undefined keeps all. */
-  attrs?: ReadonlySet<string>;
 }
 
-export const ALL_ENTITIES: EntityNeeds = Object.freeze({ principal: true, resource: true, action: true });
-
-/** What a slice's policies can observe (projection.ts): unknown reach means everything. */
+/** What a slice's policies can observe: unknown reach means everything. */
 export function entityNeedsOf(reads: ReadSet): EntityNeeds {
   const all = reads.allEntities;
-  return { principal: all || reads.principalEntity, resource: all || reads.resourceEntity, action: all || reads.actionEntities, attrs: reads.entityAttrs };
+  return { principal: all || reads.principalEntity, resource: all || reads.resourceEntity, action: all || reads.actionEntities };
 }
 
 /**
- * The request's own entities (principal, resource, action) merged with their
- * static definitions, plus every static entity they can reach.
+ * The Envoy mapping: a request model (and the caller's identity and the
+ * server's context fields) as a Cedar request for the engine. The principal is
+ * the request's one entity (SPIFFE attributes, JWT claims and groups); the
+ * action groups come from the set's Envoy entity base.
  */
-export function buildEntities(
+export function inputToEngineRequest(
+  input: RequestModel,
   set: CompiledPolicySet,
-  principal: PrincipalRef,
-  actionId: string,
-  service: string,
-  needs: EntityNeeds = ALL_ENTITIES,
-  store = set.entities,
-): EntityJson[] {
-  const out: EntityJson[] = [];
-  const seen = new Set<string>();
-  const push = (e: EntityJson, key: string): void => {
-    if (seen.has(key)) return;
-    seen.add(key);
-    out.push(e);
+  principal: PrincipalRef = workloadPrincipal(input.source.principal),
+  fields?: ContextFields,
+): EngineRequest {
+  return {
+    principal: { type: principal.type, id: principal.id },
+    action: { type: 'Action', id: actionIdFor(input) },
+    resource: { type: RESOURCE_TYPE, id: input.service },
+    context: requestContext(input, set, fields),
+    entities: [{ uid: { type: principal.type, id: principal.id }, attrs: principal.attrs, parents: principal.parents }],
   };
-  const addWithClosure = (type: string, id: string, attrs: Record<string, CedarValueJson>, parents: { type: string; id: string }[]): void => {
-    const key = uidKey(type, id);
-    const stat = store.get(type, id);
-    const merged: EntityJson = stat
-      ? { uid: { type, id }, attrs: { ...stat.attrs, ...attrs }, parents: [...stat.parents, ...parents] }
-      : { uid: { type, id }, attrs, parents };
-    push(merged, key);
-    for (const p of parents) pushStatic(p.type, p.id);
-    for (const e of store.reachableFrom(key)) push(e, uidKey((e.uid as { type: string }).type, (e.uid as { id: string }).id));
-  };
-  const pushStatic = (type: string, id: string): void => {
-    const key = uidKey(type, id);
-    const stat = store.get(type, id);
-    if (!stat) return;
-    push(stat, key);
-    for (const e of store.reachableFrom(key)) push(e, uidKey((e.uid as { type: string }).type, (e.uid as { id: string }).id));
-  };
-  if (needs.principal) {
-    addWithClosure(principal.type, principal.id, needs.attrs ? projectEntityAttrs(principal.attrs, needs.attrs) : principal.attrs, principal.parents);
-  }
-  if (needs.resource) addWithClosure('Service', service, {}, []);
-  if (needs.action) {
-    for (const a of actionEntities(actionId)) {
-      const { type, id } = a.uid as { type: string; id: string };
-      const key = uidKey(type, id);
-      const stat = store.get(type, id);
-      push(stat ? { ...a, attrs: stat.attrs, parents: [...a.parents, ...stat.parents] } : a, key);
-    }
-  }
-  return out;
 }
 
+/** The whole Cedar request for a check: full context, every entity it can reach (shadow evaluations, tests). */
 export function inputToCedarRequest(
   input: RequestModel,
   set: CompiledPolicySet,
   principal: PrincipalRef = workloadPrincipal(input.source.principal),
   fields: ContextFields = contextFields(input, set),
 ): CedarRequest {
-  const actionId = actionIdFor(input);
-  const context = requestContext(input, set, fields);
-  return {
-    principal: { type: principal.type, id: principal.id },
-    action: { type: ACTION_TYPE, id: actionId },
-    resource: { type: RESOURCE_TYPE, id: input.service },
-    context,
-    entities: buildEntities(set, principal, actionId, input.service),
-  };
+  return fullCedarRequest(set, inputToEngineRequest(input, set, principal, fields), 'envoy');
 }
-

@@ -26,7 +26,7 @@ import {
   refuseViolations,
   schemaViolations,
   splitPolicyFile,
-  leanEntityStore,
+  schemaEntitiesOf,
   type CompiledPolicy,
   type CompiledPolicySet,
   type SchemaViolation,
@@ -39,7 +39,7 @@ import type { PolicyJson } from './cedar-wasm.js';
 import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
 import { groupStatements, splitStatements } from './policy-text.js';
 import { analysePolicies, emptyReadSet, mergeReadsInto, type ReadSet } from './projection.js';
-import { scopeOfPolicy, type ChunkPlan, type PolicyScope, type ResourceRef, type SlicePlan } from './slicing.js';
+import { scopeOfPolicy, type ChunkPlan, type EntityRef, type PolicyScope, type ResourceRef, type SlicePlan } from './slicing.js';
 
 /** Yield to the event loop once a step has held it this long. */
 export const STEP_BUDGET_MS = 2;
@@ -140,18 +140,16 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
 
   // 3. The entity store and the slice index (no Cedar store side effects yet).
   phase = 'entities';
-  const entities = entityStoreOf(source.entities);
-  await checkpoint();
-  const leanEntities = leanEntityStore(entities, allReads);
+  const entities = entityStoreOf(source.entities, schemaEntitiesOf(source.schema));
   await checkpoint();
   phase = 'index';
-  const set = assemblePolicySet(source, policies, entities, { readsOf, scopes, allReads, leanEntities });
+  const set = assemblePolicySet(source, policies, entities, { readsOf, scopes, allReads });
   await checkpoint();
 
   // 4. Preparse the slices of every (action, resource) pair the policies name, each distinct chunk once.
   try {
     phase = 'plan';
-    const plans: Array<[string, ResourceRef, SlicePlan]> = [];
+    const plans: Array<[EntityRef, ResourceRef, SlicePlan]> = [];
     const missing = new Map<string, ChunkPlan>();
     for (const [action, resource] of set.slices.knownPairs(RESOURCE_TYPE)) {
       const plan = set.slices.plan(action, resource);

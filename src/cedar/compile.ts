@@ -11,6 +11,8 @@ import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
 import { projectEntity, type ReadSet } from './projection.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
 import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
+import { builtinActionEntities } from './action-hierarchy.js';
+import { SchemaEntities } from './schema-entities.js';
 import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
 import { IpListError, IpListIndex } from '../context/ip-lists.js';
 import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
@@ -45,7 +47,14 @@ export interface CompiledPolicySet {
   /** Whether any policy is `@shadow` (reading shadowPsetId preparses them on first use). */
   readonly hasShadowPolicies: boolean;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  /**
+   * The bundle's entities: entities.json (read against the schema when there is
+   * one, see schema-entities.ts) plus the schema's actions. What `authz eval`
+   * requests evaluate against.
+   */
   readonly entities: EntityStore;
+  /** `entities` plus the server's action groups (GET in Action::"read", ...): what Envoy checks evaluate against. */
+  readonly envoyEntities: EntityStore;
   readonly hasSchema: boolean;
   readonly compiledAt: Date;
   /** bundle.yaml settings (mode, enforcement, timezone, rate limits). */
@@ -58,6 +67,10 @@ export interface CompiledPolicySet {
   readonly slices: SliceIndex;
   /** `entities` with only the attributes some policy reads: what requests carry. */
   readonly leanEntities: EntityStore;
+  /** `envoyEntities` with only the attributes some policy reads. */
+  readonly leanEnvoyEntities: EntityStore;
+  /** The schema's entity reader, when the bundle has a schema (request entities of `authz eval` are read with it too). */
+  readonly schemaEntities?: SchemaEntities;
   /** Called once the set is replaced: frees its preparsed sets for reuse. It must not be evaluated afterwards. */
   retire(): void;
 }
@@ -182,7 +195,17 @@ export function parsePolicies(source: PolicySetSource): Map<string, CompiledPoli
 
 export function parseEntities(raw: unknown, schema?: string, text?: string): EntityStore {
   checkEntities(raw, schema, text);
-  return entityStoreOf(raw);
+  return entityStoreOf(raw, schemaEntitiesOf(schema));
+}
+
+/** The schema's entity reader (undefined without a schema). */
+export function schemaEntitiesOf(schema: string | undefined): SchemaEntities | undefined {
+  if (schema === undefined) return undefined;
+  try {
+    return new SchemaEntities(schema);
+  } catch (err) {
+    throw new PolicySetError((err as Error).message);
+  }
 }
 
 /** Cedar's check of entities.json (against the schema, when there is one); with the file's text, refusals name the entity's line. */
@@ -211,11 +234,16 @@ function entityOffset(text: string, message: string): number {
   return found ? found.index : -1;
 }
 
-/** The store for entities Cedar accepted. */
-export function entityStoreOf(raw: unknown): EntityStore {
-  if (raw === undefined) return new EntityStore([]);
+/**
+ * The store for entities Cedar accepted. With a schema, they are rewritten as
+ * Cedar reads them against it, and the schema's actions are added (merged with
+ * an entities.json entry of the same action).
+ */
+export function entityStoreOf(raw: unknown, schema?: SchemaEntities): EntityStore {
+  const list = (raw ?? []) as EntityJson[];
   try {
-    return new EntityStore(raw as EntityJson[]);
+    if (!schema) return new EntityStore(list);
+    return new EntityStore(list.map((e) => schema.normalizeEntity(e))).withEntities(schema.actions);
   } catch (err) {
     throw new PolicySetError((err as Error).message);
   }
@@ -309,15 +337,18 @@ export function assemblePolicySet(
   source: PolicySetSource,
   policies: Map<string, CompiledPolicy>,
   entities: EntityStore,
-  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet; leanEntities: EntityStore },
+  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet },
 ): CompiledPolicySet {
   const ipLists = compileIpLists(source);
   const timeZone = compileTimeZone(source);
   // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
   const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
   const hasShadowPolicies = enforced.length < policies.size;
-  const slices = new SliceIndex(enforced, entities, prepared);
-  const leanEntities = prepared?.leanEntities ?? leanEntityStore(entities, slices.allReads);
+  const envoyEntities = entities.withEntities(builtinActionEntities());
+  // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
+  const slices = new SliceIndex(enforced, envoyEntities, prepared);
+  const leanEntities = leanEntityStore(entities, slices.allReads);
+  const leanEnvoyEntities = leanEntityStore(envoyEntities, slices.allReads);
   let fullPsetId: string | undefined;
   let shadowPsetId: string | undefined;
   const checkLive = (): void => {
@@ -337,13 +368,16 @@ export function assemblePolicySet(
     },
     policies,
     entities,
+    envoyEntities,
     hasSchema: source.schema !== undefined,
+    schemaEntities: schemaEntitiesOf(source.schema),
     compiledAt: new Date(),
     settings: source.settings ?? DEFAULT_BUNDLE_SETTINGS,
     ipLists,
     timeZone,
     slices,
     leanEntities,
+    leanEnvoyEntities,
     retire(): void {
       slices.retire();
       releasePsetIds([fullPsetId, shadowPsetId].filter((id): id is string => id !== undefined));

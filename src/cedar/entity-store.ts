@@ -14,11 +14,37 @@ export function uidOf(ref: EntityUidJson): { type: string; id: string } {
   return '__entity' in ref ? ref.__entity : ref;
 }
 
-const NOTHING_REACHABLE: EntityJson[] = Object.freeze([]) as unknown as EntityJson[];
+export function entityKey(e: EntityJson): string {
+  const { type, id } = uidOf(e.uid);
+  return uidKey(type, id);
+}
+
+/**
+ * A request's entity over the bundle's entity with the same uid: the request's
+ * attributes and tags over the bundle's, the parents of both. (The Envoy mapping
+ * relies on it: a workload in entities.json keeps its groups and gains the
+ * attributes parsed from its SPIFFE id.)
+ */
+export function mergeEntity(stat: EntityJson | undefined, req: EntityJson): EntityJson {
+  const { type, id } = uidOf(req.uid);
+  if (!stat) return { uid: { type, id }, attrs: req.attrs ?? {}, parents: req.parents ?? [], ...(req.tags ? { tags: req.tags } : {}) };
+  const parents = [...(stat.parents ?? [])];
+  if (req.parents?.length) {
+    const have = new Set(parents.map((p) => { const u = uidOf(p); return uidKey(u.type, u.id); }));
+    for (const p of req.parents) {
+      const u = uidOf(p);
+      if (!have.has(uidKey(u.type, u.id))) parents.push(p);
+    }
+  }
+  const tags = stat.tags || req.tags ? { ...stat.tags, ...req.tags } : undefined;
+  return { uid: { type, id }, attrs: { ...stat.attrs, ...req.attrs }, parents, ...(tags ? { tags } : {}) };
+}
+
+const NO_CLOSURE = Object.freeze({ entities: Object.freeze([]) as unknown as EntityJson[], referenced: Object.freeze(new Set<string>()) as ReadonlySet<string> });
 
 export class EntityStore {
   private readonly byKey = new Map<string, EntityJson>();
-  private readonly closure = new Map<string, EntityJson[]>();
+  private readonly closure = new Map<string, { entities: EntityJson[]; referenced: ReadonlySet<string> }>();
 
   constructor(entities: EntityJson[]) {
     for (const e of entities) {
@@ -27,6 +53,17 @@ export class EntityStore {
       if (this.byKey.has(key)) throw new Error(`entities.json defines ${type}::"${id}" twice`);
       this.byKey.set(key, { uid: { type, id }, attrs: e.attrs ?? {}, parents: e.parents ?? [], ...(e.tags ? { tags: e.tags } : {}) });
     }
+  }
+
+  /** This store with `extra` entities added; one already here is merged (mergeEntity). */
+  withEntities(extra: EntityJson[]): EntityStore {
+    const merged = new Map<string, EntityJson>();
+    for (const e of this.byKey.values()) merged.set(entityKey(e), e);
+    for (const e of extra) {
+      const k = entityKey(e);
+      merged.set(k, mergeEntity(merged.get(k), e));
+    }
+    return new EntityStore([...merged.values()]);
   }
 
   get size(): number {
@@ -41,6 +78,11 @@ export class EntityStore {
     return this.byKey.get(key);
   }
 
+  /** Uid keys of every entity. */
+  keys(): IterableIterator<string> {
+    return this.byKey.keys();
+  }
+
   all(): EntityJson[] {
     return [...this.byKey.values()];
   }
@@ -52,7 +94,20 @@ export class EntityStore {
    * closure grew this map by one entry per distinct caller, without bound.
    */
   reachableFrom(key: string): EntityJson[] {
-    if (!this.byKey.has(key)) return NOTHING_REACHABLE;
+    return this.closureOf(key).entities;
+  }
+
+  /**
+   * Every key the closure of `key` points at, including keys of entities the
+   * store does not hold (a request may bring those): when none of them is a
+   * request entity, the precomputed closure is the whole answer.
+   */
+  referencedFrom(key: string): ReadonlySet<string> {
+    return this.closureOf(key).referenced;
+  }
+
+  private closureOf(key: string): { entities: EntityJson[]; referenced: ReadonlySet<string> } {
+    if (!this.byKey.has(key)) return NO_CLOSURE;
     let hit = this.closure.get(key);
     if (hit) return hit;
     const seen = new Set<string>([key]);
@@ -67,7 +122,7 @@ export class EntityStore {
       out.push(e);
       stack.push(...this.neighbours(e));
     }
-    hit = out;
+    hit = { entities: out, referenced: seen };
     this.closure.set(key, hit);
     return hit;
   }
@@ -80,13 +135,15 @@ export class EntityStore {
       const { type, id } = uidOf(p);
       keys.push(uidKey(type, id));
     }
-    for (const v of Object.values(e.attrs ?? {})) collectEntityRefs(v, keys);
-    for (const v of Object.values(e.tags ?? {})) collectEntityRefs(v, keys);
+    const sink = { add: (k: string) => void keys.push(k) };
+    for (const v of Object.values(e.attrs ?? {})) collectEntityRefs(v, sink);
+    for (const v of Object.values(e.tags ?? {})) collectEntityRefs(v, sink);
     return keys;
   }
 }
 
-function collectEntityRefs(v: CedarValueJson, out: string[]): void {
+/** Uid keys of every entity reference inside a value (to any depth). */
+export function collectEntityRefs(v: CedarValueJson, out: { add(key: string): unknown }): void {
   if (v === null || typeof v !== 'object') return;
   if (Array.isArray(v)) {
     for (const x of v) collectEntityRefs(x, out);
@@ -95,10 +152,10 @@ function collectEntityRefs(v: CedarValueJson, out: string[]): void {
   const rec = v as Record<string, CedarValueJson>;
   const ent = rec.__entity as { type?: unknown; id?: unknown } | undefined;
   if (ent && typeof ent.type === 'string' && typeof ent.id === 'string') {
-    out.push(uidKey(ent.type, ent.id));
+    out.add(uidKey(ent.type, ent.id));
     return;
   }
   // With a schema, a bare {type, id} record may also denote an entity; include it to stay exact.
-  if (typeof rec.type === 'string' && typeof rec.id === 'string') out.push(uidKey(rec.type, rec.id));
+  if (typeof rec.type === 'string' && typeof rec.id === 'string') out.add(uidKey(rec.type, rec.id));
   for (const x of Object.values(rec)) collectEntityRefs(x, out);
 }

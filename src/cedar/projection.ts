@@ -12,6 +12,7 @@
  * read, which is what keeps it exact.
  */
 import type { CedarValueJson, EntityJson, PolicyJson } from './cedar-wasm.js';
+import { collectEntityRefs } from './entity-store.js';
 import { compileLike, likeMatches, type LikePattern, type PatternElem } from './like-pattern.js';
 
 /** A test of a context value against a literal: all a policy may do with some strings. */
@@ -33,7 +34,11 @@ export interface ContextReads {
 
 export interface ReadSet {
   context: ContextReads;
-  /** Attribute names read on any entity; other attributes are left out of requests. */
+  /**
+   * Attribute names read on any entity; other attributes are left out of
+   * requests. (A path below `context` is not counted: when the context holds
+   * an entity uid, the engine sends entities with all their attributes.)
+   */
   entityAttrs: Set<string>;
   /** Some policy calls hasTag/getTag, whose keys are computed: tags are sent whole. */
   tags: boolean;
@@ -44,6 +49,11 @@ export interface ReadSet {
   actionEntities: boolean;
   /** An entity is reached in a way the analysis does not follow: send every reachable entity. */
   allEntities: boolean;
+  /**
+   * Entity literals written in conditions (`Flags::"global".lockdown`), as uid
+   * keys: their data, and everything it reaches, is sent like the principal's.
+   */
+  literals: Set<string>;
 }
 
 /**
@@ -71,6 +81,7 @@ export function emptyReadSet(): ReadSet {
     resourceEntity: false,
     actionEntities: false,
     allEntities: false,
+    literals: new Set(),
   };
 }
 
@@ -176,6 +187,9 @@ function visit(into: ReadSet, e: unknown): void {
     const body = node[kind] as Expr;
     switch (kind) {
       case 'Value':
+        // An entity literal (alone, or inside a set or record literal).
+        collectEntityRefs(body as unknown as CedarValueJson, into.literals);
+        break;
       case 'Slot':
       case 'Unknown':
         break;
@@ -325,6 +339,7 @@ export function mergeReadsInto(into: ReadSet, from: ReadSet): ReadSet {
   into.resourceEntity ||= from.resourceEntity;
   into.actionEntities ||= from.actionEntities;
   into.allEntities ||= from.allEntities;
+  for (const k of from.literals) into.literals.add(k);
   return into;
 }
 

@@ -23,7 +23,7 @@
  * preparsed once.
  */
 import { cedar, type EntityJson } from './cedar-wasm.js';
-import { actionEntities, CONNECT_ACTION, READ_METHODS, WRITE_METHODS } from './action-hierarchy.js';
+import { CONNECT_ACTION, READ_METHODS, WRITE_METHODS } from './action-hierarchy.js';
 import type { CompiledPolicy } from './compile.js';
 import { entityNeedsOf, type EntityNeeds } from './cedar-request.js';
 import { uidKey, uidOf, type EntityStore } from './entity-store.js';
@@ -48,6 +48,8 @@ export interface Slice {
   readonly cacheable: boolean;
   /** Which of the request's entities to send (from `reads`), worked out once. */
   readonly needs: EntityNeeds;
+  /** The action, the resource and their ancestors (uid keys): a request entity among them may change the slice. */
+  readonly scopeKeys: ReadonlySet<string>;
 }
 
 export interface ChunkPlan {
@@ -58,12 +60,17 @@ export interface ChunkPlan {
 export interface SlicePlan {
   matching: CompiledPolicy[];
   chunks: ChunkPlan[];
+  /** Uid keys of the action, the resource and their ancestors the plan was made with. */
+  scopeKeys: ReadonlySet<string>;
 }
 
 export interface ResourceRef {
   type: string;
   id: string;
 }
+
+/** An entity uid (the action of a request is one too: `Action::"GET"`, `Shop::Action::"view"`). */
+export type EntityRef = ResourceRef;
 
 type Constraint = { op: string; entity?: unknown; entities?: unknown[]; entity_type?: string; in?: { entity?: unknown } };
 
@@ -128,55 +135,82 @@ export class SliceIndex {
     return this.retiredFlag;
   }
 
-  /** The slice for one request. Preparses only for pairs no compile-time warm-up covered. */
-  sliceFor(actionId: string, resource: ResourceRef, plan?: SlicePlan): Slice {
+  /**
+   * The slice for one request. Preparses only for pairs no compile-time warm-up
+   * covered. `overlay` holds the request's own entities (uid key → entity): when
+   * one of them is the action, the resource or one of their ancestors, it can
+   * change which `in` constraints hold, so the slice is planned over it.
+   */
+  sliceFor(action: EntityRef, resource: ResourceRef, plan?: SlicePlan, overlay?: ReadonlyMap<string, EntityJson>): Slice {
     if (this.retiredFlag) throw new SliceRetiredError('this policy set was replaced; its preparsed slices are gone');
-    const key = `${actionId}\n${resource.type}\n${resource.id}`;
+    const key = `${action.type}\n${action.id}\n${resource.type}\n${resource.id}`;
     const hit = this.slices.get(key);
-    if (hit) return hit;
-    plan ??= this.plan(actionId, resource);
+    if (hit && !(overlay && overlay.size > 0 && touches(hit.scopeKeys, overlay))) return hit;
+    if (!hit || !overlay || overlay.size === 0) {
+      const slice = this.makeSlice(plan ?? this.plan(action, resource));
+      this.remember(key, slice);
+      return slice;
+    }
+    // The request reshapes the hierarchy around its action or resource: plan over it, keyed by the ancestry it gives.
+    const overlaid = this.plan(action, resource, overlay);
+    const overlaidKey = `${key}\n${[...overlaid.scopeKeys].sort().join('\n')}`;
+    const known = this.slices.get(overlaidKey);
+    if (known) return known;
+    const slice = this.makeSlice(overlaid);
+    this.remember(overlaidKey, slice);
+    return slice;
+  }
+
+  private makeSlice(plan: SlicePlan): Slice {
     for (const chunk of plan.chunks) if (!this.chunks.has(chunk.signature)) this.preparseChunk(chunk);
     const reads = unionOfReads(plan.matching.map((p) => this.readsOf.get(p.id)!));
-    const slice: Slice = Object.freeze({
+    return Object.freeze({
       matching: plan.matching,
       psetIds: plan.chunks.map((c) => this.chunks.get(c.signature)!),
       reads,
       cacheable: !readsVolatile(reads),
       needs: entityNeedsOf(reads),
+      scopeKeys: plan.scopeKeys,
     });
+  }
+
+  private remember(key: string, slice: Slice): void {
     if (this.slices.size >= MAX_REMEMBERED_SLICES) this.slices.clear();
     this.slices.set(key, slice);
-    return slice;
   }
 
   /** Which policies a request evaluates, and in which chunks; no Cedar calls. */
-  plan(actionId: string, resource: ResourceRef): SlicePlan {
+  plan(action: EntityRef, resource: ResourceRef, overlay?: ReadonlyMap<string, EntityJson>): SlicePlan {
     const resourceKey = uidKey(resource.type, resource.id);
-    const resourceAncestors = this.ancestors([], resourceKey);
-    const actionOverlay = actionEntities(actionId).map((a) => this.mergedAction(a));
-    const actionKey = uidKey('Action', actionId);
-    const actionAncestors = this.ancestors(actionOverlay, actionKey);
+    const resourceAncestors = this.ancestors(overlay, resourceKey);
+    const actionKey = uidKey(action.type, action.id);
+    const actionAncestors = this.ancestors(overlay, actionKey);
 
     const byResource = [...(this.byResource.get(resourceKey) ?? []), ...this.shared.filter((p) => scopeMatches(this.scopeOf.get(p.id)!.resource, resource.type, resourceKey, resourceAncestors))].sort(
       (a, b) => a.order - b.order,
     );
-    const actionMatches = (p: CompiledPolicy): boolean => scopeMatches(this.scopeOf.get(p.id)!.action, 'Action', actionKey, actionAncestors);
+    const actionMatches = (p: CompiledPolicy): boolean => scopeMatches(this.scopeOf.get(p.id)!.action, action.type, actionKey, actionAncestors);
     const matching = byResource.filter(actionMatches);
     // Small per-service slices are shared by every action of that service; policies
     // in it whose action does not match are skipped by Cedar's scope check, exactly.
     const evaluated = byResource.length <= ACTION_SPLIT_MIN ? byResource : matching;
-    return { matching, chunks: chunkPolicies(evaluated, (p) => this.scopeOf.get(p.id)!.resource.op === '==') };
+    const scopeKeys = new Set<string>([actionKey, resourceKey, ...actionAncestors, ...resourceAncestors]);
+    return { matching, chunks: chunkPolicies(evaluated, (p) => this.scopeOf.get(p.id)!.resource.op === '=='), scopeKeys };
   }
 
   /**
    * (action, resource) pairs that policies or entities.json name: the compile
    * warms these so that requests to known services never wait for a preparse.
    */
-  knownPairs(resourceType: string): Array<[string, ResourceRef]> {
-    const actions = new Set<string>([...READ_METHODS, ...WRITE_METHODS, CONNECT_ACTION]);
+  knownPairs(resourceType: string): Array<[EntityRef, ResourceRef]> {
+    const actions = new Map<string, EntityRef>();
+    for (const id of [...READ_METHODS, ...WRITE_METHODS, CONNECT_ACTION]) actions.set(uidKey('Action', id), { type: 'Action', id });
     for (const p of this.ordered) {
       const a = this.scopeOf.get(p.id)!.action;
-      if (a.op === '==' && a.entity) actions.add(uidOf(a.entity as never).id);
+      if (a.op === '==' && a.entity) {
+        const { type, id } = uidOf(a.entity as never);
+        actions.set(uidKey(type, id), { type, id });
+      }
     }
     const resources = new Map<string, ResourceRef>();
     for (const key of this.byResource.keys()) {
@@ -190,8 +224,8 @@ export class SliceIndex {
     }
     // One resource no policy names stands for every unknown service.
     resources.set('\0unknown', { type: resourceType, id: UNKNOWN_SERVICE_ID });
-    const out: Array<[string, ResourceRef]> = [];
-    for (const r of resources.values()) for (const a of actions) out.push([a, r]);
+    const out: Array<[EntityRef, ResourceRef]> = [];
+    for (const r of resources.values()) for (const a of actions.values()) out.push([a, r]);
     return out;
   }
 
@@ -226,26 +260,17 @@ export class SliceIndex {
     this.slices.clear();
   }
 
-  /** An action entity as the request carries it: server hierarchy plus entities.json. */
-  private mergedAction(a: EntityJson): EntityJson {
-    const { type, id } = uidOf(a.uid);
-    const stat = this.entities.get(type, id);
-    return stat ? { ...a, parents: [...a.parents, ...stat.parents] } : a;
-  }
-
-  /** Transitive parents of `key`, where `overlay` entities replace the static ones. */
-  private ancestors(overlay: EntityJson[], key: string): Set<string> {
-    const byKey = new Map<string, EntityJson>();
-    for (const e of overlay) {
-      const { type, id } = uidOf(e.uid);
-      byKey.set(uidKey(type, id), e);
-    }
+  /** Transitive parents of `key`, where the request's `overlay` entities add parents to the store's. */
+  private ancestors(overlay: ReadonlyMap<string, EntityJson> | undefined, key: string): Set<string> {
     const parentsOf = (k: string): string[] => {
-      const e = byKey.get(k) ?? this.entities.getByKey(k);
-      return (e?.parents ?? []).map((p) => {
-        const { type, id } = uidOf(p);
-        return uidKey(type, id);
-      });
+      const keys: string[] = [];
+      for (const e of [this.entities.getByKey(k), overlay?.get(k)]) {
+        for (const p of e?.parents ?? []) {
+          const { type, id } = uidOf(p);
+          keys.push(uidKey(type, id));
+        }
+      }
+      return keys;
     };
     const out = new Set<string>();
     const stack = parentsOf(key);
@@ -257,6 +282,11 @@ export class SliceIndex {
     }
     return out;
   }
+}
+
+function touches(keys: ReadonlySet<string>, overlay: ReadonlyMap<string, EntityJson>): boolean {
+  for (const k of overlay.keys()) if (keys.has(k)) return true;
+  return false;
 }
 
 /** Can this scope constraint hold for the given entity? Unknown forms answer yes. */

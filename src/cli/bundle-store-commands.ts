@@ -154,6 +154,7 @@ export const bundleSignCommand: Command = {
   path: ['bundle', 'sign'],
   summary: 'sign a pushed version (again): for versions pushed unsigned or with an old-format signature',
   usage: 'bundle sign V --sign-key KEY --bucket B --bundle NAME [--s3-endpoint URL]',
+  args: ['V'],
   options: {
     'sign-key': { type: 'string', description: 'Ed25519 private key (PEM) to sign with', valueName: 'KEY' },
     ...STORE_OPTIONS,

@@ -27,9 +27,10 @@ const MAX_LOAD = 100;
 /** Options of `check` that are not server config keys. */
 const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'destination-principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'tls-ca', 'tls-cert', 'tls-key', 'help'];
 
+/** The server's fields of the whole context (not the projection Cedar got, which holds only what policies read). */
 function contextSummary(context: Record<string, CedarValueJson>): string {
-  const source = (context.source ?? {}) as Record<string, CedarValueJson>;
-  const lists = (source.lists as string[] | undefined) ?? [];
+  const source = context.source as Record<string, CedarValueJson> | undefined;
+  const lists = (source?.lists as string[] | undefined) ?? [];
   return `hour=${context.hour} weekday=${context.weekday} load=${context.load} risk=${context.risk ?? '(none)'} source.lists=[${lists.join(', ')}]`;
 }
 

@@ -4,6 +4,7 @@ import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bu
 import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand, bundleSignCommand } from './bundle-store-commands.js';
 import { checkCommand } from './check-command.js';
 import { fleetStatusCommand } from './fleet-commands.js';
+import { evalCommand } from './eval-command.js';
 import { SAFETY_COMMANDS } from './safety-commands.js';
 import { serveCommand } from './serve-command.js';
 import { validateCommand } from './validate-command.js';
@@ -11,6 +12,7 @@ import { validateCommand } from './validate-command.js';
 export const COMMANDS: Command[] = [
   serveCommand,
   checkCommand,
+  evalCommand,
   validateCommand,
   bundleBuildCommand,
   bundleTestCommand,

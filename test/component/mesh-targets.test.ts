@@ -66,7 +66,7 @@ describe('a sidecar check names its target by the destination identity', () => {
   it('the frontend reads orders through orders\' sidecar', async () => {
     const res = await client.check(istioRequest({ principal: FRONTEND, path: '/orders/17', host: 'orders.shop.svc.cluster.local:8080', destination: ORDERS }));
     expect(res.status.code).toBe(0);
-    expect(decisionLine(res)).toMatchObject({ resource: 'orders', policies: ['orders-frontend-access'] });
+    expect(decisionLine(res)).toMatchObject({ resource: 'Service::"orders"', policies: ['orders-frontend-access'] });
   });
 
   it('Host: orders sent to the payments pod is denied as host_mismatch, and the log says both names', async () => {
@@ -79,8 +79,8 @@ describe('a sidecar check names its target by the destination identity', () => {
       reason: 'host_mismatch',
       status: 403,
       principal: `Workload::"${FRONTEND}"`,
-      action: 'POST',
-      resource: 'payments',
+      action: 'Action::"POST"',
+      resource: 'Service::"payments"',
       host_mismatch: { host: 'orders', host_service: 'orders', destination: PAYMENTS, destination_service: 'payments' },
     });
     expect(metricValue(await server.metricsText(), 'authz_decisions_total{decision="deny",reason="host_mismatch"}')).toBeGreaterThanOrEqual(1);
@@ -89,13 +89,13 @@ describe('a sidecar check names its target by the destination identity', () => {
   it.each(['orders.shop.svc.cluster.local:8080', 'orders.shop', 'orders.', 'ORDERS:8080'])('the spoofed host %j is caught in every form', async (host) => {
     const res = await client.check(istioRequest({ principal: FRONTEND, path: '/orders/1', host, destination: PAYMENTS }));
     expect(res.denied_response?.status.code).toBe(403);
-    expect(decisionLine(res)).toMatchObject({ reason: 'host_mismatch', resource: 'payments' });
+    expect(decisionLine(res)).toMatchObject({ reason: 'host_mismatch', resource: 'Service::"payments"' });
   });
 
   it('with the host the pod really has, payments decides as payments (the frontend may not charge)', async () => {
     const res = await client.check(istioRequest({ principal: FRONTEND, method: 'POST', path: '/payments/charge', host: 'payments.shop:8080', destination: PAYMENTS }));
     expect(res.denied_response?.status.code).toBe(403);
-    expect(decisionLine(res)).toMatchObject({ reason: 'no_permit', resource: 'payments' });
+    expect(decisionLine(res)).toMatchObject({ reason: 'no_permit', resource: 'Service::"payments"' });
     const status = await client.check(istioRequest({ principal: FRONTEND, path: '/payments/9/status', host: '10.244.2.9:8080', destination: PAYMENTS }));
     expect(status.status.code).toBe(0);
   });
@@ -107,7 +107,7 @@ describe('every form of a name decides as one service', () => {
     const res = await client.check(rawHeaderRequest({ method: 'POST', path: '/orders', host, headers: {} }));
     // No mTLS at the edge: the caller is anonymous, the Host (as the map resolves it) names the service.
     expect(res.status.code).toBe(7);
-    expect(decisionLine(res)).toMatchObject({ decision: 'deny', resource: 'orders' });
+    expect(decisionLine(res)).toMatchObject({ decision: 'deny', resource: 'Service::"orders"' });
   });
 
   it.each(['orders.shop.svc.cluster.local:8080', 'orders.shop', 'orders.', 'orders'])('an admin writing to %j through orders\' sidecar gets the lockdown', async (host) => {
@@ -123,7 +123,7 @@ describe('SPIFFE ids are parsed strictly', () => {
     expect(ok.status.code).toBe(0);
     const smuggled = await client.check(istioRequest({ principal: SMUGGLED, path: '/stock', host: 'inventory', destination: 'spiffe://cluster.local/ns/shop/sa/inventory' }));
     expect(smuggled.denied_response?.status.code).toBe(403);
-    expect(decisionLine(smuggled)).toMatchObject({ reason: 'no_permit', principal: `Workload::"${SMUGGLED}"`, resource: 'inventory' });
+    expect(decisionLine(smuggled)).toMatchObject({ reason: 'no_permit', principal: `Workload::"${SMUGGLED}"`, resource: 'Service::"inventory"' });
   });
 });
 

@@ -60,6 +60,8 @@ const EXPORTED_METRICS = new Set([
   'authz_bundle_activation_longest_step_seconds', 'authz_bundle_store_errors_total', 'authz_bundle_download_duration_seconds',
   'authz_jwt_results_total', 'authz_load_ratio', 'authz_decision_cache_entries', 'authz_ratelimit_keys',
   'authz_ratelimit_evictions_total', 'authz_shadow_evaluations_total', 'authz_shadow_skipped_total', 'authz_shadow_version_info',
+  'authz_callers_refused_total', 'authz_grpc_calls_dropped_total', 'authz_grpc_pending_request_bytes', 'authz_process_faults_total',
+  'authz_push_messages_total', 'authz_push_connected', 'authz_push_last_message_age_seconds',
 ]);
 const HISTOGRAMS = new Set(['authz_check_duration_seconds', 'authz_bundle_activation_duration_seconds', 'authz_bundle_download_duration_seconds']);
 

@@ -38,7 +38,7 @@ describe('scopeMatches', () => {
 describe('slices of the example bundle', () => {
   it('a request evaluates its service\'s policies plus the mesh-wide ones', async () => {
     const set = await compilePolicyDirectory(EXAMPLE);
-    const ids = (action: string, service: string) => set.slices.sliceFor(action, { type: 'Service', id: service }).matching.map((p) => p.id);
+    const ids = (action: string, service: string) => set.slices.sliceFor({ type: 'Action', id: action }, { type: 'Service', id: service }).matching.map((p) => p.id);
     const meshWide = ['admin-api-business-hours', 'shed-anonymous-under-load'];
     expect(ids('GET', 'orders')).toEqual([...meshWide, 'public-paths', 'admins-full-access', 'admin-api-admins-only', 'orders-frontend-access', 'orders-no-anonymous', 'blocklisted-networks', 'orders-support-read']);
     expect(ids('DELETE', 'payments')).toEqual([...meshWide, 'admins-full-access', 'admin-api-admins-only', 'maintenance-lockdown', 'payments-no-delete', 'high-risk-step-up', 'blocklisted-networks']);
@@ -73,8 +73,8 @@ describe('chunks', () => {
   it(`a slice over ${MAX_POLICIES_PER_PSET} policies is split, answers combine, and shared chunks are preparsed once`, () => {
     const text = `${many(40)}\n${Array.from({ length: 20 }, (_, i) => `@id("s${i}") forbid (principal, action, resource == Service::"svc${i % 2}") when { context.path == "/${i}" };`).join('\n')}`;
     const set = compilePolicySet({ version: 'v', policies: [{ name: 'a.cedar', text }] });
-    const s0 = set.slices.sliceFor('GET', { type: 'Service', id: 'svc0' });
-    const s1 = set.slices.sliceFor('GET', { type: 'Service', id: 'svc1' });
+    const s0 = set.slices.sliceFor({ type: 'Action', id: 'GET' }, { type: 'Service', id: 'svc0' });
+    const s1 = set.slices.sliceFor({ type: 'Action', id: 'GET' }, { type: 'Service', id: 'svc1' });
     expect(s0.matching).toHaveLength(50);
     expect(s0.psetIds.length).toBe(Math.ceil(10 / MAX_POLICIES_PER_PSET) + Math.ceil(40 / MAX_POLICIES_PER_PSET));
     // The 40 service-independent policies sit in the same chunks for both services.
@@ -92,11 +92,11 @@ describe('chunks', () => {
 
   it('a retired set refuses to evaluate and gives its preparsed ids back', () => {
     const set = compilePolicySet({ version: 'v', policies: [{ name: 'a.cedar', text: many(3) }] });
-    set.slices.sliceFor('GET', { type: 'Service', id: 'x' });
+    set.slices.sliceFor({ type: 'Action', id: 'GET' }, { type: 'Service', id: 'x' });
     const before = psetIdStats().free;
     set.retire();
     expect(psetIdStats().free).toBe(before + 1);
-    expect(() => set.slices.sliceFor('GET', { type: 'Service', id: 'x' })).toThrow(SliceRetiredError);
+    expect(() => set.slices.sliceFor({ type: 'Action', id: 'GET' }, { type: 'Service', id: 'x' })).toThrow(SliceRetiredError);
     const res = checkRequestToInput(simpleRequestToCheckRequest({ method: 'GET', path: '/1', host: 'x' }));
     if (!res.ok) throw new Error(res.message);
     expect(authorizeInput(res.input, set, 'id').decision).toMatchObject({ kind: 'deny', reason: 'evaluation_error' });

@@ -1,0 +1,174 @@
+/**
+ * The engine's one entry point: decide any Cedar request against a compiled
+ * set, through slicing, projection and the decision cache, answering exactly
+ * as plain Cedar (`isAuthorized` with every policy, every entity and the whole
+ * context) does. The Envoy mapping (authorize.ts) and `authz eval` call it.
+ *
+ *   request → slice (action, resource) → cache key → [hit] answer
+ *                                                   [miss] project context and entities → Cedar → store
+ *
+ * Why each step is exact: slicing.ts (scope), projection.ts (context fields and
+ * attribute names), entities-to-send.ts (which entities), cache-key.ts (key).
+ */
+import type { DecisionCache } from '../cache/decision-cache.js';
+import { decisionCacheKey } from '../cache/cache-key.js';
+import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
+import type { CedarRequest } from './cedar-request.js';
+import type { CompiledPolicySet } from './compile.js';
+import { entitiesToSend } from './entities-to-send.js';
+import { collectEntityRefs, entityKey, uidKey, uidOf, type EntityStore } from './entity-store.js';
+import { evaluateSlice, type EngineResult } from './evaluate.js';
+import { checkRequestValues } from './request-check.js';
+import { contextKey, projectContext, projectEntityAttrs, type ReadSet } from './projection.js';
+import type { EntityRef, Slice } from './slicing.js';
+
+/** A Cedar request as any caller writes it. */
+export interface EngineRequest {
+  principal: EntityRef;
+  action: EntityRef;
+  resource: EntityRef;
+  context: Record<string, CedarValueJson>;
+  /**
+   * Entities the request brings, added to the set's. One the set also has is
+   * merged: the request's attributes and tags over the set's, the parents of both.
+   */
+  entities?: EntityJson[];
+}
+
+/** Which of the set's entity stores a caller evaluates against. */
+export type EntityBase = 'bundle' | 'envoy';
+
+export interface EngineOptions {
+  /** Decision cache; results are stored only for slices that read no volatile field. */
+  cache?: DecisionCache<EngineResult>;
+  nowMs?: () => number;
+  /** `envoy` adds the server's action groups (GET in Action::"read"); `bundle` (default) is the bundle's entities alone. */
+  base?: EntityBase;
+  /**
+   * Cache slices that read per-request fields (time, load) too. Their values are
+   * in the key, so answers stay exact; the server leaves them out because such
+   * entries would never be hit again, a stream of given requests may repeat them.
+   */
+  cacheVolatile?: boolean;
+}
+
+export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
+
+export interface EngineOutcome {
+  result: EngineResult;
+  /** What crossed into Cedar: the projected context and the entities it can reach (absent on a cache hit). */
+  cedarRequest?: CedarRequest;
+  cache?: CacheOutcome;
+}
+
+/** A request the engine refuses before Cedar sees it (e.g. one entity given twice). */
+export class EngineRequestError extends Error {}
+
+/**
+ * Decide one request. Throws `EngineRequestError` for a malformed request,
+ * `EvaluationError` (evaluate.ts) when Cedar refuses it, `SliceRetiredError`
+ * when the set was replaced.
+ */
+export function decide(set: CompiledPolicySet, req: EngineRequest, options: EngineOptions = {}): EngineOutcome {
+  const base = options.base ?? 'bundle';
+  // What a caller writes must be what Cedar would accept whole: a bad value left out by projection must still refuse the request.
+  if (base === 'bundle') {
+    checkRequestValues(set, req);
+    // With a schema, Cedar reads the context against the action's context type (`"10.0.0.1"` as an ipaddr, ...).
+    if (set.schemaEntities) req = { ...req, context: set.schemaEntities.normalizeContext(req.action, req.context) };
+  }
+  const overlay = requestOverlay(set, req.entities, base);
+  const slice = set.slices.sliceFor(req.action, req.resource, undefined, overlay);
+  const reads = slice.reads;
+
+  const ctxKey = contextKey(req.context, reads.context);
+  const { roots, viaContext } = entityRoots(req, slice, ctxKey);
+  // Request entities in the form Cedar gets them: only attributes some policy of the slice reads. An entity
+  // reached through the context is read by `context.x.attr` paths, which projection does not count: send all.
+  const own = overlay && overlay.size > 0 ? (viaContext ? overlay : projectOverlay(overlay, reads)) : undefined;
+
+  const cache = slice.cacheable || options.cacheVolatile ? options.cache : undefined;
+  let key = '';
+  let now = 0;
+  if (cache) {
+    key = decisionCacheKey(set.version, base, req.principal, req.action, req.resource, roots.length > 0 && own ? [...own.values()] : 0, ctxKey);
+    now = (options.nowMs ?? Date.now)();
+    const hit = cache.get(key, now);
+    if (hit !== undefined) return { result: hit, cache: 'hit' };
+  }
+  const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
+
+  const store = viaContext ? (base === 'envoy' ? set.envoyEntities : set.entities) : base === 'envoy' ? set.leanEnvoyEntities : set.leanEntities;
+  const cedarRequest: CedarRequest = {
+    principal: req.principal,
+    action: req.action,
+    resource: req.resource,
+    context: projectContext(req.context, reads.context),
+    entities: roots.length > 0 ? entitiesToSend(store, own, roots) : [],
+  };
+  const result = evaluateSlice(set, cedarRequest, slice);
+  if (cache) cache.set(key, freezeResult(result), now);
+  return { result, cedarRequest, cache: outcome };
+}
+
+/**
+ * The same request with nothing cut: the whole context and every entity (the
+ * set's and the request's, merged). For evaluations beside the slice: shadow
+ * policies may read what enforced ones do not, and they run off the request path.
+ */
+export function fullCedarRequest(set: CompiledPolicySet, req: EngineRequest, base: EntityBase = 'bundle'): CedarRequest {
+  const overlay = requestOverlay(set, req.entities, base);
+  const store: EntityStore = base === 'envoy' ? set.envoyEntities : set.entities;
+  const roots = [...store.keys(), ...(overlay?.keys() ?? [])];
+  return { principal: req.principal, action: req.action, resource: req.resource, context: req.context, entities: entitiesToSend(store, overlay, roots) };
+}
+
+/** The request's entities by uid key (read against the schema for `bundle` requests); refuses one uid given twice. */
+function requestOverlay(set: CompiledPolicySet, entities: EntityJson[] | undefined, base: EntityBase): Map<string, EntityJson> | undefined {
+  if (!entities || entities.length === 0) return undefined;
+  const out = new Map<string, EntityJson>();
+  for (const raw of entities) {
+    const e = base === 'bundle' && set.schemaEntities ? set.schemaEntities.normalizeEntity(raw) : raw;
+    const k = entityKey(e);
+    if (out.has(k)) {
+      const { type, id } = uidOf(e.uid);
+      throw new EngineRequestError(`entity ${type}::${JSON.stringify(id)} is given twice in the request`);
+    }
+    out.set(k, e);
+  }
+  return out;
+}
+
+function projectOverlay(overlay: ReadonlyMap<string, EntityJson>, reads: ReadSet): Map<string, EntityJson> {
+  const out = new Map<string, EntityJson>();
+  for (const [k, e] of overlay) {
+    const p: EntityJson = { uid: e.uid, attrs: projectEntityAttrs(e.attrs ?? {}, reads.entityAttrs), parents: e.parents ?? [] };
+    if (reads.tags && e.tags) p.tags = e.tags;
+    out.set(k, p);
+  }
+  return out;
+}
+
+/**
+ * Where Cedar can start reaching entity data for this slice: the scope
+ * variables it reads data of, the entity literals of its policies, and uids in
+ * the part of the context it reads. Empty: no entity data is observable.
+ */
+function entityRoots(req: EngineRequest, slice: Slice, ctxKey: unknown): { roots: string[]; viaContext: boolean } {
+  const needs = slice.needs;
+  const roots: string[] = [];
+  if (needs.principal) roots.push(uidKey(req.principal.type, req.principal.id));
+  if (needs.action) roots.push(uidKey(req.action.type, req.action.id));
+  if (needs.resource) roots.push(uidKey(req.resource.type, req.resource.id));
+  for (const k of slice.reads.literals) roots.push(k);
+  const before = roots.length;
+  if (ctxKey !== null && typeof ctxKey === 'object') collectEntityRefs(ctxKey as CedarValueJson, { add: (k: string) => roots.push(k) });
+  return { roots, viaContext: roots.length > before };
+}
+
+/** Every later hit shares the stored result (and decisions reference its arrays): make sharing safe. */
+function freezeResult(r: EngineResult): EngineResult {
+  Object.freeze(r.determining);
+  Object.freeze(r.errors);
+  return Object.freeze(r);
+}

@@ -1,0 +1,473 @@
+/**
+ * Differential testing of the engine against plain Cedar (CONVENTIONS.md,
+ * "Shortcuts are proven against the reference"), in the manner of cedar-spec's
+ * DRT targets: random policy sets, entity graphs, optional schemas and
+ * requests; every request decided by our engine uncached, cached twice, and in
+ * a shuffled stream sharing one cache, and by plain Cedar on the whole input
+ * (test/support/plain-cedar.ts). Decisions, determining policies and erroring
+ * policies must agree.
+ *
+ * A scenario is one compiled set and its requests; a case is one request.
+ * Used by test/property/differential.property.test.ts (fixed seed) and
+ * test/fuzz/differential-fuzz.ts (`npm run fuzz`).
+ */
+import fc from 'fast-check';
+import { builtinActionEntities } from '../../src/cedar/action-hierarchy.js';
+import type { CedarValueJson, EntityJson } from '../../src/cedar/cedar-wasm.js';
+import { EngineResultCache } from '../../src/cache/decision-cache.js';
+import { compilePolicySet, parsePolicies, PolicySetError, schemaViolations, type CompiledPolicySet } from '../../src/cedar/compile.js';
+import { decide, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
+import type { EngineResult } from '../../src/cedar/evaluate.js';
+import { enforcedPolicyTexts, mergeEntityLists, PlainCedar, type PlainAnswer } from './plain-cedar.js';
+
+// ---------------------------------------------------------------- the world
+
+const USERS = ['u0', 'u1', 'u2'];
+const GROUPS = ['g0', 'g1', 'g2', 'g3'];
+const DOCS = ['d0', 'd1', 'd2'];
+const FOLDERS = ['f0', 'f1', 'f2'];
+const STRINGS = ['', 'a', 'ab', 'abc', 'b*', 'x'];
+
+const ent = (type: string, id: string) => ({ __entity: { type, id } });
+const userRef = fc.constantFrom(...USERS, 'u9').map((id) => ent('User', id));
+const docRef = fc.constantFrom(...DOCS).map((id) => ent('Doc', id));
+
+/** Cedar values as JSON, explicit form (no schema needed to read them). */
+const value: fc.Arbitrary<CedarValueJson> = fc.oneof(
+  fc.boolean(),
+  fc.integer({ min: -3, max: 5 }),
+  fc.constantFrom(...STRINGS),
+  fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }),
+  fc.array(fc.constantFrom('t', 'u'), { maxLength: 2 }),
+  fc.record({ x: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: [] }),
+  userRef,
+  docRef,
+  fc.constantFrom({ __extn: { fn: 'ip', arg: '10.0.0.1' } }, { __extn: { fn: 'ip', arg: '127.0.0.1' } }, { __extn: { fn: 'decimal', arg: '1.5' } }),
+) as fc.Arbitrary<CedarValueJson>;
+
+const attrs = (names: string[]) => fc.dictionary(fc.constantFrom(...names), value, { maxKeys: 4 }) as fc.Arbitrary<Record<string, CedarValueJson>>;
+const tags = fc.option(fc.dictionary(fc.constantFrom('k0', 'k1', 'k2'), value, { maxKeys: 2 }) as fc.Arbitrary<Record<string, CedarValueJson>>, { nil: undefined });
+const ATTR_NAMES = ['level', 'name', 'owner', 'rec', 'ip', 'd', 'lockdown', 'flag'];
+
+const parentsFrom = (type: string, pool: string[]) => fc.subarray(pool).map((ids) => ids.map((id) => ({ type, id })));
+
+function entity(type: string, id: string, parents: fc.Arbitrary<{ type: string; id: string }[]>): fc.Arbitrary<EntityJson | null> {
+  return fc.option(fc.record({ attrs: attrs(ATTR_NAMES), parents, tags }), { freq: 4, nil: null }).map((r) =>
+    r === null ? null : ({ uid: { type, id }, attrs: r.attrs, parents: r.parents, ...(r.tags ? { tags: r.tags } : {}) } as EntityJson),
+  );
+}
+
+/** Entity graphs: groups in groups (several levels), folders in folders, an action hierarchy, a namespace. */
+const worldEntities: fc.Arbitrary<EntityJson[]> = fc
+  .tuple(
+    ...GROUPS.map((g, i) => entity('Group', g, parentsFrom('Group', GROUPS.slice(i + 1)))),
+    ...USERS.map((u) => entity('User', u, parentsFrom('Group', GROUPS))),
+    ...FOLDERS.map((f, i) => entity('Folder', f, parentsFrom('Folder', FOLDERS.slice(i + 1)))),
+    ...DOCS.map((d) => entity('Doc', d, parentsFrom('Folder', FOLDERS))),
+    entity('Flags', 'global', fc.constant([])),
+    entity('Shop::Item', 'i0', fc.constant([])),
+    fc.subarray([
+      { uid: { type: 'Action', id: 'view' }, attrs: {}, parents: [{ type: 'Action', id: 'read' }] },
+      { uid: { type: 'Action', id: 'read' }, attrs: {}, parents: [{ type: 'Action', id: 'any' }] },
+      { uid: { type: 'Action', id: 'edit' }, attrs: { level: 2 }, parents: [{ type: 'Action', id: 'write' }] },
+      { uid: { type: 'Action', id: 'write' }, attrs: {}, parents: [{ type: 'Action', id: 'any' }] },
+      { uid: { type: 'Action', id: 'GET' }, attrs: {}, parents: [{ type: 'Action', id: 'safe' }] },
+      { uid: { type: 'Action', id: 'safe' }, attrs: {}, parents: [{ type: 'Action', id: 'any' }] },
+      { uid: { type: 'Shop::Action', id: 'buy' }, attrs: {}, parents: [{ type: 'Shop::Action', id: 'browse' }] },
+    ] as EntityJson[]),
+  )
+  .map((parts) => {
+    const actions = parts.pop() as unknown as EntityJson[];
+    return [...(parts as (EntityJson | null)[]).filter((e): e is EntityJson => e !== null), ...actions];
+  });
+
+// ---------------------------------------------------------------- policies
+
+const principalScope = fc.constantFrom(
+  'principal',
+  'principal == User::"u0"',
+  'principal in Group::"g1"',
+  'principal in Group::"g3"',
+  'principal is User',
+  'principal is User in Group::"g2"',
+  'principal in User::"u1"',
+);
+const actionScope = fc.constantFrom(
+  'action',
+  'action == Action::"view"',
+  'action == Action::"edit"',
+  'action in Action::"read"',
+  'action in Action::"any"',
+  'action in [Action::"view", Action::"write"]',
+  'action == Shop::Action::"buy"',
+  'action in Shop::Action::"browse"',
+  'action in Action::"safe"',
+);
+const resourceScope = fc.constantFrom(
+  'resource',
+  'resource == Doc::"d0"',
+  'resource in Folder::"f1"',
+  'resource in Folder::"f2"',
+  'resource is Doc',
+  'resource is Doc in Folder::"f2"',
+  'resource is Public',
+  'resource == Shop::Item::"i0"',
+  'resource is Shop::Item',
+);
+
+/** Expressions that can be booleans, and often error (missing attributes, wrong types, overflow). */
+const atom = fc.constantFrom(
+  'principal has level',
+  'principal.level > 1',
+  'principal.level + 1 > 2',
+  'principal.level * 9223372036854775807 > 0',
+  '-principal.level < 0',
+  'resource.owner == principal',
+  'resource.owner.level < 3',
+  'resource has owner && resource.owner has name',
+  'resource.rec.x == 1',
+  'resource has rec.x',
+  'principal.name like "a*"',
+  'principal.name == "ab"',
+  'principal.hasTag("k0")',
+  'principal.getTag("k0") == true',
+  'resource.hasTag("k1") && resource.getTag("k1") > 0',
+  'resource.getTag("k2").level > 0',
+  'Flags::"global".lockdown',
+  'Flags::"global" has lockdown',
+  'User::"u1".level > 1',
+  'Group::"g0" in Group::"g3"',
+  'principal in Group::"g3"',
+  'principal in resource.owner',
+  'resource in Folder::"f2"',
+  'action in Action::"any"',
+  'action.level == 2',
+  'context.a > 1',
+  'context has s && context.s == "x"',
+  'context.s like "a*"',
+  'context.ip.isInRange(ip("10.0.0.0/8"))',
+  'context.rec.x == 2',
+  'context.rec == {"x": 1}',
+  'context == {}',
+  'context.e.level > 0',
+  'context.e in Group::"g1"',
+  'context.e.hasTag("k0")',
+  'context.flag',
+  '[1, 2].contains(context.a)',
+  'context.tags.contains("t")',
+  'resource.ip.isLoopback()',
+  'resource.d.lessThan(decimal("2.0"))',
+  'decimal("1.5").lessThan(decimal("2.0"))',
+  'context.when < datetime("2026-01-01")',
+  'duration("1h") > duration("30m")',
+  '(if context.flag then principal else resource) has level',
+  '(if context.flag then principal else resource).level > 1',
+  '{x: principal}.x.level > 1',
+  '{a: 1}.a == 1',
+  '[principal, resource].contains(User::"u0")',
+  'principal.owner.owner.level > 0',
+  'principal is User',
+  'resource is Doc in Folder::"f0"',
+  'true',
+  'false',
+);
+
+const boolExpr: fc.Arbitrary<string> = fc.letrec<{ e: string }>((tie) => ({
+  e: fc.oneof(
+    // Shallow: Cedar's parser slows down sharply on deeply nested expressions, and depth 2 already mixes every form.
+    { maxDepth: 2, depthSize: 'xsmall', withCrossShrink: true },
+    atom,
+    tie('e').map((a) => `!(${a})`),
+    fc.tuple(tie('e'), tie('e')).map(([a, b]) => `(${a}) && (${b})`),
+    fc.tuple(tie('e'), tie('e')).map(([a, b]) => `(${a}) || (${b})`),
+    fc.tuple(tie('e'), tie('e'), tie('e')).map(([a, b, c]) => `if ${a} then ${b} else ${c}`),
+  ),
+})).e;
+
+const policyText = fc
+  .record({
+    effect: fc.constantFrom('permit', 'permit', 'forbid'),
+    principal: principalScope,
+    action: actionScope,
+    resource: resourceScope,
+    conditions: fc.array(fc.record({ kind: fc.constantFrom('when', 'unless'), body: boolExpr }), { maxLength: 2 }),
+    id: fc.boolean(),
+  })
+  .map((p) => {
+    const body = p.conditions.map((c) => ` ${c.kind} { ${c.body} }`).join('');
+    return `${p.effect} (${p.principal}, ${p.action}, ${p.resource})${body};`;
+  });
+
+const policyFiles = fc.array(fc.array(policyText, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 3 }).map((files) =>
+  files.map((ps, i) => ({ name: `f${i}.cedar`, text: ps.map((t, n) => (n % 3 === 1 ? `@id("p${i}-${n}") ${t}` : t)).join('\n') })),
+);
+
+// ---------------------------------------------------------------- schemas
+
+/** A schema over the same world; with it, entities.json may use the implicit forms Cedar reads against it. */
+export const SCHEMA = `
+namespace Shop {
+  entity Item { level?: Long };
+  action browse;
+  action buy in [browse] appliesTo { principal: [User], resource: [Item], context: Ctx };
+}
+type Ctx = { a?: Long, s?: String, flag?: Bool, ip?: ipaddr, rec?: { x: Long }, e?: User, tags?: Set<String>, when?: datetime };
+entity Group in [Group];
+entity User in [Group] { level?: Long, name?: String, owner?: User } tags Bool;
+entity Folder in [Folder];
+entity Doc in [Folder] { owner?: User, level?: Long, ip?: ipaddr, d?: decimal, rec?: { x: Long } } tags Long;
+entity Flags { lockdown?: Bool };
+entity Public;
+action any;
+action read, write in [any];
+action safe in [any];
+action view in [read] appliesTo { principal: [User], resource: [Doc, Folder, Public], context: Ctx };
+action edit in [write] appliesTo { principal: [User], resource: [Doc, Folder, Public], context: Ctx };
+action "GET" in [safe] appliesTo { principal: [User], resource: [Doc, Folder, Public], context: Ctx };
+`;
+
+/** A ref written explicitly or, under a schema, as the implicit `{type, id}`. */
+const refAs = (type: string, id: string, implicit: boolean) => (implicit ? { type, id } : ent(type, id));
+const ipAs = (ip: string, implicit: boolean) => (implicit ? ip : { __extn: { fn: 'ip', arg: ip } });
+
+const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
+  .record({
+    groups: fc.tuple(...GROUPS.map((_, i) => parentsFrom('Group', GROUPS.slice(i + 1)))),
+    users: fc.tuple(
+      ...USERS.map(() =>
+        fc.record({
+          parents: parentsFrom('Group', GROUPS),
+          level: fc.option(fc.integer({ min: -2, max: 4 }), { nil: undefined }),
+          name: fc.option(fc.constantFrom(...STRINGS), { nil: undefined }),
+          owner: fc.option(fc.tuple(fc.constantFrom(...USERS), fc.boolean()), { nil: undefined }),
+          tags: fc.dictionary(fc.constantFrom('k0', 'k1'), fc.boolean(), { maxKeys: 2 }),
+        }),
+      ),
+    ),
+    folders: fc.tuple(...FOLDERS.map((_, i) => parentsFrom('Folder', FOLDERS.slice(i + 1)))),
+    docs: fc.tuple(
+      ...DOCS.map(() =>
+        fc.record({
+          parents: parentsFrom('Folder', FOLDERS),
+          owner: fc.option(fc.tuple(fc.constantFrom(...USERS), fc.boolean()), { nil: undefined }),
+          ip: fc.option(fc.tuple(fc.constantFrom('10.0.0.1', '127.0.0.1'), fc.boolean()), { nil: undefined }),
+          d: fc.option(fc.constantFrom('1.5', '3.0'), { nil: undefined }),
+          rec: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
+          tags: fc.dictionary(fc.constantFrom('k1', 'k2'), fc.integer({ min: -1, max: 2 }), { maxKeys: 2 }),
+        }),
+      ),
+    ),
+    lockdown: fc.option(fc.boolean(), { nil: undefined }),
+  })
+  .map((w) => {
+    const out: EntityJson[] = [];
+    const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Record<string, CedarValueJson>;
+    GROUPS.forEach((g, i) => out.push({ uid: { type: 'Group', id: g }, attrs: {}, parents: w.groups[i] }));
+    USERS.forEach((u, i) => {
+      const x = w.users[i];
+      const attrs = defined({ level: x.level, name: x.name, owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined });
+      out.push({ uid: { type: 'User', id: u }, attrs, parents: x.parents, tags: x.tags } as EntityJson);
+    });
+    FOLDERS.forEach((f, i) => out.push({ uid: { type: 'Folder', id: f }, attrs: {}, parents: w.folders[i] }));
+    DOCS.forEach((d, i) => {
+      const x = w.docs[i];
+      const attrs = defined({
+        owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined,
+        ip: x.ip ? ipAs(x.ip[0], x.ip[1]) : undefined,
+        d: x.d,
+        rec: x.rec === undefined ? undefined : { x: x.rec },
+      });
+      out.push({ uid: { type: 'Doc', id: d }, attrs, parents: x.parents, tags: x.tags } as EntityJson);
+    });
+    out.push({ uid: { type: 'Flags', id: 'global' }, attrs: w.lockdown === undefined ? {} : { lockdown: w.lockdown }, parents: [] });
+    return out;
+  });
+
+// ---------------------------------------------------------------- requests
+
+const context = (schema: boolean) =>
+  fc
+    .record(
+      {
+        a: fc.integer({ min: -1, max: 3 }),
+        s: fc.constantFrom(...STRINGS),
+        flag: fc.boolean(),
+        ip: fc.tuple(fc.constantFrom('10.1.2.3', '192.168.0.1'), fc.boolean()),
+        rec: fc.record({ x: fc.integer({ min: 0, max: 2 }) }),
+        e: fc.tuple(fc.constantFrom(...USERS, 'u7'), fc.boolean()),
+        tags: fc.array(fc.constantFrom('t', 'u'), { maxLength: 2 }),
+        when: fc.constantFrom('2025-06-01T00:00:00Z', '2026-06-01T00:00:00Z'),
+      },
+      { requiredKeys: [] },
+    )
+    .map((c) => {
+      const out: Record<string, CedarValueJson> = {};
+      if (c.a !== undefined) out.a = c.a;
+      if (c.s !== undefined) out.s = c.s;
+      if (c.flag !== undefined) out.flag = c.flag;
+      if (c.ip) out.ip = ipAs(c.ip[0], schema && c.ip[1]) as CedarValueJson;
+      if (c.rec) out.rec = c.rec;
+      if (c.e) out.e = refAs('User', c.e[0], schema && c.e[1]) as CedarValueJson;
+      if (c.tags) out.tags = c.tags;
+      if (c.when) out.when = { __extn: { fn: 'datetime', arg: c.when } } as CedarValueJson;
+      return out;
+    });
+
+/** Entities a request brings: the principal with more data, a group with new parents, an entity only the context names. */
+const requestEntities = (schema: boolean): fc.Arbitrary<EntityJson[]> =>
+  fc
+    .subarray([0, 1, 2])
+    .chain((which) =>
+      fc.tuple(
+        ...which.map((w) => {
+          if (w === 0) {
+            return fc.record({ level: fc.integer({ min: 0, max: 3 }), parents: parentsFrom('Group', GROUPS), tag: fc.boolean() }).map(
+              (x) => ({ uid: { type: 'User', id: '@principal' }, attrs: { level: x.level }, parents: x.parents, tags: { k0: x.tag } }) as EntityJson,
+            );
+          }
+          if (w === 1) return parentsFrom('Group', ['g3']).map((parents) => ({ uid: { type: 'Group', id: 'g0' }, attrs: {}, parents }) as EntityJson);
+          return fc.integer({ min: 0, max: 3 }).map((level) => ({ uid: { type: 'User', id: 'u7' }, attrs: schema ? { level } : { level, name: 'a' }, parents: [{ type: 'Group', id: 'g1' }] }) as EntityJson);
+        }),
+      ),
+    );
+
+export interface RequestCase extends EngineRequest {
+  entities: EntityJson[];
+}
+
+const request = (schema: boolean): fc.Arbitrary<RequestCase> =>
+  fc
+    .record({
+      principal: fc.constantFrom(...USERS, 'u9'),
+      action: fc.constantFrom(
+        ...(schema
+          ? [{ type: 'Action', id: 'view' }, { type: 'Action', id: 'edit' }, { type: 'Action', id: 'GET' }, { type: 'Shop::Action', id: 'buy' }]
+          : [{ type: 'Action', id: 'view' }, { type: 'Action', id: 'edit' }, { type: 'Action', id: 'GET' }, { type: 'Action', id: 'POST' }, { type: 'Shop::Action', id: 'buy' }]),
+      ),
+      resource: fc.constantFrom({ type: 'Doc', id: 'd0' }, { type: 'Doc', id: 'd1' }, { type: 'Doc', id: 'd2' }, { type: 'Folder', id: 'f1' }, { type: 'Public', id: 'x' }, { type: 'Secret', id: 'x' }, { type: 'Shop::Item', id: 'i0' }),
+      context: context(schema),
+      entities: requestEntities(schema),
+    })
+    .map((r) => ({
+      principal: { type: 'User', id: r.principal },
+      action: r.action,
+      resource: r.resource,
+      context: r.context,
+      entities: r.entities.map((e) => (uidId(e) === '@principal' ? { ...e, uid: { type: 'User', id: r.principal } } : e)),
+    }));
+
+function uidId(e: EntityJson): string {
+  return ('__entity' in e.uid ? e.uid.__entity : e.uid).id;
+}
+
+// ---------------------------------------------------------------- scenarios
+
+export interface Scenario {
+  files: { name: string; text: string }[];
+  entities: EntityJson[];
+  schema?: string;
+  /** Envoy checks see the server's action groups too. */
+  base: EntityBase;
+  requests: RequestCase[];
+  /** Order of the shared-cache stream (a permutation of request indexes). */
+  shuffle: number[];
+}
+
+export function scenario(requestsPerScenario: number): fc.Arbitrary<Scenario> {
+  const withRequests = (schema: boolean) =>
+    fc.array(request(schema), { minLength: requestsPerScenario, maxLength: requestsPerScenario }).chain((requests) =>
+      fc.shuffledSubarray(
+        requests.map((_, i) => i),
+        { minLength: requests.length, maxLength: requests.length },
+      ).map((shuffle) => ({ requests, shuffle })),
+    );
+  const plain = fc.record({ files: policyFiles, entities: worldEntities, base: fc.constantFrom<EntityBase>('bundle', 'envoy'), rq: withRequests(false) });
+  const typed = fc.record({ files: policyFiles, entities: schemaEntities, rq: withRequests(true) });
+  return fc.oneof(
+    { weight: 3, arbitrary: plain.map((s) => ({ files: s.files, entities: s.entities, base: s.base, requests: s.rq.requests, shuffle: s.rq.shuffle })) },
+    { weight: 1, arbitrary: typed.map((s) => ({ files: s.files, entities: s.entities, schema: SCHEMA, base: 'bundle' as EntityBase, requests: s.rq.requests, shuffle: s.rq.shuffle })) },
+  );
+}
+
+// ---------------------------------------------------------------- running one
+
+export interface Disagreement {
+  request: RequestCase;
+  how: string;
+  ours: unknown;
+  plain: PlainAnswer;
+}
+
+interface Comparable {
+  decision: 'allow' | 'deny';
+  determining: string[];
+  erroring: string[];
+  failed: boolean;
+}
+
+function ours(set: CompiledPolicySet, req: RequestCase, base: EntityBase, cache?: EngineResultCache<EngineResult>): Comparable {
+  try {
+    const { result } = decide(set, req, { base, cache });
+    return { decision: result.decision, determining: [...result.determining], erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(), failed: false };
+  } catch {
+    return { decision: 'deny', determining: [], erroring: [], failed: true };
+  }
+}
+
+function same(a: Comparable, p: PlainAnswer): boolean {
+  if (p.failure !== undefined || a.failed) return a.failed && p.failure !== undefined;
+  return a.decision === p.decision && a.determining.join('\n') === p.determining.join('\n') && a.erroring.join('\n') === p.erroring.join('\n');
+}
+
+/** Compile with the policies the schema refuses left out (random conditions often do not type-check). */
+export function compileScenario(s: Scenario): CompiledPolicySet | undefined {
+  let files = s.files;
+  try {
+    if (s.schema !== undefined) {
+      const parsed = [...parsePolicies({ version: 'probe', policies: files }).values()];
+      const bad = new Set(schemaViolations(s.schema, parsed).map((v) => v.policyId));
+      // Kept policies keep their ids (`<file>#<n>` would renumber once others are left out).
+      files = files.map((f) => {
+        const kept = parsed.filter((p) => p.file === f.name && !bad.has(p.id)).map((p) => (p.annotations.id ? p.text : `@id(${JSON.stringify(p.id)}) ${p.text}`));
+        return { name: f.name, text: kept.length > 0 ? kept.join('\n') : 'forbid (principal, action, resource) when { false };' };
+      });
+    }
+    return compilePolicySet({ version: 'gen', policies: files, entities: s.entities, schema: s.schema });
+  } catch (err) {
+    if (err instanceof PolicySetError) return undefined;
+    throw err;
+  }
+}
+
+/** The reference's preparsed set is re-used under one id per process (re-preparsing an id replaces it). */
+const REFERENCE_SLOT = 'differential-reference';
+
+/** Decide every request of a scenario every way; the disagreements (empty when exact). */
+export function runScenario(s: Scenario): Disagreement[] {
+  const set = compileScenario(s);
+  if (!set) return [];
+  const out: Disagreement[] = [];
+  try {
+    const plain = new PlainCedar(enforcedPolicyTexts(set), s.schema, REFERENCE_SLOT);
+    const bundleEntities = s.base === 'envoy' ? mergeEntityLists(s.entities, builtinActionEntities()) : s.entities;
+    const expected = s.requests.map((r) => plain.decide({ ...r, entities: mergeEntityLists(bundleEntities, r.entities) }));
+    const check = (i: number, how: string, got: Comparable) => {
+      if (!same(got, expected[i])) out.push({ request: s.requests[i], how, ours: got, plain: expected[i] });
+    };
+    s.requests.forEach((r, i) => {
+      check(i, 'uncached', ours(set, r, s.base));
+      const cache = new EngineResultCache<EngineResult>(64, 60_000);
+      check(i, 'cached (first)', ours(set, r, s.base, cache));
+      check(i, 'cached (repeat)', ours(set, r, s.base, cache));
+    });
+    const shared = new EngineResultCache<EngineResult>(1000, 60_000);
+    for (const i of s.shuffle) check(i, 'shared cache, shuffled stream', ours(set, s.requests[i], s.base, shared));
+  } finally {
+    set.retire();
+  }
+  return out;
+}
+
+export function describeScenario(s: Scenario, d: Disagreement[]): string {
+  return JSON.stringify({ files: s.files, entities: s.entities, schema: s.schema !== undefined, base: s.base, disagreements: d.slice(0, 3) }, null, 1);
+}
