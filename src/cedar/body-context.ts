@@ -1,10 +1,10 @@
 /**
  * The request body as Cedar context fields: `context.bodyTruncated` (always,
  * when asked for), `context.body` (the text) and `context.json` (the parsed
- * value). Each is computed only when the evaluated slice can read it: the
- * projection (projection.ts) would drop an unread field anyway, so leaving it
- * out beforehand sends Cedar exactly the same request, minus the cost of
- * decoding and parsing.
+ * value). Each is computed only when some policy of the set reads it
+ * (cedar-request.ts `requestContext`): the projection (projection.ts) would
+ * drop an unread field from every evaluation anyway, so leaving it out
+ * beforehand sends Cedar exactly the same requests, minus decoding and parsing.
  */
 import type { JsonValue, RequestBody } from '../envoy/request-body.js';
 import type { CedarValueJson } from './cedar-wasm.js';
