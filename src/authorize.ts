@@ -83,7 +83,7 @@ export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicy
 
 /** CheckRequest → RequestModel with the set's way of naming services (bundle.yaml `services:`, gateways, frontProxy). */
 export function readCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>): InputResult {
-  return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set) });
+  return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set), bodyLimits: options?.bodyLimits });
 }
 
 /** The deny for a request refused before evaluation; a refused target keeps the request and both names for the log. */

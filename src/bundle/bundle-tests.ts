@@ -39,6 +39,7 @@ const simpleRequestSchema = z.strictObject({
   network: z.boolean().optional(),
   sni: z.string().optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
+  body: z.string().optional(),
 });
 
 /** A full Envoy CheckRequest (JSON with an `attributes` key) is taken as it is, as `authz check` does. */

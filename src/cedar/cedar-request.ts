@@ -9,7 +9,8 @@ import type { CompiledPolicySet } from './compile.js';
 import { fullCedarRequest, type EngineRequest } from './engine.js';
 import { workloadPrincipal, type PrincipalRef } from './principal.js';
 import { contextFields, type ContextFields } from '../context/context-fields.js';
-import type { ReadSet } from './projection.js';
+import type { ContextReads, ReadSet } from './projection.js';
+import { addBodyFields } from './body-context.js';
 
 /** A request as it crosses into Cedar. */
 export interface CedarRequest {
@@ -75,11 +76,23 @@ export function buildContext(input: RequestModel, fields?: ContextFields): Recor
   return ctx;
 }
 
-/** The whole context of a request against a set: Envoy's fields, the server's fields, and the set's mode. */
-export function requestContext(input: RequestModel, set: CompiledPolicySet, fields: ContextFields = contextFields(input, set)): Record<string, CedarValueJson> {
+/**
+ * The whole context of a request against a set: Envoy's fields, the server's
+ * fields, the set's mode, and the body fields some policy of the set reads
+ * (`reads`, by default what the whole set reads). A body field no policy reads
+ * is not computed: the projection would drop it from every evaluation against
+ * this set anyway, so leaving it out is exact and saves decoding and parsing.
+ */
+export function requestContext(
+  input: RequestModel,
+  set: CompiledPolicySet,
+  fields: ContextFields = contextFields(input, set),
+  reads: ContextReads = set.slices.allReads.context,
+): Record<string, CedarValueJson> {
   const context = buildContext(input, fields);
   // bundle.yaml's mode, so policies can tighten in high-alert too.
   context.mode = set.settings.mode;
+  addBodyFields(context, input.body, reads);
   return context;
 }
 

@@ -15,6 +15,7 @@ import { contextConfigShape, refineContextConfig } from './context-schema.js';
 import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/policy-directory.js';
 import { callerPatternProblem } from '../server/allowed-callers.js';
 import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
+import { DEFAULT_BODY_MAX_BYTES, DEFAULT_JSON_MAX_DEPTH, DEFAULT_JSON_MAX_KEYS } from '../envoy/request-body.js';
 import { transportConfigShape } from './transport-schema.js';
 import { DEFAULT_HTTP_IDENTITY_HEADER } from '../envoy/http-check-request.js';
 
@@ -134,6 +135,12 @@ export const configSchema = z
     decisionLogRedactHeaders: headerNames.default([]),
     /** Longest string logged per field of a decision line; longer values are cut (see docs/safety.md). */
     decisionLogMaxString: wholeNumber(64, 1024 * 1024).default(DEFAULT_DECISION_LOG_MAX_STRING),
+    /** Longest request body policies see as context.body / context.json; a longer one counts as truncated (docs/context.md). */
+    bodyMaxBytes: wholeNumber(1, 16 * 1024 * 1024).default(DEFAULT_BODY_MAX_BYTES),
+    /** Deepest nesting of a JSON body parsed into context.json. */
+    jsonMaxDepth: wholeNumber(1, 1000).default(DEFAULT_JSON_MAX_DEPTH),
+    /** Most keys plus array elements (all levels) of a JSON body parsed into context.json. */
+    jsonMaxKeys: wholeNumber(1, 1_000_000).default(DEFAULT_JSON_MAX_KEYS),
     /** Where log lines go: stdout, or a file path. */
     logDestination: z.string().min(1).default('stdout'),
     /** When the engine cannot decide (no set, evaluation error, deadline): deny 503 (closed) or allow (open). */

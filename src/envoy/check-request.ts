@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { normalizePath } from './path-normalization.js';
 import type { InputResult, PeerModel, RequestModel } from './request-model.js';
+import { NO_BODY, requestBody, type BodyLimits } from './request-body.js';
 import { canonicalHost } from './service-names.js';
 import { ServiceDirectory, type TargetResult } from './target-service.js';
 import type { WireCheckRequest, WireHeaderValue, WireHttpRequest, WirePeer, WireStruct, WireStructValue } from './wire-types.js';
@@ -20,6 +21,8 @@ export interface InputOptions {
   nowMs: () => number;
   /** How the active bundle names services (bundle.yaml `services:`, gateways, frontProxy); the defaults otherwise. */
   targets?: ServiceDirectory;
+  /** What a forwarded body may cost before policies stop seeing it (DEFAULT_BODY_LIMITS otherwise). */
+  bodyLimits?: BodyLimits;
 }
 
 const DEFAULT_OPTIONS: InputOptions = { nowMs: Date.now };
@@ -45,7 +48,7 @@ export function checkRequestToInput(req: WireCheckRequest | null | undefined, op
     const input: RequestModel = {
       kind: 'network', method: '', path: '', rawPath: '', query: {}, host: '', scheme: '', protocol: '',
       headers: {}, headerCount: 0, source, destination, timeMs, contextExtensions, service: '', sni,
-      requestId: '', filterMetadata,
+      requestId: '', filterMetadata, body: NO_BODY,
     };
     return withTarget(input, target);
   }
@@ -86,6 +89,7 @@ export function checkRequestToInput(req: WireCheckRequest | null | undefined, op
     sni,
     requestId: str(http.id) || headers['x-request-id'] || '',
     filterMetadata,
+    body: requestBody(http, headers, options.bodyLimits),
   };
   const target = targets.resolve({ kind: 'http', extensionService: contextExtensions.service ?? '', destinationPrincipal: destination.principal, host });
   return withTarget(input, target);

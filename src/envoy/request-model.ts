@@ -2,6 +2,7 @@
  * Our own model of one request to authorise: what Envoy told us, normalised,
  * with nothing Cedar-specific yet. Built by `checkRequestToInput`.
  */
+import type { RequestBody } from './request-body.js';
 import type { HostMismatch } from './target-service.js';
 
 export interface PeerModel {
@@ -41,6 +42,8 @@ export interface RequestModel {
   requestId: string;
   /** metadata_context.filter_metadata, decoded from protobuf Struct to plain JSON. */
   filterMetadata: Record<string, unknown>;
+  /** The body Envoy forwarded (with_request_body), decoded and parsed only when asked (request-body.ts). */
+  body: RequestBody;
 }
 
 export type InputResult =

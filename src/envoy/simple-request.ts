@@ -31,6 +31,8 @@ export interface SimpleRequest {
   sni?: string;
   /** metadata_context.filter_metadata as plain JSON. */
   metadata?: Record<string, unknown>;
+  /** The request body, as Envoy sends it with with_request_body (pack_as_bytes: false). */
+  body?: string;
 }
 
 export function simpleRequestToCheckRequest(r: SimpleRequest | WireCheckRequest): WireCheckRequest {
@@ -61,6 +63,7 @@ export function simpleRequestToCheckRequest(r: SimpleRequest | WireCheckRequest)
       scheme: s.scheme ?? 'http',
       protocol: 'HTTP/1.1',
       headers: Object.fromEntries(headers.map((h) => [h.key!.toLowerCase(), h.value!])),
+      ...(s.body !== undefined ? { body: s.body } : {}),
     };
   }
   attributes.request = request;

@@ -52,6 +52,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Serve the admin HTTP port (default true). Cluster workers leave it to the primary. */
   admin?: boolean;
+  /** Called once the admin port listens, before the first policy load (0 when not served). */
+  onAdminListening?: (port: number) => void;
 }
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -85,6 +87,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const shadowVersion = new ActivePolicySet();
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
+  const bodyLimits = { maxBytes: config.bodyMaxBytes, jsonMaxDepth: config.jsonMaxDepth, jsonMaxKeys: config.jsonMaxKeys };
   // The source is built below; the guard reads its clock through this.
   let source: BundleSource | undefined;
   const staleGuard =
@@ -106,7 +109,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger.info({ servers: n, previous: fleetServers }, 'fleet size changed; rate limit shares recomputed');
     fleetServers = n;
   };
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard, tracing, fleet });
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard, tracing, fleet, bodyLimits });
   const grpcServer = new GrpcServer({
     handler,
     isServing: isReady,
@@ -165,9 +168,6 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   // The policy directory, or the S3 store when bucket and bundle are set.
   source = await createBundleSource(config, { policySet, metrics, logger, shadowVersion, isReady, onFleetSize });
   const started = source;
-  await source.start();
-  staleGuard?.start();
-  load.start();
 
   const admin = new AdminServer({
     metrics,
@@ -202,7 +202,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   let grpcPort: number;
   let httpPort: number | undefined;
   let adminPort = 0;
+  const serveAdmin = options.admin !== false; // cluster workers leave the admin port to the primary
   try {
+    // The admin port listens before the first policy load: /healthz answers from
+    // process start, so a slow first S3 fetch never fails a liveness probe, and
+    // /readyz says 503 until a set is active. Cluster workers leave it to the primary.
+    if (serveAdmin) {
+      adminPort = await admin.listen(config.admin.host, config.admin.port).catch((err: unknown) => {
+        throw listenError('admin HTTP', formatHostPort(config.admin), err);
+      });
+    }
+    options.onAdminListening?.(adminPort);
+    await started.start();
+    staleGuard?.start();
+    load.start();
     grpcPort = await grpcServer.bind(config.listen.host, config.listen.port).catch((err: unknown) => {
       throw listenError('gRPC', formatHostPort(config.listen), err);
     });
@@ -211,15 +224,9 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         throw listenError('HTTP ext_authz', formatHostPort(config.httpListen!), err);
       });
     }
-    // Cluster workers leave the admin port to the primary.
-    if (options.admin !== false) {
-      adminPort = await admin.listen(config.admin.host, config.admin.port).catch((err: unknown) => {
-        throw listenError('admin HTTP', formatHostPort(config.admin), err);
-      });
-    }
   } catch (err) {
     staleGuard?.stop();
-    await Promise.all([started.stop(), grpcServer.close(0), httpAuthz?.close()]);
+    await Promise.all([started.stop(), grpcServer.close(0), httpAuthz?.close(), serveAdmin ? admin.close() : undefined]);
     enricher.stop();
     load.stop();
     await tracing?.shutdown();
@@ -242,7 +249,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       await started.stop();
       enricher.stop();
       load.stop();
-      await Promise.all([grpcServer.close(), httpAuthz?.close(), options.admin !== false ? admin.close() : undefined]);
+      await Promise.all([grpcServer.close(), httpAuthz?.close(), serveAdmin ? admin.close() : undefined]);
       removeFaultHandlers();
       // Spans still buffered are sent (bounded by OTEL_BSP_EXPORT_TIMEOUT) before the process goes.
       await tracing?.shutdown().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not export the last traces'));

@@ -10,6 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import type { BodyLimits } from '../envoy/request-body.js';
 import { authorizeInput, readCheckRequest, refusedInput, type Authorization } from '../authorize.js';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
@@ -54,6 +55,8 @@ export interface CheckHandlerDeps {
   fleet?: FleetSize;
   /** OpenTelemetry; absent when tracing is off (then a Check pays one undefined check for it). */
   tracing?: Tracing;
+  /** What a forwarded request body may cost before policies stop seeing it. */
+  bodyLimits?: BodyLimits;
   /** --max-policy-age: while `stale`, every check is answered by the fail mode. */
   staleGuard?: { readonly stale: boolean; message(version: string): string };
 }
@@ -126,7 +129,7 @@ export class CheckHandler {
   private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
     const refusal = refusalOf(request);
     if (refusal) return { decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) };
-    const parsed = readCheckRequest(request, set);
+    const parsed = readCheckRequest(request, set, this.deps.bodyLimits ? { bodyLimits: this.deps.bodyLimits } : undefined);
     if (!parsed.ok) return refusedInput(parsed, set, decisionId);
     const input = parsed.input;
     if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };

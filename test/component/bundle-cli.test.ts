@@ -49,22 +49,22 @@ describe('authz bundle test / build', () => {
     const r = await authz('bundle', 'test', POLICIES);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines.filter((l) => l.startsWith('PASS  tests/mesh.json: '))).toHaveLength(12);
-    expect(lines.at(-1)).toBe('PASS: 12/12');
+    expect(lines.filter((l) => l.startsWith('PASS  tests/mesh.json: '))).toHaveLength(15);
+    expect(lines.at(-1)).toBe('PASS: 15/15');
   });
 
   it('bundle test exits 1 with a FAIL line and the reason when a case fails', async () => {
     const r = await authz('bundle', 'test', brokenCopy());
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^FAIL {2}tests\/mesh\.json: the frontend reads an order \(.*\)\n {6}expected deny; got allow \(allowed, HTTP 200, policies: orders-frontend-access\)$/m);
-    expect(r.stdout).toMatch(/PASS: 11\/12\nFAIL: 1\/12\n$/);
+    expect(r.stdout).toMatch(/PASS: 14\/15\nFAIL: 1\/15\n$/);
   });
 
   it('bundle build refuses when a test fails and writes nothing', async () => {
     const out = path.join(work, 'refused.tar.gz');
     const r = await authz('bundle', 'build', brokenCopy(), '-o', out);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^REFUSED .*: 1 of 12 bundle tests failed; not building\n$/);
+    expect(r.stderr).toMatch(/^REFUSED .*: 1 of 15 bundle tests failed; not building\n$/);
     expect(existsSync(out)).toBe(false);
   });
 
@@ -83,7 +83,7 @@ describe('authz bundle test / build', () => {
     expect(r.stdout).toMatch(/built .*mesh\.tar\.gz: bundle mesh version v1, \d+ files, [\d.]+ KiB, sha256 [0-9a-f]{64}\n$/);
     const t = await authz('bundle', 'test', out);
     expect(t.code).toBe(0);
-    expect(t.stdout).toMatch(/PASS: 12\/12/);
+    expect(t.stdout).toMatch(/PASS: 15\/15/);
   });
 
   it('usage errors exit 2', async () => {
@@ -102,7 +102,7 @@ describe('authz bundle push / activate / rollback / list', () => {
 
     const p1 = await authz('bundle', 'push', POLICIES, '--version', 'v1', ...store());
     expect(p1.code).toBe(0);
-    expect(p1.stdout).toMatch(/PASS: 12\/12\npushed mesh v1 \([\d.]+ KiB, sha256 [0-9a-f]{64}\) to s3:\/\/authz-test\/bundles\/mesh\/v1\/bundle\.tar\.gz\n/);
+    expect(p1.stdout).toMatch(/PASS: 15\/15\npushed mesh v1 \([\d.]+ KiB, sha256 [0-9a-f]{64}\) to s3:\/\/authz-test\/bundles\/mesh\/v1\/bundle\.tar\.gz\n/);
 
     const again = await authz('bundle', 'push', POLICIES, '--version', 'v1', ...store());
     expect(again.code).toBe(1);

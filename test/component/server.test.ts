@@ -99,7 +99,7 @@ describe('health, readiness, metrics and the decision log', () => {
     expect(ready.status).toBe(200);
     expect(JSON.parse(ready.body).version).toMatch(/^dir-/);
     const bundle = JSON.parse((await server.admin('/bundle')).body);
-    expect(bundle).toMatchObject({ policies: 17, last_error: null });
+    expect(bundle).toMatchObject({ policies: 19, last_error: null });
   });
 
   it('metrics count decisions and time the handler', async () => {

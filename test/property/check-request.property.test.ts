@@ -29,6 +29,9 @@ const http = fc.record(
     protocol: maybe(text),
     id: maybe(text),
     headers: maybe(fc.dictionary(text, fc.oneof(text, junk))),
+    body: maybe(fc.oneof(text, fc.json(), junk)),
+    raw_body: maybe(fc.oneof(fc.uint8Array().map((u) => Buffer.from(u)), junk)),
+    size: maybe(fc.oneof(fc.integer().map(String), junk)),
     header_map: maybe(fc.record({ headers: maybe(fc.array(fc.record({ key: maybe(text), value: maybe(text), raw_value: maybe(fc.uint8Array().map((u) => Buffer.from(u))) }, { requiredKeys: [] }))) }, { requiredKeys: [] })),
   },
   { requiredKeys: [] },
@@ -63,7 +66,9 @@ const set = compilePolicySet({
       name: 'p.cedar',
       text: `permit(principal, action in Action::"read", resource) when { context.path like "/a*" && context.source has ip && context.source.ip.isInRange(ip("10.0.0.0/8")) };
              forbid(principal, action, resource) when { context.headers has "x" && context.headers["x"] == "y" };
-             permit(principal is Workload, action, resource) when { principal has namespace && principal.namespace == "a" && context.time > datetime("2020-01-01") };`,
+             permit(principal is Workload, action, resource) when { principal has namespace && principal.namespace == "a" && context.time > datetime("2020-01-01") };
+             forbid(principal, action, resource) when { context has json && context.json == {"a": 1} };
+             forbid(principal, action, resource) when { context.bodyTruncated && context has body && context.body like "*z*" };`,
     },
   ],
 });
@@ -88,6 +93,21 @@ describe('no CheckRequest makes the pipeline throw', () => {
         if (decision.kind === 'deny') expect([400, 403, 431]).toContain(decision.status);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('any JSON body reaches Cedar as a value it accepts (escape keys, huge numbers, lone surrogates, nulls)', () => {
+    const hostile = fc.oneof(
+      fc.json(),
+      fc.jsonValue().map((v) => JSON.stringify({ __entity: { type: 'User', id: 'x' }, v, n: [1e300, -0, 2 ** 63, null], s: '\uD800' })),
+    );
+    fc.assert(
+      fc.property(hostile, fc.boolean(), (body, asBytes) => {
+        const http = { method: 'POST', path: '/a', host: 'svc', headers: { 'content-type': 'application/json' }, ...(asBytes ? { raw_body: Buffer.from(body) } : { body }) };
+        const { decision } = authorizeCheckRequest({ attributes: { request: { http } } } as WireCheckRequest, set);
+        expect(decision.reason).not.toBe('evaluation_error');
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -1,3 +1,4 @@
+import { NO_BODY } from '../../src/envoy/request-body.js';
 import { describe, expect, it } from 'vitest';
 import { buildContext, inputToCedarRequest } from '../../src/cedar/cedar-request.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
@@ -9,7 +10,7 @@ function input(over: Partial<RequestModel> = {}): RequestModel {
   return {
     kind: 'http', method: 'GET', path: '/x', rawPath: '/x', query: {}, host: 'svc', scheme: 'http', protocol: 'HTTP/1.1', headers: {}, headerCount: 0,
     source: { principal: '', service: '' }, destination: { principal: '', service: '' }, timeMs: Date.parse('2026-01-02T03:04:05.678Z'),
-    contextExtensions: {}, service: 'svc', sni: '', requestId: '', filterMetadata: {}, ...over,
+    contextExtensions: {}, service: 'svc', sni: '', requestId: '', filterMetadata: {}, body: NO_BODY, ...over,
   };
 }
 

@@ -12,6 +12,7 @@ describe('loadConfig', () => {
     expect(c.admin).toEqual({ host: '127.0.0.1', port: 9192 });
     expect(c.policies).toBe('policies');
     expect(c.policiesSettle).toBe(200);
+    expect([c.bodyMaxBytes, c.jsonMaxDepth, c.jsonMaxKeys]).toEqual([65536, 32, 1000]);
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -31,6 +32,8 @@ describe('loadConfig', () => {
     { name: 'unknown log level', src: { flags: { logLevel: 'loud' }, env: {} }, error: /logLevel/ },
     { name: 'bad boolean', src: { env: { AUTHZ_DECISION_LOG_HEADERS: 'maybe' } }, error: /decisionLogHeaders/ },
     { name: 'a settle time that is not a duration', src: { flags: { policiesSettle: 'soon' }, env: {} }, error: /policiesSettle: expected a duration.*\(from --policies-settle\)/ },
+    { name: 'a zero body limit', src: { env: { AUTHZ_BODY_MAX_BYTES: '0' } }, error: /bodyMaxBytes: expected a whole number from 1 to 16777216, got "0" \(from environment AUTHZ_BODY_MAX_BYTES\)/ },
+    { name: 'a JSON depth that is not a number', src: { env: { AUTHZ_JSON_MAX_DEPTH: 'deep' } }, error: /jsonMaxDepth: expected a whole number/ },
     { name: 'a settle time over a minute', src: { env: { AUTHZ_POLICIES_SETTLE: '2m' } }, error: /policiesSettle: must be at most 60s \(from environment AUTHZ_POLICIES_SETTLE\)/ },
   ];
   for (const row of bad) {

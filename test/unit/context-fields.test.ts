@@ -1,3 +1,4 @@
+import { NO_BODY } from '../../src/envoy/request-body.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { EventLoopLoad, fixedLoad, type LoopTimes } from '../../src/context/load.js';
@@ -9,7 +10,7 @@ function model(over: Partial<RequestModel> = {}): RequestModel {
   return {
     kind: 'http', method: 'GET', path: '/', rawPath: '/', query: {}, host: 'api', scheme: 'http', protocol: 'HTTP/1.1',
     headers: {}, headerCount: 0, source: { principal: '', service: '' }, destination: { principal: '', service: '' },
-    timeMs: Date.UTC(2026, 0, 5, 12), contextExtensions: {}, service: 'api', sni: '', requestId: '', filterMetadata: {},
+    timeMs: Date.UTC(2026, 0, 5, 12), contextExtensions: {}, service: 'api', sni: '', requestId: '', filterMetadata: {}, body: NO_BODY,
     ...over,
   };
 }

@@ -623,8 +623,11 @@ describe('Dockerfile', () => {
 // ------------------------------------------------------------------ Istio
 
 describe('envoy/istio', () => {
-  const files = readdirSync(path.join(ROOT, 'envoy/istio')).filter((f) => f.endsWith('.yaml'));
-  const docsByFile = new Map(files.map((f) => [f, loadYamlDocs(`envoy/istio/${f}`)]));
+  const files = (readdirSync(path.join(ROOT, 'envoy/istio'), { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.split(path.sep).join('/'));
+  const isKustomization = (f: string) => path.basename(f) === 'kustomization.yaml';
+  const docsByFile = new Map(files.filter((f) => !isKustomization(f)).map((f) => [f, loadYamlDocs(`envoy/istio/${f}`)]));
   const all = [...docsByFile.values()].flat();
   const ofKind = (docs: Json[], kind: string): Json[] => docs.filter((d) => d.kind === kind);
   const providers: Json[] = all
@@ -645,7 +648,10 @@ describe('envoy/istio', () => {
     typeof port === 'number' ? port : c.ports.find((p: Json) => p.name === port)?.containerPort;
 
   it('ships the expected files, each document a named Kubernetes object', () => {
-    expect(files.sort()).toEqual(['authorization-policy.yaml', 'deployment.yaml', 'mesh-config.yaml', 'sidecar-variant.yaml']);
+    expect(files.sort()).toEqual([
+      'authorization-policy.yaml', 'deployment.yaml', 'image/kustomization.yaml', 'kustomization.yaml',
+      'mesh-config.yaml', 'sidecar/kustomization.yaml', 'sidecar/workload.yaml',
+    ]);
     for (const d of all) {
       expect(d.apiVersion, JSON.stringify(d).slice(0, 80)).toMatch(/\S/);
       expect(d.kind).toMatch(/\S/);
@@ -736,8 +742,14 @@ describe('envoy/istio', () => {
     const adminRules = rulesFor(SERVER_ADMIN_PORT);
     expect(adminRules.length).toBeGreaterThan(0);
     for (const r of adminRules) expect(r.from?.length, 'the admin port is open only to named sources').toBeGreaterThan(0);
-    // The Service's ports are the ones the policies talk about.
-    expect(service.spec.ports.map((p: Json) => p.port).sort()).toEqual([SERVER_GRPC_PORT, SERVER_ADMIN_PORT]);
+    // The mesh-facing Service carries the gRPC port only: the admin port is never reachable by its name.
+    expect(service.spec.ports.map((p: Json) => p.port)).toEqual([SERVER_GRPC_PORT]);
+    for (const svc of ofKind(all, 'Service')) {
+      for (const p of svc.spec.ports) {
+        expect(p.port, `${svc.metadata.name} port ${p.name}`).not.toBe(SERVER_ADMIN_PORT);
+        expect(p.targetPort, `${svc.metadata.name} port ${p.name}`).not.toBe('http-admin');
+      }
+    }
   });
 
   it('runs non-root on a read-only root filesystem, with the state dir on an emptyDir', () => {
@@ -779,8 +791,94 @@ describe('envoy/istio', () => {
     }
   });
 
+  describe('what kubectl and what istioctl read', () => {
+    /** A kustomization's own resources and its components' (kustomize's default load restrictions: files under its root). */
+    function kustomize(dir: string): { files: string[]; images: Json[] } {
+      const k = loadYaml(`envoy/istio/${dir ? `${dir}/` : ''}kustomization.yaml`);
+      const files: string[] = [];
+      const images: Json[] = [...(k.images ?? [])];
+      for (const r of k.resources ?? []) {
+        expect(r, `${dir}: resource ${r} stays under the kustomization's root`).not.toMatch(/^\.\.|^\//);
+        files.push(path.posix.join(dir, r));
+      }
+      for (const c of k.components ?? []) {
+        const cdir = path.posix.normalize(path.posix.join(dir, c));
+        const comp = loadYaml(`envoy/istio/${cdir}/kustomization.yaml`);
+        expect(comp.kind).toBe('Component');
+        const inner = kustomize(cdir);
+        files.push(...inner.files);
+        images.push(...inner.images);
+      }
+      for (const f of files) expect(existsSync(path.join(ROOT, 'envoy/istio', f)), f).toBe(true);
+      return { files, images };
+    }
+    const variants = { shared: kustomize(''), sidecar: kustomize('sidecar') };
+    const pkgVersion: string = JSON.parse(read('package.json')).version;
+
+    it.each(Object.entries(variants))('the %s variant applies with kubectl alone: no IstioOperator among its resources', (_name, v) => {
+      expect(v.files.length).toBeGreaterThan(0);
+      for (const f of v.files) {
+        const kinds = docsByFile.get(f)!.map((d) => d.kind);
+        expect(kinds, f).not.toContain('IstioOperator');
+        expect(kinds.length, f).toBeGreaterThan(0);
+      }
+    });
+
+    it('IstioOperator lives only in mesh-config.yaml, which no kustomization lists, and it declares every provider', () => {
+      for (const [f, docs] of docsByFile) {
+        if (docs.some((d) => d.kind === 'IstioOperator')) expect(f).toBe('mesh-config.yaml');
+      }
+      expect(docsByFile.get('mesh-config.yaml')!.map((d) => d.kind)).toEqual(['IstioOperator']);
+      for (const v of Object.values(variants)) expect(v.files).not.toContain('mesh-config.yaml');
+      expect(providers.map((p) => p.name).sort()).toEqual(['cedar-authz', 'cedar-authz-http', 'cedar-authz-local']);
+    });
+
+    it('the image tag is written once, in the image component, with the command that builds it from the Dockerfile', () => {
+      const component = loadYaml('envoy/istio/image/kustomization.yaml');
+      expect(component.images).toHaveLength(1);
+      const [image] = component.images;
+      expect(image.newTag).toBe(pkgVersion);
+      for (const v of Object.values(variants)) expect(v.images).toEqual([image]);
+      const authzImages = ofKind(all, 'Deployment')
+        .flatMap((d) => d.spec.template.spec.containers)
+        .filter((c: Json) => env(c, 'AUTHZ_LISTEN'))
+        .map((c: Json) => c.image);
+      expect(authzImages).toEqual([image.name, image.name]); // kustomize sets name and tag
+      const build = `docker build -t ${image.name}:${image.newTag} .`;
+      expect(read('envoy/istio/image/kustomization.yaml')).toContain(build);
+      expect(read('envoy/istio/README.md')).toContain(build);
+    });
+
+    it('no placeholder image is left in the deployment files or guides', () => {
+      for (const f of [...files.map((x) => `envoy/istio/${x}`), 'envoy/istio/README.md', 'README.md', 'docker-compose.yml']) {
+        expect(read(f), f).not.toMatch(/your-org/);
+      }
+    });
+
+    it('the guide gives one apply command per variant, and the files name the same', () => {
+      const guide = read('envoy/istio/README.md');
+      expect(guide).toContain('kubectl apply -k envoy/istio\n');
+      expect(guide).toContain('kubectl apply -k envoy/istio/sidecar\n');
+      expect(guide).toContain('istioctl install -f envoy/istio/mesh-config.yaml');
+      expect(guide).not.toMatch(/kubectl apply -f envoy\/istio\/(mesh-config|sidecar)/);
+      expect(read('envoy/istio/deployment.yaml')).toContain('kubectl apply -k envoy/istio ');
+      expect(read('envoy/istio/sidecar/workload.yaml')).toContain('kubectl apply -k envoy/istio/sidecar\n');
+    });
+
+    it('both variants give the server a startup probe on /healthz (served from process start)', () => {
+      const servers = ofKind(all, 'Deployment')
+        .flatMap((d) => d.spec.template.spec.containers)
+        .filter((c: Json) => env(c, 'AUTHZ_LISTEN'));
+      expect(servers).toHaveLength(2);
+      for (const c of servers) {
+        expect(c.startupProbe?.httpGet?.path, c.name).toBe('/healthz');
+        expect(probePort(c, c.startupProbe.httpGet.port)).toBe(hostPort(env(c, 'AUTHZ_ADMIN')!).port);
+      }
+    });
+  });
+
   describe('sidecar variant', () => {
-    const docs = docsByFile.get('sidecar-variant.yaml')!;
+    const docs = docsByFile.get('sidecar/workload.yaml')!;
     const policy = ofKind(docs, 'AuthorizationPolicy')[0];
     const p = provider(policy.spec.provider.name).envoyExtAuthzGrpc;
     const entry = ofKind(docs, 'ServiceEntry')[0];
@@ -807,6 +905,20 @@ describe('envoy/istio', () => {
       const admin = hostPort(env(sidecar, 'AUTHZ_ADMIN')!).port;
       expect(probePort(sidecar, sidecar.readinessProbe.httpGet.port)).toBe(admin);
       expect(probePort(sidecar, sidecar.livenessProbe.httpGet.port)).toBe(admin);
+    });
+
+    it('other workloads are refused on the admin port by a DENY policy on the same pods', () => {
+      const admin = String(hostPort(env(sidecar, 'AUTHZ_ADMIN')!).port);
+      const deny = ofKind(docs, 'AuthorizationPolicy').find((x) => x.spec.action === 'DENY');
+      expect(deny, 'DENY policy in the sidecar variant').toBeDefined();
+      const labels = workload.spec.template.metadata.labels;
+      expect(Object.entries(deny.spec.selector.matchLabels).every(([k, v]) => labels[k] === v)).toBe(true);
+      // Unconditional: no `from`, no `when`, every rule names only the admin port.
+      expect(deny.spec.rules).toHaveLength(1);
+      expect(deny.spec.rules[0].from).toBeUndefined();
+      expect(deny.spec.rules[0].when).toBeUndefined();
+      expect(deny.spec.rules[0].to.flatMap((t: Json) => t.operation.ports)).toEqual([admin]);
+      expect(deny.metadata.namespace).toBe(workload.metadata.namespace);
     });
 
     it("the policy selects the pod that carries the server", () => {

@@ -1,3 +1,4 @@
+import { NO_BODY } from '../../src/envoy/request-body.js';
 import { describe, expect, it } from 'vitest';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
 import { ANONYMOUS, workloadPrincipal } from '../../src/cedar/principal.js';
@@ -62,7 +63,7 @@ function input(over: Partial<RequestModel> = {}): RequestModel {
   return {
     kind: 'http', method: 'GET', path: '/api/x', rawPath: '/api/x', query: {}, host: 'frontend', scheme: 'http', protocol: 'HTTP/1.1', headers: {}, headerCount: 0,
     source: { principal: '', service: '', ip: '198.51.100.7' }, destination: { principal: '', service: '' }, timeMs: 0,
-    contextExtensions: {}, service: 'frontend', sni: '', requestId: '', filterMetadata: {}, ...over,
+    contextExtensions: {}, service: 'frontend', sni: '', requestId: '', filterMetadata: {}, body: NO_BODY, ...over,
   };
 }
 
