@@ -10,7 +10,7 @@ for (let i = 0; i < n; i++) {
   const p = principals[i % 4], s = services[(i >> 2) % 4], m = methods[(i >> 4) % 4], path = paths[(i * 7) % paths.length] + (i % 50 === 0 ? `/${i}` : '');
   out.push(JSON.stringify({
     principal: { type: 'Workload', id: p }, action: { type: 'Action', id: m }, resource: { type: 'Service', id: s },
-    context: { method: m, path, query: {}, host: s, scheme: 'http', protocol: 'HTTP/1.1', headers: { 'x-request-id': `r-${i}` },
+    context: { method: m, path, rawPath: path, query: {}, bodyTruncated: false, host: s, scheme: 'http', protocol: 'HTTP/1.1', headers: { 'x-request-id': `r-${i}` },
       source: { principal: p, ip: { __extn: { fn: 'ip', arg: `10.0.${i % 4}.7` } }, port: 40000, lists: [] }, destination: { principal: `spiffe://cluster.local/ns/shop/sa/${s}`, port: 8080 },
       time: { __extn: { fn: 'datetime', arg: '2026-11-30T10:00:00Z' } }, contextExtensions: {}, load: 0, hour: 10, weekday: 1, mode: 'normal' },
   }));
