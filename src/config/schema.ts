@@ -9,6 +9,7 @@ import { parseHostPort, type HostPort } from './values.js';
 import { duration } from './duration.js';
 
 export { duration };
+import { wholeNumber } from './whole-number.js';
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
@@ -55,16 +56,7 @@ const hostPort = z.string().transform((s, ctx): HostPort => {
   return hp;
 });
 
-/** A whole number given as a number or a string of digits ("1e3" and "12abc" are refused, not coerced). */
-export const wholeNumber = (min: number, max: number) =>
-  z.union([z.number(), z.string()]).transform((v, ctx): number => {
-    const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-    if (!Number.isInteger(n) || n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got "${v}"` });
-      return z.NEVER;
-    }
-    return n;
-  });
+export { wholeNumber };
 
 /** Worker processes: a number, or "auto" for one per available CPU. */
 export const cores = z.union([z.literal('auto'), z.number(), z.string()]).transform((v, ctx): number => {

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../envoy/check-request-limits.js';
 import { parseDurationMs } from './values.js';
+import { wholeNumber } from './whole-number.js';
 
 /** Envoy opens another connection when a connection's streams are all busy. */
 export const DEFAULT_GRPC_MAX_CONCURRENT_STREAMS = 1000;
@@ -27,7 +28,7 @@ export const DEFAULT_GRPC_MAX_CONNECTION_AGE_GRACE_MS = 30_000;
 export const DEFAULT_GRPC_KEEPALIVE_TIME_MS = 2 * 3_600_000;
 export const DEFAULT_GRPC_KEEPALIVE_TIMEOUT_MS = 20_000;
 
-// Local copies of the shared parsers: importing them from schema.ts would be a module cycle.
+// A local duration parser: importing schema.ts's would be a module cycle.
 const durationMs = (min: number) =>
   z.union([z.string(), z.number()]).transform((s, ctx): number => {
     const ms = parseDurationMs(s);
@@ -38,26 +39,17 @@ const durationMs = (min: number) =>
     return ms;
   });
 
-const whole = (min: number, max: number) =>
-  z.union([z.number(), z.string()]).transform((v, ctx): number => {
-    const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
-    if (!Number.isInteger(n) || n < min || n > max) {
-      ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got "${v}"` });
-      return z.NEVER;
-    }
-    return n;
-  });
 
 const MIB = 1024 * 1024;
 
 export const transportConfigShape = {
   /** Largest CheckRequest decoded; larger ones are 431 denies and are never buffered. */
-  maxRequestBytes: whole(4096, 64 * MIB).default(DEFAULT_MAX_REQUEST_BYTES),
+  maxRequestBytes: wholeNumber(4096, 64 * MIB).default(DEFAULT_MAX_REQUEST_BYTES),
   /** Half-received request messages held at once, over all connections. */
-  maxPendingRequestBytes: whole(64 * 1024, 4096 * MIB).default(DEFAULT_MAX_PENDING_REQUEST_BYTES),
-  grpcMaxConcurrentStreams: whole(1, 1_000_000).default(DEFAULT_GRPC_MAX_CONCURRENT_STREAMS),
-  grpcMaxHeaderListBytes: whole(1024, 1 * MIB).default(DEFAULT_GRPC_MAX_HEADER_LIST_BYTES),
-  grpcMaxSessionMemory: whole(1, 4096).default(DEFAULT_GRPC_MAX_SESSION_MEMORY_MIB),
+  maxPendingRequestBytes: wholeNumber(64 * 1024, 4096 * MIB).default(DEFAULT_MAX_PENDING_REQUEST_BYTES),
+  grpcMaxConcurrentStreams: wholeNumber(1, 1_000_000).default(DEFAULT_GRPC_MAX_CONCURRENT_STREAMS),
+  grpcMaxHeaderListBytes: wholeNumber(1024, 1 * MIB).default(DEFAULT_GRPC_MAX_HEADER_LIST_BYTES),
+  grpcMaxSessionMemory: wholeNumber(1, 4096).default(DEFAULT_GRPC_MAX_SESSION_MEMORY_MIB),
   grpcReceiveTimeout: durationMs(100).default(DEFAULT_GRPC_RECEIVE_TIMEOUT_MS),
   grpcMaxConnectionIdle: durationMs(1000).default(DEFAULT_GRPC_MAX_CONNECTION_IDLE_MS),
   grpcMaxConnectionAge: durationMs(1000).default(DEFAULT_GRPC_MAX_CONNECTION_AGE_MS),
