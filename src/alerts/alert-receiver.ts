@@ -14,7 +14,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { listenOnPort } from '../server/listen-port.js';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Registry } from 'prom-client';
@@ -98,12 +98,8 @@ export class AlertReceiver {
       : createHttpServer(handler);
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => resolve());
-    });
-    return (this.server.address() as AddressInfo).port;
+  listen(host: string, port: number): Promise<number> {
+    return listenOnPort(this.server, host, port);
   }
 
   async close(): Promise<void> {

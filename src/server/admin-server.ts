@@ -3,7 +3,7 @@
  * Extra routes (added by later features) register through `route()`.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnPort } from './listen-port.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 
 export type AdminRoute = (req: http.IncomingMessage, url: URL) => Promise<{ status: number; body: unknown; contentType?: string }>;
@@ -79,13 +79,7 @@ export class AdminServer {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listenOnPort(this.server, host, port);
   }
 
   close(): Promise<void> {

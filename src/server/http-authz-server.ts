@@ -4,7 +4,7 @@
  * (http-check-request.ts and http-check-response.ts translate). Only wiring.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenOnPort } from './listen-port.js';
 import { checkResponseToHttp } from '../envoy/http-check-response.js';
 import { httpCheckToCheckRequest, type HttpCheckSettings } from '../envoy/http-check-request.js';
 import type { CheckHandler } from './check-handler.js';
@@ -55,13 +55,7 @@ export class HttpAuthzServer {
   }
 
   listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as AddressInfo).port);
-      });
-    });
+    return listenOnPort(this.server, host, port);
   }
 
   close(): Promise<void> {

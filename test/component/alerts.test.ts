@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request as httpsRequest } from 'node:https';
-import selfsigned from 'selfsigned';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readHistory } from '../../src/bundle/bundle-history.js';
 import { openAlertReceiver, type RunningAlertReceiver } from '../../src/cli/alerts-command.js';
@@ -20,6 +19,7 @@ import { runCli } from '../support/cli.js';
 import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
 import { eventually, EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { startTestStore, type TestStore } from '../support/s3-store.js';
+import { makePki } from '../support/pki.js';
 import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
 
 const SCHEMA = readFileSync(path.join(EXAMPLE_POLICIES, 'schema.cedarschema'), 'utf8');
@@ -268,28 +268,15 @@ describe('--dry-run and bad arguments', () => {
 
 describe('mTLS senders', () => {
   it('a client certificate the --tls-client-ca signed authenticates; another CA\'s or none gets 401', async () => {
-    const caExt = [{ name: 'basicConstraints' as const, cA: true, critical: true }, { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }];
-    const ca = await selfsigned.generate([{ name: 'commonName', value: 'alerts-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
-    const otherCa = await selfsigned.generate([{ name: 'commonName', value: 'other-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
-    const leaf = (cn: string, issuer: { private: string; cert: string }, usage: 'serverAuth' | 'clientAuth') =>
-      selfsigned.generate([{ name: 'commonName', value: cn }], {
-        keyType: 'ec',
-        algorithm: 'sha256',
-        ca: { key: issuer.private, cert: issuer.cert },
-        extensions: [
-          { name: 'basicConstraints' as const, cA: false },
-          { name: 'keyUsage' as const, digitalSignature: true, keyEncipherment: true },
-          { name: 'extKeyUsage' as const, [usage]: true },
-          { name: 'subjectAltName' as const, altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] },
-        ],
-      });
-    const server = await leaf('alerts.test', ca, 'serverAuth');
-    const client = await leaf('alertmanager', ca, 'clientAuth');
-    const stranger = await leaf('stranger', otherCa, 'clientAuth');
+    const pki = await makePki();
+    const pem = (file: string) => readFileSync(file, 'utf8');
+    const ca = { cert: pem(pki.caCert) };
+    const client = { cert: pem(pki.clientCert), private: pem(pki.clientKey) };
+    const stranger = { cert: pem(pki.strangerCert), private: pem(pki.strangerKey) };
     const mtls = await openAlertReceiver(
       {
         listen: '127.0.0.1:0', rules: fileWith('rules.yaml', RULES), 'dry-run': true,
-        'tls-cert': fileWith('server.pem', server.cert), 'tls-key': fileWith('server-key.pem', server.private), 'tls-client-ca': fileWith('ca.pem', ca.cert),
+        'tls-cert': pki.serverCert, 'tls-key': pki.serverKey, 'tls-client-ca': pki.caCert,
         's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5],
       },
       createLogger({ level: 'silent' }),
