@@ -2,7 +2,8 @@
  * `npm run profile`: where a check's time goes, measured rather than guessed.
  *
  *   npm run profile                       repeated (cached) and distinct loads, 10 s each
- *   npm run profile -- --load repeated    one load only (repeated | distinct)
+ *   npm run profile -- --load repeated    one load only (repeated | distinct | memory)
+ *   npm run profile -- --load memory --entries 100000   what holds the memory with the cache full
  *   npm run profile -- --seconds 20       longer runs
  *   npm run profile -- --node-flags "--max-semi-space-size=16"   try V8 flags on the server
  *   npm run profile -- --server /tmp/base/bench/servers/authz.mjs  another build (a copy of bench/servers
@@ -36,7 +37,8 @@ const arg = (name: string): string | undefined => {
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const SECONDS = Number(arg('seconds') ?? 10);
-const LOADS = (arg('load') ?? 'repeated,distinct').split(',') as Array<'repeated' | 'distinct'>;
+const LOADS = (arg('load') ?? 'repeated,distinct').split(',') as Array<'repeated' | 'distinct' | 'memory'>;
+const ENTRIES = Number(arg('entries') ?? 100_000);
 const NODE_FLAGS = (arg('node-flags') ?? '').split(' ').filter(Boolean);
 const TOP = Number(arg('top') ?? 15);
 const SERVER = arg('server') ?? path.join(HERE, 'servers', 'authz.mjs');
@@ -240,12 +242,69 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
   );
 }
 
+interface MemoryStats {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  wasmRssBytes?: number;
+}
+
+/**
+ * What holds the server's memory: RSS split into V8's heap, Cedar's wasm
+ * memory (resident part of its reservation) and the rest (code, Node, native
+ * buffers), at start and after ENTRIES distinct cacheable requests, each
+ * after a full GC. Run with other --node-flags to see what a flag trades.
+ */
+async function memoryLoad(policies: string, work: string): Promise<void> {
+  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(work, 'memory.log') })], { execArgv: ['--expose-gc', ...NODE_FLAGS], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    proc.on('message', (m: { type: string; port: number; adminPort: number }) => m.type === 'ready' && resolve(m));
+  });
+  const memory = () =>
+    new Promise<MemoryStats>((resolve) => {
+      const on = (m: { type: string }) => {
+        if (m.type !== 'stats') return;
+        proc.off('message', on);
+        resolve(m as never);
+      };
+      proc.on('message', on);
+      proc.send({ type: 'stats', gc: true, memory: true });
+    });
+  const rows: string[][] = [];
+  const row = (when: string, m: MemoryStats, entries: string) => {
+    const mb = (b: number | undefined) => (b === undefined ? 'n/a' : (b / 1e6).toFixed(0));
+    const other = m.rssBytes - m.heapTotalBytes - (m.wasmRssBytes ?? 0);
+    rows.push([when, entries, mb(m.rssBytes), mb(m.heapUsedBytes), mb(m.heapTotalBytes), mb(m.wasmRssBytes), mb(m.externalBytes), mb(other)]);
+  };
+  const entriesNow = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${ready.adminPort}/metrics`)).text();
+    return /^authz_decision_cache_entries (\S+)/m.exec(text)?.[1] ?? '?';
+  };
+  row('at start', await memory(), await entriesNow());
+  const client = new GrpcH2Client(ready.port, 4);
+  const frames = Array.from({ length: ENTRIES }, (_, k) =>
+    encode({ caller: 0, principal: `spiffe://cluster.local/ns/load/sa/client-${k}`, service: k % (SERVICES - 1), method: 'GET', path: `/api/items/${k}` }, SERVICES),
+  );
+  const fill = await closedLoop(client, frames, 32, 600, frames.length);
+  client.close();
+  row(`after ${num(fill.sent)} distinct requests (${fill.failed} failed)`, await memory(), await entriesNow());
+  await new Promise<void>((resolve) => {
+    proc.removeAllListeners('exit');
+    proc.once('exit', () => resolve());
+    proc.send({ type: 'exit' });
+  });
+  log(`\n[memory]${NODE_FLAGS.length ? ` flags ${NODE_FLAGS.join(' ')}` : ''} (MB; each after a full GC; other = RSS − V8 heap − wasm: code, Node, native buffers)`);
+  log(markdownTable(['when', 'cache entries', 'RSS', 'heap used', 'heap total', 'Cedar wasm (resident)', 'external', 'other'], rows));
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'authz-profile-'));
   const policies = path.join(work, 'bundle');
   writeBundle(policies, generateMeshBundle({ services: SERVICES, variant: 'a', withTimeRule: true }));
   log(`profiles in ${work}${NODE_FLAGS.length ? `; server flags ${NODE_FLAGS.join(' ')}` : ''}`);
-  for (const load of LOADS) await profileLoad(load, policies, work);
+  for (const load of LOADS) await (load === 'memory' ? memoryLoad(policies, work) : profileLoad(load, policies, work));
 }
 
 main().then(
