@@ -26,7 +26,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { activateVersion } from '../src/bundle/bundle-publish.js';
+import { activateVersion } from '../src/bundle/store/bundle-publish.js';
 import { parseDurationMs } from '../src/config/values.js';
 import { publishPointer } from '../src/notify/pointer-channel.js';
 import { AuthzClient, GET_X } from '../test/support/authz-client.js';

@@ -1,7 +1,7 @@
 /** How `authz alerts serve` switches the mode: through the store, or (--dry-run) only saying what it would do. */
 import type { KeyObject } from 'node:crypto';
-import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
-import type { VerifyKeys } from '../bundle/signature.js';
+import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
+import type { VerifyKeys } from '../bundle/format/signature.js';
 import { loadActiveBundle } from '../safety/derived-version.js';
 import { settingsOf } from '../safety/mode.js';
 import { switchMode } from '../safety/mode-switch.js';

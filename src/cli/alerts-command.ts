@@ -10,7 +10,7 @@ import { AlertRulesError, loadAlertRules } from '../alerts/alert-rules.js';
 import { dryRunModeApplier, storeModeApplier, type PointerAnnouncer } from '../alerts/mode-appliers.js';
 import { describeServers } from '../notify/notify-connection.js';
 import { publishPointer } from '../notify/pointer-channel.js';
-import { loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
+import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import { parseDurationMs, parseHostPort } from '../config/values.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import type { Command } from './command.js';

@@ -3,9 +3,9 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { BundleBuildError, buildBundle, readBundleInput, validateAndTest } from '../bundle/bundle-build.js';
-import { formatTestReport } from '../bundle/bundle-tests.js';
-import { generateSigningKeyPair } from '../bundle/signature.js';
+import { BundleBuildError, buildBundle, readBundleInput, validateAndTest } from '../bundle/format/bundle-build.js';
+import { formatTestReport } from '../bundle/format/bundle-tests.js';
+import { generateSigningKeyPair } from '../bundle/format/signature.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
 import { formatBytes } from './store-options.js';

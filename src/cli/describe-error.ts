@@ -3,13 +3,13 @@
  * their terms (the file and line, the setting, the path), never as a stack.
  */
 import { PolicySetError } from '../cedar/compile.js';
-import { BundleBuildError } from '../bundle/bundle-build.js';
-import { BundlePublishError } from '../bundle/bundle-publish.js';
-import { BundleManifestError } from '../bundle/manifest.js';
-import { SignatureKeyError } from '../bundle/signature.js';
-import { BundlePointerError, BundleStoreError } from '../bundle/bundle-store.js';
-import { LastGoodError } from '../bundle/last-good.js';
-import { BundleArchiveError } from '../bundle/bundle-archive.js';
+import { BundleBuildError } from '../bundle/format/bundle-build.js';
+import { BundlePublishError } from '../bundle/store/bundle-publish.js';
+import { BundleManifestError } from '../bundle/format/manifest.js';
+import { SignatureKeyError } from '../bundle/format/signature.js';
+import { BundlePointerError, BundleStoreError } from '../bundle/store/bundle-store.js';
+import { LastGoodError } from '../bundle/sources/last-good.js';
+import { BundleArchiveError } from '../bundle/format/bundle-archive.js';
 import { ModeError } from '../safety/mode.js';
 import { LockdownError } from '../safety/lockdown.js';
 import { AnnotationError } from '../cedar/annotations.js';

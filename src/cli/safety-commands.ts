@@ -10,10 +10,10 @@
  * Exit code 0 on success (including "nothing to change"), 1 when the store or
  * a check refuses, 2 on usage errors.
  */
-import { BundlePublishError } from '../bundle/bundle-publish.js';
-import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/bundle-store.js';
-import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/bundle-history.js';
-import { loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
+import { BundlePublishError } from '../bundle/store/bundle-publish.js';
+import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
+import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/store/bundle-history.js';
+import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import { PolicySetError } from '../cedar/compile.js';
 import { loadActiveBundle, publishDerived, type DerivedPublishResult } from '../safety/derived-version.js';
 import {

@@ -6,9 +6,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { kebabToCamel, loadConfig } from '../config/load-config.js';
 import { DEFAULT_BUNDLE_PREFIX } from '../config/schema.js';
-import { BundleStore } from '../bundle/bundle-store.js';
-import { createS3Client } from '../bundle/s3-client.js';
-import { loadVerifyKeys, type VerifyKeys } from '../bundle/signature.js';
+import { BundleStore } from '../bundle/store/bundle-store.js';
+import { createS3Client } from '../bundle/store/s3-client.js';
+import { loadVerifyKeys, type VerifyKeys } from '../bundle/format/signature.js';
 import { notifySettingsOf, type NotifySettings } from '../notify/notify-connection.js';
 import { UsageError, type OptionSpec } from './command.js';
 

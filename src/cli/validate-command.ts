@@ -1,4 +1,4 @@
-import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import { compilePolicyDirectory } from '../bundle/sources/load-directory.js';
 import { cedar } from '../cedar/cedar-wasm.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';

@@ -10,7 +10,7 @@
  */
 import type { KV, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import type { BundlePointer, StoreLocation } from '../bundle/bundle-store.js';
+import type { BundlePointer, StoreLocation } from '../bundle/store/bundle-store.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 import { FLEET_BUCKET, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, heartbeatKey, newServerId, readFleet, type Heartbeat } from './fleet-status.js';
 import { describeServers, NotifyConnection, openBucket, type NotifySettings } from './notify-connection.js';

@@ -14,13 +14,13 @@
 import type { KeyObject } from 'node:crypto';
 import { cedar } from '../cedar/cedar-wasm.js';
 import { compilePolicySet, type CompiledPolicySet } from '../cedar/compile.js';
-import { DEFAULT_ARCHIVE_LIMITS, packBundle } from '../bundle/bundle-archive.js';
-import { openBundle } from '../bundle/bundle-build.js';
-import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bundle/bundle-files.js';
-import { activateVersion, BundlePublishError, pushBundle, type ActivateResult } from '../bundle/bundle-publish.js';
-import { VersionExistsError, type BundlePointer, type BundleStore } from '../bundle/bundle-store.js';
-import { buildManifest, serialiseManifest, sha256, type BundleManifest } from '../bundle/manifest.js';
-import type { VerifyKeys } from '../bundle/signature.js';
+import { DEFAULT_ARCHIVE_LIMITS, packBundle } from '../bundle/format/bundle-archive.js';
+import { openBundle } from '../bundle/format/bundle-build.js';
+import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
+import { activateVersion, BundlePublishError, pushBundle, type ActivateResult } from '../bundle/store/bundle-publish.js';
+import { VersionExistsError, type BundlePointer, type BundleStore } from '../bundle/store/bundle-store.js';
+import { buildManifest, serialiseManifest, sha256, type BundleManifest } from '../bundle/format/manifest.js';
+import type { VerifyKeys } from '../bundle/format/signature.js';
 
 export interface ActiveBundle {
   pointer: BundlePointer;

@@ -10,7 +10,7 @@
  * Pure: files in, files out.
  */
 import { PolicySetError, parsePolicies } from '../cedar/compile.js';
-import { ENTITIES_FILE, filesToPolicySetSource, SETTINGS_FILE, type BundleFileMap } from '../bundle/bundle-files.js';
+import { ENTITIES_FILE, filesToPolicySetSource, SETTINGS_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
 import { parseBundleSettings } from '../bundle/bundle-settings.js';
 import { WRITE_METHODS } from '../cedar/action-hierarchy.js';
 import { SERVICE_TYPE, servicesNamedIn } from '../context/service-directory.js';

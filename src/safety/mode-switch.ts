@@ -6,9 +6,9 @@
  */
 import type { KeyObject } from 'node:crypto';
 import type { Mode } from '../bundle/bundle-settings.js';
-import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
-import { recordHistory } from '../bundle/bundle-history.js';
-import type { VerifyKeys } from '../bundle/signature.js';
+import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
+import { recordHistory } from '../bundle/store/bundle-history.js';
+import type { VerifyKeys } from '../bundle/format/signature.js';
 import { loadActiveBundle, publishDerived } from './derived-version.js';
 import { describeRateLimits, settingsOf, withMode } from './mode.js';
 

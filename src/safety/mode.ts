@@ -5,7 +5,7 @@
  */
 import YAML from 'yaml';
 import { didYouMean } from '../text/did-you-mean.js';
-import { SETTINGS_FILE, type BundleFileMap } from '../bundle/bundle-files.js';
+import { SETTINGS_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
 import { MODES, parseBundleSettings, type BundleSettings, type Mode } from '../bundle/bundle-settings.js';
 
 export class ModeError extends Error {}

@@ -13,10 +13,10 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
-import { filesToPolicySetSource } from '../bundle/bundle-files.js';
-import { BundlePublishError } from '../bundle/bundle-publish.js';
-import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
-import { signatureProblem, type VerifyKeys } from '../bundle/signature.js';
+import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
+import { BundlePublishError } from '../bundle/store/bundle-publish.js';
+import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
+import { signatureProblem, type VerifyKeys } from '../bundle/format/signature.js';
 import { loadVersion } from './derived-version.js';
 
 export const shadowFieldSchema = z.object({

@@ -11,12 +11,12 @@
  */
 import type { Logger } from 'pino';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
-import { DEFAULT_ARCHIVE_LIMITS } from '../bundle/bundle-archive.js';
-import { openBundle } from '../bundle/bundle-build.js';
-import { filesToPolicySetSource } from '../bundle/bundle-files.js';
-import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
-import { sha256 } from '../bundle/manifest.js';
-import { signatureProblem, type VerifyKeys } from '../bundle/signature.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../bundle/format/bundle-archive.js';
+import { openBundle } from '../bundle/format/bundle-build.js';
+import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
+import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
+import { sha256 } from '../bundle/format/manifest.js';
+import { signatureProblem, type VerifyKeys } from '../bundle/format/signature.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 import { shadowOf, type ShadowField } from '../safety/shadow-pointer.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readHistory } from '../../src/bundle/bundle-history.js';
+import { readHistory } from '../../src/bundle/store/bundle-history.js';
 import { openAlertReceiver, type RunningAlertReceiver } from '../../src/cli/alerts-command.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { createLogger } from '../../src/observability/logger.js';

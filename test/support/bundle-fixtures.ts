@@ -5,10 +5,10 @@
  *   "open":   GET /x is allowed by x-open
  *   "closed": GET /x is denied (HTTP 403) by x-closed; everything else allowed by all-open
  */
-import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { buildBundle, type BuiltBundle } from '../../src/bundle/bundle-build.js';
-import { pushBundle, type PushOptions } from '../../src/bundle/bundle-publish.js';
-import type { BundleStore } from '../../src/bundle/bundle-store.js';
+import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { buildBundle, type BuiltBundle } from '../../src/bundle/format/bundle-build.js';
+import { pushBundle, type PushOptions } from '../../src/bundle/store/bundle-publish.js';
+import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 
 export type Variant = 'open' | 'closed';
 

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actorName, historyTimestamp } from '../../src/bundle/bundle-history.js';
-import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { filesToPolicySetSource } from '../../src/bundle/bundle-files.js';
+import { actorName, historyTimestamp } from '../../src/bundle/store/bundle-history.js';
+import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
 import { authorizeCheckRequest } from '../../src/authorize.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';

@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { segmentProblem } from './manifest.js';
+import { segmentProblem } from '../format/manifest.js';
 import { describeS3Error, httpStatusOf } from './s3-client.js';
 
 export const DEFAULT_PREFIX = 'bundles/';

@@ -2,11 +2,11 @@
  * A bundle's files (from a directory or an unpacked tarball) → PolicySetSource.
  * Directory and S3 bundles go through this one function, so they behave the same.
  */
-import { PolicySetError } from '../cedar/compile.js';
-import type { PolicySetSource } from '../cedar/policy-set-source.js';
-import { IpListError, listNameOf } from '../context/ip-lists.js';
-import { parseBundleSettings } from './bundle-settings.js';
-import { jsonErrorNote } from '../text/source-position.js';
+import { PolicySetError } from '../../cedar/compile.js';
+import type { PolicySetSource } from '../../cedar/policy-set-source.js';
+import { IpListError, listNameOf } from '../../context/ip-lists.js';
+import { parseBundleSettings } from '../bundle-settings.js';
+import { jsonErrorNote } from '../../text/source-position.js';
 
 export type BundleFileMap = Map<string, Buffer>;
 

@@ -5,7 +5,7 @@
  * container and instance metadata); nothing here reads secrets itself.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import { redactUserInfo } from '../observability/redaction.js';
+import { redactUserInfo } from '../../observability/redaction.js';
 
 export interface S3Settings {
   /** e.g. http://127.0.0.1:4568; absent for AWS S3 itself. */

@@ -6,9 +6,9 @@
  * the compiler ignores what is not *.cedar, the schema or entities.
  */
 import { promises as fs } from 'node:fs';
-import { cedar } from '../cedar/cedar-wasm.js';
-import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../cedar/compile.js';
-import type { SourceNote } from '../text/source-position.js';
+import { cedar } from '../../cedar/cedar-wasm.js';
+import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../../cedar/compile.js';
+import type { SourceNote } from '../../text/source-position.js';
 import { DEFAULT_ARCHIVE_LIMITS, packBundle, unpackBundle, type ArchiveLimits } from './bundle-archive.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from './bundle-files.js';
 import { runBundleTests, type TestReport } from './bundle-tests.js';

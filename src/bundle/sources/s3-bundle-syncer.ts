@@ -10,16 +10,16 @@
  * counted in authz_bundle_store_errors_total and polled with backoff.
  */
 import type { Logger } from 'pino';
-import type { AuthzMetrics } from '../observability/metrics.js';
-import type { ActivePolicySet } from './active-policy-set.js';
-import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from './bundle-archive.js';
-import { openBundle } from './bundle-build.js';
-import { filesToPolicySetSource } from './bundle-files.js';
+import type { AuthzMetrics } from '../../observability/metrics.js';
+import type { ActivePolicySet } from '../active-policy-set.js';
+import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from '../format/bundle-archive.js';
+import { openBundle } from '../format/bundle-build.js';
+import { filesToPolicySetSource } from '../format/bundle-files.js';
 import type { BundleSource } from './bundle-source.js';
-import { BundleStoreError, type BundlePointer, type BundleStore } from './bundle-store.js';
+import { BundleStoreError, type BundlePointer, type BundleStore } from '../store/bundle-store.js';
 import type { LastGoodStore } from './last-good.js';
-import { sha256, type BundleManifest } from './manifest.js';
-import { signatureProblem, type VerifyKeys } from './signature.js';
+import { sha256, type BundleManifest } from '../format/manifest.js';
+import { signatureProblem, type VerifyKeys } from '../format/signature.js';
 
 /**
  * Polls are spread over [0.8, 1.0] x interval: a fleet started together

@@ -3,10 +3,10 @@
  * (PolicyDirectoryWatcher); each change that reads as a snapshot (see
  * policy-directory.ts) is compiled and swapped in.
  */
-import type { ActivePolicySet } from './active-policy-set.js';
-import { filesToPolicySetSource, type BundleFileMap } from './bundle-files.js';
+import type { ActivePolicySet } from '../active-policy-set.js';
+import { filesToPolicySetSource, type BundleFileMap } from '../format/bundle-files.js';
 import type { BundleSource } from './bundle-source.js';
-import { DEFAULT_DIRECTORY_SETTLE_MS, directoryVersion, PolicyDirectoryWatcher } from './policy-directory.js';
+import { DEFAULT_DIRECTORY_SETTLE_MS, directoryVersion, PolicyDirectoryWatcher } from '../format/policy-directory.js';
 
 export class DirectoryBundleSource implements BundleSource {
   readonly kind = 'directory';

@@ -14,9 +14,9 @@
  * the server answers the same.
  */
 import { z } from 'zod';
-import { authorizeCheckRequest } from '../authorize.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
-import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
+import { authorizeCheckRequest } from '../../authorize.js';
+import type { CompiledPolicySet } from '../../cedar/compile.js';
+import { simpleRequestToCheckRequest, type SimpleRequest } from '../../envoy/simple-request.js';
 import { TESTS_DIR, type BundleFileMap } from './bundle-files.js';
 
 const stringMap = z.record(z.string(), z.string());

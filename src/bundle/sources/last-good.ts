@@ -12,8 +12,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { pointerSchema, type BundlePointer } from './bundle-store.js';
-import { segmentProblem, sha256 } from './manifest.js';
+import { pointerSchema, type BundlePointer } from '../store/bundle-store.js';
+import { segmentProblem, sha256 } from '../format/manifest.js';
 
 export const LAST_GOOD_FILE = 'last-good.json';
 
