@@ -6,7 +6,7 @@
  * Run with `node --expose-gc --import tsx bench/bundles.ts` so the memory
  * figure is measured after a full GC rather than wherever GC happens to be.
  */
-import { activateVersion } from '../src/bundle/store/bundle-publish.js';
+import { activateVersion } from '../src/operator/bundle-publish.js';
 import { ActivePolicySet } from '../src/bundle/active-policy-set.js';
 import { packBundle } from '../src/bundle/format/bundle-archive.js';
 import { buildBundle, openBundle } from '../src/bundle/format/bundle-build.js';

@@ -2,9 +2,9 @@
 import type { KeyObject } from 'node:crypto';
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
 import type { VerifyKeys } from '../bundle/format/signature.js';
-import { loadActiveBundle } from '../safety/derived-version.js';
-import { settingsOf } from '../safety/mode.js';
-import { switchMode } from '../safety/mode-switch.js';
+import { loadActiveBundle } from '../operator/derived-version.js';
+import { settingsOf } from '../operator/mode.js';
+import { switchMode } from '../operator/mode-switch.js';
 import type { ApplyOutcome, ModeApplier, ModeChange } from './alert-receiver.js';
 
 /** Put the new pointer on the NATS push channel (when configured); returns what to add to the message. */

@@ -3,7 +3,7 @@
  * Exit code 0 on success, 1 when the store refuses or a check fails, 2 on usage errors.
  */
 import { buildBundle, readBundleInput } from '../bundle/format/bundle-build.js';
-import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../bundle/store/bundle-publish.js';
+import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../operator/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
 import { formatTestReport } from '../bundle/format/bundle-tests.js';
 import { keyIdOf, loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';

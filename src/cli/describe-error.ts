@@ -4,14 +4,14 @@
  */
 import { PolicySetError } from '../cedar/compile.js';
 import { BundleBuildError } from '../bundle/format/bundle-build.js';
-import { BundlePublishError } from '../bundle/store/bundle-publish.js';
+import { BundlePublishError } from '../operator/bundle-publish.js';
 import { BundleManifestError } from '../bundle/format/manifest.js';
 import { SignatureKeyError } from '../bundle/format/signature.js';
 import { BundlePointerError, BundleStoreError } from '../bundle/store/bundle-store.js';
 import { LastGoodError } from '../bundle/sources/last-good.js';
 import { BundleArchiveError } from '../bundle/format/bundle-archive.js';
-import { ModeError } from '../safety/mode.js';
-import { LockdownError } from '../safety/lockdown.js';
+import { ModeError } from '../operator/mode.js';
+import { LockdownError } from '../operator/lockdown.js';
 import { AnnotationError } from '../cedar/annotations.js';
 import { IpListError } from '../context/ip-lists.js';
 import { ConfigError } from '../config/load-config.js';

@@ -4,8 +4,8 @@
  * Both read the heartbeats servers started with --notify put in NATS.
  */
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../notify/fleet-status.js';
-import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../notify/notify-connection.js';
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../bundle/notify/fleet-status.js';
+import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../bundle/notify/notify-connection.js';
 import { parseDurationMs } from '../config/values.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';

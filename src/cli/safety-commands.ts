@@ -10,12 +10,12 @@
  * Exit code 0 on success (including "nothing to change"), 1 when the store or
  * a check refuses, 2 on usage errors.
  */
-import { BundlePublishError } from '../bundle/store/bundle-publish.js';
+import { BundlePublishError } from '../operator/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
 import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/store/bundle-history.js';
 import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import { PolicySetError } from '../cedar/compile.js';
-import { loadActiveBundle, publishDerived, type DerivedPublishResult } from '../safety/derived-version.js';
+import { loadActiveBundle, publishDerived, type DerivedPublishResult } from '../operator/derived-version.js';
 import {
   DEFAULT_LOCKDOWN_RETRY_AFTER_S,
   defaultLockdownMessage,
@@ -25,10 +25,10 @@ import {
   resolveLockdownService,
   withLockdown,
   withoutLockdown,
-} from '../safety/lockdown.js';
-import { ModeError, parseMode, settingsOf } from '../safety/mode.js';
-import { switchMode } from '../safety/mode-switch.js';
-import { clearShadowVersion, setShadowVersion } from '../safety/shadow-pointer.js';
+} from '../operator/lockdown.js';
+import { ModeError, parseMode, settingsOf } from '../operator/mode.js';
+import { switchMode } from '../operator/mode-switch.js';
+import { clearShadowVersion, setShadowVersion } from '../operator/shadow-pointer.js';
 import type { Command, OptionSpec } from './command.js';
 import { UsageError } from './command.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';

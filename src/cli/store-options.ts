@@ -9,7 +9,7 @@ import { DEFAULT_BUNDLE_PREFIX } from '../config/schema.js';
 import { BundleStore } from '../bundle/store/bundle-store.js';
 import { createS3Client } from '../bundle/store/s3-client.js';
 import { loadVerifyKeys, type VerifyKeys } from '../bundle/format/signature.js';
-import { notifySettingsOf, type NotifySettings } from '../notify/notify-connection.js';
+import { notifySettingsOf, type NotifySettings } from '../bundle/notify/notify-connection.js';
 import { UsageError, type OptionSpec } from './command.js';
 
 /** The store's flags, as `serve` has them too. */

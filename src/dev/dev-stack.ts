@@ -16,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import S3rver from 's3rver';
 import { buildBundle } from '../bundle/format/bundle-build.js';
-import { activateVersion, pushBundle } from '../bundle/store/bundle-publish.js';
+import { activateVersion, pushBundle } from '../operator/bundle-publish.js';
 import { BundleStore } from '../bundle/store/bundle-store.js';
 import { directoryVersion, readPolicyDirectory } from '../bundle/format/policy-directory.js';
 import { createS3Client } from '../bundle/store/s3-client.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.js';
-import { activateVersion } from '../../src/bundle/store/bundle-publish.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
 import { packBundle } from '../../src/bundle/format/bundle-archive.js';
 import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/format/manifest.js';

@@ -6,7 +6,7 @@ import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sd
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBundle } from '../../src/bundle/format/bundle-build.js';
-import { activateVersion, pushBundle, rollbackBundle } from '../../src/bundle/store/bundle-publish.js';
+import { activateVersion, pushBundle, rollbackBundle } from '../../src/operator/bundle-publish.js';
 import { VersionExistsError } from '../../src/bundle/store/bundle-store.js';
 import { sha256 } from '../../src/bundle/format/manifest.js';
 import { build, policyFiles, publish } from '../support/bundle-fixtures.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { activateVersion } from '../../src/bundle/store/bundle-publish.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
 import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';

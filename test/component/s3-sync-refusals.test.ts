@@ -15,7 +15,7 @@ import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packBundle, unpackBundle } from '../../src/bundle/format/bundle-archive.js';
 import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
-import { activateVersion, pushBundle } from '../../src/bundle/store/bundle-publish.js';
+import { activateVersion, pushBundle } from '../../src/operator/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/format/manifest.js';
 import { signBundle } from '../../src/bundle/format/signature.js';

@@ -7,7 +7,7 @@
  */
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { buildBundle, type BuiltBundle } from '../../src/bundle/format/bundle-build.js';
-import { pushBundle, type PushOptions } from '../../src/bundle/store/bundle-publish.js';
+import { pushBundle, type PushOptions } from '../../src/operator/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 
 export type Variant = 'open' | 'closed';

@@ -1,7 +1,7 @@
 /** The bundle store tests' s3rver (test/support/s3rver-store.ts), with what the safety tests need on top. */
 import { buildBundle } from '../../src/bundle/format/bundle-build.js';
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
-import { activateVersion, pushBundle } from '../../src/bundle/store/bundle-publish.js';
+import { activateVersion, pushBundle } from '../../src/operator/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BundlePointer, StoreLocation } from '../../src/bundle/store/bundle-store.js';
-import { fleetRows, formatAge, formatFleetTable, stragglers, type Heartbeat } from '../../src/notify/fleet-status.js';
-import { locationUrl, pointerKey, readHint } from '../../src/notify/pointer-channel.js';
+import { fleetRows, formatAge, formatFleetTable, stragglers, type Heartbeat } from '../../src/bundle/notify/fleet-status.js';
+import { locationUrl, pointerKey, readHint } from '../../src/bundle/notify/pointer-channel.js';
 import { helpText, parseCommandArgs, type Command } from '../../src/cli/command.js';
 
 const location: StoreLocation = { bucket: 'b', prefix: 'bundles/', bundle: 'mesh' };

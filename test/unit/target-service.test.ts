@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeCheckRequest } from '../../src/authorize.js';
 import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.js';
-import { resolveLockdownService } from '../../src/safety/lockdown.js';
+import { resolveLockdownService } from '../../src/operator/lockdown.js';
 import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
 import { parseSpiffeId } from '../../src/context/spiffe-id.js';

@@ -17,9 +17,9 @@ import { createS3Client } from '../store/s3-client.js';
 import { S3BundleSyncer } from './s3-bundle-syncer.js';
 import { loadVerifyKeys } from '../format/signature.js';
 import { redactUrl } from '../../observability/redaction.js';
-import { ShadowVersionLoader } from '../../shadow/shadow-version-loader.js';
-import { checkNotifyFiles, notifySettingsOf, NotifyError } from '../../notify/notify-connection.js';
-import { ServerPush } from '../../notify/server-push.js';
+import { ShadowVersionLoader } from './shadow-version-loader.js';
+import { checkNotifyFiles, notifySettingsOf, NotifyError } from '../notify/notify-connection.js';
+import { ServerPush } from '../notify/server-push.js';
 
 export interface SourceDeps {
   policySet: ActivePolicySet;

@@ -7,7 +7,7 @@
  * The flag is kept as a field read by the Check handler, and re-evaluated on a
  * timer, so the hot path pays for one property read, not a clock call.
  */
-import { formatAge } from '../../notify/fleet-status.js';
+import { formatAge } from '../notify/fleet-status.js';
 
 /** How often staleness is re-evaluated, at most (a tenth of the age, for short ages in tests and demos). */
 export const STALE_CHECK_MS = 1_000;

@@ -14,7 +14,7 @@ import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
 import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
-import { BundlePublishError } from '../bundle/store/bundle-publish.js';
+import { BundlePublishError } from './bundle-publish.js';
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
 import { signatureProblem, type VerifyKeys } from '../bundle/format/signature.js';
 import { loadVersion } from './derived-version.js';

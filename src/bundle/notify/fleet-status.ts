@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { KV } from 'nats';
-import type { BundlePointer, StoreLocation } from '../bundle/store/bundle-store.js';
+import type { BundlePointer, StoreLocation } from '../store/bundle-store.js';
 import { locationId } from './pointer-channel.js';
 
 export const FLEET_BUCKET = 'authz_fleet';

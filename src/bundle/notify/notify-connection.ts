@@ -8,7 +8,7 @@
  * made its change in the store. So nothing here throws into a caller that
  * has something better to do; failures become states and log lines.
  */
-import { redactUrl } from '../observability/redaction.js';
+import { redactUrl } from '../../observability/redaction.js';
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, Events, type ConnectionOptions, type KV, type KvOptions, type NatsConnection } from 'nats';
 import type { Logger } from 'pino';

@@ -8,13 +8,13 @@
  * manifest checks, for emergencies; the CLI records that in the audit trail).
  */
 import type { KeyObject } from 'node:crypto';
-import { compilePolicySet, PolicySetError } from '../../cedar/compile.js';
-import { DEFAULT_ARCHIVE_LIMITS } from '../format/bundle-archive.js';
-import { openBundle } from '../format/bundle-build.js';
-import { filesToPolicySetSource } from '../format/bundle-files.js';
-import { BundleStoreError, type BundlePointer, type BundleStore } from './bundle-store.js';
-import { sha256, type BundleManifest } from '../format/manifest.js';
-import { signatureProblem, signBundle, type VerifyKeys } from '../format/signature.js';
+import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../bundle/format/bundle-archive.js';
+import { openBundle } from '../bundle/format/bundle-build.js';
+import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
+import { BundleStoreError, type BundlePointer, type BundleStore } from '../bundle/store/bundle-store.js';
+import { sha256, type BundleManifest } from '../bundle/format/manifest.js';
+import { signatureProblem, signBundle, type VerifyKeys } from '../bundle/format/signature.js';
 
 export class BundlePublishError extends Error {}
 

@@ -10,15 +10,15 @@
  * active set, and a broken shadow version simply is not compared.
  */
 import type { Logger } from 'pino';
-import type { ActivePolicySet } from '../bundle/active-policy-set.js';
-import { DEFAULT_ARCHIVE_LIMITS } from '../bundle/format/bundle-archive.js';
-import { openBundle } from '../bundle/format/bundle-build.js';
-import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
-import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
-import { sha256 } from '../bundle/format/manifest.js';
-import { signatureProblem, type VerifyKeys } from '../bundle/format/signature.js';
-import type { AuthzMetrics } from '../observability/metrics.js';
-import { shadowOf, type ShadowField } from '../safety/shadow-pointer.js';
+import type { ActivePolicySet } from '../active-policy-set.js';
+import { DEFAULT_ARCHIVE_LIMITS } from '../format/bundle-archive.js';
+import { openBundle } from '../format/bundle-build.js';
+import { filesToPolicySetSource } from '../format/bundle-files.js';
+import type { BundlePointer, BundleStore } from '../store/bundle-store.js';
+import { sha256 } from '../format/manifest.js';
+import { signatureProblem, type VerifyKeys } from '../format/signature.js';
+import type { AuthzMetrics } from '../../observability/metrics.js';
+import { shadowOf, type ShadowField } from '../../operator/shadow-pointer.js';
 
 export interface ShadowVersionLoaderOptions {
   store: BundleStore;

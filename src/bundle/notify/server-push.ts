@@ -10,8 +10,8 @@
  */
 import type { KV, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import type { BundlePointer, StoreLocation } from '../bundle/store/bundle-store.js';
-import type { AuthzMetrics } from '../observability/metrics.js';
+import type { BundlePointer, StoreLocation } from '../store/bundle-store.js';
+import type { AuthzMetrics } from '../../observability/metrics.js';
 import { FLEET_BUCKET, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, heartbeatKey, newServerId, readFleet, type Heartbeat } from './fleet-status.js';
 import { describeServers, NotifyConnection, openBucket, type NotifySettings } from './notify-connection.js';
 import { locationUrl, PointerWatch } from './pointer-channel.js';

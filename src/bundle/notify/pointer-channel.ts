@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { KV, KvEntry, NatsConnection, QueuedIterator } from 'nats';
 import type { Logger } from 'pino';
-import { pointerSchema, type BundlePointer, type StoreLocation } from '../bundle/store/bundle-store.js';
+import { pointerSchema, type BundlePointer, type StoreLocation } from '../store/bundle-store.js';
 import { connectOnce, describeServers, openBucket, type NotifySettings } from './notify-connection.js';
 
 export const POINTER_BUCKET = 'authz_pointers';

@@ -17,7 +17,7 @@ import { compilePolicySet, type CompiledPolicySet } from '../cedar/compile.js';
 import { DEFAULT_ARCHIVE_LIMITS, packBundle } from '../bundle/format/bundle-archive.js';
 import { openBundle } from '../bundle/format/bundle-build.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
-import { activateVersion, BundlePublishError, pushBundle, type ActivateResult } from '../bundle/store/bundle-publish.js';
+import { activateVersion, BundlePublishError, pushBundle, type ActivateResult } from './bundle-publish.js';
 import { VersionExistsError, type BundlePointer, type BundleStore } from '../bundle/store/bundle-store.js';
 import { buildManifest, serialiseManifest, sha256, type BundleManifest } from '../bundle/format/manifest.js';
 import type { VerifyKeys } from '../bundle/format/signature.js';
