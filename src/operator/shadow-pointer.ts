@@ -1,37 +1,17 @@
 /**
- * The shadow version lives in the pointer, beside the active one:
- *
- *   current.json = { version, sha256, activated_at, previous,
- *                    shadow: { version, sha256, set_at } }
- *
- * Every server polls the pointer already, so naming a shadow version there
- * reaches the whole fleet within one poll interval, with no new key to watch.
+ * Setting and clearing the pointer's shadow version (bundle/store/shadow-field.ts).
  * Activating any version (activate, rollback, lockdown, mode) rewrites the
  * pointer without it: a shadow trial compares a candidate with one baseline,
  * and a new baseline ends the trial (the history shows when).
  */
 import type { KeyObject } from 'node:crypto';
-import { z } from 'zod';
 import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
 import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
 import { BundlePublishError } from './bundle-publish.js';
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
 import { signatureProblem, type VerifyKeys } from '../bundle/format/signature.js';
+import { shadowOf, type ShadowField } from '../bundle/store/shadow-field.js';
 import { loadVersion } from './derived-version.js';
-
-export const shadowFieldSchema = z.object({
-  version: z.string().min(1),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  set_at: z.string(),
-});
-
-export type ShadowField = z.infer<typeof shadowFieldSchema>;
-
-/** The pointer's shadow field, when it holds a usable one. */
-export function shadowOf(pointer: BundlePointer): ShadowField | undefined {
-  const parsed = shadowFieldSchema.safeParse((pointer as Record<string, unknown>).shadow);
-  return parsed.success ? parsed.data : undefined;
-}
 
 async function readPointer(store: BundleStore): Promise<{ pointer: BundlePointer; etag: string | undefined }> {
   const read = await store.getPointer();

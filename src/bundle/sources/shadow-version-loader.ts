@@ -18,7 +18,7 @@ import type { BundlePointer, BundleStore } from '../store/bundle-store.js';
 import { sha256 } from '../format/manifest.js';
 import { signatureProblem, type VerifyKeys } from '../format/signature.js';
 import type { AuthzMetrics } from '../../observability/metrics.js';
-import { shadowOf, type ShadowField } from '../../operator/shadow-pointer.js';
+import { shadowOf, type ShadowField } from '../store/shadow-field.js';
 
 export interface ShadowVersionLoaderOptions {
   store: BundleStore;
