@@ -11,10 +11,10 @@ import { dryRunModeApplier, storeModeApplier, type PointerAnnouncer } from '../a
 import { describeServers } from '../bundle/notify/notify-connection.js';
 import { publishPointer } from '../bundle/notify/pointer-channel.js';
 import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
-import { parseDurationMs, parseHostPort } from '../config/values.js';
+import { parseDurationMs, parseHostPort } from '../config/host-port.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 
 /** Long enough that an alert resolving and firing again within a scrape or two does not flip the fleet twice. */

@@ -5,10 +5,10 @@
 import { buildBundle, readBundleInput } from '../bundle/format/bundle-build.js';
 import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../operator/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
-import { formatTestReport } from '../bundle/format/bundle-tests.js';
+import { formatTestReport } from '../bundle/format/policy-test-runner.js';
 import { keyIdOf, loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { reportBuildFailure } from './bundle-commands.js';
 import { formatBytes, STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 import { AUDIT_OPTIONS, recordChange } from './safety-commands.js';

@@ -14,9 +14,9 @@ import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple
 import { loadConfig } from '../config/load-config.js';
 import { DEFAULT_POLICIES_DIR } from '../config/schema.js';
 import { requestEnricherFromConfig } from '../context/context-from-config.js';
-import { fixedLoad } from '../context/load.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import { fixedLoad } from '../context/server-load.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import type { RemoteTls } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';

@@ -6,9 +6,9 @@
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../bundle/notify/fleet-status.js';
 import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../bundle/notify/notify-connection.js';
-import { parseDurationMs } from '../config/values.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import { parseDurationMs } from '../config/host-port.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, type OpenedStore } from './store-options.js';
 import { BundleStoreError } from '../bundle/store/bundle-store.js';
 

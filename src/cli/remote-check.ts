@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { UsageError } from './command.js';
+import { UsageError } from './command-framework.js';
 import { authorizationService, loadProtos } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 

@@ -29,8 +29,8 @@ import {
 import { ModeError, parseMode, settingsOf } from '../operator/mode.js';
 import { switchMode } from '../operator/mode-switch.js';
 import { clearShadowVersion, setShadowVersion } from '../operator/shadow-pointer.js';
-import type { Command, OptionSpec } from './command.js';
-import { UsageError } from './command.js';
+import type { Command, OptionSpec } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 import { announcePointer } from './push-notice.js';
 

@@ -10,7 +10,7 @@ import { BundleStore } from '../bundle/store/bundle-store.js';
 import { createS3Client } from '../bundle/store/s3-client.js';
 import { loadVerifyKeys, type VerifyKeys } from '../bundle/format/signature.js';
 import { notifySettingsOf, type NotifySettings } from '../bundle/notify/notify-connection.js';
-import { UsageError, type OptionSpec } from './command.js';
+import { UsageError, type OptionSpec } from './command-framework.js';
 
 /** The store's flags, as `serve` has them too. */
 export const S3_STORE_OPTIONS: Record<string, OptionSpec> = {

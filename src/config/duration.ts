@@ -4,7 +4,7 @@
  * either floods the store or stalls every rollout.
  */
 import { z } from 'zod';
-import { parseDurationMs } from './values.js';
+import { parseDurationMs } from './host-port.js';
 
 const UNITLESS = /^\s*(\d+(?:\.\d+)?)\s*$/;
 

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseHostPort, type HostPort } from './values.js';
+import { parseHostPort, type HostPort } from './host-port.js';
 import { duration } from './duration.js';
 
 export { duration };

@@ -11,7 +11,7 @@ import type { IssuerConfig } from '../config/context-schema.js';
 import type { ContextFieldSettings } from './context-fields.js';
 import { usableKeys, MIN_RSA_BITS } from './jwks-key-set.js';
 import { JwtIdentity, type IssuerSettings, type JwtIdentityOptions, type JwtSettings, type KeySource } from './jwt-identity.js';
-import { NO_LOAD, type LoadSource } from './load.js';
+import { NO_LOAD, type LoadSource } from './server-load.js';
 import { RequestEnricher } from './request-enricher.js';
 
 async function keySource(location: string, field: string): Promise<KeySource> {

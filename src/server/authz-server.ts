@@ -8,7 +8,7 @@ import type { CompiledPolicySet } from '../cedar/compile.js';
 import { createBundleSource } from '../bundle/sources/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
 import { requestEnricherFromConfig } from '../context/context-from-config.js';
-import { EventLoopLoad } from '../context/load.js';
+import { EventLoopLoad } from '../context/server-load.js';
 import type { RequestEnricher } from '../context/request-enricher.js';
 import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
@@ -31,7 +31,7 @@ import { StalePolicyGuard } from '../bundle/sources/stale-policy-guard.js';
 import { HttpAuthzServer } from './http-authz-server.js';
 import { addReflection } from './reflection.js';
 import { listenError } from './listen-error.js';
-import { formatHostPort } from '../config/values.js';
+import { formatHostPort } from '../config/host-port.js';
 
 export interface RunningServer {
   grpcPort: number;

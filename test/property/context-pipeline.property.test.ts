@@ -14,7 +14,7 @@ import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity } from '../../src/context/jwt-identity.js';
-import { fixedLoad } from '../../src/context/load.js';
+import { fixedLoad } from '../../src/context/server-load.js';
 import { RequestEnricher } from '../../src/context/request-enricher.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { REASON_CODES } from '../../src/reasons.js';

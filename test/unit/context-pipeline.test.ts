@@ -12,7 +12,7 @@ import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity, type JwtResult, type JwtSettings } from '../../src/context/jwt-identity.js';
-import { fixedLoad } from '../../src/context/load.js';
+import { fixedLoad } from '../../src/context/server-load.js';
 import { RequestEnricher } from '../../src/context/request-enricher.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy/simple-request.js';
 

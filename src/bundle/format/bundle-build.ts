@@ -11,7 +11,7 @@ import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../../
 import type { SourceNote } from '../../text/source-position.js';
 import { DEFAULT_ARCHIVE_LIMITS, packBundle, unpackBundle, type ArchiveLimits } from './bundle-archive.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from './bundle-files.js';
-import { runBundleTests, type TestReport } from './bundle-tests.js';
+import { runBundleTests, type TestReport } from './policy-test-runner.js';
 import { buildManifest, segmentProblem, serialiseManifest, sha256, verifyManifest, type BundleManifest } from './manifest.js';
 import { directoryVersion, readPolicyDirectory } from './policy-directory.js';
 
