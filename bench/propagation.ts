@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { activateVersion } from '../src/operator/bundle-publish.js';
-import { parseDurationMs } from '../src/config/host-port.js';
+import { parseDurationMs } from '../src/config/duration.js';
 import { publishPointer } from '../src/bundle/notify/pointer-channel.js';
 import { AuthzClient, GET_X } from '../test/support/authz-client.js';
 import { publish } from '../test/support/bundle-fixtures.js';

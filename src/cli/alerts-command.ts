@@ -11,7 +11,8 @@ import { dryRunModeApplier, storeModeApplier, type PointerAnnouncer } from '../a
 import { describeServers } from '../bundle/notify/notify-connection.js';
 import { publishPointer } from '../bundle/notify/pointer-channel.js';
 import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
-import { parseDurationMs, parseHostPort } from '../config/host-port.js';
+import { parseDurationMs } from '../config/duration.js';
+import { parseHostPort } from '../config/host-port.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';

@@ -6,7 +6,7 @@
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../bundle/notify/fleet-status.js';
 import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../bundle/notify/notify-connection.js';
-import { parseDurationMs } from '../config/host-port.js';
+import { parseDurationMs } from '../config/duration.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, type OpenedStore } from './store-options.js';
