@@ -2,7 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
 import type { VerifyKeys } from '../bundle/format/signature.js';
-import { loadActiveBundle } from '../operator/derived-version.js';
+import { loadActiveVersion } from '../operator/derived-version.js';
 import { settingsOf } from '../operator/mode.js';
 import { switchMode } from '../operator/mode-switch.js';
 import type { ApplyOutcome, ModeApplier, ModeChange } from './alert-receiver.js';
@@ -27,7 +27,7 @@ export function storeModeApplier(store: BundleStore, keys: { signKey?: KeyObject
 export function dryRunModeApplier(store: BundleStore): ModeApplier {
   return {
     async apply(change: ModeChange): Promise<ApplyOutcome> {
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const current = settingsOf(base.files).mode;
       if (current === change.mode) return { changed: false, message: `dry run: ${store.location.bundle} ${base.pointer.version} is already in ${current} mode` };
       return { changed: false, message: `dry run: would switch ${store.location.bundle} ${base.pointer.version} from ${current} to ${change.mode} (${change.why}); nothing published` };

@@ -15,7 +15,7 @@ import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundl
 import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/store/bundle-history.js';
 import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import { PolicySetError } from '../cedar/compile.js';
-import { loadActiveBundle, publishDerived, type DerivedPublishResult } from '../operator/derived-version.js';
+import { loadActiveVersion, publishDerived, type DerivedPublishResult } from '../operator/derived-version.js';
 import {
   DEFAULT_LOCKDOWN_RETRY_AFTER_S,
   defaultLockdownMessage,
@@ -126,7 +126,7 @@ export const lockdownOnCommand: Command = {
     if (!/^\d{1,9}$/.test(retryRaw)) throw new UsageError(`--retry-after "${retryRaw}" must be a whole number of seconds`);
     return withStore(values, 'lockdown on', async (store, opened) => {
       const methods = parseMethods(values.methods as string | undefined);
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const target = resolveLockdownService(base.files, asked);
       const service = target.service;
       if (service !== asked) process.stdout.write(`"${asked}" names Service::"${service}"\n`);
@@ -168,7 +168,7 @@ export const lockdownOffCommand: Command = {
   async run(values) {
     const asked = requireService(values);
     return withStore(values, 'lockdown off', async (store, opened) => {
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const service = resolveLockdownService(base.files, asked).service;
       const files = withoutLockdown(base.files, service);
       if (!files) {
@@ -191,7 +191,7 @@ export const lockdownStatusCommand: Command = {
   details: STORE_DETAILS,
   async run(values) {
     return withStore(values, 'lockdown status', async (store) => {
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const lockdowns = listLockdowns(base.files);
       const mode = settingsOf(base.files).mode;
       if (values.json) {

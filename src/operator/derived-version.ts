@@ -22,14 +22,14 @@ import { VersionExistsError, type BundlePointer, type BundleStore } from '../bun
 import { buildManifest, serialiseManifest, sha256, type BundleManifest } from '../bundle/format/manifest.js';
 import type { VerifyKeys } from '../bundle/format/signature.js';
 
-export interface ActiveBundle {
+export interface StoredActiveVersion {
   pointer: BundlePointer;
   files: BundleFileMap;
   manifest: BundleManifest;
 }
 
 /** The active version's files, checked like a server checks them. */
-export async function loadActiveBundle(store: BundleStore): Promise<ActiveBundle> {
+export async function loadActiveVersion(store: BundleStore): Promise<StoredActiveVersion> {
   const read = await store.getPointer();
   if (read.kind === 'missing') throw new BundlePublishError(`no version of ${store.location.bundle} is active yet (${store.url(store.pointerKey())} does not exist); activate one first`);
   if (read.kind === 'invalid') throw new BundlePublishError(`${read.error.message}; activate a version explicitly first`);
@@ -89,7 +89,7 @@ export interface DerivedPublishResult {
 /** Tries with a numbered suffix when two operators derive in the same second. */
 const MAX_VERSION_ATTEMPTS = 5;
 
-export async function publishDerived(store: BundleStore, base: ActiveBundle, files: BundleFileMap, options: DerivedPublishOptions): Promise<DerivedPublishResult> {
+export async function publishDerived(store: BundleStore, base: StoredActiveVersion, files: BundleFileMap, options: DerivedPublishOptions): Promise<DerivedPublishResult> {
   const now = options.now ?? new Date();
   const content: BundleFileMap = new Map([...files].filter(([name]) => name !== MANIFEST_FILE));
   for (let attempt = 0; ; attempt++) {

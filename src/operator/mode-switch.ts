@@ -9,7 +9,7 @@ import type { Mode } from '../bundle/bundle-settings.js';
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
 import { recordHistory } from '../bundle/store/bundle-history.js';
 import type { VerifyKeys } from '../bundle/format/signature.js';
-import { loadActiveBundle, publishDerived } from './derived-version.js';
+import { loadActiveVersion, publishDerived } from './derived-version.js';
 import { describeRateLimits, settingsOf, withMode } from './mode.js';
 
 export interface ModeSwitchOptions {
@@ -40,7 +40,7 @@ export type ModeSwitchResult =
     };
 
 export async function switchMode(store: BundleStore, mode: Mode, options: ModeSwitchOptions): Promise<ModeSwitchResult> {
-  const base = await loadActiveBundle(store);
+  const base = await loadActiveVersion(store);
   const before = settingsOf(base.files);
   const files = withMode(base.files, mode);
   if (!files) return { changed: false, mode, version: base.pointer.version };

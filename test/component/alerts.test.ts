@@ -13,7 +13,7 @@ import { readHistory } from '../../src/bundle/store/bundle-history.js';
 import { openAlertReceiver, type RunningAlertReceiver } from '../../src/cli/alerts-command.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { loadActiveBundle } from '../../src/operator/derived-version.js';
+import { loadActiveVersion } from '../../src/operator/derived-version.js';
 import { settingsOf } from '../../src/operator/mode.js';
 import { runCli } from '../support/cli.js';
 import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
@@ -55,8 +55,8 @@ function fileWith(name: string, text: string): string {
   return p;
 }
 
-const storeMode = async () => settingsOf((await loadActiveBundle(s3.store)).files).mode;
-const activeVersion = async () => (await loadActiveBundle(s3.store)).pointer.version;
+const storeMode = async () => settingsOf((await loadActiveVersion(s3.store)).files).mode;
+const activeVersion = async () => (await loadActiveVersion(s3.store)).pointer.version;
 
 /** Anonymous GETs from one fresh address; the gRPC codes (0 allowed, 7 denied). */
 async function anonymousBurst(n: number): Promise<{ allowed: number; limited: number }> {

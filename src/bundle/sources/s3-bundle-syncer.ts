@@ -68,7 +68,8 @@ export interface S3BundleSyncerOptions {
   onPolled?: (pointer: BundlePointer | null | undefined) => void;
 }
 
-interface ActiveBundle {
+/** The version this syncer loaded and serves, and where it came from. */
+interface ServedVersion {
   version: string;
   sha256: string;
   manifest: BundleManifest;
@@ -89,7 +90,7 @@ type Outcome = 'done' | 'retry';
 export class S3BundleSyncer implements BundleSource {
   readonly kind = 's3';
   private etag: string | undefined;
-  private active: ActiveBundle | undefined;
+  private active: ServedVersion | undefined;
   private pointerState: { status: 'unknown' | 'found' | 'missing' | 'invalid'; pointer?: BundlePointer; etag?: string; problem?: string } = {
     status: 'unknown',
   };
@@ -338,7 +339,7 @@ export class S3BundleSyncer implements BundleSource {
   }
 
   /** Unpack, check the manifest, compile and swap. False when refused (already counted and logged). */
-  private async activate(tarball: Buffer, pointer: BundlePointer, from: ActiveBundle['loadedFrom']): Promise<boolean> {
+  private async activate(tarball: Buffer, pointer: BundlePointer, from: ServedVersion['loadedFrom']): Promise<boolean> {
     const v = pointer.version;
     let opened;
     try {
