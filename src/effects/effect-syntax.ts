@@ -50,7 +50,7 @@ const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Query parameter names we can remove: RFC 3986 unreserved characters and brackets (`ids[]`). */
 const QUERY_NAME = /^[A-Za-z0-9._~[\]-]+$/;
 const PATH_SEGMENT = /^[A-Za-z0-9_-]+$/;
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what this pattern is for.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
