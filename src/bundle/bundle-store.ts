@@ -22,7 +22,6 @@ import { z } from 'zod';
 import { segmentProblem } from './manifest.js';
 import { describeS3Error, httpStatusOf } from './s3-client.js';
 
-export const DEFAULT_PREFIX = 'bundles/';
 export const TARBALL_FILE = 'bundle.tar.gz';
 export const SIGNATURE_FILE = 'bundle.tar.gz.sig';
 export const POINTER_FILE = 'current.json';

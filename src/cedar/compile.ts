@@ -111,10 +111,6 @@ export function cedarErrorsIn(file: string, text: string, errors: DetailedError[
   return { notes, details };
 }
 
-export interface ParsedPolicies {
-  policies: Map<string, CompiledPolicy>;
-}
-
 /**
  * Cedar's split of policy text, back in source order. `policySetTextToParts`
  * names the policies policy0, policy1, ... and returns them sorted by that

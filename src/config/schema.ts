@@ -267,4 +267,3 @@ export type Config = Readonly<z.output<typeof configSchema>>;
 export function pollIntervalOf(config: Pick<Config, 'pollInterval' | 'notify'>): number {
   return config.pollInterval ?? (config.notify ? DEFAULT_PUSH_POLL_INTERVAL_MS : DEFAULT_POLL_INTERVAL_MS);
 }
-export type ConfigInput = z.input<typeof configSchema>;

@@ -73,8 +73,6 @@ export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set([
 /** Set by Envoy from the body it sends; a response header of ours would contradict it. */
 const FORBIDDEN_RESPONSE_HEADERS: ReadonlySet<string> = new Set(['content-length']);
 
-export const EMPTY_EFFECTS: AllowEffects = Object.freeze({ stripHeaders: [], setHeaders: [], stripQuery: [], responseHeaders: [] });
-
 export function isEmptyEffects(e: AllowEffects): boolean {
   return e.stripHeaders.length === 0 && e.setHeaders.length === 0 && e.stripQuery.length === 0 && e.responseHeaders.length === 0;
 }
