@@ -160,7 +160,7 @@ export function effectLines(response: WireCheckResponse, report?: EffectReport):
     ['response headers added', ok.response_headers_to_add?.map((h) => h.header.key)],
   ];
   const lines: string[] = [];
-  for (const [what, names] of rows) if (names && names.length) lines.push(`${what}: ${names.join(', ')}`);
+  for (const [what, names] of rows) if (names?.length) lines.push(`${what}: ${names.join(', ')}`);
   for (const c of report?.conflicts ?? []) lines.push(`conflict: ${c.header} set by ${c.kept} and ${c.dropped}; ${c.kept} wins`);
   for (const s of report?.skipped ?? []) lines.push(`left out: ${s.header} (${s.reason})`);
   return lines.map((l, i) => (i === 0 ? `effects:    ${l}` : `            ${l}`));
