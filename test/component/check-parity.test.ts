@@ -171,7 +171,7 @@ function requestOf(row: Row, client: number): SimpleRequest {
 
 /** `authz check` flags for a request, as a user types them. */
 function requestFlags(r: SimpleRequest): string[] {
-  const out = ['--method', r.method, '--path', r.path, '--host', r.host!, '--source-ip', r.sourceIp!];
+  const out = ['--method', r.method ?? 'GET', '--path', r.path ?? '/', '--host', r.host!, '--source-ip', r.sourceIp!];
   if (r.principal) out.push('--principal', r.principal);
   for (const [k, v] of Object.entries(r.headers ?? {})) out.push('--header', `${k}: ${v}`);
   for (const [k, v] of Object.entries(r.contextExtensions ?? {})) out.push('--context-extension', `${k}=${v}`);
