@@ -181,6 +181,9 @@ export const checkCommand: Command = {
         );
       } else if (auth.target) {
         lines.push(`principal:  ${auth.target.principal}`, `action:     Action::"${auth.target.action}"`, `resource:   Service::"${auth.target.resource}"`);
+      } else if (auth.principal) {
+        // Stopped before Cedar (a rate limit, a deadline): who the limits counted.
+        lines.push(`principal:  ${auth.principal.type}::"${auth.principal.id}"`);
       }
       if (auth.mismatch) lines.push(`host:       "${auth.mismatch.host}" names Service::"${auth.mismatch.hostService}"; the destination ${auth.mismatch.identity} is Service::"${auth.mismatch.service}"`);
       if (c) {
@@ -231,7 +234,7 @@ async function checkAgainstServer(address: string, values: Record<string, unknow
   const tls: RemoteTls = { ca: values['tls-ca'] as string | undefined, cert: values['tls-cert'] as string | undefined, key: values['tls-key'] as string | undefined };
   const request = simpleRequestToCheckRequest(requestFromFlags(values));
   // grpc-js only when asking a server: other commands start faster without it.
-  const { askServer, readCheckResponse, remoteCredentials } = await import('./remote-check.js');
+  const { askServer, outcomeNote, readCheckResponse, remoteCredentials } = await import('./remote-check.js');
   remoteCredentials(tls); // a bad TLS flag is a usage error, not a failed call
   let response;
   try {
@@ -251,6 +254,7 @@ async function checkAgainstServer(address: string, values: Record<string, unknow
         `policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`,
         `version:    ${a.version}`,
         `decision id: ${a.decisionId}`,
+        ...outcomeNote(a),
         `server:     ${address}${tls.cert ? ' (mTLS)' : tls.ca ? ' (TLS)' : ''}`,
         ...effectLines(response),
         'envoy response:',

@@ -1,5 +1,5 @@
 /**
- * The pipeline (authorize.ts) with identity and context, as `authz check`
+ * The pipeline (src/pipeline/decide-check.ts) with identity and context, as `authz check`
  * runs it: the example policies in policies/, a JwtIdentity over a local key
  * set, and fixed load values.
  */
