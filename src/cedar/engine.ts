@@ -2,24 +2,26 @@
  * The engine's one entry point: decide any Cedar request against a compiled
  * set, through slicing, projection and the decision cache, answering exactly
  * as plain Cedar (`isAuthorized` with every policy, every entity and the whole
- * context) does. The Envoy mapping (authorize.ts) and `authz eval` call it.
+ * context) does. The Envoy mapping (pipeline/cedar-request.ts) and `authz eval` call it.
  *
  *   request → slice (action, resource) → cache key → [hit] answer
  *                                                   [miss] project context and entities → Cedar → store
  *
- * Why each step is exact: slicing.ts (scope), projection.ts (context fields and
- * attribute names), entities-to-send.ts (which entities), cache-key.ts (key).
+ * Why each step is exact: slicing.ts (scope), reads.ts and projection.ts (context
+ * fields and attribute names), entities-to-send.ts (which entities), context-key.ts
+ * and cache/cache-key.ts (key).
  */
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { decisionCacheKey } from '../cache/cache-key.js';
 import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
-import type { CedarRequest } from './cedar-request.js';
 import type { CompiledPolicySet } from './compile.js';
 import { entitiesToSend } from './entities-to-send.js';
 import { collectEntityRefs, entityKey, uidKey, uidOf, type EntityStore } from './entity-store.js';
-import { evaluateSlice, type EngineResult } from './evaluate.js';
+import { evaluateSlice, type CedarRequest, type EngineResult } from './evaluate.js';
 import { checkRequestValues } from './request-check.js';
-import { contextKey, projectContext, projectEntityAttrs, type ReadSet } from './projection.js';
+import { contextKey } from './context-key.js';
+import { projectContext, projectEntityAttrs } from './projection.js';
+import type { ReadSet } from './reads.js';
 import type { EntityRef, Slice } from './slicing.js';
 
 /** A Cedar request as any caller writes it. */

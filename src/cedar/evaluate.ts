@@ -1,11 +1,19 @@
 /**
  * Evaluate one Cedar request against a compiled set. Knows Cedar, not gRPC.
  */
-import { cedar } from './cedar-wasm.js';
-import type { CedarRequest } from './cedar-request.js';
+import { cedar, type CedarValueJson, type EntityJson } from './cedar-wasm.js';
 import type { CompiledPolicySet } from './compile.js';
 import { formatCedarErrors } from './compile.js';
 import type { Slice } from './slicing.js';
+
+/** A request as it crosses into Cedar. */
+export interface CedarRequest {
+  principal: { type: string; id: string };
+  action: { type: string; id: string };
+  resource: { type: string; id: string };
+  context: Record<string, CedarValueJson>;
+  entities: EntityJson[];
+}
 
 export interface EngineResult {
   decision: 'allow' | 'deny';

@@ -24,11 +24,10 @@
  */
 import { cedar, type EntityJson } from './cedar-wasm.js';
 import { CONNECT_ACTION, READ_METHODS, WRITE_METHODS } from './action-hierarchy.js';
-import type { CompiledPolicy } from './compile.js';
-import { entityNeedsOf, type EntityNeeds } from './cedar-request.js';
+import type { CompiledPolicy } from './compiled-policy.js';
 import { uidKey, uidOf, type EntityStore } from './entity-store.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
-import { analysePolicies, readsVolatile, unionOfReads, type ReadSet } from './projection.js';
+import { analysePolicies, entityNeedsOf, readsVolatile, unionOfReads, type EntityNeeds, type ReadSet } from './reads.js';
 
 /** At ~0.25–0.5 ms per policy (measured under load), 16 keeps one preparse well under the 10 ms stall budget. */
 export const MAX_POLICIES_PER_PSET = 16;

@@ -12,7 +12,8 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
+import { PolicySetError } from '../cedar/compile.js';
+import { compileBundle } from '../bundle/active-bundle.js';
 import { filesToPolicySetSource } from '../bundle/bundle-files.js';
 import { BundlePublishError } from '../bundle/bundle-publish.js';
 import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
@@ -61,7 +62,7 @@ export async function setShadowVersion(store: BundleStore, version: string, opti
   }
   let policies: number;
   try {
-    policies = compilePolicySet(filesToPolicySetSource(loaded.files, version)).policies.size;
+    policies = compileBundle(filesToPolicySetSource(loaded.files, version)).policySet.policies.size;
   } catch (err) {
     if (err instanceof PolicySetError) throw new BundlePublishError(`version ${version} would be refused by the servers: ${err.message}`);
     throw err;

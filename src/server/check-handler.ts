@@ -13,12 +13,12 @@ import type { Logger } from 'pino';
 import type { BodyLimits } from '../envoy/request-body.js';
 import { authorizeInput, readCheckRequest, refusedInput, type Authorization } from '../authorize.js';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import type { DecisionCache } from '../cache/decision-cache.js';
 import type { EngineResult } from '../cedar/evaluate.js';
-import { denyFor } from '../cedar/decide.js';
-import { ACTION_TYPE, RESOURCE_TYPE } from '../cedar/cedar-request.js';
-import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
+import { denyFor } from '../pipeline/engine-decision.js';
+import { ACTION_TYPE, RESOURCE_TYPE } from '../pipeline/cedar-request.js';
+import { workloadPrincipal, type PrincipalRef } from '../context/principal.js';
 import { USER_TYPE } from '../context/jwt-claims.js';
 import type { IdentityOutcome } from '../context/jwt-identity.js';
 import { RequestEnricher } from '../context/request-enricher.js';
@@ -73,7 +73,7 @@ export class CheckHandler {
   private readonly safety: SafetyOptions;
   private readonly limiter: RateLimiter;
   private pendingShadowJobs = 0;
-  private defaultsFor: CompiledPolicySet | null | undefined;
+  private defaultsFor: ActiveBundle | null | undefined;
   private defaults: RouteDefaults = { failMode: 'closed', dryRun: false };
 
   constructor(private readonly deps: CheckHandlerDeps) {
@@ -121,12 +121,12 @@ export class CheckHandler {
   }
 
   /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
-  private failed(err: unknown, input: RequestModel | undefined, set: CompiledPolicySet | null, decisionId: string): PipelineResult {
+  private failed(err: unknown, input: RequestModel | undefined, set: ActiveBundle | null, decisionId: string): PipelineResult {
     this.deps.logger.error({ err }, 'check failed unexpectedly');
     return { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId), input };
   }
 
-  private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
+  private decide(request: WireCheckRequest, set: ActiveBundle | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
     const refusal = refusalOf(request);
     if (refusal) return { decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) };
     const parsed = readCheckRequest(request, set, this.deps.bodyLimits ? { bodyLimits: this.deps.bodyLimits } : undefined);
@@ -152,7 +152,7 @@ export class CheckHandler {
     }
   }
 
-  private identified(input: RequestModel, set: CompiledPolicySet, identity: IdentityOutcome, deadline: Deadline, decisionId: string): PipelineResult {
+  private identified(input: RequestModel, set: ActiveBundle, identity: IdentityOutcome, deadline: Deadline, decisionId: string): PipelineResult {
     try {
       if (identity.kind === 'rejected') {
         // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
@@ -196,7 +196,7 @@ export class CheckHandler {
     }
   }
 
-  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number, decisionId: string): WireCheckResponse {
+  private finish(out: PipelineResult, set: ActiveBundle | null, started: number, decisionId: string): WireCheckResponse {
     const route = routeSettings(out.input?.contextExtensions, this.routeDefaults(set));
     const enforced = enforceDecision(out.decision, route, out.input?.headers);
     // Effects after the (possibly cached) decision, from this request's principal and context.
@@ -258,7 +258,7 @@ export class CheckHandler {
   }
 
   /** Per set, not per request: the defaults change only when a set is swapped in. */
-  private routeDefaults(set: CompiledPolicySet | null): RouteDefaults {
+  private routeDefaults(set: ActiveBundle | null): RouteDefaults {
     if (set !== this.defaultsFor) {
       this.defaultsFor = set;
       this.defaults = { failMode: this.safety.failMode, dryRun: this.safety.dryRun || set?.settings.enforcement === 'dry-run' };

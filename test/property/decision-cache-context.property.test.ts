@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/authorize.js';
 import { BoundedTtlCache } from '../../src/cache/decision-cache.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
-import type { PrincipalRef } from '../../src/cedar/principal.js';
+import type { PrincipalRef } from '../../src/context/principal.js';
 import type { ContextFields } from '../../src/context/context-fields.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { specToCheckRequest } from '../support/generated-sets.js';
@@ -81,7 +81,7 @@ describe('cached decisions equal uncached decisions over identity and context fi
         fc.array(request, { minLength: 1, maxLength: 5 }),
         fc.array(fc.record({ pick: fc.nat(), mutate: fc.option(fields, { nil: undefined }) }), { minLength: 5, maxLength: 40 }),
         (policies, pool, steps) => {
-          const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: policies.join('\n') }] });
+          const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text: policies.join('\n') }] });
           const cache = new BoundedTtlCache<EngineResult>(1000, 60_000);
           try {
             for (const s of steps) {
@@ -93,7 +93,7 @@ describe('cached decisions equal uncached decisions over identity and context fi
               expect(cached.decision).toEqual(plain.decision);
             }
           } finally {
-            set.retire();
+            set.policySet.retire();
           }
         },
       ),
@@ -108,12 +108,12 @@ describe('cached decisions equal uncached decisions over identity and context fi
   ];
   for (const row of rows) {
     it(row.name, () => {
-      const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: row.text }] });
+      const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text: row.text }] });
       const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
       const f: ContextFields = { sourceLists: ['tor'], load: 10, hour: 9, weekday: 1 };
       authorizeInput(inputFor(''), set, 'id', { fields: f, cache });
       expect(authorizeInput(inputFor(''), set, 'id', { fields: f, cache }).cache).toBe(row.outcome);
-      set.retire();
+      set.policySet.retire();
     });
   }
 });

@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizeCheckRequest, authorizeRequest, type Authorization } from '../../src/authorize.js';
 import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
-import type { CompiledPolicySet } from '../../src/cedar/compile.js';
+import type { ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity, type JwtResult, type JwtSettings } from '../../src/context/jwt-identity.js';
@@ -19,7 +19,7 @@ import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy
 const ISSUER = 'https://idp.unit.example/';
 const GATEWAY = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
 
-let set: CompiledPolicySet;
+let set: ActiveBundle;
 let privateKey: CryptoKey;
 let publicJwk: JWK;
 
