@@ -116,4 +116,22 @@ describe('cached decisions equal uncached decisions over identity and context fi
       set.policySet.retire();
     });
   }
+
+  it('a slice mixing a load policy with stable ones caches the stable part and decides the load policy per request', () => {
+    const text = [
+      '@id("morning") permit (principal, action, resource) when { context.hour < 12 };',
+      '@id("shed") forbid (principal, action, resource) when { context.load >= 90 };',
+      '@id("tor") forbid (principal, action, resource) when { context.source.lists.contains("tor") };',
+    ].join('\n');
+    const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text }] });
+    const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
+    const at = (load: number, sourceLists: string[] = []) => ({ fields: { sourceLists, load, hour: 9, weekday: 1 } as ContextFields, cache });
+    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({ cache: 'miss', decision: { kind: 'allow', policies: ['morning'] } });
+    expect(authorizeInput(inputFor(''), set, 'id', at(95))).toMatchObject({ cache: 'hit', decision: { kind: 'deny', policies: ['shed'] } });
+    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({ cache: 'hit', decision: { kind: 'allow', policies: ['morning'] } });
+    // Both forbids satisfied: the cached one and the evaluated one determine together, in policy order.
+    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({ cache: 'miss', decision: { kind: 'deny', policies: ['shed', 'tor'] } });
+    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({ cache: 'hit', decision: { kind: 'deny', policies: ['shed', 'tor'] } });
+    set.policySet.retire();
+  });
 });
