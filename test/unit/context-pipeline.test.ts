@@ -7,7 +7,7 @@ import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizeCheckRequest, authorizeRequest, type Authorization } from '../../src/authorize.js';
-import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
