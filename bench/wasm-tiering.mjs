@@ -8,7 +8,7 @@
 import { readPolicyDirectory } from '../dist/bundle/format/policy-directory.js';
 import { filesToPolicySetSource } from '../dist/bundle/format/bundle-files.js';
 import { compilePolicySetInChunks } from '../dist/cedar/compile-async.js';
-import { authorizeInput } from '../dist/authorize.js';
+import { authorizeInput } from '../dist/pipeline/authorize-input.js';
 import { checkRequestToInput } from '../dist/envoy/check-request.js';
 
 const dir = process.argv[2];

@@ -33,21 +33,6 @@ export interface ContextFieldSettings {
   load: LoadSource;
 }
 
-/**
- * How a decision cache may key on each server-computed field when a policy
- * reads it (docs/context.md, "Caching"): `exact` values are part of the key,
- * `hour` fields are exact per local hour (key on hour and weekday, or on the
- * request time truncated to the hour in the set's timezone), and a decision
- * that read an `uncacheable` field must not be cached at all.
- */
-export const CONTEXT_FIELD_CACHING = Object.freeze({
-  'source.lists': 'exact',
-  risk: 'exact',
-  hour: 'hour',
-  weekday: 'hour',
-  load: 'uncacheable',
-} as const);
-
 export const DEFAULT_FIELD_SETTINGS: ContextFieldSettings = Object.freeze({ trustedHops: 0, load: NO_LOAD });
 
 const NO_LISTS: string[] = [];

@@ -38,7 +38,9 @@ async function keySource(location: string, field: string): Promise<KeySource> {
 function issuerEntries(config: Config): { entry: IssuerConfig; field: string }[] {
   const out: { entry: IssuerConfig; field: string }[] = [];
   if (config.jwtIssuer) out.push({ entry: { issuer: config.jwtIssuer, audiences: config.jwtAudience, jwks: config.jwks! }, field: 'jwks' });
-  config.jwtIssuers.forEach((entry, n) => out.push({ entry, field: `jwtIssuers.${n}.jwks` }));
+  config.jwtIssuers.forEach((entry, n) => {
+    out.push({ entry, field: `jwtIssuers.${n}.jwks` });
+  });
   return out;
 }
 

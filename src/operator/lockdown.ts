@@ -63,7 +63,7 @@ export function parseMethods(list: string | undefined): string[] {
  * \uXXXX), so control characters are refused rather than escaped.
  */
 function cedarString(s: string, what: string): string {
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what this pattern is for.
   if (/[\u0000-\u001f\u007f]/.test(s)) throw new LockdownError(`${what} must not contain control characters or line breaks`);
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }

@@ -98,11 +98,21 @@ function payload(alerts: ReturnType<typeof alert>[]) {
   };
 }
 
+/** The alerts receiver's JSON answer; which fields are present depends on the request. */
+interface AlertsReply {
+  error: string;
+  mapped: number;
+  unmapped: string[];
+  result: string;
+  wanted: string;
+  firing: { fingerprint: string }[];
+}
+
 async function post(body: unknown, opts: { path?: string; token?: string | null; raw?: string; port?: number } = {}) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
   const res = await fetch(`http://127.0.0.1:${opts.port ?? receiver.port}${opts.path ?? '/alerts'}`, { method: 'POST', headers, body: opts.raw ?? JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as AlertsReply };
 }
 
 const receiverMetric = async (sample: string) => metricValue(await (await fetch(`http://127.0.0.1:${receiver.port}/metrics`)).text(), sample);
@@ -135,7 +145,7 @@ describe('senders that may not switch the mode', () => {
     expect([none.status, wrong.status]).toEqual([401, 401]);
     expect(await activeVersion()).toBe(before);
     expect(await receiverMetric('authz_alert_requests_total{result="unauthenticated"}')).toBe(2);
-    expect(((await (await fetch(`http://127.0.0.1:${receiver.port}/status`)).json()) as any).firing).toEqual([]);
+    expect(((await (await fetch(`http://127.0.0.1:${receiver.port}/status`)).json()) as AlertsReply).firing).toEqual([]);
   });
 
   it('malformed JSON and a body that is not a webhook payload get 400 and change nothing', async () => {
@@ -282,7 +292,7 @@ describe('mTLS senders', () => {
       createLogger({ level: 'silent' }),
     );
     const send = (cert?: { cert: string; private: string }) =>
-      new Promise<{ status: number; body: any }>((resolve, reject) => {
+      new Promise<{ status: number; body: AlertsReply }>((resolve, reject) => {
         const req = httpsRequest(
           { host: '127.0.0.1', port: mtls.port, path: '/alerts', method: 'POST', ca: ca.cert, servername: 'localhost', cert: cert?.cert, key: cert?.private, headers: { 'content-type': 'application/json' } },
           (res) => {

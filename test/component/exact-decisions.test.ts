@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authorizeCheckRequest } from '../../src/authorize.js';
+import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import { EngineResultCache } from '../../src/cache/decision-cache.js';
 import { parseSpiffeId } from '../../src/cedar/principal.js';

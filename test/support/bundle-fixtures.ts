@@ -44,8 +44,3 @@ export async function publish(store: BundleStore, version: string, variant: Vari
   await pushBundle(store, built.tarball, built.manifest, options);
   return built;
 }
-
-/** The version a variant's answer for GET /x implies. */
-export function variantOf(answer: { allowed: boolean }): Variant {
-  return answer.allowed ? 'open' : 'closed';
-}

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { actorName, historyTimestamp } from '../../src/bundle/store/bundle-history.js';
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
-import { authorizeCheckRequest } from '../../src/authorize.js';
+import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { derivedVersion } from '../../src/operator/derived-version.js';

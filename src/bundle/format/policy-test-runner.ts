@@ -14,7 +14,7 @@
  * the server answers the same.
  */
 import { z } from 'zod';
-import { authorizeCheckRequest } from '../../authorize.js';
+import { authorizeCheckRequest } from '../../pipeline/authorize-input.js';
 import type { CompiledPolicySet } from '../../cedar/compile.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../envoy/simple-request.js';
 import { TESTS_DIR, type BundleFileMap } from './bundle-files.js';

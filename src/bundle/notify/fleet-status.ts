@@ -62,7 +62,7 @@ export async function readFleet(kv: KV, location: StoreLocation): Promise<Heartb
   const beats: Heartbeat[] = [];
   for (const key of keys) {
     const e = await kv.get(key);
-    if (!e || e.operation !== 'PUT') continue;
+    if (e?.operation !== 'PUT') continue;
     try {
       const parsed = heartbeatSchema.safeParse(JSON.parse(Buffer.from(e.value).toString('utf8')));
       if (parsed.success) beats.push(parsed.data);

@@ -46,7 +46,7 @@ export interface HistoryEntry {
 
 /** Who is acting: --actor, else the login name, else $USER. */
 export function actorName(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
-  if (explicit && explicit.trim()) return explicit.trim();
+  if (explicit?.trim()) return explicit.trim();
   if (env.USER) return env.USER;
   try {
     return userInfo().username;

@@ -1,7 +1,8 @@
 /**
- * The pipeline, end to end, without any transport:
- *   CheckRequest → RequestModel → identity + context fields → Cedar request → EngineResult → Decision.
- * Used by the gRPC server and by `authz check`, so both answer identically.
+ * The pipeline's parse and engine stages:
+ *   CheckRequest → RequestModel, and RequestModel + principal + context fields → Cedar request → EngineResult → Decision.
+ * decide-check.ts runs them with identity, rate limits and deadlines around them;
+ * tests and `authz bundle test` call them directly where only the policies matter.
  *
  * A request evaluates only its slice (the policies whose scope can match its
  * action and resource), with a context and entities cut to what that slice
@@ -9,40 +10,38 @@
  * inputs first. All three are exact: see slicing.ts, projection.ts, cache-key.ts.
  */
 import { randomUUID } from 'node:crypto';
-import type { DecisionCache } from './cache/decision-cache.js';
-import type { Decision } from './decision.js';
-import { checkRequestToInput, type InputOptions } from './envoy/check-request.js';
-import type { InputResult, RequestModel } from './envoy/request-model.js';
-import type { HostMismatch } from './envoy/target-service.js';
-import type { WireCheckRequest } from './envoy/wire-types.js';
-import { actionIdFor, inputToEngineRequest, type CedarRequest } from './cedar/cedar-request.js';
-import type { CedarValueJson } from './cedar/cedar-wasm.js';
-import type { CompiledPolicySet } from './cedar/compile.js';
-import { denyFor, engineResultToDecision } from './cedar/decide.js';
-import { decide, type CacheOutcome, type EngineOutcome } from './cedar/engine.js';
-import type { EngineResult } from './cedar/evaluate.js';
-import { workloadPrincipal, type PrincipalRef } from './cedar/principal.js';
-import type { ContextFields } from './context/context-fields.js';
-import type { IdentityOutcome } from './context/jwt-identity.js';
-import { RequestEnricher } from './context/request-enricher.js';
-import { serviceDirectoryFor } from './context/service-directory.js';
+import type { DecisionCache } from '../cache/decision-cache.js';
+import type { Decision } from '../decision.js';
+import { checkRequestToInput, type InputOptions } from '../envoy/check-request.js';
+import type { InputResult, RequestModel } from '../envoy/request-model.js';
+import type { HostMismatch } from '../envoy/target-service.js';
+import type { WireCheckRequest } from '../envoy/wire-types.js';
+import { actionIdFor, inputToEngineRequest, type CedarRequest } from '../cedar/cedar-request.js';
+import type { CedarValueJson } from '../cedar/cedar-wasm.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
+import { denyFor, engineResultToDecision } from '../cedar/decide.js';
+import { decide, type CacheOutcome, type EngineOutcome } from '../cedar/engine.js';
+import type { EngineResult } from '../cedar/evaluate.js';
+import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
+import type { ContextFields } from '../context/context-fields.js';
+import { serviceDirectoryFor } from '../context/service-directory.js';
 
 export interface Authorization {
-  decision: Decision;
-  input?: RequestModel;
+  readonly decision: Decision;
+  readonly input?: RequestModel;
   /** What Cedar evaluated: the projected context and the entities it can reach (absent on a cache hit). */
-  cedarRequest?: CedarRequest;
+  readonly cedarRequest?: CedarRequest;
   /** The whole context of the request, before projection, also on a cache hit (for explaining a decision; what allow effects' templates read). */
-  context?: Record<string, CedarValueJson>;
-  engine?: EngineResult;
+  readonly context?: Record<string, CedarValueJson>;
+  readonly engine?: EngineResult;
   /** Who asked for what, also on a cache hit (for the decision log). */
-  target?: { principal: string; action: string; resource: string };
+  readonly target?: { principal: string; action: string; resource: string };
   /** What the decision cache did, when one was given: answered, missed, or could not be used (volatile inputs). */
-  cache?: CacheOutcome;
+  readonly cache?: CacheOutcome;
   /** The principal Cedar was asked about (what allow effects' templates read). */
-  principal?: PrincipalRef;
+  readonly principal?: PrincipalRef;
   /** Both names, when the request was refused as a host_mismatch. */
-  mismatch?: HostMismatch;
+  readonly mismatch?: HostMismatch;
 }
 
 export type { CacheOutcome };
@@ -94,40 +93,4 @@ export function refusedInput(result: Extract<InputResult, { ok: false }>, set: C
   const p = workloadPrincipal(input.source.principal);
   const target = { principal: `${p.type}::"${p.id}"`, action: actionIdFor(input), resource: input.service };
   return result.mismatch ? { decision, input, target, mismatch: result.mismatch } : { decision, input, target };
-}
-
-/**
- * The full pipeline with identity and context. Synchronous unless a bearer
- * token has to be verified for the first time (then the answer is a promise).
- */
-export function authorizeRequest(
-  req: WireCheckRequest,
-  set: CompiledPolicySet | null,
-  enricher: RequestEnricher = RequestEnricher.NONE,
-  options?: Partial<InputOptions>,
-): Authorization | Promise<Authorization> {
-  const decisionId = randomUUID();
-  const result = readCheckRequest(req, set, options);
-  if (!result.ok) return refusedInput(result, set, decisionId);
-  const input = result.input;
-  if (!set) return authorizeInput(input, set, decisionId);
-  const identity = enricher.identify(input);
-  if (identity instanceof Promise) return identity.then((outcome) => authorizeIdentified(input, set, outcome, enricher, decisionId));
-  return authorizeIdentified(input, set, identity, enricher, decisionId);
-}
-
-function authorizeIdentified(input: RequestModel, set: CompiledPolicySet, identity: IdentityOutcome, enricher: RequestEnricher, decisionId: string): Authorization {
-  if (identity.kind === 'rejected') {
-    // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
-    const decision = denyFor(identity.reason, identity.message, set.version, decisionId);
-    if (identity.wwwAuthenticate) decision.headers['www-authenticate'] = identity.wwwAuthenticate;
-    return { decision, input };
-  }
-  const principal = identity.kind === 'user' ? identity.principal : undefined;
-  const auth = authorizeInput(input, set, decisionId, { principal, fields: enricher.fields(input, set) });
-  const challenge = enricher.challenge;
-  if (auth.decision.status === 401 && challenge && !auth.decision.headers['www-authenticate']) {
-    auth.decision.headers['www-authenticate'] = challenge;
-  }
-  return auth;
 }

@@ -10,13 +10,15 @@
  * Only the allow/deny outcome is compared: a different determining policy
  * with the same outcome is not a disagreement anyone acts on.
  */
-import { authorizeInput } from '../authorize.js';
+import { authorizeInput } from './authorize-input.js';
 import { inputToCedarRequest } from '../cedar/cedar-request.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { evaluate, type EngineResult } from '../cedar/evaluate.js';
 import type { PrincipalRef } from '../cedar/principal.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import type { ContextFields } from '../context/context-fields.js';
+import type { RequestEnricher } from '../context/request-enricher.js';
+import { decidedByEngine, type CheckOutcome } from './decide-check.js';
 
 export type ShadowSource = 'policies' | 'version';
 
@@ -46,6 +48,17 @@ export function hasShadowWork(set: CompiledPolicySet, shadowVersion: CompiledPol
   return set.hasShadowPolicies || (shadowVersion !== null && shadowVersion.version !== set.version);
 }
 
+/**
+ * The shadow job for a check the engine decided in time, when the active set
+ * has @shadow policies or a shadow version differs from it; undefined otherwise.
+ * and this request is among the sampled fraction (`sampleRate`, 0-1).
+ */
+export function shadowJobFor(outcome: CheckOutcome, set: CompiledPolicySet | null, shadowVersion: CompiledPolicySet | null, enricher: RequestEnricher, sampleRate: number): ShadowJob | undefined {
+  const { input, principal, engine } = outcome;
+  if (!set || !input || !principal || !engine || !decidedByEngine(outcome) || !hasShadowWork(set, shadowVersion) || !sampled(sampleRate)) return undefined;
+  return { input, principal, set, enforced: engine, shadowVersion, fieldsFor: (s) => enricher.fields(input, s) };
+}
+
 export function runShadowJob(job: ShadowJob): ShadowResult[] {
   const out: ShadowResult[] = [];
   const { set, enforced } = job;
@@ -72,4 +85,8 @@ function compare(source: ShadowSource, version: string, enforced: EngineResult, 
   } catch (err) {
     return { source, version, policies: [], mismatch: false, error: (err as Error).message };
   }
+}
+
+function sampled(rate: number): boolean {
+  return rate >= 1 || (rate > 0 && Math.random() < rate);
 }
