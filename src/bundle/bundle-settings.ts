@@ -78,9 +78,8 @@ export const rateLimitRuleSchema = z
 export type RateLimitRule = z.output<typeof rateLimitRuleSchema>;
 
 /**
- * A bundle-wide allow effect. Kept in its written form (settings are written
- * back by `stringifyBundleSettings`); the response stage parses it once per
- * set (allow-effects.ts). The check here refuses a bad list or template.
+ * A bundle-wide allow effect. Kept in its written form; the response stage
+ * parses it once per set (allow-effects.ts). The check here refuses a bad list or template.
  */
 export const allowEffectRuleSchema = z
   .object({
@@ -108,7 +107,6 @@ export const allowEffectRuleSchema = z
     check('responseHeaders', () => parseHeaderTemplateMap(rule.responseHeaders, 'responseHeaders', true));
   });
 
-export type AllowEffectRule = z.output<typeof allowEffectRuleSchema>;
 
 /** Service names as Cedar resources and hosts see them: canonical (lower-case, no port, no trailing dot). */
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$/;
@@ -187,9 +185,4 @@ export function parseBundleSettings(text: string | undefined): BundleSettings {
     );
   }
   return Object.freeze(result.data);
-}
-
-/** Serialise settings back (used when the CLI publishes a derived version). */
-export function stringifyBundleSettings(settings: BundleSettings): string {
-  return YAML.stringify(settings);
 }

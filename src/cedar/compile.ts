@@ -4,7 +4,7 @@
  * into Cedar's thread-local store. The result is one immutable object; a
  * failure throws `PolicySetError` and the caller keeps its previous set.
  */
-import { cedar, type EntityJson, type DetailedError, type PolicyJson } from './cedar-wasm.js';
+import { cedar, type EntityJson, type DetailedError } from './cedar-wasm.js';
 import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './annotations.js';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { EntityStore } from './entity-store.js';
@@ -108,7 +108,9 @@ export function policyTextsInSourceOrder(text: string): { ok: true; texts: strin
   const n = parts.policies.length;
   const byName = Array.from({ length: n }, (_, i) => i).sort((a, b) => (String(a) < String(b) ? -1 : 1));
   const texts = new Array<string>(n);
-  byName.forEach((sourceIndex, k) => (texts[sourceIndex] = parts.policies[k]));
+  byName.forEach((sourceIndex, k) => {
+    texts[sourceIndex] = parts.policies[k];
+  });
   return { ok: true, texts, templates: parts.policy_templates.length };
 }
 
@@ -168,7 +170,9 @@ export function parsePolicies(source: PolicySetSource): Map<string, CompiledPoli
   const policies = new Map<string, CompiledPolicy>();
   let order = 0;
   for (const file of source.policies) {
-    splitPolicyFile(file).forEach((text, n) => addPolicy(policies, compilePolicyText(text, file.name, n, order++, file.text)));
+    splitPolicyFile(file).forEach((text, n) => {
+      addPolicy(policies, compilePolicyText(text, file.name, n, order++, file.text));
+    });
   }
   return policies;
 }

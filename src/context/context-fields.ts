@@ -9,7 +9,7 @@ import type { RequestModel } from '../envoy/request-model.js';
 import type { IpListIndex } from './ip-lists.js';
 import { forwardedClientIp, XFF_HEADER } from './client-address.js';
 import { parseIp, type ParsedIp } from './ip-address.js';
-import { NO_LOAD, type LoadSource } from './load.js';
+import { NO_LOAD, type LoadSource } from './server-load.js';
 import { riskScore, type RiskSettings } from './risk.js';
 import { UTC, type LocalTimeZone } from './time-fields.js';
 

@@ -5,10 +5,11 @@
  * load-shedding policy is still evaluated on every request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 let server: TestServer;
 let client: AuthzClient;

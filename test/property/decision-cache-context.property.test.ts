@@ -8,9 +8,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { authorizeInput } from '../../src/authorize.js';
+import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { BoundedTtlCache } from '../../src/cache/decision-cache.js';
-import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import type { PrincipalRef } from '../../src/context/principal.js';
 import type { ContextFields } from '../../src/context/context-fields.js';

@@ -1,7 +1,7 @@
 import { NO_BODY } from '../../src/envoy/request-body.js';
 import { describe, expect, it } from 'vitest';
 import { buildContext, inputToCedarRequest } from '../../src/pipeline/cedar-request.js';
-import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import { parseSpiffeId, workloadPrincipal } from '../../src/context/principal.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import type { RequestModel } from '../../src/envoy/request-model.js';
