@@ -12,7 +12,7 @@ import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { authorizeCheckRequest, type Authorization } from '../src/pipeline/authorize-input.js';
 import { decideCheck } from '../src/pipeline/decide-check.js';
-import { compilePolicyDirectory } from '../src/bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../src/bundle/format/compile-policy-directory.js';
 import { contextFields, DEFAULT_FIELD_SETTINGS } from '../src/context/context-fields.js';
 import { IpListIndex } from '../src/context/ip-lists.js';
 import { DEFAULT_CLAIM_MAPPING } from '../src/context/jwt-claims.js';
@@ -97,7 +97,7 @@ const check = (a: Authorization | Promise<Authorization>): Authorization => {
   return a;
 };
 
-console.log(`node ${process.version}, example policies (${set.policies.size} policies), ${new Date().toISOString()}`);
+console.log(`node ${process.version}, example policies (${set.policySet.policies.size} policies), ${new Date().toISOString()}`);
 measure('pipeline, workload principal (authorizeCheckRequest)', 20_000, () => check(authorizeCheckRequest(workloadReq, set)));
 measure('pipeline + enricher, workload principal', 20_000, () => check(decideCheck(workloadReq, set, { enricher: plain })));
 measure('pipeline + enricher, user with cached bearer token', 20_000, () => check(decideCheck(userReq, set, { enricher: withJwt })));

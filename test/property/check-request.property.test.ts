@@ -59,7 +59,7 @@ const checkRequest: fc.Arbitrary<unknown> = fc.oneof(
   ),
 );
 
-const set = compilePolicySet({
+const set = compileBundle({
   version: 'prop',
   policies: [
     {

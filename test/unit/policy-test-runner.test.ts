@@ -10,7 +10,7 @@ const POLICIES =
 function run(cases: unknown, extraFiles: Record<string, string> = {}) {
   const files: BundleFileMap = new Map([['p.cedar', Buffer.from(POLICIES)], ['tests/a.json', Buffer.from(typeof cases === 'string' ? cases : JSON.stringify(cases))]]);
   for (const [k, v] of Object.entries(extraFiles)) files.set(k, Buffer.from(v));
-  const set = compilePolicySet(filesToPolicySetSource(files, 't'));
+  const set = compileBundle(filesToPolicySetSource(files, 't'));
   return runBundleTests(files, set);
 }
 

@@ -32,7 +32,7 @@ const LOCK: Lockdown = {
 
 describe('lockdown policies', () => {
   it('the generated forbid refuses writes with 503, the message and Retry-After, and leaves reads alone (example schema)', () => {
-    const set = compilePolicySet(filesToPolicySetSource(withLockdown(exampleFiles(), LOCK), 'v'));
+    const set = compileBundle(filesToPolicySetSource(withLockdown(exampleFiles(), LOCK), 'v'));
     const ask = (method: string, host: string) =>
       authorizeCheckRequest(simpleRequestToCheckRequest({ method, path: '/orders/1', host, principal: 'spiffe://cluster.local/ns/shop/sa/frontend' }), set).decision;
     expect(ask('POST', 'orders')).toMatchObject({ kind: 'deny', status: 503, message: LOCK.message, policies: ['lockdown-orders'], headers: { 'retry-after': '120' } });
