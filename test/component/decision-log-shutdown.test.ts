@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectAuthz } from '../support/grpc-clients.js';
-import { copyExamplePolicies, eventually, removeDir } from '../support/policy-dir.js';
+import { connectAuthz } from '../support/grpc-client.js';
+import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
+import { eventually } from '../support/wait.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
