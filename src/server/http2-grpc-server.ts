@@ -30,6 +30,8 @@ const HEALTH_SERVICES = new Set(['', AUTHORIZATION_SERVICE_NAME]);
 const MAX_HEALTH_REQUEST_BYTES = 4096;
 /** grpc-js treats a keepalive time at or past 2^31-1 ms as "never ping". */
 const KEEPALIVE_NEVER_MS = 2 ** 31 - 1;
+/** GOAWAY's last stream id for "no new streams, but every stream already opened is processed" (RFC 9113 §6.8). */
+const ALL_STREAMS = 2 ** 31 - 1;
 
 /** PEM material for the listener, as tls.ts reads it. */
 export interface Http2TlsOptions {
@@ -123,7 +125,7 @@ export class Http2GrpcServer {
         clearTimeout(timer);
         resolve();
       });
-      for (const s of this.sessions) if (!s.closed) s.close();
+      for (const s of this.sessions) goAway(s);
     });
   }
 
@@ -139,16 +141,7 @@ export class Http2GrpcServer {
       timers.push(timer);
       return timer;
     };
-    const goaway = (): void => {
-      if (session.closed || session.destroyed) return;
-      try {
-        session.goaway(http2.constants.NGHTTP2_NO_ERROR);
-      } catch {
-        session.destroy();
-        return;
-      }
-      session.close();
-    };
+    const goaway = (): void => goAway(session);
     // Age: ±10 % jitter so a fleet's connections do not all recycle at once.
     const age = t.grpcMaxConnectionAge + (Math.random() * 0.2 - 0.1) * t.grpcMaxConnectionAge;
     later(age, () => {
@@ -258,6 +251,18 @@ export class Http2GrpcServer {
     }
     sendMessage(stream, this.serializeHealthResponse({ status: this.statusFor(service) }));
   }
+}
+
+/** A graceful close: GOAWAY, streams already open finish, then the connection closes. */
+function goAway(session: http2.ServerHttp2Session): void {
+  if (session.closed || session.destroyed) return;
+  try {
+    session.goaway(http2.constants.NGHTTP2_NO_ERROR, ALL_STREAMS);
+  } catch {
+    session.destroy();
+    return;
+  }
+  session.close();
 }
 
 function authContext(stream: http2.ServerHttp2Stream): { sslPeerCertificate?: PeerCertificate } | null {
