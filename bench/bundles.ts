@@ -6,12 +6,12 @@
  * Run with `node --expose-gc --import tsx bench/bundles.ts` so the memory
  * figure is measured after a full GC rather than wherever GC happens to be.
  */
-import { activateVersion } from '../src/bundle/bundle-publish.js';
+import { activateVersion } from '../src/operator/bundle-publish.js';
 import { ActivePolicySet } from '../src/bundle/active-policy-set.js';
-import { packBundle } from '../src/bundle/bundle-archive.js';
-import { buildBundle, openBundle } from '../src/bundle/bundle-build.js';
-import { filesToPolicySetSource } from '../src/bundle/bundle-files.js';
-import { directoryVersion, readPolicyDirectory } from '../src/bundle/policy-directory.js';
+import { packBundle } from '../src/bundle/format/bundle-archive.js';
+import { buildBundle, openBundle } from '../src/bundle/format/bundle-build.js';
+import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
+import { directoryVersion, readPolicyDirectory } from '../src/bundle/format/policy-directory.js';
 import { AuthzClient, GET_X } from '../test/support/authz-client.js';
 import { publish } from '../test/support/bundle-fixtures.js';
 import { startS3Server } from '../test/support/s3-authz-server.js';

@@ -2,7 +2,7 @@
  * `serve` options bounding the gRPC listener (docs/hardening.md). Each is also
  * an AUTHZ_* environment variable and a camelCase key of the YAML config file.
  */
-import type { OptionSpec } from './command.js';
+import type { OptionSpec } from './command-framework.js';
 
 export const TRANSPORT_OPTIONS: Record<string, OptionSpec> = {
   transport: { type: 'string', description: 'gRPC server for Check and Health: grpc-js or http2 (node:http2; no reflection, no Health Watch) (default grpc-js)', valueName: 'NAME' },

@@ -38,7 +38,18 @@ import {
   type MessageKind,
   type ScanState,
 } from './check-request-limits.js';
-import type { WireAddress, WireAttributeContext, WireCheckRequest, WireHeaderValue, WireHttpRequest, WirePeer, WireSocketAddress, WireStruct, WireStructValue, WireTimestamp } from './wire-types.js';
+import type {
+  WireAddress,
+  WireAttributeContext,
+  WireCheckRequest,
+  WireHeaderValue,
+  WireHttpRequest,
+  WirePeer,
+  WireSocketAddress,
+  WireStruct,
+  WireStructValue,
+  WireTimestamp,
+} from './wire-types.js';
 
 interface DecodeState extends ScanState {
   bytes: Buffer;
@@ -64,7 +75,13 @@ interface Field {
  * Reads the next field of a scanned message, with the limit scan's checks in
  * its order (scanMessage in check-request-limits.ts). Returns false at the end.
  */
-function nextField(s: DecodeState, kind: MessageKind, children: Record<number, ChildField>, cursor: { pos: number; end: number }, f: Field): boolean {
+function nextField(
+  s: DecodeState,
+  kind: MessageKind,
+  children: Record<number, ChildField>,
+  cursor: { pos: number; end: number },
+  f: Field,
+): boolean {
   const { bytes, limits } = s;
   const end = cursor.end;
   let pos = cursor.pos;
@@ -137,7 +154,8 @@ function isLen(s: DecodeState, f: Field): boolean {
 
 /** A map entry; "__proto__" becomes an own property (as protobufjs's makeProp does), never the object's prototype. */
 function setEntry<T>(map: Record<string, T>, key: string, value: T): void {
-  if (key === '__proto__') Object.defineProperty(map, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === '__proto__')
+    Object.defineProperty(map, key, { value, writable: true, enumerable: true, configurable: true });
   else map[key] = value;
 }
 
@@ -240,7 +258,12 @@ function address(s: DecodeState, start: number, end: number, depth: number): Wir
   return out;
 }
 
-function request(s: DecodeState, start: number, end: number, depth: number): NonNullable<WireAttributeContext['request']> {
+function request(
+  s: DecodeState,
+  start: number,
+  end: number,
+  depth: number,
+): NonNullable<WireAttributeContext['request']> {
   enter(s, depth);
   const out: NonNullable<WireAttributeContext['request']> = {};
   const cursor = { pos: start, end };
@@ -335,7 +358,12 @@ function headerEntry(s: DecodeState, start: number, end: number, depth: number):
   return out;
 }
 
-function metadata(s: DecodeState, start: number, end: number, depth: number): { filter_metadata?: Record<string, WireStruct> } {
+function metadata(
+  s: DecodeState,
+  start: number,
+  end: number,
+  depth: number,
+): { filter_metadata?: Record<string, WireStruct> } {
   enter(s, depth);
   const cursor = { pos: start, end };
   const f = newField();
@@ -452,7 +480,15 @@ interface OpaqueSchema {
 const STRING_MAP_ENTRY: OpaqueSchema = { 1: WIRE_LEN, 2: WIRE_LEN };
 const PIPE: OpaqueSchema = { 1: WIRE_LEN, 2: WIRE_VARINT };
 const ENVOY_INTERNAL_ADDRESS: OpaqueSchema = { 1: WIRE_LEN, 2: WIRE_LEN };
-const SOCKET_ADDRESS: OpaqueSchema = { 1: WIRE_VARINT, 2: WIRE_LEN, 3: WIRE_VARINT, 4: WIRE_LEN, 5: WIRE_LEN, 6: WIRE_VARINT, 7: WIRE_LEN };
+const SOCKET_ADDRESS: OpaqueSchema = {
+  1: WIRE_VARINT,
+  2: WIRE_LEN,
+  3: WIRE_VARINT,
+  4: WIRE_LEN,
+  5: WIRE_LEN,
+  6: WIRE_VARINT,
+  7: WIRE_LEN,
+};
 const TIMESTAMP: OpaqueSchema = { 1: WIRE_VARINT, 2: WIRE_VARINT };
 const TLS_SESSION: OpaqueSchema = { 1: WIRE_LEN };
 const ANY: OpaqueSchema = { 1: WIRE_LEN, 2: WIRE_LEN };
@@ -463,7 +499,13 @@ const ANY_MAP_ENTRY: OpaqueSchema = { 1: WIRE_LEN, 2: ANY };
  * a conforming encoder would not write marks the request irregular (and
  * protobufjs then reads it). Never throws.
  */
-function walkOpaque(s: DecodeState, start: number, end: number, schema: OpaqueSchema, visit?: (number: number, start: number, end: number) => void): void {
+function walkOpaque(
+  s: DecodeState,
+  start: number,
+  end: number,
+  schema: OpaqueSchema,
+  visit?: (number: number, start: number, end: number) => void,
+): void {
   const bytes = s.bytes;
   let pos = start;
   const present = new Set<number>();
@@ -481,7 +523,8 @@ function walkOpaque(s: DecodeState, start: number, end: number, schema: OpaqueSc
       const v = looseVarint(bytes, pos, end);
       // protobufjs reads declared varints with uint32(), except Timestamp.seconds (the one int64 here).
       const isInt64 = schema === TIMESTAMP && number === 1;
-      if (v === undefined || (declared !== undefined && !isInt64 && !regular32(0, v[1] - pos))) return void (s.irregular = true);
+      if (v === undefined || (declared !== undefined && !isInt64 && !regular32(0, v[1] - pos)))
+        return void (s.irregular = true);
       pos = v[1];
     } else if (wireType === WIRE_FIXED64) pos += 8;
     else if (wireType === WIRE_FIXED32) pos += 4;
@@ -608,11 +651,26 @@ function referenceDecode(bytes: Buffer): WireCheckRequest {
  * Decodes a CheckRequest, or returns a refusal value (refusalOf) for bytes
  * over a limit (431) or not a CheckRequest (400). Never throws.
  */
-export function decodeCheckRequest(bytes: Buffer, limits: CheckRequestLimits = DEFAULT_CHECK_REQUEST_LIMITS, onIrregular?: () => void): WireCheckRequest {
+export function decodeCheckRequest(
+  bytes: Buffer,
+  limits: CheckRequestLimits = DEFAULT_CHECK_REQUEST_LIMITS,
+  onIrregular?: () => void,
+): WireCheckRequest {
   if (bytes.length > limits.maxRequestBytes) {
-    return refusedCheckRequest({ reason: 'request_too_large', message: `CheckRequest is ${bytes.length} bytes, more than the limit of ${limits.maxRequestBytes} (max-request-bytes)` });
+    return refusedCheckRequest({
+      reason: 'request_too_large',
+      message: `CheckRequest is ${bytes.length} bytes, more than the limit of ${limits.maxRequestBytes} (max-request-bytes)`,
+    });
   }
-  const state: DecodeState = { bytes, limits, fields: 0, headers: 0, headerBytes: 0, contextExtensions: 0, irregular: false };
+  const state: DecodeState = {
+    bytes,
+    limits,
+    fields: 0,
+    headers: 0,
+    headerBytes: 0,
+    contextExtensions: 0,
+    irregular: false,
+  };
   let decoded: WireCheckRequest;
   try {
     decoded = checkRequest(state, 0, bytes.length);

@@ -15,11 +15,24 @@ import http2 from 'node:http2';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { TransportConfig } from '../config/transport-schema.js';
 import { decodeCheckRequest } from '../envoy/check-request-decoder.js';
-import { AUTHORIZATION_SERVICE_NAME, authorizationService, HEALTH_SERVICE_NAME, healthService } from '../envoy/protos.js';
+import {
+  AUTHORIZATION_SERVICE_NAME,
+  authorizationService,
+  HEALTH_SERVICE_NAME,
+  healthService,
+} from '../envoy/protos.js';
 import type { WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckHandler } from './check-handler.js';
 import { checkRequestLimits, type ServingStatus } from './grpc-server.js';
-import { encodeGrpcMessage, frameMessage, GrpcStatus, isGrpcContentType, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, type GrpcStatusCode } from './grpc-framing.js';
+import {
+  encodeGrpcMessage,
+  frameMessage,
+  GrpcStatus,
+  isGrpcContentType,
+  MESSAGE_PREFIX_BYTES,
+  parseGrpcTimeout,
+  type GrpcStatusCode,
+} from './grpc-framing.js';
 import { GRPC_MAX_HEADER_PAIRS, PendingRequestBytes } from './grpc-transport.js';
 
 const CHECK_PATH = `/${AUTHORIZATION_SERVICE_NAME}/Check`;
@@ -61,12 +74,13 @@ export class Http2GrpcServer {
   private readonly serializeHealthResponse: Serialize;
   private readonly deserializeHealthRequest: Deserialize;
   private readonly limits;
-  private closing = false;
 
   constructor(private readonly options: Http2GrpcServerOptions) {
     const t = options.transport;
     this.limits = checkRequestLimits(t);
-    this.pending = new PendingRequestBytes(t.maxPendingRequestBytes, t.grpcReceiveTimeout, { onDropped: (cause) => options.onCallDropped?.(cause) });
+    this.pending = new PendingRequestBytes(t.maxPendingRequestBytes, t.grpcReceiveTimeout, {
+      onDropped: (cause) => options.onCallDropped?.(cause),
+    });
     this.serializeCheckResponse = authorizationService().service.Check.responseSerialize as Serialize;
     const health = healthService().service.Check;
     this.serializeHealthResponse = health.responseSerialize as Serialize;
@@ -114,7 +128,6 @@ export class Http2GrpcServer {
 
   /** GOAWAY to every connection, calls in flight get `graceMs`, then connections are destroyed. */
   close(graceMs = 2000): Promise<void> {
-    this.closing = true;
     this.pending.stop();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -185,38 +198,72 @@ export class Http2GrpcServer {
     stream.on('error', () => {});
     if (headers[':method'] !== 'POST' || !isGrpcContentType(headers['content-type'])) {
       // As grpc-js answers: not gRPC at all, so an HTTP status rather than a gRPC one.
-      stream.respond({ ':status': 415, 'grpc-status': String(GrpcStatus.INTERNAL), 'grpc-message': encodeGrpcMessage(`content-type "${headers['content-type'] ?? ''}" is not application/grpc`) }, { endStream: true });
+      stream.respond(
+        {
+          ':status': 415,
+          'grpc-status': String(GrpcStatus.INTERNAL),
+          'grpc-message': encodeGrpcMessage(`content-type "${headers['content-type'] ?? ''}" is not application/grpc`),
+        },
+        { endStream: true },
+      );
       return;
     }
     const path = headers[':path'];
     if (path !== CHECK_PATH && path !== HEALTH_CHECK_PATH) {
-      const message = path === HEALTH_WATCH_PATH ? 'Health/Watch is not offered by the http2 transport (use Health/Check)' : `Method not found: ${path}`;
-      return sendStatus(stream, GrpcStatus.UNIMPLEMENTED, message);
+      const message =
+        path === HEALTH_WATCH_PATH
+          ? 'Health/Watch is not offered by the http2 transport (use Health/Check)'
+          : `Method not found: ${path}`;
+      sendStatus(stream, GrpcStatus.UNIMPLEMENTED, message);
+      return;
     }
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
-    if (timeoutMs === null) return sendStatus(stream, GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${String(headers['grpc-timeout'])}"`);
+    if (timeoutMs === null) {
+      sendStatus(stream, GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${String(headers['grpc-timeout'])}"`);
+      return;
+    }
     const deadlineMs = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     const encoding = headers['grpc-encoding'];
     if (path === CHECK_PATH && this.options.refuseCaller) {
       const refused = this.options.refuseCaller(authContext(stream));
-      if (refused !== undefined) return sendStatus(stream, GrpcStatus.UNAUTHENTICATED, refused);
+      if (refused !== undefined) {
+        sendStatus(stream, GrpcStatus.UNAUTHENTICATED, refused);
+        return;
+      }
     }
     const isCheck = path === CHECK_PATH;
     const maxBytes = isCheck ? this.limits.maxRequestBytes : MAX_HEALTH_REQUEST_BYTES;
     this.pending.track(stream);
     readUnaryMessage(stream, maxBytes, (outcome) => {
-      if (outcome.kind === 'error') return sendStatus(stream, outcome.code, outcome.message);
+      if (outcome.kind === 'error') {
+        sendStatus(stream, outcome.code, outcome.message);
+        return;
+      }
       if (outcome.kind === 'compressed') {
         const named = typeof encoding === 'string' && encoding !== 'identity';
-        return sendStatus(stream, named ? GrpcStatus.UNIMPLEMENTED : GrpcStatus.INTERNAL, named ? `compressed messages (grpc-encoding ${encoding}) are not supported; send identity` : 'a message has the compressed flag set without a grpc-encoding');
+        sendStatus(
+          stream,
+          named ? GrpcStatus.UNIMPLEMENTED : GrpcStatus.INTERNAL,
+          named
+            ? `compressed messages (grpc-encoding ${encoding}) are not supported; send identity`
+            : 'a message has the compressed flag set without a grpc-encoding',
+        );
+        return;
       }
       if (!isCheck) {
-        if (outcome.kind === 'oversize') return sendStatus(stream, GrpcStatus.RESOURCE_EXHAUSTED, `health request is more than ${maxBytes} bytes`);
-        return this.answerHealth(stream, outcome.message);
+        if (outcome.kind === 'oversize') {
+          sendStatus(stream, GrpcStatus.RESOURCE_EXHAUSTED, `health request is more than ${maxBytes} bytes`);
+          return;
+        }
+        this.answerHealth(stream, outcome.message);
+        return;
       }
       if (outcome.kind === 'oversize') {
         // As grpc-js's path does (grpc-transport.ts): a 431 deny decision, never buffered.
-        const response = this.options.handler.refuse({ reason: 'request_too_large', message: `CheckRequest is more than the limit of ${maxBytes} bytes (max-request-bytes)` });
+        const response = this.options.handler.refuse({
+          reason: 'request_too_large',
+          message: `CheckRequest is more than the limit of ${maxBytes} bytes (max-request-bytes)`,
+        });
         sendMessage(stream, this.serializeCheckResponse(response));
         return;
       }
@@ -227,9 +274,18 @@ export class Http2GrpcServer {
   private answerCheck(stream: http2.ServerHttp2Stream, bytes: Buffer, deadlineMs: number | undefined): void {
     const request = decodeCheckRequest(bytes, this.limits);
     const answer = this.options.handler.handle(request, deadlineMs);
-    if (!(answer instanceof Promise)) return sendMessage(stream, this.serializeCheckResponse(answer));
+    if (!(answer instanceof Promise)) {
+      sendMessage(stream, this.serializeCheckResponse(answer));
+      return;
+    }
     // Only when a bearer token is verified for the first time; the call's deadline still holds.
-    const timer = deadlineMs === undefined ? undefined : setTimeout(() => sendStatus(stream, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'), Math.max(0, deadlineMs - Date.now()));
+    const timer =
+      deadlineMs === undefined
+        ? undefined
+        : setTimeout(
+            () => sendStatus(stream, GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'),
+            Math.max(0, deadlineMs - Date.now()),
+          );
     answer.then(
       (response: WireCheckResponse) => {
         if (timer) clearTimeout(timer);
@@ -247,7 +303,8 @@ export class Http2GrpcServer {
     try {
       service = (this.deserializeHealthRequest(bytes) as { service?: string }).service ?? '';
     } catch {
-      return sendStatus(stream, GrpcStatus.INTERNAL, 'HealthCheckRequest is not valid protobuf');
+      sendStatus(stream, GrpcStatus.INTERNAL, 'HealthCheckRequest is not valid protobuf');
+      return;
     }
     sendMessage(stream, this.serializeHealthResponse({ status: this.statusFor(service) }));
   }
@@ -284,7 +341,11 @@ type ReadOutcome =
  * first: a message over `maxBytes` is answered as soon as its prefix arrives,
  * and its bytes are never held.
  */
-function readUnaryMessage(stream: http2.ServerHttp2Stream, maxBytes: number, done: (outcome: ReadOutcome) => void): void {
+function readUnaryMessage(
+  stream: http2.ServerHttp2Stream,
+  maxBytes: number,
+  done: (outcome: ReadOutcome) => void,
+): void {
   let prefix: Buffer | undefined;
   let body: Buffer | undefined;
   let filled = 0;
@@ -309,12 +370,28 @@ function readUnaryMessage(stream: http2.ServerHttp2Stream, maxBytes: number, don
         filled += take;
         at += take;
         if (filled < MESSAGE_PREFIX_BYTES) return;
-        if (++messages > 1) return finish({ kind: 'error', code: GrpcStatus.UNIMPLEMENTED, message: 'more than one request message for a unary method' });
+        if (++messages > 1) {
+          finish({
+            kind: 'error',
+            code: GrpcStatus.UNIMPLEMENTED,
+            message: 'more than one request message for a unary method',
+          });
+          return;
+        }
         const flag = prefix[0];
-        if (flag === 1) return finish({ kind: 'compressed' });
-        if (flag !== 0) return finish({ kind: 'error', code: GrpcStatus.INTERNAL, message: `invalid message flag ${flag}` });
+        if (flag === 1) {
+          finish({ kind: 'compressed' });
+          return;
+        }
+        if (flag !== 0) {
+          finish({ kind: 'error', code: GrpcStatus.INTERNAL, message: `invalid message flag ${flag}` });
+          return;
+        }
         const length = prefix.readUInt32BE(1);
-        if (length > maxBytes) return finish({ kind: 'oversize' });
+        if (length > maxBytes) {
+          finish({ kind: 'oversize' });
+          return;
+        }
         body = Buffer.allocUnsafe(length);
         filled = 0;
       }
@@ -323,15 +400,32 @@ function readUnaryMessage(stream: http2.ServerHttp2Stream, maxBytes: number, don
       filled += take;
       at += take;
       if (filled === body.length) {
-        if (at < chunk.length) return finish({ kind: 'error', code: GrpcStatus.UNIMPLEMENTED, message: 'more than one request message for a unary method' });
+        if (at < chunk.length) {
+          finish({
+            kind: 'error',
+            code: GrpcStatus.UNIMPLEMENTED,
+            message: 'more than one request message for a unary method',
+          });
+          return;
+        }
         // Complete; answered at the client's half-close, so a second message is still caught.
       }
     }
   };
   const onEnd = (): void => {
-    if (body !== undefined && filled === body.length) return finish({ kind: 'message', message: body });
-    if (body === undefined && filled === 0) return finish({ kind: 'error', code: GrpcStatus.INTERNAL, message: 'the call ended without a request message' });
-    finish({ kind: 'error', code: GrpcStatus.INTERNAL, message: 'the call ended inside a message (truncated length prefix or body)' });
+    if (body !== undefined && filled === body.length) {
+      finish({ kind: 'message', message: body });
+      return;
+    }
+    if (body === undefined && filled === 0) {
+      finish({ kind: 'error', code: GrpcStatus.INTERNAL, message: 'the call ended without a request message' });
+      return;
+    }
+    finish({
+      kind: 'error',
+      code: GrpcStatus.INTERNAL,
+      message: 'the call ended inside a message (truncated length prefix or body)',
+    });
   };
   stream.on('data', onData);
   stream.on('end', onEnd);
@@ -339,7 +433,10 @@ function readUnaryMessage(stream: http2.ServerHttp2Stream, maxBytes: number, don
 
 function sendMessage(stream: http2.ServerHttp2Stream, message: Buffer): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' }, { waitForTrailers: true });
+  stream.respond(
+    { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' },
+    { waitForTrailers: true },
+  );
   stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'OK' }));
   stream.end(frameMessage(message));
 }
@@ -347,5 +444,13 @@ function sendMessage(stream: http2.ServerHttp2Stream, message: Buffer): void {
 /** A trailers-only response: the status in the one HEADERS frame, which ends the stream. */
 function sendStatus(stream: http2.ServerHttp2Stream, code: GrpcStatusCode, message: string): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) }, { endStream: true });
+  stream.respond(
+    {
+      ':status': 200,
+      'content-type': 'application/grpc',
+      'grpc-status': String(code),
+      'grpc-message': encodeGrpcMessage(message),
+    },
+    { endStream: true },
+  );
 }

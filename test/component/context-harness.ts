@@ -137,7 +137,7 @@ export class JwksServer {
   /** Requests open at once, now and at most. */
   open = 0;
   maxOpen = 0;
-  private readonly server = http.createServer((req, res) => {
+  private readonly server = http.createServer((_req, res) => {
     this.requests++;
     this.maxOpen = Math.max(this.maxOpen, ++this.open);
     res.on('close', () => this.open--);

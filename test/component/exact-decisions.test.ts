@@ -7,8 +7,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authorizeCheckRequest } from '../../src/authorize.js';
-import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
+import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.js';
 import { EngineResultCache } from '../../src/cache/decision-cache.js';
 import { parseSpiffeId } from '../../src/cedar/principal.js';
 import { decide } from '../../src/cedar/engine.js';

@@ -3,7 +3,7 @@
  * evaluation throwing, deadline passed), per route through
  * context_extensions["fail_mode"] and server-wide through --fail-mode.
  */
-import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.js';
 import { DEFAULT_LOG_MAX_STRING } from '../../src/observability/decision-log.js';
 import { cutString } from '../../src/observability/redaction.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -12,7 +12,13 @@ import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_DIR, PROTO_LOADER_OPTIONS } from '../../src/envoy/protos.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { connectAuthz, denyBody } from '../support/grpc-clients.js';
-import { CHECK_PATH, checkRequestBytes, connectRawCheck, httpRequestFields, lenField } from '../support/hostile-requests.js';
+import {
+  CHECK_PATH,
+  checkRequestBytes,
+  connectRawCheck,
+  httpRequestFields,
+  lenField,
+} from '../support/hostile-requests.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
 import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
@@ -20,10 +26,19 @@ import { metricValue, startTestServer, type TestServer } from '../support/start-
 const MIB = 1024 * 1024;
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
 // Enums as numbers, so HTTP statuses read as Envoy reads them.
-const check = (grpc.loadPackageDefinition(protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), { ...PROTO_LOADER_OPTIONS, enums: Number })) as unknown as {
-  envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
-}).envoy.service.auth.v3.Authorization.service.Check;
-const GOOD = check.requestSerialize(istioRequest({ principal: FRONTEND, path: '/orders/1', ext: { service: 'orders' } })) as Buffer;
+const check = (
+  grpc.loadPackageDefinition(
+    protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), {
+      ...PROTO_LOADER_OPTIONS,
+      enums: Number,
+    }),
+  ) as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+  }
+).envoy.service.auth.v3.Authorization.service.Check;
+const GOOD = check.requestSerialize(
+  istioRequest({ principal: FRONTEND, path: '/orders/1', ext: { service: 'orders' } }),
+) as Buffer;
 
 let dir: string;
 let server: TestServer;
@@ -59,7 +74,13 @@ function rawCall(port: number, headers: http2.OutgoingHttpHeaders, data: Buffer[
   return new Promise((resolve, reject) => {
     const session = http2.connect(`http://127.0.0.1:${port}`);
     session.on('error', reject);
-    const stream = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers', ...headers });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': CHECK_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      ...headers,
+    });
     const answer: RawAnswer = { status: 0, headers: {}, trailers: {}, body: Buffer.alloc(0) };
     const chunks: Buffer[] = [];
     stream.on('response', (h) => {
@@ -104,20 +125,106 @@ describe('gRPC framing a client gets wrong', () => {
     expect(checkResponseOf(answer).status.code).toBe(0);
   });
 
-  const rows: { name: string; headers?: http2.OutgoingHttpHeaders; data: Buffer[]; status: number; grpcStatus: number; message: RegExp }[] = [
-    { name: 'content-type application/json', headers: { 'content-type': 'application/json' }, data: [framed(GOOD)], status: 415, grpcStatus: 13, message: /content-type "application\/json" is not application\/grpc/ },
-    { name: 'content-type application/grpcx', headers: { 'content-type': 'application/grpcx' }, data: [framed(GOOD)], status: 415, grpcStatus: 13, message: /is not application\/grpc/ },
-    { name: 'a truncated length prefix', data: [Buffer.from([0, 0, 0])], status: 200, grpcStatus: 13, message: /ended inside a message/ },
-    { name: 'a body shorter than its prefix says', data: [framed(GOOD).subarray(0, 20)], status: 200, grpcStatus: 13, message: /ended inside a message/ },
+  const rows: {
+    name: string;
+    headers?: http2.OutgoingHttpHeaders;
+    data: Buffer[];
+    status: number;
+    grpcStatus: number;
+    message: RegExp;
+  }[] = [
+    {
+      name: 'content-type application/json',
+      headers: { 'content-type': 'application/json' },
+      data: [framed(GOOD)],
+      status: 415,
+      grpcStatus: 13,
+      message: /content-type "application\/json" is not application\/grpc/,
+    },
+    {
+      name: 'content-type application/grpcx',
+      headers: { 'content-type': 'application/grpcx' },
+      data: [framed(GOOD)],
+      status: 415,
+      grpcStatus: 13,
+      message: /is not application\/grpc/,
+    },
+    {
+      name: 'a truncated length prefix',
+      data: [Buffer.from([0, 0, 0])],
+      status: 200,
+      grpcStatus: 13,
+      message: /ended inside a message/,
+    },
+    {
+      name: 'a body shorter than its prefix says',
+      data: [framed(GOOD).subarray(0, 20)],
+      status: 200,
+      grpcStatus: 13,
+      message: /ended inside a message/,
+    },
     { name: 'no message at all', data: [], status: 200, grpcStatus: 13, message: /without a request message/ },
-    { name: 'two messages on a unary method', data: [framed(GOOD), framed(GOOD)], status: 200, grpcStatus: 12, message: /more than one request message/ },
-    { name: 'the compressed flag with grpc-encoding gzip', headers: { 'grpc-encoding': 'gzip' }, data: [framed(GOOD, 1)], status: 200, grpcStatus: 12, message: /grpc-encoding gzip\) are not supported/ },
-    { name: 'the compressed flag without a grpc-encoding', data: [framed(GOOD, 1)], status: 200, grpcStatus: 13, message: /compressed flag set without a grpc-encoding/ },
-    { name: 'a flag byte that is neither 0 nor 1', data: [framed(GOOD, 7)], status: 200, grpcStatus: 13, message: /invalid message flag 7/ },
-    { name: 'grpc-timeout without a unit', headers: { 'grpc-timeout': '100' }, data: [framed(GOOD)], status: 200, grpcStatus: 13, message: /Invalid grpc-timeout value "100"/ },
-    { name: 'grpc-timeout of 9 digits', headers: { 'grpc-timeout': '123456789S' }, data: [framed(GOOD)], status: 200, grpcStatus: 13, message: /Invalid grpc-timeout/ },
-    { name: 'an unknown method', headers: { ':path': '/envoy.service.auth.v3.Authorization/Nope' }, data: [framed(GOOD)], status: 200, grpcStatus: 12, message: /Method not found: \/envoy.service.auth.v3.Authorization\/Nope/ },
-    { name: 'Health/Watch (not offered by this transport)', headers: { ':path': '/grpc.health.v1.Health/Watch' }, data: [framed(Buffer.alloc(0))], status: 200, grpcStatus: 12, message: /Watch is not offered by the http2 transport/ },
+    {
+      name: 'two messages on a unary method',
+      data: [framed(GOOD), framed(GOOD)],
+      status: 200,
+      grpcStatus: 12,
+      message: /more than one request message/,
+    },
+    {
+      name: 'the compressed flag with grpc-encoding gzip',
+      headers: { 'grpc-encoding': 'gzip' },
+      data: [framed(GOOD, 1)],
+      status: 200,
+      grpcStatus: 12,
+      message: /grpc-encoding gzip\) are not supported/,
+    },
+    {
+      name: 'the compressed flag without a grpc-encoding',
+      data: [framed(GOOD, 1)],
+      status: 200,
+      grpcStatus: 13,
+      message: /compressed flag set without a grpc-encoding/,
+    },
+    {
+      name: 'a flag byte that is neither 0 nor 1',
+      data: [framed(GOOD, 7)],
+      status: 200,
+      grpcStatus: 13,
+      message: /invalid message flag 7/,
+    },
+    {
+      name: 'grpc-timeout without a unit',
+      headers: { 'grpc-timeout': '100' },
+      data: [framed(GOOD)],
+      status: 200,
+      grpcStatus: 13,
+      message: /Invalid grpc-timeout value "100"/,
+    },
+    {
+      name: 'grpc-timeout of 9 digits',
+      headers: { 'grpc-timeout': '123456789S' },
+      data: [framed(GOOD)],
+      status: 200,
+      grpcStatus: 13,
+      message: /Invalid grpc-timeout/,
+    },
+    {
+      name: 'an unknown method',
+      headers: { ':path': '/envoy.service.auth.v3.Authorization/Nope' },
+      data: [framed(GOOD)],
+      status: 200,
+      grpcStatus: 12,
+      message: /Method not found: \/envoy.service.auth.v3.Authorization\/Nope/,
+    },
+    {
+      name: 'Health/Watch (not offered by this transport)',
+      headers: { ':path': '/grpc.health.v1.Health/Watch' },
+      data: [framed(Buffer.alloc(0))],
+      status: 200,
+      grpcStatus: 12,
+      message: /Watch is not offered by the http2 transport/,
+    },
   ];
   for (const row of rows) {
     it(`${row.name}: HTTP ${row.status}, grpc-status ${row.grpcStatus}`, async () => {
@@ -180,7 +287,14 @@ describe('deadlines from grpc-timeout', () => {
   it('the grpc-js client deadline reaches the handler', async () => {
     const client = connectAuthz(server.grpcPort);
     try {
-      expect((await client.check(istioRequest({ principal: FRONTEND, path: '/orders/1', ext: { service: 'orders' } }), 30_000)).status.code).toBe(0);
+      expect(
+        (
+          await client.check(
+            istioRequest({ principal: FRONTEND, path: '/orders/1', ext: { service: 'orders' } }),
+            30_000,
+          )
+        ).status.code,
+      ).toBe(0);
     } finally {
       client.close();
     }
@@ -199,12 +313,22 @@ describe('Health/Check over raw frames', () => {
 
 describe('connections', () => {
   it('half-sent messages are dropped at the pending-bytes bound, as on grpc-js', async () => {
-    const bounded = await startTestServer({ policies: dir, transport: 'http2', maxPendingRequestBytes: String(2 * MIB), grpcReceiveTimeout: '2s' });
+    const bounded = await startTestServer({
+      policies: dir,
+      transport: 'http2',
+      maxPendingRequestBytes: String(2 * MIB),
+      grpcReceiveTimeout: '2s',
+    });
     try {
       const session = http2.connect(`http://127.0.0.1:${bounded.grpcPort}`);
       session.on('error', () => undefined);
       const streams = Array.from({ length: 4 }, () => {
-        const stream = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': CHECK_PATH,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
         stream.on('error', () => undefined);
         stream.resume();
         const prefix = Buffer.alloc(5);
@@ -216,7 +340,10 @@ describe('connections', () => {
       session.close();
       for (const code of codes) expect(code).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       const text = await bounded.metricsText();
-      expect(metricValue(text, 'authz_grpc_calls_dropped_total{cause="memory"}') + metricValue(text, 'authz_grpc_calls_dropped_total{cause="receive_timeout"}')).toBe(4);
+      expect(
+        metricValue(text, 'authz_grpc_calls_dropped_total{cause="memory"}') +
+          metricValue(text, 'authz_grpc_calls_dropped_total{cause="receive_timeout"}'),
+      ).toBe(4);
       expect(metricValue(text, 'authz_grpc_pending_request_bytes')).toBe(0);
     } finally {
       await bounded.close();
@@ -230,7 +357,12 @@ describe('connections', () => {
     const connected = new Promise((r) => session.once('connect', r));
     const goaway = new Promise<number>((resolve) => session.once('goaway', (code: number) => resolve(code)));
     // A call whose message is still on its way when the shutdown starts.
-    const stream = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': CHECK_PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
     stream.on('error', () => undefined);
     const whole = framed(GOOD);
     stream.write(whole.subarray(0, 10));
@@ -249,7 +381,9 @@ describe('connections', () => {
 
   it('a request with 2000 headers in the CheckRequest is refused with 431 by the decoder', async () => {
     const headers = Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`x-extra-${i}`, 'v']));
-    const bytes = check.requestSerialize(istioRequest({ principal: FRONTEND, path: '/orders/1', headers, ext: { service: 'orders' } })) as Buffer;
+    const bytes = check.requestSerialize(
+      istioRequest({ principal: FRONTEND, path: '/orders/1', headers, ext: { service: 'orders' } }),
+    ) as Buffer;
     const answer = await rawCall(server.grpcPort, {}, [framed(bytes)]);
     expect(checkResponseOf(answer).denied_response!.status.code).toBe(431);
     // And a plain request from the envelope helpers is decided.

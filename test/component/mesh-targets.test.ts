@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockdownPolicyText } from '../../src/safety/lockdown.js';
+import { lockdownPolicyText } from '../../src/operator/lockdown.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { connectAuthz, denyBody, type AuthzClient } from '../support/grpc-clients.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';

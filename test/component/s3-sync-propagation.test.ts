@@ -4,7 +4,7 @@
  * version back, and a swap under load never mixes two versions in one answer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activateVersion, rollbackBundle } from '../../src/bundle/bundle-publish.js';
+import { activateVersion, rollbackBundle } from '../../src/operator/bundle-publish.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
 import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
 import { publish } from '../support/bundle-fixtures.js';

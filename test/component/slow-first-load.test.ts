@@ -8,7 +8,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { activateVersion } from '../../src/bundle/bundle-publish.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
 import { startAuthzServer } from '../../src/server/authz-server.js';
 import { loadConfig } from '../../src/config/load-config.js';

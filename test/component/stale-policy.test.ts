@@ -5,7 +5,7 @@
  * nothing (store-outage tests cover that).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activateVersion } from '../../src/bundle/bundle-publish.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
 import { adminJson, AuthzClient, GET_X, waitFor } from '../support/authz-client.js';
 import { publish } from '../support/bundle-fixtures.js';

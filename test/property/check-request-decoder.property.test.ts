@@ -7,17 +7,37 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeCheckRequest } from '../../src/envoy/check-request-decoder.js';
-import { boundedCheckRequestDeserializer, DEFAULT_CHECK_REQUEST_LIMITS, refusalOf, type CheckRequestLimits } from '../../src/envoy/check-request-limits.js';
+import {
+  boundedCheckRequestDeserializer,
+  DEFAULT_CHECK_REQUEST_LIMITS,
+  refusalOf,
+  type CheckRequestLimits,
+} from '../../src/envoy/check-request-limits.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { authorizationService } from '../../src/envoy/protos.js';
 import type { WireCheckRequest, WireStruct, WireStructValue } from '../../src/envoy/wire-types.js';
-import { checkRequestBytes, emptyContextExtensionsRequest, emptyFields, emptyHeaderMapRequest, httpRequestFields, lenField, varint } from '../support/hostile-requests.js';
+import {
+  checkRequestBytes,
+  emptyContextExtensionsRequest,
+  emptyFields,
+  emptyHeaderMapRequest,
+  httpRequestFields,
+  lenField,
+  varint,
+} from '../support/hostile-requests.js';
 import { istioRequest, rawHeaderRequest } from '../support/requests.js';
 
 const check = authorizationService().service.Check;
 const encode = (req: unknown) => check.requestSerialize(req) as Buffer;
 const protobufjs = check.requestDeserialize as (b: Buffer) => WireCheckRequest;
-const small: CheckRequestLimits = { ...DEFAULT_CHECK_REQUEST_LIMITS, maxHeaders: 8, maxContextExtensions: 4, maxFields: 300, maxDepth: 6, maxHeaderBytes: 400 };
+const small: CheckRequestLimits = {
+  ...DEFAULT_CHECK_REQUEST_LIMITS,
+  maxHeaders: 8,
+  maxContextExtensions: 4,
+  maxFields: 300,
+  maxDepth: 6,
+  maxHeaderBytes: 400,
+};
 const LIMITS = [DEFAULT_CHECK_REQUEST_LIMITS, small];
 const input = { nowMs: () => 1_700_000_000_000 };
 
@@ -28,7 +48,12 @@ function outcome(req: WireCheckRequest): unknown {
   const model = checkRequestToInput(req, input);
   if (!model.input) return { model };
   const body = model.input.body;
-  return { model: { ...model, input: { ...model.input, body: { truncated: body.truncated, text: body.text(), json: body.json() } } } };
+  return {
+    model: {
+      ...model,
+      input: { ...model.input, body: { truncated: body.truncated, text: body.text(), json: body.json() } },
+    },
+  };
 }
 
 function sameAsReference(bytes: Buffer): void {
@@ -39,14 +64,60 @@ function sameAsReference(bytes: Buffer): void {
 }
 
 // ---- generated CheckRequests (every field the protos know, some hostile values) ----
-const str = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('', '__proto__', 'constructor', ':path', 'Host', 'x-request-id', '\u00e9\ud83d\ude00', '::ffff:10.0.0.1', '10.1.2.3', 'fe80::1'));
+const str = fc.oneof(
+  fc.string({ maxLength: 12 }),
+  fc.constantFrom(
+    '',
+    '__proto__',
+    'constructor',
+    ':path',
+    'Host',
+    'x-request-id',
+    '\u00e9\ud83d\ude00',
+    '::ffff:10.0.0.1',
+    '10.1.2.3',
+    'fe80::1',
+  ),
+);
 const dict = (max: number) => fc.dictionary(str, str, { maxKeys: max });
 const uint32 = fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.constant(4_294_967_295));
-const socketAddress = fc.record({ protocol: fc.constantFrom('TCP', 'UDP'), address: str, port_value: uint32, named_port: str, resolver_name: str, ipv4_compat: fc.boolean() }, { requiredKeys: [] });
-const address = fc.record({ socket_address: socketAddress, pipe: fc.record({ path: str, mode: uint32 }, { requiredKeys: [] }), envoy_internal_address: fc.record({ server_listener_name: str, endpoint_id: str }, { requiredKeys: [] }) }, { requiredKeys: [] });
-const peer = fc.record({ address, service: str, labels: dict(3), principal: fc.oneof(str, fc.constant('spiffe://cluster.local/ns/shop/sa/frontend')), certificate: str }, { requiredKeys: [] });
-const seconds = fc.oneof(fc.integer({ min: -5, max: 2_000_000_000 }).map(String), fc.constantFrom('253402300800', '9223372036854775807', '-9223372036854775808', '0'));
-const time = fc.record({ seconds, nanos: fc.integer({ min: -2_147_483_648, max: 2_147_483_647 }) }, { requiredKeys: [] });
+const socketAddress = fc.record(
+  {
+    protocol: fc.constantFrom('TCP', 'UDP'),
+    address: str,
+    port_value: uint32,
+    named_port: str,
+    resolver_name: str,
+    ipv4_compat: fc.boolean(),
+  },
+  { requiredKeys: [] },
+);
+const address = fc.record(
+  {
+    socket_address: socketAddress,
+    pipe: fc.record({ path: str, mode: uint32 }, { requiredKeys: [] }),
+    envoy_internal_address: fc.record({ server_listener_name: str, endpoint_id: str }, { requiredKeys: [] }),
+  },
+  { requiredKeys: [] },
+);
+const peer = fc.record(
+  {
+    address,
+    service: str,
+    labels: dict(3),
+    principal: fc.oneof(str, fc.constant('spiffe://cluster.local/ns/shop/sa/frontend')),
+    certificate: str,
+  },
+  { requiredKeys: [] },
+);
+const seconds = fc.oneof(
+  fc.integer({ min: -5, max: 2_000_000_000 }).map(String),
+  fc.constantFrom('253402300800', '9223372036854775807', '-9223372036854775808', '0'),
+);
+const time = fc.record(
+  { seconds, nanos: fc.integer({ min: -2_147_483_648, max: 2_147_483_647 }) },
+  { requiredKeys: [] },
+);
 const { value: structValueArb } = fc.letrec<{ value: WireStructValue; struct: WireStruct }>((tie) => ({
   value: fc.oneof(
     { depthSize: 'small', withCrossShrink: true },
@@ -55,13 +126,37 @@ const { value: structValueArb } = fc.letrec<{ value: WireStructValue; struct: Wi
     fc.record({ stringValue: str }),
     fc.record({ boolValue: fc.boolean() }),
     fc.record({ structValue: tie('struct') as fc.Arbitrary<WireStruct> }),
-    fc.record({ listValue: fc.record({ values: fc.array(tie('value') as fc.Arbitrary<WireStructValue>, { maxLength: 3 }) }) }),
+    fc.record({
+      listValue: fc.record({ values: fc.array(tie('value') as fc.Arbitrary<WireStructValue>, { maxLength: 3 }) }),
+    }),
   ),
   struct: fc.record({ fields: fc.dictionary(str, tie('value') as fc.Arbitrary<WireStructValue>, { maxKeys: 3 }) }),
 }));
 const struct = fc.dictionary(str, structValueArb, { maxKeys: 3 }).map((fields) => ({ fields }));
-const metadata = fc.record({ filter_metadata: fc.dictionary(str, struct, { maxKeys: 2 }), typed_filter_metadata: fc.dictionary(str, fc.record({ type_url: str, value: fc.uint8Array({ maxLength: 4 }).map(Buffer.from) }), { maxKeys: 1 }) }, { requiredKeys: [] });
-const headerValue = fc.record({ key: str, value: str, raw_value: fc.oneof(fc.uint8Array({ maxLength: 6 }), fc.string({ maxLength: 6 }).map((s) => new TextEncoder().encode(s))).map(Buffer.from) }, { requiredKeys: [] });
+const metadata = fc.record(
+  {
+    filter_metadata: fc.dictionary(str, struct, { maxKeys: 2 }),
+    typed_filter_metadata: fc.dictionary(
+      str,
+      fc.record({ type_url: str, value: fc.uint8Array({ maxLength: 4 }).map(Buffer.from) }),
+      { maxKeys: 1 },
+    ),
+  },
+  { requiredKeys: [] },
+);
+const headerValue = fc.record(
+  {
+    key: str,
+    value: str,
+    raw_value: fc
+      .oneof(
+        fc.uint8Array({ maxLength: 6 }),
+        fc.string({ maxLength: 6 }).map((s) => new TextEncoder().encode(s)),
+      )
+      .map(Buffer.from),
+  },
+  { requiredKeys: [] },
+);
 const http = fc.record(
   {
     id: str,
@@ -96,7 +191,14 @@ const generated = fc.record({ attributes }, { requiredKeys: [] }).map((req) => e
 
 // ---- hostile and broken bytes ----
 const seeds = [
-  encode(istioRequest({ principal: 'spiffe://cluster.local/ns/a/sa/b', path: '/orders/1?x=1', ext: { service: 'orders' }, headers: { authorization: 'Bearer x' } })),
+  encode(
+    istioRequest({
+      principal: 'spiffe://cluster.local/ns/a/sa/b',
+      path: '/orders/1?x=1',
+      ext: { service: 'orders' },
+      headers: { authorization: 'Bearer x' },
+    }),
+  ),
   encode(rawHeaderRequest({ method: 'POST', path: '/p', host: 'h', headers: { a: 'b', cookie: 'c' } })),
 ];
 const hostile = fc.constantFrom(
@@ -130,11 +232,17 @@ function mutate(seed: Buffer, edits: [number, number, string][]): Buffer {
   }
   return b;
 }
-const edits = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'cut', 'insert', 'dup')), { minLength: 1, maxLength: 6 });
+const edits = fc.array(
+  fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'cut', 'insert', 'dup')),
+  { minLength: 1, maxLength: 6 },
+);
 
 describe('decodeCheckRequest equals protobufjs + the limit scan', () => {
   it('generated CheckRequests with every field the protos know', () => {
-    fc.assert(fc.property(generated, (b) => sameAsReference(b)), { numRuns: 800 });
+    fc.assert(
+      fc.property(generated, (b) => sameAsReference(b)),
+      { numRuns: 800 },
+    );
   });
 
   it('reads what an encoder writes itself (protobufjs only reads bytes no encoder writes)', () => {
@@ -149,22 +257,36 @@ describe('decodeCheckRequest equals protobufjs + the limit scan', () => {
   });
 
   it('hostile requests (millions of empty entries, wrong wire types, groups, deep Structs)', () => {
-    fc.assert(fc.property(hostile, (b) => sameAsReference(b)), { numRuns: 50 });
+    fc.assert(
+      fc.property(hostile, (b) => sameAsReference(b)),
+      { numRuns: 50 },
+    );
   });
 
   it('mutated generated and Envoy requests', () => {
-    fc.assert(fc.property(fc.oneof(generated, fc.constantFrom(...seeds)), edits, (seed, e) => sameAsReference(mutate(seed, e))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.oneof(generated, fc.constantFrom(...seeds)), edits, (seed, e) => sameAsReference(mutate(seed, e))),
+      { numRuns: 2000 },
+    );
   });
 
   it('random bytes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (u) => sameAsReference(Buffer.from(u))), { numRuns: 2000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 512 }), (u) => sameAsReference(Buffer.from(u))),
+      { numRuns: 2000 },
+    );
   });
 
   it('random bytes inside a valid envelope (attributes, request, http)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 256 }), fc.constantFrom(1, 2, 3), (u, level) => {
         const body = Buffer.from(u);
-        const bytes = level === 1 ? lenField(1, body) : level === 2 ? lenField(1, lenField(4, body)) : lenField(1, lenField(4, lenField(2, body)));
+        const bytes =
+          level === 1
+            ? lenField(1, body)
+            : level === 2
+              ? lenField(1, lenField(4, body))
+              : lenField(1, lenField(4, lenField(2, body)));
         sameAsReference(bytes);
       }),
       { numRuns: 2000 },
