@@ -12,7 +12,7 @@ import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { authorizeCheckRequest, type Authorization } from '../src/pipeline/authorize-input.js';
 import { decideCheck } from '../src/pipeline/decide-check.js';
-import { compilePolicyDirectory } from '../src/bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../src/bundle/format/compile-policy-directory.js';
 import { contextFields, DEFAULT_FIELD_SETTINGS } from '../src/context/context-fields.js';
 import { IpListIndex } from '../src/context/ip-lists.js';
 import { DEFAULT_CLAIM_MAPPING } from '../src/context/jwt-claims.js';

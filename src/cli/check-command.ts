@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { compilePolicyDirectory } from '../bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { RESOURCE_TYPE } from '../cedar/cedar-request.js';
 import { UNKNOWN_SERVICE_ID } from '../cedar/slicing.js';

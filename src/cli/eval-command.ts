@@ -7,7 +7,7 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { compilePolicyDirectory } from '../bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../bundle/format/compile-policy-directory.js';
 import { EngineResultCache } from '../cache/decision-cache.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { decide, type EngineRequest } from '../cedar/engine.js';

@@ -1,4 +1,4 @@
-import { compilePolicyDirectory } from '../bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../bundle/format/compile-policy-directory.js';
 import { cedar } from '../cedar/cedar-wasm.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';

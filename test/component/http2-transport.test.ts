@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { PROTO_DIR, PROTO_LOADER_OPTIONS } from '../../src/envoy/protos.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
-import { connectAuthz, denyBody } from '../support/grpc-clients.js';
+import { connectAuthz, denyBody } from '../support/grpc-client.js';
 import {
   CHECK_PATH,
   checkRequestBytes,
@@ -21,7 +21,8 @@ import {
 } from '../support/hostile-requests.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const MIB = 1024 * 1024;
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';

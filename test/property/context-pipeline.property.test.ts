@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
-import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity } from '../../src/context/jwt-identity.js';

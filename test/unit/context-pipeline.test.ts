@@ -8,7 +8,7 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'j
 import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizeCheckRequest, type Authorization } from '../../src/pipeline/authorize-input.js';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
-import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';

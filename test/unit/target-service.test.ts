@@ -9,7 +9,7 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
-import { compilePolicyDirectory } from '../../src/bundle/sources/load-directory.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import { resolveLockdownService } from '../../src/operator/lockdown.js';
 import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';

@@ -1,11 +1,11 @@
 /**
- * Read and compile a policy directory in one step (CLI `check`, `validate`).
+ * Read and compile a policy directory in one step (CLI `check`, `eval`, `validate`).
  * Mistakes are reported with paths under `dir`, so an editor can jump to them.
  */
 import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../../cedar/compile.js';
 import { notesUnder } from '../../text/source-position.js';
-import { filesToPolicySetSource } from '../format/bundle-files.js';
-import { directoryVersion, readPolicyDirectory } from '../format/policy-directory.js';
+import { filesToPolicySetSource } from './bundle-files.js';
+import { directoryVersion, readPolicyDirectory } from './policy-directory.js';
 
 export async function compilePolicyDirectory(dir: string): Promise<CompiledPolicySet> {
   const files = await readPolicyDirectory(dir);
