@@ -55,6 +55,20 @@ interface DecodeState extends ScanState {
   bytes: Buffer;
   /** Set when the bytes need protobufjs's own reading (see the module comment). */
   irregular: boolean;
+  /** Where the last varint read ended (no tuple allocated per field). */
+  next: number;
+}
+
+/** readVarint (check-request-limits.ts) without its tuple: the same values and the same refusals. */
+function varint(s: DecodeState, pos: number, end: number): number {
+  const bytes = s.bytes;
+  if (pos < end && bytes[pos] < 0x80) {
+    s.next = pos + 1;
+    return bytes[pos];
+  }
+  const [value, next] = readVarint(bytes, pos, end);
+  s.next = next;
+  return value;
 }
 
 const WIRE_VARINT = 0;
@@ -82,12 +96,13 @@ function nextField(
   cursor: { pos: number; end: number },
   f: Field,
 ): boolean {
-  const { bytes, limits } = s;
+  const limits = s.limits;
   const end = cursor.end;
   let pos = cursor.pos;
   if (pos >= end) return false;
   if (++s.fields > limits.maxFields) tooLarge(`CheckRequest has more than ${limits.maxFields} fields`);
-  const [tag, afterTag] = readVarint(bytes, pos, end);
+  const tag = varint(s, pos, end);
+  const afterTag = s.next;
   if (!regular32(tag, afterTag - pos)) s.irregular = true;
   pos = afterTag;
   const number = Math.floor(tag / 8);
@@ -98,7 +113,8 @@ function nextField(
   switch (wireType) {
     case WIRE_VARINT:
       if (child?.kind) malformed(`field ${number} of ${kind} is not a varint`);
-      pos = readVarint(bytes, pos, end)[1];
+      varint(s, pos, end);
+      pos = s.next;
       break;
     case WIRE_FIXED64:
       pos += 8;
@@ -107,7 +123,8 @@ function nextField(
       pos += 4;
       break;
     case WIRE_LEN: {
-      const [length, afterLength] = readVarint(bytes, pos, end);
+      const length = varint(s, pos, end);
+      const afterLength = s.next;
       const bodyEnd = afterLength + length;
       if (bodyEnd > end) malformed('a length runs past the end of its message');
       if (!regular32(length, afterLength - pos)) s.irregular = true;
@@ -508,7 +525,7 @@ function walkOpaque(
 ): void {
   const bytes = s.bytes;
   let pos = start;
-  const present = new Set<number>();
+  let hasValue = false;
   while (pos < end) {
     const tag = looseVarint(bytes, pos, end);
     if (tag === undefined || !regular32(tag[0], tag[1] - pos)) return void (s.irregular = true);
@@ -535,14 +552,14 @@ function walkOpaque(
       pos = length[1] + length[0];
     } else return void (s.irregular = true);
     if (pos > end) return void (s.irregular = true);
-    if (typeof declared === 'object') walkOpaque(s, valueStart, pos, declared);
-    present.add(number);
+    if (typeof declared === 'object') {
+      walkOpaque(s, valueStart, pos, declared);
+      hasValue = true;
+    }
     visit?.(number, valueStart, pos);
   }
   // A map entry whose message value is missing: protobufjs's toObject fails on it.
-  for (const [number, declared] of Object.entries(schema)) {
-    if (typeof declared === 'object' && number === '2' && !present.has(2)) s.irregular = true;
-  }
+  if (schema === ANY_MAP_ENTRY && !hasValue) s.irregular = true;
 }
 
 function checkOpaque(s: DecodeState, start: number, end: number, schema: OpaqueSchema): void {
@@ -670,6 +687,7 @@ export function decodeCheckRequest(
     headerBytes: 0,
     contextExtensions: 0,
     irregular: false,
+    next: 0,
   };
   let decoded: WireCheckRequest;
   try {
