@@ -41,6 +41,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const RESULTS = path.join(HERE, 'results');
 const QUICK = process.argv.includes('--quick');
+/** `npm run bench -- --transports`: only the grpc-js / http2 side-by-side section. */
+const TRANSPORTS_ONLY = process.argv.includes('--transports');
 const T = (seconds: number): number => (QUICK ? Math.max(2, Math.round(seconds / 3)) : seconds);
 const SERVICES = 100;
 const RSS_CACHE_TARGET = QUICK ? 20_000 : 100_000;
@@ -232,6 +234,15 @@ async function main(): Promise<void> {
   log(`bundle: ${policies} policies over ${SERVICES} services (${work})`);
 
   const repeated = encode(REPEATED_SHAPE, SERVICES);
+  if (TRANSPORTS_ONLY) {
+    const transports = await transportsSideBySide(live, work, repeated);
+    mkdirSync(RESULTS, { recursive: true });
+    const summary = { startedAt: startedAt.toISOString(), quick: QUICK, machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg(), h2load: haveH2load ? h2loadVersion() : 'absent (node client used)' }, bundle: { policies, services: SERVICES }, transports };
+    writeFileSync(path.join(RESULTS, 'transports.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(path.join(RESULTS, 'transports.md'), `${transports.table}\n`);
+    log(`\nwrote bench/results/transports.json, transports.md (load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+    return;
+  }
   const results: Record<string, unknown> = {};
   const curves: Array<{ name: string; latenciesMs: number[] }> = [];
   /** A figure without its raw samples (the JSON keeps summaries; the plot used the samples). */
@@ -432,6 +443,8 @@ async function main(): Promise<void> {
   log(`  repeated, max throughput: ${num(quietMax.reqPerSec)} req/s (${(quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor; ${pcts(quietMax.latency)})`);
   results.oursNoDecisionLog = { maxRepeated: quietMax };
 
+  results.transports = await transportsSideBySide(live, work, repeated);
+
   // The floor once more: the machine is shared, so the reference is the better of two runs.
   section('floor, again', 'the floor once more, at the end of the run');
   const floor2 = await startChild('floor.mjs', []);
@@ -479,6 +492,77 @@ async function main(): Promise<void> {
   writeFileSync(path.join(RESULTS, 'latest.md'), `${table}\n\n${targetTable}\n\nLoad average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores).\n`);
   const loadLine = `load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores)`;
   log(`\n${table}\n\n${targetTable}\n\n${loadLine}\nwrote bench/results/latest.json, latest.md, latency.svg (${summary.durationS.toFixed(0)} s)`);
+}
+
+// ---------------------------------------------------------------- transports
+
+/**
+ * `--transport grpc-js` against `--transport http2`, side by side in one run
+ * (docs/performance.md, "Transports"): each server's floor (a constant OK,
+ * no decoding), then ours on each transport, with the decision log and
+ * metrics on. Rounds alternate the transports so a neighbour's load on this
+ * shared machine falls on both; each figure is the better of two rounds.
+ */
+async function transportsSideBySide(live: string, work: string, repeated: Buffer): Promise<{ table: string; rows: Record<string, unknown>[] }> {
+  const rounds = 2;
+  const best = new Map<string, { max: ThroughputFigure; paced: LatencyFigure; distinct?: LatencyFigure; rssMB?: number; stallMaxMs?: number }>();
+  const keep = (name: string, max: ThroughputFigure, paced: LatencyFigure, extra: { distinct?: LatencyFigure; rssMB?: number; stallMaxMs?: number } = {}): void => {
+    const prev = best.get(name);
+    const { latenciesMs: _p, ...pacedSummary } = paced;
+    const distinct = extra.distinct ? (({ latenciesMs: _d, ...rest }) => rest)(extra.distinct as LatencyFigure & { result?: unknown }) : undefined;
+    if (distinct) delete (distinct as { result?: unknown }).result;
+    best.set(name, {
+      max: !prev || max.reqPerSec > prev.max.reqPerSec ? max : prev.max,
+      paced: !prev || pacedSummary.p99 < prev.paced.p99 ? pacedSummary : prev.paced,
+      distinct: !prev?.distinct || (distinct && distinct.p99 < prev.distinct.p99) ? (distinct as LatencyFigure | undefined) : prev.distinct,
+      rssMB: extra.rssMB ?? prev?.rssMB,
+      stallMaxMs: Math.max(extra.stallMaxMs ?? 0, prev?.stallMaxMs ?? 0),
+    });
+  };
+  for (let round = 1; round <= rounds; round++) {
+    for (const floorScript of ['floor.mjs', 'floor-http2.mjs']) {
+      const name = floorScript === 'floor.mjs' ? 'floor, grpc-js (constant OK)' : 'floor, node:http2 (constant OK)';
+      log(`\n[transports, round ${round}] ${name}`);
+      const floor = await startChild(floorScript, []);
+      const max = await maxRepeated(floor.port, repeated, T(8));
+      const paced = await pacedRepeated(floor.port, repeated, 1000, T(8));
+      await floor.stop();
+      log(`  max ${num(max.reqPerSec)} req/s; 1000 req/s p50 ${ms(paced.p50)} p99 ${ms(paced.p99)} ms`);
+      keep(name, max, paced);
+    }
+    for (const transport of ['grpc-js', 'http2']) {
+      const name = `ours, --transport ${transport}`;
+      log(`\n[transports, round ${round}] ${name} (cache on, decision log to a file)`);
+      const ours = await startChild('authz.mjs', [JSON.stringify({ policies: live, transport, logDestination: path.join(work, `authz-${transport}.log`) })]);
+      const sane = await checkOnce(ours.port, REPEATED_SHAPE);
+      if (sane.status.code !== 0) throw new Error(`${transport}: the repeated request was not allowed: ${JSON.stringify(sane.status)}`);
+      await closedLoop(new GrpcH2Client(ours.port, 1), encodeAll(distinctShapes(3000, SERVICES, 9_000_000)), 8, T(3));
+      const max = await maxRepeated(ours.port, repeated, T(8));
+      const paced = await pacedRepeated(ours.port, repeated, 1000, T(8));
+      await ours.stats(true);
+      const distinct = await pacedNode(ours.port, encodeAll(distinctShapes(Math.round(500 * T(8)) + 100, SERVICES, round * 1_000_000)), 500, T(8));
+      const stats = await ours.stats(true);
+      await ours.stop();
+      log(`  repeated max ${num(max.reqPerSec)} req/s; repeated 1000 req/s p99 ${ms(paced.p99)} ms; distinct 500 req/s p99 ${ms(distinct.p99)} p99.9 ${ms(distinct.p999)} ms; longest stall ${stats.stallMaxMs.toFixed(1)} ms`);
+      keep(name, max, paced, { distinct, rssMB: stats.rssBytes / 1e6, stallMaxMs: stats.stallMaxMs });
+    }
+  }
+  const floor = best.get('floor, grpc-js (constant OK)')!;
+  const rows = [...best.entries()].map(([name, f]) => ({ name, ...f }));
+  const table = markdownTable(
+    ['configuration', 'repeated max req/s', 'vs grpc-js floor', 'repeated p50 / p99 ms at 1,000/s', 'p99 vs floor', 'distinct p99 / p99.9 ms at 500/s', 'longest stall ms'],
+    rows.map((r) => [
+      r.name,
+      num(r.max.reqPerSec),
+      (r.max.reqPerSec / floor.max.reqPerSec).toFixed(2),
+      `${ms(r.paced.p50)} / ${ms(r.paced.p99)}`,
+      (r.paced.p99 / floor.paced.p99).toFixed(2),
+      r.distinct ? `${ms(r.distinct.p99)} / ${ms(r.distinct.p999)}` : '',
+      r.stallMaxMs ? r.stallMaxMs.toFixed(1) : '',
+    ]),
+  );
+  log(`\n${table}`);
+  return { table, rows };
 }
 
 function resultTable(

@@ -21,7 +21,8 @@ import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
 import { installProcessFaultHandlers } from './process-faults.js';
 import { bodyLimitsFromConfig, safetyOptionsFromConfig } from '../pipeline/pipeline-settings.js';
-import { grpcServerCredentials, tlsMode } from './tls.js';
+import { grpcServerCredentials, http2TlsOptions, tlsMode } from './tls.js';
+import { Http2GrpcServer } from './http2-grpc-server.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
 import { Tracing } from '../observability/tracing.js';
@@ -58,7 +59,8 @@ export interface StartOptions {
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   // Read certificates first: a bad path must stop start-up before anything listens.
-  const credentials = grpcServerCredentials(config);
+  const credentials = config.transport === 'http2' ? undefined : grpcServerCredentials(config);
+  const http2Tls = config.transport === 'http2' ? http2TlsOptions(config) : undefined;
   const logger =
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
@@ -110,17 +112,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     fleetServers = n;
   };
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptionsFromConfig(config), shadowVersion, cache, staleGuard, tracing, fleet, bodyLimits });
-  const grpcServer = new GrpcServer({
+  const serverOptions = {
     handler,
     isServing: isReady,
-    credentials,
     refuseCaller: refuseCallerFor(config, metrics, logger),
     transport: config,
-    onCallDropped: (cause) => metrics.grpcCallsDropped.inc({ cause }),
-    onTransportWarning: (message) => logger.error(message),
-  });
+    onCallDropped: (cause: 'memory' | 'receive_timeout') => metrics.grpcCallsDropped.inc({ cause }),
+  };
+  // One handler, two possible gRPC servers (--transport): the pipeline is the same.
+  const grpcServer =
+    config.transport === 'http2'
+      ? new Http2GrpcServer({ ...serverOptions, tls: http2Tls })
+      : new GrpcServer({ ...serverOptions, credentials, onTransportWarning: (message) => logger.error(message) });
   metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
-  if (config.grpcReflection) addReflection(grpcServer.server);
+  if (config.grpcReflection && grpcServer instanceof GrpcServer) addReflection(grpcServer.server);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
@@ -233,7 +238,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     throw err;
   }
   const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}), admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: started.describe().source }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}), admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), transport: config.transport, source: started.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
