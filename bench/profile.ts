@@ -6,6 +6,7 @@
  *   npm run profile -- --load memory --entries 100000   what holds the memory with the cache full
  *   npm run profile -- --seconds 20       longer runs
  *   npm run profile -- --node-flags "--max-semi-space-size=16"   try V8 flags on the server
+ *   npm run profile -- --transport http2  the server's --transport (grpc-js by default)
  *   npm run profile -- --server /tmp/base/bench/servers/authz.mjs  another build (a copy of bench/servers
  *                                          next to that build's dist/), for before/after runs back to back
  *
@@ -41,6 +42,7 @@ const LOADS = (arg('load') ?? 'repeated,distinct').split(',') as Array<'repeated
 const ENTRIES = Number(arg('entries') ?? 100_000);
 const NODE_FLAGS = (arg('node-flags') ?? '').split(' ').filter(Boolean);
 const TOP = Number(arg('top') ?? 15);
+const TRANSPORT = arg('transport');
 const SERVER = arg('server') ?? path.join(HERE, 'servers', 'authz.mjs');
 const log = (s: string): void => void process.stdout.write(`${s}\n`);
 
@@ -141,7 +143,7 @@ export function gcPauses(text: string): GcSummary[] {
 async function profileLoad(load: 'repeated' | 'distinct', policies: string, work: string): Promise<void> {
   const dir = mkdtempSync(path.join(work, `${load}-`));
   const flags = ['--cpu-prof', '--cpu-prof-dir', dir, '--trace-gc', ...NODE_FLAGS];
-  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(dir, 'authz.log') })], {
+  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(dir, 'authz.log'), ...(TRANSPORT ? { transport: TRANSPORT } : {}) })], {
     execArgv: flags,
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
