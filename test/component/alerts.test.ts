@@ -16,11 +16,13 @@ import { createLogger } from '../../src/observability/logger.js';
 import { loadActiveVersion } from '../../src/operator/derived-version.js';
 import { settingsOf } from '../../src/operator/mode.js';
 import { runCli } from '../support/cli.js';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, EXAMPLE_POLICIES } from '../support/policy-dir.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { startTestStore, type TestStore } from '../support/s3-store.js';
 import { makePki } from '../support/pki.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { scrapeMetric } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const SCHEMA = readFileSync(path.join(EXAMPLE_POLICIES, 'schema.cedarschema'), 'utf8');
 const POLICIES = `@id("reads") permit(principal, action in Action::"read", resource);`;
@@ -115,7 +117,7 @@ async function post(body: unknown, opts: { path?: string; token?: string | null;
   return { status: res.status, body: (await res.json()) as AlertsReply };
 }
 
-const receiverMetric = async (sample: string) => metricValue(await (await fetch(`http://127.0.0.1:${receiver.port}/metrics`)).text(), sample);
+const receiverMetric = (sample: string) => scrapeMetric(receiver.port, sample);
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'authz-alerts-'));

@@ -19,7 +19,7 @@ import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { DEFAULT_LOCKDOWN_METHODS, lockdownFile, lockdownPolicyText } from '../../src/operator/lockdown.js';
 import { runAuthz, runCli } from '../support/cli.js';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
 import { policyDir, removeDir } from '../support/policy-dir.js';
 import { FRONTEND } from '../support/requests.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';

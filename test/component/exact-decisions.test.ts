@@ -15,7 +15,7 @@ import { decide } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { runCli } from '../support/cli.js';
-import { connectAuthz } from '../support/grpc-clients.js';
+import { connectAuthz } from '../support/grpc-client.js';
 import { policyDir, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
 import { startTestServer } from '../support/start-server.js';

@@ -10,9 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
-import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, policyDir, removeDir } from '../support/policy-dir.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { policyDir, removeDir } from '../support/policy-dir.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const ALLOW_READS = '@id("reads") permit(principal, action in Action::"read", resource);';
 const OPEN = { fail_mode: 'open' };
