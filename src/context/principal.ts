@@ -2,7 +2,7 @@
  * Who is asking: the workload identity from mTLS (Istio SPIFFE ids), or anonymous.
  */
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
-import { spiffeAttributes } from './spiffe-id.js';
+import { spiffeAttributes } from '../identity/spiffe-id.js';
 
 export interface PrincipalRef {
   type: string;

@@ -23,7 +23,7 @@ import { installProcessFaultHandlers } from './process-faults.js';
 import { bodyLimitsFromConfig, safetyOptionsFromConfig } from '../pipeline/pipeline-settings.js';
 import { grpcServerCredentials, http2TlsOptions, tlsMode } from './tls.js';
 import { Http2GrpcServer } from './http2-grpc-server.js';
-import { CallerAllowList, callerGate } from './allowed-callers.js';
+import { CallerAllowList, callerGate } from '../identity/allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
 import { Tracing } from '../observability/tracing.js';
 import { fleetShare, type FleetSize } from '../ratelimit/fleet-share.js';
