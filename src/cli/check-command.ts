@@ -6,7 +6,7 @@ import { UNKNOWN_SERVICE_ID } from '../cedar/slicing.js';
 import { didYouMean } from '../text/did-you-mean.js';
 import { formatNoteLine, jsonErrorNote } from '../text/source-position.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
-import type { EffectReport } from '../envoy/allow-effects.js';
+import type { EffectReport } from '../pipeline/allow-effects.js';
 import type { WireCheckResponse } from '../envoy/wire-types.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
 import { loadConfig } from '../config/load-config.js';
