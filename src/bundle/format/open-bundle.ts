@@ -13,7 +13,10 @@ export interface OpenedBundle {
 }
 
 /** Unpack under limits and check every file against manifest.json. Throws BundleArchiveError / BundleManifestError. */
-export async function openBundle(tarball: Buffer, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<OpenedBundle> {
+export async function openBundle(
+  tarball: Buffer,
+  limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+): Promise<OpenedBundle> {
   const files = await unpackBundle(tarball, limits);
   return { files, manifest: verifyManifest(files) };
 }
