@@ -14,7 +14,7 @@ import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
 import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/format/policy-directory.js';
-import { callerPatternProblem } from '../server/allowed-callers.js';
+import { callerPatternProblem } from '../identity/allowed-callers.js';
 import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
 import { DEFAULT_BODY_MAX_BYTES, DEFAULT_JSON_MAX_DEPTH, DEFAULT_JSON_MAX_KEYS } from '../envoy/request-body.js';
 import { transportConfigShape } from './transport-schema.js';

@@ -2,7 +2,7 @@
  * Who is asking: the workload identity from mTLS (Istio SPIFFE ids), or anonymous.
  */
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
-import { spiffeAttributes } from './spiffe-id.js';
+import { spiffeAttributes } from '../identity/spiffe-id.js';
 
 export interface PrincipalRef {
   type: string;
@@ -14,7 +14,7 @@ export interface PrincipalRef {
 
 export const ANONYMOUS: PrincipalRef = Object.freeze({ type: 'Anonymous', id: 'anonymous', attrs: {}, parents: [] }) as PrincipalRef;
 
-/** spiffe://TRUST_DOMAIN/ns/NS/sa/SA → { trustDomain, namespace, serviceAccount }; {} for any other shape (context/spiffe-id.ts). */
+/** spiffe://TRUST_DOMAIN/ns/NS/sa/SA → { trustDomain, namespace, serviceAccount }; {} for any other shape (identity/spiffe-id.ts). */
 export const parseSpiffeId = spiffeAttributes;
 
 export function workloadPrincipal(sourcePrincipal: string): PrincipalRef {

@@ -6,7 +6,7 @@
  *
  * Pure and dependency-free: the engine's annotation reader (src/cedar) and
  * bundle.yaml (src/bundle) validate with it; the response stage
- * (src/envoy/allow-effects.ts) renders what it parsed.
+ * (src/pipeline/allow-effects.ts) renders what it parsed.
  *
  *   @strip_headers("cookie, x-debug, x-internal-*")
  *   @set_headers("x-user-id: {principal.id}; x-tenant: {principal.tenant}")

@@ -20,7 +20,7 @@
  * cluster domain); resolution is a few map lookups per request.
  */
 import { canonicalHost, DEFAULT_CLUSTER_DOMAIN, kubernetesForms, kubernetesServiceName } from './service-names.js';
-import { parseSpiffeId, SPIFFE_SCHEME } from '../context/spiffe-id.js';
+import { parseSpiffeId, SPIFFE_SCHEME } from '../identity/spiffe-id.js';
 
 export interface ServiceEntry {
   /** Destination identities (SPIFFE ids, or any exact principal) of the service's workloads. */

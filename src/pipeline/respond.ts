@@ -8,7 +8,7 @@ import type { ActiveBundle } from '../bundle/active-bundle.js';
 import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults, type RouteSettings } from '../enforcement/route-settings.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
-import { applyAllowEffects, type EffectReport } from '../envoy/allow-effects.js';
+import { applyAllowEffects, type EffectReport } from './allow-effects.js';
 import { decisionToCheckResponse } from '../envoy/check-response.js';
 import type { WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckOutcome } from './decide-check.js';

@@ -12,7 +12,7 @@ import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
 import { compileBundle } from '../../src/bundle/active-bundle.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { workloadPrincipal } from '../../src/context/principal.js';
-import { applyAllowEffects } from '../../src/envoy/allow-effects.js';
+import { applyAllowEffects } from '../../src/pipeline/allow-effects.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { decisionToCheckResponse } from '../../src/envoy/check-response.js';
 import { istioRequest } from '../support/requests.js';

@@ -5,7 +5,7 @@ import type { CedarValueJson } from '../../src/cedar/cedar-wasm.js';
 import type { PrincipalRef } from '../../src/context/principal.js';
 import type { Decision } from '../../src/decision.js';
 import { parseHeaderNameList, parseHeaderTemplateList, parseQueryNameList, parseTemplate } from '../../src/effects/effect-syntax.js';
-import { applyAllowEffects, renderTemplate, shapeEffects, type EffectScope, type EffectSource } from '../../src/envoy/allow-effects.js';
+import { applyAllowEffects, renderTemplate, shapeEffects, type EffectScope, type EffectSource } from '../../src/pipeline/allow-effects.js';
 import type { RequestModel } from '../../src/envoy/request-model.js';
 
 const ALICE: PrincipalRef = { type: 'User', id: 'alice', attrs: { tenant: 'acme', admin: true, level: 3, groups: ['a'], org: { __entity: { type: 'Org', id: 'acme-org' } }, address: { city: 'Oslo' } }, parents: [] };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callerPatternProblem, CallerAllowList, checkCaller, isSpiffeId, spiffeIdOfCertificate, subjectAltNames } from '../../src/server/allowed-callers.js';
+import { callerPatternProblem, CallerAllowList, checkCaller, isSpiffeId, spiffeIdOfCertificate, subjectAltNames } from '../../src/identity/allowed-callers.js';
 import { loadConfig } from '../../src/config/load-config.js';
 
 describe('SPIFFE ids are parsed strictly', () => {

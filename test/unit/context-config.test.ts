@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load-config.js';
-import { jwtSettingsFromConfig, fieldSettingsFromConfig } from '../../src/context/context-from-config.js';
+import { jwtSettingsFromConfig, fieldSettingsFromConfig } from '../../src/wiring/context-from-config.js';
 
 const load = (flags: Record<string, unknown>, env: Record<string, string> = {}, file?: string) => loadConfig({ flags, env, file });
 

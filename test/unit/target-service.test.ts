@@ -13,7 +13,7 @@ import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-d
 import { resolveLockdownService } from '../../src/operator/lockdown.js';
 import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
-import { parseSpiffeId } from '../../src/context/spiffe-id.js';
+import { parseSpiffeId } from '../../src/identity/spiffe-id.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { normalizePath } from '../../src/envoy/path-normalization.js';
 import { canonicalHost, kubernetesServiceName } from '../../src/envoy/service-names.js';

@@ -8,11 +8,11 @@ import { createLocalJWKSet, type JSONWebKeySet } from 'jose';
 import { ConfigError } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
 import type { IssuerConfig } from '../config/context-schema.js';
-import type { ContextFieldSettings } from './context-fields.js';
-import { usableKeys, MIN_RSA_BITS } from './jwks-key-set.js';
-import { JwtIdentity, type IssuerSettings, type JwtIdentityOptions, type JwtSettings, type KeySource } from './jwt-identity.js';
-import { NO_LOAD, type LoadSource } from './server-load.js';
-import { RequestEnricher } from './request-enricher.js';
+import type { ContextFieldSettings } from '../context/context-fields.js';
+import { usableKeys, MIN_RSA_BITS } from '../context/jwks-key-set.js';
+import { JwtIdentity, type IssuerSettings, type JwtIdentityOptions, type JwtSettings, type KeySource } from '../context/jwt-identity.js';
+import { NO_LOAD, type LoadSource } from '../context/server-load.js';
+import { RequestEnricher } from '../context/request-enricher.js';
 
 async function keySource(location: string, field: string): Promise<KeySource> {
   if (/^https?:\/\//i.test(location)) return { kind: 'url', url: location };

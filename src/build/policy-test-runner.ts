@@ -14,10 +14,10 @@
  * the server answers the same.
  */
 import { z } from 'zod';
-import { authorizeCheckRequest } from '../../pipeline/authorize-input.js';
-import type { ActiveBundle } from '../active-bundle.js';
-import { simpleRequestToCheckRequest, type SimpleRequest } from '../../envoy/simple-request.js';
-import { TESTS_DIR, type BundleFileMap } from '../format/bundle-files.js';
+import { authorizeCheckRequest } from '../pipeline/authorize-input.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
+import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
+import { TESTS_DIR, type BundleFileMap } from '../bundle/format/bundle-files.js';
 
 const stringMap = z.record(z.string(), z.string());
 

@@ -26,7 +26,7 @@ import {
   type HeaderTemplate,
   type TemplatePart,
 } from '../effects/effect-syntax.js';
-import type { RequestModel } from './request-model.js';
+import type { RequestModel } from '../envoy/request-model.js';
 
 /** A rendered value longer than this is left out: upstreams and proxies cap header size (Envoy: 60 KiB for all headers). */
 export const MAX_RENDERED_HEADER_CHARS = 8192;

@@ -5,21 +5,21 @@
  * are checked here, at start-up, and fail it with the field's name.
  */
 import type { Logger } from 'pino';
-import { ConfigError } from '../../config/load-config.js';
-import { pollIntervalOf, type Config } from '../../config/schema.js';
-import type { AuthzMetrics } from '../../observability/metrics.js';
-import type { ActivePolicySet } from '../active-policy-set.js';
-import type { BundleSource } from './bundle-source.js';
-import { BundleStore } from '../store/bundle-store.js';
-import { DirectoryBundleSource } from './directory-source.js';
-import { LastGoodStore } from './last-good.js';
-import { createS3Client } from '../store/s3-client.js';
-import { S3BundleSyncer } from './s3-bundle-syncer.js';
-import { loadVerifyKeys } from '../format/signature.js';
-import { redactUrl } from '../../observability/redaction.js';
-import { ShadowVersionLoader } from './shadow-version-loader.js';
-import { checkNotifyFiles, notifySettingsOf, NotifyError } from '../notify/notify-connection.js';
-import { ServerPush } from '../notify/server-push.js';
+import { ConfigError } from '../config/load-config.js';
+import { pollIntervalOf, type Config } from '../config/schema.js';
+import type { AuthzMetrics } from '../observability/metrics.js';
+import type { ActivePolicySet } from '../bundle/active-policy-set.js';
+import type { BundleSource } from '../bundle/sources/bundle-source.js';
+import { BundleStore } from '../bundle/store/bundle-store.js';
+import { DirectoryBundleSource } from '../bundle/sources/directory-source.js';
+import { LastGoodStore } from '../bundle/sources/last-good.js';
+import { createS3Client } from '../bundle/store/s3-client.js';
+import { S3BundleSyncer } from '../bundle/sources/s3-bundle-syncer.js';
+import { loadVerifyKeys } from '../bundle/format/signature.js';
+import { redactUrl } from '../observability/redaction.js';
+import { ShadowVersionLoader } from '../bundle/sources/shadow-version-loader.js';
+import { checkNotifyFiles, notifySettingsOf, NotifyError } from '../bundle/notify/notify-connection.js';
+import { ServerPush } from '../bundle/notify/server-push.js';
 
 export interface SourceDeps {
   policySet: ActivePolicySet;

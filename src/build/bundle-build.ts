@@ -1,20 +1,22 @@
 /**
- * Both directions of the bundle format:
- *  - build: policy files → validated, tested, manifested .tar.gz (CLI build/push, `npm run dev`);
- *  - open:  .tar.gz → files checked against their manifest (server sync, CLI activate/test).
+ * Building a bundle: policy files → validated, tested, manifested .tar.gz
+ * (CLI build/push, `npm run dev`). It sits above the pipeline because the
+ * bundle's tests are decided by it; opening a built bundle is
+ * bundle/format/open-bundle.ts.
  * bundle.yaml and any other file ride along untouched: the manifest lists them,
  * the compiler ignores what is not *.cedar, the schema or entities.
  */
 import { promises as fs } from 'node:fs';
-import { cedar } from '../../cedar/cedar-wasm.js';
-import { PolicySetError } from '../../cedar/compile.js';
-import { compileBundle, type ActiveBundle } from '../active-bundle.js';
-import type { SourceNote } from '../../text/source-position.js';
-import { DEFAULT_ARCHIVE_LIMITS, packBundle, unpackBundle, type ArchiveLimits } from '../format/bundle-archive.js';
-import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../format/bundle-files.js';
+import { cedar } from '../cedar/cedar-wasm.js';
+import { PolicySetError } from '../cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../bundle/active-bundle.js';
+import type { SourceNote } from '../text/source-position.js';
+import { packBundle } from '../bundle/format/bundle-archive.js';
+import { openBundle } from '../bundle/format/open-bundle.js';
+import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
 import { runBundleTests, type TestReport } from './policy-test-runner.js';
-import { buildManifest, segmentProblem, serialiseManifest, sha256, verifyManifest, type BundleManifest } from '../format/manifest.js';
-import { directoryVersion, readPolicyDirectory } from '../format/policy-directory.js';
+import { buildManifest, segmentProblem, serialiseManifest, sha256, type BundleManifest } from '../bundle/format/manifest.js';
+import { directoryVersion, readPolicyDirectory } from '../bundle/format/policy-directory.js';
 
 export class BundleBuildError extends Error {
   constructor(
@@ -77,17 +79,6 @@ export function validateAndTest(files: BundleFileMap, version: string): { set: A
     throw err;
   }
   return { set, report: runBundleTests(files, set) };
-}
-
-export interface OpenedBundle {
-  files: BundleFileMap;
-  manifest: BundleManifest;
-}
-
-/** Unpack under limits and check every file against manifest.json. Throws BundleArchiveError / BundleManifestError. */
-export async function openBundle(tarball: Buffer, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<OpenedBundle> {
-  const files = await unpackBundle(tarball, limits);
-  return { files, manifest: verifyManifest(files) };
 }
 
 export type BundleInput =
