@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
-import type { ActiveBundle } from '../../src/cedar/compile.js';
+import type { ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity } from '../../src/context/jwt-identity.js';
 import { fixedLoad } from '../../src/context/server-load.js';

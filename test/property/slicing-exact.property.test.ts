@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { inputToCedarRequest } from '../../src/pipeline/cedar-request.js';
-import { compilePolicySet, type ActiveBundle } from '../../src/cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { engineResultToDecision } from '../../src/pipeline/engine-decision.js';
 import { evaluate, type EngineResult } from '../../src/cedar/evaluate.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizeCheckRequest, type Authorization } from '../../src/pipeline/authorize-input.js';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
-import type { ActiveBundle } from '../../src/cedar/compile.js';
+import type { ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity, type JwtResult, type JwtSettings } from '../../src/context/jwt-identity.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
-import { compilePolicySet, type ActiveBundle } from '../../src/cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { NO_DEADLINE, type Deadline } from '../../src/enforcement/deadline.js';
 import { refusedCheckRequest } from '../../src/envoy/check-request-limits.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy/simple-request.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { filesToPolicySetSource, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { formatTestReport, runBundleTests } from '../../src/bundle/format/policy-test-runner.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 
 const POLICIES =
   '@id("reads") permit (principal, action in Action::"read", resource);\n' +

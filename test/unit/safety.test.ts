@@ -5,7 +5,7 @@ import { actorName, historyTimestamp } from '../../src/bundle/store/bundle-histo
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
 import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { derivedVersion } from '../../src/operator/derived-version.js';
 import { listLockdowns, lockdownPolicyText, parseMethods, withLockdown, withoutLockdown, type Lockdown } from '../../src/operator/lockdown.js';
