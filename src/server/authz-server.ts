@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { ActivePolicySet } from '../bundle/active-policy-set.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import { createBundleSource } from '../bundle/sources/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
 import { requestEnricherFromConfig } from '../context/context-from-config.js';
@@ -133,20 +133,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       cache?.clear();
       if (steps) metrics.activationLongestStep.set(steps.longestMs / 1000);
       metrics.bundleLoads.inc({ result: 'success' });
-      metrics.setActiveVersion(set.version, set.policies.size);
+      metrics.setActiveVersion(set.version, set.policySet.policies.size);
       metrics.activationDuration.observe(ms / 1000);
       logger.info(
         {
           version: set.version,
           previous: previous?.version ?? null,
-          policies: set.policies.size,
+          policies: set.policySet.policies.size,
           compile_ms: Math.round(ms),
-          preparsed_slices: set.slices.chunkCount,
+          preparsed_slices: set.policySet.slices.chunkCount,
           ...(steps ? { compile_steps: steps.count, longest_step_ms: Math.round(steps.longestMs * 10) / 10, longest_step_phase: steps.longestPhase } : {}),
         },
         'policy set activated',
       );
-      tracing?.recordActivation(set.version, previous?.version ?? null, set.policies.size, ms);
+      tracing?.recordActivation(set.version, previous?.version ?? null, set.policySet.policies.size, ms);
       if (!previous) grpcServer.notifyHealth();
     },
     onRefused: (error, version) => {
@@ -189,14 +189,14 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       status: 200,
       body: {
         version: set?.version ?? null,
-        policies: set ? set.policies.size : 0,
-        activated_at: set?.compiledAt.toISOString() ?? null,
+        policies: set ? set.policySet.policies.size : 0,
+        activated_at: set?.policySet.compiledAt.toISOString() ?? null,
         compiling: policySet.compiling,
         last_error: policySet.lastError,
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
-        timezone: set?.timeZone?.name ?? null,
-        lists: set?.ipLists?.summary() ?? [],
+        timezone: set?.timeZone.name ?? null,
+        lists: set?.ipLists.summary() ?? [],
       },
     };
   });
@@ -275,7 +275,7 @@ function refuseCallerFor(config: Config, metrics: AuthzMetrics, logger: Logger) 
 }
 
 /** What an operator checks during an incident: which controls are in force on this server right now. */
-function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler, servers: number): Record<string, unknown> {
+function safetyStatus(config: Config, set: ActiveBundle | null, shadow: ActiveBundle | null, handler: CheckHandler, servers: number): Record<string, unknown> {
   const settings = set?.settings;
   return {
     version: set?.version ?? null,
@@ -294,7 +294,7 @@ function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: Com
     shadow: {
       evaluation: config.shadowEvaluation,
       sample_rate: config.shadowSampleRate,
-      policies: set ? [...set.policies.values()].filter((p) => p.annotations.shadow).map((p) => p.id) : [],
+      policies: set ? [...set.policySet.policies.values()].filter((p) => p.annotations.shadow).map((p) => p.id) : [],
       version: shadow?.version ?? null,
     },
   };

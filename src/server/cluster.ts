@@ -135,7 +135,7 @@ export async function startClusterWorker(config: Config): Promise<void> {
   client.AggregatorRegistry.setRegistries([server.metrics.registry]);
   const report = (): void => {
     const set = server.policySet.current;
-    const s: WorkerStatus = { type: STATUS, pid: process.pid, ready: set !== null, version: set?.version ?? null, policies: set?.policies.size ?? 0, lastError: server.policySet.lastError?.message ?? null };
+    const s: WorkerStatus = { type: STATUS, pid: process.pid, ready: set !== null, version: set?.version ?? null, policies: set?.policySet.policies.size ?? 0, lastError: server.policySet.lastError?.message ?? null };
     process.send?.(s);
   };
   server.policySet.observe({ onActivated: report, onRefused: report });

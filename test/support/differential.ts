@@ -16,7 +16,7 @@ import { builtinActionEntities } from '../../src/cedar/action-hierarchy.js';
 import type { CedarValueJson, EntityJson } from '../../src/cedar/cedar-wasm.js';
 import { EngineResultCache } from '../../src/cache/decision-cache.js';
 import { compilePolicySet, parsePolicies, PolicySetError, schemaViolations, type CompiledPolicySet } from '../../src/cedar/compile.js';
-import { decide, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
+import { decide, type CacheOutcome, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { enforcedPolicyTexts, mergeEntityLists, PlainCedar, type PlainAnswer } from './plain-cedar.js';
 
@@ -159,6 +159,9 @@ const atom = fc.constantFrom(
   'resource.d.lessThan(decimal("2.0"))',
   'decimal("1.5").lessThan(decimal("2.0"))',
   'context.when < datetime("2026-01-01")',
+  // Volatile fields (reads.ts VOLATILE_CONTEXT_FIELDS): a slice with these and stable policies is decided in two parts.
+  'context.load > 1',
+  'context.time < datetime("2026-01-01")',
   'duration("1h") > duration("30m")',
   '(if context.flag then principal else resource) has level',
   '(if context.flag then principal else resource).level > 1',
@@ -211,7 +214,7 @@ namespace Shop {
   action browse;
   action buy in [browse] appliesTo { principal: [User], resource: [Item], context: Ctx };
 }
-type Ctx = { a?: Long, s?: String, flag?: Bool, ip?: ipaddr, rec?: { x: Long }, e?: User, tags?: Set<String>, when?: datetime };
+type Ctx = { a?: Long, s?: String, flag?: Bool, ip?: ipaddr, rec?: { x: Long }, e?: User, tags?: Set<String>, when?: datetime, load?: Long, time?: datetime };
 entity Group in [Group];
 entity User in [Group] { level?: Long, name?: String, owner?: User } tags Bool;
 entity Folder in [Folder];
@@ -301,6 +304,8 @@ const context = (schema: boolean) =>
         e: fc.tuple(fc.constantFrom(...USERS, 'u7'), fc.boolean()),
         tags: fc.array(fc.constantFrom('t', 'u'), { maxLength: 2 }),
         when: fc.constantFrom('2025-06-01T00:00:00Z', '2026-06-01T00:00:00Z'),
+        load: fc.integer({ min: 0, max: 3 }),
+        time: fc.constantFrom('2025-06-01T00:00:00Z', '2026-06-01T00:00:00Z'),
       },
       { requiredKeys: [] },
     )
@@ -314,6 +319,8 @@ const context = (schema: boolean) =>
       if (c.e) out.e = refAs('User', c.e[0], schema && c.e[1]) as CedarValueJson;
       if (c.tags) out.tags = c.tags;
       if (c.when) out.when = { __extn: { fn: 'datetime', arg: c.when } } as CedarValueJson;
+      if (c.load !== undefined) out.load = c.load;
+      if (c.time) out.time = { __extn: { fn: 'datetime', arg: c.time } } as CedarValueJson;
       return out;
     });
 
@@ -407,12 +414,13 @@ interface Comparable {
   determining: string[];
   erroring: string[];
   failed: boolean;
+  cache?: CacheOutcome;
 }
 
 function ours(set: CompiledPolicySet, req: RequestCase, base: EntityBase, cache?: EngineResultCache<EngineResult>): Comparable {
   try {
-    const { result } = decide(set, req, { base, cache });
-    return { decision: result.decision, determining: [...result.determining], erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(), failed: false };
+    const { result, cache: outcome } = decide(set, req, { base, cache });
+    return { decision: result.decision, determining: [...result.determining], erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(), failed: false, cache: outcome };
   } catch {
     return { decision: 'deny', determining: [], erroring: [], failed: true };
   }
@@ -446,6 +454,9 @@ export function compileScenario(s: Scenario): CompiledPolicySet | undefined {
 /** The reference's preparsed set is re-used under one id per process (re-preparsing an id replaces it). */
 const REFERENCE_SLOT = 'differential-reference';
 
+/** How often a repeated request hit the cached stable part of a split slice (stable and volatile policies): proof the path ran. */
+export const differentialStats = { splitSliceHits: 0 };
+
 /** Decide every request of a scenario every way; the disagreements (empty when exact). */
 export function runScenario(s: Scenario): Disagreement[] {
   const set = compileScenario(s);
@@ -462,7 +473,9 @@ export function runScenario(s: Scenario): Disagreement[] {
       check(i, 'uncached', ours(set, r, s.base));
       const cache = new EngineResultCache<EngineResult>(64, 60_000);
       check(i, 'cached (first)', ours(set, r, s.base, cache));
-      check(i, 'cached (repeat)', ours(set, r, s.base, cache));
+      const repeat = ours(set, r, s.base, cache);
+      check(i, 'cached (repeat)', repeat);
+      if (repeat.cache === 'hit' && !repeat.failed && set.slices.sliceFor(r.action, r.resource).split) differentialStats.splitSliceHits++;
     });
     const shared = new EngineResultCache<EngineResult>(1000, 60_000);
     for (const i of s.shuffle) check(i, 'shared cache, shuffled stream', ours(set, s.requests[i], s.base, shared));
