@@ -9,7 +9,7 @@
 import { activateVersion } from '../src/operator/bundle-publish.js';
 import { ActivePolicySet } from '../src/bundle/active-policy-set.js';
 import { packBundle } from '../src/bundle/format/bundle-archive.js';
-import { buildBundle, openBundle } from '../src/bundle/format/bundle-build.js';
+import { buildBundle, openBundle } from '../src/bundle/build/bundle-build.js';
 import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
 import { directoryVersion, readPolicyDirectory } from '../src/bundle/format/policy-directory.js';
 import { connectAuthz } from '../test/support/grpc-client.js';

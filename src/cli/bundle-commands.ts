@@ -3,8 +3,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { BundleBuildError, buildBundle, readBundleInput, validateAndTest } from '../bundle/format/bundle-build.js';
-import { formatTestReport } from '../bundle/format/policy-test-runner.js';
+import { BundleBuildError, buildBundle, readBundleInput, validateAndTest } from '../bundle/build/bundle-build.js';
+import { formatTestReport } from '../bundle/build/policy-test-runner.js';
 import { generateSigningKeyPair } from '../bundle/format/signature.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';

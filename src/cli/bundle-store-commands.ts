@@ -2,10 +2,10 @@
  * Store commands: `bundle push`, `bundle activate`, `bundle rollback`, `bundle list`.
  * Exit code 0 on success, 1 when the store refuses or a check fails, 2 on usage errors.
  */
-import { buildBundle, readBundleInput } from '../bundle/format/bundle-build.js';
+import { buildBundle, readBundleInput } from '../bundle/build/bundle-build.js';
 import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../operator/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
-import { formatTestReport } from '../bundle/format/policy-test-runner.js';
+import { formatTestReport } from '../bundle/build/policy-test-runner.js';
 import { keyIdOf, loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';

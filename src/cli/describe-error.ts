@@ -3,7 +3,7 @@
  * their terms (the file and line, the setting, the path), never as a stack.
  */
 import { PolicySetError } from '../cedar/compile.js';
-import { BundleBuildError } from '../bundle/format/bundle-build.js';
+import { BundleBuildError } from '../bundle/build/bundle-build.js';
 import { BundlePublishError } from '../operator/bundle-publish.js';
 import { BundleManifestError } from '../bundle/format/manifest.js';
 import { SignatureKeyError } from '../bundle/format/signature.js';

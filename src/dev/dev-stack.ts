@@ -15,7 +15,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import S3rver from 's3rver';
-import { buildBundle } from '../bundle/format/bundle-build.js';
+import { buildBundle } from '../bundle/build/bundle-build.js';
 import { activateVersion, pushBundle } from '../operator/bundle-publish.js';
 import { BundleStore } from '../bundle/store/bundle-store.js';
 import { directoryVersion, readPolicyDirectory } from '../bundle/format/policy-directory.js';

@@ -11,7 +11,7 @@ import type { KeyObject } from 'node:crypto';
 import { PolicySetError } from '../cedar/compile.js';
 import { compileBundle } from '../bundle/active-bundle.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../bundle/format/bundle-archive.js';
-import { openBundle } from '../bundle/format/bundle-build.js';
+import { openBundle } from '../bundle/build/bundle-build.js';
 import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
 import { BundleStoreError, type BundlePointer, type BundleStore } from '../bundle/store/bundle-store.js';
 import { sha256, type BundleManifest } from '../bundle/format/manifest.js';

@@ -15,7 +15,7 @@ import type { KeyObject } from 'node:crypto';
 import { cedar } from '../cedar/cedar-wasm.js';
 import { compileBundle, type ActiveBundle } from '../bundle/active-bundle.js';
 import { DEFAULT_ARCHIVE_LIMITS, packBundle } from '../bundle/format/bundle-archive.js';
-import { openBundle } from '../bundle/format/bundle-build.js';
+import { openBundle } from '../bundle/build/bundle-build.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
 import { activateVersion, BundlePublishError, pushBundle, type ActivateResult } from './bundle-publish.js';
 import { VersionExistsError, type BundlePointer, type BundleStore } from '../bundle/store/bundle-store.js';

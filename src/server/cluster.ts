@@ -140,10 +140,17 @@ export async function startClusterWorker(config: Config): Promise<void> {
   };
   server.policySet.observe({ onActivated: report, onRefused: report });
   report();
+  let stopping: Promise<void> | undefined;
+  const stop = (): void => {
+    stopping ??= server.close().then(() => process.exit(0));
+  };
   process.on('message', (m: { type?: string }) => {
-    if (m?.type !== SHUTDOWN) return;
-    void server.close().then(() => process.exit(0));
+    if (m?.type === SHUTDOWN) stop();
   });
   // The primary going away (killed) must not leave an orphan serving the port.
-  process.on('disconnect', () => void server.close().then(() => process.exit(0)));
+  process.on('disconnect', stop);
+  // A signal sent to the whole process group (Ctrl-C in a terminal) reaches the workers too: without these, a worker would
+  // die at once with the decision lines still in its log buffer (logger.ts); this way it closes and flushes them.
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }

@@ -5,7 +5,7 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBundle } from '../../src/bundle/format/bundle-build.js';
+import { buildBundle } from '../../src/bundle/build/bundle-build.js';
 import { activateVersion, pushBundle, rollbackBundle } from '../../src/operator/bundle-publish.js';
 import { VersionExistsError } from '../../src/bundle/store/bundle-store.js';
 import { sha256 } from '../../src/bundle/format/manifest.js';

@@ -6,7 +6,7 @@
  *   "closed": GET /x is denied (HTTP 403) by x-closed; everything else allowed by all-open
  */
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
-import { buildBundle, type BuiltBundle } from '../../src/bundle/format/bundle-build.js';
+import { buildBundle, type BuiltBundle } from '../../src/bundle/build/bundle-build.js';
 import { pushBundle, type PushOptions } from '../../src/operator/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 

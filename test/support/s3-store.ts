@@ -1,5 +1,5 @@
 /** The bundle store tests' s3rver (test/support/s3rver-store.ts), with what the safety tests need on top. */
-import { buildBundle } from '../../src/bundle/format/bundle-build.js';
+import { buildBundle } from '../../src/bundle/build/bundle-build.js';
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { activateVersion, pushBundle } from '../../src/operator/bundle-publish.js';
 import type { BundleStore } from '../../src/bundle/store/bundle-store.js';

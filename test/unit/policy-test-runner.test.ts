@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { filesToPolicySetSource, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
-import { formatTestReport, runBundleTests } from '../../src/bundle/format/policy-test-runner.js';
+import { formatTestReport, runBundleTests } from '../../src/bundle/build/policy-test-runner.js';
 import { compileBundle } from '../../src/bundle/active-bundle.js';
 
 const POLICIES =

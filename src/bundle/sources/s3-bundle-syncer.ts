@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { AuthzMetrics } from '../../observability/metrics.js';
 import type { ActivePolicySet } from '../active-policy-set.js';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from '../format/bundle-archive.js';
-import { openBundle } from '../format/bundle-build.js';
+import { openBundle } from '../build/bundle-build.js';
 import { filesToPolicySetSource } from '../format/bundle-files.js';
 import type { BundleSource } from './bundle-source.js';
 import { BundleStoreError, type BundlePointer, type BundleStore } from '../store/bundle-store.js';

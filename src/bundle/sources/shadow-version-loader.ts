@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import type { ActivePolicySet } from '../active-policy-set.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../format/bundle-archive.js';
-import { openBundle } from '../format/bundle-build.js';
+import { openBundle } from '../build/bundle-build.js';
 import { filesToPolicySetSource } from '../format/bundle-files.js';
 import type { BundlePointer, BundleStore } from '../store/bundle-store.js';
 import { sha256 } from '../format/manifest.js';

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { authorizeCheckRequest } from '../../pipeline/authorize-input.js';
 import type { ActiveBundle } from '../active-bundle.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../envoy/simple-request.js';
-import { TESTS_DIR, type BundleFileMap } from './bundle-files.js';
+import { TESTS_DIR, type BundleFileMap } from '../format/bundle-files.js';
 
 const stringMap = z.record(z.string(), z.string());
 

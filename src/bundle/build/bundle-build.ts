@@ -10,11 +10,11 @@ import { cedar } from '../../cedar/cedar-wasm.js';
 import { PolicySetError } from '../../cedar/compile.js';
 import { compileBundle, type ActiveBundle } from '../active-bundle.js';
 import type { SourceNote } from '../../text/source-position.js';
-import { DEFAULT_ARCHIVE_LIMITS, packBundle, unpackBundle, type ArchiveLimits } from './bundle-archive.js';
-import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from './bundle-files.js';
+import { DEFAULT_ARCHIVE_LIMITS, packBundle, unpackBundle, type ArchiveLimits } from '../format/bundle-archive.js';
+import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../format/bundle-files.js';
 import { runBundleTests, type TestReport } from './policy-test-runner.js';
-import { buildManifest, segmentProblem, serialiseManifest, sha256, verifyManifest, type BundleManifest } from './manifest.js';
-import { directoryVersion, readPolicyDirectory } from './policy-directory.js';
+import { buildManifest, segmentProblem, serialiseManifest, sha256, verifyManifest, type BundleManifest } from '../format/manifest.js';
+import { directoryVersion, readPolicyDirectory } from '../format/policy-directory.js';
 
 export class BundleBuildError extends Error {
   constructor(
