@@ -356,6 +356,10 @@ function readUnaryMessage(
     finished = true;
     stream.off('data', onData);
     stream.off('end', onEnd);
+    // Answered before the client finished sending (oversize, bad framing): the rest is read and
+    // dropped, never held. (Pausing instead leaves a grpc-js client blocked on its write, never
+    // reading the answer: tested.)
+    if (outcome.kind !== 'message' && !stream.readableEnded) stream.resume();
     done(outcome);
   };
   const onData = (chunk: Buffer): void => {

@@ -21,6 +21,12 @@ describe('transport limits in the config', () => {
     expect(c.grpcReceiveTimeout).toBe(10_000);
   });
 
+  it('serves on grpc-js unless --transport http2 is asked for', () => {
+    expect(loadConfig({ env: {} }).transport).toBe('grpc-js');
+    expect(loadConfig({ env: { AUTHZ_TRANSPORT: 'http2' } }).transport).toBe('http2');
+    expect(loadConfig({ env: {}, flags: { transport: 'http2' } }).transport).toBe('http2');
+  });
+
   it('reads flags and environment', () => {
     const c = loadConfig({ env: { AUTHZ_MAX_REQUEST_BYTES: '8388608', AUTHZ_GRPC_MAX_CONNECTION_AGE: '1h' }, flags: { grpcReceiveTimeout: '2s' } });
     expect(c.maxRequestBytes).toBe(8 * 1024 * 1024);
@@ -34,6 +40,7 @@ describe('transport limits in the config', () => {
     { env: { AUTHZ_GRPC_MAX_CONCURRENT_STREAMS: '0' }, error: /grpcMaxConcurrentStreams/ },
     { env: { AUTHZ_GRPC_RECEIVE_TIMEOUT: 'soon' }, error: /grpcReceiveTimeout: expected a duration/ },
     { env: { AUTHZ_GRPC_MAX_CONNECTION_IDLE: '10ms' }, error: /grpcMaxConnectionIdle: must be at least 1000ms/ },
+    { env: { AUTHZ_TRANSPORT: 'h3' }, error: /transport: must be one of grpc-js, http2/ },
   ];
   for (const row of bad) {
     it(`refuses ${JSON.stringify(row.env)} naming the field`, () => {
