@@ -453,6 +453,14 @@ describe('the interface the evaluator uses', () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
+  it('a wrong number of arguments is an evaluation error, as in Cedar (the parser lets it through)', () =>
+    checkRows([
+      [eq(call('ip', str('1.2.3.4'), str('x')), ip('1.2.3.4')), 'error'],
+      [call('isIpv4', ip('1.2.3.4'), long(1)), 'error'],
+      [call('lessThan', decimal('1.0')), 'error'],
+      [eq(call('toTime', datetime('2024-01-01'), duration('1d')), duration('0ms')), 'error'],
+    ]));
+
   it('Longs cross as bigint, Cedar i64::MIN included', () =>
     checkRows([
       [eq(long(-(2n ** 63n)), call('toMilliseconds', dur('-9223372036854775808ms'))), true],
