@@ -434,6 +434,13 @@ describe('the interface the evaluator uses', () => {
     expect(() => extensionFromJson('isIpv4', { __extn: { fn: 'ip', arg: '1.2.3.4' } })).toThrow(ExtensionCallError);
   });
 
+  it('tells extension values from records that merely look like them', () => {
+    expect(isExtensionValue(extensionFromJson('duration', '1d'))).toBe(true);
+    expect(isExtensionValue({ extType: 'ipaddr', hashKey: 'x', equals: () => true })).toBe(false);
+    expect(isExtensionValue('1.2.3.4')).toBe(false);
+    expect(isExtensionValue(null)).toBe(false);
+  });
+
   it('gives equal values equal hash keys and different values different keys', () => {
     const same: [string, string, string][] = [
       ['ip', '::1', '0::1/128'],

@@ -15,9 +15,10 @@
  * - `==` and `<` `<=` `>` `>=` compare the instant: datetime("2024-01-01") == datetime("2024-01-01T01:00:00+0100").
  */
 import { Duration, asDuration } from './duration.js';
-import { ExtensionCallError, type ExtensionValue, fitsI64, stringArg, typeError } from './extension-value.js';
+import { EXTENSION_BRAND, ExtensionCallError, type ExtensionValue, fitsI64, stringArg, typeError } from './extension-value.js';
 
 export class DateTime implements ExtensionValue {
+  readonly [EXTENSION_BRAND] = true;
   readonly extType = 'datetime' as const;
   constructor(readonly ms: bigint) {}
 

@@ -19,8 +19,14 @@ export interface ExtensionValue {
   hashKey(): string;
 }
 
+/**
+ * Marks the four extension classes: a Cedar record held as a plain object may well have attributes named
+ * `extType` and `hashKey`, so the test cannot go by shape.
+ */
+export const EXTENSION_BRAND: unique symbol = Symbol('cedar-extension-value');
+
 export function isExtensionValue(v: unknown): v is ExtensionValue {
-  return typeof v === 'object' && v !== null && typeof (v as { extType?: unknown }).extType === 'string' && 'hashKey' in v;
+  return typeof v === 'object' && v !== null && (v as { [EXTENSION_BRAND]?: unknown })[EXTENSION_BRAND] === true;
 }
 
 /** Cedar's name of a value's type, for error messages like Cedar's `type error: expected decimal, got long`. */

@@ -13,9 +13,10 @@
  *   `isLoopback` and `isMulticast` are "the whole range lies in 127.0.0.0/8 (::1/128), 224.0.0.0/4 (ff00::/8)".
  * - No ordering: `<` on ipaddr is a type error.
  */
-import { ExtensionCallError, type ExtensionValue, typeError, stringArg } from './extension-value.js';
+import { EXTENSION_BRAND, ExtensionCallError, type ExtensionValue, typeError, stringArg } from './extension-value.js';
 
 export class IpAddr implements ExtensionValue {
+  readonly [EXTENSION_BRAND] = true;
   readonly extType = 'ipaddr' as const;
   constructor(
     readonly v6: boolean,
