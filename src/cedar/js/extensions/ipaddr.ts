@@ -37,10 +37,15 @@ export class IpAddr implements ExtensionValue {
     return `ip:${this.v6 ? 6 : 4}:${this.addr.toString(16)}/${this.prefix}`;
   }
 
-  /** Lowest and highest address of the range. */
+  private range?: [bigint, bigint];
+
+  /** Lowest and highest address of the range (computed once: a literal range is tested against many addresses). */
   bounds(): [bigint, bigint] {
-    const host = (1n << BigInt(this.width - this.prefix)) - 1n;
-    return [this.addr & ~host, this.addr | host];
+    if (!this.range) {
+      const host = (1n << BigInt(this.width - this.prefix)) - 1n;
+      this.range = [this.addr & ~host, this.addr | host];
+    }
+    return this.range;
   }
 
   isInRange(other: IpAddr): boolean {
