@@ -97,7 +97,7 @@ const check = (a: Authorization | Promise<Authorization>): Authorization => {
   return a;
 };
 
-console.log(`node ${process.version}, example policies (${set.policies.size} policies), ${new Date().toISOString()}`);
+console.log(`node ${process.version}, example policies (${set.policySet.policies.size} policies), ${new Date().toISOString()}`);
 measure('pipeline, workload principal (authorizeCheckRequest)', 20_000, () => check(authorizeCheckRequest(workloadReq, set)));
 measure('pipeline + enricher, workload principal', 20_000, () => check(decideCheck(workloadReq, set, { enricher: plain })));
 measure('pipeline + enricher, user with cached bearer token', 20_000, () => check(decideCheck(userReq, set, { enricher: withJwt })));

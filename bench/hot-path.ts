@@ -12,11 +12,11 @@ import path from 'node:path';
 import { authorizeInput } from '../src/pipeline/authorize-input.js';
 import { BoundedTtlCache } from '../src/cache/decision-cache.js';
 import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
-import { actionIdFor, inputToCedarRequest, inputToEngineRequest, RESOURCE_TYPE } from '../src/cedar/cedar-request.js';
+import { actionIdFor, inputToCedarRequest, inputToEngineRequest, RESOURCE_TYPE } from '../src/pipeline/cedar-request.js';
 import { decide } from '../src/cedar/engine.js';
-import { compilePolicySetInChunks } from '../src/cedar/compile-async.js';
+import { compileBundleInChunks } from '../src/bundle/active-bundle.js';
 import { evaluate, evaluateSlice, type EngineResult } from '../src/cedar/evaluate.js';
-import { workloadPrincipal } from '../src/cedar/principal.js';
+import { workloadPrincipal } from '../src/context/principal.js';
 import { checkRequestToInput } from '../src/envoy/check-request.js';
 import { decisionToCheckResponse } from '../src/envoy/check-response.js';
 import { authorizationService } from '../src/envoy/protos.js';
@@ -45,7 +45,8 @@ function measure(iterations: number, fn: (i: number) => void, rounds = 5): numbe
 
 export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[]; cedar: StageCost[]; policies: number }> {
   const files = new Map([...generateMeshBundle({ services, withTimeRule: true })].map(([k, v]) => [k, Buffer.from(v)]));
-  const { set } = await compilePolicySetInChunks(filesToPolicySetSource(files, 'hot-path'));
+  const { bundle } = await compileBundleInChunks(filesToPolicySetSource(files, 'hot-path'));
+  const set = bundle.policySet;
   const svc = authorizationService().service.Check;
   const wire = svc.requestSerialize(checkRequest(REPEATED_SHAPE, services)) as Buffer;
   const decoded = svc.requestDeserialize(wire) as WireCheckRequest;
@@ -53,8 +54,8 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
   if (!res.ok) throw new Error(res.message);
   const input = res.input;
   const cache = new BoundedTtlCache<EngineResult>(100_000, 60_000);
-  authorizeInput(input, set, 'id', { cache });
-  const decision = authorizeInput(input, set, 'id', { cache }).decision;
+  authorizeInput(input, bundle, 'id', { cache });
+  const decision = authorizeInput(input, bundle, 'id', { cache }).decision;
   const response = decisionToCheckResponse(decision);
   const logger = createLogger({ level: 'info', destination: path.join(mkdtempSync(path.join(tmpdir(), 'hot-path-')), 'decisions.log') });
   const decisionLog = new DecisionLog(logger, true);
@@ -68,8 +69,8 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
   const stages: StageCost[] = [
     { stage: 'decode the CheckRequest (grpc-js + protobufjs)', microseconds: measure(5000, () => svc.requestDeserialize(wire)) },
     { stage: 'CheckRequest → request model', microseconds: measure(5000, () => checkRequestToInput(decoded)) },
-    { stage: 'pipeline, cache hit (slice, projection, key, lookup, decision)', microseconds: measure(5000, () => authorizeInput(input, set, 'id', { cache })) },
-    { stage: 'pipeline, cache miss (distinct requests, Cedar on the slice)', microseconds: measure(distinct.length, (i) => authorizeInput(distinct[i], set, 'id'), 3) },
+    { stage: 'pipeline, cache hit (slice, projection, key, lookup, decision)', microseconds: measure(5000, () => authorizeInput(input, bundle, 'id', { cache })) },
+    { stage: 'pipeline, cache miss (distinct requests, Cedar on the slice)', microseconds: measure(distinct.length, (i) => authorizeInput(distinct[i], bundle, 'id'), 3) },
     { stage: 'decision → CheckResponse', microseconds: measure(5000, () => decisionToCheckResponse(decision)) },
     { stage: 'encode the CheckResponse', microseconds: measure(5000, () => svc.responseSerialize(response)) },
     { stage: 'decision log line (pino, headers, file)', microseconds: measure(5000, () => decisionLog.write({ decision, input, principal: 'p', action: 'GET', resource: 'svc', durationMs: 0.1 })) },
@@ -78,8 +79,8 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
   // What slicing and projection save on one Cedar call (the repeated request's slice).
   const principal = workloadPrincipal(input.source.principal);
   const slice = set.slices.sliceFor({ type: 'Action', id: actionIdFor(input) }, { type: RESOURCE_TYPE, id: input.service });
-  const full = inputToCedarRequest(input, set, principal);
-  const lean = decide(set, inputToEngineRequest(input, set, principal), { base: 'envoy' }).cedarRequest!;
+  const full = inputToCedarRequest(input, bundle, principal);
+  const lean = decide(set, inputToEngineRequest(input, bundle, principal), { base: 'envoy' }).cedarRequest!;
   void set.psetId; // preparse the whole set outside the timing
   const cedar: StageCost[] = [
     { stage: `whole set (${set.policies.size} policies), full request`, microseconds: measure(20, () => evaluate(set, full, set.psetId), 3) },

@@ -41,7 +41,7 @@ import { ActivePolicySet } from '../src/bundle/active-policy-set.js';
 import { AuthzMetrics } from '../src/observability/metrics.js';
 import { DecisionLog } from '../src/observability/decision-log.js';
 import { parseBundleSettings } from '../src/bundle/bundle-settings.js';
-import { ANONYMOUS } from '../src/cedar/principal.js';
+import { ANONYMOUS } from '../src/context/principal.js';
 import { checkRequestToInput } from '../src/envoy/check-request.js';
 import { BucketStore } from '../src/ratelimit/bucket-store.js';
 import { RateLimiter } from '../src/ratelimit/rate-limiter.js';

@@ -7,13 +7,13 @@
 // Needs `npm run build` first (runs from dist/).
 import { readPolicyDirectory } from '../dist/bundle/format/policy-directory.js';
 import { filesToPolicySetSource } from '../dist/bundle/format/bundle-files.js';
-import { compilePolicySetInChunks } from '../dist/cedar/compile-async.js';
+import { compileBundleInChunks } from '../dist/bundle/active-bundle.js';
 import { authorizeInput } from '../dist/pipeline/authorize-input.js';
 import { checkRequestToInput } from '../dist/envoy/check-request.js';
 
 const dir = process.argv[2];
 if (!dir) throw new Error('usage: node [--liftoff-only] bench/wasm-tiering.mjs BUNDLE_DIR');
-const { set } = await compilePolicySetInChunks(filesToPolicySetSource(await readPolicyDirectory(dir), 'v'));
+const { bundle: set } = await compileBundleInChunks(filesToPolicySetSource(await readPolicyDirectory(dir), 'v'));
 const svc = (i) => `svc-${String(((i % 100) + 100) % 100).padStart(3, '0')}`;
 const request = (k) => ({
   attributes: {

@@ -5,10 +5,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { filesToPolicySetSource } from '../../dist/bundle/format/bundle-files.js';
 import { readPolicyDirectory } from '../../dist/bundle/format/policy-directory.js';
-import { inputToCedarRequest } from '../../dist/cedar/cedar-request.js';
+import { inputToCedarRequest } from '../../dist/pipeline/cedar-request.js';
 import { cedar } from '../../dist/cedar/cedar-wasm.js';
-import { compilePolicySet } from '../../dist/cedar/compile.js';
-import { denyFor, engineResultToDecision } from '../../dist/cedar/decide.js';
+import { compileBundle } from '../../dist/bundle/active-bundle.js';
+import { denyFor, engineResultToDecision } from '../../dist/pipeline/engine-decision.js';
 import { checkRequestToInput } from '../../dist/envoy/check-request.js';
 import { decisionToCheckResponse } from '../../dist/envoy/check-response.js';
 import { authorizationService } from '../../dist/envoy/protos.js';
@@ -16,13 +16,14 @@ import { serveChild } from './child.mjs';
 
 const source = filesToPolicySetSource(await readPolicyDirectory(process.argv[2]), 'baseline');
 // Compiled only for the entity store and the annotations that shape answers; evaluation below does not use it.
-const set = compilePolicySet(source);
+const bundle = compileBundle(source);
+const set = bundle.policySet;
 const policyText = source.policies.map((f) => f.text).join('\n');
 
 function check(req) {
   const res = checkRequestToInput(req);
   if (!res.ok) return decisionToCheckResponse(denyFor(res.reason, res.message, set.version));
-  const r = inputToCedarRequest(res.input, set);
+  const r = inputToCedarRequest(res.input, bundle);
   const answer = cedar.isAuthorized({ principal: r.principal, action: r.action, resource: r.resource, context: r.context, entities: r.entities, policies: { staticPolicies: policyText } });
   if (answer.type === 'failure') return decisionToCheckResponse(denyFor('evaluation_error', answer.errors.map((e) => e.message).join('; '), set.version));
   const { decision, diagnostics } = answer.response;

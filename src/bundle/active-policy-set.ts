@@ -1,12 +1,12 @@
 /**
- * Holds the policy set that answers requests and swaps it atomically: a
- * request reads `current` once and uses that object to the end, so it never
- * sees half of a set. A set that fails to compile is refused and the previous
- * one keeps serving.
+ * Holds the bundle that answers requests (active-bundle.ts: the engine's
+ * policy set and the bundle's settings) and swaps it atomically: a request
+ * reads `current` once and uses that object to the end, so it never sees half
+ * of a bundle. A bundle that fails to compile is refused and the previous one
+ * keeps serving.
  */
-import { compilePolicySetInChunks } from '../cedar/compile-async.js';
-import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../cedar/compile.js';
-import type { PolicySetSource } from '../cedar/policy-set-source.js';
+import { PolicySetError } from '../cedar/compile.js';
+import { compileBundle, compileBundleInChunks, type ActiveBundle, type BundleContents } from './active-bundle.js';
 
 /**
  * A replaced set is retired (its preparsed slices freed for reuse) this long
@@ -26,20 +26,20 @@ export interface CompileSteps {
 }
 
 export interface ActivationObserver {
-  onActivated?(set: CompiledPolicySet, previous: CompiledPolicySet | null, durationMs: number, steps?: CompileSteps): void;
+  onActivated?(set: ActiveBundle, previous: ActiveBundle | null, durationMs: number, steps?: CompileSteps): void;
   onRefused?(error: Error, version: string | undefined): void;
 }
 
-export type ActivationResult = { ok: true; set: CompiledPolicySet } | { ok: false; error: Error };
+export type ActivationResult = { ok: true; set: ActiveBundle } | { ok: false; error: Error };
 
 export class ActivePolicySet {
-  private active: CompiledPolicySet | null = null;
+  private active: ActiveBundle | null = null;
   private lastErrorValue: { message: string; at: Date; version?: string } | null = null;
   private readonly observers: ActivationObserver[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private compilingVersion: string | null = null;
 
-  get current(): CompiledPolicySet | null {
+  get current(): ActiveBundle | null {
     return this.active;
   }
 
@@ -57,11 +57,11 @@ export class ActivePolicySet {
   }
 
   /** Compile and, on success, swap in. Never throws. */
-  activateSource(source: PolicySetSource): ActivationResult {
+  activateSource(source: BundleContents): ActivationResult {
     const started = performance.now();
-    let set: CompiledPolicySet;
+    let set: ActiveBundle;
     try {
-      set = compilePolicySet(source);
+      set = compileBundle(source);
     } catch (err) {
       return this.refuse(err as Error, source.version);
     }
@@ -73,12 +73,12 @@ export class ActivePolicySet {
    * compile-async.ts) and swap in. Requests keep being answered by the current
    * set until the swap. Activations run one at a time, in call order. Never throws.
    */
-  activate(source: PolicySetSource): Promise<ActivationResult> {
+  activate(source: BundleContents): Promise<ActivationResult> {
     const run = async (): Promise<ActivationResult> => {
       const started = performance.now();
       this.compilingVersion = source.version;
       try {
-        const { set, longestStepMs, longestStepPhase, steps } = await compilePolicySetInChunks(source);
+        const { bundle: set, longestStepMs, longestStepPhase, steps } = await compileBundleInChunks(source);
         return this.swap(set, performance.now() - started, { count: steps, longestMs: longestStepMs, longestPhase: longestStepPhase });
       } catch (err) {
         return this.refuse(err as Error, source.version);
@@ -92,14 +92,14 @@ export class ActivePolicySet {
   }
 
   /** Swap in an already compiled set (e.g. compiled off-thread or in chunks). */
-  swap(set: CompiledPolicySet, durationMs = 0, steps?: CompileSteps): ActivationResult {
+  swap(set: ActiveBundle, durationMs = 0, steps?: CompileSteps): ActivationResult {
     const previous = this.active;
     this.active = set;
     this.lastErrorValue = null;
     for (const o of this.observers) o.onActivated?.(set, previous, durationMs, steps);
     if (previous && previous !== set) {
       setTimeout(() => {
-        if (this.active !== previous) previous.retire();
+        if (this.active !== previous) previous.policySet.retire();
       }, RETIRE_GRACE_MS).unref();
     }
     return { ok: true, set };

@@ -34,6 +34,7 @@ import { DEFAULT_CLUSTER_DOMAIN } from '../envoy/service-names.js';
 import { ServiceDirectory } from '../envoy/target-service.js';
 import { yamlErrorNote, yamlPathNote } from '../text/source-position.js';
 import { didYouMean } from '../text/did-you-mean.js';
+import { isValidTimezone } from '../context/time-fields.js';
 
 const SETTINGS_FILE = 'bundle.yaml';
 
@@ -106,14 +107,6 @@ export const allowEffectRuleSchema = z
     check('responseHeaders', () => parseHeaderTemplateMap(rule.responseHeaders, 'responseHeaders', true));
   });
 
-function validTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Service names as Cedar resources and hosts see them: canonical (lower-case, no port, no trailing dot). */
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$/;
@@ -133,7 +126,7 @@ export const bundleSettingsSchema = z
     name: z.string().optional(),
     mode: z.enum(MODES).default('normal'),
     enforcement: z.enum(['enforce', 'dry-run']).default('enforce'),
-    timezone: z.string().refine(validTimeZone, { message: 'is not an IANA time zone (e.g. UTC, Europe/Berlin)' }).default('UTC'),
+    timezone: z.string().refine(isValidTimezone, { message: 'is not an IANA time zone (e.g. UTC, Europe/Berlin)' }).default('UTC'),
     rateLimits: z
       .array(rateLimitRuleSchema)
       .default([])

@@ -7,6 +7,8 @@ import type { EntityJson } from './cedar-wasm.js';
 export const READ_METHODS = ['GET', 'HEAD', 'OPTIONS', 'TRACE'] as const;
 export const WRITE_METHODS = ['POST', 'PUT', 'PATCH', 'DELETE'] as const;
 export const CONNECT_ACTION = 'connect';
+/** The resource type of Envoy checks (`Service::"orders"`): the compile warms the slices of its known services. */
+export const RESOURCE_TYPE = 'Service';
 
 const GROUP_OF: Record<string, string> = {};
 for (const m of READ_METHODS) GROUP_OF[m] = 'read';

@@ -32,13 +32,13 @@ import {
   type SchemaViolation,
 } from './compile.js';
 import { Worker } from 'node:worker_threads';
-import { RESOURCE_TYPE } from './cedar-request.js';
+import { RESOURCE_TYPE } from './action-hierarchy.js';
 import { cedar } from './cedar-wasm.js';
 import type { SchemaCheckAnswer, SchemaCheckJob } from './schema-check-worker.js';
 import type { PolicyJson } from './cedar-wasm.js';
 import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
 import { groupStatements, splitStatements } from './policy-text.js';
-import { analysePolicies, emptyReadSet, mergeReadsInto, type ReadSet } from './projection.js';
+import { analysePolicies, emptyReadSet, mergeReadsInto, type ReadSet } from './reads.js';
 import { scopeOfPolicy, type ChunkPlan, type EntityRef, type PolicyScope, type ResourceRef, type SlicePlan } from './slicing.js';
 
 /** Yield to the event loop once a step has held it this long. */

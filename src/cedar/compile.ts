@@ -4,30 +4,20 @@
  * into Cedar's thread-local store. The result is one immutable object; a
  * failure throws `PolicySetError` and the caller keeps its previous set.
  */
-import { cedar, type EntityJson, type DetailedError, type PolicyJson } from './cedar-wasm.js';
+import { cedar, type EntityJson, type DetailedError } from './cedar-wasm.js';
 import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './annotations.js';
+import type { CompiledPolicy } from './compiled-policy.js';
 import { EntityStore } from './entity-store.js';
 import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
-import { projectEntity, type ReadSet } from './projection.js';
+import { projectEntity } from './projection.js';
+import type { ReadSet } from './reads.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
 import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
 import { builtinActionEntities } from './action-hierarchy.js';
 import { SchemaEntities } from './schema-entities.js';
-import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-settings.js';
-import { IpListError, IpListIndex } from '../context/ip-lists.js';
-import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
 import { distinctNotes, formatNoteLine, noteAt, type SourceNote } from '../text/source-position.js';
 
-export interface CompiledPolicy {
-  id: string;
-  effect: 'permit' | 'forbid';
-  file: string;
-  /** Position in the set; "first determining policy" means lowest order. */
-  order: number;
-  text: string;
-  json: PolicyJson;
-  annotations: PolicyAnnotations;
-}
+export type { CompiledPolicy } from './compiled-policy.js';
 
 export interface CompiledPolicySet {
   readonly version: string;
@@ -57,12 +47,6 @@ export interface CompiledPolicySet {
   readonly envoyEntities: EntityStore;
   readonly hasSchema: boolean;
   readonly compiledAt: Date;
-  /** bundle.yaml settings (mode, enforcement, timezone, rate limits). */
-  readonly settings: BundleSettings;
-  /** IP lists for context.source.lists (empty when the bundle has none). */
-  readonly ipLists?: IpListIndex;
-  /** Timezone of context.hour / context.weekday (UTC when absent). */
-  readonly timeZone?: LocalTimeZone;
   /** Policies indexed by action/resource scope, preparsed as small sets (slicing.ts). */
   readonly slices: SliceIndex;
   /** `entities` with only the attributes some policy reads: what requests carry. */
@@ -313,22 +297,6 @@ export function preparse(policies: Iterable<CompiledPolicy>): string {
   return psetId;
 }
 
-export function compileIpLists(source: PolicySetSource): IpListIndex {
-  try {
-    return IpListIndex.compile(source.lists ?? []);
-  } catch (err) {
-    if (err instanceof IpListError) throw new PolicySetError(err.message);
-    throw err;
-  }
-}
-
-export function compileTimeZone(source: PolicySetSource): LocalTimeZone {
-  // bundle.yaml's schema already refused a bad zone; this guards sources built in code.
-  const tz = source.settings?.timezone ?? DEFAULT_TIMEZONE;
-  if (!isValidTimezone(tz)) throw new PolicySetError(`bundle.yaml: timezone "${tz}" is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`);
-  return new LocalTimeZone(tz);
-}
-
 /**
  * Put a compiled set together from parsed parts. Slices are preparsed on first
  * use; `compilePolicySetInChunks` (compile-async.ts) warms them beforehand.
@@ -339,8 +307,6 @@ export function assemblePolicySet(
   entities: EntityStore,
   prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet },
 ): CompiledPolicySet {
-  const ipLists = compileIpLists(source);
-  const timeZone = compileTimeZone(source);
   // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
   const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
   const hasShadowPolicies = enforced.length < policies.size;
@@ -372,9 +338,6 @@ export function assemblePolicySet(
     hasSchema: source.schema !== undefined,
     schemaEntities: schemaEntitiesOf(source.schema),
     compiledAt: new Date(),
-    settings: source.settings ?? DEFAULT_BUNDLE_SETTINGS,
-    ipLists,
-    timeZone,
     slices,
     leanEntities,
     leanEnvoyEntities,

@@ -2,25 +2,32 @@
  * The engine's one entry point: decide any Cedar request against a compiled
  * set, through slicing, projection and the decision cache, answering exactly
  * as plain Cedar (`isAuthorized` with every policy, every entity and the whole
- * context) does. The Envoy mapping (authorize.ts) and `authz eval` call it.
+ * context) does. The Envoy mapping (pipeline/cedar-request.ts) and `authz eval` call it.
  *
  *   request → slice (action, resource) → cache key → [hit] answer
  *                                                   [miss] project context and entities → Cedar → store
  *
- * Why each step is exact: slicing.ts (scope), projection.ts (context fields and
- * attribute names), entities-to-send.ts (which entities), cache-key.ts (key).
+ * A slice whose policies partly read volatile fields (time, load) is decided
+ * in two parts (Slice.split): the stable policies through the cache as above,
+ * the volatile ones by Cedar on every request, and the two answers combined
+ * exactly as Cedar combines one set (evaluate.ts `combineResults`).
+ *
+ * Why each step is exact: slicing.ts (scope), reads.ts and projection.ts (context
+ * fields and attribute names), entities-to-send.ts (which entities), context-key.ts
+ * and cache/cache-key.ts (key).
  */
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { decisionCacheKey } from '../cache/cache-key.js';
 import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
-import type { CedarRequest } from './cedar-request.js';
 import type { CompiledPolicySet } from './compile.js';
 import { entitiesToSend } from './entities-to-send.js';
 import { collectEntityRefs, entityKey, uidKey, uidOf, type EntityStore } from './entity-store.js';
-import { evaluateSlice, type EngineResult } from './evaluate.js';
+import { combineResults, evaluateSlice, type CedarRequest, type EngineResult } from './evaluate.js';
 import { checkRequestValues } from './request-check.js';
-import { contextKey, projectContext, projectEntityAttrs, type ReadSet } from './projection.js';
-import type { EntityRef, Slice } from './slicing.js';
+import { contextKey } from './context-key.js';
+import { projectContext, projectEntityAttrs } from './projection.js';
+import type { ReadSet } from './reads.js';
+import type { EntityRef, SlicePart } from './slicing.js';
 
 /** A Cedar request as any caller writes it. */
 export interface EngineRequest {
@@ -39,7 +46,10 @@ export interface EngineRequest {
 export type EntityBase = 'bundle' | 'envoy';
 
 export interface EngineOptions {
-  /** Decision cache; results are stored only for slices that read no volatile field. */
+  /**
+   * Decision cache. A slice that reads no volatile field is cached whole; one
+   * that does has its stable policies' answer cached and its volatile ones evaluated per request.
+   */
   cache?: DecisionCache<EngineResult>;
   nowMs?: () => number;
   /** `envoy` adds the server's action groups (GET in Action::"read"); `bundle` (default) is the bundle's entities alone. */
@@ -56,8 +66,12 @@ export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
 
 export interface EngineOutcome {
   result: EngineResult;
-  /** What crossed into Cedar: the projected context and the entities it can reach (absent on a cache hit). */
+  /**
+   * What crossed into Cedar: the projected context and the entities it can reach (absent on a cache hit).
+   * For a slice decided in two parts, the volatile part's request (every request sends it).
+   */
   cedarRequest?: CedarRequest;
+  /** `hit` also when only a split slice's stable part was found (its volatile part was still evaluated). */
   cache?: CacheOutcome;
 }
 
@@ -79,24 +93,52 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
   }
   const overlay = requestOverlay(set, req.entities, base);
   const slice = set.slices.sliceFor(req.action, req.resource, undefined, overlay);
-  const reads = slice.reads;
 
+  if (slice.cacheable || options.cacheVolatile || !options.cache) {
+    const { result, cedarRequest, hit } = decidePart(set, req, overlay, base, slice, options.cache, base, options.nowMs);
+    return { result, cedarRequest, cache: options.cache ? (hit ? 'hit' : 'miss') : undefined };
+  }
+  if (!slice.split) {
+    // Every matching policy reads a volatile field: nothing to cache.
+    return { ...decidePart(set, req, overlay, base, slice, undefined, base, options.nowMs), cache: 'uncacheable' };
+  }
+  // The stable policies' answer through the cache (under keys of its own), the volatile ones' from Cedar.
+  const stable = decidePart(set, req, overlay, base, slice.split.stable, options.cache, `${base} stable part`, options.nowMs);
+  const volatile = decidePart(set, req, overlay, base, slice.split.volatile, undefined, base, options.nowMs);
+  return { result: combineResults(set, [stable.result, volatile.result]), cedarRequest: volatile.cedarRequest, cache: stable.hit ? 'hit' : 'miss' };
+}
+
+/**
+ * Decide a request against some policies of its slice (the whole slice, or one
+ * part of a split one): context and entities projected to what they read,
+ * looked up in `cache` first and stored there when given. `keyBase` tells
+ * apart entries of answers to different policy groups of the same request.
+ */
+function decidePart(
+  set: CompiledPolicySet,
+  req: EngineRequest,
+  overlay: Map<string, EntityJson> | undefined,
+  base: EntityBase,
+  part: SlicePart,
+  cache: DecisionCache<EngineResult> | undefined,
+  keyBase: string,
+  nowMs: (() => number) | undefined,
+): { result: EngineResult; cedarRequest?: CedarRequest; hit: boolean } {
+  const reads = part.reads;
   const ctxKey = contextKey(req.context, reads.context);
-  const { roots, viaContext } = entityRoots(req, slice, ctxKey);
-  // Request entities in the form Cedar gets them: only attributes some policy of the slice reads. An entity
+  const { roots, viaContext } = entityRoots(req, part, ctxKey);
+  // Request entities in the form Cedar gets them: only attributes some policy of the part reads. An entity
   // reached through the context is read by `context.x.attr` paths, which projection does not count: send all.
   const own = overlay && overlay.size > 0 ? (viaContext ? overlay : projectOverlay(overlay, reads)) : undefined;
 
-  const cache = slice.cacheable || options.cacheVolatile ? options.cache : undefined;
   let key = '';
   let now = 0;
   if (cache) {
-    key = decisionCacheKey(set.version, base, req.principal, req.action, req.resource, roots.length > 0 && own ? [...own.values()] : 0, ctxKey);
-    now = (options.nowMs ?? Date.now)();
+    key = decisionCacheKey(set.version, keyBase, req.principal, req.action, req.resource, roots.length > 0 && own ? [...own.values()] : 0, ctxKey);
+    now = (nowMs ?? Date.now)();
     const hit = cache.get(key, now);
-    if (hit !== undefined) return { result: hit, cache: 'hit' };
+    if (hit !== undefined) return { result: hit, hit: true };
   }
-  const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
 
   const store = viaContext ? (base === 'envoy' ? set.envoyEntities : set.entities) : base === 'envoy' ? set.leanEnvoyEntities : set.leanEntities;
   const cedarRequest: CedarRequest = {
@@ -106,9 +148,9 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
     context: projectContext(req.context, reads.context),
     entities: roots.length > 0 ? entitiesToSend(store, own, roots) : [],
   };
-  const result = evaluateSlice(set, cedarRequest, slice);
+  const result = evaluateSlice(set, cedarRequest, part);
   if (cache) cache.set(key, freezeResult(result), now);
-  return { result, cedarRequest, cache: outcome };
+  return { result, cedarRequest, hit: false };
 }
 
 /**
@@ -154,7 +196,7 @@ function projectOverlay(overlay: ReadonlyMap<string, EntityJson>, reads: ReadSet
  * variables it reads data of, the entity literals of its policies, and uids in
  * the part of the context it reads. Empty: no entity data is observable.
  */
-function entityRoots(req: EngineRequest, slice: Slice, ctxKey: unknown): { roots: string[]; viaContext: boolean } {
+function entityRoots(req: EngineRequest, slice: SlicePart, ctxKey: unknown): { roots: string[]; viaContext: boolean } {
   const needs = slice.needs;
   const roots: string[] = [];
   if (needs.principal) roots.push(uidKey(req.principal.type, req.principal.id));

@@ -1,11 +1,19 @@
 /**
  * Evaluate one Cedar request against a compiled set. Knows Cedar, not gRPC.
  */
-import { cedar } from './cedar-wasm.js';
-import type { CedarRequest } from './cedar-request.js';
+import { cedar, type CedarValueJson, type EntityJson } from './cedar-wasm.js';
 import type { CompiledPolicySet } from './compile.js';
 import { formatCedarErrors } from './compile.js';
-import type { Slice } from './slicing.js';
+import type { SlicePart } from './slicing.js';
+
+/** A request as it crosses into Cedar. */
+export interface CedarRequest {
+  principal: { type: string; id: string };
+  action: { type: string; id: string };
+  resource: { type: string; id: string };
+  context: Record<string, CedarValueJson>;
+  entities: EntityJson[];
+}
 
 export interface EngineResult {
   decision: 'allow' | 'deny';
@@ -46,15 +54,27 @@ export function evaluate(set: CompiledPolicySet, req: CedarRequest, psetId: stri
  * satisfied permits and has no satisfied forbid; a denying chunk lists its
  * satisfied forbids, and lists nothing only when none of its policies is satisfied.
  */
-export function evaluateSlice(set: CompiledPolicySet, req: CedarRequest, slice: Slice): EngineResult {
+export function evaluateSlice(set: CompiledPolicySet, req: CedarRequest, slice: SlicePart): EngineResult {
   if (slice.matching.length === 0) return { decision: 'deny', determining: [], errors: [] };
   if (slice.psetIds.length === 1) return evaluate(set, req, slice.psetIds[0]);
+  return combineResults(
+    set,
+    slice.psetIds.map((psetId) => evaluate(set, req, psetId)),
+  );
+}
+
+/**
+ * The answer of a set from the answers of disjoint parts of it (chunks, or a
+ * slice's cached stable part and its volatile part), combined as Cedar
+ * combines one set: see `evaluateSlice`. Ids and errors come out in set order;
+ * the parts' arrays are not modified (a cached part's are shared).
+ */
+export function combineResults(set: CompiledPolicySet, parts: readonly EngineResult[]): EngineResult {
   const permits: string[] = [];
   const forbids: string[] = [];
   const errors: EngineResult['errors'] = [];
   let allowed = false;
-  for (const psetId of slice.psetIds) {
-    const part = evaluate(set, req, psetId);
+  for (const part of parts) {
     for (const e of part.errors) errors.push(e);
     if (part.decision === 'allow') {
       allowed = true;

@@ -8,8 +8,6 @@ export interface PolicyFile {
   text: string;
 }
 
-import type { BundleSettings } from '../bundle/bundle-settings.js';
-
 export interface PolicySetSource {
   version: string;
   policies: PolicyFile[];
@@ -19,8 +17,4 @@ export interface PolicySetSource {
   entities?: unknown;
   /** entities.json as written, so a refusal can name the line of the entity it is about. */
   entitiesText?: string;
-  /** Parsed bundle.yaml; defaults when absent. */
-  settings?: BundleSettings;
-  /** IP lists (lists/NAME.txt), name without directory and suffix. */
-  lists?: PolicyFile[];
 }

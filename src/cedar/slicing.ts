@@ -24,11 +24,10 @@
  */
 import { cedar, type EntityJson } from './cedar-wasm.js';
 import { CONNECT_ACTION, READ_METHODS, WRITE_METHODS } from './action-hierarchy.js';
-import type { CompiledPolicy } from './compile.js';
-import { entityNeedsOf, type EntityNeeds } from './cedar-request.js';
+import type { CompiledPolicy } from './compiled-policy.js';
 import { uidKey, uidOf, type EntityStore } from './entity-store.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
-import { analysePolicies, readsVolatile, unionOfReads, type ReadSet } from './projection.js';
+import { analysePolicies, entityNeedsOf, readsVolatile, unionOfReads, type EntityNeeds, type ReadSet } from './reads.js';
 
 /** At ~0.25–0.5 ms per policy (measured under load), 16 keeps one preparse well under the 10 ms stall budget. */
 export const MAX_POLICIES_PER_PSET = 16;
@@ -37,17 +36,28 @@ export const ACTION_SPLIT_MIN = MAX_POLICIES_PER_PSET;
 /** Distinct (action, resource) pairs remembered; random Host headers must not grow memory without bound. */
 export const MAX_REMEMBERED_SLICES = 20_000;
 
-export interface Slice {
+/** Policies evaluated together against one projected request. */
+export interface SlicePart {
   /** Policies whose action and resource scope match, in set order. */
   readonly matching: readonly CompiledPolicy[];
   /** Preparsed sets to evaluate; together they hold every matching policy. */
   readonly psetIds: readonly string[];
   /** What the matching policies can observe: the projection and the cache key. */
   readonly reads: ReadSet;
-  /** False when a matching policy reads a volatile field (time, load). */
-  readonly cacheable: boolean;
   /** Which of the request's entities to send (from `reads`), worked out once. */
   readonly needs: EntityNeeds;
+}
+
+export interface Slice extends SlicePart {
+  /** False when a matching policy reads a volatile field (time, load). */
+  readonly cacheable: boolean;
+  /**
+   * Present when some matching policies read a volatile field and others do
+   * not: the two groups, preparsed in chunks of their own, so the stable
+   * group's answer can be cached and only the volatile group evaluated per
+   * request (engine.ts). Together they are the whole slice.
+   */
+  readonly split?: { readonly stable: SlicePart; readonly volatile: SlicePart };
   /** The action, the resource and their ancestors (uid keys): a request entity among them may change the slice. */
   readonly scopeKeys: ReadonlySet<string>;
 }
@@ -92,6 +102,8 @@ export class SliceRetiredError extends Error {}
 export class SliceIndex {
   private readonly ordered: CompiledPolicy[];
   private readonly readsOf = new Map<string, ReadSet>();
+  /** Policies that read a volatile field (time, load): their answers are never cached. */
+  private readonly volatileIds = new Set<string>();
   private readonly scopeOf = new Map<string, PolicyScope>();
   /** Policies whose resource constraint is `== <uid>`, by uid. */
   private readonly byResource = new Map<string, CompiledPolicy[]>();
@@ -114,7 +126,9 @@ export class SliceIndex {
   ) {
     this.ordered = [...policies].sort((a, b) => a.order - b.order);
     for (const p of this.ordered) {
-      this.readsOf.set(p.id, prepared?.readsOf.get(p.id) ?? analysePolicies([p]));
+      const reads = prepared?.readsOf.get(p.id) ?? analysePolicies([p]);
+      this.readsOf.set(p.id, reads);
+      if (readsVolatile(reads)) this.volatileIds.add(p.id);
       const scope = prepared?.scopes.get(p.id) ?? scopeOfPolicy(p);
       this.scopeOf.set(p.id, scope);
       const r = scope.resource;
@@ -163,15 +177,26 @@ export class SliceIndex {
 
   private makeSlice(plan: SlicePlan): Slice {
     for (const chunk of plan.chunks) if (!this.chunks.has(chunk.signature)) this.preparseChunk(chunk);
-    const reads = unionOfReads(plan.matching.map((p) => this.readsOf.get(p.id)!));
-    return Object.freeze({
-      matching: plan.matching,
-      psetIds: plan.chunks.map((c) => this.chunks.get(c.signature)!),
-      reads,
-      cacheable: !readsVolatile(reads),
-      needs: entityNeedsOf(reads),
-      scopeKeys: plan.scopeKeys,
-    });
+    const whole = this.part(plan.matching, plan.chunks);
+    const cacheable = !readsVolatile(whole.reads);
+    let split: Slice['split'];
+    if (!cacheable) {
+      // The plan puts matching volatile policies in chunks of their own whenever stable ones match too.
+      const isVolatile = (c: ChunkPlan): boolean => c.policies.some((p) => this.volatileIds.has(p.id) && plan.matching.includes(p));
+      const volatileChunks = plan.chunks.filter(isVolatile);
+      const stableChunks = plan.chunks.filter((c) => !isVolatile(c));
+      const volatileMatching = plan.matching.filter((p) => this.volatileIds.has(p.id));
+      const stableMatching = plan.matching.filter((p) => !this.volatileIds.has(p.id));
+      if (stableMatching.length > 0 && volatileMatching.length > 0 && stableChunks.length > 0) {
+        split = Object.freeze({ stable: this.part(stableMatching, stableChunks), volatile: this.part(volatileMatching, volatileChunks) });
+      }
+    }
+    return Object.freeze({ ...whole, cacheable, ...(split ? { split } : {}), scopeKeys: plan.scopeKeys });
+  }
+
+  private part(matching: readonly CompiledPolicy[], chunks: readonly ChunkPlan[]): SlicePart {
+    const reads = unionOfReads(matching.map((p) => this.readsOf.get(p.id)!));
+    return Object.freeze({ matching, psetIds: chunks.map((c) => this.chunks.get(c.signature)!), reads, needs: entityNeedsOf(reads) });
   }
 
   private remember(key: string, slice: Slice): void {
@@ -195,7 +220,17 @@ export class SliceIndex {
     // in it whose action does not match are skipped by Cedar's scope check, exactly.
     const evaluated = byResource.length <= ACTION_SPLIT_MIN ? byResource : matching;
     const scopeKeys = new Set<string>([actionKey, resourceKey, ...actionAncestors, ...resourceAncestors]);
-    return { matching, chunks: chunkPolicies(evaluated, (p) => this.scopeOf.get(p.id)!.resource.op === '=='), scopeKeys };
+    const namesOneResource = (p: CompiledPolicy): boolean => this.scopeOf.get(p.id)!.resource.op === '==';
+    // Matching policies that read a volatile field go in chunks of their own when stable ones match too, so the
+    // stable chunks' answer can be cached (Slice.split). A policy whose scope does not match stays with the
+    // stable ones whatever it reads: Cedar skips it on scope, before its conditions.
+    const matched = new Set(matching);
+    const isVolatile = (p: CompiledPolicy): boolean => this.volatileIds.has(p.id) && matched.has(p);
+    const volatile = evaluated.filter(isVolatile);
+    const stable = volatile.length > 0 ? evaluated.filter((p) => !isVolatile(p)) : evaluated;
+    const splitChunks = volatile.length > 0 && stable.some((p) => matched.has(p));
+    const chunks = splitChunks ? [...chunkPolicies(stable, namesOneResource), ...chunkPolicies(volatile, namesOneResource)] : chunkPolicies(evaluated, namesOneResource);
+    return { matching, chunks, scopeKeys };
   }
 
   /**

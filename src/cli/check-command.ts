@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { compilePolicyDirectory } from '../bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
-import { RESOURCE_TYPE } from '../cedar/cedar-request.js';
+import { RESOURCE_TYPE } from '../pipeline/cedar-request.js';
 import { UNKNOWN_SERVICE_ID } from '../cedar/slicing.js';
 import { didYouMean } from '../text/did-you-mean.js';
 import { formatNoteLine, jsonErrorNote } from '../text/source-position.js';
@@ -187,7 +187,7 @@ export const checkCommand: Command = {
       }
       if (auth.mismatch) lines.push(`host:       "${auth.mismatch.host}" names Service::"${auth.mismatch.hostService}"; the destination ${auth.mismatch.identity} is Service::"${auth.mismatch.service}"`);
       if (c) {
-        const note = unknownServiceNote(set, c.resource.id);
+        const note = unknownServiceNote(set.policySet, c.resource.id);
         if (note) lines.push(`note:       ${note}`);
       }
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);

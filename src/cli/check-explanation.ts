@@ -4,7 +4,7 @@
  * bundle.yaml rate limits it counts against. Read from the same outcome and
  * route the answer was made from, so they cannot disagree with it.
  */
-import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import type { Enforced } from '../enforcement/enforce.js';
 import { FAIL_OPEN_HEADER, DRY_RUN_HEADER } from '../enforcement/enforce.js';
 import type { RouteSettings } from '../enforcement/route-settings.js';
@@ -42,7 +42,7 @@ export function enforcementLines(outcome: CheckOutcome, enforced: Enforced, rout
  * from full buckets, a rule admits `burst` requests at once, then one every
  * 1/rate seconds.
  */
-export function rateLimitLines(outcome: CheckOutcome, limiter: RateLimiter, set: CompiledPolicySet, prior: number): string[] {
+export function rateLimitLines(outcome: CheckOutcome, limiter: RateLimiter, set: ActiveBundle, prior: number): string[] {
   const { input, principal } = outcome;
   if (set.settings.rateLimits.length === 0) return [];
   if (set.settings.rateLimiting === 'envoy') return ["rate limit: counted by Envoy's rate limit service (bundle.yaml rateLimiting: envoy), not by this server"];

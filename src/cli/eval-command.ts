@@ -135,7 +135,7 @@ export const evalCommand: Command = {
     const many = values.requests as string | undefined;
     if ((one === undefined) === (many === undefined)) throw new UsageError('eval needs exactly one of --request FILE or --requests FILE.jsonl');
     const entries = values['cache-entries'] === undefined ? DEFAULT_DECISION_CACHE_ENTRIES : wholeNumber(values['cache-entries'], '--cache-entries');
-    const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
+    const set = (await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR)).policySet;
     const cache = entries > 0 ? new EngineResultCache<EngineResult>(entries, DEFAULT_DECISION_CACHE_TTL_MS) : undefined;
     if (many !== undefined) return streamRequests(set, many, cache);
     let text: string;

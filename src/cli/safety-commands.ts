@@ -90,7 +90,7 @@ function keys(values: Record<string, unknown>) {
 
 function published(store: BundleStore, r: DerivedPublishResult, base: string): string {
   return (
-    `published ${store.location.bundle} ${r.version} (derived from ${base}, ${r.set.policies.size} policies) and activated it\n` +
+    `published ${store.location.bundle} ${r.version} (derived from ${base}, ${r.set.policySet.policies.size} policies) and activated it\n` +
     `servers polling ${store.url(store.pointerKey())} enforce it within their --poll-interval\n`
   );
 }

@@ -111,7 +111,7 @@ export const serveCommand: Command = {
 export function startLine(config: Config, server: Pick<RunningServer, 'grpcPort' | 'httpPort' | 'adminPort' | 'policySet'>): string {
   const set = server.policySet.current;
   const source = config.bucket && config.bundle ? `bundle s3://${config.bucket}/${config.prefix}${config.bundle}` : `policies from ${config.policies}/`;
-  const serving = set ? `${set.policies.size} ${set.policies.size === 1 ? 'policy' : 'policies'}, version ${set.version}` : 'no policy set yet: checks are denied 503 until one compiles';
+  const serving = set ? `${set.policySet.policies.size} ${set.policySet.policies.size === 1 ? 'policy' : 'policies'}, version ${set.version}` : 'no policy set yet: checks are denied 503 until one compiles';
   const tls = config.tlsClientCa ? ' (mTLS)' : config.tlsCert ? ' (TLS)' : '';
   const httpAuthz = config.httpListen ? `, HTTP ext_authz on ${config.httpListen.host}:${server.httpPort}` : '';
   return `authz serving ${source} (${serving}); gRPC ext_authz on ${config.listen.host}:${server.grpcPort}${tls}${httpAuthz}, admin HTTP on ${config.admin.host}:${server.adminPort} (/metrics, /readyz, /bundle)`;

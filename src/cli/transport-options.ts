@@ -5,6 +5,7 @@
 import type { OptionSpec } from './command-framework.js';
 
 export const TRANSPORT_OPTIONS: Record<string, OptionSpec> = {
+  transport: { type: 'string', description: 'gRPC server for Check and Health: grpc-js or http2 (node:http2; no reflection, no Health Watch) (default grpc-js)', valueName: 'NAME' },
   'max-request-bytes': { type: 'string', description: 'Largest CheckRequest decoded; larger ones are 431 denies (default 1048576)', valueName: 'BYTES' },
   'max-pending-request-bytes': { type: 'string', description: 'Half-received request bytes held over all connections; past it the largest is dropped (default 64 MiB)', valueName: 'BYTES' },
   'grpc-max-concurrent-streams': { type: 'string', description: 'HTTP/2 streams per connection (default 1000)', valueName: 'N' },

@@ -14,7 +14,7 @@ export const validateCommand: Command = {
     const dir = positionals[0];
     if (!dir) throw new UsageError('validate needs a policy directory');
     try {
-      const set = await compilePolicyDirectory(dir);
+      const set = (await compilePolicyDirectory(dir)).policySet;
       const shadow = [...set.policies.values()].filter((p) => p.annotations.shadow).length;
       process.stdout.write(
         `OK ${dir}: ${set.policies.size} policies${shadow ? ` (${shadow} shadow)` : ''}, ${set.entities.size} entities, ` +

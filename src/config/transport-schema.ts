@@ -42,7 +42,15 @@ const durationMs = (min: number) =>
 
 const MIB = 1024 * 1024;
 
+/** The gRPC servers the ext_authz port can run on (src/server/grpc-server.ts, src/server/http2-grpc-server.ts). */
+export const TRANSPORTS = ['grpc-js', 'http2'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+/** Chosen by `npm run bench` (docs/performance.md, "Transports"). */
+export const DEFAULT_TRANSPORT: Transport = 'grpc-js';
+
 export const transportConfigShape = {
+  /** Which gRPC server answers Check and Health on the listen port. */
+  transport: z.enum(TRANSPORTS, { error: () => `must be one of ${TRANSPORTS.join(', ')}` }).default(DEFAULT_TRANSPORT),
   /** Largest CheckRequest decoded; larger ones are 431 denies and are never buffered. */
   maxRequestBytes: wholeNumber(4096, 64 * MIB).default(DEFAULT_MAX_REQUEST_BYTES),
   /** Half-received request messages held at once, over all connections. */

@@ -1,17 +1,17 @@
 /**
  * The context fields the server adds to every Cedar request besides what
  * Envoy sent: matching IP lists, risk, load, local hour and weekday. One
- * synchronous function of the request, the active policy set (its lists and
- * timezone) and the server's settings, so `authz check` and the server
+ * synchronous function of the request, the active bundle's lists and
+ * timezone (passed in: `FieldSources`) and the server's settings, so `authz check` and the server
  * compute the same values. docs/context.md documents each field.
  */
-import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { RequestModel } from '../envoy/request-model.js';
+import type { IpListIndex } from './ip-lists.js';
 import { forwardedClientIp, XFF_HEADER } from './client-address.js';
 import { parseIp, type ParsedIp } from './ip-address.js';
 import { NO_LOAD, type LoadSource } from './server-load.js';
 import { riskScore, type RiskSettings } from './risk.js';
-import { UTC } from './time-fields.js';
+import { UTC, type LocalTimeZone } from './time-fields.js';
 
 export interface ContextFields {
   /** context.source.lists: names of the IP lists containing the source (or trusted client) address. */
@@ -33,11 +33,19 @@ export interface ContextFieldSettings {
   load: LoadSource;
 }
 
+/** What the fields are computed against: the active bundle's IP lists and timezone (an `ActiveBundle` is one). */
+export interface FieldSources {
+  /** IP lists for context.source.lists (none when absent). */
+  readonly ipLists?: IpListIndex;
+  /** Timezone of context.hour / context.weekday (UTC when absent). */
+  readonly timeZone?: LocalTimeZone;
+}
+
 export const DEFAULT_FIELD_SETTINGS: ContextFieldSettings = Object.freeze({ trustedHops: 0, load: NO_LOAD });
 
 const NO_LISTS: string[] = [];
 
-export function contextFields(input: RequestModel, set: CompiledPolicySet, settings: ContextFieldSettings = DEFAULT_FIELD_SETTINGS): ContextFields {
+export function contextFields(input: RequestModel, set: FieldSources, settings: ContextFieldSettings = DEFAULT_FIELD_SETTINGS): ContextFields {
   const { hour, weekday } = (set.timeZone ?? UTC).fields(input.timeMs);
   const fields: ContextFields = { sourceLists: matchLists(input, set, settings.trustedHops), load: settings.load.current(), hour, weekday };
   const risk = riskScore(input, settings.risk);
@@ -45,7 +53,7 @@ export function contextFields(input: RequestModel, set: CompiledPolicySet, setti
   return fields;
 }
 
-function matchLists(input: RequestModel, set: CompiledPolicySet, trustedHops: number): string[] {
+function matchLists(input: RequestModel, set: FieldSources, trustedHops: number): string[] {
   const lists = set.ipLists;
   if (!lists || lists.size === 0) return NO_LISTS;
   const addrs: ParsedIp[] = [];

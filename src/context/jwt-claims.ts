@@ -5,7 +5,7 @@
  * can say `principal in Group::"admins"` for a logged-in user.
  */
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
-import type { PrincipalRef } from '../cedar/principal.js';
+import type { PrincipalRef } from './principal.js';
 
 export const USER_TYPE = 'User';
 export const DEFAULT_PRINCIPAL_CLAIM = 'sub';

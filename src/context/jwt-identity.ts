@@ -11,7 +11,7 @@
  */
 import { decodeJwt, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { KeysUnavailableError, RemoteKeySet, StaticKeySet, WeakKeyError } from './jwks-key-set.js';
-import type { PrincipalRef } from '../cedar/principal.js';
+import type { PrincipalRef } from './principal.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import { claimsToPrincipal, DEFAULT_CLAIM_MAPPING, type ClaimMapping } from './jwt-claims.js';
 

@@ -3,9 +3,8 @@
  * end user is (JWT) and the extra context fields. Built once from the config
  * (server and `authz check` alike) and handed to the pipeline (src/pipeline/decide-check.ts).
  */
-import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { RequestModel } from '../envoy/request-model.js';
-import { contextFields, DEFAULT_FIELD_SETTINGS, type ContextFieldSettings, type ContextFields } from './context-fields.js';
+import { contextFields, DEFAULT_FIELD_SETTINGS, type ContextFieldSettings, type ContextFields, type FieldSources } from './context-fields.js';
 import type { IdentityOutcome, JwtIdentity } from './jwt-identity.js';
 
 const NONE: IdentityOutcome = Object.freeze({ kind: 'none' });
@@ -24,7 +23,7 @@ export class RequestEnricher {
     return this.identity ? this.identity.resolve(input) : NONE;
   }
 
-  fields(input: RequestModel, set: CompiledPolicySet): ContextFields {
+  fields(input: RequestModel, set: FieldSources): ContextFields {
     return contextFields(input, set, this.fieldSettings);
   }
 

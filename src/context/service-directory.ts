@@ -10,12 +10,19 @@ import { ServiceDirectory, type TargetSettings } from '../envoy/target-service.j
 
 export const SERVICE_TYPE = 'Service';
 
-const directories = new WeakMap<CompiledPolicySet, ServiceDirectory>();
+/** What the directory is built from (an `ActiveBundle` is one): the bundle's naming settings and its policy set. */
+export interface ServiceSources {
+  readonly policySet: CompiledPolicySet;
+  readonly settings: TargetSettings;
+}
 
-export function serviceDirectoryFor(set: CompiledPolicySet | null | undefined): ServiceDirectory {
-  if (!set) return ServiceDirectory.DEFAULT;
-  let dir = directories.get(set);
+const directories = new WeakMap<ServiceSources, ServiceDirectory>();
+
+export function serviceDirectoryFor(bundle: ServiceSources | null | undefined): ServiceDirectory {
+  if (!bundle) return ServiceDirectory.DEFAULT;
+  let dir = directories.get(bundle);
   if (!dir) {
+    const set = bundle.policySet;
     let named: Set<string> | undefined;
     const isKnown = (name: string): boolean => {
       if (set.entities.get(SERVICE_TYPE, name)) return true;
@@ -24,8 +31,8 @@ export function serviceDirectoryFor(set: CompiledPolicySet | null | undefined): 
       })());
       return named.has(name);
     };
-    dir = new ServiceDirectory(set.settings as TargetSettings, isKnown);
-    directories.set(set, dir);
+    dir = new ServiceDirectory(bundle.settings, isKnown);
+    directories.set(bundle, dir);
   }
   return dir;
 }

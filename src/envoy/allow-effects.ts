@@ -14,8 +14,8 @@
  */
 import type { BundleSettings } from '../bundle/bundle-settings.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
-import type { PrincipalRef } from '../cedar/principal.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
+import type { PrincipalRef } from '../context/principal.js';
 import type { Decision } from '../decision.js';
 import {
   isEmptyEffects,
@@ -101,14 +101,14 @@ export function bundleEffectRules(settings: BundleSettings): readonly BundleEffe
  * principal type) in file order, then the determining permits in policy order.
  * @param determining determining policy ids; empty when no policy decided the allow
  */
-export function effectSources(set: CompiledPolicySet, determining: readonly string[], principalType: string): EffectSource[] {
+export function effectSources(set: ActiveBundle, determining: readonly string[], principalType: string): EffectSource[] {
   const out: EffectSource[] = [];
   for (const r of bundleEffectRules(set.settings)) {
     if ((r.principalType === undefined || r.principalType === principalType) && !isEmptyEffects(r.effects)) out.push(r);
   }
   const permits = [];
   for (const id of determining) {
-    const p = set.policies.get(id);
+    const p = set.policySet.policies.get(id);
     if (p?.effect === 'permit' && p.annotations.effects) permits.push(p);
   }
   permits.sort((a, b) => a.order - b.order);
@@ -250,14 +250,14 @@ export interface EffectInputs {
  * bundle-wide rules also sanitize dry-run and fail-open allows, which pass the
  * request on all the same.
  */
-export function applyAllowEffects(answer: Decision, set: CompiledPolicySet | null, from: EffectInputs): { decision: Decision; report?: EffectReport } {
+export function applyAllowEffects(answer: Decision, set: ActiveBundle | null, from: EffectInputs): { decision: Decision; report?: EffectReport } {
   if (answer.kind !== 'allow' || !set || from.input?.kind !== 'http' || !from.principal) return { decision: answer };
   const principal = from.principal;
   const sources = effectSources(set, answer.reason === 'allowed' ? answer.policies : [], principal.type);
   if (sources.length === 0) return { decision: answer };
   const scope: EffectScope = {
     principal,
-    staticAttrs: set.entities.get(principal.type, principal.id)?.attrs as Record<string, CedarValueJson> | undefined,
+    staticAttrs: set.policySet.entities.get(principal.type, principal.id)?.attrs as Record<string, CedarValueJson> | undefined,
     context: from.context,
     decisionId: answer.decisionId,
     version: answer.version,

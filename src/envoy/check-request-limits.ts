@@ -56,12 +56,12 @@ export type WireScan = { ok: true } | ({ ok: false } & RequestRefusal);
  * The messages the scan descends into, by field number; every other field is
  * counted and skipped. `count` names the limit an occurrence counts against.
  */
-type MessageKind = 'CheckRequest' | 'AttributeContext' | 'Peer' | 'Address' | 'Request' | 'HttpRequest' | 'HeaderMap' | 'HeaderEntry' | 'Metadata' | 'StructEntry' | 'Struct' | 'FieldEntry' | 'Value' | 'ListValue';
-interface ChildField {
+export type MessageKind = 'CheckRequest' | 'AttributeContext' | 'Peer' | 'Address' | 'Request' | 'HttpRequest' | 'HeaderMap' | 'HeaderEntry' | 'Metadata' | 'StructEntry' | 'Struct' | 'FieldEntry' | 'Value' | 'ListValue';
+export interface ChildField {
   kind?: MessageKind;
   count?: 'header' | 'contextExtension';
 }
-const SCHEMA: Record<MessageKind, Record<number, ChildField>> = {
+export const SCAN_SCHEMA: Record<MessageKind, Record<number, ChildField>> = {
   CheckRequest: { 1: { kind: 'AttributeContext' } },
   // source, destination, request, context_extensions, metadata_context, tls_session (leaf strings), route_metadata_context
   AttributeContext: { 1: { kind: 'Peer' }, 2: { kind: 'Peer' }, 4: { kind: 'Request' }, 10: { count: 'contextExtension' }, 11: { kind: 'Metadata' }, 13: { kind: 'Metadata' } },
@@ -81,13 +81,13 @@ const SCHEMA: Record<MessageKind, Record<number, ChildField>> = {
   ListValue: { 1: { kind: 'Value' } },
 };
 
-class Refused extends Error {
+export class Refused extends Error {
   constructor(readonly refusal: RequestRefusal) {
     super(refusal.message);
   }
 }
 
-interface ScanState {
+export interface ScanState {
   readonly bytes: Uint8Array;
   readonly limits: CheckRequestLimits;
   fields: number;
@@ -114,18 +114,18 @@ export function scanCheckRequest(bytes: Uint8Array, limits: CheckRequestLimits =
   }
 }
 
-function tooLarge(message: string): never {
+export function tooLarge(message: string): never {
   throw new Refused({ reason: 'request_too_large', message });
 }
 
-function malformed(what: string): never {
+export function malformed(what: string): never {
   throw new Refused({ reason: 'malformed_request', message: `CheckRequest is not valid protobuf: ${what}` });
 }
 
 function scanMessage(state: ScanState, kind: MessageKind, start: number, end: number, depth: number): void {
   const { bytes, limits } = state;
   if (depth > limits.maxDepth) tooLarge(`CheckRequest nests messages deeper than ${limits.maxDepth}`);
-  const children = SCHEMA[kind];
+  const children = SCAN_SCHEMA[kind];
   let pos = start;
   while (pos < end) {
     if (++state.fields > limits.maxFields) tooLarge(`CheckRequest has more than ${limits.maxFields} fields`);
@@ -164,7 +164,7 @@ function scanMessage(state: ScanState, kind: MessageKind, start: number, end: nu
 }
 
 /** Counts one header or context_extensions entry (empty ones included) and its key and value bytes. */
-function countEntry(state: ScanState, what: 'header' | 'contextExtension', start: number, end: number, parent: MessageKind): void {
+export function countEntry(state: ScanState, what: 'header' | 'contextExtension', start: number, end: number, parent: MessageKind): void {
   const { limits } = state;
   if (what === 'contextExtension') {
     if (++state.contextExtensions > limits.maxContextExtensions) tooLarge(`request has more than ${limits.maxContextExtensions} context_extensions`);
@@ -185,7 +185,7 @@ function countEntry(state: ScanState, what: 'header' | 'contextExtension', start
 }
 
 /** A varint of at most 10 bytes → [value, next position]; values past 2^53 only ever matter as "too long". */
-function readVarint(bytes: Uint8Array, pos: number, end: number): [number, number] {
+export function readVarint(bytes: Uint8Array, pos: number, end: number): [number, number] {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {

@@ -106,7 +106,7 @@ export class AuthzMetrics {
   });
   readonly cacheLookups = new client.Counter({
     name: 'authz_decision_cache_lookups_total',
-    help: 'Decision cache lookups: hit, miss, or uncacheable (the slice reads a volatile field such as time).',
+    help: 'Decision cache lookups: hit, miss, or uncacheable (every policy of the slice reads a volatile field such as time or load; a slice mixing both caches its stable policies).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

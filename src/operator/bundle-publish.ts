@@ -8,7 +8,8 @@
  * manifest checks, for emergencies; the CLI records that in the audit trail).
  */
 import type { KeyObject } from 'node:crypto';
-import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
+import { PolicySetError } from '../cedar/compile.js';
+import { compileBundle } from '../bundle/active-bundle.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../bundle/format/bundle-archive.js';
 import { openBundle } from '../bundle/format/bundle-build.js';
 import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
@@ -156,7 +157,7 @@ async function checkLoadable(store: BundleStore, version: string, tarball: Buffe
     throw new BundlePublishError(`the tarball stored as ${store.location.bundle} ${version} was built as bundle "${manifest.name}"; servers refuse it`);
   }
   try {
-    return compilePolicySet(filesToPolicySetSource(files, version)).policies.size;
+    return compileBundle(filesToPolicySetSource(files, version)).policySet.policies.size;
   } catch (err) {
     if (err instanceof PolicySetError) throw new BundlePublishError(`version ${version} would be refused by every server: ${err.message}`);
     throw err;

@@ -13,7 +13,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { cedar } from '../cedar/cedar-wasm.js';
-import { compilePolicySet, type CompiledPolicySet } from '../cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../bundle/active-bundle.js';
 import { DEFAULT_ARCHIVE_LIMITS, packBundle } from '../bundle/format/bundle-archive.js';
 import { openBundle } from '../bundle/format/bundle-build.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
@@ -82,7 +82,7 @@ export interface DerivedPublishOptions {
 export interface DerivedPublishResult {
   version: string;
   sha256: string;
-  set: CompiledPolicySet;
+  set: ActiveBundle;
   activation: ActivateResult;
 }
 
@@ -95,7 +95,7 @@ export async function publishDerived(store: BundleStore, base: StoredActiveVersi
   for (let attempt = 0; ; attempt++) {
     const version = derivedVersion(base.pointer.version, options.tag, now, attempt);
     // Compile exactly what the servers will: refuse here, not on every server.
-    const set = compilePolicySet(filesToPolicySetSource(content, version));
+    const set = compileBundle(filesToPolicySetSource(content, version));
     const manifest = {
       ...buildManifest(content, { name: store.location.bundle, version, created: now, cedarVersion: cedar.getCedarVersion() }),
       derived_from: base.pointer.version,

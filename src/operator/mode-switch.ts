@@ -65,7 +65,7 @@ export async function switchMode(store: BundleStore, mode: Mode, options: ModeSw
     previousMode: before.mode,
     from: base.pointer.version,
     to: r.version,
-    policies: r.set.policies.size,
+    policies: r.set.policySet.policies.size,
     pointer: r.activation.pointer,
     limits: describeRateLimits(r.set.settings, mode),
     wereLimits: describeRateLimits(before, before.mode),

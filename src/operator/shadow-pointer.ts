@@ -5,7 +5,8 @@
  * and a new baseline ends the trial (the history shows when).
  */
 import type { KeyObject } from 'node:crypto';
-import { compilePolicySet, PolicySetError } from '../cedar/compile.js';
+import { PolicySetError } from '../cedar/compile.js';
+import { compileBundle } from '../bundle/active-bundle.js';
 import { filesToPolicySetSource } from '../bundle/format/bundle-files.js';
 import { BundlePublishError } from './bundle-publish.js';
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
@@ -41,7 +42,7 @@ export async function setShadowVersion(store: BundleStore, version: string, opti
   }
   let policies: number;
   try {
-    policies = compilePolicySet(filesToPolicySetSource(loaded.files, version)).policies.size;
+    policies = compileBundle(filesToPolicySetSource(loaded.files, version)).policySet.policies.size;
   } catch (err) {
     if (err instanceof PolicySetError) throw new BundlePublishError(`version ${version} would be refused by the servers: ${err.message}`);
     throw err;

@@ -7,7 +7,7 @@
  * A request evaluates only its slice (the policies whose scope can match its
  * action and resource), with a context and entities cut to what that slice
  * reads, and, when a cache is given, the answer is looked up by exactly those
- * inputs first. All three are exact: see slicing.ts, projection.ts, cache-key.ts.
+ * inputs first. All three are exact: see cedar/slicing.ts, cedar/projection.ts, cache/cache-key.ts.
  */
 import { randomUUID } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
@@ -16,13 +16,13 @@ import { checkRequestToInput, type InputOptions } from '../envoy/check-request.j
 import type { InputResult, RequestModel } from '../envoy/request-model.js';
 import type { HostMismatch } from '../envoy/target-service.js';
 import type { WireCheckRequest } from '../envoy/wire-types.js';
-import { actionIdFor, inputToEngineRequest, type CedarRequest } from '../cedar/cedar-request.js';
+import { actionIdFor, inputToEngineRequest, type CedarRequest } from '../pipeline/cedar-request.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
-import { denyFor, engineResultToDecision } from '../cedar/decide.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
+import { denyFor, engineResultToDecision } from '../pipeline/engine-decision.js';
 import { decide, type CacheOutcome, type EngineOutcome } from '../cedar/engine.js';
 import type { EngineResult } from '../cedar/evaluate.js';
-import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
+import { workloadPrincipal, type PrincipalRef } from '../context/principal.js';
 import type { ContextFields } from '../context/context-fields.js';
 import { serviceDirectoryFor } from '../context/service-directory.js';
 
@@ -57,23 +57,23 @@ export interface AuthorizeOptions {
   nowMs?: () => number;
 }
 
-export function authorizeInput(input: RequestModel, set: CompiledPolicySet | null, decisionId: string = randomUUID(), options: AuthorizeOptions = {}): Authorization {
+export function authorizeInput(input: RequestModel, set: ActiveBundle | null, decisionId: string = randomUUID(), options: AuthorizeOptions = {}): Authorization {
   if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
   const principal = options.principal ?? workloadPrincipal(input.source.principal);
   const request = inputToEngineRequest(input, set, principal, options.fields);
   const target = { principal: `${principal.type}::"${principal.id}"`, action: request.action.id, resource: input.service };
   let outcome: EngineOutcome;
   try {
-    outcome = decide(set, request, { cache: options.cache, nowMs: options.nowMs, base: 'envoy' });
+    outcome = decide(set.policySet, request, { cache: options.cache, nowMs: options.nowMs, base: 'envoy' });
   } catch (err) {
     return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, context: request.context, target };
   }
   const { result, cedarRequest, cache } = outcome;
-  return { decision: engineResultToDecision(set, result, decisionId), input, cedarRequest, context: request.context, engine: result, target, cache, principal };
+  return { decision: engineResultToDecision(set.policySet, result, decisionId), input, cedarRequest, context: request.context, engine: result, target, cache, principal };
 }
 
 /** The pipeline without end-user identity or server context (workload principal, no load, no risk). */
-export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>, authorizeOptions?: AuthorizeOptions): Authorization {
+export function authorizeCheckRequest(req: WireCheckRequest, set: ActiveBundle | null, options?: Partial<InputOptions>, authorizeOptions?: AuthorizeOptions): Authorization {
   const decisionId = randomUUID();
   const result = readCheckRequest(req, set, options);
   if (!result.ok) return refusedInput(result, set, decisionId);
@@ -81,12 +81,12 @@ export function authorizeCheckRequest(req: WireCheckRequest, set: CompiledPolicy
 }
 
 /** CheckRequest → RequestModel with the set's way of naming services (bundle.yaml `services:`, gateways, frontProxy). */
-export function readCheckRequest(req: WireCheckRequest, set: CompiledPolicySet | null, options?: Partial<InputOptions>): InputResult {
+export function readCheckRequest(req: WireCheckRequest, set: ActiveBundle | null, options?: Partial<InputOptions>): InputResult {
   return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set), bodyLimits: options?.bodyLimits });
 }
 
 /** The deny for a request refused before evaluation; a refused target keeps the request and both names for the log. */
-export function refusedInput(result: Extract<InputResult, { ok: false }>, set: CompiledPolicySet | null, decisionId: string): Authorization {
+export function refusedInput(result: Extract<InputResult, { ok: false }>, set: ActiveBundle | null, decisionId: string): Authorization {
   const decision = denyFor(result.reason, result.message, set?.version ?? null, decisionId);
   const input = result.input;
   if (!input) return { decision };

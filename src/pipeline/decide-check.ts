@@ -15,10 +15,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { DecisionCache } from '../cache/decision-cache.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
-import { denyFor } from '../cedar/decide.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
+import { denyFor } from '../pipeline/engine-decision.js';
 import type { EngineResult } from '../cedar/evaluate.js';
-import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
+import { workloadPrincipal, type PrincipalRef } from '../context/principal.js';
 import type { IdentityOutcome } from '../context/jwt-identity.js';
 import { RequestEnricher } from '../context/request-enricher.js';
 import type { Decision } from '../decision.js';
@@ -62,7 +62,7 @@ export interface PipelineDeps {
  */
 export function decideCheck(
   request: WireCheckRequest,
-  set: CompiledPolicySet | null,
+  set: ActiveBundle | null,
   deps: PipelineDeps,
   deadline: Deadline = NO_DEADLINE,
   decisionId: string = randomUUID(),
@@ -96,16 +96,16 @@ export function decideCheck(
 }
 
 /** A request refused before it could be decoded (over a limit, not protobuf, larger than the transport accepts). */
-export function refusedOutcome(refusal: RequestRefusal, set: CompiledPolicySet | null, decisionId: string = randomUUID()): CheckOutcome {
+export function refusedOutcome(refusal: RequestRefusal, set: ActiveBundle | null, decisionId: string = randomUUID()): CheckOutcome {
   return { decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) };
 }
 
 /** The outcome for an exception that escaped everything else; the caller logs `internalError`. */
-export function failed(err: unknown, input: RequestModel | undefined, set: CompiledPolicySet | null, decisionId: string): CheckOutcome {
+export function failed(err: unknown, input: RequestModel | undefined, set: ActiveBundle | null, decisionId: string): CheckOutcome {
   return { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId), input, internalError: err };
 }
 
-function identified(input: RequestModel, set: CompiledPolicySet, identity: IdentityOutcome, deps: PipelineDeps, deadline: Deadline, decisionId: string): CheckOutcome {
+function identified(input: RequestModel, set: ActiveBundle, identity: IdentityOutcome, deps: PipelineDeps, deadline: Deadline, decisionId: string): CheckOutcome {
   try {
     if (identity.kind === 'rejected') {
       // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
@@ -143,7 +143,7 @@ function withHeader(decision: Decision, name: string, value: string): Decision {
   return { ...decision, headers: { ...decision.headers, [name]: value } };
 }
 
-function deadlineDeny(deadline: Deadline, deps: PipelineDeps, set: CompiledPolicySet, decisionId: string): Decision {
+function deadlineDeny(deadline: Deadline, deps: PipelineDeps, set: ActiveBundle, decisionId: string): Decision {
   return denyFor('deadline_exceeded', deadlineMessage(deadline, deps.decisionTimeoutMs ?? 0), set.version, decisionId);
 }
 

@@ -4,7 +4,7 @@
  * (allow-effects.ts), and the CheckResponse (check-response.ts). Pure; the
  * server and `authz check` both end a check here.
  */
-import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
 import { routeSettings, type RouteDefaults, type RouteSettings } from '../enforcement/route-settings.js';
 import type { SafetyOptions } from '../enforcement/safety-options.js';
@@ -22,7 +22,7 @@ export interface CheckReply {
 }
 
 /** The server's defaults for routes that say nothing: `--fail-mode`, and dry-run from `--dry-run` or the bundle. */
-export function routeDefaultsFor(safety: Pick<SafetyOptions, 'failMode' | 'dryRun'>, set: CompiledPolicySet | null): RouteDefaults {
+export function routeDefaultsFor(safety: Pick<SafetyOptions, 'failMode' | 'dryRun'>, set: ActiveBundle | null): RouteDefaults {
   return { failMode: safety.failMode, dryRun: safety.dryRun || set?.settings.enforcement === 'dry-run' };
 }
 
@@ -31,7 +31,7 @@ export function routeOf(outcome: CheckOutcome, defaults: RouteDefaults): RouteSe
   return routeSettings(outcome.input?.contextExtensions, defaults);
 }
 
-export function respond(outcome: CheckOutcome, route: RouteSettings, set: CompiledPolicySet | null): CheckReply {
+export function respond(outcome: CheckOutcome, route: RouteSettings, set: ActiveBundle | null): CheckReply {
   const enforced = enforceDecision(outcome.decision, route, outcome.input?.headers);
   // Effects after the (possibly cached) decision, from this request's principal and context.
   const shaped = applyAllowEffects(enforced.answer, set, outcome);

@@ -11,10 +11,10 @@
  * with the same outcome is not a disagreement anyone acts on.
  */
 import { authorizeInput } from './authorize-input.js';
-import { inputToCedarRequest } from '../cedar/cedar-request.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
+import { inputToCedarRequest } from '../pipeline/cedar-request.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import { evaluate, type EngineResult } from '../cedar/evaluate.js';
-import type { PrincipalRef } from '../cedar/principal.js';
+import type { PrincipalRef } from '../context/principal.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import type { ContextFields } from '../context/context-fields.js';
 import type { RequestEnricher } from '../context/request-enricher.js';
@@ -37,15 +37,15 @@ export interface ShadowResult {
 export interface ShadowJob {
   input: RequestModel;
   principal: PrincipalRef;
-  set: CompiledPolicySet;
+  set: ActiveBundle;
   enforced: EngineResult;
-  shadowVersion: CompiledPolicySet | null;
+  shadowVersion: ActiveBundle | null;
   /** Server-computed context fields against a given set (its IP lists and timezone); plain context without. */
-  fieldsFor?: (set: CompiledPolicySet) => ContextFields;
+  fieldsFor?: (set: ActiveBundle) => ContextFields;
 }
 
-export function hasShadowWork(set: CompiledPolicySet, shadowVersion: CompiledPolicySet | null): boolean {
-  return set.hasShadowPolicies || (shadowVersion !== null && shadowVersion.version !== set.version);
+export function hasShadowWork(set: ActiveBundle, shadowVersion: ActiveBundle | null): boolean {
+  return set.policySet.hasShadowPolicies || (shadowVersion !== null && shadowVersion.version !== set.version);
 }
 
 /**
@@ -53,7 +53,7 @@ export function hasShadowWork(set: CompiledPolicySet, shadowVersion: CompiledPol
  * has @shadow policies or a shadow version differs from it; undefined otherwise.
  * and this request is among the sampled fraction (`sampleRate`, 0-1).
  */
-export function shadowJobFor(outcome: CheckOutcome, set: CompiledPolicySet | null, shadowVersion: CompiledPolicySet | null, enricher: RequestEnricher, sampleRate: number): ShadowJob | undefined {
+export function shadowJobFor(outcome: CheckOutcome, set: ActiveBundle | null, shadowVersion: ActiveBundle | null, enricher: RequestEnricher, sampleRate: number): ShadowJob | undefined {
   const { input, principal, engine } = outcome;
   if (!set || !input || !principal || !engine || !decidedByEngine(outcome) || !hasShadowWork(set, shadowVersion) || !sampled(sampleRate)) return undefined;
   return { input, principal, set, enforced: engine, shadowVersion, fieldsFor: (s) => enricher.fields(input, s) };
@@ -62,9 +62,10 @@ export function shadowJobFor(outcome: CheckOutcome, set: CompiledPolicySet | nul
 export function runShadowJob(job: ShadowJob): ShadowResult[] {
   const out: ShadowResult[] = [];
   const { set, enforced } = job;
-  if (set.hasShadowPolicies) {
+  if (set.policySet.hasShadowPolicies) {
     // The whole request, not the slice's projection: shadow policies may read what enforced ones do not.
-    out.push(compare('policies', set.version, enforced, () => evaluate(set, inputToCedarRequest(job.input, set, job.principal, job.fieldsFor?.(set)), set.shadowPsetId)));
+    const cedarSet = set.policySet;
+    out.push(compare('policies', set.version, enforced, () => evaluate(cedarSet, inputToCedarRequest(job.input, set, job.principal, job.fieldsFor?.(set)), cedarSet.shadowPsetId)));
   }
   const sv = job.shadowVersion;
   if (sv && sv.version !== set.version) {

@@ -13,7 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BundleSettings, Mode, RateLimitRule } from '../bundle/bundle-settings.js';
-import type { PrincipalRef } from '../cedar/principal.js';
+import type { PrincipalRef } from '../context/principal.js';
 import type { Decision } from '../decision.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import { REASONS } from '../reasons.js';

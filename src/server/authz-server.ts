@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { ActivePolicySet } from '../bundle/active-policy-set.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import { createBundleSource } from '../bundle/sources/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
 import { requestEnricherFromConfig } from '../context/context-from-config.js';
@@ -21,7 +21,8 @@ import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
 import { installProcessFaultHandlers } from './process-faults.js';
 import { bodyLimitsFromConfig, safetyOptionsFromConfig } from '../pipeline/pipeline-settings.js';
-import { grpcServerCredentials, tlsMode } from './tls.js';
+import { grpcServerCredentials, http2TlsOptions, tlsMode } from './tls.js';
+import { Http2GrpcServer } from './http2-grpc-server.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
 import { Tracing } from '../observability/tracing.js';
@@ -58,7 +59,8 @@ export interface StartOptions {
 
 export async function startAuthzServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   // Read certificates first: a bad path must stop start-up before anything listens.
-  const credentials = grpcServerCredentials(config);
+  const credentials = config.transport === 'http2' ? undefined : grpcServerCredentials(config);
+  const http2Tls = config.transport === 'http2' ? http2TlsOptions(config) : undefined;
   const logger =
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
@@ -110,17 +112,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     fleetServers = n;
   };
   const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptionsFromConfig(config), shadowVersion, cache, staleGuard, tracing, fleet, bodyLimits });
-  const grpcServer = new GrpcServer({
+  const serverOptions = {
     handler,
     isServing: isReady,
-    credentials,
     refuseCaller: refuseCallerFor(config, metrics, logger),
     transport: config,
-    onCallDropped: (cause) => metrics.grpcCallsDropped.inc({ cause }),
-    onTransportWarning: (message) => logger.error(message),
-  });
+    onCallDropped: (cause: 'memory' | 'receive_timeout') => metrics.grpcCallsDropped.inc({ cause }),
+  };
+  // One handler, two possible gRPC servers (--transport): the pipeline is the same.
+  const grpcServer =
+    config.transport === 'http2'
+      ? new Http2GrpcServer({ ...serverOptions, tls: http2Tls })
+      : new GrpcServer({ ...serverOptions, credentials, onTransportWarning: (message) => logger.error(message) });
   metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
-  if (config.grpcReflection) addReflection(grpcServer.server);
+  if (config.grpcReflection && grpcServer instanceof GrpcServer) addReflection(grpcServer.server);
 
   policySet.observe({
     onActivated: (set, previous, ms, steps) => {
@@ -128,20 +133,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       cache?.clear();
       if (steps) metrics.activationLongestStep.set(steps.longestMs / 1000);
       metrics.bundleLoads.inc({ result: 'success' });
-      metrics.setActiveVersion(set.version, set.policies.size);
+      metrics.setActiveVersion(set.version, set.policySet.policies.size);
       metrics.activationDuration.observe(ms / 1000);
       logger.info(
         {
           version: set.version,
           previous: previous?.version ?? null,
-          policies: set.policies.size,
+          policies: set.policySet.policies.size,
           compile_ms: Math.round(ms),
-          preparsed_slices: set.slices.chunkCount,
+          preparsed_slices: set.policySet.slices.chunkCount,
           ...(steps ? { compile_steps: steps.count, longest_step_ms: Math.round(steps.longestMs * 10) / 10, longest_step_phase: steps.longestPhase } : {}),
         },
         'policy set activated',
       );
-      tracing?.recordActivation(set.version, previous?.version ?? null, set.policies.size, ms);
+      tracing?.recordActivation(set.version, previous?.version ?? null, set.policySet.policies.size, ms);
       if (!previous) grpcServer.notifyHealth();
     },
     onRefused: (error, version) => {
@@ -184,14 +189,14 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       status: 200,
       body: {
         version: set?.version ?? null,
-        policies: set ? set.policies.size : 0,
-        activated_at: set?.compiledAt.toISOString() ?? null,
+        policies: set ? set.policySet.policies.size : 0,
+        activated_at: set?.policySet.compiledAt.toISOString() ?? null,
         compiling: policySet.compiling,
         last_error: policySet.lastError,
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
-        timezone: set?.timeZone?.name ?? null,
-        lists: set?.ipLists?.summary() ?? [],
+        timezone: set?.timeZone.name ?? null,
+        lists: set?.ipLists.summary() ?? [],
       },
     };
   });
@@ -233,7 +238,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     throw err;
   }
   const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}), admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), source: started.describe().source }, 'authz server listening');
+  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}), admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), transport: config.transport, source: started.describe().source }, 'authz server listening');
 
   return {
     grpcPort,
@@ -270,7 +275,7 @@ function refuseCallerFor(config: Config, metrics: AuthzMetrics, logger: Logger) 
 }
 
 /** What an operator checks during an incident: which controls are in force on this server right now. */
-function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: CompiledPolicySet | null, handler: CheckHandler, servers: number): Record<string, unknown> {
+function safetyStatus(config: Config, set: ActiveBundle | null, shadow: ActiveBundle | null, handler: CheckHandler, servers: number): Record<string, unknown> {
   const settings = set?.settings;
   return {
     version: set?.version ?? null,
@@ -289,7 +294,7 @@ function safetyStatus(config: Config, set: CompiledPolicySet | null, shadow: Com
     shadow: {
       evaluation: config.shadowEvaluation,
       sample_rate: config.shadowSampleRate,
-      policies: set ? [...set.policies.values()].filter((p) => p.annotations.shadow).map((p) => p.id) : [],
+      policies: set ? [...set.policySet.policies.values()].filter((p) => p.annotations.shadow).map((p) => p.id) : [],
       version: shadow?.version ?? null,
     },
   };

@@ -9,8 +9,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { DecisionCache } from '../cache/decision-cache.js';
-import { ACTION_TYPE, RESOURCE_TYPE } from '../cedar/cedar-request.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
+import { ACTION_TYPE, RESOURCE_TYPE } from '../pipeline/cedar-request.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import type { EngineResult } from '../cedar/evaluate.js';
 import { USER_TYPE } from '../context/jwt-claims.js';
 import { RequestEnricher } from '../context/request-enricher.js';
@@ -59,7 +59,7 @@ export class CheckHandler {
   private readonly limiter: RateLimiter;
   private readonly pipeline: PipelineDeps;
   private pendingShadowJobs = 0;
-  private defaultsFor: CompiledPolicySet | null | undefined;
+  private defaultsFor: ActiveBundle | null | undefined;
   private defaults: RouteDefaults = { failMode: 'closed', dryRun: false };
 
   constructor(private readonly deps: CheckHandlerDeps) {
@@ -108,7 +108,7 @@ export class CheckHandler {
     return this.finish(refusedOutcome(refusal, set), set, performance.now());
   }
 
-  private finish(out: CheckOutcome, set: CompiledPolicySet | null, started: number): WireCheckResponse {
+  private finish(out: CheckOutcome, set: ActiveBundle | null, started: number): WireCheckResponse {
     // A bug, not an input problem: the route's fail mode answered; say so loudly.
     if (out.internalError !== undefined) this.deps.logger.error({ err: out.internalError }, 'check failed unexpectedly');
     const route = routeOf(out, this.routeDefaults(set));
@@ -165,7 +165,7 @@ export class CheckHandler {
   }
 
   /** Per set, not per request: the defaults change only when a set is swapped in. */
-  private routeDefaults(set: CompiledPolicySet | null): RouteDefaults {
+  private routeDefaults(set: ActiveBundle | null): RouteDefaults {
     if (set !== this.defaultsFor) {
       this.defaultsFor = set;
       this.defaults = routeDefaultsFor(this.safety, set);

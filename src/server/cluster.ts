@@ -135,15 +135,22 @@ export async function startClusterWorker(config: Config): Promise<void> {
   client.AggregatorRegistry.setRegistries([server.metrics.registry]);
   const report = (): void => {
     const set = server.policySet.current;
-    const s: WorkerStatus = { type: STATUS, pid: process.pid, ready: set !== null, version: set?.version ?? null, policies: set?.policies.size ?? 0, lastError: server.policySet.lastError?.message ?? null };
+    const s: WorkerStatus = { type: STATUS, pid: process.pid, ready: set !== null, version: set?.version ?? null, policies: set?.policySet.policies.size ?? 0, lastError: server.policySet.lastError?.message ?? null };
     process.send?.(s);
   };
   server.policySet.observe({ onActivated: report, onRefused: report });
   report();
+  let stopping: Promise<void> | undefined;
+  const stop = (): void => {
+    stopping ??= server.close().then(() => process.exit(0));
+  };
   process.on('message', (m: { type?: string }) => {
-    if (m?.type !== SHUTDOWN) return;
-    void server.close().then(() => process.exit(0));
+    if (m?.type === SHUTDOWN) stop();
   });
   // The primary going away (killed) must not leave an orphan serving the port.
-  process.on('disconnect', () => void server.close().then(() => process.exit(0)));
+  process.on('disconnect', stop);
+  // A signal sent to the whole process group (Ctrl-C in a terminal) reaches the workers too: without these, a worker would
+  // die at once with the decision lines still in its log buffer (logger.ts); this way it closes and flushes them.
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
 }

@@ -4,7 +4,8 @@
 import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import type { TransportConfig } from '../config/transport-schema.js';
-import { boundedCheckRequestDeserializer, DEFAULT_CHECK_REQUEST_LIMITS, type CheckRequestLimits } from '../envoy/check-request-limits.js';
+import { DEFAULT_CHECK_REQUEST_LIMITS, type CheckRequestLimits } from '../envoy/check-request-limits.js';
+import { checkRequestDeserializer } from '../envoy/check-request-decoder.js';
 import { authorizationService, AUTHORIZATION_SERVICE_NAME, healthService } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckHandler } from './check-handler.js';
@@ -112,12 +113,8 @@ export function checkRequestLimits(t: Pick<TransportConfig, 'maxRequestBytes'>):
   return { ...DEFAULT_CHECK_REQUEST_LIMITS, maxRequestBytes: t.maxRequestBytes };
 }
 
-/** The Authorization service with a Check deserializer that scans before decoding and never throws. */
+/** The Authorization service with our CheckRequest decoder (limits enforced while reading; never throws). */
 function boundedAuthorizationService(limits: CheckRequestLimits): grpc.ServiceDefinition {
   const service = authorizationService().service;
-  const check = service.Check;
-  return {
-    ...service,
-    Check: { ...check, requestDeserialize: boundedCheckRequestDeserializer(check.requestDeserialize as (b: Buffer) => WireCheckRequest, limits) },
-  };
+  return { ...service, Check: { ...service.Check, requestDeserialize: checkRequestDeserializer(limits) } };
 }

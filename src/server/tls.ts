@@ -4,6 +4,7 @@
  * when a client CA is configured.
  */
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError } from '../config/load-config.js';
 import type { Config } from '../config/schema.js';
@@ -30,4 +31,17 @@ export function grpcServerCredentials(config: Pick<Config, 'tlsCert' | 'tlsKey' 
 export function tlsMode(config: Pick<Config, 'tlsCert' | 'tlsClientCa'>): 'plaintext' | 'tls' | 'mtls' {
   if (!config.tlsCert) return 'plaintext';
   return config.tlsClientCa ? 'mtls' : 'tls';
+}
+
+/** The same certificate files for the node:http2 transport (`--transport http2`): undefined for plaintext. */
+export function http2TlsOptions(config: Pick<Config, 'tlsCert' | 'tlsKey' | 'tlsClientCa'>): { cert: Buffer; key: Buffer; clientCa?: Buffer } | undefined {
+  if (!config.tlsCert || !config.tlsKey) return undefined;
+  const options = { cert: readPem('tlsCert', config.tlsCert), key: readPem('tlsKey', config.tlsKey), clientCa: config.tlsClientCa ? readPem('tlsClientCa', config.tlsClientCa) : undefined };
+  try {
+    // Parse now, so a bad certificate or key stops start-up with the field named, as grpc-js's createSsl does.
+    createSecureContext({ cert: options.cert, key: options.key, ca: options.clientCa });
+  } catch (err) {
+    throw new ConfigError(`invalid configuration:\n  tlsCert/tlsKey: ${(err as Error).message}`);
+  }
+  return options;
 }

@@ -40,7 +40,10 @@ const BUNDLE_YAML = `rateLimits:
     normal: { requestsPerSecond: 0.001, burst: 3 }
 `;
 // 200 policies with a \`like\` that scans the whole path: a 100 KB path takes well over 100 ms to decide.
-const SLOW_POLICIES = Array.from({ length: 200 }, (_, i) => `@id("scan-${i}") forbid(principal, action, resource) when { context.path like "*a*a*a*b${i}" };`).join('\n');
+const SLOW_POLICIES = Array.from(
+  { length: 200 },
+  (_, i) => `@id("scan-${i}") forbid(principal, action, resource) when { context.path like "*a*a*a*b${i}" };`,
+).join('\n');
 const SLOW_PATH = '/x/' + 'a'.repeat(100_000);
 const DECISION_TIMEOUT = '30ms';
 
@@ -82,9 +85,21 @@ interface Row {
 
 let validToken = '';
 const ROWS: Row[] = [
-  { name: 'allow', request: { method: 'GET', path: '/orders/1', host: 'orders', principal: FRONTEND }, expected: { allowed: true, status: 200, reason: 'allowed', outcome: 'allow' } },
-  { name: 'deny by a forbid with its status', request: { method: 'DELETE', path: '/orders/1', host: 'orders', principal: FRONTEND }, expected: { allowed: false, status: 405, reason: 'policy_forbid', outcome: 'deny' } },
-  { name: 'deny with no permit', request: { method: 'POST', path: '/orders', host: 'orders', principal: FRONTEND }, expected: { allowed: false, status: 403, reason: 'no_permit' } },
+  {
+    name: 'allow',
+    request: { method: 'GET', path: '/orders/1', host: 'orders', principal: FRONTEND },
+    expected: { allowed: true, status: 200, reason: 'allowed', outcome: 'allow' },
+  },
+  {
+    name: 'deny by a forbid with its status',
+    request: { method: 'DELETE', path: '/orders/1', host: 'orders', principal: FRONTEND },
+    expected: { allowed: false, status: 405, reason: 'policy_forbid', outcome: 'deny' },
+  },
+  {
+    name: 'deny with no permit',
+    request: { method: 'POST', path: '/orders', host: 'orders', principal: FRONTEND },
+    expected: { allowed: false, status: 403, reason: 'no_permit' },
+  },
   {
     name: 'a bad bearer token: 401 with a challenge',
     request: { method: 'GET', path: '/orders/1', host: 'orders', headers: { authorization: 'Bearer not-a-token' } },
@@ -93,10 +108,24 @@ const ROWS: Row[] = [
   {
     name: "a policy's 401 gets the server's challenge",
     request: { method: 'GET', path: '/account', host: 'orders' },
-    expected: { allowed: false, status: 401, reason: 'policy_forbid', headers: { 'www-authenticate': 'Bearer realm="authz"' } },
+    expected: {
+      allowed: false,
+      status: 401,
+      reason: 'policy_forbid',
+      headers: { 'www-authenticate': 'Bearer realm="authz"' },
+    },
   },
-  { name: 'a verified user', request: { method: 'GET', path: '/account', host: 'orders', headers: { authorization: 'Bearer (valid)' } }, expected: { allowed: true, reason: 'allowed' } },
-  { name: 'within the burst', request: { method: 'GET', path: '/limited/a', host: 'orders' }, prior: 2, expected: { allowed: true, reason: 'allowed' } },
+  {
+    name: 'a verified user',
+    request: { method: 'GET', path: '/account', host: 'orders', headers: { authorization: 'Bearer (valid)' } },
+    expected: { allowed: true, reason: 'allowed' },
+  },
+  {
+    name: 'within the burst',
+    request: { method: 'GET', path: '/limited/a', host: 'orders' },
+    prior: 2,
+    expected: { allowed: true, reason: 'allowed' },
+  },
   {
     name: 'rate limited after the burst: 429',
     request: { method: 'GET', path: '/limited/a', host: 'orders' },
@@ -105,8 +134,20 @@ const ROWS: Row[] = [
   },
   {
     name: 'dry-run route: a deny answered as an allow',
-    request: { method: 'DELETE', path: '/orders/1', host: 'orders', principal: FRONTEND, contextExtensions: { enforcement: 'dry-run' } },
-    expected: { allowed: true, status: 200, reason: 'policy_forbid', outcome: 'dry_run_allow', headers: { 'x-authz-dry-run-decision': 'deny' } },
+    request: {
+      method: 'DELETE',
+      path: '/orders/1',
+      host: 'orders',
+      principal: FRONTEND,
+      contextExtensions: { enforcement: 'dry-run' },
+    },
+    expected: {
+      allowed: true,
+      status: 200,
+      reason: 'policy_forbid',
+      outcome: 'dry_run_allow',
+      headers: { 'x-authz-dry-run-decision': 'deny' },
+    },
   },
   {
     name: 'lockdown: writes to payments answer 503 with Retry-After',
@@ -121,9 +162,21 @@ const ROWS: Row[] = [
   },
   {
     name: 'fail-open route on a missed deadline',
-    request: { method: 'GET', path: SLOW_PATH, host: 'orders', principal: FRONTEND, contextExtensions: { fail_mode: 'open' } },
+    request: {
+      method: 'GET',
+      path: SLOW_PATH,
+      host: 'orders',
+      principal: FRONTEND,
+      contextExtensions: { fail_mode: 'open' },
+    },
     slow: true,
-    expected: { allowed: true, status: 200, reason: 'deadline_exceeded', outcome: 'fail_open', headers: { 'x-authz-fail-open': 'true' } },
+    expected: {
+      allowed: true,
+      status: 200,
+      reason: 'deadline_exceeded',
+      outcome: 'fail_open',
+      headers: { 'x-authz-fail-open': 'true' },
+    },
   },
 ];
 
@@ -138,7 +191,15 @@ let jwks: string;
 beforeAll(async () => {
   const key = await signingKey('k1');
   validToken = await token(key, { sub: 'alice' });
-  const lockdown = { service: 'payments', methods: [...DEFAULT_LOCKDOWN_METHODS], message: 'payments is in maintenance', retryAfterSeconds: 300, by: 'test', at: '2026-11-30T00:00:00Z', reason: null };
+  const lockdown = {
+    service: 'payments',
+    methods: [...DEFAULT_LOCKDOWN_METHODS],
+    message: 'payments is in maintenance',
+    retryAfterSeconds: 300,
+    by: 'test',
+    at: '2026-11-30T00:00:00Z',
+    reason: null,
+  };
   dir = policyDir({ 'main.cedar': POLICIES, 'bundle.yaml': BUNDLE_YAML });
   // As `authz lockdown on --service payments` writes it.
   mkdirSync(path.join(dir, path.dirname(lockdownFile('payments'))));
@@ -180,7 +241,9 @@ function requestFlags(r: SimpleRequest): string[] {
 
 /** The same files and settings the row's server was started with. */
 const serverFlags = (row: Row): string[] =>
-  row.slow ? ['--policies', slowDir, '--decision-timeout', DECISION_TIMEOUT] : ['--policies', dir, '--jwt-issuer', ISSUER, '--jwt-audience', AUDIENCE, '--jwks', jwks];
+  row.slow
+    ? ['--policies', slowDir, '--decision-timeout', DECISION_TIMEOUT]
+    : ['--policies', dir, '--jwt-issuer', ISSUER, '--jwt-audience', AUDIENCE, '--jwks', jwks];
 
 const firstLine = (text: string): string => text.split('\n')[0];
 
@@ -217,25 +280,61 @@ describe('authz check says what would change the answer', () => {
   it('names the rate limit and when it would deny, and the route fail mode', async () => {
     const row = ROWS.find((r) => r.name === 'within the burst')!;
     const r = await runCli(['check', ...serverFlags(row), ...requestFlags(requestOf(row, 4))]);
-    expect(r.stdout).toContain('\nrate limit: "per-client" (0.001/s, burst 3, per source.ip, normal mode) would deny after 3 requests at once\n');
-    expect(r.stdout).toContain('\nroute:      fail mode closed: an evaluation error or a missed deadline would be denied (fail_closed, HTTP 503)\n');
-    const limited = await runCli(['check', ...serverFlags(row), ...requestFlags(requestOf(row, 4)), '--prior-requests', '3']);
-    expect(limited.stdout).toContain('would deny after 3 requests at once; it denies this one, after 3 earlier (--prior-requests)\n');
+    expect(r.stdout).toContain(
+      '\nrate limit: "per-client" (0.001/s, burst 3, per source.ip, normal mode) would deny after 3 requests at once\n',
+    );
+    expect(r.stdout).toContain(
+      '\nroute:      fail mode closed: an evaluation error or a missed deadline would be denied (fail_closed, HTTP 503)\n',
+    );
+    const limited = await runCli([
+      'check',
+      ...serverFlags(row),
+      ...requestFlags(requestOf(row, 4)),
+      '--prior-requests',
+      '3',
+    ]);
+    expect(limited.stdout).toContain(
+      'would deny after 3 requests at once; it denies this one, after 3 earlier (--prior-requests)\n',
+    );
   });
 
   it('--fail-mode open is the route default a context extension overrides', async () => {
     const row = ROWS.find((r) => r.name === 'allow')!;
-    const open = await runCli(['check', ...serverFlags(row), ...requestFlags(requestOf(row, 4)), '--fail-mode', 'open']);
-    expect(open.stdout).toContain('\nroute:      fail mode open: an evaluation error or a missed deadline would be allowed (x-authz-fail-open: true)\n');
-    const closed = await runCli(['check', ...serverFlags(row), ...requestFlags(requestOf(row, 4)), '--fail-mode', 'open', '--context-extension', 'fail_mode=closed']);
+    const open = await runCli([
+      'check',
+      ...serverFlags(row),
+      ...requestFlags(requestOf(row, 4)),
+      '--fail-mode',
+      'open',
+    ]);
+    expect(open.stdout).toContain(
+      '\nroute:      fail mode open: an evaluation error or a missed deadline would be allowed (x-authz-fail-open: true)\n',
+    );
+    const closed = await runCli([
+      'check',
+      ...serverFlags(row),
+      ...requestFlags(requestOf(row, 4)),
+      '--fail-mode',
+      'open',
+      '--context-extension',
+      'fail_mode=closed',
+    ]);
     expect(closed.stdout).toContain('\nroute:      fail mode closed:');
   });
 
   it('a bad --prior-requests or --fail-mode stops with a line naming it', async () => {
     const flags = [...serverFlags(ROWS[0]), ...requestFlags(requestOf(ROWS[0], 4))];
     const bad = await runAuthz(['check', ...flags, '--prior-requests', 'lots']);
-    expect(bad).toMatchObject({ code: 2, stderr: 'authz check: --prior-requests lots: expected a whole number from 0 to 10000\nRun "authz check --help" for its options.\n' });
+    expect(bad).toMatchObject({
+      code: 2,
+      stderr:
+        'authz check: --prior-requests lots: expected a whole number from 0 to 10000\nRun "authz check --help" for its options.\n',
+    });
     const mode = await runAuthz(['check', ...flags, '--fail-mode', 'ajar']);
-    expect(mode).toMatchObject({ code: 2, stderr: 'authz check: invalid configuration:\n  failMode: Invalid option: expected one of "closed"|"open" (from --fail-mode)\n' });
+    expect(mode).toMatchObject({
+      code: 2,
+      stderr:
+        'authz check: invalid configuration:\n  failMode: Invalid option: expected one of "closed"|"open" (from --fail-mode)\n',
+    });
   });
 });

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
@@ -154,7 +154,7 @@ describe('shadow evaluation', () => {
 
   it('a shadow version is evaluated beside the active one, only the active one enforced', async () => {
     // The candidate version denies every write; the active one lets the frontend write.
-    const candidate = compilePolicySet({ version: 'v-candidate', policies: [{ name: 'c.cedar', text: '@id("candidate-reads") permit(principal, action in Action::"read", resource);' }] });
+    const candidate = compileBundle({ version: 'v-candidate', policies: [{ name: 'c.cedar', text: '@id("candidate-reads") permit(principal, action in Action::"read", resource);' }] });
     after.shadowVersion.swap(candidate);
     const res = await ac.check(req({ method: 'POST', path: '/orders', principal: FRONTEND }));
     expect(res.status.code).toBe(0);

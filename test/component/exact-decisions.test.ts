@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import { EngineResultCache } from '../../src/cache/decision-cache.js';
-import { parseSpiffeId } from '../../src/cedar/principal.js';
+import { parseSpiffeId } from '../../src/context/principal.js';
 import { decide } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
@@ -112,8 +112,9 @@ function dirOf(c: Case): string {
 
 /** Plain Cedar on the whole input of `GET /` to orders from the frontend, as the Envoy mapping builds it. */
 async function plainAnswer(c: Case, dir: string) {
-  const set = await compilePolicyDirectory(dir);
-  const auth = authorizeCheckRequest(simpleRequestToCheckRequest({ method: 'GET', path: '/', host: 'orders', principal: FRONTEND }), set);
+  const bundle = await compilePolicyDirectory(dir);
+  const set = bundle.policySet;
+  const auth = authorizeCheckRequest(simpleRequestToCheckRequest({ method: 'GET', path: '/', host: 'orders', principal: FRONTEND }), bundle);
   const policies: Record<string, string> = {};
   for (const p of set.policies.values()) policies[p.id] = p.text;
   const bundleEntities = c.files['entities.json'] ? (JSON.parse(c.files['entities.json']) as PlainRequest['entities']) : [];
@@ -180,7 +181,7 @@ describe('5. the decision cache key has the resource type', () => {
   it('Public::"x" and Secret::"x" never share an entry (engine, and authz eval --requests)', async () => {
     const dir = policyDir({ 'p.cedar': 'permit(principal, action, resource is Public);' });
     dirs.push(dir);
-    const set = await compilePolicyDirectory(dir);
+    const set = (await compilePolicyDirectory(dir)).policySet;
     const cache = new EngineResultCache<EngineResult>(100, 60_000);
     const req = (type: string) => ({ principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'view' }, resource: { type, id: 'x' }, context: {} });
     expect(decide(set, req('Public'), { cache }).result.decision).toBe('allow');

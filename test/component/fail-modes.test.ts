@@ -7,7 +7,7 @@ import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-d
 import { DEFAULT_LOG_MAX_STRING } from '../../src/observability/decision-log.js';
 import { cutString } from '../../src/observability/redaction.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CompiledPolicySet } from '../../src/cedar/compile.js';
+import type { ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
@@ -96,7 +96,7 @@ describe('evaluation throws', () => {
   let server: TestServer;
   let client: AuthzClient;
   let dir: string;
-  let good: CompiledPolicySet;
+  let good: ActiveBundle;
 
   beforeAll(async () => {
     dir = policyDir({ 'main.cedar': ALLOW_READS });
@@ -104,7 +104,7 @@ describe('evaluation throws', () => {
     client = connectAuthz(server.grpcPort);
     good = server.policySet.current!;
     // The engine loses the set it was given (its preparsed slices freed, as if Cedar's store were reset): every evaluation now fails for real.
-    good.retire();
+    good.policySet.retire();
   });
   afterAll(async () => {
     client?.close();

@@ -41,7 +41,7 @@ describe('serve start-up', () => {
     const config = loadConfig({ flags: { policies: EXAMPLE_POLICIES, listen: '127.0.0.1:0', admin: '127.0.0.1:0' }, env: {} });
     const set = server.policySet.current!;
     expect(startLine(config, server)).toBe(
-      `authz serving policies from ${EXAMPLE_POLICIES}/ (${set.policies.size} policies, version ${set.version}); ` +
+      `authz serving policies from ${EXAMPLE_POLICIES}/ (${set.policySet.policies.size} policies, version ${set.version}); ` +
         `gRPC ext_authz on 127.0.0.1:${server.grpcPort}, admin HTTP on 127.0.0.1:${server.adminPort} (/metrics, /readyz, /bundle)`,
     );
   });

@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { BoundedTtlCache } from '../../src/cache/decision-cache.js';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
-import { workloadPrincipal } from '../../src/cedar/principal.js';
+import { workloadPrincipal } from '../../src/context/principal.js';
 import { applyAllowEffects } from '../../src/envoy/allow-effects.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { decisionToCheckResponse } from '../../src/envoy/check-response.js';
@@ -19,7 +19,7 @@ import { istioRequest } from '../support/requests.js';
 
 const CALLERS = ['', 'spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://cluster.local/ns/shop/sa/orders', 'spiffe://cluster.local/ns/ops/sa/admin'];
 
-const set = compilePolicySet({
+const set = compileBundle({
   version: 'v1',
   policies: [
     {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import type { WireCheckRequest } from '../../src/envoy/wire-types.js';
 
@@ -59,7 +59,7 @@ const checkRequest: fc.Arbitrary<unknown> = fc.oneof(
   ),
 );
 
-const set = compilePolicySet({
+const set = compileBundle({
   version: 'prop',
   policies: [
     {

@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
-import type { CompiledPolicySet } from '../../src/cedar/compile.js';
+import { type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity } from '../../src/context/jwt-identity.js';
 import { fixedLoad } from '../../src/context/server-load.js';
@@ -20,7 +20,7 @@ import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { REASON_CODES } from '../../src/reasons.js';
 
 const GATEWAY = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
-let set: CompiledPolicySet;
+let set: ActiveBundle;
 let enricher: RequestEnricher;
 
 beforeAll(async () => {

@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { BoundedTtlCache } from '../../src/cache/decision-cache.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
-import type { PrincipalRef } from '../../src/cedar/principal.js';
+import type { PrincipalRef } from '../../src/context/principal.js';
 import type { ContextFields } from '../../src/context/context-fields.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { specToCheckRequest } from '../support/generated-sets.js';
@@ -81,7 +81,7 @@ describe('cached decisions equal uncached decisions over identity and context fi
         fc.array(request, { minLength: 1, maxLength: 5 }),
         fc.array(fc.record({ pick: fc.nat(), mutate: fc.option(fields, { nil: undefined }) }), { minLength: 5, maxLength: 40 }),
         (policies, pool, steps) => {
-          const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: policies.join('\n') }] });
+          const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text: policies.join('\n') }] });
           const cache = new BoundedTtlCache<EngineResult>(1000, 60_000);
           try {
             for (const s of steps) {
@@ -93,7 +93,7 @@ describe('cached decisions equal uncached decisions over identity and context fi
               expect(cached.decision).toEqual(plain.decision);
             }
           } finally {
-            set.retire();
+            set.policySet.retire();
           }
         },
       ),
@@ -108,12 +108,30 @@ describe('cached decisions equal uncached decisions over identity and context fi
   ];
   for (const row of rows) {
     it(row.name, () => {
-      const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: row.text }] });
+      const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text: row.text }] });
       const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
       const f: ContextFields = { sourceLists: ['tor'], load: 10, hour: 9, weekday: 1 };
       authorizeInput(inputFor(''), set, 'id', { fields: f, cache });
       expect(authorizeInput(inputFor(''), set, 'id', { fields: f, cache }).cache).toBe(row.outcome);
-      set.retire();
+      set.policySet.retire();
     });
   }
+
+  it('a slice mixing a load policy with stable ones caches the stable part and decides the load policy per request', () => {
+    const text = [
+      '@id("morning") permit (principal, action, resource) when { context.hour < 12 };',
+      '@id("shed") forbid (principal, action, resource) when { context.load >= 90 };',
+      '@id("tor") forbid (principal, action, resource) when { context.source.lists.contains("tor") };',
+    ].join('\n');
+    const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text }] });
+    const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
+    const at = (load: number, sourceLists: string[] = []) => ({ fields: { sourceLists, load, hour: 9, weekday: 1 } as ContextFields, cache });
+    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({ cache: 'miss', decision: { kind: 'allow', policies: ['morning'] } });
+    expect(authorizeInput(inputFor(''), set, 'id', at(95))).toMatchObject({ cache: 'hit', decision: { kind: 'deny', policies: ['shed'] } });
+    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({ cache: 'hit', decision: { kind: 'allow', policies: ['morning'] } });
+    // Both forbids satisfied: the cached one and the evaluated one determine together, in policy order.
+    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({ cache: 'miss', decision: { kind: 'deny', policies: ['shed', 'tor'] } });
+    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({ cache: 'hit', decision: { kind: 'deny', policies: ['shed', 'tor'] } });
+    set.policySet.retire();
+  });
 });

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { BoundedTtlCache, EngineResultCache } from '../../src/cache/decision-cache.js';
-import { compilePolicySet, type CompiledPolicySet } from '../../src/cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { policyFiles, requestSpec, specToCheckRequest, WORLD_ENTITIES, type RequestSpec } from '../support/generated-sets.js';
@@ -47,7 +47,7 @@ describe('cached decisions equal uncached decisions', () => {
         fc.array(step, { minLength: 5, maxLength: 60 }),
         (versions, pool, steps) => {
           // The same texts under different versions must still never share entries.
-          const sets: CompiledPolicySet[] = versions.map((files, i) => compilePolicySet({ version: `v${i}`, policies: files, entities: WORLD_ENTITIES }));
+          const sets: ActiveBundle[] = versions.map((files, i) => compileBundle({ version: `v${i}`, policies: files, entities: WORLD_ENTITIES }));
           // The server's cache (answers interned) cleared on swaps; a plain one never cleared.
           const clearedOnSwap = new EngineResultCache<EngineResult>(1000, 60_000);
           const neverCleared = new BoundedTtlCache<EngineResult>(1000, 60_000);
@@ -73,7 +73,7 @@ describe('cached decisions equal uncached decisions', () => {
               if (a.cache === 'hit') hits++;
             }
           } finally {
-            for (const set of sets) set.retire();
+            for (const set of sets) set.policySet.retire();
           }
           return hits >= 0;
         },
@@ -84,7 +84,7 @@ describe('cached decisions equal uncached decisions', () => {
   }, 60_000);
 
   it('the cache is actually used: repeats of a cacheable request are hits', () => {
-    const set = compilePolicySet({ version: 'v', policies: [{ name: 'a.cedar', text: 'permit (principal, action, resource) when { context.path == "/a" };' }] });
+    const set = compileBundle({ version: 'v', policies: [{ name: 'a.cedar', text: 'permit (principal, action, resource) when { context.path == "/a" };' }] });
     const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
     const input = (noise: string) => {
       const res = checkRequestToInput(specToCheckRequest({ principal: '', method: 'GET', network: false, host: 's0', path: '/a', headers: {}, query: '', noise, timeSeconds: 1_780_000_000, ext: {} }));
@@ -95,17 +95,17 @@ describe('cached decisions equal uncached decisions', () => {
     // x-request-id and user-agent differ, but no policy reads them: same entry.
     expect(authorizeInput(input('two'), set, 'id', { cache }).cache).toBe('hit');
     expect(cache.size).toBe(1);
-    set.retire();
+    set.policySet.retire();
   });
 
   it('a slice that reads the time is not cached', () => {
-    const set = compilePolicySet({ version: 'v', policies: [{ name: 'a.cedar', text: 'permit (principal, action, resource) when { context.time < datetime("2030-01-01T00:00:00Z") };' }] });
+    const set = compileBundle({ version: 'v', policies: [{ name: 'a.cedar', text: 'permit (principal, action, resource) when { context.time < datetime("2030-01-01T00:00:00Z") };' }] });
     const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
     const res = checkRequestToInput(specToCheckRequest({ principal: '', method: 'GET', network: false, host: 's0', path: '/a', headers: {}, query: '', noise: '', timeSeconds: 1_780_000_000, ext: {} }));
     if (!res.ok) throw new Error(res.message);
     expect(authorizeInput(res.input, set, 'id', { cache }).cache).toBe('uncacheable');
     expect(authorizeInput(res.input, set, 'id', { cache }).cache).toBe('uncacheable');
     expect(cache.size).toBe(0);
-    set.retire();
+    set.policySet.retire();
   });
 });

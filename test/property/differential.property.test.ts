@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { describeScenario, runScenario, scenario } from '../support/differential.js';
+import { describeScenario, differentialStats, runScenario, scenario } from '../support/differential.js';
 
 /** Requests per generated policy set: compiling a set costs more than deciding a request. */
 const REQUESTS_PER_SCENARIO = 50;
@@ -25,5 +25,7 @@ describe('the engine answers exactly as plain Cedar', () => {
       { numRuns: CASES / REQUESTS_PER_SCENARIO, seed: SEED, endOnFailure: true },
     );
     expect(decided).toBe(CASES);
+    // Slices with stable and volatile (context.load, context.time) policies were decided from a cached part.
+    expect(differentialStats.splitSliceHits).toBeGreaterThan(0);
   }, 900_000);
 });

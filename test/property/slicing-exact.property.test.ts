@@ -8,9 +8,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/pipeline/authorize-input.js';
-import { inputToCedarRequest } from '../../src/cedar/cedar-request.js';
-import { compilePolicySet, type CompiledPolicySet } from '../../src/cedar/compile.js';
-import { engineResultToDecision } from '../../src/cedar/decide.js';
+import { inputToCedarRequest } from '../../src/pipeline/cedar-request.js';
+import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
+import { engineResultToDecision } from '../../src/pipeline/engine-decision.js';
 import { evaluate, type EngineResult } from '../../src/cedar/evaluate.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import type { RequestModel } from '../../src/envoy/request-model.js';
@@ -30,9 +30,10 @@ function comparable(r: EngineResult) {
   };
 }
 
-function expectSameAnswer(set: CompiledPolicySet, input: RequestModel): void {
-  const full = evaluate(set, inputToCedarRequest(input, set), set.psetId);
-  const lean = authorizeInput(input, set, 'id');
+function expectSameAnswer(bundle: ActiveBundle, input: RequestModel): void {
+  const set = bundle.policySet;
+  const full = evaluate(set, inputToCedarRequest(input, bundle), set.psetId);
+  const lean = authorizeInput(input, bundle, 'id');
   expect(lean.engine, lean.decision.message).toBeDefined();
   expect(comparable(lean.engine!)).toEqual(comparable(full));
   expect(lean.decision).toEqual(engineResultToDecision(set, full, 'id'));
@@ -42,11 +43,11 @@ describe('sliced and projected evaluation equals whole-set evaluation', () => {
   it('on random sets and requests', () => {
     fc.assert(
       fc.property(policyFiles, fc.array(requestSpec, { minLength: 1, maxLength: 20 }), (files, requests) => {
-        const set = compilePolicySet({ version: 'gen', policies: files, entities: WORLD_ENTITIES });
+        const set = compileBundle({ version: 'gen', policies: files, entities: WORLD_ENTITIES });
         try {
           for (const r of requests) expectSameAnswer(set, inputOf(r));
         } finally {
-          set.retire();
+          set.policySet.retire();
         }
       }),
       { numRuns: 40 },
@@ -56,21 +57,21 @@ describe('sliced and projected evaluation equals whole-set evaluation', () => {
 
 describe('the server compile (small steps) answers like the one-shot compile', () => {
   it('on random sets and requests', async () => {
-    const { compilePolicySetInChunks } = await import('../../src/cedar/compile-async.js');
+    const { compileBundleInChunks } = await import('../../src/bundle/active-bundle.js');
     await fc.assert(
       fc.asyncProperty(policyFiles, fc.array(requestSpec, { minLength: 1, maxLength: 10 }), async (files, requests) => {
         const source = { version: 'gen', policies: files, entities: WORLD_ENTITIES };
-        const oneShot = compilePolicySet(source);
-        const { set: stepped } = await compilePolicySetInChunks(source);
+        const oneShot = compileBundle(source);
+        const { bundle: stepped } = await compileBundleInChunks(source);
         try {
-          expect([...stepped.policies.values()].map((p) => [p.id, p.order, p.text])).toEqual([...oneShot.policies.values()].map((p) => [p.id, p.order, p.text]));
+          expect([...stepped.policySet.policies.values()].map((p) => [p.id, p.order, p.text])).toEqual([...oneShot.policySet.policies.values()].map((p) => [p.id, p.order, p.text]));
           for (const r of requests) {
             const input = inputOf(r);
             expect(authorizeInput(input, stepped, 'id').decision).toEqual(authorizeInput(input, oneShot, 'id').decision);
           }
         } finally {
-          oneShot.retire();
-          stepped.retire();
+          oneShot.policySet.retire();
+          stepped.policySet.retire();
         }
       }),
       { numRuns: 10 },

@@ -153,6 +153,8 @@ export const atom: fc.Arbitrary<string> = fc.oneof(
       fc.tuple(cmpOp, datetimeText()).map(([op, s]) => `context.when ${op} datetime(${cedarString(s)})`),
       fc.tuple(cmpOp, durationText(), datetimeText()).map(([op, d, s]) => `context.when.offset(duration(${cedarString(d)})) ${op} datetime(${cedarString(s)})`),
       fc.tuple(cmpOp, datetimeText(), durationText()).map(([op, s, d]) => `context.when.durationSince(datetime(${cedarString(s)})) ${op} duration(${cedarString(d)})`),
+      fc.tuple(cmpOp, datetimeText()).map(([op, s]) => `context.time ${op} datetime(${cedarString(s)})`),
+      fc.constantFrom('context.time.toTime() < duration("12h")', 'context.load * 9223372036854775807 > 0', 'context.time.offset(context.dur) > context.when'),
       fc.constantFrom('context.when.toDate() == context.n.when.toDate()', 'context.when.toTime() < duration("12h")', 'context.n.when > context.when', 'context.when.toDate().offset(context.dur) > context.when', 'resource.when < context.when'),
       fc.tuple(cmpOp, durationText()).map(([op, d]) => `context.dur ${op} duration(${cedarString(d)})`),
       fc.tuple(fc.constantFrom('toMilliseconds', 'toSeconds', 'toMinutes', 'toHours', 'toDays'), cmpOp, longLiteral).map(([m, op, n]) => `context.dur.${m}() ${op} ${n}`),
@@ -176,6 +178,9 @@ export const atom: fc.Arbitrary<string> = fc.oneof(
       'Group::"g0" in Group::"g3"',
       'action in Action::"any"',
       'context == {}',
+      // Volatile fields (reads.ts VOLATILE_CONTEXT_FIELDS): a slice with these and stable policies is decided in two parts.
+      'context.load > 1',
+      'context.time < datetime("2026-01-01")',
       'true',
       'false',
     ),

@@ -16,7 +16,7 @@ import { builtinActionEntities } from '../../src/cedar/action-hierarchy.js';
 import type { CedarValueJson, EntityJson } from '../../src/cedar/cedar-wasm.js';
 import { EngineResultCache } from '../../src/cache/decision-cache.js';
 import { compilePolicySet, parsePolicies, PolicySetError, schemaViolations, type CompiledPolicySet } from '../../src/cedar/compile.js';
-import { decide, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
+import { decide, type CacheOutcome, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { atom, STRINGS } from './differential-exprs.js';
 import { validDatetimeText, validDecimalText, validDurationText, validExtnJson, validIpText } from './extension-literals.js';
@@ -172,7 +172,7 @@ namespace Shop {
 type Ctx = {
   a?: Long, big?: Long, s?: String, u?: String, "k y"?: String, flag?: Bool, ip?: ipaddr, ips?: Set<ipaddr>, d?: decimal,
   dur?: duration, when?: datetime, rec?: { x: Long, s?: String }, n?: { when: datetime, ip: ipaddr }, e?: User,
-  tags?: Set<String>, nums?: Set<Long>, empty?: Set<Long>
+  tags?: Set<String>, nums?: Set<Long>, empty?: Set<Long>, load?: Long, time?: datetime
 };
 entity Group in [Group];
 entity User in [Group] { level?: Long, name?: String, owner?: User, roles?: Set<String> } tags Bool;
@@ -293,6 +293,9 @@ const context = (schema: boolean) =>
         tags: fc.array(fc.constantFrom('t', 'u'), { maxLength: 2 }),
         nums: fc.array(jsonLong, { maxLength: 3 }),
         empty: fc.constant([] as number[]),
+        // Volatile fields (reads.ts VOLATILE_CONTEXT_FIELDS): a slice with these and stable policies is decided in two parts.
+        load: fc.integer({ min: 0, max: 3 }),
+        time: datetimeValue,
       },
       { requiredKeys: [] },
     )
@@ -318,6 +321,8 @@ const context = (schema: boolean) =>
       if (c.tags) out.tags = c.tags;
       if (c.nums) out.nums = c.nums;
       if (c.empty) out.empty = c.empty;
+      if (c.load !== undefined) out.load = c.load;
+      if (c.time) out.time = extn('datetime', c.time);
       return out;
     });
 
@@ -411,12 +416,13 @@ interface Comparable {
   determining: string[];
   erroring: string[];
   failed: boolean;
+  cache?: CacheOutcome;
 }
 
 function ours(set: CompiledPolicySet, req: RequestCase, base: EntityBase, cache?: EngineResultCache<EngineResult>): Comparable {
   try {
-    const { result } = decide(set, req, { base, cache });
-    return { decision: result.decision, determining: [...result.determining], erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(), failed: false };
+    const { result, cache: outcome } = decide(set, req, { base, cache });
+    return { decision: result.decision, determining: [...result.determining], erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(), failed: false, cache: outcome };
   } catch {
     return { decision: 'deny', determining: [], erroring: [], failed: true };
   }
@@ -450,6 +456,9 @@ export function compileScenario(s: Scenario): CompiledPolicySet | undefined {
 /** The reference's preparsed set is re-used under one id per process (re-preparsing an id replaces it). */
 const REFERENCE_SLOT = 'differential-reference';
 
+/** How often a repeated request hit the cached stable part of a split slice (stable and volatile policies): proof the path ran. */
+export const differentialStats = { splitSliceHits: 0 };
+
 /** Decide every request of a scenario every way; the disagreements (empty when exact). */
 export function runScenario(s: Scenario): Disagreement[] {
   const set = compileScenario(s);
@@ -466,7 +475,9 @@ export function runScenario(s: Scenario): Disagreement[] {
       check(i, 'uncached', ours(set, r, s.base));
       const cache = new EngineResultCache<EngineResult>(64, 60_000);
       check(i, 'cached (first)', ours(set, r, s.base, cache));
-      check(i, 'cached (repeat)', ours(set, r, s.base, cache));
+      const repeat = ours(set, r, s.base, cache);
+      check(i, 'cached (repeat)', repeat);
+      if (repeat.cache === 'hit' && !repeat.failed && set.slices.sliceFor(r.action, r.resource).split) differentialStats.splitSliceHits++;
     });
     const shared = new EngineResultCache<EngineResult>(1000, 60_000);
     for (const i of s.shuffle) check(i, 'shared cache, shuffled stream', ours(set, s.requests[i], s.base, shared));

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
-import { compilePolicySetInChunks } from '../../src/cedar/compile-async.js';
-import { compilePolicySet, type CompiledPolicySet } from '../../src/cedar/compile.js';
+import { compileBundle, compileBundleInChunks, type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import type { CedarValueJson } from '../../src/cedar/cedar-wasm.js';
-import type { PrincipalRef } from '../../src/cedar/principal.js';
+import type { PrincipalRef } from '../../src/context/principal.js';
 import type { Decision } from '../../src/decision.js';
 import { parseHeaderNameList, parseHeaderTemplateList, parseQueryNameList, parseTemplate } from '../../src/effects/effect-syntax.js';
 import { applyAllowEffects, renderTemplate, shapeEffects, type EffectScope, type EffectSource } from '../../src/envoy/allow-effects.js';
@@ -87,27 +86,27 @@ describe('effects are validated when the set is compiled, with file and line', (
     it(`refuses ${row.name}`, async () => {
       const text = `// header comment\n@id("ok")\n${permit}\n\n@id("bad")\n${row.annotation}\n${permit}\n`;
       const source = { version: 'v', policies: [{ name: 'sanitize.cedar', text }] };
-      expect(() => compilePolicySet(source)).toThrow(row.error);
-      expect(() => compilePolicySet(source)).toThrow(/^sanitize\.cedar:6 \(policy #1\): /);
+      expect(() => compileBundle(source)).toThrow(row.error);
+      expect(() => compileBundle(source)).toThrow(/^sanitize\.cedar:6 \(policy #1\): /);
       // The server's stepped compile refuses it the same way.
-      await expect(compilePolicySetInChunks(source)).rejects.toThrow(/^sanitize\.cedar:6 \(policy #1\): /);
+      await expect(compileBundleInChunks(source)).rejects.toThrow(/^sanitize\.cedar:6 \(policy #1\): /);
     });
   }
 
   it('refuses effects on a forbid', () => {
-    expect(() => compilePolicySet({ version: 'v', policies: [{ name: 'f.cedar', text: '@strip_headers("cookie")\nforbid (principal, action, resource);' }] })).toThrow(
+    expect(() => compileBundle({ version: 'v', policies: [{ name: 'f.cedar', text: '@strip_headers("cookie")\nforbid (principal, action, resource);' }] })).toThrow(
       /^f\.cedar:1 \(policy #0\): @strip_headers is on a forbid/,
     );
   });
 
   it("passes the authors' own annotations", () => {
-    const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: '@id("p") @description("orders may read") @owner("team-a")\npermit (principal, action, resource);' }] });
-    expect(set.policies.get('p')!.annotations.effects).toBeUndefined();
+    const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text: '@id("p") @description("orders may read") @owner("team-a")\npermit (principal, action, resource);' }] });
+    expect(set.policySet.policies.get('p')!.annotations.effects).toBeUndefined();
   });
 
   it('keeps the parsed effects on the policy', () => {
-    const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: '@id("p") @strip_headers("cookie") @strip_query("access_token")\npermit (principal, action, resource);' }] });
-    expect(set.policies.get('p')!.annotations.effects).toEqual({ stripHeaders: ['cookie'], setHeaders: [], stripQuery: ['access_token'], responseHeaders: [] });
+    const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text: '@id("p") @strip_headers("cookie") @strip_query("access_token")\npermit (principal, action, resource);' }] });
+    expect(set.policySet.policies.get('p')!.annotations.effects).toEqual({ stripHeaders: ['cookie'], setHeaders: [], stripQuery: ['access_token'], responseHeaders: [] });
   });
 });
 
@@ -220,7 +219,7 @@ describe('applyAllowEffects', () => {
     'permit (principal, action, resource);',
   ].join('\n');
   const settings = parseBundleSettings('allowEffects:\n  - name: anon\n    principalType: Anonymous\n    stripHeaders: [x-internal-*]\n  - name: all\n    responseHeaders: { x-decision: "{decision.id}" }\n');
-  const set: CompiledPolicySet = compilePolicySet({ version: 'v1', policies: [{ name: 'p.cedar', text }], settings });
+  const set: ActiveBundle = compileBundle({ version: 'v1', policies: [{ name: 'p.cedar', text }], settings });
   const input = { kind: 'http', headers: { 'x-internal-debug': '1', cookie: 'c' } } as unknown as RequestModel;
   const workload: PrincipalRef = { type: 'Workload', id: 'spiffe://cluster.local/ns/shop/sa/frontend', attrs: { namespace: 'shop', serviceAccount: 'frontend' }, parents: [] };
   const allow = (policies: string[], reason: Decision['reason'] = 'allowed'): Decision => ({ kind: 'allow', reason, status: 200, message: 'allowed', policies, headers: {}, decisionId: 'd-9', version: 'v1' });

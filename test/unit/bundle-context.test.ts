@@ -7,14 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
 import { ActivePolicySet } from '../../src/bundle/active-policy-set.js';
-import { compilePolicySet, PolicySetError } from '../../src/cedar/compile.js';
+import { PolicySetError } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 
 const files = (extra: Record<string, string>) =>
   new Map(Object.entries({ 'p.cedar': 'permit (principal, action, resource);', ...extra }).map(([k, v]) => [k, Buffer.from(v)]));
 
 describe('bundle lists and settings', () => {
   it('carries lists and the timezone onto the compiled set', () => {
-    const set = compilePolicySet(
+    const set = compileBundle(
       filesToPolicySetSource(files({ 'lists/tor-exit.txt': '192.0.2.0/24\n', 'lists/README.md': 'not a list', 'bundle.yaml': 'timezone: Asia/Tokyo\n' }), 'v1'),
     );
     expect(set.ipLists?.summary()).toEqual([{ name: 'tor-exit', entries: 1 }]);
@@ -24,7 +25,7 @@ describe('bundle lists and settings', () => {
   });
 
   it('defaults to UTC and no lists', () => {
-    const set = compilePolicySet(filesToPolicySetSource(files({}), 'v1'));
+    const set = compileBundle(filesToPolicySetSource(files({}), 'v1'));
     expect(set.timeZone?.name).toBe('UTC');
     expect(set.ipLists?.size).toBe(0);
   });

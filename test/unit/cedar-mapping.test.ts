@@ -1,8 +1,8 @@
 import { NO_BODY } from '../../src/envoy/request-body.js';
 import { describe, expect, it } from 'vitest';
-import { buildContext, inputToCedarRequest } from '../../src/cedar/cedar-request.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
-import { parseSpiffeId, workloadPrincipal } from '../../src/cedar/principal.js';
+import { buildContext, inputToCedarRequest } from '../../src/pipeline/cedar-request.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
+import { parseSpiffeId, workloadPrincipal } from '../../src/context/principal.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import type { RequestModel } from '../../src/envoy/request-model.js';
 
@@ -36,7 +36,7 @@ describe('SPIFFE ids', () => {
 });
 
 describe('inputToCedarRequest', () => {
-  const set = compilePolicySet({
+  const set = compileBundle({
     version: 't',
     policies: [{ name: 'p.cedar', text: 'permit(principal, action, resource);' }],
     entities: [

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizeCheckRequest, type Authorization } from '../../src/pipeline/authorize-input.js';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
-import type { CompiledPolicySet } from '../../src/cedar/compile.js';
+import { type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity, type JwtResult, type JwtSettings } from '../../src/context/jwt-identity.js';
@@ -20,7 +20,7 @@ import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy
 const ISSUER = 'https://idp.unit.example/';
 const GATEWAY = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
 
-let set: CompiledPolicySet;
+let set: ActiveBundle;
 let privateKey: CryptoKey;
 let publicJwk: JWK;
 

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
-import { compilePolicySet, type CompiledPolicySet } from '../../src/cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { NO_DEADLINE, type Deadline } from '../../src/enforcement/deadline.js';
 import { refusedCheckRequest } from '../../src/envoy/check-request-limits.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy/simple-request.js';
@@ -25,18 +25,18 @@ const BUNDLE_YAML = `rateLimits:
     normal: { requestsPerSecond: 0.001, burst: 2 }
 `;
 
-function setOf(): CompiledPolicySet {
+function setOf(): ActiveBundle {
   const files = new Map([
     ['main.cedar', Buffer.from(POLICIES)],
     ['bundle.yaml', Buffer.from(BUNDLE_YAML)],
   ]);
-  return compilePolicySet(filesToPolicySetSource(files, 'v1'));
+  return compileBundle(filesToPolicySetSource(files, 'v1'));
 }
 const set = setOf();
 const request = (r: Partial<SimpleRequest> = {}): WireCheckRequest => simpleRequestToCheckRequest({ method: 'GET', path: '/x', host: 'orders', sourceIp: '10.0.0.1', ...r });
 const PASSED: Deadline = { atMs: 0, source: 'decision-timeout' };
 
-function decide(req: WireCheckRequest, deps: PipelineDeps = {}, s: CompiledPolicySet | null = set, deadline: Deadline = NO_DEADLINE): CheckOutcome {
+function decide(req: WireCheckRequest, deps: PipelineDeps = {}, s: ActiveBundle | null = set, deadline: Deadline = NO_DEADLINE): CheckOutcome {
   const out = decideCheck(req, s, deps, deadline, 'id-1');
   if (out instanceof Promise) throw new Error('no token to verify: the pipeline answers synchronously');
   return out;

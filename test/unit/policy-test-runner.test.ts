@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { filesToPolicySetSource, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { formatTestReport, runBundleTests } from '../../src/bundle/format/policy-test-runner.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 
 const POLICIES =
   '@id("reads") permit (principal, action in Action::"read", resource);\n' +
@@ -10,7 +10,7 @@ const POLICIES =
 function run(cases: unknown, extraFiles: Record<string, string> = {}) {
   const files: BundleFileMap = new Map([['p.cedar', Buffer.from(POLICIES)], ['tests/a.json', Buffer.from(typeof cases === 'string' ? cases : JSON.stringify(cases))]]);
   for (const [k, v] of Object.entries(extraFiles)) files.set(k, Buffer.from(v));
-  const set = compilePolicySet(filesToPolicySetSource(files, 't'));
+  const set = compileBundle(filesToPolicySetSource(files, 't'));
   return runBundleTests(files, set);
 }
 

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { cedar, type PolicyJson } from '../../src/cedar/cedar-wasm.js';
-import { analysePolicies, contextKey, describeReads, projectContext, readsVolatile, PRESENCE_PLACEHOLDER } from '../../src/cedar/projection.js';
+import { contextKey } from '../../src/cedar/context-key.js';
+import { projectContext, PRESENCE_PLACEHOLDER } from '../../src/cedar/projection.js';
+import { analysePolicies, describeReads, readsVolatile } from '../../src/cedar/reads.js';
 
 function reads(...texts: string[]) {
   const json = texts.map((t) => {

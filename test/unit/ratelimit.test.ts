@@ -1,7 +1,7 @@
 import { NO_BODY } from '../../src/envoy/request-body.js';
 import { describe, expect, it } from 'vitest';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
-import { ANONYMOUS, workloadPrincipal } from '../../src/cedar/principal.js';
+import { ANONYMOUS, workloadPrincipal } from '../../src/context/principal.js';
 import type { RequestModel } from '../../src/envoy/request-model.js';
 import { BucketStore } from '../../src/ratelimit/bucket-store.js';
 import { RateLimiter, rateLimitDecision } from '../../src/ratelimit/rate-limiter.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { addBodyFields, jsonToCedar, readsBody } from '../../src/cedar/body-context.js';
+import { addBodyFields, jsonToCedar, readsBody } from '../../src/pipeline/body-context.js';
 import type { CedarValueJson } from '../../src/cedar/cedar-wasm.js';
-import { emptyReads, type ContextReads } from '../../src/cedar/projection.js';
+import { emptyReads, type ContextReads } from '../../src/cedar/reads.js';
 import { DEFAULT_BODY_LIMITS, isJsonContentType, NO_BODY, requestBody, type BodyLimits } from '../../src/envoy/request-body.js';
 import type { WireHttpRequest } from '../../src/envoy/wire-types.js';
 

@@ -5,7 +5,7 @@ import { actorName, historyTimestamp } from '../../src/bundle/store/bundle-histo
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
 import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
-import { compilePolicySet } from '../../src/cedar/compile.js';
+import { compileBundle } from '../../src/bundle/active-bundle.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { derivedVersion } from '../../src/operator/derived-version.js';
 import { listLockdowns, lockdownPolicyText, parseMethods, withLockdown, withoutLockdown, type Lockdown } from '../../src/operator/lockdown.js';
@@ -32,7 +32,7 @@ const LOCK: Lockdown = {
 
 describe('lockdown policies', () => {
   it('the generated forbid refuses writes with 503, the message and Retry-After, and leaves reads alone (example schema)', () => {
-    const set = compilePolicySet(filesToPolicySetSource(withLockdown(exampleFiles(), LOCK), 'v'));
+    const set = compileBundle(filesToPolicySetSource(withLockdown(exampleFiles(), LOCK), 'v'));
     const ask = (method: string, host: string) =>
       authorizeCheckRequest(simpleRequestToCheckRequest({ method, path: '/orders/1', host, principal: 'spiffe://cluster.local/ns/shop/sa/frontend' }), set).decision;
     expect(ask('POST', 'orders')).toMatchObject({ kind: 'deny', status: 503, message: LOCK.message, policies: ['lockdown-orders'], headers: { 'retry-after': '120' } });

@@ -2,9 +2,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
-import { inputToCedarRequest } from '../../src/cedar/cedar-request.js';
+import { inputToCedarRequest } from '../../src/pipeline/cedar-request.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
-import { engineResultToDecision } from '../../src/cedar/decide.js';
+import { bundleOf } from '../../src/bundle/active-bundle.js';
+import { engineResultToDecision } from '../../src/pipeline/engine-decision.js';
 import { evaluate } from '../../src/cedar/evaluate.js';
 import { psetIdStats } from '../../src/cedar/pset-ids.js';
 import { MAX_POLICIES_PER_PSET, scopeMatches, SliceRetiredError } from '../../src/cedar/slicing.js';
@@ -37,7 +38,7 @@ describe('scopeMatches', () => {
 
 describe('slices of the example bundle', () => {
   it('a request evaluates its service\'s policies plus the mesh-wide ones', async () => {
-    const set = await compilePolicyDirectory(EXAMPLE);
+    const set = (await compilePolicyDirectory(EXAMPLE)).policySet;
     const ids = (action: string, service: string) => set.slices.sliceFor({ type: 'Action', id: action }, { type: 'Service', id: service }).matching.map((p) => p.id);
     const meshWide = ['admin-api-business-hours', 'shed-anonymous-under-load'];
     expect(ids('GET', 'orders')).toEqual([...meshWide, 'public-paths', 'admins-full-access', 'admin-api-admins-only', 'orders-frontend-access', 'orders-no-anonymous', 'blocklisted-networks', 'orders-support-read']);
@@ -47,7 +48,8 @@ describe('slices of the example bundle', () => {
   });
 
   it('answers like the whole set for every method × service × caller × path', async () => {
-    const set = await compilePolicyDirectory(EXAMPLE);
+    const bundle = await compilePolicyDirectory(EXAMPLE);
+    const set = bundle.policySet;
     const callers = [undefined, 'spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://cluster.local/ns/shop/sa/orders', 'spiffe://cluster.local/ns/ops/sa/admin-console', 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account'];
     let compared = 0;
     for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PROPFIND'])
@@ -57,8 +59,8 @@ describe('slices of the example bundle', () => {
             const req: SimpleRequest = { method, path: p, host, principal };
             const res = checkRequestToInput(simpleRequestToCheckRequest(req));
             if (!res.ok) throw new Error(res.message);
-            const full = evaluate(set, inputToCedarRequest(res.input, set), set.psetId);
-            expect(authorizeInput(res.input, set, 'id').decision, `${method} ${host}${p} as ${principal}`).toEqual(engineResultToDecision(set, full, 'id'));
+            const full = evaluate(set, inputToCedarRequest(res.input, bundle), set.psetId);
+            expect(authorizeInput(res.input, bundle, 'id').decision, `${method} ${host}${p} as ${principal}`).toEqual(engineResultToDecision(set, full, 'id'));
             compared++;
           }
     expect(compared).toBe(5 * 4 * 5 * 5);
@@ -84,9 +86,9 @@ describe('chunks', () => {
       if (!res.ok) throw new Error(res.message);
       return res.input;
     };
-    expect(authorizeInput(input('/3'), set, 'id').decision).toMatchObject({ kind: 'allow', policies: ['p3'] });
-    expect(authorizeInput(input('/4'), set, 'id').decision).toMatchObject({ kind: 'deny', reason: 'policy_forbid', policies: ['s4'] });
-    expect(authorizeInput(input('/99'), set, 'id').decision).toMatchObject({ kind: 'deny', reason: 'no_permit', policies: [] });
+    expect(authorizeInput(input('/3'), bundleOf({ version: 'v', policies: [] }, set), 'id').decision).toMatchObject({ kind: 'allow', policies: ['p3'] });
+    expect(authorizeInput(input('/4'), bundleOf({ version: 'v', policies: [] }, set), 'id').decision).toMatchObject({ kind: 'deny', reason: 'policy_forbid', policies: ['s4'] });
+    expect(authorizeInput(input('/99'), bundleOf({ version: 'v', policies: [] }, set), 'id').decision).toMatchObject({ kind: 'deny', reason: 'no_permit', policies: [] });
     set.retire();
   });
 
@@ -99,7 +101,7 @@ describe('chunks', () => {
     expect(() => set.slices.sliceFor({ type: 'Action', id: 'GET' }, { type: 'Service', id: 'x' })).toThrow(SliceRetiredError);
     const res = checkRequestToInput(simpleRequestToCheckRequest({ method: 'GET', path: '/1', host: 'x' }));
     if (!res.ok) throw new Error(res.message);
-    expect(authorizeInput(res.input, set, 'id').decision).toMatchObject({ kind: 'deny', reason: 'evaluation_error' });
+    expect(authorizeInput(res.input, bundleOf({ version: 'v', policies: [] }, set), 'id').decision).toMatchObject({ kind: 'deny', reason: 'evaluation_error' });
   });
 });
 

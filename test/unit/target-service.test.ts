@@ -265,7 +265,7 @@ describe('the example mesh (policies/) and the Istio walkthrough', () => {
     expect(auth.decision).toMatchObject({ kind: 'deny', reason: 'host_mismatch', status: 403 });
     expect(auth.target?.resource).toBe('payments');
     expect(auth.mismatch).toMatchObject({ host: 'orders', hostService: 'orders', service: 'payments' });
-    set.retire();
+    set.policySet.retire();
   });
 
   it('lockdown names resolve as requests do', () => {

@@ -7,7 +7,8 @@
  */
 import { promises as fs } from 'node:fs';
 import { cedar } from '../../cedar/cedar-wasm.js';
-import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../../cedar/compile.js';
+import { PolicySetError } from '../../cedar/compile.js';
+import { compileBundle, type ActiveBundle } from '../active-bundle.js';
 import type { SourceNote } from '../../text/source-position.js';
 import { DEFAULT_ARCHIVE_LIMITS, packBundle, unpackBundle, type ArchiveLimits } from './bundle-archive.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from './bundle-files.js';
@@ -39,7 +40,7 @@ export interface BuiltBundle {
   sha256: string;
   manifest: BundleManifest;
   report: TestReport;
-  set: CompiledPolicySet;
+  set: ActiveBundle;
 }
 
 /** Compile (validating against the schema when there is one), run the tests, pack. Throws BundleBuildError. */
@@ -67,10 +68,10 @@ export async function buildBundle(input: BundleFileMap, options: BuildOptions): 
 }
 
 /** Compile and run the tests; a policy error becomes BundleBuildError. */
-export function validateAndTest(files: BundleFileMap, version: string): { set: CompiledPolicySet; report: TestReport } {
-  let set: CompiledPolicySet;
+export function validateAndTest(files: BundleFileMap, version: string): { set: ActiveBundle; report: TestReport } {
+  let set: ActiveBundle;
   try {
-    set = compilePolicySet(filesToPolicySetSource(files, version));
+    set = compileBundle(filesToPolicySetSource(files, version));
   } catch (err) {
     if (err instanceof PolicySetError) throw new BundleBuildError(`the policies do not validate: ${err.message}`, undefined, err.notes, `the policies do not validate: ${err.summary}`);
     throw err;

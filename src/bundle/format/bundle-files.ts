@@ -1,9 +1,9 @@
 /**
- * A bundle's files (from a directory or an unpacked tarball) → PolicySetSource.
+ * A bundle's files (from a directory or an unpacked tarball) → BundleContents.
  * Directory and S3 bundles go through this one function, so they behave the same.
  */
 import { PolicySetError } from '../../cedar/compile.js';
-import type { PolicySetSource } from '../../cedar/policy-set-source.js';
+import type { BundleContents } from '../active-bundle.js';
 import { IpListError, listNameOf } from '../../context/ip-lists.js';
 import { parseBundleSettings } from '../bundle-settings.js';
 import { jsonErrorNote } from '../../text/source-position.js';
@@ -36,13 +36,13 @@ function listFiles(files: BundleFileMap): { name: string; text: string }[] {
   return out;
 }
 
-export function filesToPolicySetSource(files: BundleFileMap, version: string): PolicySetSource {
+export function filesToPolicySetSource(files: BundleFileMap, version: string): BundleContents {
   const policies = [...files.keys()]
     .filter(isPolicyFile)
     .sort()
     .map((name) => ({ name, text: files.get(name)!.toString('utf8') }));
   if (policies.length === 0) throw new PolicySetError('the policy set has no *.cedar files');
-  const source: PolicySetSource = { version, policies };
+  const source: BundleContents = { version, policies };
   const schema = files.get(SCHEMA_FILE);
   if (schema) source.schema = schema.toString('utf8');
   const entities = files.get(ENTITIES_FILE);

@@ -15,7 +15,7 @@
  */
 import { z } from 'zod';
 import { authorizeCheckRequest } from '../../pipeline/authorize-input.js';
-import type { CompiledPolicySet } from '../../cedar/compile.js';
+import type { ActiveBundle } from '../active-bundle.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../envoy/simple-request.js';
 import { TESTS_DIR, type BundleFileMap } from './bundle-files.js';
 
@@ -84,7 +84,7 @@ export function isTestFile(name: string): boolean {
   return name.startsWith(TESTS_DIR) && name.endsWith('.json');
 }
 
-export function runBundleTests(files: BundleFileMap, set: CompiledPolicySet): TestReport {
+export function runBundleTests(files: BundleFileMap, set: ActiveBundle): TestReport {
   const report: TestReport = { cases: [], fileErrors: [], passed: 0, failed: 0 };
   for (const file of [...files.keys()].filter(isTestFile).sort()) {
     const cases = parseCaseFile(file, files.get(file)!, report);
@@ -122,7 +122,7 @@ function parseCaseFile(file: string, data: Buffer, report: TestReport): Parsed[]
   });
 }
 
-function runCase(file: string, c: BundleTestCase, set: CompiledPolicySet): CaseResult {
+function runCase(file: string, c: BundleTestCase, set: ActiveBundle): CaseResult {
   const started = performance.now();
   const done = (failure?: string): CaseResult => ({
     file,

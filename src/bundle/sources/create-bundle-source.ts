@@ -132,7 +132,7 @@ function serverPush(
           version: set?.version ?? null,
           sha256: active && set && active.version === set.version ? active.sha256 : null,
           shadow_version: (shadowLoader?.describe().version as string | null | undefined) ?? null,
-          policies: set?.policies.size ?? 0,
+          policies: set?.policySet.policies.size ?? 0,
           ready: isReady ? isReady() : set !== null,
           last_sync: syncer.lastConfirmedAt?.toISOString() ?? null,
           last_error: policySet.lastError?.message ?? null,

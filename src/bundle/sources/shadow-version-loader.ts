@@ -96,7 +96,7 @@ export class ShadowVersionLoader {
     this.failed = undefined;
     this.o.metrics.shadowVersionInfo.reset();
     this.o.metrics.shadowVersionInfo.set({ version: wanted.version }, 1);
-    this.o.logger.info({ version: wanted.version, policies: result.set.policies.size }, 'shadow version loaded; evaluated beside the active set, never enforced');
+    this.o.logger.info({ version: wanted.version, policies: result.set.policySet.policies.size }, 'shadow version loaded; evaluated beside the active set, never enforced');
   }
 
   private fail(wanted: ShadowField, message: string): void {

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { ALLOW_STATUS, DEFAULT_DENY_MESSAGE, DEFAULT_DENY_STATUS, type Decision } from '../decision.js';
 import { REASONS, type ReasonCode } from '../reasons.js';
-import type { CompiledPolicySet } from './compile.js';
-import type { EngineResult } from './evaluate.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { EngineResult } from '../cedar/evaluate.js';
 
 export function engineResultToDecision(set: CompiledPolicySet, result: EngineResult, decisionId: string = randomUUID()): Decision {
   if (result.decision === 'allow') {

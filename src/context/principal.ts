@@ -1,8 +1,8 @@
 /**
  * Who is asking: the workload identity from mTLS (Istio SPIFFE ids), or anonymous.
  */
-import type { CedarValueJson } from './cedar-wasm.js';
-import { spiffeAttributes } from '../context/spiffe-id.js';
+import type { CedarValueJson } from '../cedar/cedar-wasm.js';
+import { spiffeAttributes } from './spiffe-id.js';
 
 export interface PrincipalRef {
   type: string;

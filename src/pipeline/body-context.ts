@@ -2,13 +2,13 @@
  * The request body as Cedar context fields: `context.bodyTruncated` (always,
  * when asked for), `context.body` (the text) and `context.json` (the parsed
  * value). Each is computed only when some policy of the set reads it
- * (cedar-request.ts `requestContext`): the projection (projection.ts) would
+ * (cedar-request.ts `requestContext`): the projection (cedar/projection.ts) would
  * drop an unread field from every evaluation anyway, so leaving it out
  * beforehand sends Cedar exactly the same requests, minus decoding and parsing.
  */
 import type { JsonValue, RequestBody } from '../envoy/request-body.js';
-import type { CedarValueJson } from './cedar-wasm.js';
-import type { ContextReads } from './projection.js';
+import type { CedarValueJson } from '../cedar/cedar-wasm.js';
+import type { ContextReads } from '../cedar/reads.js';
 
 export const BODY_CONTEXT_FIELDS = ['body', 'json', 'bodyTruncated'] as const;
 

@@ -3,26 +3,19 @@
  * This is the contract policy authors write against; the README documents it.
  */
 import type { RequestModel, PeerModel } from '../envoy/request-model.js';
-import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
-import { CONNECT_ACTION } from './action-hierarchy.js';
-import type { CompiledPolicySet } from './compile.js';
-import { fullCedarRequest, type EngineRequest } from './engine.js';
-import { workloadPrincipal, type PrincipalRef } from './principal.js';
+import type { CedarValueJson } from '../cedar/cedar-wasm.js';
+import { CONNECT_ACTION, RESOURCE_TYPE } from '../cedar/action-hierarchy.js';
+import { fullCedarRequest, type EngineRequest } from '../cedar/engine.js';
+import type { CedarRequest } from '../cedar/evaluate.js';
+import type { ContextReads } from '../cedar/reads.js';
+import { workloadPrincipal, type PrincipalRef } from '../context/principal.js';
 import { contextFields, type ContextFields } from '../context/context-fields.js';
-import type { ContextReads, ReadSet } from './projection.js';
+import type { ActiveBundle } from '../bundle/active-bundle.js';
 import { addBodyFields } from './body-context.js';
 
-/** A request as it crosses into Cedar. */
-export interface CedarRequest {
-  principal: { type: string; id: string };
-  action: { type: string; id: string };
-  resource: { type: string; id: string };
-  context: Record<string, CedarValueJson>;
-  entities: EntityJson[];
-}
+export type { CedarRequest } from '../cedar/evaluate.js';
+export { RESOURCE_TYPE } from '../cedar/action-hierarchy.js';
 
-/** Every request's resource is a Service, named by the service the request is for. */
-export const RESOURCE_TYPE = 'Service';
 export const ACTION_TYPE = 'Action';
 
 export function actionIdFor(input: RequestModel): string {
@@ -77,36 +70,23 @@ export function buildContext(input: RequestModel, fields?: ContextFields): Recor
 }
 
 /**
- * The whole context of a request against a set: Envoy's fields, the server's
- * fields, the set's mode, and the body fields some policy of the set reads
+ * The whole context of a request against a bundle: Envoy's fields, the server's
+ * fields, the bundle's mode, and the body fields some policy of the set reads
  * (`reads`, by default what the whole set reads). A body field no policy reads
  * is not computed: the projection would drop it from every evaluation against
  * this set anyway, so leaving it out is exact and saves decoding and parsing.
  */
 export function requestContext(
   input: RequestModel,
-  set: CompiledPolicySet,
-  fields: ContextFields = contextFields(input, set),
-  reads: ContextReads = set.slices.allReads.context,
+  bundle: ActiveBundle,
+  fields: ContextFields = contextFields(input, bundle),
+  reads: ContextReads = bundle.policySet.slices.allReads.context,
 ): Record<string, CedarValueJson> {
   const context = buildContext(input, fields);
   // bundle.yaml's mode, so policies can tighten in high-alert too.
-  context.mode = set.settings.mode;
+  context.mode = bundle.settings.mode;
   addBodyFields(context, input.body, reads);
   return context;
-}
-
-/** Which of the request's own entities' data a slice can observe (projection.ts). */
-export interface EntityNeeds {
-  principal: boolean;
-  resource: boolean;
-  action: boolean;
-}
-
-/** What a slice's policies can observe: unknown reach means everything. */
-export function entityNeedsOf(reads: ReadSet): EntityNeeds {
-  const all = reads.allEntities;
-  return { principal: all || reads.principalEntity, resource: all || reads.resourceEntity, action: all || reads.actionEntities };
 }
 
 /**
@@ -117,7 +97,7 @@ export function entityNeedsOf(reads: ReadSet): EntityNeeds {
  */
 export function inputToEngineRequest(
   input: RequestModel,
-  set: CompiledPolicySet,
+  bundle: ActiveBundle,
   principal: PrincipalRef = workloadPrincipal(input.source.principal),
   fields?: ContextFields,
 ): EngineRequest {
@@ -125,7 +105,7 @@ export function inputToEngineRequest(
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionIdFor(input) },
     resource: { type: RESOURCE_TYPE, id: input.service },
-    context: requestContext(input, set, fields),
+    context: requestContext(input, bundle, fields),
     entities: [{ uid: { type: principal.type, id: principal.id }, attrs: principal.attrs, parents: principal.parents }],
   };
 }
@@ -133,9 +113,9 @@ export function inputToEngineRequest(
 /** The whole Cedar request for a check: full context, every entity it can reach (shadow evaluations, tests). */
 export function inputToCedarRequest(
   input: RequestModel,
-  set: CompiledPolicySet,
+  bundle: ActiveBundle,
   principal: PrincipalRef = workloadPrincipal(input.source.principal),
-  fields: ContextFields = contextFields(input, set),
+  fields: ContextFields = contextFields(input, bundle),
 ): CedarRequest {
-  return fullCedarRequest(set, inputToEngineRequest(input, set, principal, fields), 'envoy');
+  return fullCedarRequest(bundle.policySet, inputToEngineRequest(input, bundle, principal, fields), 'envoy');
 }

@@ -1,0 +1,318 @@
+/**
+ * `npm run profile`: where a check's time goes, measured rather than guessed.
+ *
+ *   npm run profile                       repeated (cached) and distinct loads, 10 s each
+ *   npm run profile -- --load repeated    one load only (repeated | distinct | memory)
+ *   npm run profile -- --load memory --entries 100000   what holds the memory with the cache full
+ *   npm run profile -- --seconds 20       longer runs
+ *   npm run profile -- --node-flags "--max-semi-space-size=16"   try V8 flags on the server
+ *   npm run profile -- --transport http2  the server's --transport (grpc-js by default)
+ *   npm run profile -- --server /tmp/base/bench/servers/authz.mjs  another build (a copy of bench/servers
+ *                                          next to that build's dist/), for before/after runs back to back
+ *
+ * For each load it starts the benchmark's server (bench/servers/authz.mjs, the
+ * 1,006-policy bundle, cache on, decision log to a file) with `--cpu-prof` and
+ * `--trace-gc`, drives it (h2load closed loop for repeated requests, the paced
+ * Node client at 500 req/s for distinct ones), and prints:
+ *   - the top functions by self time, as µs per check (from the .cpuprofile);
+ *   - the GC pauses (`--trace-gc`): count, total and longest per kind;
+ *   - the event-loop delay histogram (perf_hooks, 1 ms resolution): p50/p99/max.
+ * The .cpuprofile files stay in the printed directory: open them in Chrome
+ * DevTools (Performance → Load profile) or speedscope for the call trees.
+ */
+import { fork } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { closedLoop, GrpcH2Client, paced } from './clients/grpc-h2.js';
+import { h2loadAvailable, runH2load } from './clients/h2load.js';
+import { generateMeshBundle, writeBundle } from './generate-bundle.js';
+import { markdownTable, ms, num, summarise } from './report.js';
+import { distinctShapes, encode, REPEATED_SHAPE } from './requests.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SERVICES = 100;
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const SECONDS = Number(arg('seconds') ?? 10);
+const LOADS = (arg('load') ?? 'repeated,distinct').split(',') as Array<'repeated' | 'distinct' | 'memory'>;
+const ENTRIES = Number(arg('entries') ?? 100_000);
+const NODE_FLAGS = (arg('node-flags') ?? '').split(' ').filter(Boolean);
+const TOP = Number(arg('top') ?? 15);
+const TRANSPORT = arg('transport');
+const SERVER = arg('server') ?? path.join(HERE, 'servers', 'authz.mjs');
+const log = (s: string): void => void process.stdout.write(`${s}\n`);
+
+interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount: number;
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: CpuProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The samples taken between two instants (µs, the monotonic clock the profile uses), with the time each stands for. */
+function samplesWithin(profile: CpuProfile, fromUs: number, toUs: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    if (t >= fromUs && t <= toUs) out.push([profile.samples[i], dt]);
+  }
+  return out;
+}
+
+const shortUrl = (url: string): string => url.replace(/^.*\/(node_modules|dist|src)\//, '$1/').replace(/^node:/, '');
+
+/** Self time per function (µs), summed over every node of the same function. */
+export function selfTimes(profile: CpuProfile, samples: Array<[number, number]>): Map<string, number> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>();
+  for (const [id, dt] of samples) {
+    const f = byId.get(id)?.callFrame;
+    if (!f) continue;
+    const key = `${f.functionName || '(anonymous)'}${f.url ? ` ${shortUrl(f.url)}:${f.lineNumber + 1}` : ''}`;
+    out.set(key, (out.get(key) ?? 0) + dt);
+  }
+  return out;
+}
+
+/** Which part a frame belongs to: our module (dist/x/y.js), a package (node_modules/name), Node's own (node:http2), wasm, or V8 (GC). */
+function partOf(url: string, fn: string): string | undefined {
+  if (fn === '(garbage collector)') return 'V8 garbage collector';
+  if (url.startsWith('wasm://')) return 'Cedar (wasm code)';
+  if (!url) return undefined;
+  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (pkg) return pkg[1];
+  const ours = /\/dist\/(.+)$/.exec(url);
+  if (ours) return ours[1];
+  const core = /^node:(?:internal\/)?([a-z_]+)/.exec(url);
+  return core ? `node:${core[1]}` : undefined;
+}
+
+/** Inclusive time per part: a sample counts once for every part on its stack (so rows overlap: grpc-js includes our handler). */
+export function inclusiveByPart(profile: CpuProfile, samples: Array<[number, number]>): Map<string, number> {
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>();
+  for (const [id, dt] of samples) {
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)?.callFrame;
+      const part = f && partOf(f.url, f.functionName);
+      if (part) seen.add(part);
+    }
+    for (const p of seen) out.set(p, (out.get(p) ?? 0) + dt);
+  }
+  return out;
+}
+
+interface GcSummary {
+  kind: string;
+  count: number;
+  totalMs: number;
+  maxMs: number;
+}
+
+/** `--trace-gc` lines: "[pid:addr] 1234 ms: Scavenge 12.3 (14.0) -> 8.1 (15.0) MB, 1.23 / 0.00 ms ..." */
+export function gcPauses(text: string): GcSummary[] {
+  const out = new Map<string, GcSummary>();
+  for (const m of text.matchAll(/ms: ([A-Za-z-]+(?: [a-z-]+)?)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g)) {
+    const kind = m[1];
+    const pause = Number(m[2]);
+    const s = out.get(kind) ?? { kind, count: 0, totalMs: 0, maxMs: 0 };
+    s.count++;
+    s.totalMs += pause;
+    s.maxMs = Math.max(s.maxMs, pause);
+    out.set(kind, s);
+  }
+  return [...out.values()];
+}
+
+async function profileLoad(load: 'repeated' | 'distinct', policies: string, work: string): Promise<void> {
+  const dir = mkdtempSync(path.join(work, `${load}-`));
+  const flags = ['--cpu-prof', '--cpu-prof-dir', dir, '--trace-gc', ...NODE_FLAGS];
+  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(dir, 'authz.log'), ...(TRANSPORT ? { transport: TRANSPORT } : {}) })], {
+    execArgv: flags,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  // Everything the server prints is --trace-gc (its log goes to a file); the measured part is cut out by offsets,
+  // taken after an IPC round trip (h2load runs synchronously here, so lines arrive after it returns).
+  let gcText = '';
+  proc.stdout!.on('data', (b: Buffer) => {
+    gcText += b.toString();
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    proc.on('message', (m: { type: string; port: number }) => m.type === 'ready' && resolve(m.port));
+  });
+  const stats = (reset: boolean) =>
+    new Promise<{ stallMaxMs: number; stallP99Ms: number; rssBytes: number; monoUs: number; cpuUs: number }>((resolve) => {
+      const on = (m: { type: string }) => {
+        if (m.type !== 'stats') return;
+        proc.off('message', on);
+        resolve(m as never);
+      };
+      proc.on('message', on);
+      proc.send({ type: 'stats', reset });
+    });
+
+  // Warm-up: the JIT, the slices, the cache entry of the repeated request. It is in the profile too, but small next to the run.
+  const warm = new GrpcH2Client(port, 1);
+  await closedLoop(warm, distinctShapes(2000, SERVICES, 9_000_000).map((s) => encode(s, SERVICES)), 8, 3);
+  warm.close();
+  const before = await stats(true);
+  const from = before.monoUs;
+  const gcFrom = gcText.length;
+  let checks: number;
+  let latencies: number[];
+  if (load === 'repeated' && h2loadAvailable()) {
+    const r = runH2load({ port, frame: encode(REPEATED_SHAPE, SERVICES), clients: 4, streamsPerClient: 16, durationS: SECONDS });
+    checks = r.succeeded + r.failed;
+    latencies = r.latenciesMs;
+    log(`\n[${load}] h2load -c4 -m16, ${SECONDS} s: ${num(r.reqPerSec)} req/s`);
+  } else if (load === 'repeated') {
+    const client = new GrpcH2Client(port, 4);
+    const r = await closedLoop(client, [encode(REPEATED_SHAPE, SERVICES)], 64, SECONDS);
+    client.close();
+    checks = r.sent;
+    latencies = r.latenciesMs;
+    log(`\n[${load}] node client, 64 in flight, ${SECONDS} s: ${num(r.reqPerSec)} req/s`);
+  } else {
+    const client = new GrpcH2Client(port, 1);
+    const frames = distinctShapes(500 * SECONDS + 100, SERVICES, 0).map((s) => encode(s, SERVICES));
+    const r = await paced(client, frames, 500, SECONDS);
+    client.close();
+    checks = r.sent;
+    latencies = r.latenciesMs;
+    log(`\n[${load}] paced 500 req/s, ${SECONDS} s: ${num(r.reqPerSec)} req/s`);
+  }
+  const s = await stats(false);
+  await new Promise((r) => setTimeout(r, 200));
+  const gcTo = gcText.length;
+  const lat = summarise(latencies);
+  log(`  client latency: p50 ${ms(lat.p50)} p99 ${ms(lat.p99)} p99.9 ${ms(lat.p999)} max ${ms(lat.max)} ms`);
+  log(`  server CPU time (process.cpuUsage): ${((s.cpuUs - before.cpuUs) / checks).toFixed(1)} µs per check`);
+  log(`  event-loop delay (perf_hooks, 1 ms resolution): p99 ${ms(s.stallP99Ms)} max ${ms(s.stallMaxMs)} ms; RSS ${(s.rssBytes / 1e6).toFixed(0)} MB`);
+  await new Promise<void>((resolve) => {
+    proc.removeAllListeners('exit');
+    proc.once('exit', () => resolve());
+    proc.send({ type: 'exit' });
+  });
+
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+  const profile = JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile;
+  const window = samplesWithin(profile, from, s.monoUs);
+  const self = [...selfTimes(profile, window)].sort((a, b) => b[1] - a[1]);
+  const totalUs = self.reduce((a, [, us]) => a + us, 0);
+  const idleUs = self.filter(([k]) => k.startsWith('(idle)')).reduce((a, [, us]) => a + us, 0);
+  log(`  CPU profile ${path.join(dir, file)}: ${(totalUs / 1e6).toFixed(1)} s of the measured part, ${((1 - idleUs / totalUs) * 100).toFixed(0)}% busy, ${num(checks)} checks: ${((totalUs - idleUs) / checks).toFixed(1)} µs of CPU per check`);
+  const parts = [...inclusiveByPart(profile, window)].sort((a, b) => b[1] - a[1]);
+  log(
+    markdownTable(
+      ['inclusive time (part on the stack)', 'µs / check', 'share of busy'],
+      parts.slice(0, TOP).map(([k, us]) => [k, (us / checks).toFixed(1), `${((us / (totalUs - idleUs)) * 100).toFixed(1)}%`]),
+    ),
+  );
+  log(
+    markdownTable(
+      ['self time (function, file:line)', 'µs / check', 'share of busy'],
+      self
+        .filter(([k]) => !k.startsWith('(idle)'))
+        .slice(0, TOP)
+        .map(([k, us]) => [k.replace(/\|/g, '\\|'), (us / checks).toFixed(1), `${((us / (totalUs - idleUs)) * 100).toFixed(1)}%`]),
+    ),
+  );
+  const gc = gcPauses(gcText.slice(gcFrom, gcTo));
+  log(
+    markdownTable(
+      ['GC (--trace-gc, measured part)', 'count', 'total ms', 'longest ms', 'per 1,000 checks ms'],
+      gc.map((g) => [g.kind, String(g.count), g.totalMs.toFixed(1), g.maxMs.toFixed(2), ((g.totalMs / checks) * 1000).toFixed(2)]),
+    ),
+  );
+}
+
+interface MemoryStats {
+  rssBytes: number;
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+  wasmRssBytes?: number;
+}
+
+/**
+ * What holds the server's memory: RSS split into V8's heap, Cedar's wasm
+ * memory (resident part of its reservation) and the rest (code, Node, native
+ * buffers), at start and after ENTRIES distinct cacheable requests, each
+ * after a full GC. Run with other --node-flags to see what a flag trades.
+ */
+async function memoryLoad(policies: string, work: string): Promise<void> {
+  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(work, 'memory.log') })], { execArgv: ['--expose-gc', ...NODE_FLAGS], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    proc.on('message', (m: { type: string; port: number; adminPort: number }) => m.type === 'ready' && resolve(m));
+  });
+  const memory = () =>
+    new Promise<MemoryStats>((resolve) => {
+      const on = (m: { type: string }) => {
+        if (m.type !== 'stats') return;
+        proc.off('message', on);
+        resolve(m as never);
+      };
+      proc.on('message', on);
+      proc.send({ type: 'stats', gc: true, memory: true });
+    });
+  const rows: string[][] = [];
+  const row = (when: string, m: MemoryStats, entries: string) => {
+    const mb = (b: number | undefined) => (b === undefined ? 'n/a' : (b / 1e6).toFixed(0));
+    const other = m.rssBytes - m.heapTotalBytes - (m.wasmRssBytes ?? 0);
+    rows.push([when, entries, mb(m.rssBytes), mb(m.heapUsedBytes), mb(m.heapTotalBytes), mb(m.wasmRssBytes), mb(m.externalBytes), mb(other)]);
+  };
+  const entriesNow = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${ready.adminPort}/metrics`)).text();
+    return /^authz_decision_cache_entries (\S+)/m.exec(text)?.[1] ?? '?';
+  };
+  row('at start', await memory(), await entriesNow());
+  const client = new GrpcH2Client(ready.port, 4);
+  const frames = Array.from({ length: ENTRIES }, (_, k) =>
+    encode({ caller: 0, principal: `spiffe://cluster.local/ns/load/sa/client-${k}`, service: k % (SERVICES - 1), method: 'GET', path: `/api/items/${k}` }, SERVICES),
+  );
+  const fill = await closedLoop(client, frames, 32, 600, frames.length);
+  client.close();
+  row(`after ${num(fill.sent)} distinct requests (${fill.failed} failed)`, await memory(), await entriesNow());
+  await new Promise<void>((resolve) => {
+    proc.removeAllListeners('exit');
+    proc.once('exit', () => resolve());
+    proc.send({ type: 'exit' });
+  });
+  log(`\n[memory]${NODE_FLAGS.length ? ` flags ${NODE_FLAGS.join(' ')}` : ''} (MB; each after a full GC; other = RSS − V8 heap − wasm: code, Node, native buffers)`);
+  log(markdownTable(['when', 'cache entries', 'RSS', 'heap used', 'heap total', 'Cedar wasm (resident)', 'external', 'other'], rows));
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(path.join(tmpdir(), 'authz-profile-'));
+  const policies = path.join(work, 'bundle');
+  writeBundle(policies, generateMeshBundle({ services: SERVICES, variant: 'a', withTimeRule: true }));
+  log(`profiles in ${work}${NODE_FLAGS.length ? `; server flags ${NODE_FLAGS.join(' ')}` : ''}`);
+  for (const load of LOADS) await (load === 'memory' ? memoryLoad(policies, work) : profileLoad(load, policies, work));
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`profile failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
