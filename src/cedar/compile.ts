@@ -17,6 +17,8 @@ import { DEFAULT_BUNDLE_SETTINGS, type BundleSettings } from '../bundle/bundle-s
 import { IpListError, IpListIndex } from '../context/ip-lists.js';
 import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
 import { distinctNotes, formatNoteLine, noteAt, type SourceNote } from '../text/source-position.js';
+import { defaultEngine, type EngineName } from './js/engine-choice.js';
+import { JsPolicySet } from './js/js-policy-set.js';
 
 export interface CompiledPolicy {
   id: string;
@@ -71,8 +73,17 @@ export interface CompiledPolicySet {
   readonly leanEnvoyEntities: EntityStore;
   /** The schema's entity reader, when the bundle has a schema (request entities of `authz eval` are read with it too). */
   readonly schemaEntities?: SchemaEntities;
+  /** Which evaluator decides requests (engine-choice.ts). */
+  readonly engine: EngineName;
+  /** The enforced policies compiled to JS (engine `js`); slices with a policy it refused are decided by wasm. */
+  readonly js?: JsPolicySet;
   /** Called once the set is replaced: frees its preparsed sets for reuse. It must not be evaluated afterwards. */
   retire(): void;
+}
+
+export interface CompileOptions {
+  /** Defaults to the process's engine (`--engine`). */
+  engine?: EngineName;
 }
 
 export class PolicySetError extends Error {
@@ -337,8 +348,10 @@ export function assemblePolicySet(
   source: PolicySetSource,
   policies: Map<string, CompiledPolicy>,
   entities: EntityStore,
-  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet },
+  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet; js?: JsPolicySet },
+  options: CompileOptions = {},
 ): CompiledPolicySet {
+  const engine = options.engine ?? defaultEngine();
   const ipLists = compileIpLists(source);
   const timeZone = compileTimeZone(source);
   // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
@@ -346,7 +359,9 @@ export function assemblePolicySet(
   const hasShadowPolicies = enforced.length < policies.size;
   const envoyEntities = entities.withEntities(builtinActionEntities());
   // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
-  const slices = new SliceIndex(enforced, envoyEntities, prepared);
+  const js = engine === 'js' ? (prepared?.js ?? JsPolicySet.compile(enforced)) : undefined;
+  // With the JS engine, wasm preparses a slice only when that slice falls back to it.
+  const slices = new SliceIndex(enforced, envoyEntities, prepared, { lazyPreparse: engine === 'js' });
   const leanEntities = leanEntityStore(entities, slices.allReads);
   const leanEnvoyEntities = leanEntityStore(envoyEntities, slices.allReads);
   let fullPsetId: string | undefined;
@@ -378,6 +393,8 @@ export function assemblePolicySet(
     slices,
     leanEntities,
     leanEnvoyEntities,
+    engine,
+    js,
     retire(): void {
       slices.retire();
       releasePsetIds([fullPsetId, shadowPsetId].filter((id): id is string => id !== undefined));
@@ -392,9 +409,9 @@ export function leanEntityStore(entities: EntityStore, reads: ReadSet): EntitySt
   return new EntityStore(entities.all().map((e) => projectEntity(e, reads)));
 }
 
-export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
+export function compilePolicySet(source: PolicySetSource, options: CompileOptions = {}): CompiledPolicySet {
   const policies = parsePolicies(source);
   if (source.schema !== undefined) validateAgainstSchema(source.schema, policies, source.policies);
   const entities = parseEntities(source.entities, source.schema, source.entitiesText);
-  return assemblePolicySet(source, policies, entities);
+  return assemblePolicySet(source, policies, entities, undefined, options);
 }

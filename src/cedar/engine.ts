@@ -80,6 +80,12 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
   const overlay = requestOverlay(set, req.entities, base);
   const slice = set.slices.sliceFor(req.action, req.resource, undefined, overlay);
   const reads = slice.reads;
+  const cache = slice.cacheable || options.cacheVolatile ? options.cache : undefined;
+  // The JS engine reads the request where it lies: without a cache there is nothing to project or key.
+  if (set.js && !cache) {
+    const result = set.js.evaluateSlice(slice, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
+    if (result) return { result, cache: options.cache ? 'uncacheable' : undefined };
+  }
 
   const ctxKey = contextKey(req.context, reads.context);
   const { roots, viaContext } = entityRoots(req, slice, ctxKey);
@@ -87,7 +93,6 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
   // reached through the context is read by `context.x.attr` paths, which projection does not count: send all.
   const own = overlay && overlay.size > 0 ? (viaContext ? overlay : projectOverlay(overlay, reads)) : undefined;
 
-  const cache = slice.cacheable || options.cacheVolatile ? options.cache : undefined;
   let key = '';
   let now = 0;
   if (cache) {
@@ -97,6 +102,13 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
     if (hit !== undefined) return { result: hit, cache: 'hit' };
   }
   const outcome: CacheOutcome | undefined = cache ? 'miss' : options.cache ? 'uncacheable' : undefined;
+  if (set.js && cache) {
+    const result = set.js.evaluateSlice(slice, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
+    if (result) {
+      cache.set(key, freezeResult(result), now);
+      return { result, cache: outcome };
+    }
+  }
 
   const store = viaContext ? (base === 'envoy' ? set.envoyEntities : set.entities) : base === 'envoy' ? set.leanEnvoyEntities : set.leanEntities;
   const cedarRequest: CedarRequest = {

@@ -111,6 +111,8 @@ export class SliceIndex {
     policies: Iterable<CompiledPolicy>,
     private readonly entities: EntityStore,
     prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet },
+    /** `lazyPreparse`: preparse a slice's chunks when `psetIds` is first read (the JS engine reads it only to fall back). */
+    private readonly options: { lazyPreparse?: boolean } = {},
   ) {
     this.ordered = [...policies].sort((a, b) => a.order - b.order);
     for (const p of this.ordered) {
@@ -162,11 +164,19 @@ export class SliceIndex {
   }
 
   private makeSlice(plan: SlicePlan): Slice {
-    for (const chunk of plan.chunks) if (!this.chunks.has(chunk.signature)) this.preparseChunk(chunk);
+    const preparsed = (): string[] => {
+      for (const chunk of plan.chunks) if (!this.chunks.has(chunk.signature)) this.preparseChunk(chunk);
+      return plan.chunks.map((c) => this.chunks.get(c.signature)!);
+    };
     const reads = unionOfReads(plan.matching.map((p) => this.readsOf.get(p.id)!));
+    let psetIds = this.options.lazyPreparse ? undefined : preparsed();
+    const index = this;
     return Object.freeze({
       matching: plan.matching,
-      psetIds: plan.chunks.map((c) => this.chunks.get(c.signature)!),
+      get psetIds(): readonly string[] {
+        if (psetIds === undefined && index.retiredFlag) throw new SliceRetiredError('this policy set was replaced; its preparsed slices are gone');
+        return (psetIds ??= preparsed());
+      },
       reads,
       cacheable: !readsVolatile(reads),
       needs: entityNeedsOf(reads),
