@@ -17,6 +17,7 @@ import { requestEnricherFromConfig } from '../context/context-from-config.js';
 import { fixedLoad } from '../context/load.js';
 import type { Command } from './command.js';
 import { UsageError } from './command.js';
+import { applyEngineOption, ENGINE_OPTION } from './engine-option.js';
 import type { RemoteTls } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
@@ -73,6 +74,7 @@ export const checkCommand: Command = {
   usage: 'check [--policies DIR] (--request FILE | --method M --path P --host H [--principal SPIFFE] [--destination-principal SPIFFE] [--header "k: v"]...)',
   options: {
     policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
+    ...ENGINE_OPTION,
     request: { type: 'string', description: 'JSON request (short form or an Envoy CheckRequest); - for stdin', valueName: 'FILE' },
     method: { type: 'string', description: 'HTTP method (default GET)', valueName: 'METHOD' },
     path: { type: 'string', description: 'Path with optional query (default /)', valueName: 'PATH' },
@@ -99,6 +101,7 @@ export const checkCommand: Command = {
     const loadText = values.load as string | undefined;
     if (loadText !== undefined && !(/^\d{1,3}$/.test(loadText) && Number(loadText) <= MAX_LOAD)) throw new UsageError(`--load ${loadText}: expected a whole number from 0 to ${MAX_LOAD} (context.load is a percentage)`);
     const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
+    applyEngineOption(values);
     const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
     const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));
     const enricher = await requestEnricherFromConfig(config, fixedLoad(Number(loadText ?? 0)));

@@ -32,6 +32,8 @@ import { HttpAuthzServer } from './http-authz-server.js';
 import { addReflection } from './reflection.js';
 import { listenError } from './listen-error.js';
 import { formatHostPort } from '../config/values.js';
+import { setDefaultEngine } from '../cedar/js/engine-choice.js';
+import { onFallback } from '../cedar/js/fallback.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -63,6 +65,9 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
   const metrics = new AuthzMetrics();
+  // Sets compiled from here on are decided by this engine; the JS engine tells each reason it leaves to wasm once.
+  setDefaultEngine(config.engine);
+  onFallback((e) => logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'));
   const policySet = new ActivePolicySet();
   const decisionLog = new DecisionLog(logger, {
     withHeaders: config.decisionLogHeaders,
@@ -128,7 +133,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       cache?.clear();
       if (steps) metrics.activationLongestStep.set(steps.longestMs / 1000);
       metrics.bundleLoads.inc({ result: 'success' });
-      metrics.setActiveVersion(set.version, set.policies.size);
+      metrics.setActiveVersion(set.version, set.policies.size, set.engine);
       metrics.activationDuration.observe(ms / 1000);
       logger.info(
         {
@@ -137,6 +142,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
           policies: set.policies.size,
           compile_ms: Math.round(ms),
           preparsed_slices: set.slices.chunkCount,
+          engine: set.engine,
+          ...(set.js && set.js.unsupported.size > 0 ? { engine_wasm_policies: [...set.js.unsupported].map(([id, why]) => `${id}: ${why}`) } : {}),
           ...(steps ? { compile_steps: steps.count, longest_step_ms: Math.round(steps.longestMs * 10) / 10, longest_step_phase: steps.longestPhase } : {}),
         },
         'policy set activated',
@@ -190,6 +197,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         last_error: policySet.lastError,
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
+        engine: set?.engine ?? config.engine,
+        ...(set?.js && set.js.unsupported.size > 0 ? { engine_fallback_policies: Object.fromEntries(set.js.unsupported) } : {}),
         timezone: set?.timeZone?.name ?? null,
         lists: set?.ipLists?.summary() ?? [],
       },

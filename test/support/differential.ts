@@ -447,6 +447,16 @@ const REFERENCE_SLOT = 'differential-reference';
 /** Both engines by default: the JS evaluator, and wasm (which the JS engine falls back to). */
 export const ENGINES_UNDER_TEST: readonly EngineName[] = ['js', 'wasm'];
 
+/**
+ * Engines for the n-th scenario of a run: the JS engine (the default) every
+ * time, wasm too on every WASM_EVERY-th (it has been held to plain Cedar for a
+ * million cases; compiling and deciding everything twice would double the run).
+ */
+export const WASM_EVERY = 4;
+export function enginesFor(n: number): readonly EngineName[] {
+  return n % WASM_EVERY === 0 ? ENGINES_UNDER_TEST : ['js'];
+}
+
 /** Decide every request of a scenario every way, with each engine; the disagreements (empty when exact). */
 export function runScenario(s: Scenario, engines: readonly EngineName[] = ENGINES_UNDER_TEST): Disagreement[] {
   const out: Disagreement[] = [];
