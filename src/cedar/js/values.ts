@@ -13,7 +13,7 @@
  */
 import type { CedarValueJson } from '../cedar-wasm.js';
 import { uidKey } from '../entity-store.js';
-import { extensionFromJson, ExtensionCallError, isExtensionValue, type ExtensionValue } from './extensions/index.js';
+import { extensionFromJson, extnCallFromJson, ExtensionCallError, isExtensionValue, type ExtensionValue } from './extensions/index.js';
 
 export class EntityUid {
   constructor(
@@ -128,8 +128,13 @@ export function fromJson(raw: CedarValueJson): Value {
       }
       if (hasOwn.call(rec, '__extn')) {
         const x = rec.__extn as { fn?: unknown; arg?: unknown; args?: unknown };
-        if (typeof x?.fn !== 'string' || x.args !== undefined) throw new RequestFallback('extension value form not read by the JS engine');
+        if (typeof x?.fn !== 'string') throw new RequestFallback('extension value form not read by the JS engine');
         try {
+          if (x.args !== undefined) {
+            // Cedar's JSON also takes calls with several arguments (`offset`), whose result may be any value.
+            const v = extnCallFromJson(x);
+            return typeof v === 'bigint' ? longFromBigInt(v, x.fn) : (v as Value);
+          }
           return extensionFromJson(x.fn, x.arg);
         } catch (err) {
           if (err instanceof ExtensionCallError) throw new RequestFallback(`extension value Cedar would refuse: ${err.message}`);
