@@ -56,7 +56,10 @@ export type CacheOutcome = 'hit' | 'miss' | 'uncacheable';
 
 export interface EngineOutcome {
   result: EngineResult;
-  /** What crossed into Cedar: the projected context and the entities it can reach (absent on a cache hit). */
+  /**
+   * What crossed into Cedar: the projected context and the entities it can reach (absent on a cache hit).
+   * With the JS engine nothing crosses: the request as evaluated, whole context, entities read in place (none listed).
+   */
   cedarRequest?: CedarRequest;
   cache?: CacheOutcome;
 }
@@ -84,7 +87,7 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
   // The JS engine reads the request where it lies: without a cache there is nothing to project or key.
   if (set.js && !cache) {
     const result = set.js.evaluateSlice(slice, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
-    if (result) return { result, cache: options.cache ? 'uncacheable' : undefined };
+    if (result) return { result, cedarRequest: asEvaluated(req), cache: options.cache ? 'uncacheable' : undefined };
   }
 
   const ctxKey = contextKey(req.context, reads.context);
@@ -106,7 +109,7 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
     const result = set.js.evaluateSlice(slice, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
     if (result) {
       cache.set(key, freezeResult(result), now);
-      return { result, cache: outcome };
+      return { result, cedarRequest: asEvaluated(req), cache: outcome };
     }
   }
 
@@ -176,6 +179,10 @@ function entityRoots(req: EngineRequest, slice: Slice, ctxKey: unknown): { roots
   const before = roots.length;
   if (ctxKey !== null && typeof ctxKey === 'object') collectEntityRefs(ctxKey as CedarValueJson, { add: (k: string) => roots.push(k) });
   return { roots, viaContext: roots.length > before };
+}
+
+function asEvaluated(req: EngineRequest): CedarRequest {
+  return { principal: req.principal, action: req.action, resource: req.resource, context: req.context, entities: [] };
 }
 
 /** Every later hit shares the stored result (and decisions reference its arrays): make sharing safe. */

@@ -9,6 +9,7 @@ import type { CedarValueJson, EntityJson } from '../../src/cedar/cedar-wasm.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import { decide } from '../../src/cedar/engine.js';
 import { fallbackCounts, resetFallbacks } from '../../src/cedar/js/fallback.js';
+import { ConfigError, loadConfig } from '../../src/config/load-config.js';
 import { enforcedPolicyTexts, plainIsAuthorized } from '../support/plain-cedar.js';
 
 interface Row {
@@ -134,5 +135,27 @@ describe('the JS engine decides as plain Cedar', () => {
     const req = { principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'a' }, resource: { type: 'R', id: 'r' }, context: { n: 2 ** 60 } };
     expect(decide(js, req).result).toEqual(decide(set, req).result);
     expect(fallbackCounts().get('request_data')).toBe(1);
+  });
+});
+
+describe('engine choice', () => {
+  it('defaults to js; --engine and AUTHZ_ENGINE choose; a bad value names the field', () => {
+    expect(loadConfig({ env: {} }).engine).toBe('js');
+    expect(loadConfig({ env: { AUTHZ_ENGINE: 'wasm' } }).engine).toBe('wasm');
+    expect(loadConfig({ env: {}, flags: { engine: 'wasm' } }).engine).toBe('wasm');
+    expect(() => loadConfig({ env: {}, flags: { engine: 'fast' } })).toThrow(ConfigError);
+    expect(() => loadConfig({ env: {}, flags: { engine: 'fast' } })).toThrow(/engine/);
+  });
+
+  it('a wasm set has no JS policies; a JS set says which policies it leaves to wasm (none here)', () => {
+    const text = 'permit(principal, action, resource) when { context.ip.isInRange(ip("10.0.0.0/8")) && context.t < datetime("2026-01-01") };';
+    const wasm = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text }] }, { engine: 'wasm' });
+    const js = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text }] }, { engine: 'js' });
+    expect(wasm.engine).toBe('wasm');
+    expect(wasm.js).toBeUndefined();
+    expect(js.engine).toBe('js');
+    expect([...js.js!.unsupported]).toEqual([]);
+    wasm.retire();
+    js.retire();
   });
 });
