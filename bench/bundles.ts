@@ -6,15 +6,16 @@
  * Run with `node --expose-gc --import tsx bench/bundles.ts` so the memory
  * figure is measured after a full GC rather than wherever GC happens to be.
  */
-import { activateVersion } from '../src/bundle/bundle-publish.js';
+import { activateVersion } from '../src/operator/bundle-publish.js';
 import { ActivePolicySet } from '../src/bundle/active-policy-set.js';
-import { packBundle } from '../src/bundle/bundle-archive.js';
-import { buildBundle, openBundle } from '../src/bundle/bundle-build.js';
-import { filesToPolicySetSource } from '../src/bundle/bundle-files.js';
-import { directoryVersion, readPolicyDirectory } from '../src/bundle/policy-directory.js';
-import { AuthzClient, GET_X } from '../test/support/authz-client.js';
+import { packBundle } from '../src/bundle/format/bundle-archive.js';
+import { buildBundle, openBundle } from '../src/bundle/format/bundle-build.js';
+import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
+import { directoryVersion, readPolicyDirectory } from '../src/bundle/format/policy-directory.js';
+import { connectAuthz } from '../test/support/grpc-client.js';
+import { GET_X } from '../test/support/requests.js';
 import { publish } from '../test/support/bundle-fixtures.js';
-import { startS3Server } from '../test/support/s3-authz-server.js';
+import { startS3Server } from '../test/support/start-server.js';
 import { TestS3Store } from '../test/support/s3rver-store.js';
 
 const avg = async (n: number, f: (i: number) => unknown): Promise<number> => {
@@ -50,7 +51,7 @@ async function propagation(): Promise<void> {
   await activateVersion(store, 'v1');
   const POLL_MS = 2000;
   const server = await startS3Server(s3, 'prop', { pollInterval: `${POLL_MS}ms` });
-  const client = new AuthzClient(server.grpcPort);
+  const client = connectAuthz(server.grpcPort);
   const times: number[] = [];
   for (let i = 0; i < 20; i++) {
     const target = i % 2 === 0 ? 'v2' : 'v1';
@@ -58,7 +59,7 @@ async function propagation(): Promise<void> {
     await new Promise((r) => setTimeout(r, Math.random() * POLL_MS));
     await activateVersion(store, target);
     const t0 = performance.now();
-    while ((await client.check(GET_X)).version !== target) await new Promise((r) => setTimeout(r, 10));
+    while ((await client.answer(GET_X)).version !== target) await new Promise((r) => setTimeout(r, 10));
     times.push(performance.now() - t0);
   }
   times.sort((a, b) => a - b);

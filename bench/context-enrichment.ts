@@ -10,8 +10,9 @@
  */
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { authorizeCheckRequest, authorizeRequest, type Authorization } from '../src/authorize.js';
-import { compilePolicyDirectory } from '../src/bundle/load-directory.js';
+import { authorizeCheckRequest, type Authorization } from '../src/pipeline/authorize-input.js';
+import { decideCheck } from '../src/pipeline/decide-check.js';
+import { compilePolicyDirectory } from '../src/bundle/format/compile-policy-directory.js';
 import { contextFields, DEFAULT_FIELD_SETTINGS } from '../src/context/context-fields.js';
 import { IpListIndex } from '../src/context/ip-lists.js';
 import { DEFAULT_CLAIM_MAPPING } from '../src/context/jwt-claims.js';
@@ -89,7 +90,7 @@ const userReq = simpleRequestToCheckRequest({
 
 const plain = new RequestEnricher(undefined, DEFAULT_FIELD_SETTINGS);
 const withJwt = new RequestEnricher(new JwtIdentity(settings), { ...DEFAULT_FIELD_SETTINGS, trustedHops: 1 });
-await authorizeRequest(userReq, set, withJwt); // verify once; later calls hit the cache
+await decideCheck(userReq, set, { enricher: withJwt }); // verify once; later calls hit the cache
 const check = (a: Authorization | Promise<Authorization>): Authorization => {
   if (a instanceof Promise) throw new Error('expected a synchronous answer');
   if (a.decision.kind !== 'allow') throw new Error(`expected allow, got ${a.decision.reason}: ${a.decision.message}`);
@@ -98,8 +99,8 @@ const check = (a: Authorization | Promise<Authorization>): Authorization => {
 
 console.log(`node ${process.version}, example policies (${set.policies.size} policies), ${new Date().toISOString()}`);
 measure('pipeline, workload principal (authorizeCheckRequest)', 20_000, () => check(authorizeCheckRequest(workloadReq, set)));
-measure('pipeline + enricher, workload principal', 20_000, () => check(authorizeRequest(workloadReq, set, plain)));
-measure('pipeline + enricher, user with cached bearer token', 20_000, () => check(authorizeRequest(userReq, set, withJwt)));
+measure('pipeline + enricher, workload principal', 20_000, () => check(decideCheck(workloadReq, set, { enricher: plain })));
+measure('pipeline + enricher, user with cached bearer token', 20_000, () => check(decideCheck(userReq, set, { enricher: withJwt })));
 
 const input = (checkRequestToInput(workloadReq) as { ok: true; input: Parameters<typeof contextFields>[0] }).input;
 measure('context fields alone, example lists (3 entries)', 200_000, () => contextFields(input, set));

@@ -4,8 +4,8 @@
  *
  *   node --expose-gc --import tsx bench/engine-rss.ts js|wasm
  */
-import { authorizeInput } from '../src/authorize.js';
-import { filesToPolicySetSource } from '../src/bundle/bundle-files.js';
+import { authorizeInput } from '../src/pipeline/authorize-input.js';
+import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
 import { compilePolicySetInChunks } from '../src/cedar/compile-async.js';
 import type { EngineName } from '../src/cedar/js/engine-choice.js';
 import { checkRequestToInput } from '../src/envoy/check-request.js';

@@ -9,9 +9,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { authorizeInput } from '../src/authorize.js';
+import { authorizeInput } from '../src/pipeline/authorize-input.js';
 import { BoundedTtlCache } from '../src/cache/decision-cache.js';
-import { filesToPolicySetSource } from '../src/bundle/bundle-files.js';
+import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
 import { actionIdFor, inputToCedarRequest, inputToEngineRequest, RESOURCE_TYPE } from '../src/cedar/cedar-request.js';
 import { decide } from '../src/cedar/engine.js';
 import { compilePolicySetInChunks } from '../src/cedar/compile-async.js';

@@ -26,10 +26,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { activateVersion } from '../src/bundle/bundle-publish.js';
-import { parseDurationMs } from '../src/config/values.js';
-import { publishPointer } from '../src/notify/pointer-channel.js';
-import { AuthzClient, GET_X } from '../test/support/authz-client.js';
+import { activateVersion } from '../src/operator/bundle-publish.js';
+import { parseDurationMs } from '../src/config/duration.js';
+import { publishPointer } from '../src/bundle/notify/pointer-channel.js';
+import { type AuthzClient, connectAuthz } from '../test/support/grpc-client.js';
+import { GET_X } from '../test/support/requests.js';
 import { publish } from '../test/support/bundle-fixtures.js';
 import { TestNatsServer } from '../test/support/nats-server.js';
 import { TEST_BUCKET, TestS3Store } from '../test/support/s3rver-store.js';
@@ -88,7 +89,7 @@ async function startServer(s3: TestS3Store, extra: string[]): Promise<Server> {
     });
     proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
   });
-  return { proc, grpcPort, adminPort, activated, client: new AuthzClient(grpcPort) };
+  return { proc, grpcPort, adminPort, activated, client: connectAuthz(grpcPort) };
 }
 
 async function stopServers(servers: Server[]): Promise<void> {
@@ -184,7 +185,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < N; i++) servers.push(await startServer(s3, extra));
     // Everyone on the active version (and, with push, connected) before the first change.
     const current = (await store.getPointer()) as { pointer: { version: string } };
-    await untilAll(servers, async (s) => (await s.client.check(GET_X)).version === current.pointer.version);
+    await untilAll(servers, async (s) => (await s.client.answer(GET_X)).version === current.pointer.version);
     await new Promise((r) => setTimeout(r, 1000));
     const rss = servers.map((s) => rssMb(s.proc.pid!)).sort((a, b) => a - b);
 
@@ -197,7 +198,7 @@ async function main(): Promise<void> {
       if (mode === 'push') await publishPointer(settings, store.location, pointer);
       // What `bundle activate` does, in that order: the command returns here.
       const t0 = Date.now();
-      times.push(await lastSwap(servers, v, t0, async (s) => (await s.client.check(GET_X)).version === v));
+      times.push(await lastSwap(servers, v, t0, async (s) => (await s.client.answer(GET_X)).version === v));
     }
     console.log(summary(`${mode === 'push' ? 'push (NATS), poll 10s' : `poll alone, every ${POLL_BASELINE_MS} ms`}: activate -> last of ${N}`, times));
 
@@ -211,10 +212,10 @@ async function main(): Promise<void> {
       const returned = Date.now();
       cli.push(on.ms);
       const locked = /published \S+ (\S+) \(derived from/.exec(on.out)![1];
-      lock.push(await lastSwap(servers, locked, returned, async (s) => (await s.client.check(POST_X)).httpStatus === 503));
+      lock.push(await lastSwap(servers, locked, returned, async (s) => (await s.client.answer(POST_X)).httpStatus === 503));
       const off = await runCli(['lockdown', 'off', '--service', 'svc', ...storeFlags, ...(mode === 'push' ? ['--notify', nats.url] : [])]);
       if (off.code !== 0) throw new Error(`lockdown off failed: ${off.out}`);
-      await untilAll(servers, async (s) => (await s.client.check(POST_X)).httpStatus !== 503);
+      await untilAll(servers, async (s) => (await s.client.answer(POST_X)).httpStatus !== 503);
     }
     console.log(summary(`  lockdown on (CLI process): command duration`, cli));
     console.log(summary(`  lockdown on: command returns -> last of ${N} answers 503`, lock));

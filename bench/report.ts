@@ -27,7 +27,7 @@ export function percentileCurve(latenciesMs: number[], maxNines = 3): Array<[num
   const steps = 60;
   for (let k = 0; k <= steps; k++) {
     const nines = Math.log10(2) + (k / steps) * (maxNines - Math.log10(2));
-    const q = 1 - Math.pow(10, -nines);
+    const q = 1 - 10 ** -nines;
     out.push([nines, s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]]);
   }
   return out;
@@ -44,8 +44,8 @@ export function latencySvg(title: string, series: Array<{ name: string; latencie
   const bottom = 50;
   const curves = series.filter((s) => s.latenciesMs.length > 0).map((s) => ({ name: s.name, pts: percentileCurve(s.latenciesMs) }));
   const all = curves.flatMap((c) => c.pts.map((p) => p[1])).filter((v) => v > 0);
-  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all, 0.1))));
-  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all, 1))));
+  const lo = 10 ** Math.floor(Math.log10(Math.min(...all, 0.1)));
+  const hi = 10 ** Math.ceil(Math.log10(Math.max(...all, 1)));
   const x = (nines: number) => left + ((nines - Math.log10(2)) / (3 - Math.log10(2))) * (W - left - right);
   const y = (ms: number) => top + (1 - (Math.log10(Math.max(ms, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * (H - top - bottom);
   const parts: string[] = [];

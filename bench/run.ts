@@ -125,7 +125,7 @@ async function checkOnce(port: number, shape: RequestShape): Promise<WireCheckRe
   const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {
     return await new Promise((resolve, reject) =>
-      (client as unknown as { Check: Function }).Check(checkRequest(shape, SERVICES), (err: Error | null, res: WireCheckResponse) => (err ? reject(err) : resolve(res))),
+      (client as unknown as { Check: (req: unknown, cb: (err: Error | null, res: WireCheckResponse) => void) => void }).Check(checkRequest(shape, SERVICES), (err: Error | null, res: WireCheckResponse) => (err ? reject(err) : resolve(res))),
     );
   } finally {
     client.close();

@@ -28,7 +28,7 @@ import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compilePolicyDirectory } from '../src/bundle/load-directory.js';
+import { compilePolicyDirectory } from '../src/bundle/format/compile-policy-directory.js';
 import { loadConfig } from '../src/config/load-config.js';
 import * as protoLoader from '@grpc/proto-loader';
 import { authorizationService, PROTO_DIR, PROTO_LOADER_OPTIONS } from '../src/envoy/protos.js';

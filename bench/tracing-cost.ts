@@ -14,7 +14,7 @@ import path from 'node:path';
 import { ActivePolicySet } from '../src/bundle/active-policy-set.js';
 import { EngineResultCache } from '../src/cache/decision-cache.js';
 import type { EngineResult } from '../src/cedar/evaluate.js';
-import { filesToPolicySetSource } from '../src/bundle/bundle-files.js';
+import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
 import { DecisionLog } from '../src/observability/decision-log.js';
 import { createLogger } from '../src/observability/logger.js';
 import { AuthzMetrics } from '../src/observability/metrics.js';

@@ -5,10 +5,10 @@
 //   node --liftoff-only bench/wasm-tiering.mjs /path/to/bundle
 // (a bundle: `npm run bench` writes one; or bench/generate-bundle.ts's writeBundle).
 // Needs `npm run build` first (runs from dist/).
-import { readPolicyDirectory } from '../dist/bundle/policy-directory.js';
-import { filesToPolicySetSource } from '../dist/bundle/bundle-files.js';
+import { readPolicyDirectory } from '../dist/bundle/format/policy-directory.js';
+import { filesToPolicySetSource } from '../dist/bundle/format/bundle-files.js';
 import { compilePolicySetInChunks } from '../dist/cedar/compile-async.js';
-import { authorizeInput } from '../dist/authorize.js';
+import { authorizeInput } from '../dist/pipeline/authorize-input.js';
 import { checkRequestToInput } from '../dist/envoy/check-request.js';
 
 const dir = process.argv[2];

@@ -28,7 +28,3 @@ export const REASONS = {
 export type ReasonCode = keyof typeof REASONS;
 
 export const REASON_CODES = Object.keys(REASONS) as ReasonCode[];
-
-export function statusForReason(reason: ReasonCode): number {
-  return REASONS[reason].status;
-}

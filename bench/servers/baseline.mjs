@@ -3,8 +3,8 @@
 // every policy on every call and evaluates all of them: what a first version
 // of this server would have done.
 import * as grpc from '@grpc/grpc-js';
-import { filesToPolicySetSource } from '../../dist/bundle/bundle-files.js';
-import { readPolicyDirectory } from '../../dist/bundle/policy-directory.js';
+import { filesToPolicySetSource } from '../../dist/bundle/format/bundle-files.js';
+import { readPolicyDirectory } from '../../dist/bundle/format/policy-directory.js';
 import { inputToCedarRequest } from '../../dist/cedar/cedar-request.js';
 import { cedar } from '../../dist/cedar/cedar-wasm.js';
 import { compilePolicySet } from '../../dist/cedar/compile.js';

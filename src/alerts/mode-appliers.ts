@@ -1,10 +1,10 @@
 /** How `authz alerts serve` switches the mode: through the store, or (--dry-run) only saying what it would do. */
 import type { KeyObject } from 'node:crypto';
-import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
-import type { VerifyKeys } from '../bundle/signature.js';
-import { loadActiveBundle } from '../safety/derived-version.js';
-import { settingsOf } from '../safety/mode.js';
-import { switchMode } from '../safety/mode-switch.js';
+import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
+import type { VerifyKeys } from '../bundle/format/signature.js';
+import { loadActiveVersion } from '../operator/derived-version.js';
+import { settingsOf } from '../operator/mode.js';
+import { switchMode } from '../operator/mode-switch.js';
 import type { ApplyOutcome, ModeApplier, ModeChange } from './alert-receiver.js';
 
 /** Put the new pointer on the NATS push channel (when configured); returns what to add to the message. */
@@ -27,7 +27,7 @@ export function storeModeApplier(store: BundleStore, keys: { signKey?: KeyObject
 export function dryRunModeApplier(store: BundleStore): ModeApplier {
   return {
     async apply(change: ModeChange): Promise<ApplyOutcome> {
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const current = settingsOf(base.files).mode;
       if (current === change.mode) return { changed: false, message: `dry run: ${store.location.bundle} ${base.pointer.version} is already in ${current} mode` };
       return { changed: false, message: `dry run: would switch ${store.location.bundle} ${base.pointer.version} from ${current} to ${change.mode} (${change.why}); nothing published` };

@@ -77,9 +77,8 @@ export const rateLimitRuleSchema = z
 export type RateLimitRule = z.output<typeof rateLimitRuleSchema>;
 
 /**
- * A bundle-wide allow effect. Kept in its written form (settings are written
- * back by `stringifyBundleSettings`); the response stage parses it once per
- * set (allow-effects.ts). The check here refuses a bad list or template.
+ * A bundle-wide allow effect. Kept in its written form; the response stage
+ * parses it once per set (allow-effects.ts). The check here refuses a bad list or template.
  */
 export const allowEffectRuleSchema = z
   .object({
@@ -106,8 +105,6 @@ export const allowEffectRuleSchema = z
     if (rule.stripQuery.length) check('stripQuery', () => parseQueryNameList(rule.stripQuery.join(','), 'stripQuery'));
     check('responseHeaders', () => parseHeaderTemplateMap(rule.responseHeaders, 'responseHeaders', true));
   });
-
-export type AllowEffectRule = z.output<typeof allowEffectRuleSchema>;
 
 function validTimeZone(tz: string): boolean {
   try {
@@ -195,9 +192,4 @@ export function parseBundleSettings(text: string | undefined): BundleSettings {
     );
   }
   return Object.freeze(result.data);
-}
-
-/** Serialise settings back (used when the CLI publishes a derived version). */
-export function stringifyBundleSettings(settings: BundleSettings): string {
-  return YAML.stringify(settings);
 }

@@ -11,5 +11,4 @@ export type {
   CedarValueJson,
   PolicyJson,
   DetailedError,
-  Context as CedarContext,
 } from '@cedar-policy/cedar-wasm/nodejs';

@@ -122,10 +122,6 @@ export function cedarErrorsIn(file: string, text: string, errors: DetailedError[
   return { notes, details };
 }
 
-export interface ParsedPolicies {
-  policies: Map<string, CompiledPolicy>;
-}
-
 /**
  * Cedar's split of policy text, back in source order. `policySetTextToParts`
  * names the policies policy0, policy1, ... and returns them sorted by that
@@ -139,7 +135,9 @@ export function policyTextsInSourceOrder(text: string): { ok: true; texts: strin
   const n = parts.policies.length;
   const byName = Array.from({ length: n }, (_, i) => i).sort((a, b) => (String(a) < String(b) ? -1 : 1));
   const texts = new Array<string>(n);
-  byName.forEach((sourceIndex, k) => (texts[sourceIndex] = parts.policies[k]));
+  byName.forEach((sourceIndex, k) => {
+    texts[sourceIndex] = parts.policies[k];
+  });
   return { ok: true, texts, templates: parts.policy_templates.length };
 }
 
@@ -199,7 +197,9 @@ export function parsePolicies(source: PolicySetSource): Map<string, CompiledPoli
   const policies = new Map<string, CompiledPolicy>();
   let order = 0;
   for (const file of source.policies) {
-    splitPolicyFile(file).forEach((text, n) => addPolicy(policies, compilePolicyText(text, file.name, n, order++, file.text)));
+    splitPolicyFile(file).forEach((text, n) => {
+      addPolicy(policies, compilePolicyText(text, file.name, n, order++, file.text));
+    });
   }
   return policies;
 }

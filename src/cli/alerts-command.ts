@@ -8,13 +8,14 @@ import { AlertModeState } from '../alerts/alert-mode-state.js';
 import { AlertReceiver, type TlsFiles } from '../alerts/alert-receiver.js';
 import { AlertRulesError, loadAlertRules } from '../alerts/alert-rules.js';
 import { dryRunModeApplier, storeModeApplier, type PointerAnnouncer } from '../alerts/mode-appliers.js';
-import { describeServers } from '../notify/notify-connection.js';
-import { publishPointer } from '../notify/pointer-channel.js';
-import { loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
-import { parseDurationMs, parseHostPort } from '../config/values.js';
+import { describeServers } from '../bundle/notify/notify-connection.js';
+import { publishPointer } from '../bundle/notify/pointer-channel.js';
+import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
+import { parseDurationMs } from '../config/duration.js';
+import { parseHostPort } from '../config/host-port.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 
 /** Long enough that an alert resolving and firing again within a scrape or two does not flip the fleet twice. */

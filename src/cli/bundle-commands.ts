@@ -3,11 +3,11 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { BundleBuildError, buildBundle, readBundleInput, validateAndTest } from '../bundle/bundle-build.js';
-import { formatTestReport } from '../bundle/bundle-tests.js';
-import { generateSigningKeyPair } from '../bundle/signature.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import { BundleBuildError, buildBundle, readBundleInput, validateAndTest } from '../bundle/format/bundle-build.js';
+import { formatTestReport } from '../bundle/format/policy-test-runner.js';
+import { generateSigningKeyPair } from '../bundle/format/signature.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { formatBytes } from './store-options.js';
 import { describeError } from './describe-error.js';
 import { formatNote, notesUnder } from '../text/source-position.js';

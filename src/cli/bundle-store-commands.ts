@@ -2,13 +2,13 @@
  * Store commands: `bundle push`, `bundle activate`, `bundle rollback`, `bundle list`.
  * Exit code 0 on success, 1 when the store refuses or a check fails, 2 on usage errors.
  */
-import { buildBundle, readBundleInput } from '../bundle/bundle-build.js';
-import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../bundle/bundle-publish.js';
-import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/bundle-store.js';
-import { formatTestReport } from '../bundle/bundle-tests.js';
-import { keyIdOf, loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import { buildBundle, readBundleInput } from '../bundle/format/bundle-build.js';
+import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../operator/bundle-publish.js';
+import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
+import { formatTestReport } from '../bundle/format/policy-test-runner.js';
+import { keyIdOf, loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { reportBuildFailure } from './bundle-commands.js';
 import { formatBytes, STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 import { AUDIT_OPTIONS, recordChange } from './safety-commands.js';

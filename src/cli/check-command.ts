@@ -1,22 +1,26 @@
 import { readFileSync } from 'node:fs';
-import { authorizeRequest } from '../authorize.js';
-import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import { compilePolicyDirectory } from '../bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { RESOURCE_TYPE } from '../cedar/cedar-request.js';
 import { UNKNOWN_SERVICE_ID } from '../cedar/slicing.js';
 import { didYouMean } from '../text/did-you-mean.js';
 import { formatNoteLine, jsonErrorNote } from '../text/source-position.js';
 import type { CedarValueJson } from '../cedar/cedar-wasm.js';
-import { applyAllowEffects, type EffectReport } from '../envoy/allow-effects.js';
-import { decisionToCheckResponse } from '../envoy/check-response.js';
+import type { EffectReport } from '../envoy/allow-effects.js';
 import type { WireCheckResponse } from '../envoy/wire-types.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../envoy/simple-request.js';
 import { loadConfig } from '../config/load-config.js';
 import { DEFAULT_POLICIES_DIR } from '../config/schema.js';
 import { requestEnricherFromConfig } from '../context/context-from-config.js';
-import { fixedLoad } from '../context/load.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import { fixedLoad } from '../context/server-load.js';
+import { decisionDeadline, epochNowMs } from '../enforcement/deadline.js';
+import { decideCheck, type CheckOutcome, type PipelineDeps } from '../pipeline/decide-check.js';
+import { bodyLimitsFromConfig, safetyOptionsFromConfig } from '../pipeline/pipeline-settings.js';
+import { respond, routeDefaultsFor, routeOf } from '../pipeline/respond.js';
+import { RateLimiter } from '../ratelimit/rate-limiter.js';
+import { enforcementLines, rateLimitLines } from './check-explanation.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { applyEngineOption, ENGINE_OPTION } from './engine-option.js';
 import type { RemoteTls } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
@@ -24,9 +28,11 @@ import { flagsToConfig } from './serve-command.js';
 
 /** context.load is a percentage of event-loop utilisation. */
 const MAX_LOAD = 100;
+/** --prior-requests: enough to empty any sensible burst, few enough that Cedar deciding them all stays quick. */
+const MAX_PRIOR_REQUESTS = 10_000;
 
 /** Options of `check` that are not server config keys. */
-const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'destination-principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'config', 'server', 'tls-ca', 'tls-cert', 'tls-key', 'help'];
+const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'destination-principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'prior-requests', 'config', 'server', 'tls-ca', 'tls-cert', 'tls-key', 'help'];
 
 /** The server's fields of the whole context (not the projection Cedar got, which holds only what policies read). */
 function contextSummary(context: Record<string, CedarValueJson>): string {
@@ -86,6 +92,14 @@ export const checkCommand: Command = {
     'context-extension': { type: 'string', multiple: true, description: 'context_extensions entry name=value', valueName: 'KV' },
     time: { type: 'string', description: 'Request time (ISO-8601; default now)', valueName: 'TIME' },
     load: { type: 'string', description: 'context.load to assume, 0-100 (default 0)', valueName: 'N' },
+    'prior-requests': {
+      type: 'string',
+      description: 'Rate limits: assume N identical requests came just before, at the same instant, to fresh buckets (default 0)',
+      valueName: 'N',
+    },
+    'fail-mode': { type: 'string', description: "closed|open: the server's --fail-mode to assume (a route's context_extensions fail_mode wins)", valueName: 'MODE' },
+    'dry-run': { type: 'boolean', description: "Assume the server's --dry-run (a route's context_extensions enforcement wins)" },
+    'decision-timeout': { type: 'string', description: "The server's --decision-timeout to assume, e.g. 50ms", valueName: 'DURATION' },
     config: { type: 'string', description: 'YAML config file, read as `serve` reads it (JWT issuers, risk, trusted hops)', valueName: 'FILE' },
     ...CONTEXT_OPTIONS,
     json: { type: 'boolean', description: 'Print one JSON document instead of text' },
@@ -94,33 +108,66 @@ export const checkCommand: Command = {
     'tls-cert': { type: 'string', description: 'With --server: client certificate for mTLS (with --tls-key)', valueName: 'FILE' },
     'tls-key': { type: 'string', description: 'With --server: private key of --tls-cert', valueName: 'FILE' },
   },
-  details: 'Exit code: 0 when allowed, 1 when denied, 2 on a usage or policy error.',
+  details: [
+    'The request goes through the server\'s pipeline: identity, bundle.yaml rate limits, Cedar, the deadline, then the',
+    'route\'s fail mode and dry-run, so the answer is the one a server with the same flags would give. The output says',
+    'which rate limits the request counts against ("would deny after N requests at once"), and what the route\'s fail',
+    'mode does with an evaluation error or a missed deadline. Rate limit buckets start full: --prior-requests N says',
+    'how many identical requests to count first.',
+    '',
+    'Exit code: 0 when allowed (also a dry-run or fail-open allow), 1 when denied, 2 on a usage or policy error.',
+  ].join('\n'),
   async run(values) {
     if (values.server) return checkAgainstServer(values.server as string, values);
     for (const flag of ['tls-ca', 'tls-cert', 'tls-key']) if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies with --server`);
     const loadText = values.load as string | undefined;
     if (loadText !== undefined && !(/^\d{1,3}$/.test(loadText) && Number(loadText) <= MAX_LOAD)) throw new UsageError(`--load ${loadText}: expected a whole number from 0 to ${MAX_LOAD} (context.load is a percentage)`);
+    const priorText = values['prior-requests'] as string | undefined;
+    if (priorText !== undefined && !(/^\d{1,5}$/.test(priorText) && Number(priorText) <= MAX_PRIOR_REQUESTS)) throw new UsageError(`--prior-requests ${priorText}: expected a whole number from 0 to ${MAX_PRIOR_REQUESTS}`);
     const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
     applyEngineOption(values);
+    const safety = safetyOptionsFromConfig(config);
     const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
     const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));
     const enricher = await requestEnricherFromConfig(config, fixedLoad(Number(loadText ?? 0)));
     await enricher.start();
-    let auth;
+    // One server's fresh buckets; the earlier requests all land at this instant, so none refills in between.
+    const limiter = new RateLimiter();
+    const instant = epochNowMs();
+    const deps: PipelineDeps = { enricher, limiter, rateLimitNowMs: () => instant, inputOptions: { bodyLimits: bodyLimitsFromConfig(config) }, decisionTimeoutMs: safety.decisionTimeoutMs };
+    const prior = Number(priorText ?? 0);
+    let outcome: CheckOutcome;
     try {
-      auth = await authorizeRequest(checkRequest, set, enricher);
+      for (let i = 0; i < prior; i++) await decideCheck(checkRequest, set, deps);
+      // As the server does, the deadline starts when the check does (after compiling, which the server does at load).
+      outcome = await decideCheck(checkRequest, set, deps, decisionDeadline(epochNowMs(), safety.decisionTimeoutMs));
     } finally {
       enricher.stop();
     }
-    // The server's response stage: effects after the decision, from this request's principal and context.
-    const { decision: d, report } = applyAllowEffects(auth.decision, set, auth);
-    const p = auth.principal;
-    const response = decisionToCheckResponse(d, { principal: p ? { type: p.type, id: p.id } : undefined, mode: set.settings.mode });
+    if (outcome.internalError !== undefined) process.stderr.write(`authz check: internal error while deciding: ${(outcome.internalError as Error).message}\n`);
+    const route = routeOf(outcome, routeDefaultsFor(safety, set));
+    const { enforced, response, effects: report } = respond(outcome, route, set);
+    const d = enforced.answer;
     if (values.json) {
       process.stdout.write(
-        JSON.stringify({ decision: d, cedarRequest: auth.cedarRequest, policyErrors: auth.engine?.errors ?? [], effects: report ?? {}, checkResponse: response }, null, 2) + '\n',
+        JSON.stringify(
+          {
+            decision: d,
+            outcome: enforced.outcome,
+            rulesDecision: outcome.decision,
+            route: { failMode: route.failMode, dryRun: route.dryRun, ...(route.warning ? { warning: route.warning } : {}) },
+            rateLimits: outcome.principal && outcome.input ? limiter.rulesMatching(set.settings, outcome.input, outcome.principal) : [],
+            cedarRequest: outcome.cedarRequest,
+            policyErrors: outcome.engine?.errors ?? [],
+            effects: report ?? {},
+            checkResponse: response,
+          },
+          null,
+          2,
+        ) + '\n',
       );
     } else {
+      const auth = outcome;
       const c = auth.cedarRequest;
       const lines = [
         `decision:   ${d.kind.toUpperCase()} (${d.reason}, HTTP ${d.status})`,
@@ -137,6 +184,9 @@ export const checkCommand: Command = {
         );
       } else if (auth.target) {
         lines.push(`principal:  ${auth.target.principal}`, `action:     Action::"${auth.target.action}"`, `resource:   Service::"${auth.target.resource}"`);
+      } else if (auth.principal) {
+        // Stopped before Cedar (a rate limit, a deadline): who the limits counted.
+        lines.push(`principal:  ${auth.principal.type}::"${auth.principal.id}"`);
       }
       if (auth.mismatch) lines.push(`host:       "${auth.mismatch.host}" names Service::"${auth.mismatch.hostService}"; the destination ${auth.mismatch.identity} is Service::"${auth.mismatch.service}"`);
       if (c) {
@@ -144,6 +194,8 @@ export const checkCommand: Command = {
         if (note) lines.push(`note:       ${note}`);
       }
       for (const e of auth.engine?.errors ?? []) lines.push(`error in ${e.policyId}: ${e.message}`);
+      lines.push(...enforcementLines(outcome, enforced, route));
+      lines.push(...rateLimitLines(outcome, limiter, set, prior));
       lines.push(...effectLines(response, report));
       lines.push('envoy response:', JSON.stringify(response, null, 2));
       process.stdout.write(lines.join('\n') + '\n');
@@ -163,7 +215,7 @@ export function effectLines(response: WireCheckResponse, report?: EffectReport):
     ['response headers added', ok.response_headers_to_add?.map((h) => h.header.key)],
   ];
   const lines: string[] = [];
-  for (const [what, names] of rows) if (names && names.length) lines.push(`${what}: ${names.join(', ')}`);
+  for (const [what, names] of rows) if (names?.length) lines.push(`${what}: ${names.join(', ')}`);
   for (const c of report?.conflicts ?? []) lines.push(`conflict: ${c.header} set by ${c.kept} and ${c.dropped}; ${c.kept} wins`);
   for (const s of report?.skipped ?? []) lines.push(`left out: ${s.header} (${s.reason})`);
   return lines.map((l, i) => (i === 0 ? `effects:    ${l}` : `            ${l}`));
@@ -185,7 +237,7 @@ async function checkAgainstServer(address: string, values: Record<string, unknow
   const tls: RemoteTls = { ca: values['tls-ca'] as string | undefined, cert: values['tls-cert'] as string | undefined, key: values['tls-key'] as string | undefined };
   const request = simpleRequestToCheckRequest(requestFromFlags(values));
   // grpc-js only when asking a server: other commands start faster without it.
-  const { askServer, readCheckResponse, remoteCredentials } = await import('./remote-check.js');
+  const { askServer, outcomeNote, readCheckResponse, remoteCredentials } = await import('./remote-check.js');
   remoteCredentials(tls); // a bad TLS flag is a usage error, not a failed call
   let response;
   try {
@@ -205,6 +257,7 @@ async function checkAgainstServer(address: string, values: Record<string, unknow
         `policies:   ${a.policies.length ? a.policies.join(', ') : '(none)'}`,
         `version:    ${a.version}`,
         `decision id: ${a.decisionId}`,
+        ...outcomeNote(a),
         `server:     ${address}${tls.cert ? ' (mTLS)' : tls.ca ? ' (TLS)' : ''}`,
         ...effectLines(response),
         'envoy response:',

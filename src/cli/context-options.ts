@@ -3,7 +3,7 @@
  * `check` so both read a request the same way. Each is also an AUTHZ_*
  * environment variable and a camelCase key of the YAML config file.
  */
-import type { OptionSpec } from './command.js';
+import type { OptionSpec } from './command-framework.js';
 import { DEFAULT_JWKS_COOLDOWN_MS, DEFAULT_JWKS_REFRESH_MS, DEFAULT_JWKS_TIMEOUT_MS, DEFAULT_JWT_CLOCK_SKEW_MS, DEFAULT_JWT_REALM } from '../config/context-schema.js';
 import { DEFAULT_PRINCIPAL_CLAIM } from '../context/jwt-claims.js';
 

@@ -3,15 +3,15 @@
  * their terms (the file and line, the setting, the path), never as a stack.
  */
 import { PolicySetError } from '../cedar/compile.js';
-import { BundleBuildError } from '../bundle/bundle-build.js';
-import { BundlePublishError } from '../bundle/bundle-publish.js';
-import { BundleManifestError } from '../bundle/manifest.js';
-import { SignatureKeyError } from '../bundle/signature.js';
-import { BundlePointerError, BundleStoreError } from '../bundle/bundle-store.js';
-import { LastGoodError } from '../bundle/last-good.js';
-import { BundleArchiveError } from '../bundle/bundle-archive.js';
-import { ModeError } from '../safety/mode.js';
-import { LockdownError } from '../safety/lockdown.js';
+import { BundleBuildError } from '../bundle/format/bundle-build.js';
+import { BundlePublishError } from '../operator/bundle-publish.js';
+import { BundleManifestError } from '../bundle/format/manifest.js';
+import { SignatureKeyError } from '../bundle/format/signature.js';
+import { BundlePointerError, BundleStoreError } from '../bundle/store/bundle-store.js';
+import { LastGoodError } from '../bundle/sources/last-good.js';
+import { BundleArchiveError } from '../bundle/format/bundle-archive.js';
+import { ModeError } from '../operator/mode.js';
+import { LockdownError } from '../operator/lockdown.js';
 import { AnnotationError } from '../cedar/annotations.js';
 import { IpListError } from '../context/ip-lists.js';
 import { ConfigError } from '../config/load-config.js';

@@ -1,7 +1,7 @@
 /** `--engine js|wasm` for the commands that decide (eval, check); `serve` reads it from its config. */
 import { ENGINES, setDefaultEngine, type EngineName } from '../cedar/js/engine-choice.js';
-import type { OptionSpec } from './command.js';
-import { UsageError } from './command.js';
+import type { OptionSpec } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 
 export const ENGINE_OPTION: Record<string, OptionSpec> = {
   engine: { type: 'string', description: 'js|wasm: evaluator of the policies (default js)', valueName: 'ENGINE' },

@@ -7,14 +7,14 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import { compilePolicyDirectory } from '../bundle/format/compile-policy-directory.js';
 import { EngineResultCache } from '../cache/decision-cache.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { decide, type EngineRequest } from '../cedar/engine.js';
 import type { EngineResult } from '../cedar/evaluate.js';
 import { DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_DECISION_CACHE_TTL_MS, DEFAULT_POLICIES_DIR } from '../config/schema.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { applyEngineOption, ENGINE_OPTION } from './engine-option.js';
 
 const uid = z.object({ type: z.string().min(1), id: z.string() }, { error: 'expected {"type": "...", "id": "..."}' });

@@ -3,14 +3,14 @@
  * store's pointer; and the wait behind `authz bundle activate V --wait`.
  * Both read the heartbeats servers started with --notify put in NATS.
  */
-import type { BundlePointer, BundleStore } from '../bundle/bundle-store.js';
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../notify/fleet-status.js';
-import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../notify/notify-connection.js';
-import { parseDurationMs } from '../config/values.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../bundle/notify/fleet-status.js';
+import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../bundle/notify/notify-connection.js';
+import { parseDurationMs } from '../config/duration.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, type OpenedStore } from './store-options.js';
-import { BundleStoreError } from '../bundle/bundle-store.js';
+import { BundleStoreError } from '../bundle/store/bundle-store.js';
 
 /** `--wait` alone waits this long. */
 export const DEFAULT_WAIT = '30s';

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { cedar } from '../cedar/cedar-wasm.js';
 import { didYouMean } from '../text/did-you-mean.js';
 import { describeError, isUserError } from './describe-error.js';
-import { helpText, parseCommandArgs, UsageError, type Command } from './command.js';
-import { COMMANDS, findCommand } from './commands.js';
+import { helpText, parseCommandArgs, UsageError, type Command } from './command-framework.js';
+import { COMMANDS, findCommand } from './command-table.js';
 
 export const DEBUG_FLAG = '--debug';
 

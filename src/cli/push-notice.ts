@@ -4,9 +4,9 @@
  * that fails changes nothing about the change itself, which is in the store:
  * the servers converge by polling, and the command says so (exit code unchanged).
  */
-import type { BundlePointer } from '../bundle/bundle-store.js';
-import { describeServers } from '../notify/notify-connection.js';
-import { publishPointer } from '../notify/pointer-channel.js';
+import type { BundlePointer } from '../bundle/store/bundle-store.js';
+import { describeServers } from '../bundle/notify/notify-connection.js';
+import { publishPointer } from '../bundle/notify/pointer-channel.js';
 import type { OpenedStore } from './store-options.js';
 
 export async function announcePointer(opened: OpenedStore, pointer: BundlePointer): Promise<boolean> {

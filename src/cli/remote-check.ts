@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { UsageError } from './command.js';
+import { UsageError } from './command-framework.js';
 import { authorizationService, loadProtos } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 
@@ -81,6 +81,15 @@ export interface RemoteAnswer {
   policies: string[];
   version: string;
   decisionId: string;
+  /** What Envoy was told, as the `decision` label of authz_decisions_total: allow, deny, dry_run_allow or fail_open. */
+  outcome: string;
+}
+
+/** A line saying why an allow is not the policies' allow (dry-run, fail open); none otherwise. */
+export function outcomeNote(a: RemoteAnswer): string[] {
+  if (a.outcome === 'dry_run_allow') return [`answered:   allow in dry-run: the rules deny this (${a.reason})`];
+  if (a.outcome === 'fail_open') return [`answered:   allow by the route's fail mode open: no decision could be made (${a.reason})`];
+  return [];
 }
 
 /** What a CheckResponse says, in our terms (the deny body carries message and policies). */
@@ -102,5 +111,6 @@ export function readCheckResponse(res: WireCheckResponse): RemoteAnswer {
     policies: body.policies ?? (str('policies') ? str('policies').split(',') : []),
     version: str('policy_version'),
     decisionId: str('decision_id'),
+    outcome: str('decision'),
   };
 }

@@ -10,12 +10,12 @@
  * Exit code 0 on success (including "nothing to change"), 1 when the store or
  * a check refuses, 2 on usage errors.
  */
-import { BundlePublishError } from '../bundle/bundle-publish.js';
-import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/bundle-store.js';
-import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/bundle-history.js';
-import { loadSigningKey, SignatureKeyError } from '../bundle/signature.js';
+import { BundlePublishError } from '../operator/bundle-publish.js';
+import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
+import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/store/bundle-history.js';
+import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import { PolicySetError } from '../cedar/compile.js';
-import { loadActiveBundle, publishDerived, type DerivedPublishResult } from '../safety/derived-version.js';
+import { loadActiveVersion, publishDerived, type DerivedPublishResult } from '../operator/derived-version.js';
 import {
   DEFAULT_LOCKDOWN_RETRY_AFTER_S,
   defaultLockdownMessage,
@@ -25,12 +25,12 @@ import {
   resolveLockdownService,
   withLockdown,
   withoutLockdown,
-} from '../safety/lockdown.js';
-import { ModeError, parseMode, settingsOf } from '../safety/mode.js';
-import { switchMode } from '../safety/mode-switch.js';
-import { clearShadowVersion, setShadowVersion } from '../safety/shadow-pointer.js';
-import type { Command, OptionSpec } from './command.js';
-import { UsageError } from './command.js';
+} from '../operator/lockdown.js';
+import { ModeError, parseMode, settingsOf } from '../operator/mode.js';
+import { switchMode } from '../operator/mode-switch.js';
+import { clearShadowVersion, setShadowVersion } from '../operator/shadow-pointer.js';
+import type { Command, OptionSpec } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
 import { announcePointer } from './push-notice.js';
 
@@ -126,7 +126,7 @@ export const lockdownOnCommand: Command = {
     if (!/^\d{1,9}$/.test(retryRaw)) throw new UsageError(`--retry-after "${retryRaw}" must be a whole number of seconds`);
     return withStore(values, 'lockdown on', async (store, opened) => {
       const methods = parseMethods(values.methods as string | undefined);
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const target = resolveLockdownService(base.files, asked);
       const service = target.service;
       if (service !== asked) process.stdout.write(`"${asked}" names Service::"${service}"\n`);
@@ -168,7 +168,7 @@ export const lockdownOffCommand: Command = {
   async run(values) {
     const asked = requireService(values);
     return withStore(values, 'lockdown off', async (store, opened) => {
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const service = resolveLockdownService(base.files, asked).service;
       const files = withoutLockdown(base.files, service);
       if (!files) {
@@ -191,7 +191,7 @@ export const lockdownStatusCommand: Command = {
   details: STORE_DETAILS,
   async run(values) {
     return withStore(values, 'lockdown status', async (store) => {
-      const base = await loadActiveBundle(store);
+      const base = await loadActiveVersion(store);
       const lockdowns = listLockdowns(base.files);
       const mode = settingsOf(base.files).mode;
       if (values.json) {

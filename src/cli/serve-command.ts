@@ -3,12 +3,12 @@ import { DEFAULT_ADMIN, DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_LISTEN, DEFAULT_
 import type { Config } from '../config/schema.js';
 import type { RunningServer } from '../server/authz-server.js';
 import { dropGrpcBindNoise } from '../server/listen-error.js';
-import type { Command, OptionSpec } from './command.js';
+import type { Command, OptionSpec } from './command-framework.js';
 import { NOTIFY_OPTIONS, S3_STORE_OPTIONS } from './store-options.js';
 import { CONTEXT_OPTIONS, JWT_TUNING_OPTIONS } from './context-options.js';
 import { TRANSPORT_OPTIONS } from './transport-options.js';
 import { settingsHelp } from './settings-help.js';
-import { DEFAULT_LOAD_WINDOW_MS } from '../context/load.js';
+import { DEFAULT_LOAD_WINDOW_MS } from '../context/server-load.js';
 
 const SERVE_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', description: 'YAML config file (also AUTHZ_CONFIG)', valueName: 'FILE' },

@@ -5,7 +5,7 @@
  */
 import { camelToEnv, camelToKebab, kebabToCamel } from '../config/load-config.js';
 import { configSchema } from '../config/schema.js';
-import type { OptionSpec } from './command.js';
+import type { OptionSpec } from './command-framework.js';
 
 /** Settings with a structure no flag or environment value can carry: YAML only. */
 const YAML_ONLY: Record<string, string> = {

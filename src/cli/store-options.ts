@@ -6,11 +6,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { kebabToCamel, loadConfig } from '../config/load-config.js';
 import { DEFAULT_BUNDLE_PREFIX } from '../config/schema.js';
-import { BundleStore } from '../bundle/bundle-store.js';
-import { createS3Client } from '../bundle/s3-client.js';
-import { loadVerifyKeys, type VerifyKeys } from '../bundle/signature.js';
-import { notifySettingsOf, type NotifySettings } from '../notify/notify-connection.js';
-import { UsageError, type OptionSpec } from './command.js';
+import { BundleStore } from '../bundle/store/bundle-store.js';
+import { createS3Client } from '../bundle/store/s3-client.js';
+import { loadVerifyKeys, type VerifyKeys } from '../bundle/format/signature.js';
+import { notifySettingsOf, type NotifySettings } from '../bundle/notify/notify-connection.js';
+import { UsageError, type OptionSpec } from './command-framework.js';
 
 /** The store's flags, as `serve` has them too. */
 export const S3_STORE_OPTIONS: Record<string, OptionSpec> = {

@@ -2,7 +2,7 @@
  * `serve` options bounding the gRPC listener (docs/hardening.md). Each is also
  * an AUTHZ_* environment variable and a camelCase key of the YAML config file.
  */
-import type { OptionSpec } from './command.js';
+import type { OptionSpec } from './command-framework.js';
 
 export const TRANSPORT_OPTIONS: Record<string, OptionSpec> = {
   'max-request-bytes': { type: 'string', description: 'Largest CheckRequest decoded; larger ones are 431 denies (default 1048576)', valueName: 'BYTES' },

@@ -1,7 +1,7 @@
-import { compilePolicyDirectory } from '../bundle/load-directory.js';
+import { compilePolicyDirectory } from '../bundle/format/compile-policy-directory.js';
 import { cedar } from '../cedar/cedar-wasm.js';
-import type { Command } from './command.js';
-import { UsageError } from './command.js';
+import type { Command } from './command-framework.js';
+import { UsageError } from './command-framework.js';
 import { describeError, isUserError } from './describe-error.js';
 
 export const validateCommand: Command = {

@@ -5,7 +5,7 @@
  * several issuers and claim mappings are YAML (`jwtIssuers`).
  */
 import { z } from 'zod';
-import { DEFAULT_LOAD_WINDOW_MS } from '../context/load.js';
+import { DEFAULT_LOAD_WINDOW_MS } from '../context/server-load.js';
 import { MAX_TRUSTED_HOPS } from '../context/client-address.js';
 import { DEFAULT_PARENT_CLAIMS, DEFAULT_PRINCIPAL_CLAIM } from '../context/jwt-claims.js';
 import { DEFAULT_ALGORITHMS } from '../context/jwt-identity.js';

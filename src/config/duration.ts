@@ -4,7 +4,16 @@
  * either floods the store or stalls every rollout.
  */
 import { z } from 'zod';
-import { parseDurationMs } from './values.js';
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "250ms", "2s", "1m", "1.5s" or a bare number of milliseconds → milliseconds. */
+export function parseDurationMs(s: string | number): number | undefined {
+  if (typeof s === 'number') return Number.isFinite(s) && s >= 0 ? s : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(s);
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT_MS[m[2] ?? 'ms'];
+}
 
 const UNITLESS = /^\s*(\d+(?:\.\d+)?)\s*$/;
 

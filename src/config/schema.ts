@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { parseHostPort, type HostPort } from './values.js';
+import { parseHostPort, type HostPort } from './host-port.js';
 import { duration } from './duration.js';
 
 export { duration };
@@ -13,7 +13,7 @@ import { wholeNumber } from './whole-number.js';
 import { FAIL_MODES } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS } from '../enforcement/safety-options.js';
 import { contextConfigShape, refineContextConfig } from './context-schema.js';
-import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/policy-directory.js';
+import { DEFAULT_DIRECTORY_SETTLE_MS, MAX_DIRECTORY_SETTLE_MS } from '../bundle/format/policy-directory.js';
 import { callerPatternProblem } from '../server/allowed-callers.js';
 import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
 import { DEFAULT_BODY_MAX_BYTES, DEFAULT_JSON_MAX_DEPTH, DEFAULT_JSON_MAX_KEYS } from '../envoy/request-body.js';
@@ -270,4 +270,3 @@ export type Config = Readonly<z.output<typeof configSchema>>;
 export function pollIntervalOf(config: Pick<Config, 'pollInterval' | 'notify'>): number {
   return config.pollInterval ?? (config.notify ? DEFAULT_PUSH_POLL_INTERVAL_MS : DEFAULT_POLL_INTERVAL_MS);
 }
-export type ConfigInput = z.input<typeof configSchema>;

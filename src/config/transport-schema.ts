@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_MAX_REQUEST_BYTES } from '../envoy/check-request-limits.js';
-import { parseDurationMs } from './values.js';
+import { parseDurationMs } from './duration.js';
 import { wholeNumber } from './whole-number.js';
 
 /** Envoy opens another connection when a connection's streams are all busy. */

@@ -9,7 +9,7 @@ import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import { forwardedClientIp, XFF_HEADER } from './client-address.js';
 import { parseIp, type ParsedIp } from './ip-address.js';
-import { NO_LOAD, type LoadSource } from './load.js';
+import { NO_LOAD, type LoadSource } from './server-load.js';
 import { riskScore, type RiskSettings } from './risk.js';
 import { UTC } from './time-fields.js';
 
@@ -32,21 +32,6 @@ export interface ContextFieldSettings {
   risk?: RiskSettings;
   load: LoadSource;
 }
-
-/**
- * How a decision cache may key on each server-computed field when a policy
- * reads it (docs/context.md, "Caching"): `exact` values are part of the key,
- * `hour` fields are exact per local hour (key on hour and weekday, or on the
- * request time truncated to the hour in the set's timezone), and a decision
- * that read an `uncacheable` field must not be cached at all.
- */
-export const CONTEXT_FIELD_CACHING = Object.freeze({
-  'source.lists': 'exact',
-  risk: 'exact',
-  hour: 'hour',
-  weekday: 'hour',
-  load: 'uncacheable',
-} as const);
 
 export const DEFAULT_FIELD_SETTINGS: ContextFieldSettings = Object.freeze({ trustedHops: 0, load: NO_LOAD });
 

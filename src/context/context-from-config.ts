@@ -11,7 +11,7 @@ import type { IssuerConfig } from '../config/context-schema.js';
 import type { ContextFieldSettings } from './context-fields.js';
 import { usableKeys, MIN_RSA_BITS } from './jwks-key-set.js';
 import { JwtIdentity, type IssuerSettings, type JwtIdentityOptions, type JwtSettings, type KeySource } from './jwt-identity.js';
-import { NO_LOAD, type LoadSource } from './load.js';
+import { NO_LOAD, type LoadSource } from './server-load.js';
 import { RequestEnricher } from './request-enricher.js';
 
 async function keySource(location: string, field: string): Promise<KeySource> {
@@ -38,7 +38,9 @@ async function keySource(location: string, field: string): Promise<KeySource> {
 function issuerEntries(config: Config): { entry: IssuerConfig; field: string }[] {
   const out: { entry: IssuerConfig; field: string }[] = [];
   if (config.jwtIssuer) out.push({ entry: { issuer: config.jwtIssuer, audiences: config.jwtAudience, jwks: config.jwks! }, field: 'jwks' });
-  config.jwtIssuers.forEach((entry, n) => out.push({ entry, field: `jwtIssuers.${n}.jwks` }));
+  config.jwtIssuers.forEach((entry, n) => {
+    out.push({ entry, field: `jwtIssuers.${n}.jwks` });
+  });
   return out;
 }
 

@@ -96,7 +96,7 @@ class PrefixTrie {
         break;
       }
     }
-    return bits < limit ? bits : limit;
+    return Math.min(bits, limit);
   }
 
   private keyBit(n: number, i: number): number {
@@ -136,7 +136,7 @@ class PrefixTrie {
         return;
       }
       const childLen = this.lengths[child];
-      const common = this.common(child, key, childLen < length ? childLen : length);
+      const common = this.common(child, key, Math.min(childLen, length));
       if (common === childLen) {
         n = child;
         continue;

@@ -1,7 +1,7 @@
 /**
  * Everything the server knows about a request beyond Envoy's message: who the
  * end user is (JWT) and the extra context fields. Built once from the config
- * (server and `authz check` alike) and handed to the pipeline in authorize.ts.
+ * (server and `authz check` alike) and handed to the pipeline (src/pipeline/decide-check.ts).
  */
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { RequestModel } from '../envoy/request-model.js';

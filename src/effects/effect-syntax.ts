@@ -50,7 +50,7 @@ const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Query parameter names we can remove: RFC 3986 unreserved characters and brackets (`ids[]`). */
 const QUERY_NAME = /^[A-Za-z0-9._~[\]-]+$/;
 const PATH_SEGMENT = /^[A-Za-z0-9_-]+$/;
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what this pattern is for.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
@@ -72,8 +72,6 @@ export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set([
 ]);
 /** Set by Envoy from the body it sends; a response header of ours would contradict it. */
 const FORBIDDEN_RESPONSE_HEADERS: ReadonlySet<string> = new Set(['content-length']);
-
-export const EMPTY_EFFECTS: AllowEffects = Object.freeze({ stripHeaders: [], setHeaders: [], stripQuery: [], responseHeaders: [] });
 
 export function isEmptyEffects(e: AllowEffects): boolean {
   return e.stripHeaders.length === 0 && e.setHeaders.length === 0 && e.stripQuery.length === 0 && e.responseHeaders.length === 0;

@@ -30,7 +30,7 @@ import type { RequestModel } from './request-model.js';
 
 /** A rendered value longer than this is left out: upstreams and proxies cap header size (Envoy: 60 KiB for all headers). */
 export const MAX_RENDERED_HEADER_CHARS = 8192;
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what this pattern is for.
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Effects from one place: a bundle.yaml rule or a policy. */

@@ -3,7 +3,7 @@
  * `includeRequestBodyInCheck`), read lazily: the model keeps a reference to the
  * bytes and decodes the text or parses JSON only when asked, so a policy set
  * that never reads `context.body` / `context.json` pays for neither (see
- * authorize.ts, which asks only when the evaluated slice reads them).
+ * the pipeline (src/pipeline/authorize-input.ts), which asks only when the evaluated slice reads them).
  *
  * What Envoy sends (external_auth.proto AttributeContext.HttpRequest):
  * - `body` (string) with `pack_as_bytes: false`, `raw_body` (bytes) with

@@ -5,7 +5,7 @@
  */
 import client from 'prom-client';
 import type { JwtResult } from '../context/jwt-identity.js';
-import type { LoadSource } from '../context/load.js';
+import type { LoadSource } from '../context/server-load.js';
 
 const JWT_RESULTS: JwtResult[] = ['verified', 'cached', 'upstream', 'rejected', 'unavailable'];
 

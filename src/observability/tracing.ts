@@ -153,8 +153,3 @@ export class Tracing {
     await this.provider.shutdown();
   }
 }
-
-/** The trace id a set of headers carries (what a Check span's parent will be). */
-export function traceIdOf(tracing: Tracing, headers: Record<string, string>): string | undefined {
-  return trace.getSpanContext(tracing.parentOf(headers))?.traceId;
-}

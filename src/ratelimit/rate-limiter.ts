@@ -33,6 +33,8 @@ export interface RateLimitHit {
 
 interface CompiledRule {
   name: string;
+  /** bundle.yaml `key`: what the buckets are per (source.ip, principal, service, header:<name>). */
+  key: string;
   matches(input: RequestModel, principal: PrincipalRef): boolean;
   keyOf(input: RequestModel, principal: PrincipalRef): string;
   rates: Record<Mode, Rate>;
@@ -52,7 +54,7 @@ function compileRule(rule: RateLimitRule): CompiledRule {
     (methodSet === undefined || methodSet.has(input.method)) &&
     (pathPrefix === undefined || input.path.startsWith(pathPrefix));
   const rates = { normal: rule.normal, 'high-alert': rule['high-alert'] ?? rule.normal };
-  return { name: rule.name, matches, keyOf: keyFunction(rule.key), rates, shares: { servers: 1, rates } };
+  return { name: rule.name, key: rule.key, matches, keyOf: keyFunction(rule.key), rates, shares: { servers: 1, rates } };
 }
 
 function keyFunction(key: string): CompiledRule['keyOf'] {
@@ -92,6 +94,16 @@ export class RateLimiter {
       this.compiled.set(settings, rules);
     }
     return rules;
+  }
+
+  /** The rules this request counts against, with this server's share of each rate (for `authz check` to explain). */
+  rulesMatching(settings: BundleSettings, input: RequestModel, principal: PrincipalRef): { rule: string; key: string; share: Rate; mode: Mode }[] {
+    if (settings.rateLimiting === 'envoy') return [];
+    const servers = normaliseFleetSize(this.fleet.servers());
+    const mode = settings.mode;
+    return this.rulesFor(settings)
+      .filter((r) => r.matches(input, principal))
+      .map((r) => ({ rule: r.name, key: r.key, share: fleetShare(r.rates[mode], servers), mode }));
   }
 
   /** The first rule the request is over, or undefined when it may proceed. */

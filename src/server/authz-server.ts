@@ -5,10 +5,10 @@
 import type { Logger } from 'pino';
 import { ActivePolicySet } from '../bundle/active-policy-set.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
-import { createBundleSource } from '../bundle/create-bundle-source.js';
+import { createBundleSource } from '../bundle/sources/create-bundle-source.js';
 import type { Config } from '../config/schema.js';
 import { requestEnricherFromConfig } from '../context/context-from-config.js';
-import { EventLoopLoad } from '../context/load.js';
+import { EventLoopLoad } from '../context/server-load.js';
 import type { RequestEnricher } from '../context/request-enricher.js';
 import { ContextMetrics } from '../observability/context-metrics.js';
 import { DecisionLog } from '../observability/decision-log.js';
@@ -20,18 +20,18 @@ import { AdminServer } from './admin-server.js';
 import { CheckHandler } from './check-handler.js';
 import { GrpcServer } from './grpc-server.js';
 import { installProcessFaultHandlers } from './process-faults.js';
-import type { SafetyOptions } from '../enforcement/safety-options.js';
+import { bodyLimitsFromConfig, safetyOptionsFromConfig } from '../pipeline/pipeline-settings.js';
 import { grpcServerCredentials, tlsMode } from './tls.js';
 import { CallerAllowList, callerGate } from './allowed-callers.js';
 import { redactedHeaderNames } from '../observability/redaction.js';
 import { Tracing } from '../observability/tracing.js';
 import { fleetShare, type FleetSize } from '../ratelimit/fleet-share.js';
-import type { BundleSource } from '../bundle/bundle-source.js';
-import { StalePolicyGuard } from '../bundle/stale-policy-guard.js';
+import type { BundleSource } from '../bundle/sources/bundle-source.js';
+import { StalePolicyGuard } from '../bundle/sources/stale-policy-guard.js';
 import { HttpAuthzServer } from './http-authz-server.js';
 import { addReflection } from './reflection.js';
 import { listenError } from './listen-error.js';
-import { formatHostPort } from '../config/values.js';
+import { formatHostPort } from '../config/host-port.js';
 import { setDefaultEngine } from '../cedar/js/engine-choice.js';
 import { onFallback } from '../cedar/js/fallback.js';
 
@@ -92,7 +92,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const shadowVersion = new ActivePolicySet();
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
-  const bodyLimits = { maxBytes: config.bodyMaxBytes, jsonMaxDepth: config.jsonMaxDepth, jsonMaxKeys: config.jsonMaxKeys };
+  const bodyLimits = bodyLimitsFromConfig(config);
   // The source is built below; the guard reads its clock through this.
   let source: BundleSource | undefined;
   const staleGuard =
@@ -114,7 +114,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger.info({ servers: n, previous: fleetServers }, 'fleet size changed; rate limit shares recomputed');
     fleetServers = n;
   };
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptions(config), shadowVersion, cache, staleGuard, tracing, fleet, bodyLimits });
+  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptionsFromConfig(config), shadowVersion, cache, staleGuard, tracing, fleet, bodyLimits });
   const grpcServer = new GrpcServer({
     handler,
     isServing: isReady,
@@ -276,17 +276,6 @@ function refuseCallerFor(config: Config, metrics: AuthzMetrics, logger: Logger) 
       logger[firstTime ? 'warn' : 'debug']({ caller: verdict.id ?? null, reason: verdict.message }, 'Check call refused: caller not in --allowed-callers (UNAUTHENTICATED)');
     },
   });
-}
-
-function safetyOptions(config: Config): SafetyOptions {
-  return {
-    failMode: config.failMode,
-    dryRun: config.dryRun,
-    decisionTimeoutMs: config.decisionTimeout,
-    shadowEvaluation: config.shadowEvaluation,
-    shadowSampleRate: config.shadowSampleRate,
-    rateLimitMaxKeys: config.rateLimitMaxKeys,
-  };
 }
 
 /** What an operator checks during an incident: which controls are in force on this server right now. */

@@ -1,43 +1,35 @@
 /**
- * The Check handler: runs the pipeline against the active set inside the
- * safety controls, records the metric and the decision log line, and shapes
- * the CheckResponse. It never throws: anything unexpected becomes an
- * evaluation error, answered by the route's fail mode. It answers
- * synchronously except when a bearer token must first be verified.
- *
- *   parse → (no set? deadline?) → identity → rate limits → Cedar → (deadline?)
- *   → enforce (fail mode, dry-run) → answer; shadow evaluations after the answer.
+ * The Check handler: wiring around the pipeline (src/pipeline/). It reads the
+ * active set, calls decideCheck and respond, records the metrics, the trace
+ * and the decision log line, and schedules shadow evaluations after the
+ * answer. It never throws. It answers synchronously except when a bearer
+ * token must first be verified.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { BodyLimits } from '../envoy/request-body.js';
-import { authorizeInput, readCheckRequest, refusedInput, type Authorization } from '../authorize.js';
 import type { ActivePolicySet } from '../bundle/active-policy-set.js';
-import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { DecisionCache } from '../cache/decision-cache.js';
-import type { EngineResult } from '../cedar/evaluate.js';
-import { denyFor } from '../cedar/decide.js';
 import { ACTION_TYPE, RESOURCE_TYPE } from '../cedar/cedar-request.js';
-import { workloadPrincipal, type PrincipalRef } from '../cedar/principal.js';
+import type { CompiledPolicySet } from '../cedar/compile.js';
+import type { EngineResult } from '../cedar/evaluate.js';
 import { USER_TYPE } from '../context/jwt-claims.js';
-import type { IdentityOutcome } from '../context/jwt-identity.js';
 import { RequestEnricher } from '../context/request-enricher.js';
-import { decisionDeadline, deadlineMessage, epochNowMs, withinDeadline, type Deadline } from '../enforcement/deadline.js';
-import { enforceDecision, type Enforced } from '../enforcement/enforce.js';
-import { routeSettings, type RouteDefaults } from '../enforcement/route-settings.js';
+import { decisionDeadline, epochNowMs } from '../enforcement/deadline.js';
+import type { Enforced } from '../enforcement/enforce.js';
+import type { RouteDefaults } from '../enforcement/route-settings.js';
 import { DEFAULT_SAFETY_OPTIONS, MAX_PENDING_SHADOW_JOBS, type SafetyOptions } from '../enforcement/safety-options.js';
-import { applyAllowEffects } from '../envoy/allow-effects.js';
-import { refusalOf, type RequestRefusal } from '../envoy/check-request-limits.js';
-import { decisionToCheckResponse } from '../envoy/check-response.js';
-import type { RequestModel } from '../envoy/request-model.js';
+import type { RequestRefusal } from '../envoy/check-request-limits.js';
+import type { BodyLimits } from '../envoy/request-body.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { DecisionLog } from '../observability/decision-log.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 import type { Tracing } from '../observability/tracing.js';
+import { decideCheck, failed, refusedOutcome, type CheckOutcome, type PipelineDeps } from '../pipeline/decide-check.js';
+import { respond, routeDefaultsFor, routeOf } from '../pipeline/respond.js';
+import { runShadowJob, shadowJobFor, type ShadowJob, type ShadowResult } from '../pipeline/shadow.js';
 import { BucketStore } from '../ratelimit/bucket-store.js';
 import type { FleetSize } from '../ratelimit/fleet-share.js';
-import { RateLimiter, rateLimitDecision, type RateLimitHit } from '../ratelimit/rate-limiter.js';
-import { hasShadowWork, runShadowJob, type ShadowJob, type ShadowResult } from '../shadow/shadow-evaluation.js';
+import { RateLimiter } from '../ratelimit/rate-limiter.js';
 
 export interface CheckHandlerDeps {
   policySet: ActivePolicySet;
@@ -61,17 +53,11 @@ export interface CheckHandlerDeps {
   staleGuard?: { readonly stale: boolean; message(version: string): string };
 }
 
-/** One check's pipeline result, before enforcement. */
-interface PipelineResult extends Authorization {
-  principal?: PrincipalRef;
-  rateLimit?: RateLimitHit;
-  shadow?: ShadowJob;
-}
-
 export class CheckHandler {
   private readonly enricher: RequestEnricher;
   private readonly safety: SafetyOptions;
   private readonly limiter: RateLimiter;
+  private readonly pipeline: PipelineDeps;
   private pendingShadowJobs = 0;
   private defaultsFor: CompiledPolicySet | null | undefined;
   private defaults: RouteDefaults = { failMode: 'closed', dryRun: false };
@@ -81,6 +67,14 @@ export class CheckHandler {
     this.safety = deps.safety ?? DEFAULT_SAFETY_OPTIONS;
     this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()), deps.fleet);
     deps.metrics.trackRateLimitKeys(() => this.limiter.buckets.size);
+    this.pipeline = {
+      enricher: this.enricher,
+      limiter: this.limiter,
+      cache: deps.cache,
+      staleGuard: deps.staleGuard,
+      inputOptions: deps.bodyLimits ? { bodyLimits: deps.bodyLimits } : undefined,
+      decisionTimeoutMs: this.safety.decisionTimeoutMs,
+    };
   }
 
   /** Rate limit buckets held now (for /safety). */
@@ -94,20 +88,15 @@ export class CheckHandler {
     const decisionId = randomUUID();
     const set = this.deps.policySet.current;
     const deadline = decisionDeadline(epochNowMs(), this.safety.decisionTimeoutMs, grpcDeadline);
-    let out: PipelineResult | Promise<PipelineResult>;
-    try {
-      out = this.decide(request, set, deadline, decisionId);
-    } catch (err) {
-      // Parsing is written never to throw (a property test holds it to that); if it does, fail by the server's mode.
-      out = this.failed(err, undefined, set, decisionId);
-    }
+    const out = decideCheck(request, set, this.pipeline, deadline, decisionId);
     if (out instanceof Promise) {
+      // decideCheck's promise does not reject; this is a last guard so a Check is always answered.
       return out.then(
-        (r) => this.finish(r, set, started, decisionId),
-        (err: unknown) => this.finish(this.failed(err, undefined, set, decisionId), set, started, decisionId),
+        (o) => this.finish(o, set, started),
+        (err: unknown) => this.finish(failed(err, undefined, set, decisionId), set, started),
       );
     }
-    return this.finish(out, set, started, decisionId);
+    return this.finish(out, set, started);
   }
 
   /**
@@ -116,100 +105,18 @@ export class CheckHandler {
    */
   refuse(refusal: RequestRefusal): WireCheckResponse {
     const set = this.deps.policySet.current;
-    const decisionId = randomUUID();
-    return this.finish({ decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) }, set, performance.now(), decisionId);
+    return this.finish(refusedOutcome(refusal, set), set, performance.now());
   }
 
-  /** A bug, not an input problem: keep the input (if any) so the route's fail mode applies, and say so loudly. */
-  private failed(err: unknown, input: RequestModel | undefined, set: CompiledPolicySet | null, decisionId: string): PipelineResult {
-    this.deps.logger.error({ err }, 'check failed unexpectedly');
-    return { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId), input };
-  }
-
-  private decide(request: WireCheckRequest, set: CompiledPolicySet | null, deadline: Deadline, decisionId: string): PipelineResult | Promise<PipelineResult> {
-    const refusal = refusalOf(request);
-    if (refusal) return { decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) };
-    const parsed = readCheckRequest(request, set, this.deps.bodyLimits ? { bodyLimits: this.deps.bodyLimits } : undefined);
-    if (!parsed.ok) return refusedInput(parsed, set, decisionId);
-    const input = parsed.input;
-    if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
-    const guard = this.deps.staleGuard;
-    if (guard?.stale) return { decision: denyFor('policy_stale', guard.message(set.version), set.version, decisionId), input };
-    try {
-      if (epochNowMs() >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input };
-      const identity = this.enricher.identify(input);
-      if (identity instanceof Promise) {
-        // Waiting for an issuer's keys ends at the deadline; then the route's fail mode answers
-        // (and nothing more is done for this request when the keys arrive).
-        return withinDeadline<IdentityOutcome | null>(identity, deadline, () => null).then(
-          (o) => (o === null ? { decision: this.deadlineDeny(deadline, set.version, decisionId), input } : this.identified(input, set, o, deadline, decisionId)),
-          (err: unknown) => this.failed(err, input, set, decisionId),
-        );
-      }
-      return this.identified(input, set, identity, deadline, decisionId);
-    } catch (err) {
-      return this.failed(err, input, set, decisionId);
-    }
-  }
-
-  private identified(input: RequestModel, set: CompiledPolicySet, identity: IdentityOutcome, deadline: Deadline, decisionId: string): PipelineResult {
-    try {
-      if (identity.kind === 'rejected') {
-        // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
-        const decision = denyFor(identity.reason, identity.message, set.version, decisionId);
-        if (identity.wwwAuthenticate) decision.headers['www-authenticate'] = identity.wwwAuthenticate;
-        return { decision, input };
-      }
-      // The rate limiter sees the principal Cedar is asked about (a verified user is not Anonymous).
-      const principal = identity.kind === 'user' ? identity.principal : workloadPrincipal(input.source.principal);
-      const now = epochNowMs();
-      // A token verification may have waited on the issuer's keys.
-      if (now >= deadline.atMs) return { decision: this.deadlineDeny(deadline, set.version, decisionId), input, principal };
-      const hit = this.limiter.check(set.settings, input, principal, now);
-      if (hit) return { decision: rateLimitDecision(hit, set.version, decisionId), input, principal, rateLimit: hit };
-
-      const auth: PipelineResult = authorizeInput(input, set, decisionId, { principal, fields: this.enricher.fields(input, set), cache: this.deps.cache });
-      auth.principal = principal;
-      const challenge = this.enricher.challenge;
-      if (auth.decision.status === 401 && challenge && !auth.decision.headers['www-authenticate']) {
-        auth.decision.headers['www-authenticate'] = challenge;
-      }
-      // Evaluation cannot be interrupted; if it ran past the deadline, its answer is too late to use.
-      if (epochNowMs() >= deadline.atMs) return { ...auth, decision: this.deadlineDeny(deadline, set.version, decisionId) };
-      if (auth.engine) {
-        const shadowVersion = this.deps.shadowVersion?.current ?? null;
-        if (hasShadowWork(set, shadowVersion) && sampled(this.safety.shadowSampleRate)) {
-          const enricher = this.enricher;
-          auth.shadow = {
-            input,
-            principal,
-            set,
-            enforced: auth.engine,
-            shadowVersion,
-            fieldsFor: (s) => enricher.fields(input, s),
-          };
-        }
-      }
-      return auth;
-    } catch (err) {
-      return this.failed(err, input, set, decisionId);
-    }
-  }
-
-  private finish(out: PipelineResult, set: CompiledPolicySet | null, started: number, decisionId: string): WireCheckResponse {
-    const route = routeSettings(out.input?.contextExtensions, this.routeDefaults(set));
-    const enforced = enforceDecision(out.decision, route, out.input?.headers);
-    // Effects after the (possibly cached) decision, from this request's principal and context.
-    const shaped = applyAllowEffects(enforced.answer, set, out);
-    enforced.answer = shaped.decision;
-    const p = out.principal;
-    const response = decisionToCheckResponse(enforced.answer, {
-      principal: p ? { type: p.type, id: p.id } : undefined,
-      mode: set?.settings.mode,
-      outcome: enforced.outcome,
-    });
+  private finish(out: CheckOutcome, set: CompiledPolicySet | null, started: number): WireCheckResponse {
+    // A bug, not an input problem: the route's fail mode answered; say so loudly.
+    if (out.internalError !== undefined) this.deps.logger.error({ err: out.internalError }, 'check failed unexpectedly');
+    const route = routeOf(out, this.routeDefaults(set));
+    const reply = respond(out, route, set);
+    const { enforced } = reply;
     const ended = performance.now();
     const seconds = (ended - started) / 1000;
+    const p = out.principal;
     if (this.deps.tracing) {
       const a = enforced.answer;
       this.deps.tracing.recordCheck({
@@ -225,7 +132,7 @@ export class CheckHandler {
         principalType: p?.type,
         service: out.input?.service,
         mode: set?.settings.mode,
-        decisionId,
+        decisionId: out.decision.decisionId,
         failed: enforced.failCause !== undefined,
       });
     }
@@ -235,9 +142,9 @@ export class CheckHandler {
     if (out.rateLimit) this.deps.metrics.rateLimited.inc({ rule: out.rateLimit.rule });
     if (out.cache) this.deps.metrics.cacheLookups.inc({ result: out.cache });
     let extra = logExtra(out, enforced, route.warning, route.dryRun);
-    if (shaped.report) extra = { ...extra, effects: shaped.report };
+    if (reply.effects) extra = { ...extra, effects: reply.effects };
 
-    const job = out.shadow;
+    const job = shadowJobFor(out, set, this.deps.shadowVersion?.current ?? null, this.enricher, this.safety.shadowSampleRate);
     if (job === undefined) {
       this.writeLog(out, enforced, seconds, extra);
     } else if (this.safety.shadowEvaluation === 'inline') {
@@ -254,20 +161,16 @@ export class CheckHandler {
         this.writeLog(out, enforced, seconds, this.shadow(job, extra));
       });
     }
-    return response;
+    return reply.response;
   }
 
   /** Per set, not per request: the defaults change only when a set is swapped in. */
   private routeDefaults(set: CompiledPolicySet | null): RouteDefaults {
     if (set !== this.defaultsFor) {
       this.defaultsFor = set;
-      this.defaults = { failMode: this.safety.failMode, dryRun: this.safety.dryRun || set?.settings.enforcement === 'dry-run' };
+      this.defaults = routeDefaultsFor(this.safety, set);
     }
     return this.defaults;
-  }
-
-  private deadlineDeny(deadline: Deadline, version: string | null, decisionId: string) {
-    return denyFor('deadline_exceeded', deadlineMessage(deadline, this.safety.decisionTimeoutMs), version, decisionId);
   }
 
   /** Run the shadow evaluations, count them, and add mismatches to the log fields. */
@@ -293,7 +196,7 @@ export class CheckHandler {
     return mismatches ? { ...extra, shadow: mismatches } : extra;
   }
 
-  private writeLog(out: PipelineResult, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
+  private writeLog(out: CheckOutcome, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
     const p = out.principal;
     this.deps.decisionLog.write({
       // A dry-run deny is logged as the deny it is; fail-mode answers as what was answered.
@@ -310,11 +213,7 @@ export class CheckHandler {
   }
 }
 
-function sampled(rate: number): boolean {
-  return rate >= 1 || (rate > 0 && Math.random() < rate);
-}
-
-function logExtra(out: PipelineResult, enforced: Enforced, warning: string | undefined, dryRun: boolean): Record<string, unknown> | undefined {
+function logExtra(out: CheckOutcome, enforced: Enforced, warning: string | undefined, dryRun: boolean): Record<string, unknown> | undefined {
   let extra: Record<string, unknown> | undefined;
   if (enforced.outcome === 'dry_run_allow') extra = { enforcement: 'dry-run', answered: 'allow' };
   else if (enforced.failCause) {

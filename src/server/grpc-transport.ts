@@ -188,13 +188,17 @@ function answerOversizeWithDecision(call: grpc.ServerInterceptingCallInterface, 
   let answering = false;
   call.sendStatus = (status: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0]): void => {
     if (answering) return;
-    if (status.code !== grpc.status.RESOURCE_EXHAUSTED) return sendStatus(status);
+    if (status.code !== grpc.status.RESOURCE_EXHAUSTED) {
+      sendStatus(status);
+      return;
+    }
     answering = true;
     let response: unknown;
     try {
       response = answer(status.details ?? '');
     } catch {
-      return sendStatus(status);
+      sendStatus(status);
+      return;
     }
     call.sendMetadata(new grpc.Metadata());
     call.sendMessage(response, () => sendStatus({ code: grpc.status.OK, details: 'OK', metadata: new grpc.Metadata() }));

@@ -9,18 +9,20 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request as httpsRequest } from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readHistory } from '../../src/bundle/bundle-history.js';
+import { readHistory } from '../../src/bundle/store/bundle-history.js';
 import { openAlertReceiver, type RunningAlertReceiver } from '../../src/cli/alerts-command.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { loadActiveBundle } from '../../src/safety/derived-version.js';
-import { settingsOf } from '../../src/safety/mode.js';
+import { loadActiveVersion } from '../../src/operator/derived-version.js';
+import { settingsOf } from '../../src/operator/mode.js';
 import { runCli } from '../support/cli.js';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, EXAMPLE_POLICIES } from '../support/policy-dir.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { startTestStore, type TestStore } from '../support/s3-store.js';
 import { makePki } from '../support/pki.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { scrapeMetric } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const SCHEMA = readFileSync(path.join(EXAMPLE_POLICIES, 'schema.cedarschema'), 'utf8');
 const POLICIES = `@id("reads") permit(principal, action in Action::"read", resource);`;
@@ -55,8 +57,8 @@ function fileWith(name: string, text: string): string {
   return p;
 }
 
-const storeMode = async () => settingsOf((await loadActiveBundle(s3.store)).files).mode;
-const activeVersion = async () => (await loadActiveBundle(s3.store)).pointer.version;
+const storeMode = async () => settingsOf((await loadActiveVersion(s3.store)).files).mode;
+const activeVersion = async () => (await loadActiveVersion(s3.store)).pointer.version;
 
 /** Anonymous GETs from one fresh address; the gRPC codes (0 allowed, 7 denied). */
 async function anonymousBurst(n: number): Promise<{ allowed: number; limited: number }> {
@@ -98,14 +100,24 @@ function payload(alerts: ReturnType<typeof alert>[]) {
   };
 }
 
+/** The alerts receiver's JSON answer; which fields are present depends on the request. */
+interface AlertsReply {
+  error: string;
+  mapped: number;
+  unmapped: string[];
+  result: string;
+  wanted: string;
+  firing: { fingerprint: string }[];
+}
+
 async function post(body: unknown, opts: { path?: string; token?: string | null; raw?: string; port?: number } = {}) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
   const res = await fetch(`http://127.0.0.1:${opts.port ?? receiver.port}${opts.path ?? '/alerts'}`, { method: 'POST', headers, body: opts.raw ?? JSON.stringify(body) });
-  return { status: res.status, body: (await res.json()) as Record<string, any> };
+  return { status: res.status, body: (await res.json()) as AlertsReply };
 }
 
-const receiverMetric = async (sample: string) => metricValue(await (await fetch(`http://127.0.0.1:${receiver.port}/metrics`)).text(), sample);
+const receiverMetric = (sample: string) => scrapeMetric(receiver.port, sample);
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'authz-alerts-'));
@@ -135,7 +147,7 @@ describe('senders that may not switch the mode', () => {
     expect([none.status, wrong.status]).toEqual([401, 401]);
     expect(await activeVersion()).toBe(before);
     expect(await receiverMetric('authz_alert_requests_total{result="unauthenticated"}')).toBe(2);
-    expect(((await (await fetch(`http://127.0.0.1:${receiver.port}/status`)).json()) as any).firing).toEqual([]);
+    expect(((await (await fetch(`http://127.0.0.1:${receiver.port}/status`)).json()) as AlertsReply).firing).toEqual([]);
   });
 
   it('malformed JSON and a body that is not a webhook payload get 400 and change nothing', async () => {
@@ -282,7 +294,7 @@ describe('mTLS senders', () => {
       createLogger({ level: 'silent' }),
     );
     const send = (cert?: { cert: string; private: string }) =>
-      new Promise<{ status: number; body: any }>((resolve, reject) => {
+      new Promise<{ status: number; body: AlertsReply }>((resolve, reject) => {
         const req = httpsRequest(
           { host: '127.0.0.1', port: mtls.port, path: '/alerts', method: 'POST', ca: ca.cert, servername: 'localhost', cert: cert?.cert, key: cert?.private, headers: { 'content-type': 'application/json' } },
           (res) => {

@@ -5,10 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, policyDir, removeDir } from '../support/policy-dir.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { policyDir, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, ORDERS, istioRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const SANITIZE = `
 @id("orders-read")

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, type CliResult } from '../support/cli.js';
-import { activateVersion } from '../../src/bundle/bundle-publish.js';
-import { packBundle } from '../../src/bundle/bundle-archive.js';
-import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/manifest.js';
-import type { RunningServer } from '../../src/server/authz-server.js';
-import { startS3Server } from '../support/s3-authz-server.js';
+import { startS3Server } from '../support/start-server.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
+import { packBundle } from '../../src/bundle/format/bundle-archive.js';
+import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/format/manifest.js';
+import type { RunningServer } from '../../src/server/authz-server.js';
 
 const authz = (...argv: string[]): Promise<CliResult> => runCli(argv);
 

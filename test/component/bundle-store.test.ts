@@ -5,10 +5,10 @@
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildBundle } from '../../src/bundle/bundle-build.js';
-import { activateVersion, pushBundle, rollbackBundle } from '../../src/bundle/bundle-publish.js';
-import { VersionExistsError } from '../../src/bundle/bundle-store.js';
-import { sha256 } from '../../src/bundle/manifest.js';
+import { buildBundle } from '../../src/bundle/format/bundle-build.js';
+import { activateVersion, pushBundle, rollbackBundle } from '../../src/operator/bundle-publish.js';
+import { VersionExistsError } from '../../src/bundle/store/bundle-store.js';
+import { sha256 } from '../../src/bundle/format/manifest.js';
 import { build, policyFiles, publish } from '../support/bundle-fixtures.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 

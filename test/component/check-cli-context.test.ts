@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { checkCommand } from '../../src/cli/check-command.js';
-import { parseCommandArgs } from '../../src/cli/command.js';
+import { parseCommandArgs } from '../../src/cli/command-framework.js';
 import { AUDIENCE, ISSUER, signingKey, token, type SigningKey } from './context-harness.js';
 
 async function runCheck(argv: string[]): Promise<{ code: number; out: string }> {

@@ -7,7 +7,7 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIENCE, GATEWAY, ISSUER, policyDir, signingKey, startTestServer, token, type SigningKey, type TestServer } from './context-harness.js';
+import { AUDIENCE, GATEWAY, ISSUER, policyDir, signingKey, startContextServer, token, type SigningKey, type ContextServer } from './context-harness.js';
 
 const EXAMPLES = path.resolve('policies');
 const ADMIN_CONSOLE = 'spiffe://cluster.local/ns/ops/sa/admin-console';
@@ -16,8 +16,8 @@ const RISK_ENGINE = 'spiffe://cluster.local/ns/risk/sa/engine';
 describe('the example policies with identity, lists, risk and time', () => {
   let key: SigningKey;
   let keysDir: string;
-  let server: TestServer;
-  let otherRiskSource: TestServer;
+  let server: ContextServer;
+  let otherRiskSource: ContextServer;
   let admin: string;
   let shopper: string;
   let shopperMfa: string;
@@ -28,8 +28,8 @@ describe('the example policies with identity, lists, risk and time', () => {
     const jwksFile = path.join(keysDir, 'jwks.json');
     await writeFile(jwksFile, JSON.stringify({ keys: [key.publicJwk] }));
     const common = { policies: EXAMPLES, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: jwksFile, riskHeader: 'X-Risk-Score', trustedHops: 1 };
-    server = await startTestServer({ ...common, riskTrustedPrincipal: [GATEWAY] });
-    otherRiskSource = await startTestServer({ ...common, riskTrustedPrincipal: [RISK_ENGINE] });
+    server = await startContextServer({ ...common, riskTrustedPrincipal: [GATEWAY] });
+    otherRiskSource = await startContextServer({ ...common, riskTrustedPrincipal: [RISK_ENGINE] });
     admin = `Bearer ${await token(key, { groups: ['admins'] })}`;
     shopper = `Bearer ${await token(key, { sub: 'carol' })}`;
     shopperMfa = `Bearer ${await token(key, { sub: 'carol', acr: 'mfa' })}`;
@@ -141,7 +141,7 @@ describe('the example policies with identity, lists, risk and time', () => {
 
 describe('load shedding on a busy server', () => {
   let dir: Awaited<ReturnType<typeof policyDir>>;
-  let server: TestServer;
+  let server: ContextServer;
 
   beforeAll(async () => {
     dir = await policyDir({
@@ -151,7 +151,7 @@ describe('load shedding on a busy server', () => {
 forbid (principal is Anonymous, action, resource) when { context.load >= 50 };
 `,
     });
-    server = await startTestServer({ policies: dir.dir, loadWindow: '1s' });
+    server = await startContextServer({ policies: dir.dir, loadWindow: '1s' });
   });
 
   afterAll(async () => {

@@ -1,6 +1,6 @@
 /**
  * What the identity/context component tests share: a real server on loopback
- * started from config (as `serve` would), a real grpc-js client, a JWKS served
+ * started from config (as `serve` would), the shared grpc-js client, a JWKS served
  * over node:http, and signing keys made with jose.
  */
 import http from 'node:http';
@@ -8,13 +8,13 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload, type CryptoKey } from 'jose';
-import { loadConfig } from '../../src/config/load-config.js';
-import { authorizationService, loadProtos } from '../../src/envoy/protos.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckRequest, WireCheckResponse } from '../../src/envoy/wire-types.js';
-import { startAuthzServer, type RunningServer } from '../../src/server/authz-server.js';
+import type { RunningServer } from '../../src/server/authz-server.js';
+import { metricsText } from '../support/admin-http.js';
+import { connectAuthz } from '../support/grpc-client.js';
+import { startQuietServer } from '../support/start-server.js';
 
 export interface Answer {
   allowed: boolean;
@@ -25,7 +25,7 @@ export interface Answer {
   policies?: string[];
 }
 
-export interface TestServer {
+export interface ContextServer {
   running: RunningServer;
   /** `deadlineMs`: the gRPC deadline of the call, as Envoy's ext_authz `timeout` sets it. */
   check(req: SimpleRequest | WireCheckRequest, deadlineMs?: number): Promise<Answer>;
@@ -33,40 +33,19 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(settings: Record<string, unknown>): Promise<TestServer> {
-  const config = loadConfig({ flags: { listen: '127.0.0.1:0', admin: '127.0.0.1:0', logLevel: 'silent', ...settings }, env: {} });
-  const running = await startAuthzServer(config);
-  const Client = authorizationService();
-  const client = new Client(`127.0.0.1:${running.grpcPort}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-    Check(req: WireCheckRequest, options: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: WireCheckResponse) => void): void;
-  };
+export async function startContextServer(settings: Record<string, unknown>): Promise<ContextServer> {
+  const running = await startQuietServer(settings);
+  const client = connectAuthz(running.grpcPort);
   return {
     running,
-    check: (req, deadlineMs) =>
-      new Promise((resolve, reject) => {
-        const options = deadlineMs === undefined ? {} : { deadline: Date.now() + deadlineMs };
-        client.Check(simpleRequestToCheckRequest(req), options, (err, res) => (err ? reject(err) : resolve(toAnswer(res))));
-      }),
-    metrics: async () => {
-      const res = await fetch(`http://127.0.0.1:${running.adminPort}/metrics`);
-      return res.text();
-    },
+    // Without a deadline the call waits as long as the server takes (Infinity is grpc-js's "no deadline").
+    check: async (req, deadlineMs) => toAnswer(await client.check(simpleRequestToCheckRequest(req), deadlineMs ?? Number.POSITIVE_INFINITY)),
+    metrics: () => metricsText(running.adminPort),
     close: async () => {
       client.close();
       await running.close();
     },
   };
-}
-
-/** The client decodes envoy.type.v3.StatusCode as its enum name ("Forbidden"); map it back to the number. */
-let statusNumbers: Map<string, number> | undefined;
-function httpStatus(code: unknown): number {
-  if (typeof code === 'number') return code;
-  if (!statusNumbers) {
-    const values = (loadProtos() as unknown as { envoy: { type: { v3: { StatusCode: { type: { value: { name: string; number: number }[] } } } } } }).envoy.type.v3.StatusCode.type.value;
-    statusNumbers = new Map(values.map((v) => [v.name, v.number]));
-  }
-  return statusNumbers.get(String(code)) ?? Number.NaN;
 }
 
 function toAnswer(res: WireCheckResponse): Answer {
@@ -79,7 +58,7 @@ function toAnswer(res: WireCheckResponse): Answer {
   const headers: Record<string, string> = {};
   for (const h of denied.headers) headers[h.header.key] = h.header.value;
   const body = JSON.parse(denied.body) as { message: string; policies: string[] };
-  return { allowed: false, status: httpStatus(denied.status.code), headers, message: body.message, policies: body.policies };
+  return { allowed: false, status: denied.status.code, headers, message: body.message, policies: body.policies };
 }
 
 /** A policy directory on disk, removed by `cleanup`. */
@@ -137,7 +116,7 @@ export class JwksServer {
   /** Requests open at once, now and at most. */
   open = 0;
   maxOpen = 0;
-  private readonly server = http.createServer((req, res) => {
+  private readonly server = http.createServer((_req, res) => {
     this.requests++;
     this.maxOpen = Math.max(this.maxOpen, ++this.open);
     res.on('close', () => this.open--);

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
-import { copyExamplePolicies, eventually, removeDir } from '../support/policy-dir.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
+import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
+import { eventually } from '../support/wait.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
-import { metricValue } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

@@ -13,22 +13,11 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load-config.js';
-import { startAuthzServer, type RunningServer } from '../../src/server/authz-server.js';
-import { AuthzClient, waitFor } from '../support/authz-client.js';
-import {
-  CHURN_VERSIONS,
-  COMPLETE_VERSIONS,
-  ConfigMapVolume,
-  HALF_A,
-  PROBE,
-  renameOverEach,
-  rewriteWithPause,
-  sleep,
-  SymlinkSwapper,
-  versionOf,
-  writeFiles,
-} from '../support/directory-churn.js';
+import type { RunningServer } from '../../src/server/authz-server.js';
+import { type AuthzClient, connectAuthz } from '../support/grpc-client.js';
+import { startQuietServer } from '../support/start-server.js';
+import { waitFor } from '../support/wait.js';
+import { CHURN_VERSIONS, COMPLETE_VERSIONS, ConfigMapVolume, HALF_A, PROBE, renameOverEach, rewriteWithPause, sleep, SymlinkSwapper, versionOf, writeFiles } from '../support/directory-churn.js';
 
 const CHANGES = 100;
 /** Hold still after a change for this long (longer than poll + settle + read), so that versions do get served. */
@@ -43,7 +32,7 @@ const SHORT_HOLD_MS = 350;
 async function holdStillUntilServed(files: Readonly<Record<string, string>>, atLeastMs: number): Promise<void> {
   await sleep(atLeastMs);
   const want = versionOf(files);
-  const got = await waitFor(() => client!.check(PROBE), (a) => a.version === want, 20_000);
+  const got = await waitFor(() => client!.answer(PROBE), (a) => a.version === want, 20_000);
   if (got.version !== want) throw new Error(`a directory held still was not served within 20 s (still ${got.version})`);
 }
 
@@ -61,7 +50,7 @@ async function probeWhile(client: AuthzClient, done: Promise<void>): Promise<Pro
   void done.finally(() => (running = false));
   const loop = async () => {
     while (running) {
-      const a = await client.check(PROBE);
+      const a = await client.answer(PROBE);
       counts.probes++;
       counts.versions.add(a.version);
       if (a.allowed || !COMPLETE_VERSIONS.has(a.version)) counts.foreign++;
@@ -76,8 +65,8 @@ let server: RunningServer | undefined;
 let client: AuthzClient | undefined;
 
 async function serve(policies: string): Promise<void> {
-  server = await startAuthzServer(loadConfig({ flags: { policies, listen: '127.0.0.1:0', admin: '127.0.0.1:0', logLevel: 'silent' }, env: {} }));
-  client = new AuthzClient(server.grpcPort);
+  server = await startQuietServer({ policies });
+  client = connectAuthz(server.grpcPort);
 }
 
 afterEach(async () => {
@@ -112,7 +101,7 @@ describe('a policy directory under churn', () => {
     expect(counts.foreign).toBe(0);
     expect(counts.versions.size).toBe(2); // both complete versions were served along the way
     // Left on version 1 (100 is even): that is what is served.
-    const last = await waitFor(() => client!.check(PROBE), (a) => a.version === versionOf(CHURN_VERSIONS[0]), 20_000);
+    const last = await waitFor(() => client!.answer(PROBE), (a) => a.version === versionOf(CHURN_VERSIONS[0]), 20_000);
     expect(last).toMatchObject({ allowed: false, version: versionOf(CHURN_VERSIONS[0]) });
   }, 120_000);
 
@@ -164,10 +153,10 @@ describe('a Kubernetes ConfigMap volume (per-file links into ..data)', () => {
 
     const ready = await fetch(`http://127.0.0.1:${server!.adminPort}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await client!.check(PROBE)).toMatchObject({ allowed: false, policies: ['forbid-probe'], version: versionOf(CHURN_VERSIONS[0]) });
+    expect(await client!.answer(PROBE)).toMatchObject({ allowed: false, policies: ['forbid-probe'], version: versionOf(CHURN_VERSIONS[0]) });
 
     volume.update(CHURN_VERSIONS[1]);
-    const swapped = await waitFor(() => client!.check(PROBE), (a) => a.version === versionOf(CHURN_VERSIONS[1]), 20_000);
+    const swapped = await waitFor(() => client!.answer(PROBE), (a) => a.version === versionOf(CHURN_VERSIONS[1]), 20_000);
     expect(swapped).toMatchObject({ allowed: false, policies: ['forbid-probe'], version: versionOf(CHURN_VERSIONS[1]) });
 
     // A link out of the volume (to a permissive file elsewhere) is refused; the last good set keeps serving.
@@ -180,6 +169,6 @@ describe('a Kubernetes ConfigMap volume (per-file links into ..data)', () => {
       20_000,
     );
     expect(bundle.last_error!.message).toMatch(/z-extra\.cedar links outside the policy directory/);
-    expect(await client!.check(PROBE)).toMatchObject({ allowed: false, version: versionOf(CHURN_VERSIONS[1]) });
+    expect(await client!.answer(PROBE)).toMatchObject({ allowed: false, version: versionOf(CHURN_VERSIONS[1]) });
   }, 30_000);
 });

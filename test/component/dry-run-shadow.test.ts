@@ -8,9 +8,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
-import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, policyDir, removeDir } from '../support/policy-dir.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { policyDir, removeDir } from '../support/policy-dir.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const POLICIES = `

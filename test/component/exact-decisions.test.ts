@@ -7,15 +7,15 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { authorizeCheckRequest } from '../../src/authorize.js';
-import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import { EngineResultCache } from '../../src/cache/decision-cache.js';
 import { parseSpiffeId } from '../../src/cedar/principal.js';
 import { decide } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { runCli } from '../support/cli.js';
-import { connectAuthz } from '../support/grpc-clients.js';
+import { connectAuthz } from '../support/grpc-client.js';
 import { policyDir, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
 import { startTestServer } from '../support/start-server.js';

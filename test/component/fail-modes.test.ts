@@ -3,16 +3,18 @@
  * evaluation throwing, deadline passed), per route through
  * context_extensions["fail_mode"] and server-wide through --fail-mode.
  */
-import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import { DEFAULT_LOG_MAX_STRING } from '../../src/observability/decision-log.js';
 import { cutString } from '../../src/observability/redaction.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
-import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, policyDir, removeDir } from '../support/policy-dir.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { policyDir, removeDir } from '../support/policy-dir.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const ALLOW_READS = '@id("reads") permit(principal, action in Action::"read", resource);';
 const OPEN = { fail_mode: 'open' };

@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAlertReceiver, type RunningAlertReceiver } from '../../src/cli/alerts-command.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
 import { natsSkipReason, TestNatsServer } from '../support/nats-server.js';
-import { eventually, EXAMPLE_POLICIES } from '../support/policy-dir.js';
+import { eventually } from '../support/wait.js';
+import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { startTestStore, type TestStore } from '../support/s3-store.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';
 

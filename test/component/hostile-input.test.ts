@@ -10,25 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CONTEXT_EXTENSIONS } from '../../src/envoy/check-request-limits.js';
 import { MAX_HEADERS } from '../../src/envoy/check-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
-import { connectAuthz, denyBody, type AuthzClient } from '../support/grpc-clients.js';
-import {
-  CHECK_PATH,
-  checkRequestBytes,
-  connectRawCheck,
-  emptyContextExtensionsRequest,
-  emptyHeaderMapRequest,
-  h2Frame,
-  H2,
-  hpackIndexed,
-  hpackLiteralIndexed,
-  httpRequestFields,
-  lenField,
-  RawH2Connection,
-  type RawCheckClient,
-} from '../support/hostile-requests.js';
+import { connectAuthz, denyBody, type AuthzClient } from '../support/grpc-client.js';
+import { CHECK_PATH, checkRequestBytes, connectRawCheck, emptyContextExtensionsRequest, emptyHeaderMapRequest, h2Frame, H2, hpackIndexed, hpackLiteralIndexed, httpRequestFields, lenField, RawH2Connection, type RawCheckClient } from '../support/hostile-requests.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { istioRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const MIB = 1024 * 1024;
 const GOOD = istioRequest({ path: '/public/logo.png', host: 'frontend:8080', destination: 'spiffe://cluster.local/ns/shop/sa/frontend' });

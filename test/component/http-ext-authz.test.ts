@@ -7,7 +7,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy/simple-request.js';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
 import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { FRONTEND, ORDERS } from '../support/requests.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';

@@ -11,7 +11,7 @@
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { exportJWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Answer, AUDIENCE, ISSUER, JwksServer, policyDir, signingKey, startTestServer, token, type SigningKey, type TestServer } from './context-harness.js';
+import { type Answer, AUDIENCE, ISSUER, JwksServer, policyDir, signingKey, startContextServer, token, type SigningKey, type ContextServer } from './context-harness.js';
 import type { SimpleRequest } from '../../src/envoy/simple-request.js';
 
 const POLICIES = { 'api.cedar': '@id("users")\npermit (principal is User, action, resource);\n' };
@@ -19,7 +19,7 @@ const COOLDOWN_MS = 1000;
 
 let dir: Awaited<ReturnType<typeof policyDir>> | undefined;
 let jwks: JwksServer | undefined;
-let server: TestServer | undefined;
+let server: ContextServer | undefined;
 
 afterEach(async () => {
   await server?.close();
@@ -36,7 +36,7 @@ async function setUp(mode: JwksServer['mode'], settings: Record<string, unknown>
   jwks.mode = mode;
   const url = await jwks.start();
   const startedAt = Date.now();
-  server = await startTestServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: url, jwksCooldown: `${COOLDOWN_MS}ms`, ...settings });
+  server = await startContextServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: url, jwksCooldown: `${COOLDOWN_MS}ms`, ...settings });
   return { key, startedAt };
 }
 

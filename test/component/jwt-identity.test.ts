@@ -6,7 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimpleRequest } from '../../src/envoy/simple-request.js';
-import { AUDIENCE, FRONTEND, GATEWAY, ISSUER, JwksServer, policyDir, signingKey, startTestServer, token, unsignedToken, type SigningKey, type TestServer } from './context-harness.js';
+import { AUDIENCE, FRONTEND, GATEWAY, ISSUER, JwksServer, policyDir, signingKey, startContextServer, token, unsignedToken, type SigningKey, type ContextServer } from './context-harness.js';
 
 const POLICIES = {
   'api.cedar': `
@@ -44,7 +44,7 @@ const me = (authorization?: string, principal = FRONTEND): SimpleRequest => ({
 describe('bearer JWTs verified against a JWKS URL', () => {
   let dir: Awaited<ReturnType<typeof policyDir>>;
   let jwks: JwksServer;
-  let server: TestServer;
+  let server: ContextServer;
   let key: SigningKey;
 
   beforeAll(async () => {
@@ -53,7 +53,7 @@ describe('bearer JWTs verified against a JWKS URL', () => {
     jwks = new JwksServer();
     jwks.keys = [key.publicJwk];
     const url = await jwks.start();
-    server = await startTestServer({
+    server = await startContextServer({
       policies: dir.dir,
       jwtIssuer: ISSUER,
       jwtAudience: [AUDIENCE],
@@ -169,14 +169,14 @@ describe('bearer JWTs verified against a JWKS URL', () => {
 describe('key rotation through JWKS refresh', () => {
   let dir: Awaited<ReturnType<typeof policyDir>>;
   let jwks: JwksServer;
-  let server: TestServer;
+  let server: ContextServer;
 
   beforeAll(async () => {
     dir = await policyDir(POLICIES);
     jwks = new JwksServer();
     const url = await jwks.start();
     jwks.keys = [(await signingKey('placeholder')).publicJwk];
-    server = await startTestServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: url, jwksCooldown: '0ms' });
+    server = await startContextServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: url, jwksCooldown: '0ms' });
   });
 
   afterAll(async () => {
@@ -204,7 +204,7 @@ describe('key rotation through JWKS refresh', () => {
 
 describe('when the key set cannot be fetched', () => {
   let dir: Awaited<ReturnType<typeof policyDir>>;
-  let server: TestServer;
+  let server: ContextServer;
 
   beforeAll(async () => {
     dir = await policyDir(POLICIES);
@@ -213,7 +213,7 @@ describe('when the key set cannot be fetched', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    server = await startTestServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: `http://127.0.0.1:${port}/jwks.json` });
+    server = await startContextServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: `http://127.0.0.1:${port}/jwks.json` });
   });
 
   afterAll(async () => {
@@ -232,21 +232,21 @@ describe('when the key set cannot be fetched', () => {
 
 describe('payloads verified upstream by Envoy', () => {
   let dir: Awaited<ReturnType<typeof policyDir>>;
-  let trusting: TestServer;
-  let plain: TestServer;
+  let trusting: ContextServer;
+  let plain: ContextServer;
   const future = () => Math.floor(Date.now() / 1000) + 600;
   const metadata = (payload: Record<string, unknown>) => ({ 'envoy.filters.http.jwt_authn': { [ISSUER]: payload } });
 
   beforeAll(async () => {
     dir = await policyDir(POLICIES);
-    trusting = await startTestServer({
+    trusting = await startContextServer({
       policies: dir.dir,
       jwtUpstreamMetadata: true,
       jwtUpstreamHeader: 'x-jwt-payload',
       jwtUpstreamIssuers: [ISSUER],
       jwtUpstreamTrustedPrincipal: [GATEWAY],
     });
-    plain = await startTestServer({ policies: dir.dir });
+    plain = await startContextServer({ policies: dir.dir });
   });
 
   afterAll(async () => {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_REDACTED_HEADERS, MAX_LOGGED_HEADERS } from '../../src/observability/redaction.js';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';

@@ -8,12 +8,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockdownPolicyText } from '../../src/safety/lockdown.js';
+import { lockdownPolicyText } from '../../src/operator/lockdown.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
-import { connectAuthz, denyBody, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, denyBody, type AuthzClient } from '../support/grpc-client.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { ADMIN_CONSOLE, FRONTEND, ORDERS, istioRequest, rawHeaderRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const PAYMENTS = 'spiffe://cluster.local/ns/shop/sa/payments';
 const GATEWAY = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';

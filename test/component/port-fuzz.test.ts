@@ -7,11 +7,12 @@
 import fc from 'fast-check';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAuthz } from '../support/grpc-clients.js';
+import { connectAuthz } from '../support/grpc-client.js';
 import { h2Frame, H2_PREFACE } from '../support/hostile-requests.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { istioRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const CONNECTION_BUDGET_MS = 1000;
 

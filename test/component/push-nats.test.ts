@@ -14,15 +14,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'nats';
-import { activateVersion } from '../../src/bundle/bundle-publish.js';
-import type { BundlePointer, BundleStore } from '../../src/bundle/bundle-store.js';
-import { POINTER_BUCKET, pointerKey, locationUrl } from '../../src/notify/pointer-channel.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
+import type { BundlePointer, BundleStore } from '../../src/bundle/store/bundle-store.js';
+import { POINTER_BUCKET, pointerKey, locationUrl } from '../../src/bundle/notify/pointer-channel.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { adminJson, scrapeMetric } from '../support/admin-http.js';
+import { GET_X } from '../support/requests.js';
+import { waitFor } from '../support/wait.js';
 import { publish } from '../support/bundle-fixtures.js';
 import { runCli } from '../support/cli.js';
 import { natsSkipReason, TestNatsServer } from '../support/nats-server.js';
-import { startS3Server } from '../support/s3-authz-server.js';
+import { startS3Server, TestServers, type ServedServer } from '../support/start-server.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
 const skip = natsSkipReason();
@@ -33,7 +35,7 @@ const PUSH_WAIT_MS = 10_000;
 
 let s3: TestS3Store;
 let nats: TestNatsServer;
-const open: { server: RunningServer; client: AuthzClient }[] = [];
+const servers = new TestServers();
 
 describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
   beforeAll(async () => {
@@ -44,15 +46,12 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     if (!s3.isUp) await s3.up();
   });
   afterAll(async () => {
-    await Promise.all(open.map(async ({ server, client }) => (client.close(), await server.close())));
+    await servers.closeAll();
     await Promise.all([s3?.close(), nats?.close()]);
   });
 
-  async function serve(bundle: string, flags: Record<string, unknown> = {}): Promise<{ server: RunningServer; client: AuthzClient }> {
-    const server = await startS3Server(s3, bundle, { notify: nats.url, pollInterval: POLL_ONLY_AS_SAFETY_NET, ...flags });
-    const entry = { server, client: new AuthzClient(server.grpcPort) };
-    open.push(entry);
-    return entry;
+  function serve(bundle: string, flags: Record<string, unknown> = {}): Promise<ServedServer> {
+    return servers.add(startS3Server(s3, bundle, { notify: nats.url, pollInterval: POLL_ONLY_AS_SAFETY_NET, ...flags }));
   }
 
   const storeFlags = (bundle: string) => ['--s3-endpoint', s3.endpoint, '--bucket', TEST_BUCKET, '--bundle', bundle, '--notify', nats.url];
@@ -70,20 +69,20 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     await activateVersion(store, 'v1');
     const { server, client } = await serve('push');
     await connected(server);
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
 
     const cli = await runCli(['bundle', 'activate', 'v2', ...storeFlags('push')]);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain(`pushed to ${nats.url}`);
-    const v2 = await waitFor(() => client.check(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS);
+    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS);
     expect(v2).toMatchObject({ allowed: false, httpStatus: 403, version: 'v2' });
 
     const push = await pushState(server);
     expect(push).toMatchObject({ kind: 'nats', state: 'connected', servers: nats.url, invalid_messages: 0 });
     expect(push.messages).toBeGreaterThanOrEqual(1);
-    expect(await metricValue(server.adminPort, 'authz_push_connected')).toBe(1);
-    expect(await metricValue(server.adminPort, 'authz_push_messages_total{result="hint"}')).toBeGreaterThanOrEqual(1);
-    const age = await metricValue(server.adminPort, 'authz_push_last_message_age_seconds');
+    expect(await scrapeMetric(server.adminPort, 'authz_push_connected')).toBe(1);
+    expect(await scrapeMetric(server.adminPort, 'authz_push_messages_total{result="hint"}')).toBeGreaterThanOrEqual(1);
+    const age = await scrapeMetric(server.adminPort, 'authz_push_last_message_age_seconds');
     expect(age).toBeGreaterThanOrEqual(0);
   });
 
@@ -96,7 +95,7 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     // The watch hands the new server the message it missed, without anyone publishing again.
     const push = await waitFor(() => pushState(server), (p) => p.messages >= 1, PUSH_WAIT_MS);
     expect(push.messages).toBeGreaterThanOrEqual(1);
-    expect(await client.check(GET_X)).toMatchObject({ version: 'v2', allowed: false });
+    expect(await client.answer(GET_X)).toMatchObject({ version: 'v2', allowed: false });
   });
 
   it('with NATS down, the command says push failed and servers converge by polling', async () => {
@@ -111,9 +110,9 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain('activated down v2');
     expect(cli.stderr).toMatch(/push to nats:\/\/127\.0\.0\.1:\d+ failed: .*servers converge by polling/);
-    const v2 = await waitFor(() => client.check(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS);
+    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS);
     expect(v2).toMatchObject({ version: 'v2', allowed: false });
-    expect(await metricValue(server.adminPort, 'authz_push_connected')).toBe(0);
+    expect(await scrapeMetric(server.adminPort, 'authz_push_connected')).toBe(0);
   });
 
   it('after NATS restarts, the watch resumes and pushes reach the server again', async () => {
@@ -128,9 +127,9 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     await connected(server);
 
     expect((await runCli(['bundle', 'activate', 'v2', ...storeFlags('restart')])).code).toBe(0);
-    expect(await waitFor(() => client.check(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS)).toMatchObject({ version: 'v2' });
+    expect(await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS)).toMatchObject({ version: 'v2' });
     expect((await runCli(['bundle', 'activate', 'v3', ...storeFlags('restart')])).code).toBe(0);
-    expect(await waitFor(() => client.check(GET_X), (a) => a.version === 'v3', PUSH_WAIT_MS)).toMatchObject({ version: 'v3', allowed: true });
+    expect(await waitFor(() => client.answer(GET_X), (a) => a.version === 'v3', PUSH_WAIT_MS)).toMatchObject({ version: 'v3', allowed: true });
   });
 
   describe('messages are hints; the store decides', () => {
@@ -159,8 +158,8 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     it('duplicate and out-of-order messages never move a server below the store pointer', async () => {
       const { server, client } = await serve('hints');
       await connected(server);
-      expect(await client.check(GET_X)).toMatchObject({ version: 'v3' });
-      const loads = await metricValue(server.adminPort, 'authz_bundle_loads_total{result="success"}');
+      expect(await client.answer(GET_X)).toMatchObject({ version: 'v3' });
+      const loads = await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}');
       const before = (await pushState(server)).messages;
 
       await putRaw(message(pointers.v3));
@@ -170,15 +169,15 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       await putRaw(message(pointers.v3));
       await waitFor(() => pushState(server), (p) => p.messages >= before + 5, PUSH_WAIT_MS);
       // Each was answered by reading the store, which still says v3: nothing was loaded.
-      await waitFor(() => metricValue(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'), (t) => t * 1000 > Date.now() - 1000, PUSH_WAIT_MS);
-      expect(await client.check(GET_X)).toMatchObject({ version: 'v3', allowed: true });
-      expect(await metricValue(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(loads);
+      await waitFor(() => scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'), (t) => t * 1000 > Date.now() - 1000, PUSH_WAIT_MS);
+      expect(await client.answer(GET_X)).toMatchObject({ version: 'v3', allowed: true });
+      expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(loads);
     });
 
     it('a forged message (another version, a wrong sha256, another store, garbage) changes nothing', async () => {
       const { server, client } = await serve('hints');
       await connected(server);
-      const loads = await metricValue(server.adminPort, 'authz_bundle_loads_total{result="success"}');
+      const loads = await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}');
 
       // Names v2 with a sha256 that is not v2's: were the message trusted, v2 (closed) would be enforced.
       await putRaw(message({ ...pointers.v2, sha256: 'f'.repeat(64), activated_at: new Date().toISOString() }));
@@ -187,10 +186,10 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       await waitFor(() => pushState(server), (p) => p.invalid_messages >= 2, PUSH_WAIT_MS);
       const push = await pushState(server);
       expect(push.invalid_messages).toBeGreaterThanOrEqual(2);
-      expect(await metricValue(server.adminPort, 'authz_push_messages_total{result="invalid"}')).toBeGreaterThanOrEqual(2);
-      expect(await client.check(GET_X)).toMatchObject({ version: 'v3', allowed: true });
-      expect(await metricValue(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(loads);
-      expect(await metricValue(server.adminPort, 'authz_bundle_loads_total{result="error"}')).toBe(0);
+      expect(await scrapeMetric(server.adminPort, 'authz_push_messages_total{result="invalid"}')).toBeGreaterThanOrEqual(2);
+      expect(await client.answer(GET_X)).toMatchObject({ version: 'v3', allowed: true });
+      expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(loads);
+      expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="error"}')).toBe(0);
     });
   });
 
@@ -221,7 +220,7 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       expect(waited.code).toBe(0);
       expect(waited.stdout).toMatch(/all 3 live server\(s\) run v2/);
       // Returned only once each server enforces it.
-      for (const { client } of fleet) expect(await client.check(GET_X)).toMatchObject({ version: 'v2', allowed: false });
+      for (const { client } of fleet) expect(await client.answer(GET_X)).toMatchObject({ version: 'v2', allowed: false });
     });
 
     it('--wait exits 1 and names the stragglers when a server cannot take the version', async () => {
@@ -242,7 +241,7 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       expect(waited.stderr).toMatch(/--wait: after 3\.0s, 1 of 2 live server\(s\) do not run v2/);
       expect(waited.stderr).toContain(pickyId);
       expect(waited.stderr).toMatch(new RegExp(`${pickyId} .*\\(none\\), not-ready, last error: .*refused by --verify-key`));
-      expect(await good.client.check(GET_X)).toMatchObject({ version: 'v2' });
+      expect(await good.client.answer(GET_X)).toMatchObject({ version: 'v2' });
     });
 
     it('--wait without --notify is a usage error naming it', async () => {

@@ -6,9 +6,11 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
-import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, policyDir, removeDir } from '../support/policy-dir.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { policyDir, removeDir } from '../support/policy-dir.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 import { AUDIENCE, ISSUER, signingKey, token } from './context-harness.js';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';

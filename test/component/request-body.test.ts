@@ -10,7 +10,8 @@ import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy
 import type { WireCheckRequest, WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { readCheckResponse, type RemoteAnswer } from '../../src/cli/remote-check.js';
 import { copyExamplePolicies, policyDir, removeDir } from '../support/policy-dir.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const ORDERS = 'spiffe://cluster.local/ns/shop/sa/orders';

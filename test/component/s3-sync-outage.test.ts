@@ -8,12 +8,13 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { activateVersion } from '../../src/bundle/bundle-publish.js';
-import type { BundleStore } from '../../src/bundle/bundle-store.js';
-import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
+import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
+import { adminJson, scrapeMetric } from '../support/admin-http.js';
+import { GET_X } from '../support/requests.js';
+import { waitFor } from '../support/wait.js';
 import { publish } from '../support/bundle-fixtures.js';
-import { startS3Server } from '../support/s3-authz-server.js';
+import { startS3Server, TestServers, type ServedServer } from '../support/start-server.js';
 import { TestS3Store } from '../support/s3rver-store.js';
 
 /**
@@ -25,7 +26,7 @@ const RECOVERY_WAIT_MS = 10_000;
 
 let s3: TestS3Store;
 let store: BundleStore;
-const open: { server: RunningServer; client: AuthzClient }[] = [];
+const servers = new TestServers();
 
 beforeAll(async () => {
   s3 = await TestS3Store.start();
@@ -39,21 +40,12 @@ afterEach(async () => {
   if (!s3.isUp) await s3.up();
 });
 afterAll(async () => {
-  await Promise.all(open.map(async ({ server, client }) => (client.close(), await server.close())));
+  await servers.closeAll();
   await s3.close();
 });
 
-async function serve(flags: Record<string, unknown> = {}): Promise<{ server: RunningServer; client: AuthzClient }> {
-  const server = await startS3Server(s3, 'outage', flags);
-  const entry = { server, client: new AuthzClient(server.grpcPort) };
-  open.push(entry);
-  return entry;
-}
-
-async function stop(entry: { server: RunningServer; client: AuthzClient }): Promise<void> {
-  entry.client.close();
-  await entry.server.close();
-  open.splice(open.indexOf(entry), 1);
+function serve(flags: Record<string, unknown> = {}): Promise<ServedServer> {
+  return servers.add(startS3Server(s3, 'outage', flags));
 }
 
 describe('store outages', () => {
@@ -61,60 +53,60 @@ describe('store outages', () => {
     const stateDir = mkdtempSync(path.join(tmpdir(), 'authz-state-'));
     await activateVersion(store, 'v1');
     const first = await serve({ stateDir });
-    expect(await first.client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await first.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     expect(readdirSync(path.join(stateDir, 'outage'))).toContain('last-good.json');
-    await stop(first);
+    await servers.stop(first);
 
     await s3.down();
     const restarted = await serve({ stateDir });
     expect((await adminJson(restarted.server.adminPort, '/readyz')).status).toBe(200);
-    expect(await restarted.client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await restarted.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     const bundle = (await adminJson(restarted.server.adminPort, '/bundle')).body;
     expect(bundle).toMatchObject({ version: 'v1', bundle: { loaded_from: 'last-good', version: 'v1' }, store: { reachable: false } });
     expect(bundle.store.last_error.message).toMatch(/GET s3:\/\/.*\/bundles\/outage\/current\.json: .*ECONNREFUSED/);
 
     await s3.up();
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => restarted.client.check(GET_X), (a) => a.version === 'v2', RECOVERY_WAIT_MS);
+    const v2 = await waitFor(() => restarted.client.answer(GET_X), (a) => a.version === 'v2', RECOVERY_WAIT_MS);
     expect(v2).toMatchObject({ allowed: false, version: 'v2' });
     expect((await adminJson(restarted.server.adminPort, '/bundle')).body).toMatchObject({ bundle: { loaded_from: 'store' }, store: { reachable: true } });
-    await stop(restarted);
+    await servers.stop(restarted);
   });
 
   it('a restart with the store up reuses the persisted tarball when the pointer still names it', async () => {
     const stateDir = mkdtempSync(path.join(tmpdir(), 'authz-state-'));
     await activateVersion(store, 'v3');
     const first = await serve({ stateDir });
-    expect(await metricValue(first.server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(1);
-    await stop(first);
+    expect(await scrapeMetric(first.server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(1);
+    await servers.stop(first);
     const second = await serve({ stateDir });
-    expect(await second.client.check(GET_X)).toMatchObject({ allowed: true, version: 'v3' });
-    expect(await metricValue(second.server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(0);
-    await stop(second);
+    expect(await second.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v3' });
+    expect(await scrapeMetric(second.server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(0);
+    await servers.stop(second);
   });
 
   it('store down mid-run: decisions and readiness carry on, failures are counted, and the server catches up after', async () => {
     await activateVersion(store, 'v1');
     const running = await serve();
-    expect(await running.client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await running.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
 
     await s3.down();
-    const failures = await waitFor(() => metricValue(running.server.adminPort, 'authz_bundle_store_errors_total'), (n) => n >= 2, RECOVERY_WAIT_MS);
+    const failures = await waitFor(() => scrapeMetric(running.server.adminPort, 'authz_bundle_store_errors_total'), (n) => n >= 2, RECOVERY_WAIT_MS);
     expect(failures).toBeGreaterThanOrEqual(2);
-    expect(await running.client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await running.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     expect((await adminJson(running.server.adminPort, '/readyz')).status).toBe(200);
     const during = (await adminJson(running.server.adminPort, '/bundle')).body;
     expect(during.store.reachable).toBe(false);
     expect(during.store.consecutive_failures).toBeGreaterThanOrEqual(2);
     // An outage is not a bad bundle.
-    expect(await metricValue(running.server.adminPort, 'authz_bundle_loads_total{result="error"}')).toBe(0);
+    expect(await scrapeMetric(running.server.adminPort, 'authz_bundle_loads_total{result="error"}')).toBe(0);
 
     await s3.up();
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => running.client.check(GET_X), (a) => a.version === 'v2', RECOVERY_WAIT_MS);
+    const v2 = await waitFor(() => running.client.answer(GET_X), (a) => a.version === 'v2', RECOVERY_WAIT_MS);
     expect(v2).toMatchObject({ allowed: false, version: 'v2' });
     expect((await adminJson(running.server.adminPort, '/bundle')).body.store).toMatchObject({ reachable: true, consecutive_failures: 0 });
-    await stop(running);
+    await servers.stop(running);
   });
 
   it('store down at start and nothing persisted: not ready, requests denied with 503, ready once the store answers', async () => {
@@ -122,12 +114,12 @@ describe('store outages', () => {
     await s3.down();
     const blind = await serve();
     expect((await adminJson(blind.server.adminPort, '/readyz')).status).toBe(503);
-    expect(await blind.client.check(GET_X)).toMatchObject({ allowed: false, httpStatus: 503, version: '' });
+    expect(await blind.client.answer(GET_X)).toMatchObject({ allowed: false, httpStatus: 503, version: '' });
 
     await s3.up();
     const ready = await waitFor(async () => (await adminJson(blind.server.adminPort, '/readyz')).status, (s) => s === 200, RECOVERY_WAIT_MS);
     expect(ready).toBe(200);
-    expect(await blind.client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
-    await stop(blind);
+    expect(await blind.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    await servers.stop(blind);
   });
 });

@@ -4,11 +4,12 @@
  * version back, and a swap under load never mixes two versions in one answer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activateVersion, rollbackBundle } from '../../src/bundle/bundle-publish.js';
-import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { activateVersion, rollbackBundle } from '../../src/operator/bundle-publish.js';
+import { adminJson, hasSample, metricsText, scrapeMetric } from '../support/admin-http.js';
+import { GET_X } from '../support/requests.js';
+import { waitFor } from '../support/wait.js';
 import { publish } from '../support/bundle-fixtures.js';
-import { startS3Server } from '../support/s3-authz-server.js';
+import { startS3Server, TestServers, type ServedServer } from '../support/start-server.js';
 import { TestS3Store } from '../support/s3rver-store.js';
 
 /** The issue's promise: a change is enforced within poll-interval + 1 s. */
@@ -16,24 +17,18 @@ const POLL_MS = 500;
 const PROPAGATION_BOUND_MS = POLL_MS + 1000;
 
 let s3: TestS3Store;
-const servers: RunningServer[] = [];
-const clients: AuthzClient[] = [];
+const servers = new TestServers();
 
 beforeAll(async () => {
   s3 = await TestS3Store.start();
 });
 afterAll(async () => {
-  for (const c of clients) c.close();
-  await Promise.all(servers.map((s) => s.close()));
+  await servers.closeAll();
   await s3.close();
 });
 
-async function serverOn(bundle: string, pollMs = POLL_MS): Promise<{ server: RunningServer; client: AuthzClient }> {
-  const server = await startS3Server(s3, bundle, { pollInterval: `${pollMs}ms` });
-  servers.push(server);
-  const client = new AuthzClient(server.grpcPort);
-  clients.push(client);
-  return { server, client };
+function serverOn(bundle: string, pollMs = POLL_MS): Promise<ServedServer> {
+  return servers.add(startS3Server(s3, bundle, { pollInterval: `${pollMs}ms` }));
 }
 
 describe('propagation from the store to a running server', () => {
@@ -44,17 +39,17 @@ describe('propagation from the store to a running server', () => {
     await activateVersion(store, 'v1');
     const { server, client } = await serverOn('prop');
 
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
-    expect(await metricValue(server.adminPort, 'authz_bundle_info{version="v1"}')).toBe(1);
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v1"}')).toBe(1);
 
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => client.check(GET_X), (a) => a.version === 'v2', PROPAGATION_BOUND_MS);
+    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PROPAGATION_BOUND_MS);
     expect(v2).toMatchObject({ allowed: false, httpStatus: 403, policies: ['x-closed'], version: 'v2' });
-    expect(await metricValue(server.adminPort, 'authz_bundle_info{version="v2"}')).toBe(1);
-    expect(await metricValue(server.adminPort, 'authz_bundle_info{version="v1"}')).toBeNaN();
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v2"}')).toBe(1);
+    expect(hasSample(await metricsText(server.adminPort), 'authz_bundle_info{version="v1"}')).toBe(false);
 
     await rollbackBundle(store);
-    const back = await waitFor(() => client.check(GET_X), (a) => a.version === 'v1', PROPAGATION_BOUND_MS);
+    const back = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v1', PROPAGATION_BOUND_MS);
     expect(back).toMatchObject({ allowed: true, version: 'v1' });
 
     const bundle = (await adminJson(server.adminPort, '/bundle')).body;
@@ -68,10 +63,10 @@ describe('propagation from the store to a running server', () => {
     });
     // bundle.yaml rides along untouched, listed in the manifest.
     expect(Object.keys(bundle.bundle.manifest.files)).toContain('bundle.yaml');
-    expect(await metricValue(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(3);
-    expect(await metricValue(server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(3);
-    expect(await metricValue(server.adminPort, 'authz_bundle_activation_duration_seconds_count')).toBe(3);
-    const lastSync = await metricValue(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds');
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(3);
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(3);
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_activation_duration_seconds_count')).toBe(3);
+    const lastSync = await scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds');
     expect(lastSync).toBeGreaterThan(Date.now() / 1000 - 5);
   });
 
@@ -80,12 +75,12 @@ describe('propagation from the store to a running server', () => {
     await publish(store, 'v1', 'open');
     await activateVersion(store, 'v1');
     const { server } = await serverOn('steady', 100);
-    const syncBefore = await metricValue(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds');
+    const syncBefore = await scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds');
     // Several polls later: the store was reached again, but nothing was downloaded or compiled.
-    const syncAfter = await waitFor(() => metricValue(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'), (t) => t > syncBefore, 10_000);
+    const syncAfter = await waitFor(() => scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'), (t) => t > syncBefore, 10_000);
     expect(syncAfter).toBeGreaterThan(syncBefore);
-    expect(await metricValue(server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(1);
-    expect(await metricValue(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(1);
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(1);
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(1);
   });
 
   it('many decisions in flight during a swap each come from exactly one version', async () => {
@@ -97,15 +92,14 @@ describe('propagation from the store to a running server', () => {
     // Several channels, each keeping requests back to back, so decisions are in flight whenever the swap lands.
     const WORKERS = 4;
     const PER_WORKER_IN_FLIGHT = 4;
-    const workerClients = Array.from({ length: WORKERS }, () => new AuthzClient(server.grpcPort));
-    clients.push(...workerClients);
+    const workerClients = Array.from({ length: WORKERS }, () => servers.client(server));
     let swapSeenAt = 0;
     const answers: { version: string; allowed: boolean; httpStatus: number; policies: string[]; worker: number; seq: number }[] = [];
     let seq = 0;
     const worker = async (w: number): Promise<void> => {
       // Keep going until the swap happened and a few more rounds have been answered by v2.
       while (!swapSeenAt || Date.now() - swapSeenAt < 300) {
-        const batch = await Promise.all(Array.from({ length: PER_WORKER_IN_FLIGHT }, () => workerClients[w].check(GET_X)));
+        const batch = await Promise.all(Array.from({ length: PER_WORKER_IN_FLIGHT }, () => workerClients[w].answer(GET_X)));
         for (const a of batch) {
           answers.push({ ...a, worker: w, seq: seq++ });
           if (a.version === 'v2' && !swapSeenAt) swapSeenAt = Date.now();

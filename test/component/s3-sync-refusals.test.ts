@@ -13,16 +13,19 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packBundle, unpackBundle } from '../../src/bundle/bundle-archive.js';
-import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { activateVersion, pushBundle } from '../../src/bundle/bundle-publish.js';
-import type { BundleStore } from '../../src/bundle/bundle-store.js';
-import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/manifest.js';
-import { signBundle } from '../../src/bundle/signature.js';
+import { packBundle, unpackBundle } from '../../src/bundle/format/bundle-archive.js';
+import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { activateVersion, pushBundle } from '../../src/operator/bundle-publish.js';
+import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
+import { buildManifest, serialiseManifest, sha256 } from '../../src/bundle/format/manifest.js';
+import { signBundle } from '../../src/bundle/format/signature.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, metricValue, waitFor } from '../support/authz-client.js';
+import { adminJson, scrapeMetric } from '../support/admin-http.js';
+import type { AuthzClient } from '../support/grpc-client.js';
+import { GET_X } from '../support/requests.js';
+import { waitFor } from '../support/wait.js';
 import { build, publish } from '../support/bundle-fixtures.js';
-import { startS3Server, TEST_POLL_INTERVAL_MS } from '../support/s3-authz-server.js';
+import { startS3Server, TEST_POLL_INTERVAL_MS, TestServers, type ServedServer } from '../support/start-server.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
 /**
@@ -33,15 +36,13 @@ import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 const REFUSAL_WAIT_MS = 10_000;
 
 let s3: TestS3Store;
-const servers: RunningServer[] = [];
-const clients: AuthzClient[] = [];
+const servers = new TestServers();
 
 beforeAll(async () => {
   s3 = await TestS3Store.start();
 });
 afterAll(async () => {
-  for (const c of clients) c.close();
-  await Promise.all(servers.map((s) => s.close()));
+  await servers.closeAll();
   await s3.close();
 });
 
@@ -61,15 +62,11 @@ async function handMadeBundle(name: string, version: string, files: BundleFileMa
   return packBundle(all, new Date(), MANIFEST_FILE);
 }
 
-async function serve(bundle: string, flags: Record<string, unknown> = {}): Promise<{ server: RunningServer; client: AuthzClient }> {
-  const server = await startS3Server(s3, bundle, flags);
-  servers.push(server);
-  const client = new AuthzClient(server.grpcPort);
-  clients.push(client);
-  return { server, client };
+function serve(bundle: string, flags: Record<string, unknown> = {}): Promise<ServedServer> {
+  return servers.add(startS3Server(s3, bundle, flags));
 }
 
-const errorsOf = (server: RunningServer) => metricValue(server.adminPort, 'authz_bundle_loads_total{result="error"}');
+const errorsOf = (server: RunningServer) => scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="error"}');
 
 describe('refusals by a running server', () => {
   let store: BundleStore;
@@ -184,7 +181,7 @@ describe('refusals by a running server', () => {
       await c.setup();
       const after = await waitFor(() => errorsOf(server), (n) => n > before, REFUSAL_WAIT_MS);
       expect(after).toBe(before + 1);
-      expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+      expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
       const bundle = (await adminJson(server.adminPort, '/bundle')).body;
       expect(bundle.version).toBe('v1');
       expect(bundle.bundle).toMatchObject({ version: 'v1', sha256: v1Sha });
@@ -203,11 +200,11 @@ describe('refusals by a running server', () => {
     await s3.client().send(new DeleteObjectCommand({ Bucket: TEST_BUCKET, Key: store.pointerKey() }));
     const status = await waitFor(async () => (await adminJson(server.adminPort, '/bundle')).body.pointer.status, (s) => s === 'missing', REFUSAL_WAIT_MS);
     expect(status).toBe('missing');
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     expect((await adminJson(server.adminPort, '/readyz')).status).toBe(200);
 
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => client.check(GET_X), (a) => a.version === 'v2', REFUSAL_WAIT_MS);
+    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', REFUSAL_WAIT_MS);
     expect(v2).toMatchObject({ allowed: false, version: 'v2' });
   });
 });
@@ -244,7 +241,7 @@ describe('signature verification (--verify-key)', () => {
     await activateVersion(store, 'v1');
 
     const { server, client } = await serve('signed', { verifyKey: pub });
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
 
     const rows: { version: string; sha256: string; error: RegExp }[] = [
       { version: 'v2', sha256: v2.sha256, error: /bundle v2: refused by --verify-key: no signature at s3:\/\/.*\/signed\/v2\/bundle\.tar\.gz\.sig/ },
@@ -261,7 +258,7 @@ describe('signature verification (--verify-key)', () => {
       expect(await waitFor(() => errorsOf(server), (n) => n > before, REFUSAL_WAIT_MS)).toBe(before + 1);
       expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(row.error);
       // The last good version keeps answering: GET /x stays allowed (every refused version denies it).
-      expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+      expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     }
   });
 
@@ -283,9 +280,9 @@ describe('signature verification (--verify-key)', () => {
     await publish(store, 'v2', 'open', { signKey: newKey.privateKey });
     await activateVersion(store, 'v1');
     const { client } = await serve('rotated', { verifyKey: [oldPub, newPub] });
-    expect(await client.check(GET_X)).toMatchObject({ allowed: false, version: 'v1' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: false, version: 'v1' });
     await activateVersion(store, 'v2');
-    expect(await waitFor(() => client.check(GET_X), (a) => a.version === 'v2', REFUSAL_WAIT_MS)).toMatchObject({ allowed: true, version: 'v2' });
+    expect(await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', REFUSAL_WAIT_MS)).toMatchObject({ allowed: true, version: 'v2' });
   });
 
   it('--signed-not-before refuses versions signed before the floor (rollback protection)', async () => {
@@ -302,7 +299,7 @@ describe('signature verification (--verify-key)', () => {
     await publish(store, 'v2', 'open', { signKey: keys.privateKey });
     await activateVersion(store, 'v2');
     const { server, client } = await serve('floor', { verifyKey: pub, signedNotBefore: '2026-06-01T00:00:00Z' });
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v2' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v2' });
     const before = await errorsOf(server);
     // Replaying the old pointer to v1: validly signed, but before the floor.
     await writePointer(store, { version: 'v1', sha256: old.sha256, activated_at: '2026-01-01T00:00:00Z', previous: null });
@@ -310,7 +307,7 @@ describe('signature verification (--verify-key)', () => {
     expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(
       /bundle v1: refused by --verify-key: the signature was made at 2026-01-01T00:00:00\.000Z, before the --signed-not-before floor 2026-06-01T00:00:00\.000Z/,
     );
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v2' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v2' });
   });
 
   it('a verify key that is not a public key stops start-up with a message naming the field', async () => {

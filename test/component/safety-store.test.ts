@@ -10,10 +10,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { runCli } from '../support/cli.js';
-import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, EXAMPLE_POLICIES } from '../support/policy-dir.js';
+import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { startTestStore, type TestStore } from '../support/s3-store.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const SCHEMA = readFileSync(path.join(EXAMPLE_POLICIES, 'schema.cedarschema'), 'utf8');

@@ -12,7 +12,8 @@ import { ListenError } from '../../src/server/listen-error.js';
 import { startLine } from '../../src/cli/serve-command.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { runAuthz } from '../support/cli.js';
-import { EXAMPLE_POLICIES, eventually } from '../support/policy-dir.js';
+import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
+import { eventually } from '../support/wait.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';
 
 let server: TestServer;

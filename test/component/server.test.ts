@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, denyBody, headerOf, type AuthzClient } from '../support/grpc-client.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { ADMIN_CONSOLE, FRONTEND, ORDERS, istioRequest, rawHeaderRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 let server: TestServer;
 let client: AuthzClient;

@@ -8,11 +8,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { activateVersion } from '../../src/bundle/bundle-publish.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
 import { startAuthzServer } from '../../src/server/authz-server.js';
 import { loadConfig } from '../../src/config/load-config.js';
-import { adminJson, AuthzClient, GET_X } from '../support/authz-client.js';
+import { adminJson } from '../support/admin-http.js';
+import { connectAuthz } from '../support/grpc-client.js';
+import { GET_X } from '../support/requests.js';
 import { publish } from '../support/bundle-fixtures.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
@@ -75,9 +77,9 @@ it('answers /healthz while the first policy load is still waiting on the store, 
   server = await starting;
   expect(server.adminPort).toBe(port);
   expect(await adminJson(port, '/readyz')).toMatchObject({ status: 200, body: { ready: true, version: 'v1' } });
-  const client = new AuthzClient(server.grpcPort);
+  const client = connectAuthz(server.grpcPort);
   try {
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
   } finally {
     client.close();
   }

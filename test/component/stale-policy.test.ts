@@ -5,11 +5,14 @@
  * nothing (store-outage tests cover that).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activateVersion } from '../../src/bundle/bundle-publish.js';
+import { activateVersion } from '../../src/operator/bundle-publish.js';
 import type { RunningServer } from '../../src/server/authz-server.js';
-import { adminJson, AuthzClient, GET_X, waitFor } from '../support/authz-client.js';
+import { adminJson } from '../support/admin-http.js';
+import { type AuthzClient, connectAuthz } from '../support/grpc-client.js';
+import { GET_X } from '../support/requests.js';
+import { waitFor } from '../support/wait.js';
 import { publish } from '../support/bundle-fixtures.js';
-import { startS3Server } from '../support/s3-authz-server.js';
+import { startS3Server } from '../support/start-server.js';
 import { TestS3Store } from '../support/s3rver-store.js';
 
 /** Backoff during the outage is at most 8 polls of 200 ms; generous for a loaded machine. */
@@ -25,7 +28,7 @@ beforeAll(async () => {
   await publish(store, 'v1', 'open');
   await activateVersion(store, 'v1');
   server = await startS3Server(s3, 'stale', { pollInterval: '200ms', maxPolicyAge: '3s' });
-  client = new AuthzClient(server.grpcPort);
+  client = connectAuthz(server.grpcPort);
 });
 afterAll(async () => {
   client?.close();
@@ -36,22 +39,22 @@ afterAll(async () => {
 
 describe('stale-policy guard', () => {
   it('goes not-ready and answers by the fail mode while the store cannot confirm the version, and recovers after', async () => {
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     expect((await adminJson(server.adminPort, '/readyz')).body).toMatchObject({ ready: true, policy_age: { max_policy_age_ms: 3000, stale: false } });
 
     await s3.down();
     const ready = await waitFor(() => adminJson(server.adminPort, '/readyz'), (r) => r.status === 503, WAIT_MS);
     expect(ready.body).toMatchObject({ ready: false, version: 'v1', policy_age: { stale: true } });
-    const closed = await client.check(GET_X);
+    const closed = await client.answer(GET_X);
     expect(closed).toMatchObject({ allowed: false, httpStatus: 503, version: 'v1' });
     expect(closed.message).toMatch(/policy version v1 not confirmed with the store for [\d.]+s \(max policy age 3\.0s\); failing closed/);
     // A route that fails open lets the request through, marked for the upstream.
-    const opened = await client.check({ ...GET_X, contextExtensions: { fail_mode: 'open' } });
+    const opened = await client.answer({ ...GET_X, contextExtensions: { fail_mode: 'open' } });
     expect(opened).toMatchObject({ allowed: true });
 
     await s3.up();
     const back = await waitFor(() => adminJson(server.adminPort, '/readyz'), (r) => r.status === 200, WAIT_MS);
     expect(back.body).toMatchObject({ ready: true, policy_age: { stale: false } });
-    expect(await client.check(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
+    expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
   });
 });

@@ -8,10 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateMeshBundle, serviceName, workloadId, writeBundle } from '../../bench/generate-bundle.js';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
-import { eventually, removeDir } from '../support/policy-dir.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
+import { eventually } from '../support/wait.js';
+import { removeDir } from '../support/policy-dir.js';
 import { istioRequest } from '../support/requests.js';
-import { metricValue, startTestServer, type TestServer } from '../support/start-server.js';
+import { metricValue } from '../support/admin-http.js';
+import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const SERVICES = 20;
 let server: TestServer;

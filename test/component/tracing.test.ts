@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAuthz, type AuthzClient } from '../support/grpc-clients.js';
+import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { FRONTEND, istioRequest } from '../support/requests.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';
@@ -20,6 +20,24 @@ interface ReceivedSpan {
   status?: { code?: number };
   attributes: Record<string, unknown>;
   service: string;
+}
+
+/** The parts of an OTLP/JSON attribute value these tests read. */
+interface OtlpValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number;
+  arrayValue?: { values?: OtlpValue[] };
+}
+type OtlpAttributes = { key: string; value: OtlpValue }[];
+
+/** The parts of an OTLP/JSON ExportTraceServiceRequest these tests read. */
+interface OtlpTraces {
+  resourceSpans?: {
+    resource?: { attributes?: OtlpAttributes };
+    scopeSpans?: { spans?: (Omit<ReceivedSpan, 'attributes' | 'service'> & { attributes?: OtlpAttributes })[] }[];
+  }[];
 }
 
 /** An OTLP/HTTP traces receiver (JSON encoding, what @opentelemetry/exporter-trace-otlp-http sends). */
@@ -42,7 +60,7 @@ class OtlpReceiver {
     return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
-  private take(body: any): void {
+  private take(body: OtlpTraces): void {
     for (const rs of body.resourceSpans ?? []) {
       const service = attributesOf(rs.resource?.attributes)['service.name'] as string;
       for (const ss of rs.scopeSpans ?? []) {
@@ -59,18 +77,18 @@ class OtlpReceiver {
 }
 
 /** OTLP JSON key/value list → plain object. */
-function attributesOf(list: { key: string; value: Record<string, any> }[] | undefined): Record<string, unknown> {
+function attributesOf(list: OtlpAttributes | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const { key, value } of list ?? []) out[key] = valueOf(value);
+  for (const { key, value } of list ?? []) out[key] = attributeValue(value);
   return out;
 }
 
-function valueOf(v: Record<string, any>): unknown {
+function attributeValue(v: OtlpValue): unknown {
   if ('stringValue' in v) return v.stringValue;
   if ('boolValue' in v) return v.boolValue;
   if ('intValue' in v) return Number(v.intValue);
   if ('doubleValue' in v) return v.doubleValue;
-  if ('arrayValue' in v) return (v.arrayValue.values ?? []).map(valueOf);
+  if ('arrayValue' in v) return (v.arrayValue?.values ?? []).map(attributeValue);
   return undefined;
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { authorizeCheckRequest } from '../../src/authorize.js';
+import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import type { WireCheckRequest } from '../../src/envoy/wire-types.js';

@@ -9,12 +9,12 @@ import path from 'node:path';
 import fc from 'fast-check';
 import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authorizeRequest } from '../../src/authorize.js';
-import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { decideCheck } from '../../src/pipeline/decide-check.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity } from '../../src/context/jwt-identity.js';
-import { fixedLoad } from '../../src/context/load.js';
+import { fixedLoad } from '../../src/context/server-load.js';
 import { RequestEnricher } from '../../src/context/request-enricher.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { REASON_CODES } from '../../src/reasons.js';
@@ -77,7 +77,7 @@ describe('the pipeline with identity and context never fails open or throws', ()
             sourceIp: r.sourceIp,
             ...(r.metadata ? { metadata: { 'envoy.filters.http.jwt_authn': r.metadata } } : {}),
           });
-          const auth = await authorizeRequest(req, set, enricher);
+          const auth = await decideCheck(req, set, { enricher });
           expect(REASON_CODES).toContain(auth.decision.reason);
           expect(auth.decision.reason).not.toBe('evaluation_error');
           // A bearer token on a route that reads tokens, with nothing trusted upstream, either verified or was refused with 401.

@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { authorizeInput } from '../../src/authorize.js';
+import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { BoundedTtlCache } from '../../src/cache/decision-cache.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';

@@ -8,7 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { authorizeInput } from '../../src/authorize.js';
+import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { BoundedTtlCache, EngineResultCache } from '../../src/cache/decision-cache.js';
 import { compilePolicySet, type CompiledPolicySet } from '../../src/cedar/compile.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { directoryVersion, PolicyDirectoryWatcher } from '../../src/bundle/policy-directory.js';
-import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
+import { directoryVersion, PolicyDirectoryWatcher } from '../../src/bundle/format/policy-directory.js';
+import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import { CHURN_VERSIONS, renameOverEach, rewriteWithPause, sleep, SymlinkSwapper, versionOf } from '../support/directory-churn.js';
 
 const SETTLE_MS = 100;

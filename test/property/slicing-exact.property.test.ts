@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { authorizeInput } from '../../src/authorize.js';
+import { authorizeInput } from '../../src/pipeline/authorize-input.js';
 import { inputToCedarRequest } from '../../src/cedar/cedar-request.js';
 import { compilePolicySet, type CompiledPolicySet } from '../../src/cedar/compile.js';
 import { engineResultToDecision } from '../../src/cedar/decide.js';

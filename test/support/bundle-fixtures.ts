@@ -5,10 +5,10 @@
  *   "open":   GET /x is allowed by x-open
  *   "closed": GET /x is denied (HTTP 403) by x-closed; everything else allowed by all-open
  */
-import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { buildBundle, type BuiltBundle } from '../../src/bundle/bundle-build.js';
-import { pushBundle, type PushOptions } from '../../src/bundle/bundle-publish.js';
-import type { BundleStore } from '../../src/bundle/bundle-store.js';
+import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { buildBundle, type BuiltBundle } from '../../src/bundle/format/bundle-build.js';
+import { pushBundle, type PushOptions } from '../../src/operator/bundle-publish.js';
+import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 
 export type Variant = 'open' | 'closed';
 
@@ -43,9 +43,4 @@ export async function publish(store: BundleStore, version: string, variant: Vari
   const built = await build(store.location.bundle, version, variant);
   await pushBundle(store, built.tarball, built.manifest, options);
   return built;
-}
-
-/** The version a variant's answer for GET /x implies. */
-export function variantOf(answer: { allowed: boolean }): Variant {
-  return answer.allowed ? 'open' : 'closed';
 }

@@ -1,7 +1,7 @@
 /** Run a CLI command in-process, as `authz ...` would, capturing its output. */
 import { vi } from 'vitest';
-import { parseCommandArgs, UsageError } from '../../src/cli/command.js';
-import { findCommand } from '../../src/cli/commands.js';
+import { parseCommandArgs, UsageError } from '../../src/cli/command-framework.js';
+import { findCommand } from '../../src/cli/command-table.js';
 
 export interface CliResult {
   code: number;

@@ -263,13 +263,17 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
   .map((w) => {
     const out: EntityJson[] = [];
     const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Record<string, CedarValueJson>;
-    GROUPS.forEach((g, i) => out.push({ uid: { type: 'Group', id: g }, attrs: {}, parents: w.groups[i] }));
+    GROUPS.forEach((g, i) => {
+      out.push({ uid: { type: 'Group', id: g }, attrs: {}, parents: w.groups[i] });
+    });
     USERS.forEach((u, i) => {
       const x = w.users[i];
       const attrs = defined({ level: x.level, name: x.name, owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined });
       out.push({ uid: { type: 'User', id: u }, attrs, parents: x.parents, tags: x.tags } as EntityJson);
     });
-    FOLDERS.forEach((f, i) => out.push({ uid: { type: 'Folder', id: f }, attrs: {}, parents: w.folders[i] }));
+    FOLDERS.forEach((f, i) => {
+      out.push({ uid: { type: 'Folder', id: f }, attrs: {}, parents: w.folders[i] });
+    });
     DOCS.forEach((d, i) => {
       const x = w.docs[i];
       const attrs = defined({

@@ -14,7 +14,7 @@ import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { SimpleRequest } from '../../src/envoy/simple-request.js';
-import { directoryVersion } from '../../src/bundle/policy-directory.js';
+import { directoryVersion } from '../../src/bundle/format/policy-directory.js';
 
 const PERMIT_ALL = '@id("allow-all")\npermit (principal, action, resource);\n';
 const FORBID_PROBE = '@id("forbid-probe")\nforbid (principal, action, resource) when { context.path == "/probe" };\n';

@@ -20,19 +20,3 @@ export function policyDir(files: Record<string, string>): string {
 export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
-
-/** Poll until `fn` returns a truthy value (real reloads are asynchronous). */
-export async function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 3000, everyMs = 25): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}

@@ -1,9 +1,13 @@
 /** CheckRequests in the shapes Envoy actually sends. */
+import type { SimpleRequest } from '../../src/envoy/simple-request.js';
 import type { WireCheckRequest } from '../../src/envoy/wire-types.js';
 
 export const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 export const ORDERS = 'spiffe://cluster.local/ns/shop/sa/orders';
 export const ADMIN_CONSOLE = 'spiffe://cluster.local/ns/ops/sa/admin-console';
+
+/** GET /x on host svc: the request the bundle fixtures' `open` and `closed` variants answer. */
+export const GET_X: SimpleRequest = { method: 'GET', path: '/x', host: 'svc' };
 
 /** An Istio sidecar's check: mTLS principals, :authority host with port, headers map. */
 export function istioRequest(opts: {

@@ -1,8 +1,8 @@
 /** The bundle store tests' s3rver (test/support/s3rver-store.ts), with what the safety tests need on top. */
-import { buildBundle } from '../../src/bundle/bundle-build.js';
-import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { activateVersion, pushBundle } from '../../src/bundle/bundle-publish.js';
-import type { BundleStore } from '../../src/bundle/bundle-store.js';
+import { buildBundle } from '../../src/bundle/format/bundle-build.js';
+import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { activateVersion, pushBundle } from '../../src/operator/bundle-publish.js';
+import type { BundleStore } from '../../src/bundle/store/bundle-store.js';
 import { TEST_BUCKET, TestS3Store } from '../support/s3rver-store.js';
 
 export interface TestStore {

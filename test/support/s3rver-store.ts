@@ -9,8 +9,8 @@ import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import './s3rver-atomic-put.js';
-import { BundleStore } from '../../src/bundle/bundle-store.js';
-import { createS3Client } from '../../src/bundle/s3-client.js';
+import { BundleStore } from '../../src/bundle/store/bundle-store.js';
+import { createS3Client } from '../../src/bundle/store/s3-client.js';
 
 // s3rver's built-in account. Servers under test read credentials through the
 // real AWS chain, which starts with these variables.

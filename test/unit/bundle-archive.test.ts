@@ -2,7 +2,7 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { BundleArchiveError, packBundle, unpackBundle, type ArchiveLimits } from '../../src/bundle/bundle-archive.js';
+import { BundleArchiveError, packBundle, unpackBundle, type ArchiveLimits } from '../../src/bundle/format/bundle-archive.js';
 
 const gzip = promisify(zlib.gzip);
 

@@ -4,7 +4,7 @@
  * the set like a Cedar error does.
  */
 import { describe, expect, it } from 'vitest';
-import { filesToPolicySetSource } from '../../src/bundle/bundle-files.js';
+import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
 import { parseBundleSettings } from '../../src/bundle/bundle-settings.js';
 import { ActivePolicySet } from '../../src/bundle/active-policy-set.js';
 import { compilePolicySet, PolicySetError } from '../../src/cedar/compile.js';

@@ -114,7 +114,7 @@ describe('PendingRequestBytes', () => {
     const dropped: string[] = [];
     const pending = new PendingRequestBytes(1000, 60_000, { onDropped: (c) => dropped.push(c) });
     const streams = Array.from({ length: 5 }, () => new FakeStream());
-    streams.forEach((s) => pending.track(asStream(s)));
+    for (const s of streams) pending.track(asStream(s));
     for (let round = 0; round < 10; round++) {
       streams.forEach((s, i) => {
         if (!s.destroyed) s.emit('data', Buffer.alloc(50 + i * 10));

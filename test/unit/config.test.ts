@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load-config.js';
-import { parseDurationMs } from '../../src/config/values.js';
+import { parseDurationMs } from '../../src/config/duration.js';
 
 describe('loadConfig', () => {
   it('has documented defaults', () => {

@@ -1,7 +1,7 @@
 import { NO_BODY } from '../../src/envoy/request-body.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { EventLoopLoad, fixedLoad, type LoopTimes } from '../../src/context/load.js';
+import { EventLoopLoad, fixedLoad, type LoopTimes } from '../../src/context/server-load.js';
 import { riskScore } from '../../src/context/risk.js';
 import { LocalTimeZone } from '../../src/context/time-fields.js';
 import type { RequestModel } from '../../src/envoy/request-model.js';

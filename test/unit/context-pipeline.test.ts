@@ -1,18 +1,19 @@
 /**
- * The pipeline (authorize.ts) with identity and context, as `authz check`
+ * The pipeline (src/pipeline/decide-check.ts) with identity and context, as `authz check`
  * runs it: the example policies in policies/, a JwtIdentity over a local key
  * set, and fixed load values.
  */
 import path from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { authorizeCheckRequest, authorizeRequest, type Authorization } from '../../src/authorize.js';
-import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { authorizeCheckRequest, type Authorization } from '../../src/pipeline/authorize-input.js';
+import { decideCheck } from '../../src/pipeline/decide-check.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import type { CompiledPolicySet } from '../../src/cedar/compile.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity, type JwtResult, type JwtSettings } from '../../src/context/jwt-identity.js';
-import { fixedLoad } from '../../src/context/load.js';
+import { fixedLoad } from '../../src/context/server-load.js';
 import { RequestEnricher } from '../../src/context/request-enricher.js';
 import { simpleRequestToCheckRequest, type SimpleRequest } from '../../src/envoy/simple-request.js';
 
@@ -40,7 +41,7 @@ async function sign(claims: Record<string, unknown>, exp: number | string = '1h'
   return jwt.sign(privateKey);
 }
 
-const decide = (req: SimpleRequest, enricher: RequestEnricher): Authorization | Promise<Authorization> => authorizeRequest(simpleRequestToCheckRequest(req), set, enricher);
+const decide = (req: SimpleRequest, enricher: RequestEnricher): Authorization | Promise<Authorization> => decideCheck(simpleRequestToCheckRequest(req), set, { enricher });
 
 beforeAll(async () => {
   set = await compilePolicyDirectory(path.resolve('policies'));

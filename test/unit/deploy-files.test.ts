@@ -15,6 +15,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { DEFAULT_ADMIN, DEFAULT_LISTEN } from '../../src/config/schema.js';
 
 // Parsed YAML/JSON is untyped by nature; these tests are what give it shape.
+// biome-ignore lint/suspicious/noExplicitAny: manifests are probed by path; a wrong path fails the assertion that reads it.
 type Json = any;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -93,7 +94,11 @@ function hostPort(value: string): { host: string; port: number } {
 
 /** Visits every object in a tree with the key path that led to it. */
 function walk(node: Json, visit: (obj: Record<string, Json>, at: string) => void, at = '$'): void {
-  if (Array.isArray(node)) node.forEach((v, i) => walk(v, visit, `${at}[${i}]`));
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => {
+      walk(v, visit, `${at}[${i}]`);
+    });
+  }
   else if (node && typeof node === 'object') {
     visit(node, at);
     for (const [k, v] of Object.entries(node)) walk(v, visit, `${at}.${k}`);

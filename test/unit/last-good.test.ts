@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LAST_GOOD_FILE, LastGoodStore } from '../../src/bundle/last-good.js';
-import { sha256 } from '../../src/bundle/manifest.js';
+import { LAST_GOOD_FILE, LastGoodStore } from '../../src/bundle/sources/last-good.js';
+import { sha256 } from '../../src/bundle/format/manifest.js';
 
 const pointer = (version: string, data: Buffer) => ({ version, sha256: sha256(data), activated_at: '2026-01-01T00:00:00Z', previous: null });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { BundleManifestError, buildManifest, segmentProblem, serialiseManifest, verifyManifest } from '../../src/bundle/manifest.js';
+import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { BundleManifestError, buildManifest, segmentProblem, serialiseManifest, verifyManifest } from '../../src/bundle/format/manifest.js';
 
 function bundleFiles(): BundleFileMap {
   const files: BundleFileMap = new Map([

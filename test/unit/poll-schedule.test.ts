@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_BACKOFF_INTERVALS, pollDelayMs } from '../../src/bundle/s3-bundle-syncer.js';
+import { MAX_BACKOFF_INTERVALS, pollDelayMs } from '../../src/bundle/sources/s3-bundle-syncer.js';
 
 describe('pollDelayMs', () => {
   const rows: { name: string; interval: number; retries: number; random: number; expected: number }[] = [

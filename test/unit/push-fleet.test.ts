@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { BundlePointer, StoreLocation } from '../../src/bundle/bundle-store.js';
-import { fleetRows, formatAge, formatFleetTable, stragglers, type Heartbeat } from '../../src/notify/fleet-status.js';
-import { locationUrl, pointerKey, readHint } from '../../src/notify/pointer-channel.js';
-import { helpText, parseCommandArgs, type Command } from '../../src/cli/command.js';
+import type { BundlePointer, StoreLocation } from '../../src/bundle/store/bundle-store.js';
+import { fleetRows, formatAge, formatFleetTable, stragglers, type Heartbeat } from '../../src/bundle/notify/fleet-status.js';
+import { locationUrl, pointerKey, readHint } from '../../src/bundle/notify/pointer-channel.js';
+import { helpText, parseCommandArgs, type Command } from '../../src/cli/command-framework.js';
 
 const location: StoreLocation = { bucket: 'b', prefix: 'bundles/', bundle: 'mesh' };
 const pointer = (version: string, sha = 'a'.repeat(64)): BundlePointer => ({ version, sha256: sha, activated_at: '2026-11-30T12:00:00.000Z', previous: null });

@@ -93,7 +93,9 @@ rateLimits:
       { name: 'outside the path prefix', in: input({ path: '/static/a.js' }), principal: ANONYMOUS },
     ];
     // Each row has its own tenant, so only anon-api could refuse it, and it must not even count it.
-    rows.forEach((row, i) => expect(rl.check(normal, { ...row.in, headers: { 'x-tenant': `t${i}` } }, row.principal, 0), row.name).toBeUndefined());
+    rows.forEach((row, i) => {
+      expect(rl.check(normal, { ...row.in, headers: { 'x-tenant': `t${i}` } }, row.principal, 0), row.name).toBeUndefined();
+    });
     for (let i = 0; i < 5; i++) expect(rl.check(normal, input({ headers: { 'x-tenant': `u${i}` } }), ANONYMOUS, 0)).toBeUndefined();
     expect(rl.check(normal, input({ headers: { 'x-tenant': 'u9' } }), ANONYMOUS, 0)).toMatchObject({ rule: 'anon-api', retryAfterSeconds: 1 });
   });

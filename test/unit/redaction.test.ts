@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { cutString, headersForLog, redactedHeaderNames, redactQuery, redactUrl, redactUserInfo } from '../../src/observability/redaction.js';
-import { describeS3Error } from '../../src/bundle/s3-client.js';
+import { describeS3Error } from '../../src/bundle/store/s3-client.js';
 
 describe('redactQuery', () => {
   const rows = [

@@ -1,15 +1,15 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { actorName, historyTimestamp } from '../../src/bundle/bundle-history.js';
-import type { BundleFileMap } from '../../src/bundle/bundle-files.js';
-import { filesToPolicySetSource } from '../../src/bundle/bundle-files.js';
-import { authorizeCheckRequest } from '../../src/authorize.js';
+import { actorName, historyTimestamp } from '../../src/bundle/store/bundle-history.js';
+import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
+import { filesToPolicySetSource } from '../../src/bundle/format/bundle-files.js';
+import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
-import { derivedVersion } from '../../src/safety/derived-version.js';
-import { listLockdowns, lockdownPolicyText, parseMethods, withLockdown, withoutLockdown, type Lockdown } from '../../src/safety/lockdown.js';
-import { describeRateLimits, settingsOf, withMode } from '../../src/safety/mode.js';
+import { derivedVersion } from '../../src/operator/derived-version.js';
+import { listLockdowns, lockdownPolicyText, parseMethods, withLockdown, withoutLockdown, type Lockdown } from '../../src/operator/lockdown.js';
+import { describeRateLimits, settingsOf, withMode } from '../../src/operator/mode.js';
 import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 
 function exampleFiles(): BundleFileMap {
@@ -112,7 +112,7 @@ describe('names and records', () => {
 
 describe('mode names', () => {
   it('a misspelt mode is refused with the closest one', async () => {
-    const { parseMode } = await import('../../src/safety/mode.js');
+    const { parseMode } = await import('../../src/operator/mode.js');
     expect(() => parseMode('hgh-alert')).toThrow('mode must be one of normal, high-alert, not "hgh-alert"; did you mean "high-alert"?');
   });
 });

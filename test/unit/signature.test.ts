@@ -14,7 +14,7 @@ import {
   signatureProblem,
   signBundle,
   type BundleStatement,
-} from '../../src/bundle/signature.js';
+} from '../../src/bundle/format/signature.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'authz-sig-'));
 function keyFiles(): { key: string; pub: string } {

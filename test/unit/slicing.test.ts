@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { authorizeInput } from '../../src/authorize.js';
-import { compilePolicyDirectory } from '../../src/bundle/load-directory.js';
+import { authorizeInput } from '../../src/pipeline/authorize-input.js';
+import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
 import { inputToCedarRequest } from '../../src/cedar/cedar-request.js';
 import { compilePolicySet } from '../../src/cedar/compile.js';
 import { engineResultToDecision } from '../../src/cedar/decide.js';

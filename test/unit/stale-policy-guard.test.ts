@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StalePolicyGuard } from '../../src/bundle/stale-policy-guard.js';
+import { StalePolicyGuard } from '../../src/bundle/sources/stale-policy-guard.js';
 
 describe('stale-policy guard', () => {
   const rows: { name: string; confirmedAgoMs: number | undefined; stale: boolean; message: RegExp }[] = [
