@@ -19,6 +19,8 @@ import { compilePolicySet, parsePolicies, PolicySetError, schemaViolations, type
 import { decide, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import type { EngineName } from '../../src/cedar/js/engine-choice.js';
+import { atom, STRINGS } from './differential-exprs.js';
+import { validDatetimeText, validDecimalText, validDurationText, validExtnJson, validIpText } from './extension-literals.js';
 import { enforcedPolicyTexts, mergeEntityLists, PlainCedar, type PlainAnswer } from './plain-cedar.js';
 
 // ---------------------------------------------------------------- the world
@@ -27,28 +29,39 @@ const USERS = ['u0', 'u1', 'u2'];
 const GROUPS = ['g0', 'g1', 'g2', 'g3'];
 const DOCS = ['d0', 'd1', 'd2'];
 const FOLDERS = ['f0', 'f1', 'f2'];
-const STRINGS = ['', 'a', 'ab', 'abc', 'b*', 'x'];
 
 const ent = (type: string, id: string) => ({ __entity: { type, id } });
 const userRef = fc.constantFrom(...USERS, 'u9').map((id) => ent('User', id));
 const docRef = fc.constantFrom(...DOCS).map((id) => ent('Doc', id));
 
-/** Cedar values as JSON, explicit form (no schema needed to read them). */
-const value: fc.Arbitrary<CedarValueJson> = fc.oneof(
+/** Longs a JSON number carries exactly (i64 bounds themselves are written in policy text). */
+const jsonLong = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: -3, max: 5 }) },
+  { weight: 1, arbitrary: fc.constantFrom(Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 3_037_000_500, -4_294_967_296) },
+);
+
+/** A scalar Cedar value as JSON: bool, Long, string (unicode, escapes), entity ref, extension value. */
+const scalar: fc.Arbitrary<CedarValueJson> = fc.oneof(
   fc.boolean(),
-  fc.integer({ min: -3, max: 5 }),
+  jsonLong,
   fc.constantFrom(...STRINGS),
-  fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }),
-  fc.array(fc.constantFrom('t', 'u'), { maxLength: 2 }),
-  fc.record({ x: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: [] }),
   userRef,
   docRef,
-  fc.constantFrom({ __extn: { fn: 'ip', arg: '10.0.0.1' } }, { __extn: { fn: 'ip', arg: '127.0.0.1' } }, { __extn: { fn: 'decimal', arg: '1.5' } }),
+  validExtnJson(),
+) as fc.Arbitrary<CedarValueJson>;
+
+/** Cedar values as JSON, explicit form (no schema needed to read them): scalars, sets (empty, mixed, of extension values), nested records. */
+const value: fc.Arbitrary<CedarValueJson> = fc.oneof(
+  { weight: 4, arbitrary: scalar },
+  { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.array(fc.constantFrom('t', 'u', 'admin', 'é'), { maxLength: 2 }) },
+  { weight: 1, arbitrary: fc.array(scalar, { maxLength: 3 }) },
+  { weight: 1, arbitrary: fc.record({ x: fc.integer({ min: 0, max: 3 }), s: fc.constantFrom(...STRINGS), y: scalar }, { requiredKeys: [] }) },
 ) as fc.Arbitrary<CedarValueJson>;
 
 const attrs = (names: string[]) => fc.dictionary(fc.constantFrom(...names), value, { maxKeys: 4 }) as fc.Arbitrary<Record<string, CedarValueJson>>;
 const tags = fc.option(fc.dictionary(fc.constantFrom('k0', 'k1', 'k2'), value, { maxKeys: 2 }) as fc.Arbitrary<Record<string, CedarValueJson>>, { nil: undefined });
-const ATTR_NAMES = ['level', 'name', 'owner', 'rec', 'ip', 'd', 'lockdown', 'flag'];
+const ATTR_NAMES = ['level', 'name', 'owner', 'rec', 'ip', 'd', 'lockdown', 'flag', 'when', 'roles', 'tags', 'é'];
 
 const parentsFrom = (type: string, pool: string[]) => fc.subarray(pool).map((ids) => ids.map((id) => ({ type, id })));
 
@@ -116,62 +129,7 @@ const resourceScope = fc.constantFrom(
   'resource is Shop::Item',
 );
 
-/** Expressions that can be booleans, and often error (missing attributes, wrong types, overflow). */
-const atom = fc.constantFrom(
-  'principal has level',
-  'principal.level > 1',
-  'principal.level + 1 > 2',
-  'principal.level * 9223372036854775807 > 0',
-  '-principal.level < 0',
-  'resource.owner == principal',
-  'resource.owner.level < 3',
-  'resource has owner && resource.owner has name',
-  'resource.rec.x == 1',
-  'resource has rec.x',
-  'principal.name like "a*"',
-  'principal.name == "ab"',
-  'principal.hasTag("k0")',
-  'principal.getTag("k0") == true',
-  'resource.hasTag("k1") && resource.getTag("k1") > 0',
-  'resource.getTag("k2").level > 0',
-  'Flags::"global".lockdown',
-  'Flags::"global" has lockdown',
-  'User::"u1".level > 1',
-  'Group::"g0" in Group::"g3"',
-  'principal in Group::"g3"',
-  'principal in resource.owner',
-  'resource in Folder::"f2"',
-  'action in Action::"any"',
-  'action.level == 2',
-  'context.a > 1',
-  'context has s && context.s == "x"',
-  'context.s like "a*"',
-  'context.ip.isInRange(ip("10.0.0.0/8"))',
-  'context.rec.x == 2',
-  'context.rec == {"x": 1}',
-  'context == {}',
-  'context.e.level > 0',
-  'context.e in Group::"g1"',
-  'context.e.hasTag("k0")',
-  'context.flag',
-  '[1, 2].contains(context.a)',
-  'context.tags.contains("t")',
-  'resource.ip.isLoopback()',
-  'resource.d.lessThan(decimal("2.0"))',
-  'decimal("1.5").lessThan(decimal("2.0"))',
-  'context.when < datetime("2026-01-01")',
-  'duration("1h") > duration("30m")',
-  '(if context.flag then principal else resource) has level',
-  '(if context.flag then principal else resource).level > 1',
-  '{x: principal}.x.level > 1',
-  '{a: 1}.a == 1',
-  '[principal, resource].contains(User::"u0")',
-  'principal.owner.owner.level > 0',
-  'principal is User',
-  'resource is Doc in Folder::"f0"',
-  'true',
-  'false',
-);
+// Conditions: `atom` (test/support/differential-exprs.ts) covers every construct, joined here by && || ! and if.
 
 const boolExpr: fc.Arbitrary<string> = fc.letrec<{ e: string }>((tie) => ({
   e: fc.oneof(
@@ -185,7 +143,7 @@ const boolExpr: fc.Arbitrary<string> = fc.letrec<{ e: string }>((tie) => ({
   ),
 })).e;
 
-const policyText = fc
+export const policyText = fc
   .record({
     effect: fc.constantFrom('permit', 'permit', 'forbid'),
     principal: principalScope,
@@ -212,11 +170,15 @@ namespace Shop {
   action browse;
   action buy in [browse] appliesTo { principal: [User], resource: [Item], context: Ctx };
 }
-type Ctx = { a?: Long, s?: String, flag?: Bool, ip?: ipaddr, rec?: { x: Long }, e?: User, tags?: Set<String>, when?: datetime };
+type Ctx = {
+  a?: Long, big?: Long, s?: String, u?: String, "k y"?: String, flag?: Bool, ip?: ipaddr, ips?: Set<ipaddr>, d?: decimal,
+  dur?: duration, when?: datetime, rec?: { x: Long, s?: String }, n?: { when: datetime, ip: ipaddr }, e?: User,
+  tags?: Set<String>, nums?: Set<Long>, empty?: Set<Long>
+};
 entity Group in [Group];
-entity User in [Group] { level?: Long, name?: String, owner?: User } tags Bool;
+entity User in [Group] { level?: Long, name?: String, owner?: User, roles?: Set<String> } tags Bool;
 entity Folder in [Folder];
-entity Doc in [Folder] { owner?: User, level?: Long, ip?: ipaddr, d?: decimal, rec?: { x: Long } } tags Long;
+entity Doc in [Folder] { owner?: User, level?: Long, ip?: ipaddr, d?: decimal, rec?: { x: Long }, when?: datetime, name?: String } tags Long;
 entity Flags { lockdown?: Bool };
 entity Public;
 action any;
@@ -241,7 +203,8 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
           level: fc.option(fc.integer({ min: -2, max: 4 }), { nil: undefined }),
           name: fc.option(fc.constantFrom(...STRINGS), { nil: undefined }),
           owner: fc.option(fc.tuple(fc.constantFrom(...USERS), fc.boolean()), { nil: undefined }),
-          tags: fc.dictionary(fc.constantFrom('k0', 'k1'), fc.boolean(), { maxKeys: 2 }),
+          roles: fc.option(fc.array(fc.constantFrom('admin', 'dev', 'é'), { maxLength: 2 }), { nil: undefined }),
+          tags: fc.dictionary(fc.constantFrom('k0', 'k1', 'é'), fc.boolean(), { maxKeys: 2 }),
         }),
       ),
     ),
@@ -251,9 +214,11 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
         fc.record({
           parents: parentsFrom('Folder', FOLDERS),
           owner: fc.option(fc.tuple(fc.constantFrom(...USERS), fc.boolean()), { nil: undefined }),
-          ip: fc.option(fc.tuple(fc.constantFrom('10.0.0.1', '127.0.0.1'), fc.boolean()), { nil: undefined }),
-          d: fc.option(fc.constantFrom('1.5', '3.0'), { nil: undefined }),
+          ip: fc.option(fc.tuple(fc.oneof(fc.constantFrom('10.0.0.1', '127.0.0.1', '::1'), validIpText()), fc.boolean()), { nil: undefined }),
+          d: fc.option(fc.oneof(fc.constantFrom('1.5', '3.0', '922337203685477.5807', '-922337203685477.5808'), validDecimalText()), { nil: undefined }),
           rec: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
+          when: fc.option(validDatetimeText(), { nil: undefined }),
+          name: fc.option(fc.constantFrom(...STRINGS), { nil: undefined }),
           tags: fc.dictionary(fc.constantFrom('k1', 'k2'), fc.integer({ min: -1, max: 2 }), { maxKeys: 2 }),
         }),
       ),
@@ -268,7 +233,7 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
     });
     USERS.forEach((u, i) => {
       const x = w.users[i];
-      const attrs = defined({ level: x.level, name: x.name, owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined });
+      const attrs = defined({ level: x.level, name: x.name, owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined, roles: x.roles });
       out.push({ uid: { type: 'User', id: u }, attrs, parents: x.parents, tags: x.tags } as EntityJson);
     });
     FOLDERS.forEach((f, i) => {
@@ -279,8 +244,10 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
       const attrs = defined({
         owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined,
         ip: x.ip ? ipAs(x.ip[0], x.ip[1]) : undefined,
-        d: x.d,
+        d: x.d === undefined ? undefined : { __extn: { fn: 'decimal', arg: x.d } },
         rec: x.rec === undefined ? undefined : { x: x.rec },
+        when: x.when === undefined ? undefined : { __extn: { fn: 'datetime', arg: x.when } },
+        name: x.name,
       });
       out.push({ uid: { type: 'Doc', id: d }, attrs, parents: x.parents, tags: x.tags } as EntityJson);
     });
@@ -290,31 +257,68 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
 
 // ---------------------------------------------------------------- requests
 
+/** Datetimes near the edges that matter: leap days, offsets across midnight and year ends, the epoch. */
+const datetimeValue = fc.oneof(
+  fc.constantFrom(
+    '2025-06-01T00:00:00Z',
+    '2026-06-01T00:00:00Z',
+    '2024-02-29T23:30:00-0100',
+    '2024-03-01T00:30:00+0100',
+    '2023-12-31T23:59:59.999-2359',
+    '2000-02-29',
+    '1969-12-31T23:59:59.999Z',
+    '0000-01-01T00:00:00+2359',
+    '9999-12-31T23:59:59.999-2359',
+  ),
+  validDatetimeText(),
+);
+
 const context = (schema: boolean) =>
   fc
     .record(
       {
         a: fc.integer({ min: -1, max: 3 }),
+        big: jsonLong,
         s: fc.constantFrom(...STRINGS),
+        u: fc.constantFrom(...STRINGS),
+        ky: fc.constantFrom(...STRINGS),
         flag: fc.boolean(),
-        ip: fc.tuple(fc.constantFrom('10.1.2.3', '192.168.0.1'), fc.boolean()),
-        rec: fc.record({ x: fc.integer({ min: 0, max: 2 }) }),
+        ip: fc.tuple(fc.oneof(fc.constantFrom('10.1.2.3', '192.168.0.1', '::1', '2001:db8::1', 'ff02::1', '10.0.0.0/8'), validIpText()), fc.boolean()),
+        ips: fc.array(fc.oneof(fc.constantFrom('10.1.2.3', '10.1.2.3/32', '::1'), validIpText()), { maxLength: 3 }),
+        d: fc.oneof(fc.constantFrom('1.5', '922337203685477.5807', '-922337203685477.5808', '-0.0001'), validDecimalText()),
+        dur: fc.oneof(fc.constantFrom('1h', '-1d2h', '0ms', '9223372036854775807ms', '-9223372036854775808ms'), validDurationText()),
+        when: datetimeValue,
+        rec: fc.record({ x: fc.integer({ min: 0, max: 2 }), s: fc.constantFrom(...STRINGS) }, { requiredKeys: ['x'] }),
+        n: fc.record({ when: datetimeValue, ip: fc.oneof(fc.constantFrom('10.1.2.3', '::1'), validIpText()) }),
         e: fc.tuple(fc.constantFrom(...USERS, 'u7'), fc.boolean()),
         tags: fc.array(fc.constantFrom('t', 'u'), { maxLength: 2 }),
-        when: fc.constantFrom('2025-06-01T00:00:00Z', '2026-06-01T00:00:00Z'),
+        nums: fc.array(jsonLong, { maxLength: 3 }),
+        empty: fc.constant([] as number[]),
       },
       { requiredKeys: [] },
     )
+    // A handful of fields per request: Cedar reads the whole context on every call, and the policies read a few.
+    .chain((c) => fc.subarray(Object.keys(c), { maxLength: 6 }).map((keep) => Object.fromEntries(keep.map((k) => [k, c[k as keyof typeof c]])) as typeof c))
     .map((c) => {
       const out: Record<string, CedarValueJson> = {};
+      const extn = (fn: string, arg: string) => ({ __extn: { fn, arg } }) as CedarValueJson;
       if (c.a !== undefined) out.a = c.a;
+      if (c.big !== undefined) out.big = c.big;
       if (c.s !== undefined) out.s = c.s;
+      if (c.u !== undefined) out.u = c.u;
+      if (c.ky !== undefined) out['k y'] = c.ky;
       if (c.flag !== undefined) out.flag = c.flag;
       if (c.ip) out.ip = ipAs(c.ip[0], schema && c.ip[1]) as CedarValueJson;
+      if (c.ips) out.ips = c.ips.map((i) => extn('ip', i));
+      if (c.d !== undefined) out.d = extn('decimal', c.d);
+      if (c.dur !== undefined) out.dur = extn('duration', c.dur);
+      if (c.when) out.when = extn('datetime', c.when);
       if (c.rec) out.rec = c.rec;
+      if (c.n) out.n = { when: extn('datetime', c.n.when), ip: extn('ip', c.n.ip) };
       if (c.e) out.e = refAs('User', c.e[0], schema && c.e[1]) as CedarValueJson;
       if (c.tags) out.tags = c.tags;
-      if (c.when) out.when = { __extn: { fn: 'datetime', arg: c.when } } as CedarValueJson;
+      if (c.nums) out.nums = c.nums;
+      if (c.empty) out.empty = c.empty;
       return out;
     });
 

@@ -19,16 +19,37 @@ function oneIn<T>(n: number, usual: fc.Arbitrary<T>, rare: fc.Arbitrary<T>): fc.
  * generator makes. Real Cedar judges every one of them, so this only shapes the mix.
  */
 function mostlyValid(fn: string, any: fc.Arbitrary<string>): fc.Arbitrary<string> {
-  const parses = (s: string) => {
+  return oneIn(2, onlyValid(fn, any), any);
+}
+
+function onlyValid(fn: string, any: fc.Arbitrary<string>): fc.Arbitrary<string> {
+  return any.filter((s) => {
     try {
       extensionFromJson(fn, s);
       return true;
     } catch {
       return false;
     }
-  };
-  return oneIn(2, any.filter(parses), any);
+  });
 }
+
+/**
+ * An `__extn` JSON value with a literal Cedar accepts (context and entity values: a bad one makes
+ * Cedar refuse the whole request or entity set, which tests one thing and wastes the rest).
+ */
+export function validExtnJson(): fc.Arbitrary<{ __extn: { fn: string; arg: string } }> {
+  return fc.oneof(
+    onlyValid('ip', ipTextAny()).map((arg) => ({ __extn: { fn: 'ip', arg } })),
+    onlyValid('decimal', decimalTextAny()).map((arg) => ({ __extn: { fn: 'decimal', arg } })),
+    onlyValid('datetime', datetimeTextAny()).map((arg) => ({ __extn: { fn: 'datetime', arg } })),
+    onlyValid('duration', durationTextAny()).map((arg) => ({ __extn: { fn: 'duration', arg } })),
+  );
+}
+
+export const validIpText = () => onlyValid('ip', ipTextAny());
+export const validDecimalText = () => onlyValid('decimal', decimalTextAny());
+export const validDatetimeText = () => onlyValid('datetime', datetimeTextAny());
+export const validDurationText = () => onlyValid('duration', durationTextAny());
 
 /** A valid literal, or a small edit of one (insert, delete, replace a character from the format's alphabet). */
 function nearby(valid: fc.Arbitrary<string>, alphabet: string): fc.Arbitrary<string> {

@@ -476,7 +476,7 @@ describe('generated literals near every format (property)', () => {
       }),
       { numRuns: runs, seed },
     );
-  });
+  }, 120_000 + runs * 1_000);
 
   it('the generated literals are valid often enough to test values, not only parse errors', () => {
     const samples = fc.sample(fc.oneof(ipText(), decimalText(), datetimeText(), durationText()), { numRuns: 2000, seed: 7 });
