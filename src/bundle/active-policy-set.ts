@@ -5,7 +5,7 @@
  * one keeps serving.
  */
 import { compilePolicySetInChunks } from '../cedar/compile-async.js';
-import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../cedar/compile.js';
+import { compilePolicySet, PolicySetError, type CompiledPolicySet, type CompileOptions } from '../cedar/compile.js';
 import type { PolicySetSource } from '../cedar/policy-set-source.js';
 
 /**
@@ -39,6 +39,9 @@ export class ActivePolicySet {
   private queue: Promise<unknown> = Promise.resolve();
   private compilingVersion: string | null = null;
 
+  /** `engine`: which evaluator the sets compiled here use (default: the process's, engine-choice.ts). */
+  constructor(private readonly compileOptions: CompileOptions = {}) {}
+
   get current(): CompiledPolicySet | null {
     return this.active;
   }
@@ -61,7 +64,7 @@ export class ActivePolicySet {
     const started = performance.now();
     let set: CompiledPolicySet;
     try {
-      set = compilePolicySet(source);
+      set = compilePolicySet(source, this.compileOptions);
     } catch (err) {
       return this.refuse(err as Error, source.version);
     }
@@ -78,7 +81,7 @@ export class ActivePolicySet {
       const started = performance.now();
       this.compilingVersion = source.version;
       try {
-        const { set, longestStepMs, longestStepPhase, steps } = await compilePolicySetInChunks(source);
+        const { set, longestStepMs, longestStepPhase, steps } = await compilePolicySetInChunks(source, this.compileOptions);
         return this.swap(set, performance.now() - started, { count: steps, longestMs: longestStepMs, longestPhase: longestStepPhase });
       } catch (err) {
         return this.refuse(err as Error, source.version);

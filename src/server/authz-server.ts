@@ -65,10 +65,10 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
   const metrics = new AuthzMetrics();
-  // Sets compiled from here on are decided by this engine; the JS engine tells each reason it leaves to wasm once.
+  // Sets this server compiles are decided by its engine (also the process default, for sets compiled elsewhere, e.g. shadow versions loaded by CLI paths); the JS engine tells each reason it leaves to wasm once.
   setDefaultEngine(config.engine);
   onFallback((e) => logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'));
-  const policySet = new ActivePolicySet();
+  const policySet = new ActivePolicySet({ engine: config.engine });
   const decisionLog = new DecisionLog(logger, {
     withHeaders: config.decisionLogHeaders,
     redactHeaders: redactedHeaderNames(config),
@@ -89,7 +89,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     throw err;
   }
   // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
-  const shadowVersion = new ActivePolicySet();
+  const shadowVersion = new ActivePolicySet({ engine: config.engine });
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const bodyLimits = bodyLimitsFromConfig(config);
