@@ -23,6 +23,8 @@ import { authorizationService } from '../src/envoy/protos.js';
 import type { WireCheckRequest } from '../src/envoy/wire-types.js';
 import { createLogger, flushLogger } from '../src/observability/logger.js';
 import { DecisionLog } from '../src/observability/decision-log.js';
+import type { EngineName } from '../src/cedar/js/engine-choice.js';
+import { fallbackCounts, resetFallbacks } from '../src/cedar/js/fallback.js';
 import { generateMeshBundle } from './generate-bundle.js';
 import { checkRequest, distinctShapes, REPEATED_SHAPE } from './requests.js';
 
@@ -43,10 +45,30 @@ function measure(iterations: number, fn: (i: number) => void, rounds = 5): numbe
   return perCall.sort((a, b) => a - b)[Math.floor(rounds / 2)];
 }
 
-export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[]; cedar: StageCost[]; policies: number }> {
+/** Per engine: compile time of the bundle, cost of a miss, evaluations left to wasm during the run. */
+export interface EngineCost {
+  engine: EngineName;
+  compileMs: number;
+  longestCompileStepMs: number;
+  missMicroseconds: number;
+  /** Policies the JS engine does not compile (decided by wasm); 0 for wasm. */
+  wasmPolicies: number;
+  fallbacks: number;
+}
+
+export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[]; cedar: StageCost[]; engines: EngineCost[]; policies: number }> {
   const files = new Map([...generateMeshBundle({ services, withTimeRule: true })].map(([k, v]) => [k, Buffer.from(v)]));
-  const { bundle } = await compileBundleInChunks(filesToPolicySetSource(files, 'hot-path'));
-  const set = bundle.policySet;
+  const compileWith = async (engine: EngineName) => {
+    const t = performance.now();
+    const r = await compileBundleInChunks(filesToPolicySetSource(files, `hot-path-${engine}`), { engine });
+    return { bundle: r.bundle, set: r.bundle.policySet, longestStepMs: r.longestStepMs, ms: performance.now() - t };
+  };
+  const wasmCompiled = await compileWith('wasm');
+  const jsCompiled = await compileWith('js');
+  const set = wasmCompiled.set;
+  const bundle = wasmCompiled.bundle;
+  const jsSet = jsCompiled.set;
+  const jsBundle = jsCompiled.bundle;
   const svc = authorizationService().service.Check;
   const wire = svc.requestSerialize(checkRequest(REPEATED_SHAPE, services)) as Buffer;
   const decoded = svc.requestDeserialize(wire) as WireCheckRequest;
@@ -66,11 +88,21 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
     return r.input;
   });
 
+  resetFallbacks();
+  const jsMiss = measure(distinct.length, (i) => authorizeInput(distinct[i], jsBundle, 'id'), 3);
+  const jsFallbacks = [...fallbackCounts().values()].reduce((a, b) => a + b, 0);
+  const wasmMiss = measure(distinct.length, (i) => authorizeInput(distinct[i], bundle, 'id'), 3);
+  const engines: EngineCost[] = [
+    { engine: 'wasm', compileMs: wasmCompiled.ms, longestCompileStepMs: wasmCompiled.longestStepMs, missMicroseconds: wasmMiss, wasmPolicies: 0, fallbacks: 0 },
+    { engine: 'js', compileMs: jsCompiled.ms, longestCompileStepMs: jsCompiled.longestStepMs, missMicroseconds: jsMiss, wasmPolicies: jsSet.js?.unsupported.size ?? 0, fallbacks: jsFallbacks },
+  ];
+
   const stages: StageCost[] = [
     { stage: 'decode the CheckRequest (grpc-js + protobufjs)', microseconds: measure(5000, () => svc.requestDeserialize(wire)) },
     { stage: 'CheckRequest → request model', microseconds: measure(5000, () => checkRequestToInput(decoded)) },
     { stage: 'pipeline, cache hit (slice, projection, key, lookup, decision)', microseconds: measure(5000, () => authorizeInput(input, bundle, 'id', { cache })) },
-    { stage: 'pipeline, cache miss (distinct requests, Cedar on the slice)', microseconds: measure(distinct.length, (i) => authorizeInput(distinct[i], bundle, 'id'), 3) },
+    { stage: 'pipeline, cache miss (distinct requests, wasm on the slice)', microseconds: wasmMiss },
+    { stage: 'pipeline, cache miss (distinct requests, JS engine on the slice)', microseconds: jsMiss },
     { stage: 'decision → CheckResponse', microseconds: measure(5000, () => decisionToCheckResponse(decision)) },
     { stage: 'encode the CheckResponse', microseconds: measure(5000, () => svc.responseSerialize(response)) },
     { stage: 'decision log line (pino, headers, file)', microseconds: measure(5000, () => decisionLog.write({ decision, input, principal: 'p', action: 'GET', resource: 'svc', durationMs: 0.1 })) },
@@ -89,10 +121,16 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
   ];
   await flushLogger(logger);
   set.retire();
-  return { stages, cedar, policies: set.policies.size };
+  jsSet.retire();
+  return { stages, cedar, engines, policies: set.policies.size };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await hotPathCosts();
   for (const s of [...r.stages, ...r.cedar]) process.stdout.write(`${s.microseconds.toFixed(1).padStart(9)} µs  ${s.stage}\n`);
+  for (const e of r.engines) {
+    process.stdout.write(
+      `engine ${e.engine}: miss ${e.missMicroseconds.toFixed(1)} µs, compile of ${r.policies} policies ${e.compileMs.toFixed(0)} ms (longest step ${e.longestCompileStepMs.toFixed(1)} ms), policies left to wasm ${e.wasmPolicies}, fallbacks ${e.fallbacks}\n`,
+    );
+  }
 }

@@ -415,6 +415,18 @@ async function main(): Promise<void> {
   results.oursCacheOff = { distinct500: { ...strip(engine500), serverWithin1ms: engineServer500 }, maxDistinct: { reqPerSec: engineMax.reqPerSec, failed: engineMax.failed, ...summarise(engineMax.latenciesMs) } };
   curves.push({ name: 'ours, cache off, distinct, 500/s', latenciesMs: engine500.latenciesMs! });
 
+  // 2c. The same cache-off run with the wasm engine (2b uses the default, the JS engine): what compiling Cedar to JS gives.
+  log('\n[ours, cache off, --engine wasm] every check evaluated by Cedar\'s wasm build (slice + projection)');
+  const wasmOnly = await startChild('authz.mjs', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz-nocache-wasm.log'), decisionCacheEntries: 0, engine: 'wasm' })]);
+  await closedLoop(new GrpcH2Client(wasmOnly.port, 1), encodeAll(distinctShapes(1000, SERVICES, 9_500_000)), 8, T(3));
+  const wasm500 = await pacedNode(wasmOnly.port, encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)), 500, T(10));
+  const wasmClient = new GrpcH2Client(wasmOnly.port, 4);
+  const wasmMax = await closedLoop(wasmClient, enginePool, 16, T(10), enginePool.length);
+  wasmClient.close();
+  await wasmOnly.stop();
+  log(`  distinct, 500 req/s: p50 ${ms(wasm500.p50)} p99 ${ms(wasm500.p99)} ms; max throughput ${num(wasmMax.reqPerSec)} req/s (JS engine above: ${num(engineMax.reqPerSec)} req/s)`);
+  results.oursCacheOffWasm = { distinct500: strip(wasm500), maxDistinct: { reqPerSec: wasmMax.reqPerSec, failed: wasmMax.failed, ...summarise(wasmMax.latenciesMs) } };
+
   // 3. Naive baseline.
   section('baseline', 'decode, then isAuthorized with the policy text on every call');
   const baseline = await startChild('baseline.mjs', [versions.a]);

@@ -6,7 +6,7 @@
  * immutable; requests read one `ActiveBundle` and use it to the end.
  */
 import { compilePolicySetInChunks, type ChunkedCompileResult } from '../cedar/compile-async.js';
-import { compilePolicySet, PolicySetError, type CompiledPolicySet } from '../cedar/compile.js';
+import { compilePolicySet, PolicySetError, type CompiledPolicySet, type CompileOptions } from '../cedar/compile.js';
 import type { PolicyFile, PolicySetSource } from '../cedar/policy-set-source.js';
 import { IpListError, IpListIndex } from '../context/ip-lists.js';
 import { DEFAULT_TIMEZONE, isValidTimezone, LocalTimeZone } from '../context/time-fields.js';
@@ -70,14 +70,14 @@ export function bundleOf(contents: BundleContents, policySet: CompiledPolicySet)
 }
 
 /** Compile a bundle in one go (CLI, tests, small sets); throws `PolicySetError`. */
-export function compileBundle(contents: BundleContents): ActiveBundle {
-  return bundleOf(contents, compilePolicySet(contents));
+export function compileBundle(contents: BundleContents, options: CompileOptions = {}): ActiveBundle {
+  return bundleOf(contents, compilePolicySet(contents, options));
 }
 
 export type ChunkedBundleCompile = Omit<ChunkedCompileResult, 'set'> & { bundle: ActiveBundle };
 
 /** Compile a bundle without stalling the event loop (cedar/compile-async.ts); rejects with `PolicySetError`. */
-export async function compileBundleInChunks(contents: BundleContents): Promise<ChunkedBundleCompile> {
-  const { set, ...steps } = await compilePolicySetInChunks(contents);
+export async function compileBundleInChunks(contents: BundleContents, options: CompileOptions = {}): Promise<ChunkedBundleCompile> {
+  const { set, ...steps } = await compilePolicySetInChunks(contents, options);
   return { ...steps, bundle: bundleOf(contents, set) };
 }

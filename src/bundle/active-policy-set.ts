@@ -5,7 +5,7 @@
  * of a bundle. A bundle that fails to compile is refused and the previous one
  * keeps serving.
  */
-import { PolicySetError } from '../cedar/compile.js';
+import { PolicySetError, type CompileOptions } from '../cedar/compile.js';
 import { compileBundle, compileBundleInChunks, type ActiveBundle, type BundleContents } from './active-bundle.js';
 
 /**
@@ -39,6 +39,9 @@ export class ActivePolicySet {
   private queue: Promise<unknown> = Promise.resolve();
   private compilingVersion: string | null = null;
 
+  /** `engine`: which evaluator the sets compiled here use (default: the process's, engine-choice.ts). */
+  constructor(private readonly compileOptions: CompileOptions = {}) {}
+
   get current(): ActiveBundle | null {
     return this.active;
   }
@@ -61,7 +64,7 @@ export class ActivePolicySet {
     const started = performance.now();
     let set: ActiveBundle;
     try {
-      set = compileBundle(source);
+      set = compileBundle(source, this.compileOptions);
     } catch (err) {
       return this.refuse(err as Error, source.version);
     }
@@ -78,7 +81,7 @@ export class ActivePolicySet {
       const started = performance.now();
       this.compilingVersion = source.version;
       try {
-        const { bundle: set, longestStepMs, longestStepPhase, steps } = await compileBundleInChunks(source);
+        const { bundle: set, longestStepMs, longestStepPhase, steps } = await compileBundleInChunks(source, this.compileOptions);
         return this.swap(set, performance.now() - started, { count: steps, longestMs: longestStepMs, longestPhase: longestStepPhase });
       } catch (err) {
         return this.refuse(err as Error, source.version);

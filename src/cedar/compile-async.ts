@@ -29,8 +29,11 @@ import {
   schemaEntitiesOf,
   type CompiledPolicy,
   type CompiledPolicySet,
+  type CompileOptions,
   type SchemaViolation,
 } from './compile.js';
+import { defaultEngine } from './js/engine-choice.js';
+import { JsPolicySet } from './js/js-policy-set.js';
 import { Worker } from 'node:worker_threads';
 import { RESOURCE_TYPE } from './action-hierarchy.js';
 import { cedar } from './cedar-wasm.js';
@@ -68,7 +71,10 @@ export interface ChunkedCompileResult {
 
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export async function compilePolicySetInChunks(source: PolicySetSource): Promise<ChunkedCompileResult> {
+export async function compilePolicySetInChunks(source: PolicySetSource, options: CompileOptions = {}): Promise<ChunkedCompileResult> {
+  const engine = options.engine ?? defaultEngine();
+  // The JS engine compiles each enforced policy while its JSON form is at hand (it is dropped afterwards).
+  const js = engine === 'js' ? new JsPolicySet() : undefined;
   let longest = 0;
   let longestPhase = '';
   let phase = 'parse';
@@ -104,6 +110,7 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
       readsOf.set(p.id, reads);
       mergeReadsInto(allReads, reads);
       scopes.set(p.id, scopeOfPolicy(p));
+      if (js && !p.annotations.shadow) js.add(p);
       addPolicy(policies, withJsonOnDemand(p));
       await checkpoint();
     }
@@ -143,7 +150,7 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
   const entities = entityStoreOf(source.entities, schemaEntitiesOf(source.schema));
   await checkpoint();
   phase = 'index';
-  const set = assemblePolicySet(source, policies, entities, { readsOf, scopes, allReads });
+  const set = assemblePolicySet(source, policies, entities, { readsOf, scopes, allReads, js }, { engine });
   await checkpoint();
 
   // 4. Preparse the slices of every (action, resource) pair the policies name, each distinct chunk once.
@@ -158,6 +165,8 @@ export async function compilePolicySetInChunks(source: PolicySetSource): Promise
       await checkpoint();
     }
     phase = 'preparse';
+    // The JS engine preparses a slice only if it falls back to wasm (slicing.ts `lazyPreparse`).
+    if (engine === 'js') missing.clear();
     for (const chunk of missing.values()) {
       set.slices.preparseChunk(chunk);
       await checkpoint();

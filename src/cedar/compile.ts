@@ -16,6 +16,8 @@ import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
 import { builtinActionEntities } from './action-hierarchy.js';
 import { SchemaEntities } from './schema-entities.js';
 import { distinctNotes, formatNoteLine, noteAt, type SourceNote } from '../text/source-position.js';
+import { defaultEngine, type EngineName } from './js/engine-choice.js';
+import { JsPolicySet } from './js/js-policy-set.js';
 
 export type { CompiledPolicy } from './compiled-policy.js';
 
@@ -55,8 +57,17 @@ export interface CompiledPolicySet {
   readonly leanEnvoyEntities: EntityStore;
   /** The schema's entity reader, when the bundle has a schema (request entities of `authz eval` are read with it too). */
   readonly schemaEntities?: SchemaEntities;
+  /** Which evaluator decides requests (engine-choice.ts). */
+  readonly engine: EngineName;
+  /** The enforced policies compiled to JS (engine `js`); slices with a policy it refused are decided by wasm. */
+  readonly js?: JsPolicySet;
   /** Called once the set is replaced: frees its preparsed sets for reuse. It must not be evaluated afterwards. */
   retire(): void;
+}
+
+export interface CompileOptions {
+  /** Defaults to the process's engine (`--engine`). */
+  engine?: EngineName;
 }
 
 export class PolicySetError extends Error {
@@ -305,14 +316,18 @@ export function assemblePolicySet(
   source: PolicySetSource,
   policies: Map<string, CompiledPolicy>,
   entities: EntityStore,
-  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet },
+  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet; js?: JsPolicySet },
+  options: CompileOptions = {},
 ): CompiledPolicySet {
+  const engine = options.engine ?? defaultEngine();
   // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
   const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
   const hasShadowPolicies = enforced.length < policies.size;
   const envoyEntities = entities.withEntities(builtinActionEntities());
   // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
-  const slices = new SliceIndex(enforced, envoyEntities, prepared);
+  const js = engine === 'js' ? (prepared?.js ?? JsPolicySet.compile(enforced)) : undefined;
+  // With the JS engine, wasm preparses a slice only when that slice falls back to it.
+  const slices = new SliceIndex(enforced, envoyEntities, prepared, { lazyPreparse: engine === 'js' });
   const leanEntities = leanEntityStore(entities, slices.allReads);
   const leanEnvoyEntities = leanEntityStore(envoyEntities, slices.allReads);
   let fullPsetId: string | undefined;
@@ -341,6 +356,8 @@ export function assemblePolicySet(
     slices,
     leanEntities,
     leanEnvoyEntities,
+    engine,
+    js,
     retire(): void {
       slices.retire();
       releasePsetIds([fullPsetId, shadowPsetId].filter((id): id is string => id !== undefined));
@@ -355,9 +372,9 @@ export function leanEntityStore(entities: EntityStore, reads: ReadSet): EntitySt
   return new EntityStore(entities.all().map((e) => projectEntity(e, reads)));
 }
 
-export function compilePolicySet(source: PolicySetSource): CompiledPolicySet {
+export function compilePolicySet(source: PolicySetSource, options: CompileOptions = {}): CompiledPolicySet {
   const policies = parsePolicies(source);
   if (source.schema !== undefined) validateAgainstSchema(source.schema, policies, source.policies);
   const entities = parseEntities(source.entities, source.schema, source.entitiesText);
-  return assemblePolicySet(source, policies, entities);
+  return assemblePolicySet(source, policies, entities, undefined, options);
 }

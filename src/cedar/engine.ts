@@ -69,6 +69,7 @@ export interface EngineOutcome {
   /**
    * What crossed into Cedar: the projected context and the entities it can reach (absent on a cache hit).
    * For a slice decided in two parts, the volatile part's request (every request sends it).
+   * With the JS engine nothing crosses: the request as evaluated, whole context, entities read in place (none listed).
    */
   cedarRequest?: CedarRequest;
   /** `hit` also when only a split slice's stable part was found (its volatile part was still evaluated). */
@@ -124,6 +125,11 @@ function decidePart(
   keyBase: string,
   nowMs: (() => number) | undefined,
 ): { result: EngineResult; cedarRequest?: CedarRequest; hit: boolean } {
+  // Without a cache the JS engine needs nothing derived: no key, no projection.
+  if (!cache && set.js) {
+    const result = set.js.evaluateSlice(part, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
+    if (result) return { result, cedarRequest: asEvaluated(req), hit: false };
+  }
   const reads = part.reads;
   const ctxKey = contextKey(req.context, reads.context);
   const { roots, viaContext } = entityRoots(req, part, ctxKey);
@@ -138,6 +144,14 @@ function decidePart(
     now = (nowMs ?? Date.now)();
     const hit = cache.get(key, now);
     if (hit !== undefined) return { result: hit, hit: true };
+  }
+  // The JS engine reads the request where it lies: nothing to project (the cache key above is all it needed).
+  if (set.js) {
+    const result = set.js.evaluateSlice(part, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
+    if (result) {
+      if (cache) cache.set(key, freezeResult(result), now);
+      return { result, cedarRequest: asEvaluated(req), hit: false };
+    }
   }
 
   const store = viaContext ? (base === 'envoy' ? set.envoyEntities : set.entities) : base === 'envoy' ? set.leanEnvoyEntities : set.leanEntities;
@@ -206,6 +220,10 @@ function entityRoots(req: EngineRequest, slice: SlicePart, ctxKey: unknown): { r
   const before = roots.length;
   if (ctxKey !== null && typeof ctxKey === 'object') collectEntityRefs(ctxKey as CedarValueJson, { add: (k: string) => roots.push(k) });
   return { roots, viaContext: roots.length > before };
+}
+
+function asEvaluated(req: EngineRequest): CedarRequest {
+  return { principal: req.principal, action: req.action, resource: req.resource, context: req.context, entities: [] };
 }
 
 /** Every later hit shares the stored result (and decisions reference its arrays): make sharing safe. */

@@ -123,6 +123,8 @@ export class SliceIndex {
     policies: Iterable<CompiledPolicy>,
     private readonly entities: EntityStore,
     prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet },
+    /** `lazyPreparse`: preparse a slice's chunks when `psetIds` is first read (the JS engine reads it only to fall back). */
+    private readonly options: { lazyPreparse?: boolean } = {},
   ) {
     this.ordered = [...policies].sort((a, b) => a.order - b.order);
     for (const p of this.ordered) {
@@ -176,9 +178,8 @@ export class SliceIndex {
   }
 
   private makeSlice(plan: SlicePlan): Slice {
-    for (const chunk of plan.chunks) if (!this.chunks.has(chunk.signature)) this.preparseChunk(chunk);
-    const whole = this.part(plan.matching, plan.chunks);
-    const cacheable = !readsVolatile(whole.reads);
+    const reads = unionOfReads(plan.matching.map((p) => this.readsOf.get(p.id)!));
+    const cacheable = !readsVolatile(reads);
     let split: Slice['split'];
     if (!cacheable) {
       // The plan puts matching volatile policies in chunks of their own whenever stable ones match too.
@@ -191,12 +192,33 @@ export class SliceIndex {
         split = Object.freeze({ stable: this.part(stableMatching, stableChunks), volatile: this.part(volatileMatching, volatileChunks) });
       }
     }
-    return Object.freeze({ ...whole, cacheable, ...(split ? { split } : {}), scopeKeys: plan.scopeKeys });
+    return this.part(plan.matching, plan.chunks, { cacheable, ...(split ? { split } : {}), scopeKeys: plan.scopeKeys });
   }
 
-  private part(matching: readonly CompiledPolicy[], chunks: readonly ChunkPlan[]): SlicePart {
+  /**
+   * Some matching policies and the preparsed chunks holding them. With
+   * `lazyPreparse` the chunks are preparsed when `psetIds` is first read (the
+   * JS engine reads it only to fall back); a getter, so never spread a part.
+   */
+  private part<Extra extends object = object>(matching: readonly CompiledPolicy[], chunks: readonly ChunkPlan[], extra?: Extra): SlicePart & Extra {
     const reads = unionOfReads(matching.map((p) => this.readsOf.get(p.id)!));
-    return Object.freeze({ matching, psetIds: chunks.map((c) => this.chunks.get(c.signature)!), reads, needs: entityNeedsOf(reads) });
+    const preparsed = (): string[] => {
+      for (const chunk of chunks) if (!this.chunks.has(chunk.signature)) this.preparseChunk(chunk);
+      return chunks.map((c) => this.chunks.get(c.signature)!);
+    };
+    let psetIds = this.options.lazyPreparse ? undefined : preparsed();
+    const index = this;
+    return Object.freeze({
+      matching,
+      get psetIds(): readonly string[] {
+        if (psetIds === undefined && index.retiredFlag) throw new SliceRetiredError('this policy set was replaced; its preparsed slices are gone');
+        psetIds ??= preparsed();
+        return psetIds;
+      },
+      reads,
+      needs: entityNeedsOf(reads),
+      ...(extra as Extra),
+    }) as SlicePart & Extra;
   }
 
   private remember(key: string, slice: Slice): void {

@@ -21,6 +21,7 @@ import { RateLimiter } from '../ratelimit/rate-limiter.js';
 import { enforcementLines, rateLimitLines } from './check-explanation.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';
+import { applyEngineOption, ENGINE_OPTION } from './engine-option.js';
 import type { RemoteTls } from './remote-check.js';
 import { CONTEXT_OPTIONS } from './context-options.js';
 import { flagsToConfig } from './serve-command.js';
@@ -79,6 +80,7 @@ export const checkCommand: Command = {
   usage: 'check [--policies DIR] (--request FILE | --method M --path P --host H [--principal SPIFFE] [--destination-principal SPIFFE] [--header "k: v"]...)',
   options: {
     policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
+    ...ENGINE_OPTION,
     request: { type: 'string', description: 'JSON request (short form or an Envoy CheckRequest); - for stdin', valueName: 'FILE' },
     method: { type: 'string', description: 'HTTP method (default GET)', valueName: 'METHOD' },
     path: { type: 'string', description: 'Path with optional query (default /)', valueName: 'PATH' },
@@ -123,6 +125,7 @@ export const checkCommand: Command = {
     const priorText = values['prior-requests'] as string | undefined;
     if (priorText !== undefined && !(/^\d{1,5}$/.test(priorText) && Number(priorText) <= MAX_PRIOR_REQUESTS)) throw new UsageError(`--prior-requests ${priorText}: expected a whole number from 0 to ${MAX_PRIOR_REQUESTS}`);
     const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
+    applyEngineOption(values);
     const safety = safetyOptionsFromConfig(config);
     const set = await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR);
     const checkRequest = simpleRequestToCheckRequest(requestFromFlags(values));

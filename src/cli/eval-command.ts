@@ -15,6 +15,7 @@ import type { EngineResult } from '../cedar/evaluate.js';
 import { DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_DECISION_CACHE_TTL_MS, DEFAULT_POLICIES_DIR } from '../config/schema.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';
+import { applyEngineOption, ENGINE_OPTION } from './engine-option.js';
 
 const uid = z.object({ type: z.string().min(1), id: z.string() }, { error: 'expected {"type": "...", "id": "..."}' });
 
@@ -124,6 +125,7 @@ export const evalCommand: Command = {
     request: { type: 'string', description: 'One request as JSON: {"principal":{"type","id"},"action":{…},"resource":{…},"context":{…},"entities":[…]}; - for stdin', valueName: 'FILE' },
     requests: { type: 'string', description: 'One request per line (JSON lines); one answer per line out; - for stdin', valueName: 'FILE' },
     'cache-entries': { type: 'string', description: `Decision cache entries while streaming, 0 for none (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
+    ...ENGINE_OPTION,
   },
   details: [
     'Answers: {"decision":"allow"|"deny","determining":[policy ids],"errors":[{"policy","message"}]};',
@@ -134,6 +136,7 @@ export const evalCommand: Command = {
     const one = values.request as string | undefined;
     const many = values.requests as string | undefined;
     if ((one === undefined) === (many === undefined)) throw new UsageError('eval needs exactly one of --request FILE or --requests FILE.jsonl');
+    applyEngineOption(values);
     const entries = values['cache-entries'] === undefined ? DEFAULT_DECISION_CACHE_ENTRIES : wholeNumber(values['cache-entries'], '--cache-entries');
     const set = (await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR)).policySet;
     const cache = entries > 0 ? new EngineResultCache<EngineResult>(entries, DEFAULT_DECISION_CACHE_TTL_MS) : undefined;

@@ -62,6 +62,7 @@ const SERVE_OPTIONS: Record<string, OptionSpec> = {
   ...CONTEXT_OPTIONS,
   ...JWT_TUNING_OPTIONS,
   'load-window': { type: 'string', description: `Window of event-loop utilisation behind context.load (default ${DEFAULT_LOAD_WINDOW_MS / 1000}s)`, valueName: 'DURATION' },
+  engine: { type: 'string', description: 'js|wasm: evaluator of the policies; js compiles them to JavaScript, wasm is Cedar\'s own build (default js)', valueName: 'ENGINE' },
   'decision-cache-entries': { type: 'string', description: `Most decisions cached; 0 turns the cache off (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
   'decision-cache-ttl': { type: 'string', description: 'How long a cached decision is reused, e.g. 30s (default 60s)', valueName: 'DURATION' },
   'otel-endpoint': { type: 'string', description: 'OTLP/HTTP collector (http://HOST:4318): a span per Check, child of the request\'s traceparent/b3; OTEL_* variables honoured (default off)', valueName: 'URL' },

@@ -19,6 +19,7 @@ import { DEFAULT_LOG_MAX_STRING } from '../observability/decision-log.js';
 import { DEFAULT_BODY_MAX_BYTES, DEFAULT_JSON_MAX_DEPTH, DEFAULT_JSON_MAX_KEYS } from '../envoy/request-body.js';
 import { transportConfigShape } from './transport-schema.js';
 import { DEFAULT_HTTP_IDENTITY_HEADER } from '../envoy/http-check-request.js';
+import { DEFAULT_ENGINE, ENGINES } from '../cedar/js/engine-choice.js';
 
 export const DEFAULT_LISTEN = '0.0.0.0:9191';
 /**
@@ -147,6 +148,8 @@ export const configSchema = z
     shadowSampleRate: z.coerce.number().min(0).max(1).default(DEFAULT_SAFETY_OPTIONS.shadowSampleRate),
     /** Most rate limit buckets held in memory. */
     rateLimitMaxKeys: z.coerce.number().int().positive().default(DEFAULT_SAFETY_OPTIONS.rateLimitMaxKeys),
+    /** Which evaluator decides: js (policies compiled to JS) or wasm (Cedar's own build); wasm also answers what js does not support. */
+    engine: z.enum(ENGINES).default(DEFAULT_ENGINE),
     /** Most decisions the cache holds; 0 turns the cache off. */
     decisionCacheEntries: wholeNumber(0, 50_000_000).default(DEFAULT_DECISION_CACHE_ENTRIES),
     /** How long a cached decision may be reused (it is dropped on any policy swap anyway). */

@@ -4,6 +4,7 @@
  * version, rule name; never a path or a principal.
  */
 import client from 'prom-client';
+import { fallbackCounts } from '../cedar/js/fallback.js';
 
 /** Buckets around the sub-millisecond budget, with a tail for stalls. */
 export const CHECK_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5];
@@ -24,8 +25,8 @@ export class AuthzMetrics {
   });
   readonly bundleInfo = new client.Gauge({
     name: 'authz_bundle_info',
-    help: 'The active policy set version (value 1).',
-    labelNames: ['version'] as const,
+    help: 'The active policy set version and the engine deciding it, js or wasm (value 1).',
+    labelNames: ['version', 'engine'] as const,
     registers: [this.registry],
   });
   readonly bundleLoads = new client.Counter({
@@ -203,9 +204,20 @@ export class AuthzMetrics {
     });
   }
 
-  setActiveVersion(version: string, policyCount: number): void {
+  readonly engineFallbacks = new client.Counter({
+    name: 'authz_engine_fallback_total',
+    help: 'Evaluations the JS engine left to wasm, by reason: unsupported_policy (a policy of the slice uses what it does not compile), request_data (request data it does not read exactly).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+    collect() {
+      this.reset();
+      for (const [reason, n] of fallbackCounts()) this.inc({ reason }, n);
+    },
+  });
+
+  setActiveVersion(version: string, policyCount: number, engine = 'wasm'): void {
     this.bundleInfo.reset();
-    this.bundleInfo.set({ version }, 1);
+    this.bundleInfo.set({ version, engine }, 1);
     this.policyCount.set(policyCount);
   }
 }

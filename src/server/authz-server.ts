@@ -33,6 +33,8 @@ import { HttpAuthzServer } from './http-authz-server.js';
 import { addReflection } from './reflection.js';
 import { listenError } from './listen-error.js';
 import { formatHostPort } from '../config/host-port.js';
+import { setDefaultEngine } from '../cedar/js/engine-choice.js';
+import { onFallback } from '../cedar/js/fallback.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -65,7 +67,10 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     options.logger ??
     createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
   const metrics = new AuthzMetrics();
-  const policySet = new ActivePolicySet();
+  // Sets this server compiles are decided by its engine (also the process default, for sets compiled elsewhere, e.g. shadow versions loaded by CLI paths); the JS engine tells each reason it leaves to wasm once.
+  setDefaultEngine(config.engine);
+  onFallback((e) => logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'));
+  const policySet = new ActivePolicySet({ engine: config.engine });
   const decisionLog = new DecisionLog(logger, {
     withHeaders: config.decisionLogHeaders,
     redactHeaders: redactedHeaderNames(config),
@@ -86,7 +91,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     throw err;
   }
   // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
-  const shadowVersion = new ActivePolicySet();
+  const shadowVersion = new ActivePolicySet({ engine: config.engine });
   const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const bodyLimits = bodyLimitsFromConfig(config);
@@ -133,7 +138,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       cache?.clear();
       if (steps) metrics.activationLongestStep.set(steps.longestMs / 1000);
       metrics.bundleLoads.inc({ result: 'success' });
-      metrics.setActiveVersion(set.version, set.policySet.policies.size);
+      metrics.setActiveVersion(set.version, set.policySet.policies.size, set.policySet.engine);
       metrics.activationDuration.observe(ms / 1000);
       logger.info(
         {
@@ -142,6 +147,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
           policies: set.policySet.policies.size,
           compile_ms: Math.round(ms),
           preparsed_slices: set.policySet.slices.chunkCount,
+          engine: set.policySet.engine,
+          ...(set.policySet.js && set.policySet.js.unsupported.size > 0 ? { engine_wasm_policies: [...set.policySet.js.unsupported].map(([id, why]) => `${id}: ${why}`) } : {}),
           ...(steps ? { compile_steps: steps.count, longest_step_ms: Math.round(steps.longestMs * 10) / 10, longest_step_phase: steps.longestPhase } : {}),
         },
         'policy set activated',
@@ -195,6 +202,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         last_error: policySet.lastError,
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
+        engine: set?.policySet.engine ?? config.engine,
+        ...(set?.policySet.js && set.policySet.js.unsupported.size > 0 ? { engine_fallback_policies: Object.fromEntries(set.policySet.js.unsupported) } : {}),
         timezone: set?.timeZone.name ?? null,
         lists: set?.ipLists.summary() ?? [],
       },

@@ -40,13 +40,13 @@ describe('propagation from the store to a running server', () => {
     const { server, client } = await serverOn('prop');
 
     expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
-    expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v1"}')).toBe(1);
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v1",engine="js"}')).toBe(1);
 
     await activateVersion(store, 'v2');
     const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PROPAGATION_BOUND_MS);
     expect(v2).toMatchObject({ allowed: false, httpStatus: 403, policies: ['x-closed'], version: 'v2' });
-    expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v2"}')).toBe(1);
-    expect(hasSample(await metricsText(server.adminPort), 'authz_bundle_info{version="v1"}')).toBe(false);
+    expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v2",engine="js"}')).toBe(1);
+    expect(hasSample(await metricsText(server.adminPort), 'authz_bundle_info{version="v1",engine="js"}')).toBe(false);
 
     await rollbackBundle(store);
     const back = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v1', PROPAGATION_BOUND_MS);

@@ -114,7 +114,7 @@ describe.each(TRANSPORTS)('over the %s transport', (transport) => {
       expect(text).toContain('authz_check_duration_seconds_bucket{le="0.0001"}');
       expect(text).toContain('authz_check_duration_seconds_bucket{le="0.00025"}');
       expect(metricValue(text, 'authz_bundle_loads_total{result="success"}')).toBe(1);
-      expect(text).toMatch(/authz_bundle_info\{version="dir-[0-9a-f]{12}"\} 1/);
+      expect(text).toMatch(/authz_bundle_info\{version="dir-[0-9a-f]{12}",engine="js"\} 1/);
     });
 
     it('writes one decision line per check with sensitive headers redacted', async () => {

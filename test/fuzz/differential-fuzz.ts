@@ -9,7 +9,8 @@
  */
 import { parseArgs } from 'node:util';
 import fc from 'fast-check';
-import { describeScenario, runScenario, scenario, type Disagreement } from '../support/differential.js';
+import { fallbackCounts } from '../../src/cedar/js/fallback.js';
+import { describeScenario, enginesFor, runScenario, scenario, type Disagreement } from '../support/differential.js';
 
 const REQUESTS_PER_SCENARIO = 50;
 
@@ -35,7 +36,7 @@ process.stdout.write(`fuzz: ${scenarios * REQUESTS_PER_SCENARIO} cases (${scenar
 
 const result = fc.check(
   fc.property(scenario(REQUESTS_PER_SCENARIO), (s) => {
-    const d: Disagreement[] = runScenario(s);
+    const d: Disagreement[] = runScenario(s, enginesFor(decided / REQUESTS_PER_SCENARIO));
     decided += s.requests.length;
     if (decided >= nextReport) {
       const secs = (Date.now() - started) / 1000;
@@ -56,4 +57,4 @@ if (result.failed) {
   process.stdout.write(`fuzz: DISAGREEMENT after ${decided} cases (${secs} s), seed ${seed}, path ${result.counterexamplePath}\n${found?.text ?? String(result.errorInstance)}\n`);
   process.exit(1);
 }
-process.stdout.write(`fuzz: ${decided} cases, no disagreement (${secs} s, seed ${seed})\n`);
+process.stdout.write(`fuzz: ${decided} cases, no disagreement (${secs} s, seed ${seed}); JS engine fallbacks to wasm: ${JSON.stringify(Object.fromEntries(fallbackCounts()))}\n`);

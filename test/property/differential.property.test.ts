@@ -6,7 +6,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { describeScenario, differentialStats, runScenario, scenario } from '../support/differential.js';
+import { fallbackCounts, resetFallbacks } from '../../src/cedar/js/fallback.js';
+import { describeScenario, differentialStats, enginesFor, runScenario, scenario } from '../support/differential.js';
 
 /** Requests per generated policy set: compiling a set costs more than deciding a request. */
 const REQUESTS_PER_SCENARIO = 50;
@@ -16,9 +17,11 @@ const SEED = 20261130;
 describe('the engine answers exactly as plain Cedar', () => {
   it(`${CASES} random cases (seed ${SEED}): same decisions, determining and erroring policies, cached or not`, () => {
     let decided = 0;
+    let n = 0;
+    resetFallbacks();
     fc.assert(
       fc.property(scenario(REQUESTS_PER_SCENARIO), (s) => {
-        const d = runScenario(s);
+        const d = runScenario(s, enginesFor(n++));
         decided += s.requests.length;
         if (d.length > 0) throw new Error(`engine and plain Cedar disagree:\n${describeScenario(s, d)}`);
       }),
@@ -27,5 +30,7 @@ describe('the engine answers exactly as plain Cedar', () => {
     expect(decided).toBe(CASES);
     // Slices with stable and volatile (context.load, context.time) policies were decided from a cached part.
     expect(differentialStats.splitSliceHits).toBeGreaterThan(0);
+    // What the JS engine left to wasm (checked above like the rest, but it should be nothing).
+    console.log(`differential: JS engine fallbacks to wasm: ${JSON.stringify(Object.fromEntries(fallbackCounts()))}`);
   }, 900_000);
 });

@@ -18,6 +18,7 @@ import { EngineResultCache } from '../../src/cache/decision-cache.js';
 import { compilePolicySet, parsePolicies, PolicySetError, schemaViolations, type CompiledPolicySet } from '../../src/cedar/compile.js';
 import { decide, type CacheOutcome, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
+import type { EngineName } from '../../src/cedar/js/engine-choice.js';
 import { atom, STRINGS } from './differential-exprs.js';
 import { validDatetimeText, validDecimalText, validDurationText, validExtnJson, validIpText } from './extension-literals.js';
 import { enforcedPolicyTexts, mergeEntityLists, PlainCedar, type PlainAnswer } from './plain-cedar.js';
@@ -405,6 +406,7 @@ export function scenario(requestsPerScenario: number): fc.Arbitrary<Scenario> {
 // ---------------------------------------------------------------- running one
 
 export interface Disagreement {
+  engine: EngineName;
   request: RequestCase;
   how: string;
   ours: unknown;
@@ -434,7 +436,7 @@ function same(a: Comparable, p: PlainAnswer): boolean {
 }
 
 /** Compile with the policies the schema refuses left out (random conditions often do not type-check). */
-export function compileScenario(s: Scenario): CompiledPolicySet | undefined {
+export function compileScenario(s: Scenario, engine: EngineName = 'js'): CompiledPolicySet | undefined {
   let files = s.files;
   try {
     if (s.schema !== undefined) {
@@ -446,7 +448,7 @@ export function compileScenario(s: Scenario): CompiledPolicySet | undefined {
         return { name: f.name, text: kept.length > 0 ? kept.join('\n') : 'forbid (principal, action, resource) when { false };' };
       });
     }
-    return compilePolicySet({ version: 'gen', policies: files, entities: s.entities, schema: s.schema });
+    return compilePolicySet({ version: 'gen', policies: files, entities: s.entities, schema: s.schema }, { engine });
   } catch (err) {
     if (err instanceof PolicySetError) return undefined;
     throw err;
@@ -459,17 +461,43 @@ const REFERENCE_SLOT = 'differential-reference';
 /** How often a repeated request hit the cached stable part of a split slice (stable and volatile policies): proof the path ran. */
 export const differentialStats = { splitSliceHits: 0 };
 
-/** Decide every request of a scenario every way; the disagreements (empty when exact). */
-export function runScenario(s: Scenario): Disagreement[] {
-  const set = compileScenario(s);
-  if (!set) return [];
+/** Both engines by default: the JS evaluator, and wasm (which the JS engine falls back to). */
+export const ENGINES_UNDER_TEST: readonly EngineName[] = ['js', 'wasm'];
+
+/**
+ * Engines for the n-th scenario of a run: the JS engine (the default) every
+ * time, wasm too on every WASM_EVERY-th (it has been held to plain Cedar for a
+ * million cases; compiling and deciding everything twice would double the run).
+ */
+export const WASM_EVERY = 4;
+export function enginesFor(n: number): readonly EngineName[] {
+  return n % WASM_EVERY === 0 ? ENGINES_UNDER_TEST : ['js'];
+}
+
+/** Decide every request of a scenario every way, with each engine; the disagreements (empty when exact). */
+export function runScenario(s: Scenario, engines: readonly EngineName[] = ENGINES_UNDER_TEST): Disagreement[] {
+  const out: Disagreement[] = [];
+  let expected: PlainAnswer[] | undefined;
+  for (const engine of engines) {
+    const set = compileScenario(s, engine);
+    if (!set) return [];
+    expected ??= referenceAnswers(s, set);
+    out.push(...runWith(s, set, engine, expected));
+  }
+  return out;
+}
+
+function referenceAnswers(s: Scenario, set: CompiledPolicySet): PlainAnswer[] {
+  const plain = new PlainCedar(enforcedPolicyTexts(set), s.schema, REFERENCE_SLOT);
+  const bundleEntities = s.base === 'envoy' ? mergeEntityLists(s.entities, builtinActionEntities()) : s.entities;
+  return s.requests.map((r) => plain.decide({ ...r, entities: mergeEntityLists(bundleEntities, r.entities) }));
+}
+
+function runWith(s: Scenario, set: CompiledPolicySet, engine: EngineName, expected: PlainAnswer[]): Disagreement[] {
   const out: Disagreement[] = [];
   try {
-    const plain = new PlainCedar(enforcedPolicyTexts(set), s.schema, REFERENCE_SLOT);
-    const bundleEntities = s.base === 'envoy' ? mergeEntityLists(s.entities, builtinActionEntities()) : s.entities;
-    const expected = s.requests.map((r) => plain.decide({ ...r, entities: mergeEntityLists(bundleEntities, r.entities) }));
     const check = (i: number, how: string, got: Comparable) => {
-      if (!same(got, expected[i])) out.push({ request: s.requests[i], how, ours: got, plain: expected[i] });
+      if (!same(got, expected[i])) out.push({ engine, request: s.requests[i], how, ours: got, plain: expected[i] });
     };
     s.requests.forEach((r, i) => {
       check(i, 'uncached', ours(set, r, s.base));

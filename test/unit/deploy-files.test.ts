@@ -54,7 +54,7 @@ const AUTHZ_ENV_VARS = new Set([
 /** Metrics the server exports (prom-client defaults included). */
 // The full authz_* list is held to the registry by test/component/dashboard.test.ts; this one guards spelling.
 const EXPORTED_METRICS = new Set([
-  'authz_decisions_total', 'authz_check_duration_seconds', 'authz_bundle_info', 'authz_bundle_loads_total',
+  'authz_decisions_total', 'authz_check_duration_seconds', 'authz_bundle_info', 'authz_bundle_loads_total', 'authz_engine_fallback_total',
   'authz_bundle_last_sync_timestamp_seconds', 'authz_decision_cache_lookups_total',
   'authz_shadow_mismatches_total', 'authz_ratelimited_total', 'process_resident_memory_bytes',
   'nodejs_eventloop_lag_seconds', 'authz_policies', 'authz_bundle_activation_duration_seconds',
