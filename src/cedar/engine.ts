@@ -146,7 +146,8 @@ function decidePart(
     if (hit !== undefined) return { result: hit, hit: true };
   }
   // The JS engine reads the request where it lies: nothing to project (the cache key above is all it needed).
-  if (set.js) {
+  // Without a cache it was tried at the top already; what it left (a fallback) goes to wasm below.
+  if (set.js && cache) {
     const result = set.js.evaluateSlice(part, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
     if (result) {
       if (cache) cache.set(key, freezeResult(result), now);
