@@ -31,7 +31,9 @@ async function costs(): Promise<void> {
   const build = await avg(5, (i) => buildBundle(files, { name: 'mesh', version: `v${i}` }));
   const pack = await avg(50, () => packBundle(files, new Date()));
   const open = await avg(50, () => openBundle(built.tarball));
-  console.log(`example bundle ${built.tarball.length} bytes: build (compile + ${built.report.passed} tests + pack) ${build.toFixed(1)} ms, pack ${pack.toFixed(2)} ms, open (gunzip + untar + manifest check) ${open.toFixed(2)} ms`);
+  console.log(
+    `example bundle ${built.tarball.length} bytes: build (compile + ${built.report.passed} tests + pack) ${build.toFixed(1)} ms, pack ${pack.toFixed(2)} ms, open (gunzip + untar + manifest check) ${open.toFixed(2)} ms`,
+  );
 
   const source = filesToPolicySetSource(files, directoryVersion(files));
   const set = new ActivePolicySet();
@@ -41,7 +43,9 @@ async function costs(): Promise<void> {
   const before = rss();
   const SWAPS = 300;
   const activate = await avg(SWAPS, (i) => set.activateSource({ ...source, version: `v${i}` }));
-  console.log(`activation (compile with schema validation + swap), ${SWAPS} swaps: ${activate.toFixed(1)} ms each; RSS +${((rss() - before) / 1024 / SWAPS).toFixed(1)} KiB per swap${gc ? '' : ' (without --expose-gc: GC noise)'}`);
+  console.log(
+    `activation (compile with schema validation + swap), ${SWAPS} swaps: ${activate.toFixed(1)} ms each; RSS +${((rss() - before) / 1024 / SWAPS).toFixed(1)} KiB per swap${gc ? '' : ' (without --expose-gc: GC noise)'}`,
+  );
 }
 
 async function propagation(): Promise<void> {

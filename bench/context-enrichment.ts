@@ -38,7 +38,9 @@ function measure(name: string, iterations: number, fn: () => unknown): void {
 async function measureAsync(name: string, iterations: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   const start = process.hrtime.bigint();
   for (let i = 0; i < iterations; i++) await fn(i);
-  console.log(`${name.padEnd(58)} ${(Number(process.hrtime.bigint() - start) / iterations / 1000).toFixed(2).padStart(8)} µs/op`);
+  console.log(
+    `${name.padEnd(58)} ${(Number(process.hrtime.bigint() - start) / iterations / 1000).toFixed(2).padStart(8)} µs/op`,
+  );
 }
 
 function randomPrefixes(n: number): string {
@@ -58,7 +60,16 @@ const rsa = await generateKeyPair('RS256', { extractable: true });
 const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'es', alg: 'ES256' };
 const rsaJwk = { ...(await exportJWK(rsa.publicKey)), kid: 'rs', alg: 'RS256' };
 const settings: JwtSettings = {
-  issuers: [{ issuer: ISSUER, audiences: ['shop'], keys: { kind: 'file', path: 'inline', jwks: { keys: [jwk, rsaJwk] } }, algorithms: ['ES256', 'RS256'], clockSkewMs: 30_000, mapping: DEFAULT_CLAIM_MAPPING }],
+  issuers: [
+    {
+      issuer: ISSUER,
+      audiences: ['shop'],
+      keys: { kind: 'file', path: 'inline', jwks: { keys: [jwk, rsaJwk] } },
+      algorithms: ['ES256', 'RS256'],
+      clockSkewMs: 30_000,
+      mapping: DEFAULT_CLAIM_MAPPING,
+    },
+  ],
   upstreamMetadata: false,
   ignorePaths: [],
   realm: 'bench',
@@ -97,24 +108,43 @@ const check = (a: Authorization | Promise<Authorization>): Authorization => {
   return a;
 };
 
-console.log(`node ${process.version}, example policies (${set.policySet.policies.size} policies), ${new Date().toISOString()}`);
-measure('pipeline, workload principal (authorizeCheckRequest)', 20_000, () => check(authorizeCheckRequest(workloadReq, set)));
-measure('pipeline + enricher, workload principal', 20_000, () => check(decideCheck(workloadReq, set, { enricher: plain })));
-measure('pipeline + enricher, user with cached bearer token', 20_000, () => check(decideCheck(userReq, set, { enricher: withJwt })));
+console.log(
+  `node ${process.version}, example policies (${set.policySet.policies.size} policies), ${new Date().toISOString()}`,
+);
+measure('pipeline, workload principal (authorizeCheckRequest)', 20_000, () =>
+  check(authorizeCheckRequest(workloadReq, set)),
+);
+measure('pipeline + enricher, workload principal', 20_000, () =>
+  check(decideCheck(workloadReq, set, { enricher: plain })),
+);
+measure('pipeline + enricher, user with cached bearer token', 20_000, () =>
+  check(decideCheck(userReq, set, { enricher: withJwt })),
+);
 
 const input = (checkRequestToInput(workloadReq) as { ok: true; input: Parameters<typeof contextFields>[0] }).input;
 measure('context fields alone, example lists (3 entries)', 200_000, () => contextFields(input, set));
 const compileStart = performance.now();
-const bigLists = IpListIndex.compile([{ name: 'feed', text: randomPrefixes(100_000) }, { name: 'tor-exit', text: randomPrefixes(2_000) }]);
-console.log(`${'compile 102 000 IPv4 prefixes into the trie'.padEnd(58)} ${(performance.now() - compileStart).toFixed(0).padStart(8)} ms`);
+const bigLists = IpListIndex.compile([
+  { name: 'feed', text: randomPrefixes(100_000) },
+  { name: 'tor-exit', text: randomPrefixes(2_000) },
+]);
+console.log(
+  `${'compile 102 000 IPv4 prefixes into the trie'.padEnd(58)} ${(performance.now() - compileStart).toFixed(0).padStart(8)} ms`,
+);
 const bigSet = { ...set, ipLists: bigLists };
 measure('context fields alone, 102 000-entry lists', 200_000, () => contextFields(input, bigSet));
 let n = 0;
-measure('IpListIndex.match, random IPv4 against 102 000 entries', 200_000, () => bigLists.match(`${(n++ >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}.7`));
+measure('IpListIndex.match, random IPv4 against 102 000 entries', 200_000, () =>
+  bigLists.match(`${(n++ >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}.7`),
+);
 
 const freshEs = await Promise.all(Array.from({ length: 300 }, (_, i) => sign({ jti: `es-${i}` })));
 const freshRs = await Promise.all(Array.from({ length: 300 }, (_, i) => sign({ jti: `rs-${i}` }, 'RS256')));
 const verifier = new JwtIdentity(settings);
-const model = (input as unknown) as Parameters<JwtIdentity['resolve']>[0];
-await measureAsync('first-sight verification, ES256 (jose)', freshEs.length, (i) => Promise.resolve(verifier.resolve({ ...model, headers: { authorization: `Bearer ${freshEs[i]}` } })));
-await measureAsync('first-sight verification, RS256 (jose)', freshRs.length, (i) => Promise.resolve(verifier.resolve({ ...model, headers: { authorization: `Bearer ${freshRs[i]}` } })));
+const model = input as unknown as Parameters<JwtIdentity['resolve']>[0];
+await measureAsync('first-sight verification, ES256 (jose)', freshEs.length, (i) =>
+  Promise.resolve(verifier.resolve({ ...model, headers: { authorization: `Bearer ${freshEs[i]}` } })),
+);
+await measureAsync('first-sight verification, RS256 (jose)', freshRs.length, (i) =>
+  Promise.resolve(verifier.resolve({ ...model, headers: { authorization: `Bearer ${freshRs[i]}` } })),
+);

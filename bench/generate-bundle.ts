@@ -74,16 +74,30 @@ export function generateMeshBundle(opts: MeshBundleOptions): Map<string, string>
   for (let i = 0; i < n; i++) {
     const policies = servicePolicies(i, n);
     if (opts.withTimeRule && i === n - 1) {
-      policies.push(`@id("${serviceName(i, n)}-business-hours") forbid (principal, action in Action::"write", resource == Service::"${serviceName(i, n)}") when { context.time.toTime() < duration("6h") };`);
+      policies.push(
+        `@id("${serviceName(i, n)}-business-hours") forbid (principal, action in Action::"write", resource == Service::"${serviceName(i, n)}") when { context.time.toTime() < duration("6h") };`,
+      );
     }
     files.set(`services/${serviceName(i, n)}.cedar`, policies.join('\n') + '\n');
   }
   const entities: unknown[] = [{ uid: { type: 'Group', id: 'admins' }, attrs: {}, parents: [] }];
   for (let t = 0; t < 10; t++) entities.push({ uid: { type: 'Group', id: `team-${t}` }, attrs: {}, parents: [] });
-  entities.push({ uid: { type: 'Workload', id: 'spiffe://cluster.local/ns/ops/sa/admin-console' }, attrs: {}, parents: [{ type: 'Group', id: 'admins' }] });
+  entities.push({
+    uid: { type: 'Workload', id: 'spiffe://cluster.local/ns/ops/sa/admin-console' },
+    attrs: {},
+    parents: [{ type: 'Group', id: 'admins' }],
+  });
   for (let i = 0; i < n; i++) {
-    entities.push({ uid: { type: 'Workload', id: workloadId(i, n) }, attrs: {}, parents: [{ type: 'Group', id: `team-${i % 10}` }] });
-    entities.push({ uid: { type: 'Service', id: serviceName(i, n) }, attrs: { tier: i % 3 === 0 ? 'edge' : 'core', maintenance: i % 17 === 16 }, parents: [] });
+    entities.push({
+      uid: { type: 'Workload', id: workloadId(i, n) },
+      attrs: {},
+      parents: [{ type: 'Group', id: `team-${i % 10}` }],
+    });
+    entities.push({
+      uid: { type: 'Service', id: serviceName(i, n) },
+      attrs: { tier: i % 3 === 0 ? 'edge' : 'core', maintenance: i % 17 === 16 },
+      parents: [],
+    });
   }
   files.set('entities.json', JSON.stringify(entities, null, 1));
   return files;

@@ -21,7 +21,11 @@ import { authorizationService } from '../src/envoy/protos.js';
 import { createLogger } from '../src/observability/logger.js';
 import { startAuthzServer } from '../src/server/authz-server.js';
 import { istioRequest } from '../test/support/requests.js';
-import { connectRawCheck, emptyContextExtensionsRequest, emptyHeaderMapRequest } from '../test/support/hostile-requests.js';
+import {
+  connectRawCheck,
+  emptyContextExtensionsRequest,
+  emptyHeaderMapRequest,
+} from '../test/support/hostile-requests.js';
 
 const MIB = 1024 * 1024;
 const CASES: Record<string, () => Buffer> = {
@@ -62,18 +66,30 @@ function baseline(name: string): void {
     scan = scanCheckRequest(bytes, { ...DEFAULT_CHECK_REQUEST_LIMITS, maxRequestBytes: 64 * MIB });
     scanMs = Math.min(scanMs, performance.now() - s0);
   }
-  console.log(`  ${name} (${mb(bytes.length)}): full protobufjs decode ${ms.toFixed(0)} ms, RSS +${mb(rss1 - rss0)} | wire scan ${scanMs.toFixed(3)} ms -> ${scan.ok ? 'ok' : scan.message}`);
+  console.log(
+    `  ${name} (${mb(bytes.length)}): full protobufjs decode ${ms.toFixed(0)} ms, RSS +${mb(rss1 - rss0)} | wire scan ${scanMs.toFixed(3)} ms -> ${scan.ok ? 'ok' : scan.message}`,
+  );
   void decoded;
 }
 
 async function serve(maxRequestBytes: number, label: string): Promise<void> {
   const logFile = path.join(mkdtempSync(path.join(tmpdir(), 'hostile-')), 'authz.log');
-  const config = loadConfig({ flags: { listen: '127.0.0.1:0', admin: '127.0.0.1:0', policies: 'policies', maxRequestBytes: String(maxRequestBytes) }, env: {} });
+  const config = loadConfig({
+    flags: {
+      listen: '127.0.0.1:0',
+      admin: '127.0.0.1:0',
+      policies: 'policies',
+      maxRequestBytes: String(maxRequestBytes),
+    },
+    env: {},
+  });
   const server = await startAuthzServer(config, { logger: createLogger({ level: 'info', destination: logFile }) });
   console.log(`server with max-request-bytes ${maxRequestBytes} (${label}):`);
   for (const name of Object.keys(CASES)) {
     for (const count of [1, 4]) {
-      const child = fork(fileURLToPath(import.meta.url), ['client', String(server.grpcPort), name, String(count)], { execArgv: ['--import', 'tsx'] });
+      const child = fork(fileURLToPath(import.meta.url), ['client', String(server.grpcPort), name, String(count)], {
+        execArgv: ['--import', 'tsx'],
+      });
       await new Promise((resolve) => child.once('message', resolve));
       global.gc?.();
       // The same window with nothing sent: what this machine's load alone does to the loop.
@@ -101,8 +117,15 @@ async function serve(maxRequestBytes: number, label: string): Promise<void> {
   await server.close();
 }
 
-console.log(`hostile-input measurement, node ${process.version}, ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-await serve(DEFAULT_CHECK_REQUEST_LIMITS.maxRequestBytes, 'default: over the size limit, refused from the length prefix');
+console.log(
+  `hostile-input measurement, node ${process.version}, ${new Date().toISOString()}, load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+await serve(
+  DEFAULT_CHECK_REQUEST_LIMITS.maxRequestBytes,
+  'default: over the size limit, refused from the length prefix',
+);
 await serve(8 * MIB, 'raised: refused by the wire scan');
 console.log(`peak RSS of this process while serving them: ${mb(process.resourceUsage().maxRSS * 1024)}`);
 console.log('baseline (the full decode every such request used to get), same process, after the server runs:');

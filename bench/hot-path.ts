@@ -12,7 +12,12 @@ import path from 'node:path';
 import { authorizeInput } from '../src/pipeline/authorize-input.js';
 import { BoundedTtlCache } from '../src/cache/decision-cache.js';
 import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
-import { actionIdFor, inputToCedarRequest, inputToEngineRequest, RESOURCE_TYPE } from '../src/pipeline/cedar-request.js';
+import {
+  actionIdFor,
+  inputToCedarRequest,
+  inputToEngineRequest,
+  RESOURCE_TYPE,
+} from '../src/pipeline/cedar-request.js';
 import { decide } from '../src/cedar/engine.js';
 import { compileBundleInChunks } from '../src/bundle/active-bundle.js';
 import { evaluate, evaluateSlice, type EngineResult } from '../src/cedar/evaluate.js';
@@ -56,7 +61,9 @@ export interface EngineCost {
   fallbacks: number;
 }
 
-export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[]; cedar: StageCost[]; engines: EngineCost[]; policies: number }> {
+export async function hotPathCosts(
+  services = 100,
+): Promise<{ stages: StageCost[]; cedar: StageCost[]; engines: EngineCost[]; policies: number }> {
   const files = new Map([...generateMeshBundle({ services, withTimeRule: true })].map(([k, v]) => [k, Buffer.from(v)]));
   const compileWith = async (engine: EngineName) => {
     const t = performance.now();
@@ -79,7 +86,10 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
   authorizeInput(input, bundle, 'id', { cache });
   const decision = authorizeInput(input, bundle, 'id', { cache }).decision;
   const response = decisionToCheckResponse(decision);
-  const logger = createLogger({ level: 'info', destination: path.join(mkdtempSync(path.join(tmpdir(), 'hot-path-')), 'decisions.log') });
+  const logger = createLogger({
+    level: 'info',
+    destination: path.join(mkdtempSync(path.join(tmpdir(), 'hot-path-')), 'decisions.log'),
+  });
   const decisionLog = new DecisionLog(logger, true);
 
   const distinct = distinctShapes(4000, services, 11_000_000).map((s) => {
@@ -93,31 +103,68 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
   const jsFallbacks = [...fallbackCounts().values()].reduce((a, b) => a + b, 0);
   const wasmMiss = measure(distinct.length, (i) => authorizeInput(distinct[i], bundle, 'id'), 3);
   const engines: EngineCost[] = [
-    { engine: 'wasm', compileMs: wasmCompiled.ms, longestCompileStepMs: wasmCompiled.longestStepMs, missMicroseconds: wasmMiss, wasmPolicies: 0, fallbacks: 0 },
-    { engine: 'js', compileMs: jsCompiled.ms, longestCompileStepMs: jsCompiled.longestStepMs, missMicroseconds: jsMiss, wasmPolicies: jsSet.js?.unsupported.size ?? 0, fallbacks: jsFallbacks },
+    {
+      engine: 'wasm',
+      compileMs: wasmCompiled.ms,
+      longestCompileStepMs: wasmCompiled.longestStepMs,
+      missMicroseconds: wasmMiss,
+      wasmPolicies: 0,
+      fallbacks: 0,
+    },
+    {
+      engine: 'js',
+      compileMs: jsCompiled.ms,
+      longestCompileStepMs: jsCompiled.longestStepMs,
+      missMicroseconds: jsMiss,
+      wasmPolicies: jsSet.js?.unsupported.size ?? 0,
+      fallbacks: jsFallbacks,
+    },
   ];
 
   const stages: StageCost[] = [
-    { stage: 'decode the CheckRequest (grpc-js + protobufjs)', microseconds: measure(5000, () => svc.requestDeserialize(wire)) },
+    {
+      stage: 'decode the CheckRequest (grpc-js + protobufjs)',
+      microseconds: measure(5000, () => svc.requestDeserialize(wire)),
+    },
     { stage: 'CheckRequest → request model', microseconds: measure(5000, () => checkRequestToInput(decoded)) },
-    { stage: 'pipeline, cache hit (slice, projection, key, lookup, decision)', microseconds: measure(5000, () => authorizeInput(input, bundle, 'id', { cache })) },
+    {
+      stage: 'pipeline, cache hit (slice, projection, key, lookup, decision)',
+      microseconds: measure(5000, () => authorizeInput(input, bundle, 'id', { cache })),
+    },
     { stage: 'pipeline, cache miss (distinct requests, wasm on the slice)', microseconds: wasmMiss },
     { stage: 'pipeline, cache miss (distinct requests, JS engine on the slice)', microseconds: jsMiss },
     { stage: 'decision → CheckResponse', microseconds: measure(5000, () => decisionToCheckResponse(decision)) },
     { stage: 'encode the CheckResponse', microseconds: measure(5000, () => svc.responseSerialize(response)) },
-    { stage: 'decision log line (pino, headers, file)', microseconds: measure(5000, () => decisionLog.write({ decision, input, principal: 'p', action: 'GET', resource: 'svc', durationMs: 0.1 })) },
+    {
+      stage: 'decision log line (pino, headers, file)',
+      microseconds: measure(5000, () =>
+        decisionLog.write({ decision, input, principal: 'p', action: 'GET', resource: 'svc', durationMs: 0.1 }),
+      ),
+    },
   ];
 
   // What slicing and projection save on one Cedar call (the repeated request's slice).
   const principal = workloadPrincipal(input.source.principal);
-  const slice = set.slices.sliceFor({ type: 'Action', id: actionIdFor(input) }, { type: RESOURCE_TYPE, id: input.service });
+  const slice = set.slices.sliceFor(
+    { type: 'Action', id: actionIdFor(input) },
+    { type: RESOURCE_TYPE, id: input.service },
+  );
   const full = inputToCedarRequest(input, bundle, principal);
   const lean = decide(set, inputToEngineRequest(input, bundle, principal), { base: 'envoy' }).cedarRequest!;
   void set.psetId; // preparse the whole set outside the timing
   const cedar: StageCost[] = [
-    { stage: `whole set (${set.policies.size} policies), full request`, microseconds: measure(20, () => evaluate(set, full, set.psetId), 3) },
-    { stage: `slice (${slice.matching.length} policies), full request`, microseconds: measure(2000, () => evaluateSlice(set, full, slice)) },
-    { stage: `slice, projected request (context ${JSON.stringify(lean.context).length} B vs ${JSON.stringify(full.context).length} B, ${lean.entities.length} vs ${full.entities.length} entities)`, microseconds: measure(2000, () => evaluateSlice(set, lean, slice)) },
+    {
+      stage: `whole set (${set.policies.size} policies), full request`,
+      microseconds: measure(20, () => evaluate(set, full, set.psetId), 3),
+    },
+    {
+      stage: `slice (${slice.matching.length} policies), full request`,
+      microseconds: measure(2000, () => evaluateSlice(set, full, slice)),
+    },
+    {
+      stage: `slice, projected request (context ${JSON.stringify(lean.context).length} B vs ${JSON.stringify(full.context).length} B, ${lean.entities.length} vs ${full.entities.length} entities)`,
+      microseconds: measure(2000, () => evaluateSlice(set, lean, slice)),
+    },
   ];
   await flushLogger(logger);
   set.retire();
@@ -127,7 +174,8 @@ export async function hotPathCosts(services = 100): Promise<{ stages: StageCost[
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const r = await hotPathCosts();
-  for (const s of [...r.stages, ...r.cedar]) process.stdout.write(`${s.microseconds.toFixed(1).padStart(9)} µs  ${s.stage}\n`);
+  for (const s of [...r.stages, ...r.cedar])
+    process.stdout.write(`${s.microseconds.toFixed(1).padStart(9)} µs  ${s.stage}\n`);
   for (const e of r.engines) {
     process.stdout.write(
       `engine ${e.engine}: miss ${e.missMicroseconds.toFixed(1)} µs, compile of ${r.policies} policies ${e.compileMs.toFixed(0)} ms (longest step ${e.longestCompileStepMs.toFixed(1)} ms), policies left to wasm ${e.wasmPolicies}, fallbacks ${e.fallbacks}\n`,

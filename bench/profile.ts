@@ -143,10 +143,20 @@ export function gcPauses(text: string): GcSummary[] {
 async function profileLoad(load: 'repeated' | 'distinct', policies: string, work: string): Promise<void> {
   const dir = mkdtempSync(path.join(work, `${load}-`));
   const flags = ['--cpu-prof', '--cpu-prof-dir', dir, '--trace-gc', ...NODE_FLAGS];
-  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(dir, 'authz.log'), ...(TRANSPORT ? { transport: TRANSPORT } : {}) })], {
-    execArgv: flags,
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
+  const proc = fork(
+    SERVER,
+    [
+      JSON.stringify({
+        policies,
+        logDestination: path.join(dir, 'authz.log'),
+        ...(TRANSPORT ? { transport: TRANSPORT } : {}),
+      }),
+    ],
+    {
+      execArgv: flags,
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    },
+  );
   // Everything the server prints is --trace-gc (its log goes to a file); the measured part is cut out by offsets,
   // taken after an IPC round trip (h2load runs synchronously here, so lines arrive after it returns).
   let gcText = '';
@@ -158,19 +168,26 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
     proc.on('message', (m: { type: string; port: number }) => m.type === 'ready' && resolve(m.port));
   });
   const stats = (reset: boolean) =>
-    new Promise<{ stallMaxMs: number; stallP99Ms: number; rssBytes: number; monoUs: number; cpuUs: number }>((resolve) => {
-      const on = (m: { type: string }) => {
-        if (m.type !== 'stats') return;
-        proc.off('message', on);
-        resolve(m as never);
-      };
-      proc.on('message', on);
-      proc.send({ type: 'stats', reset });
-    });
+    new Promise<{ stallMaxMs: number; stallP99Ms: number; rssBytes: number; monoUs: number; cpuUs: number }>(
+      (resolve) => {
+        const on = (m: { type: string }) => {
+          if (m.type !== 'stats') return;
+          proc.off('message', on);
+          resolve(m as never);
+        };
+        proc.on('message', on);
+        proc.send({ type: 'stats', reset });
+      },
+    );
 
   // Warm-up: the JIT, the slices, the cache entry of the repeated request. It is in the profile too, but small next to the run.
   const warm = new GrpcH2Client(port, 1);
-  await closedLoop(warm, distinctShapes(2000, SERVICES, 9_000_000).map((s) => encode(s, SERVICES)), 8, 3);
+  await closedLoop(
+    warm,
+    distinctShapes(2000, SERVICES, 9_000_000).map((s) => encode(s, SERVICES)),
+    8,
+    3,
+  );
   warm.close();
   const before = await stats(true);
   const from = before.monoUs;
@@ -178,7 +195,13 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
   let checks: number;
   let latencies: number[];
   if (load === 'repeated' && h2loadAvailable()) {
-    const r = runH2load({ port, frame: encode(REPEATED_SHAPE, SERVICES), clients: 4, streamsPerClient: 16, durationS: SECONDS });
+    const r = runH2load({
+      port,
+      frame: encode(REPEATED_SHAPE, SERVICES),
+      clients: 4,
+      streamsPerClient: 16,
+      durationS: SECONDS,
+    });
     checks = r.succeeded + r.failed;
     latencies = r.latenciesMs;
     log(`\n[${load}] h2load -c4 -m16, ${SECONDS} s: ${num(r.reqPerSec)} req/s`);
@@ -204,7 +227,9 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
   const lat = summarise(latencies);
   log(`  client latency: p50 ${ms(lat.p50)} p99 ${ms(lat.p99)} p99.9 ${ms(lat.p999)} max ${ms(lat.max)} ms`);
   log(`  server CPU time (process.cpuUsage): ${((s.cpuUs - before.cpuUs) / checks).toFixed(1)} µs per check`);
-  log(`  event-loop delay (perf_hooks, 1 ms resolution): p99 ${ms(s.stallP99Ms)} max ${ms(s.stallMaxMs)} ms; RSS ${(s.rssBytes / 1e6).toFixed(0)} MB`);
+  log(
+    `  event-loop delay (perf_hooks, 1 ms resolution): p99 ${ms(s.stallP99Ms)} max ${ms(s.stallMaxMs)} ms; RSS ${(s.rssBytes / 1e6).toFixed(0)} MB`,
+  );
   await new Promise<void>((resolve) => {
     proc.removeAllListeners('exit');
     proc.once('exit', () => resolve());
@@ -218,12 +243,16 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
   const self = [...selfTimes(profile, window)].sort((a, b) => b[1] - a[1]);
   const totalUs = self.reduce((a, [, us]) => a + us, 0);
   const idleUs = self.filter(([k]) => k.startsWith('(idle)')).reduce((a, [, us]) => a + us, 0);
-  log(`  CPU profile ${path.join(dir, file)}: ${(totalUs / 1e6).toFixed(1)} s of the measured part, ${((1 - idleUs / totalUs) * 100).toFixed(0)}% busy, ${num(checks)} checks: ${((totalUs - idleUs) / checks).toFixed(1)} µs of CPU per check`);
+  log(
+    `  CPU profile ${path.join(dir, file)}: ${(totalUs / 1e6).toFixed(1)} s of the measured part, ${((1 - idleUs / totalUs) * 100).toFixed(0)}% busy, ${num(checks)} checks: ${((totalUs - idleUs) / checks).toFixed(1)} µs of CPU per check`,
+  );
   const parts = [...inclusiveByPart(profile, window)].sort((a, b) => b[1] - a[1]);
   log(
     markdownTable(
       ['inclusive time (part on the stack)', 'µs / check', 'share of busy'],
-      parts.slice(0, TOP).map(([k, us]) => [k, (us / checks).toFixed(1), `${((us / (totalUs - idleUs)) * 100).toFixed(1)}%`]),
+      parts
+        .slice(0, TOP)
+        .map(([k, us]) => [k, (us / checks).toFixed(1), `${((us / (totalUs - idleUs)) * 100).toFixed(1)}%`]),
     ),
   );
   log(
@@ -232,14 +261,24 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
       self
         .filter(([k]) => !k.startsWith('(idle)'))
         .slice(0, TOP)
-        .map(([k, us]) => [k.replace(/\|/g, '\\|'), (us / checks).toFixed(1), `${((us / (totalUs - idleUs)) * 100).toFixed(1)}%`]),
+        .map(([k, us]) => [
+          k.replace(/\|/g, '\\|'),
+          (us / checks).toFixed(1),
+          `${((us / (totalUs - idleUs)) * 100).toFixed(1)}%`,
+        ]),
     ),
   );
   const gc = gcPauses(gcText.slice(gcFrom, gcTo));
   log(
     markdownTable(
       ['GC (--trace-gc, measured part)', 'count', 'total ms', 'longest ms', 'per 1,000 checks ms'],
-      gc.map((g) => [g.kind, String(g.count), g.totalMs.toFixed(1), g.maxMs.toFixed(2), ((g.totalMs / checks) * 1000).toFixed(2)]),
+      gc.map((g) => [
+        g.kind,
+        String(g.count),
+        g.totalMs.toFixed(1),
+        g.maxMs.toFixed(2),
+        ((g.totalMs / checks) * 1000).toFixed(2),
+      ]),
     ),
   );
 }
@@ -259,7 +298,10 @@ interface MemoryStats {
  * after a full GC. Run with other --node-flags to see what a flag trades.
  */
 async function memoryLoad(policies: string, work: string): Promise<void> {
-  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(work, 'memory.log') })], { execArgv: ['--expose-gc', ...NODE_FLAGS], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(work, 'memory.log') })], {
+    execArgv: ['--expose-gc', ...NODE_FLAGS],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     proc.on('message', (m: { type: string; port: number; adminPort: number }) => m.type === 'ready' && resolve(m));
@@ -278,7 +320,16 @@ async function memoryLoad(policies: string, work: string): Promise<void> {
   const row = (when: string, m: MemoryStats, entries: string) => {
     const mb = (b: number | undefined) => (b === undefined ? 'n/a' : (b / 1e6).toFixed(0));
     const other = m.rssBytes - m.heapTotalBytes - (m.wasmRssBytes ?? 0);
-    rows.push([when, entries, mb(m.rssBytes), mb(m.heapUsedBytes), mb(m.heapTotalBytes), mb(m.wasmRssBytes), mb(m.externalBytes), mb(other)]);
+    rows.push([
+      when,
+      entries,
+      mb(m.rssBytes),
+      mb(m.heapUsedBytes),
+      mb(m.heapTotalBytes),
+      mb(m.wasmRssBytes),
+      mb(m.externalBytes),
+      mb(other),
+    ]);
   };
   const entriesNow = async () => {
     const text = await (await fetch(`http://127.0.0.1:${ready.adminPort}/metrics`)).text();
@@ -287,7 +338,16 @@ async function memoryLoad(policies: string, work: string): Promise<void> {
   row('at start', await memory(), await entriesNow());
   const client = new GrpcH2Client(ready.port, 4);
   const frames = Array.from({ length: ENTRIES }, (_, k) =>
-    encode({ caller: 0, principal: `spiffe://cluster.local/ns/load/sa/client-${k}`, service: k % (SERVICES - 1), method: 'GET', path: `/api/items/${k}` }, SERVICES),
+    encode(
+      {
+        caller: 0,
+        principal: `spiffe://cluster.local/ns/load/sa/client-${k}`,
+        service: k % (SERVICES - 1),
+        method: 'GET',
+        path: `/api/items/${k}`,
+      },
+      SERVICES,
+    ),
   );
   const fill = await closedLoop(client, frames, 32, 600, frames.length);
   client.close();
@@ -297,8 +357,15 @@ async function memoryLoad(policies: string, work: string): Promise<void> {
     proc.once('exit', () => resolve());
     proc.send({ type: 'exit' });
   });
-  log(`\n[memory]${NODE_FLAGS.length ? ` flags ${NODE_FLAGS.join(' ')}` : ''} (MB; each after a full GC; other = RSS − V8 heap − wasm: code, Node, native buffers)`);
-  log(markdownTable(['when', 'cache entries', 'RSS', 'heap used', 'heap total', 'Cedar wasm (resident)', 'external', 'other'], rows));
+  log(
+    `\n[memory]${NODE_FLAGS.length ? ` flags ${NODE_FLAGS.join(' ')}` : ''} (MB; each after a full GC; other = RSS − V8 heap − wasm: code, Node, native buffers)`,
+  );
+  log(
+    markdownTable(
+      ['when', 'cache entries', 'RSS', 'heap used', 'heap total', 'Cedar wasm (resident)', 'external', 'other'],
+      rows,
+    ),
+  );
 }
 
 async function main(): Promise<void> {

@@ -65,8 +65,25 @@ interface Server {
 async function startServer(s3: TestS3Store, extra: string[]): Promise<Server> {
   const proc = spawn(
     process.execPath,
-    ['dist/cli/main.js', 'serve', '--listen', '127.0.0.1:0', '--admin', '127.0.0.1:0', '--s3-endpoint', s3.endpoint, '--bucket', TEST_BUCKET, '--bundle', BUNDLE,
-      '--decision-log-headers', 'false', '--log-level', 'info', ...extra],
+    [
+      'dist/cli/main.js',
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--admin',
+      '127.0.0.1:0',
+      '--s3-endpoint',
+      s3.endpoint,
+      '--bucket',
+      TEST_BUCKET,
+      '--bundle',
+      BUNDLE,
+      '--decision-log-headers',
+      'false',
+      '--log-level',
+      'info',
+      ...extra,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env } },
   );
   const activated = new Map<string, number>();
@@ -108,7 +125,10 @@ async function stopServers(servers: Server[]): Promise<void> {
 
 /** Mean download and compile-and-swap time over every server's loads, from their /metrics. */
 async function stepMeans(servers: Server[]): Promise<string> {
-  let dl = 0, dlN = 0, act = 0, actN = 0;
+  let dl = 0,
+    dlN = 0,
+    act = 0,
+    actN = 0;
   for (const s of servers) {
     const text = await (await fetch(`http://127.0.0.1:${s.adminPort}/metrics`)).text();
     const v = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
@@ -130,10 +150,17 @@ function rssMb(pid: number): number {
  * Infinity when one has not within GIVE_UP_MS. Then every server must answer
  * `probe` truly (the swap is what it enforces).
  */
-async function lastSwap(servers: Server[], version: string, t0: number, probe: (s: Server) => Promise<boolean>): Promise<number> {
-  while (!servers.every((s) => s.activated.has(version)) && Date.now() - t0 < GIVE_UP_MS) await new Promise((r) => setTimeout(r, 10));
+async function lastSwap(
+  servers: Server[],
+  version: string,
+  t0: number,
+  probe: (s: Server) => Promise<boolean>,
+): Promise<number> {
+  while (!servers.every((s) => s.activated.has(version)) && Date.now() - t0 < GIVE_UP_MS)
+    await new Promise((r) => setTimeout(r, 10));
   if (!servers.every((s) => s.activated.has(version))) return Infinity;
-  for (const s of servers) if (!(await probe(s))) throw new Error(`a server logged ${version} active but does not answer with it`);
+  for (const s of servers)
+    if (!(await probe(s))) throw new Error(`a server logged ${version} active but does not answer with it`);
   return Math.max(...servers.map((s) => s.activated.get(version)! - t0));
 }
 
@@ -148,7 +175,8 @@ async function untilAll(servers: Server[], probe: (s: Server) => Promise<boolean
   }
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 function summary(label: string, ms: number[]): string {
   const s = [...ms].sort((a, b) => a - b);
   const missed = s.filter((x) => x === Infinity).length;
@@ -175,7 +203,9 @@ async function main(): Promise<void> {
   await activateVersion(store, 'v0');
   const settings = { servers: [nats.url] };
   const storeFlags = ['--s3-endpoint', s3.endpoint, '--bucket', TEST_BUCKET, '--bundle', BUNDLE];
-  console.log(`${N} servers, ${CHANGES} changes, ${LOCKDOWNS} lockdowns per mode; node ${process.version}; load average ${load0.toFixed(1)} at start`);
+  console.log(
+    `${N} servers, ${CHANGES} changes, ${LOCKDOWNS} lockdowns per mode; node ${process.version}; load average ${load0.toFixed(1)} at start`,
+  );
 
   let next = 1;
   for (const mode of MODES) {
@@ -200,27 +230,50 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       times.push(await lastSwap(servers, v, t0, async (s) => (await s.client.answer(GET_X)).version === v));
     }
-    console.log(summary(`${mode === 'push' ? 'push (NATS), poll 10s' : `poll alone, every ${POLL_BASELINE_MS} ms`}: activate -> last of ${N}`, times));
+    console.log(
+      summary(
+        `${mode === 'push' ? 'push (NATS), poll 10s' : `poll alone, every ${POLL_BASELINE_MS} ms`}: activate -> last of ${N}`,
+        times,
+      ),
+    );
 
     const POST_X = { ...GET_X, method: 'POST' };
     const cli: number[] = [];
     const lock: number[] = [];
     for (let l = 0; l < LOCKDOWNS; l++) {
       await new Promise((r) => setTimeout(r, Math.random() * POLL_BASELINE_MS));
-      const on = await runCli(['lockdown', 'on', '--service', 'svc', ...storeFlags, ...(mode === 'push' ? ['--notify', nats.url] : [])]);
+      const on = await runCli([
+        'lockdown',
+        'on',
+        '--service',
+        'svc',
+        ...storeFlags,
+        ...(mode === 'push' ? ['--notify', nats.url] : []),
+      ]);
       if (on.code !== 0) throw new Error(`lockdown on failed: ${on.out}`);
       const returned = Date.now();
       cli.push(on.ms);
       const locked = /published \S+ (\S+) \(derived from/.exec(on.out)![1];
-      lock.push(await lastSwap(servers, locked, returned, async (s) => (await s.client.answer(POST_X)).httpStatus === 503));
-      const off = await runCli(['lockdown', 'off', '--service', 'svc', ...storeFlags, ...(mode === 'push' ? ['--notify', nats.url] : [])]);
+      lock.push(
+        await lastSwap(servers, locked, returned, async (s) => (await s.client.answer(POST_X)).httpStatus === 503),
+      );
+      const off = await runCli([
+        'lockdown',
+        'off',
+        '--service',
+        'svc',
+        ...storeFlags,
+        ...(mode === 'push' ? ['--notify', nats.url] : []),
+      ]);
       if (off.code !== 0) throw new Error(`lockdown off failed: ${off.out}`);
       await untilAll(servers, async (s) => (await s.client.answer(POST_X)).httpStatus !== 503);
     }
     console.log(summary(`  lockdown on (CLI process): command duration`, cli));
     console.log(summary(`  lockdown on: command returns -> last of ${N} answers 503`, lock));
     console.log(`  ${await stepMeans(servers)}`);
-    console.log(`  RSS per server: median ${pct(rss, 50).toFixed(0)} MB (min ${rss[0].toFixed(0)}, max ${rss.at(-1)!.toFixed(0)})`);
+    console.log(
+      `  RSS per server: median ${pct(rss, 50).toFixed(0)} MB (min ${rss[0].toFixed(0)}, max ${rss.at(-1)!.toFixed(0)})`,
+    );
     await stopServers(servers);
   }
   console.log(`load average ${loadavg()[0].toFixed(1)} at end`);

@@ -11,7 +11,8 @@ import { serviceName, workloadId } from './generate-bundle.js';
 
 export const CHECK_PATH = '/envoy.service.auth.v3.Authorization/Check';
 
-const serialize = (req: WireCheckRequest): Buffer => authorizationService().service.Check.requestSerialize(req) as Buffer;
+const serialize = (req: WireCheckRequest): Buffer =>
+  authorizationService().service.Check.requestSerialize(req) as Buffer;
 
 /** gRPC length-prefixed message: 1 byte compressed flag, 4 bytes big-endian length. */
 export function grpcFrame(message: Buffer): Buffer {
@@ -53,11 +54,30 @@ export function checkRequest(shape: RequestShape, services: number): WireCheckRe
   if (shape.tenant) headers['x-tenant'] = shape.tenant;
   return {
     attributes: {
-      source: { address: { socket_address: { address: `10.244.${shape.caller % 250}.${(shape.caller * 7) % 250}`, port_value: 40000 + (shape.caller % 20000) } }, principal: shape.principal ?? workloadId(shape.caller, services) },
-      destination: { address: { socket_address: { address: '10.245.0.10', port_value: 8080 } }, principal: workloadId(shape.service, services) },
+      source: {
+        address: {
+          socket_address: {
+            address: `10.244.${shape.caller % 250}.${(shape.caller * 7) % 250}`,
+            port_value: 40000 + (shape.caller % 20000),
+          },
+        },
+        principal: shape.principal ?? workloadId(shape.caller, services),
+      },
+      destination: {
+        address: { socket_address: { address: '10.245.0.10', port_value: 8080 } },
+        principal: workloadId(shape.service, services),
+      },
       request: {
         time: { seconds: String(Math.floor(Date.now() / 1000)), nanos: 0 },
-        http: { id: '12391284712', method: shape.method, headers, path: shape.path, host, scheme: 'http', protocol: 'HTTP/1.1' },
+        http: {
+          id: '12391284712',
+          method: shape.method,
+          headers,
+          path: shape.path,
+          host,
+          scheme: 'http',
+          protocol: 'HTTP/1.1',
+        },
       },
     },
   };
@@ -82,7 +102,8 @@ export function distinctShapes(count: number, services: number, offset = 0): Req
     // Kind from the quotient, not k % 4: with 100 services, k % 4 would give each service one kind only.
     const kind = Math.floor(k / services) % 4;
     if (kind === 0 || kind === 1) out.push({ caller: service - 1, service, method: 'GET', path: `/api/items/${k}` });
-    else if (kind === 2) out.push({ caller: service + 1, service, method: 'POST', path: `/api/items/${k}`, tenant: `t-${service}` });
+    else if (kind === 2)
+      out.push({ caller: service + 1, service, method: 'POST', path: `/api/items/${k}`, tenant: `t-${service}` });
     else out.push({ caller: service + 40, service, method: 'GET', path: `/api/other/${k}` });
   }
   return out;

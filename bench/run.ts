@@ -52,7 +52,11 @@ const log = (s: string): void => void process.stdout.write(`${s}\n`);
 const loadAverages: Record<string, number[]> = {};
 const section = (name: string, title: string): void => {
   loadAverages[name] = loadavg();
-  log(`\n[${name}] ${title} (load average ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  log(
+    `\n[${name}] ${title} (load average ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')})`,
+  );
 };
 /** p50/p99/p99.9 of a run, as printed everywhere. */
 const pcts = (l: LatencySummary): string => `p50 ${ms(l.p50)} p99 ${ms(l.p99)} p99.9 ${ms(l.p999)} ms`;
@@ -69,7 +73,10 @@ interface Child {
 }
 
 function startChild(script: string, args: string[], execArgv: string[] = []): Promise<Child> {
-  const proc = fork(path.join(HERE, 'servers', script), args, { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const proc = fork(path.join(HERE, 'servers', script), args, {
+    execArgv,
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     proc.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)));
     proc.on('message', function onReady(m: ChildMessage) {
@@ -138,7 +145,11 @@ async function checkOnce(port: number, shape: RequestShape): Promise<WireCheckRe
   const client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {
     return await new Promise((resolve, reject) =>
-      (client as unknown as { Check: (req: unknown, cb: (err: Error | null, res: WireCheckResponse) => void) => void }).Check(checkRequest(shape, SERVICES), (err: Error | null, res: WireCheckResponse) => (err ? reject(err) : resolve(res))),
+      (
+        client as unknown as { Check: (req: unknown, cb: (err: Error | null, res: WireCheckResponse) => void) => void }
+      ).Check(checkRequest(shape, SERVICES), (err: Error | null, res: WireCheckResponse) =>
+        err ? reject(err) : resolve(res),
+      ),
     );
   } finally {
     client.close();
@@ -172,23 +183,47 @@ async function maxRepeated(port: number, frame: Buffer, durationS: number): Prom
   await closedLoop(client, [frame], 64, 2);
   const r = await closedLoop(client, [frame], 64, durationS);
   client.close();
-  return { reqPerSec: r.reqPerSec, failed: r.failed, client: 'node http2, 4 connections, 64 in flight', latency: summarise(r.latenciesMs) };
+  return {
+    reqPerSec: r.reqPerSec,
+    failed: r.failed,
+    client: 'node http2, 4 connections, 64 in flight',
+    latency: summarise(r.latenciesMs),
+  };
 }
 
 async function pacedRepeated(port: number, frame: Buffer, rate: number, durationS: number): Promise<LatencyFigure> {
   if (haveH2load) {
     const r = runH2load({ port, frame, clients: 1, streamsPerClient: 1, durationS, warmupS: 1, rpsPerClient: rate });
-    return { ...summarise(r.latenciesMs), rate, failed: r.failed, client: `h2load --rps ${rate}`, latenciesMs: r.latenciesMs };
+    return {
+      ...summarise(r.latenciesMs),
+      rate,
+      failed: r.failed,
+      client: `h2load --rps ${rate}`,
+      latenciesMs: r.latenciesMs,
+    };
   }
   return pacedNode(port, [frame], rate, durationS);
 }
 
-async function pacedNode(port: number, frames: Buffer[], rate: number, durationS: number, onTick?: (s: number) => void): Promise<LatencyFigure & { result: LoadResult }> {
+async function pacedNode(
+  port: number,
+  frames: Buffer[],
+  rate: number,
+  durationS: number,
+  onTick?: (s: number) => void,
+): Promise<LatencyFigure & { result: LoadResult }> {
   const client = new GrpcH2Client(port, 1);
   await closedLoop(client, frames.slice(0, 1), 1, 0.3);
   const r = await paced(client, frames, rate, durationS, onTick);
   client.close();
-  return { ...summarise(r.latenciesMs), rate, failed: r.failed, client: `node http2 paced ${rate}/s`, latenciesMs: r.latenciesMs, result: r };
+  return {
+    ...summarise(r.latenciesMs),
+    rate,
+    failed: r.failed,
+    client: `node http2 paced ${rate}/s`,
+    latenciesMs: r.latenciesMs,
+    result: r,
+  };
 }
 
 const encodeAll = (shapes: RequestShape[]): Buffer[] => shapes.map((s) => encode(s, SERVICES));
@@ -202,7 +237,13 @@ function cacheableShapes(count: number, offset: number): RequestShape[] {
   return Array.from({ length: count }, (_, j) => {
     const k = offset + j;
     const service = k % (SERVICES - 1);
-    return { caller: 0, principal: `spiffe://cluster.local/ns/load/sa/client-${k}`, service, method: 'GET', path: `/api/items/${k}` };
+    return {
+      caller: 0,
+      principal: `spiffe://cluster.local/ns/load/sa/client-${k}`,
+      service,
+      method: 'GET',
+      path: `/api/items/${k}`,
+    };
   });
 }
 
@@ -219,9 +260,14 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = loadavg();
   const work = mkdtempSync(path.join(tmpdir(), 'authz-bench-'));
-  log(`authz benchmark${QUICK ? ' (quick)' : ''}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `authz benchmark${QUICK ? ' (quick)' : ''}: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}, load average ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}`,
+  );
   haveH2load = ensureH2load(log);
-  if (!haveH2load) log('WARNING: h2load (Debian package nghttp2-client) is not installed and could not be installed; using the Node client for repeated requests too. Its own CPU use lowers every figure.');
+  if (!haveH2load)
+    log(
+      'WARNING: h2load (Debian package nghttp2-client) is not installed and could not be installed; using the Node client for repeated requests too. Its own CPU use lowers every figure.',
+    );
 
   // The bundle directory is a symlink swapped atomically (as a Kubernetes ConfigMap volume does), so a swap is one change.
   const versions = { a: path.join(work, 'bundle-a'), b: path.join(work, 'bundle-b') };
@@ -237,10 +283,27 @@ async function main(): Promise<void> {
   if (TRANSPORTS_ONLY) {
     const transports = await transportsSideBySide(live, work, repeated);
     mkdirSync(RESULTS, { recursive: true });
-    const summary = { startedAt: startedAt.toISOString(), quick: QUICK, machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg(), h2load: haveH2load ? h2loadVersion() : 'absent (node client used)' }, bundle: { policies, services: SERVICES }, transports };
+    const summary = {
+      startedAt: startedAt.toISOString(),
+      quick: QUICK,
+      machine: {
+        cores: cpus().length,
+        cpu: cpus()[0]?.model,
+        node: process.version,
+        loadAverageAtStart: loadAtStart,
+        loadAverageAtEnd: loadavg(),
+        h2load: haveH2load ? h2loadVersion() : 'absent (node client used)',
+      },
+      bundle: { policies, services: SERVICES },
+      transports,
+    };
     writeFileSync(path.join(RESULTS, 'transports.json'), JSON.stringify(summary, null, 2) + '\n');
     writeFileSync(path.join(RESULTS, 'transports.md'), `${transports.table}\n`);
-    log(`\nwrote bench/results/transports.json, transports.md (load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+    log(
+      `\nwrote bench/results/transports.json, transports.md (load average at end ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})`,
+    );
     return;
   }
   const results: Record<string, unknown> = {};
@@ -257,17 +320,28 @@ async function main(): Promise<void> {
   const floorMax = await maxRepeated(floor.port, repeated, T(10));
   log(`  max throughput: ${num(floorMax.reqPerSec)} req/s (${floorMax.client}; ${pcts(floorMax.latency)})`);
   const floorPaced = await pacedRepeated(floor.port, repeated, 1000, T(10));
-  log(`  1000 req/s: p50 ${ms(floorPaced.p50)} p99 ${ms(floorPaced.p99)} p99.9 ${ms(floorPaced.p999)} ms (${floorPaced.client})`);
+  log(
+    `  1000 req/s: p50 ${ms(floorPaced.p50)} p99 ${ms(floorPaced.p99)} p99.9 ${ms(floorPaced.p999)} ms (${floorPaced.client})`,
+  );
   const floorPacedNode = await pacedNode(floor.port, [repeated], 1000, T(10));
-  log(`  1000 req/s, node client: p50 ${ms(floorPacedNode.p50)} p99 ${ms(floorPacedNode.p99)} p99.9 ${ms(floorPacedNode.p999)} ms`);
+  log(
+    `  1000 req/s, node client: p50 ${ms(floorPacedNode.p50)} p99 ${ms(floorPacedNode.p99)} p99.9 ${ms(floorPacedNode.p999)} ms`,
+  );
   const floorRss = (await floor.stats()).rssBytes;
   await floor.stop();
-  results.floor = { max: floorMax, paced1000: strip(floorPaced), paced1000Node: strip(floorPacedNode), rssMB: floorRss / 1e6 };
+  results.floor = {
+    max: floorMax,
+    paced1000: strip(floorPaced),
+    paced1000Node: strip(floorPacedNode),
+    rssMB: floorRss / 1e6,
+  };
 
   section('floor + codec', 'the floor, plus decoding the request and encoding a real answer');
   const codec = await startChild('floor-codec.mjs', []);
   const codecMax = await maxRepeated(codec.port, repeated, T(10));
-  log(`  max throughput: ${num(codecMax.reqPerSec)} req/s (${(codecMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor; ${pcts(codecMax.latency)})`);
+  log(
+    `  max throughput: ${num(codecMax.reqPerSec)} req/s (${(codecMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor; ${pcts(codecMax.latency)})`,
+  );
   const codecPaced = await pacedRepeated(codec.port, repeated, 1000, T(10));
   log(`  1000 req/s: p50 ${ms(codecPaced.p50)} p99 ${ms(codecPaced.p99)} p99.9 ${ms(codecPaced.p999)} ms`);
   await codec.stop();
@@ -276,43 +350,70 @@ async function main(): Promise<void> {
 
   // 2. Ours.
   section('ours', `authz server, ${policies} policies, decision cache on, decision log to a file`);
-  const ours = await startChild('authz.mjs', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz.log') })], ['--expose-gc']);
+  const ours = await startChild(
+    'authz.mjs',
+    [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz.log') })],
+    ['--expose-gc'],
+  );
   const admin = ours.adminPort!;
   const allowed = await checkOnce(ours.port, REPEATED_SHAPE);
   const denied = await checkOnce(ours.port, { caller: 50, service: 2, method: 'DELETE', path: '/api/items/1' });
-  if (allowed.status.code !== 0 || denied.status.code === 0) throw new Error(`unexpected answers: ${JSON.stringify([allowed.status, denied.status])}`);
-  log(`  sanity: repeated request allowed; a stranger's DELETE denied with HTTP ${denied.denied_response?.status.code}`);
+  if (allowed.status.code !== 0 || denied.status.code === 0)
+    throw new Error(`unexpected answers: ${JSON.stringify([allowed.status, denied.status])}`);
+  log(
+    `  sanity: repeated request allowed; a stranger's DELETE denied with HTTP ${denied.denied_response?.status.code}`,
+  );
   const startStats = await ours.stats();
   // Warm the JIT and the cache for the repeated request.
   await closedLoop(new GrpcH2Client(ours.port, 1), encodeAll(distinctShapes(3000, SERVICES, 9_000_000)), 8, T(3));
 
   const oursMax = await maxRepeated(ours.port, repeated, T(10));
-  log(`  repeated, max throughput: ${num(oursMax.reqPerSec)} req/s (${(oursMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor; ${pcts(oursMax.latency)})`);
+  log(
+    `  repeated, max throughput: ${num(oursMax.reqPerSec)} req/s (${(oursMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor; ${pcts(oursMax.latency)})`,
+  );
   const oursPaced = await pacedRepeated(ours.port, repeated, 1000, T(10));
-  log(`  repeated, 1000 req/s: p50 ${ms(oursPaced.p50)} p99 ${ms(oursPaced.p99)} p99.9 ${ms(oursPaced.p999)} ms (p99 ${(oursPaced.p99 / floorPaced.p99).toFixed(2)} × floor)`);
+  log(
+    `  repeated, 1000 req/s: p50 ${ms(oursPaced.p50)} p99 ${ms(oursPaced.p99)} p99.9 ${ms(oursPaced.p999)} ms (p99 ${(oursPaced.p99 / floorPaced.p99).toFixed(2)} × floor)`,
+  );
   curves.push({ name: 'ours, repeated, 1000/s', latenciesMs: oursPaced.latenciesMs! });
 
   let before = await metricsText(admin);
   await ours.stats(true);
-  const distinct500 = await pacedNode(ours.port, encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)), 500, T(10));
+  const distinct500 = await pacedNode(
+    ours.port,
+    encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)),
+    500,
+    T(10),
+  );
   let after = await metricsText(admin);
   const calmStall = await ours.stats(true);
   const server500 = fractionWithin1ms(before, after);
-  log(`  distinct, 500 req/s: p50 ${ms(distinct500.p50)} p99 ${ms(distinct500.p99)} p99.9 ${ms(distinct500.p999)} ms; server-side ≤ 1 ms: ${(server500.within * 100).toFixed(2)}% of ${num(server500.count)}; longest event-loop stall (no swap) ${ms(calmStall.stallMaxMs)} ms`);
+  log(
+    `  distinct, 500 req/s: p50 ${ms(distinct500.p50)} p99 ${ms(distinct500.p99)} p99.9 ${ms(distinct500.p999)} ms; server-side ≤ 1 ms: ${(server500.within * 100).toFixed(2)}% of ${num(server500.count)}; longest event-loop stall (no swap) ${ms(calmStall.stallMaxMs)} ms`,
+  );
   curves.push({ name: 'ours, distinct, 500/s', latenciesMs: distinct500.latenciesMs! });
 
   before = await metricsText(admin);
-  const distinct1000 = await pacedNode(ours.port, encodeAll(distinctShapes(Math.round(1000 * T(10)) + 100, SERVICES, 1_000_000)), 1000, T(10));
+  const distinct1000 = await pacedNode(
+    ours.port,
+    encodeAll(distinctShapes(Math.round(1000 * T(10)) + 100, SERVICES, 1_000_000)),
+    1000,
+    T(10),
+  );
   after = await metricsText(admin);
   const server1000 = fractionWithin1ms(before, after);
-  log(`  distinct, 1000 req/s: p50 ${ms(distinct1000.p50)} p99 ${ms(distinct1000.p99)} p99.9 ${ms(distinct1000.p999)} ms; server-side ≤ 1 ms: ${(server1000.within * 100).toFixed(2)}%`);
+  log(
+    `  distinct, 1000 req/s: p50 ${ms(distinct1000.p50)} p99 ${ms(distinct1000.p99)} p99.9 ${ms(distinct1000.p999)} ms; server-side ≤ 1 ms: ${(server1000.within * 100).toFixed(2)}%`,
+  );
   curves.push({ name: 'ours, distinct, 1000/s', latenciesMs: distinct1000.latenciesMs! });
 
   const distinctPool = encodeAll(distinctShapes(QUICK ? 20_000 : 60_000, SERVICES, 2_000_000));
   const maxDistinctClient = new GrpcH2Client(ours.port, 4);
   const oursMaxDistinct = await closedLoop(maxDistinctClient, distinctPool, 16, T(10), distinctPool.length);
   maxDistinctClient.close();
-  log(`  distinct, max throughput: ${num(oursMaxDistinct.reqPerSec)} req/s (node http2, 4 connections, 16 in flight; ${oursMaxDistinct.sent} requests, pool ${distinctPool.length}; ${pcts(summarise(oursMaxDistinct.latenciesMs))})`);
+  log(
+    `  distinct, max throughput: ${num(oursMaxDistinct.reqPerSec)} req/s (node http2, 4 connections, 16 in flight; ${oursMaxDistinct.sent} requests, pool ${distinctPool.length}; ${pcts(summarise(oursMaxDistinct.latenciesMs))})`,
+  );
 
   // Swap to another 1,000-policy version under 500 req/s of distinct requests.
   const swapPool = encodeAll(distinctShapes(Math.round(500 * T(24)) + 100, SERVICES, 3_000_000));
@@ -359,7 +460,9 @@ async function main(): Promise<void> {
     maxMs: swap.max,
     longestEventLoopStallMs: swapStall.stallMaxMs,
     longestCompileStepMs: sample(after, 'authz_bundle_activation_longest_step_seconds') * 1000,
-    activationSeconds: sample(after, 'authz_bundle_activation_duration_seconds_sum') - sample(before, 'authz_bundle_activation_duration_seconds_sum'),
+    activationSeconds:
+      sample(after, 'authz_bundle_activation_duration_seconds_sum') -
+      sample(before, 'authz_bundle_activation_duration_seconds_sum'),
     swapSeenAfterS: swapDoneAt > 0 ? (swapDoneAt - swapStartedAt) / 1000 - swappedAt : NaN,
   };
   log(
@@ -391,18 +494,38 @@ async function main(): Promise<void> {
     pacedRepeated1000: strip(oursPaced),
     distinct500: { ...strip(distinct500), serverWithin1ms: server500 },
     distinct1000: { ...strip(distinct1000), serverWithin1ms: server1000 },
-    maxDistinct: { reqPerSec: oursMaxDistinct.reqPerSec, failed: oursMaxDistinct.failed, requests: oursMaxDistinct.sent, ...summarise(oursMaxDistinct.latenciesMs) },
+    maxDistinct: {
+      reqPerSec: oursMaxDistinct.reqPerSec,
+      failed: oursMaxDistinct.failed,
+      requests: oursMaxDistinct.sent,
+      ...summarise(oursMaxDistinct.latenciesMs),
+    },
     longestStallNoSwapMs: calmStall.stallMaxMs,
     swap: swapFigures,
-    memory: { rssMB: oursStats.rssBytes / 1e6, heapUsedMB: oursStats.heapUsedBytes / 1e6, heapTotalMB: oursStats.heapTotalBytes / 1e6, cedarWasmMB: oursStats.wasmRssBytes === undefined ? null : oursStats.wasmRssBytes / 1e6, rssRightAfterFillMB: loadedStats.rssBytes / 1e6, rssAtStartMB: startStats.rssBytes / 1e6, cacheEntries },
+    memory: {
+      rssMB: oursStats.rssBytes / 1e6,
+      heapUsedMB: oursStats.heapUsedBytes / 1e6,
+      heapTotalMB: oursStats.heapTotalBytes / 1e6,
+      cedarWasmMB: oursStats.wasmRssBytes === undefined ? null : oursStats.wasmRssBytes / 1e6,
+      rssRightAfterFillMB: loadedStats.rssBytes / 1e6,
+      rssAtStartMB: startStats.rssBytes / 1e6,
+      cacheEntries,
+    },
   };
 
   // 2b. Ours with the cache off: what slicing and projection alone give on distinct requests.
   section('ours, cache off', 'every check evaluated by Cedar (slice + projection)');
-  const engineOnly = await startChild('authz.mjs', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz-nocache.log'), decisionCacheEntries: 0 })]);
+  const engineOnly = await startChild('authz.mjs', [
+    JSON.stringify({ policies: live, logDestination: path.join(work, 'authz-nocache.log'), decisionCacheEntries: 0 }),
+  ]);
   await closedLoop(new GrpcH2Client(engineOnly.port, 1), encodeAll(distinctShapes(1000, SERVICES, 9_500_000)), 8, T(3));
   before = await metricsText(engineOnly.adminPort!);
-  const engine500 = await pacedNode(engineOnly.port, encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)), 500, T(10));
+  const engine500 = await pacedNode(
+    engineOnly.port,
+    encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)),
+    500,
+    T(10),
+  );
   after = await metricsText(engineOnly.adminPort!);
   const engineServer500 = fractionWithin1ms(before, after);
   const enginePool = encodeAll(distinctShapes(QUICK ? 20_000 : 60_000, SERVICES, 2_000_000));
@@ -410,22 +533,44 @@ async function main(): Promise<void> {
   const engineMax = await closedLoop(engineClient, enginePool, 16, T(10), enginePool.length);
   engineClient.close();
   await engineOnly.stop();
-  log(`  distinct, 500 req/s: p50 ${ms(engine500.p50)} p99 ${ms(engine500.p99)} p99.9 ${ms(engine500.p999)} ms; server-side ≤ 1 ms: ${(engineServer500.within * 100).toFixed(2)}%`);
+  log(
+    `  distinct, 500 req/s: p50 ${ms(engine500.p50)} p99 ${ms(engine500.p99)} p99.9 ${ms(engine500.p999)} ms; server-side ≤ 1 ms: ${(engineServer500.within * 100).toFixed(2)}%`,
+  );
   log(`  distinct, max throughput: ${num(engineMax.reqPerSec)} req/s (${pcts(summarise(engineMax.latenciesMs))})`);
-  results.oursCacheOff = { distinct500: { ...strip(engine500), serverWithin1ms: engineServer500 }, maxDistinct: { reqPerSec: engineMax.reqPerSec, failed: engineMax.failed, ...summarise(engineMax.latenciesMs) } };
+  results.oursCacheOff = {
+    distinct500: { ...strip(engine500), serverWithin1ms: engineServer500 },
+    maxDistinct: { reqPerSec: engineMax.reqPerSec, failed: engineMax.failed, ...summarise(engineMax.latenciesMs) },
+  };
   curves.push({ name: 'ours, cache off, distinct, 500/s', latenciesMs: engine500.latenciesMs! });
 
   // 2c. The same cache-off run with the wasm engine (2b uses the default, the JS engine): what compiling Cedar to JS gives.
-  log('\n[ours, cache off, --engine wasm] every check evaluated by Cedar\'s wasm build (slice + projection)');
-  const wasmOnly = await startChild('authz.mjs', [JSON.stringify({ policies: live, logDestination: path.join(work, 'authz-nocache-wasm.log'), decisionCacheEntries: 0, engine: 'wasm' })]);
+  log("\n[ours, cache off, --engine wasm] every check evaluated by Cedar's wasm build (slice + projection)");
+  const wasmOnly = await startChild('authz.mjs', [
+    JSON.stringify({
+      policies: live,
+      logDestination: path.join(work, 'authz-nocache-wasm.log'),
+      decisionCacheEntries: 0,
+      engine: 'wasm',
+    }),
+  ]);
   await closedLoop(new GrpcH2Client(wasmOnly.port, 1), encodeAll(distinctShapes(1000, SERVICES, 9_500_000)), 8, T(3));
-  const wasm500 = await pacedNode(wasmOnly.port, encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)), 500, T(10));
+  const wasm500 = await pacedNode(
+    wasmOnly.port,
+    encodeAll(distinctShapes(Math.round(500 * T(10)) + 100, SERVICES, 0)),
+    500,
+    T(10),
+  );
   const wasmClient = new GrpcH2Client(wasmOnly.port, 4);
   const wasmMax = await closedLoop(wasmClient, enginePool, 16, T(10), enginePool.length);
   wasmClient.close();
   await wasmOnly.stop();
-  log(`  distinct, 500 req/s: p50 ${ms(wasm500.p50)} p99 ${ms(wasm500.p99)} ms; max throughput ${num(wasmMax.reqPerSec)} req/s (JS engine above: ${num(engineMax.reqPerSec)} req/s)`);
-  results.oursCacheOffWasm = { distinct500: strip(wasm500), maxDistinct: { reqPerSec: wasmMax.reqPerSec, failed: wasmMax.failed, ...summarise(wasmMax.latenciesMs) } };
+  log(
+    `  distinct, 500 req/s: p50 ${ms(wasm500.p50)} p99 ${ms(wasm500.p99)} ms; max throughput ${num(wasmMax.reqPerSec)} req/s (JS engine above: ${num(engineMax.reqPerSec)} req/s)`,
+  );
+  results.oursCacheOffWasm = {
+    distinct500: strip(wasm500),
+    maxDistinct: { reqPerSec: wasmMax.reqPerSec, failed: wasmMax.failed, ...summarise(wasmMax.latenciesMs) },
+  };
 
   // 3. Naive baseline.
   section('baseline', 'decode, then isAuthorized with the policy text on every call');
@@ -437,14 +582,18 @@ async function main(): Promise<void> {
   baseClient.close();
   await baseline.stop();
   const baseLatency = summarise(base.latenciesMs);
-  log(`  ${base.reqPerSec.toFixed(2)} req/s, ${base.sent} requests, mean ${ms(baseLatency.mean)} ms, ${pcts(baseLatency)}`);
+  log(
+    `  ${base.reqPerSec.toFixed(2)} req/s, ${base.sent} requests, mean ${ms(baseLatency.mean)} ms, ${pcts(baseLatency)}`,
+  );
   results.baseline = { reqPerSec: base.reqPerSec, requests: base.sent, failed: base.failed, ...baseLatency };
   curves.push({ name: 'naive baseline, 1 in flight', latenciesMs: base.latenciesMs });
 
   // 4. Ours on two cores (cluster), and with the decision log off.
   section('ours --cores 2', 'two worker processes sharing the port');
   const coresFigures = await clusterRun(live, work);
-  log(`  repeated max ${num(coresFigures.maxRepeated.reqPerSec)} req/s; distinct max ${num(coresFigures.maxDistinct.reqPerSec)} req/s; RSS (all processes) ${coresFigures.rssMB.toFixed(0)} MB`);
+  log(
+    `  repeated max ${num(coresFigures.maxRepeated.reqPerSec)} req/s; distinct max ${num(coresFigures.maxDistinct.reqPerSec)} req/s; RSS (all processes) ${coresFigures.rssMB.toFixed(0)} MB`,
+  );
   results.cores2 = coresFigures;
 
   section('ours, decision log off', '--log-level warn');
@@ -452,7 +601,9 @@ async function main(): Promise<void> {
   await closedLoop(new GrpcH2Client(quiet.port, 1), [repeated], 8, 2);
   const quietMax = await maxRepeated(quiet.port, repeated, T(10));
   await quiet.stop();
-  log(`  repeated, max throughput: ${num(quietMax.reqPerSec)} req/s (${(quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor; ${pcts(quietMax.latency)})`);
+  log(
+    `  repeated, max throughput: ${num(quietMax.reqPerSec)} req/s (${(quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2)} × floor; ${pcts(quietMax.latency)})`,
+  );
   results.oursNoDecisionLog = { maxRepeated: quietMax };
 
   results.transports = await transportsSideBySide(live, work, repeated);
@@ -468,42 +619,169 @@ async function main(): Promise<void> {
 
   // Targets.
   // `reference`: the floor figure from this run that the target is relative to (or what was measured, for absolute limits).
-  type Target = { target: string; value: number; limit: number; higherIsBetter: boolean; unit: string; reference?: string };
-  const targets = ([
-    { target: 'repeated: throughput ≥ 0.9 × floor', value: oursMax.reqPerSec / floorMax.reqPerSec, limit: 0.9, higherIsBetter: true, unit: '×', reference: `${num(oursMax.reqPerSec)} vs floor ${num(floorMax.reqPerSec)} req/s` },
-    { target: 'repeated: p99 at 1,000 req/s ≤ 1.5 × floor p99', value: oursPaced.p99 / floorPaced.p99, limit: 1.5, higherIsBetter: false, unit: '×', reference: `${ms(oursPaced.p99)} vs floor ${ms(floorPaced.p99)} ms` },
-    { target: 'distinct at 500 req/s: p99 ≤ floor p99 + 1 ms', value: distinct500.p99 - floorPacedNode.p99, limit: 1, higherIsBetter: false, unit: 'ms over', reference: `${ms(distinct500.p99)} vs floor ${ms(floorPacedNode.p99)} ms (same Node client, 1,000/s)` },
-    { target: 'distinct at 500 req/s: p99.9 ≤ 5 ms', value: distinct500.p999, limit: 5, higherIsBetter: false, unit: 'ms' },
-    { target: 'no swap: longest event-loop stall ≤ 10 ms', value: calmStall.stallMaxMs, limit: 10, higherIsBetter: false, unit: 'ms' },
-    { target: 'distinct: throughput ≥ 20 × naive baseline', value: oursMaxDistinct.reqPerSec / base.reqPerSec, limit: 20, higherIsBetter: true, unit: '×' },
-    { target: 'distinct: server-side ≤ 1 ms for ≥ 99% at 500 req/s', value: server500.within * 100, limit: 99, higherIsBetter: true, unit: '%' },
-    { target: 'distinct, cache off: throughput ≥ 20 × naive baseline', value: engineMax.reqPerSec / base.reqPerSec, limit: 20, higherIsBetter: true, unit: '×' },
-    { target: 'distinct, cache off: server-side ≤ 1 ms for ≥ 99% at 500 req/s', value: engineServer500.within * 100, limit: 99, higherIsBetter: true, unit: '%' },
-    { target: 'swap under load: no failed request', value: swapFigures.failed, limit: 0, higherIsBetter: false, unit: 'failed' },
-    { target: 'swap under load: longest event-loop stall ≤ 10 ms', value: swapFigures.longestEventLoopStallMs, limit: 10, higherIsBetter: false, unit: 'ms' },
-    { target: 'RSS ≤ 200 MB with 1,000 policies and 100k cached decisions', value: oursStats.rssBytes / 1e6, limit: 200, higherIsBetter: false, unit: 'MB' },
-  ] as Target[]).map((t) => ({ ...t, met: t.higherIsBetter ? t.value >= t.limit : t.value <= t.limit }));
+  type Target = {
+    target: string;
+    value: number;
+    limit: number;
+    higherIsBetter: boolean;
+    unit: string;
+    reference?: string;
+  };
+  const targets = (
+    [
+      {
+        target: 'repeated: throughput ≥ 0.9 × floor',
+        value: oursMax.reqPerSec / floorMax.reqPerSec,
+        limit: 0.9,
+        higherIsBetter: true,
+        unit: '×',
+        reference: `${num(oursMax.reqPerSec)} vs floor ${num(floorMax.reqPerSec)} req/s`,
+      },
+      {
+        target: 'repeated: p99 at 1,000 req/s ≤ 1.5 × floor p99',
+        value: oursPaced.p99 / floorPaced.p99,
+        limit: 1.5,
+        higherIsBetter: false,
+        unit: '×',
+        reference: `${ms(oursPaced.p99)} vs floor ${ms(floorPaced.p99)} ms`,
+      },
+      {
+        target: 'distinct at 500 req/s: p99 ≤ floor p99 + 1 ms',
+        value: distinct500.p99 - floorPacedNode.p99,
+        limit: 1,
+        higherIsBetter: false,
+        unit: 'ms over',
+        reference: `${ms(distinct500.p99)} vs floor ${ms(floorPacedNode.p99)} ms (same Node client, 1,000/s)`,
+      },
+      {
+        target: 'distinct at 500 req/s: p99.9 ≤ 5 ms',
+        value: distinct500.p999,
+        limit: 5,
+        higherIsBetter: false,
+        unit: 'ms',
+      },
+      {
+        target: 'no swap: longest event-loop stall ≤ 10 ms',
+        value: calmStall.stallMaxMs,
+        limit: 10,
+        higherIsBetter: false,
+        unit: 'ms',
+      },
+      {
+        target: 'distinct: throughput ≥ 20 × naive baseline',
+        value: oursMaxDistinct.reqPerSec / base.reqPerSec,
+        limit: 20,
+        higherIsBetter: true,
+        unit: '×',
+      },
+      {
+        target: 'distinct: server-side ≤ 1 ms for ≥ 99% at 500 req/s',
+        value: server500.within * 100,
+        limit: 99,
+        higherIsBetter: true,
+        unit: '%',
+      },
+      {
+        target: 'distinct, cache off: throughput ≥ 20 × naive baseline',
+        value: engineMax.reqPerSec / base.reqPerSec,
+        limit: 20,
+        higherIsBetter: true,
+        unit: '×',
+      },
+      {
+        target: 'distinct, cache off: server-side ≤ 1 ms for ≥ 99% at 500 req/s',
+        value: engineServer500.within * 100,
+        limit: 99,
+        higherIsBetter: true,
+        unit: '%',
+      },
+      {
+        target: 'swap under load: no failed request',
+        value: swapFigures.failed,
+        limit: 0,
+        higherIsBetter: false,
+        unit: 'failed',
+      },
+      {
+        target: 'swap under load: longest event-loop stall ≤ 10 ms',
+        value: swapFigures.longestEventLoopStallMs,
+        limit: 10,
+        higherIsBetter: false,
+        unit: 'ms',
+      },
+      {
+        target: 'RSS ≤ 200 MB with 1,000 policies and 100k cached decisions',
+        value: oursStats.rssBytes / 1e6,
+        limit: 200,
+        higherIsBetter: false,
+        unit: 'MB',
+      },
+    ] as Target[]
+  ).map((t) => ({ ...t, met: t.higherIsBetter ? t.value >= t.limit : t.value <= t.limit }));
   results.targets = targets;
 
   const summary = {
     startedAt: startedAt.toISOString(),
     durationS: (Date.now() - startedAt.getTime()) / 1000,
     quick: QUICK,
-    machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadavg(), loadAverageBySection: loadAverages, h2load: haveH2load ? h2loadVersion() : 'absent (node client used)' },
+    machine: {
+      cores: cpus().length,
+      cpu: cpus()[0]?.model,
+      node: process.version,
+      loadAverageAtStart: loadAtStart,
+      loadAverageAtEnd: loadavg(),
+      loadAverageBySection: loadAverages,
+      h2load: haveH2load ? h2loadVersion() : 'absent (node client used)',
+    },
     bundle: { policies, services: SERVICES },
     ...results,
   };
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(summary, null, 2) + '\n');
-  writeFileSync(path.join(RESULTS, 'latency.svg'), latencySvg(`Check latency, ${policies} policies, ${cpus().length} cores (${startedAt.toISOString().slice(0, 10)})`, curves));
-  const table = resultTable(floorMax, floorPaced, oursMax, oursPaced, distinct500, distinct1000, oursMaxDistinct, base, coresFigures, quietMax, engine500, engineMax, codecMax, codecPaced);
+  writeFileSync(
+    path.join(RESULTS, 'latency.svg'),
+    latencySvg(
+      `Check latency, ${policies} policies, ${cpus().length} cores (${startedAt.toISOString().slice(0, 10)})`,
+      curves,
+    ),
+  );
+  const table = resultTable(
+    floorMax,
+    floorPaced,
+    oursMax,
+    oursPaced,
+    distinct500,
+    distinct1000,
+    oursMaxDistinct,
+    base,
+    coresFigures,
+    quietMax,
+    engine500,
+    engineMax,
+    codecMax,
+    codecPaced,
+  );
   const targetTable = markdownTable(
     ['target', 'measured', 'figures (same run)', 'met'],
-    targets.map((t) => [t.target, `${t.unit === 'failed' ? t.value.toFixed(0) : t.value.toFixed(2)} ${t.unit}`, t.reference ?? '', t.met ? 'yes' : `**no**`]),
+    targets.map((t) => [
+      t.target,
+      `${t.unit === 'failed' ? t.value.toFixed(0) : t.value.toFixed(2)} ${t.unit}`,
+      t.reference ?? '',
+      t.met ? 'yes' : `**no**`,
+    ]),
   );
-  writeFileSync(path.join(RESULTS, 'latest.md'), `${table}\n\n${targetTable}\n\nLoad average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores).\n`);
-  const loadLine = `load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg().map((l) => l.toFixed(2)).join(' ')} (${cpus().length} cores)`;
-  log(`\n${table}\n\n${targetTable}\n\n${loadLine}\nwrote bench/results/latest.json, latest.md, latency.svg (${summary.durationS.toFixed(0)} s)`);
+  writeFileSync(
+    path.join(RESULTS, 'latest.md'),
+    `${table}\n\n${targetTable}\n\nLoad average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (${cpus().length} cores).\n`,
+  );
+  const loadLine = `load average at start ${loadAtStart.map((l) => l.toFixed(2)).join(' ')}, at end ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')} (${cpus().length} cores)`;
+  log(
+    `\n${table}\n\n${targetTable}\n\n${loadLine}\nwrote bench/results/latest.json, latest.md, latency.svg (${summary.durationS.toFixed(0)} s)`,
+  );
 }
 
 // ---------------------------------------------------------------- transports
@@ -515,18 +793,35 @@ async function main(): Promise<void> {
  * metrics on. Rounds alternate the transports so a neighbour's load on this
  * shared machine falls on both; each figure is the better of two rounds.
  */
-async function transportsSideBySide(live: string, work: string, repeated: Buffer): Promise<{ table: string; rows: Record<string, unknown>[] }> {
+async function transportsSideBySide(
+  live: string,
+  work: string,
+  repeated: Buffer,
+): Promise<{ table: string; rows: Record<string, unknown>[] }> {
   const rounds = 2;
-  const best = new Map<string, { max: ThroughputFigure; paced: LatencyFigure; distinct?: LatencyFigure; rssMB?: number; stallMaxMs?: number }>();
-  const keep = (name: string, max: ThroughputFigure, paced: LatencyFigure, extra: { distinct?: LatencyFigure; rssMB?: number; stallMaxMs?: number } = {}): void => {
+  const best = new Map<
+    string,
+    { max: ThroughputFigure; paced: LatencyFigure; distinct?: LatencyFigure; rssMB?: number; stallMaxMs?: number }
+  >();
+  const keep = (
+    name: string,
+    max: ThroughputFigure,
+    paced: LatencyFigure,
+    extra: { distinct?: LatencyFigure; rssMB?: number; stallMaxMs?: number } = {},
+  ): void => {
     const prev = best.get(name);
     const { latenciesMs: _p, ...pacedSummary } = paced;
-    const distinct = extra.distinct ? (({ latenciesMs: _d, ...rest }) => rest)(extra.distinct as LatencyFigure & { result?: unknown }) : undefined;
+    const distinct = extra.distinct
+      ? (({ latenciesMs: _d, ...rest }) => rest)(extra.distinct as LatencyFigure & { result?: unknown })
+      : undefined;
     if (distinct) delete (distinct as { result?: unknown }).result;
     best.set(name, {
       max: !prev || max.reqPerSec > prev.max.reqPerSec ? max : prev.max,
       paced: !prev || pacedSummary.p99 < prev.paced.p99 ? pacedSummary : prev.paced,
-      distinct: !prev?.distinct || (distinct && distinct.p99 < prev.distinct.p99) ? (distinct as LatencyFigure | undefined) : prev.distinct,
+      distinct:
+        !prev?.distinct || (distinct && distinct.p99 < prev.distinct.p99)
+          ? (distinct as LatencyFigure | undefined)
+          : prev.distinct,
       rssMB: extra.rssMB ?? prev?.rssMB,
       stallMaxMs: Math.max(extra.stallMaxMs ?? 0, prev?.stallMaxMs ?? 0),
     });
@@ -545,24 +840,42 @@ async function transportsSideBySide(live: string, work: string, repeated: Buffer
     for (const transport of ['grpc-js', 'http2']) {
       const name = `ours, --transport ${transport}`;
       log(`\n[transports, round ${round}] ${name} (cache on, decision log to a file)`);
-      const ours = await startChild('authz.mjs', [JSON.stringify({ policies: live, transport, logDestination: path.join(work, `authz-${transport}.log`) })]);
+      const ours = await startChild('authz.mjs', [
+        JSON.stringify({ policies: live, transport, logDestination: path.join(work, `authz-${transport}.log`) }),
+      ]);
       const sane = await checkOnce(ours.port, REPEATED_SHAPE);
-      if (sane.status.code !== 0) throw new Error(`${transport}: the repeated request was not allowed: ${JSON.stringify(sane.status)}`);
+      if (sane.status.code !== 0)
+        throw new Error(`${transport}: the repeated request was not allowed: ${JSON.stringify(sane.status)}`);
       await closedLoop(new GrpcH2Client(ours.port, 1), encodeAll(distinctShapes(3000, SERVICES, 9_000_000)), 8, T(3));
       const max = await maxRepeated(ours.port, repeated, T(8));
       const paced = await pacedRepeated(ours.port, repeated, 1000, T(8));
       await ours.stats(true);
-      const distinct = await pacedNode(ours.port, encodeAll(distinctShapes(Math.round(500 * T(8)) + 100, SERVICES, round * 1_000_000)), 500, T(8));
+      const distinct = await pacedNode(
+        ours.port,
+        encodeAll(distinctShapes(Math.round(500 * T(8)) + 100, SERVICES, round * 1_000_000)),
+        500,
+        T(8),
+      );
       const stats = await ours.stats(true);
       await ours.stop();
-      log(`  repeated max ${num(max.reqPerSec)} req/s; repeated 1000 req/s p99 ${ms(paced.p99)} ms; distinct 500 req/s p99 ${ms(distinct.p99)} p99.9 ${ms(distinct.p999)} ms; longest stall ${stats.stallMaxMs.toFixed(1)} ms`);
+      log(
+        `  repeated max ${num(max.reqPerSec)} req/s; repeated 1000 req/s p99 ${ms(paced.p99)} ms; distinct 500 req/s p99 ${ms(distinct.p99)} p99.9 ${ms(distinct.p999)} ms; longest stall ${stats.stallMaxMs.toFixed(1)} ms`,
+      );
       keep(name, max, paced, { distinct, rssMB: stats.rssBytes / 1e6, stallMaxMs: stats.stallMaxMs });
     }
   }
   const floor = best.get('floor, grpc-js (constant OK)')!;
   const rows = [...best.entries()].map(([name, f]) => ({ name, ...f }));
   const table = markdownTable(
-    ['configuration', 'repeated max req/s', 'vs grpc-js floor', 'repeated p50 / p99 ms at 1,000/s', 'p99 vs floor', 'distinct p99 / p99.9 ms at 500/s', 'longest stall ms'],
+    [
+      'configuration',
+      'repeated max req/s',
+      'vs grpc-js floor',
+      'repeated p50 / p99 ms at 1,000/s',
+      'p99 vs floor',
+      'distinct p99 / p99.9 ms at 500/s',
+      'longest stall ms',
+    ],
     rows.map((r) => [
       r.name,
       num(r.max.reqPerSec),
@@ -598,30 +911,121 @@ function resultTable(
   return markdownTable(
     ['configuration', 'requests', 'max req/s', 'vs floor', 'p50 ms', 'p99 ms', 'p99.9 ms', 'at'],
     [
-      ['transport floor (grpc-js, constant OK)', 'repeated', num(floorMax.reqPerSec), '1.00', ...lat(floorPaced), '1,000/s'],
-      ['floor + protobuf codec (decode, encode a real answer)', 'repeated', num(codecMax.reqPerSec), (codecMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(codecPaced), '1,000/s'],
-      ['ours, cache on', 'repeated', num(oursMax.reqPerSec), (oursMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(oursPaced), '1,000/s'],
-      ['ours, decision log off', 'repeated', num(quietMax.reqPerSec), (quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2), '', '', '', ''],
+      [
+        'transport floor (grpc-js, constant OK)',
+        'repeated',
+        num(floorMax.reqPerSec),
+        '1.00',
+        ...lat(floorPaced),
+        '1,000/s',
+      ],
+      [
+        'floor + protobuf codec (decode, encode a real answer)',
+        'repeated',
+        num(codecMax.reqPerSec),
+        (codecMax.reqPerSec / floorMax.reqPerSec).toFixed(2),
+        ...lat(codecPaced),
+        '1,000/s',
+      ],
+      [
+        'ours, cache on',
+        'repeated',
+        num(oursMax.reqPerSec),
+        (oursMax.reqPerSec / floorMax.reqPerSec).toFixed(2),
+        ...lat(oursPaced),
+        '1,000/s',
+      ],
+      [
+        'ours, decision log off',
+        'repeated',
+        num(quietMax.reqPerSec),
+        (quietMax.reqPerSec / floorMax.reqPerSec).toFixed(2),
+        '',
+        '',
+        '',
+        '',
+      ],
       ['ours', 'distinct', '', '', ...lat(d500), '500/s'],
-      ['ours', 'distinct', num(dMax.reqPerSec), (dMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(d1000), '1,000/s'],
-      ['ours, cache off', 'distinct', num(engineMax.reqPerSec), (engineMax.reqPerSec / floorMax.reqPerSec).toFixed(2), ...lat(engine500), '500/s'],
-      ['ours --cores 2', 'repeated', num(cores2.maxRepeated.reqPerSec), (cores2.maxRepeated.reqPerSec / floorMax.reqPerSec).toFixed(2), '', '', '', ''],
-      ['ours --cores 2', 'distinct', num(cores2.maxDistinct.reqPerSec), (cores2.maxDistinct.reqPerSec / floorMax.reqPerSec).toFixed(2), '', '', '', ''],
-      ['naive baseline (isAuthorized with policy text)', 'distinct', base.reqPerSec.toFixed(2), (base.reqPerSec / floorMax.reqPerSec).toFixed(4), ms(b.p50), ms(b.p99), ms(b.p999), '1 in flight'],
+      [
+        'ours',
+        'distinct',
+        num(dMax.reqPerSec),
+        (dMax.reqPerSec / floorMax.reqPerSec).toFixed(2),
+        ...lat(d1000),
+        '1,000/s',
+      ],
+      [
+        'ours, cache off',
+        'distinct',
+        num(engineMax.reqPerSec),
+        (engineMax.reqPerSec / floorMax.reqPerSec).toFixed(2),
+        ...lat(engine500),
+        '500/s',
+      ],
+      [
+        'ours --cores 2',
+        'repeated',
+        num(cores2.maxRepeated.reqPerSec),
+        (cores2.maxRepeated.reqPerSec / floorMax.reqPerSec).toFixed(2),
+        '',
+        '',
+        '',
+        '',
+      ],
+      [
+        'ours --cores 2',
+        'distinct',
+        num(cores2.maxDistinct.reqPerSec),
+        (cores2.maxDistinct.reqPerSec / floorMax.reqPerSec).toFixed(2),
+        '',
+        '',
+        '',
+        '',
+      ],
+      [
+        'naive baseline (isAuthorized with policy text)',
+        'distinct',
+        base.reqPerSec.toFixed(2),
+        (base.reqPerSec / floorMax.reqPerSec).toFixed(4),
+        ms(b.p50),
+        ms(b.p99),
+        ms(b.p999),
+        '1 in flight',
+      ],
     ],
   );
 }
 
 /** The real CLI with --cores 2: repeated and distinct throughput, and the memory of all its processes. */
-async function clusterRun(live: string, work: string): Promise<{ maxRepeated: ThroughputFigure; maxDistinct: { reqPerSec: number; failed: number }; rssMB: number }> {
+async function clusterRun(
+  live: string,
+  work: string,
+): Promise<{ maxRepeated: ThroughputFigure; maxDistinct: { reqPerSec: number; failed: number }; rssMB: number }> {
   const [port, admin] = [await freePort(), await freePort()];
   const proc = spawn(
     process.execPath,
-    [path.join(ROOT, 'dist/cli/main.js'), 'serve', '--cores', '2', '--policies', live, '--listen', `127.0.0.1:${port}`, '--admin', `127.0.0.1:${admin}`, '--log-destination', path.join(work, 'cluster.log')],
+    [
+      path.join(ROOT, 'dist/cli/main.js'),
+      'serve',
+      '--cores',
+      '2',
+      '--policies',
+      live,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin',
+      `127.0.0.1:${admin}`,
+      '--log-destination',
+      path.join(work, 'cluster.log'),
+    ],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status === 200, 180_000, 'the cluster to be ready');
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status === 200,
+      180_000,
+      'the cluster to be ready',
+    );
     const repeated = encode(REPEATED_SHAPE, SERVICES);
     const warm = new GrpcH2Client(port, 4);
     await closedLoop(warm, encodeAll(distinctShapes(2000, SERVICES, 8_000_000)), 16, 3);
@@ -631,13 +1035,19 @@ async function clusterRun(live: string, work: string): Promise<{ maxRepeated: Th
     const client = new GrpcH2Client(port, 4);
     const distinct = await closedLoop(client, pool, 16, T(10), pool.length);
     client.close();
-    const bundle = JSON.parse(await (await fetch(`http://127.0.0.1:${admin}/bundle`)).text()) as { workers: { pid: number }[] };
+    const bundle = JSON.parse(await (await fetch(`http://127.0.0.1:${admin}/bundle`)).text()) as {
+      workers: { pid: number }[];
+    };
     const pids = [proc.pid!, ...bundle.workers.map((w) => w.pid)];
     const rssKb = spawnSync('ps', ['-o', 'rss=', '-p', pids.join(',')], { encoding: 'utf8' })
       .stdout.split('\n')
       .filter(Boolean)
       .reduce((a, l) => a + Number(l.trim()), 0);
-    return { maxRepeated: repeatedMax, maxDistinct: { reqPerSec: distinct.reqPerSec, failed: distinct.failed }, rssMB: (rssKb * 1024) / 1e6 };
+    return {
+      maxRepeated: repeatedMax,
+      maxDistinct: { reqPerSec: distinct.reqPerSec, failed: distinct.failed },
+      rssMB: (rssKb * 1024) / 1e6,
+    };
   } finally {
     const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');

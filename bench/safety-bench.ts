@@ -48,14 +48,33 @@ import { RateLimiter } from '../src/ratelimit/rate-limiter.js';
 
 const EXAMPLE = fileURLToPath(new URL('../policies/', import.meta.url));
 const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
-const SHADOW_POLICY = '@id("candidate") @shadow\nforbid(principal, action == Action::"POST", resource == Service::"orders") when { context.path like "/orders/*/cancel" };\n';
+const SHADOW_POLICY =
+  '@id("candidate") @shadow\nforbid(principal, action == Action::"POST", resource == Service::"orders") when { context.path like "/orders/*/cancel" };\n';
 
 /** A mix like a storefront's: mostly reads, some writes, some anonymous (rate-limited) traffic. */
 const REQUESTS: WireCheckRequest[] = [
-  simpleRequestToCheckRequest({ method: 'GET', path: '/orders/17', host: 'orders', principal: FRONTEND, sourceIp: '10.0.0.7' }),
-  simpleRequestToCheckRequest({ method: 'POST', path: '/orders/17/cancel', host: 'orders', principal: FRONTEND, sourceIp: '10.0.0.7' }),
+  simpleRequestToCheckRequest({
+    method: 'GET',
+    path: '/orders/17',
+    host: 'orders',
+    principal: FRONTEND,
+    sourceIp: '10.0.0.7',
+  }),
+  simpleRequestToCheckRequest({
+    method: 'POST',
+    path: '/orders/17/cancel',
+    host: 'orders',
+    principal: FRONTEND,
+    sourceIp: '10.0.0.7',
+  }),
   simpleRequestToCheckRequest({ method: 'GET', path: '/public/logo.png', host: 'frontend', sourceIp: '203.0.113.5' }),
-  simpleRequestToCheckRequest({ method: 'GET', path: '/payments/9/status', host: 'payments', principal: FRONTEND, sourceIp: '10.0.0.7' }),
+  simpleRequestToCheckRequest({
+    method: 'GET',
+    path: '/payments/9/status',
+    host: 'payments',
+    principal: FRONTEND,
+    sourceIp: '10.0.0.7',
+  }),
 ];
 
 interface Scenario {
@@ -81,7 +100,12 @@ const SCENARIOS: Scenario[] = [
   { name: '@shadow policy, inline', bundleYaml: NO_LIMITS, shadowPolicy: true, flags: { shadowEvaluation: 'inline' } },
   { name: 'shadow version, after-reply', bundleYaml: NO_LIMITS, shadowVersion: true },
   { name: 'shadow version, inline', bundleYaml: NO_LIMITS, shadowVersion: true, flags: { shadowEvaluation: 'inline' } },
-  { name: 'shadow version, after-reply, 10% sampled', bundleYaml: NO_LIMITS, shadowVersion: true, flags: { shadowSampleRate: 0.1 } },
+  {
+    name: 'shadow version, after-reply, 10% sampled',
+    bundleYaml: NO_LIMITS,
+    shadowVersion: true,
+    flags: { shadowSampleRate: 0.1 },
+  },
 ];
 
 function percentile(sorted: number[], p: number): number {
@@ -93,7 +117,10 @@ async function run(s: Scenario, total: number, concurrency: number): Promise<str
   cpSync(EXAMPLE, dir, { recursive: true });
   if (s.bundleYaml) writeFileSync(path.join(dir, 'bundle.yaml'), s.bundleYaml);
   if (s.shadowPolicy) writeFileSync(path.join(dir, 'candidate.cedar'), SHADOW_POLICY);
-  const config = loadConfig({ flags: { policies: dir, listen: '127.0.0.1:0', admin: '127.0.0.1:0', ...s.flags }, env: {} });
+  const config = loadConfig({
+    flags: { policies: dir, listen: '127.0.0.1:0', admin: '127.0.0.1:0', ...s.flags },
+    env: {},
+  });
   // Decision lines are written as in production (async pino), to /dev/null.
   const server = await startAuthzServer(config, { logger: createLogger({ level: 'info', destination: '/dev/null' }) });
   if (s.shadowVersion) {
@@ -133,7 +160,9 @@ async function run(s: Scenario, total: number, concurrency: number): Promise<str
   return `${s.name.padEnd(44)} ${String(Math.round(total / seconds)).padStart(7)} req/s   p50 ${percentile(latencies, 50).toFixed(3)} ms   p99 ${percentile(latencies, 99).toFixed(3)} ms   handler ${handlerUs.toFixed(1)} µs`;
 }
 
-async function handlerSeconds(registry: { getSingleMetricAsString(name: string): Promise<string> }): Promise<{ sum: number; count: number }> {
+async function handlerSeconds(registry: {
+  getSingleMetricAsString(name: string): Promise<string>;
+}): Promise<{ sum: number; count: number }> {
   const text = await registry.getSingleMetricAsString('authz_check_duration_seconds');
   const value = (name: string) => Number(/\s(\S+)$/.exec(text.split('\n').find((l) => l.startsWith(name)) ?? ' 0')![1]);
   return { sum: value('authz_check_duration_seconds_sum'), count: value('authz_check_duration_seconds_count') };
@@ -179,7 +208,9 @@ const drain = async (): Promise<void> => {
 };
 
 async function handlerBench(rounds: number, perRound: number): Promise<void> {
-  process.stdout.write(`Check handler alone: ${rounds} rounds x ${perRound} checks per scenario, interleaved; median µs per check, node ${process.version}\n`);
+  process.stdout.write(
+    `Check handler alone: ${rounds} rounds x ${perRound} checks per scenario, interleaved; median µs per check, node ${process.version}\n`,
+  );
   const built = await Promise.all(SCENARIOS.map(handlerFor));
   const answer: number[][] = SCENARIOS.map(() => []);
   const total: number[][] = SCENARIOS.map(() => []);
@@ -198,7 +229,9 @@ async function handlerBench(rounds: number, perRound: number): Promise<void> {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   for (let i = 0; i < SCENARIOS.length; i++) {
-    process.stdout.write(`${SCENARIOS[i].name.padEnd(44)} answer ${median(answer[i]).toFixed(1).padStart(6)} µs   all work ${median(total[i]).toFixed(1).padStart(6)} µs\n`);
+    process.stdout.write(
+      `${SCENARIOS[i].name.padEnd(44)} answer ${median(answer[i]).toFixed(1).padStart(6)} µs   all work ${median(total[i]).toFixed(1).padStart(6)} µs\n`,
+    );
   }
   for (const b of built) b.cleanup();
 }
@@ -207,7 +240,9 @@ async function handlerBench(rounds: number, perRound: number): Promise<void> {
 function bucketBench(distinct: number, maxKeys: number): void {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) throw new Error('run with node --expose-gc');
-  const settings = parseBundleSettings('rateLimits: [{ name: anonymous-per-ip, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 5 } }]');
+  const settings = parseBundleSettings(
+    'rateLimits: [{ name: anonymous-per-ip, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 5 } }]',
+  );
   let evicted = 0;
   const limiter = new RateLimiter(new BucketStore(maxKeys, () => evicted++));
   const input = checkRequestToInputOrThrow(REQUESTS[2]);
@@ -235,8 +270,13 @@ function checkRequestToInputOrThrow(req: WireCheckRequest) {
 
 /** An Authorization client that decodes enums as numbers, so HTTP statuses read as Envoy reads them. */
 function numericAuthorizationClient(): grpc.ServiceClientConstructor {
-  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), { ...PROTO_LOADER_OPTIONS, enums: Number });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), {
+    ...PROTO_LOADER_OPTIONS,
+    enums: Number,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+  };
   return pkg.envoy.service.auth.v3.Authorization;
 }
 
@@ -253,23 +293,37 @@ async function burst(address: string, total: number, ip: string): Promise<void> 
     );
     const status = res.status.code === 0 ? '200' : String(res.denied_response?.status.code);
     counts[status] = (counts[status] ?? 0) + 1;
-    if (status === '429') limitHeaders = (res.denied_response?.headers ?? []).filter((h) => h.header.key !== 'content-type').map((h) => `${h.header.key}: ${h.header.value}`).join(', ');
+    if (status === '429')
+      limitHeaders = (res.denied_response?.headers ?? [])
+        .filter((h) => h.header.key !== 'content-type')
+        .map((h) => `${h.header.key}: ${h.header.value}`)
+        .join(', ');
   }
   client.close();
   const ms = Math.round(performance.now() - started);
-  process.stdout.write(`${total} checks from ${ip} in ${ms} ms: ${Object.entries(counts).map(([k, v]) => `${v} x ${k}`).join(', ')}${limitHeaders ? ` (429 with ${limitHeaders})` : ''}\n`);
+  process.stdout.write(
+    `${total} checks from ${ip} in ${ms} ms: ${Object.entries(counts)
+      .map(([k, v]) => `${v} x ${k}`)
+      .join(', ')}${limitHeaders ? ` (429 with ${limitHeaders})` : ''}\n`,
+  );
 }
 
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? 'handler';
-  if (mode === 'burst') return burst(process.argv[3] ?? '127.0.0.1:9191', Number(process.argv[4] ?? 200), process.argv[5] ?? '198.51.100.23');
+  if (mode === 'burst')
+    return burst(
+      process.argv[3] ?? '127.0.0.1:9191',
+      Number(process.argv[4] ?? 200),
+      process.argv[5] ?? '198.51.100.23',
+    );
   if (mode === 'buckets') return bucketBench(Number(process.argv[3] ?? 250_000), Number(process.argv[4] ?? 100_000));
   if (mode === 'handler') return handlerBench(Number(process.argv[3] ?? 15), Number(process.argv[4] ?? 400));
   const total = Number(process.argv[3] ?? 20_000);
   const concurrency = Number(process.argv[4] ?? 16);
   process.stdout.write(`${total} checks per scenario, ${concurrency} in flight, node ${process.version}\n`);
   const only = process.argv[5];
-  for (const s of SCENARIOS) if (!only || s.name.includes(only)) process.stdout.write((await run(s, total, concurrency)) + '\n');
+  for (const s of SCENARIOS)
+    if (!only || s.name.includes(only)) process.stdout.write((await run(s, total, concurrency)) + '\n');
 }
 
 main().catch((err: Error) => {

@@ -19,7 +19,10 @@ const request = (k) => ({
   attributes: {
     source: { principal: `spiffe://cluster.local/ns/bench/sa/${svc(k - 1)}` },
     destination: {},
-    request: { time: { seconds: '1790000000' }, http: { method: 'GET', path: `/api/items/${k}`, host: `${svc(k)}:8080`, headers: { 'user-agent': 'x' } } },
+    request: {
+      time: { seconds: '1790000000' },
+      http: { method: 'GET', path: `/api/items/${k}`, host: `${svc(k)}:8080`, headers: { 'user-agent': 'x' } },
+    },
   },
 });
 const inputs = Array.from({ length: 4000 }, (_, k) => checkRequestToInput(request(k)).input);
@@ -27,4 +30,6 @@ for (const input of inputs) authorizeInput(input, set, 'id');
 const t = performance.now();
 for (let r = 0; r < 3; r++) for (const input of inputs) authorizeInput(input, set, 'id');
 const perMiss = ((performance.now() - t) * 1000) / (3 * inputs.length);
-console.log(`${process.execArgv.join(' ') || '(default)'}: ${perMiss.toFixed(0)} µs per cache miss, RSS ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
+console.log(
+  `${process.execArgv.join(' ') || '(default)'}: ${perMiss.toFixed(0)} µs per cache miss, RSS ${Math.round(process.memoryUsage().rss / 1e6)} MB`,
+);

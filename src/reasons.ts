@@ -15,7 +15,10 @@ export const REASONS = {
   no_destination_identity: { status: 403, message: 'the request names no destination the mesh vouches for' },
   no_policy_set: { status: 503, message: 'no policy set is active yet' },
   /** --max-policy-age: the active version has not been confirmed with the store for too long. */
-  policy_stale: { status: 503, message: 'the active policy version has not been confirmed with the store recently enough' },
+  policy_stale: {
+    status: 503,
+    message: 'the active policy version has not been confirmed with the store recently enough',
+  },
   evaluation_error: { status: 503, message: 'the policy engine failed' },
   deadline_exceeded: { status: 503, message: 'the decision could not be made before the deadline' },
   rate_limited: { status: 429, message: 'rate limit exceeded' },

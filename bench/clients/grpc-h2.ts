@@ -47,7 +47,13 @@ export class GrpcH2Client {
       stream.on('error', (err) => {
         error = err.message;
       });
-      stream.on('close', () => resolve({ ok: status === '0' && !error, latencyMs: performance.now() - started, ...(error ? { error } : status !== '0' ? { error: `grpc-status ${status}` } : {}) }));
+      stream.on('close', () =>
+        resolve({
+          ok: status === '0' && !error,
+          latencyMs: performance.now() - started,
+          ...(error ? { error } : status !== '0' ? { error: `grpc-status ${status}` } : {}),
+        }),
+      );
       stream.end(frame);
     });
   }
@@ -84,7 +90,13 @@ function summarise(outcomes: Outcome[], elapsedS: number, lateSends = 0): LoadRe
 }
 
 /** Open loop: send frames[i % n] at a fixed rate for `durationS`, whatever the answers do. */
-export async function paced(client: GrpcH2Client, frames: Buffer[], rate: number, durationS: number, onTick?: (elapsedS: number) => void): Promise<LoadResult> {
+export async function paced(
+  client: GrpcH2Client,
+  frames: Buffer[],
+  rate: number,
+  durationS: number,
+  onTick?: (elapsedS: number) => void,
+): Promise<LoadResult> {
   const total = Math.round(rate * durationS);
   const pending: Promise<Outcome>[] = [];
   const t0 = performance.now();
@@ -110,7 +122,13 @@ export async function paced(client: GrpcH2Client, frames: Buffer[], rate: number
 }
 
 /** Closed loop: keep `concurrency` calls in flight for `durationS` (or until `maxRequests`). */
-export async function closedLoop(client: GrpcH2Client, frames: Buffer[], concurrency: number, durationS: number, maxRequests = Infinity): Promise<LoadResult> {
+export async function closedLoop(
+  client: GrpcH2Client,
+  frames: Buffer[],
+  concurrency: number,
+  durationS: number,
+  maxRequests = Infinity,
+): Promise<LoadResult> {
   const outcomes: Outcome[] = [];
   const t0 = performance.now();
   const until = t0 + durationS * 1000;

@@ -21,7 +21,8 @@ export function ensureH2load(log: (s: string) => void): boolean {
   if (isRoot && spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0) {
     log('h2load not found: installing nghttp2-client with apt-get ...');
     const install = spawnSync('apt-get', ['install', '-y', 'nghttp2-client'], { stdio: 'ignore' });
-    if (install.status !== 0) spawnSync('sh', ['-c', 'apt-get update && apt-get install -y nghttp2-client'], { stdio: 'ignore' });
+    if (install.status !== 0)
+      spawnSync('sh', ['-c', 'apt-get update && apt-get install -y nghttp2-client'], { stdio: 'ignore' });
   }
   return h2loadAvailable();
 }
@@ -50,7 +51,22 @@ export function runH2load(run: H2loadRun): H2loadResult {
   const body = path.join(dir, 'request.bin');
   const logFile = path.join(dir, 'requests.log');
   writeFileSync(body, run.frame);
-  const args = ['-c', String(run.clients), '-m', String(run.streamsPerClient), '-D', String(run.durationS), '--log-file', logFile, '-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers'];
+  const args = [
+    '-c',
+    String(run.clients),
+    '-m',
+    String(run.streamsPerClient),
+    '-D',
+    String(run.durationS),
+    '--log-file',
+    logFile,
+    '-d',
+    body,
+    '-H',
+    'content-type: application/grpc',
+    '-H',
+    'te: trailers',
+  ];
   if (run.warmupS) args.push('--warm-up-time', String(run.warmupS));
   if (run.rpsPerClient) args.push('--rps', String(run.rpsPerClient));
   args.push(`http://127.0.0.1:${run.port}${CHECK_PATH}`);
@@ -62,7 +78,12 @@ export function runH2load(run: H2loadRun): H2loadResult {
     .split('\n')
     .filter(Boolean)
     .map((line) => Number(line.split('\t')[2]) / 1000);
-  return { reqPerSec: Number(rate[1]), succeeded: Number(counts[1]), failed: Number(counts[2]) + Number(counts[3]), latenciesMs };
+  return {
+    reqPerSec: Number(rate[1]),
+    succeeded: Number(counts[1]),
+    failed: Number(counts[2]) + Number(counts[3]),
+    latenciesMs,
+  };
 }
 
 export function h2loadVersion(): string {

@@ -9,4 +9,7 @@ import { serveChild } from './child.mjs';
 const flags = JSON.parse(process.argv[2] ?? '{}');
 const config = loadConfig({ flags: { listen: '127.0.0.1:0', admin: '127.0.0.1:0', ...flags }, env: {} });
 const server = await startAuthzServer(config);
-serveChild({ port: server.grpcPort, adminPort: server.adminPort, info: { version: server.policySet.current?.version } }, () => server.close());
+serveChild(
+  { port: server.grpcPort, adminPort: server.adminPort, info: { version: server.policySet.current?.version } },
+  () => server.close(),
+);

@@ -24,15 +24,30 @@ function check(req) {
   const res = checkRequestToInput(req);
   if (!res.ok) return decisionToCheckResponse(denyFor(res.reason, res.message, set.version));
   const r = inputToCedarRequest(res.input, bundle);
-  const answer = cedar.isAuthorized({ principal: r.principal, action: r.action, resource: r.resource, context: r.context, entities: r.entities, policies: { staticPolicies: policyText } });
-  if (answer.type === 'failure') return decisionToCheckResponse(denyFor('evaluation_error', answer.errors.map((e) => e.message).join('; '), set.version));
+  const answer = cedar.isAuthorized({
+    principal: r.principal,
+    action: r.action,
+    resource: r.resource,
+    context: r.context,
+    entities: r.entities,
+    policies: { staticPolicies: policyText },
+  });
+  if (answer.type === 'failure')
+    return decisionToCheckResponse(
+      denyFor('evaluation_error', answer.errors.map((e) => e.message).join('; '), set.version),
+    );
   const { decision, diagnostics } = answer.response;
-  return decisionToCheckResponse(engineResultToDecision(set, { decision, determining: diagnostics.reason, errors: [] }));
+  return decisionToCheckResponse(
+    engineResultToDecision(set, { decision, determining: diagnostics.reason, errors: [] }),
+  );
 }
 
 const server = new grpc.Server();
 server.addService(authorizationService().service, { Check: (call, callback) => callback(null, check(call.request)) });
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
-  serveChild({ port, info: { policies: set.policies.size } }, () => new Promise((resolve) => server.tryShutdown(() => resolve())));
+  serveChild(
+    { port, info: { policies: set.policies.size } },
+    () => new Promise((resolve) => server.tryShutdown(() => resolve())),
+  );
 });

@@ -25,7 +25,14 @@ function wasmResidentBytes() {
     let total = 0;
     for (let i = 1; i < vmas.length; i++) {
       const [rw, rest] = [vmas[i - 1], vmas[i]];
-      if (rest.to - rest.from >= 2 ** 30 && rest.perms.startsWith('---') && rw.to === rest.from && rw.perms.startsWith('rw') && !rw.name) total += rw.rss;
+      if (
+        rest.to - rest.from >= 2 ** 30 &&
+        rest.perms.startsWith('---') &&
+        rw.to === rest.from &&
+        rw.perms.startsWith('rw') &&
+        !rw.name
+      )
+        total += rw.rss;
     }
     return total;
   } catch {
@@ -52,7 +59,18 @@ export function serveChild(ready, close) {
       // A full collection first when asked (and allowed: --expose-gc), to see live memory rather than garbage not yet collected.
       if (m.gc && typeof globalThis.gc === 'function') globalThis.gc();
       const mem = process.memoryUsage();
-      process.send({ type: 'stats', rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal, externalBytes: mem.external, wasmRssBytes: m.memory ? wasmResidentBytes() : undefined, stallMaxMs: delay.max / 1e6, stallP99Ms: delay.percentile(99) / 1e6, monoUs: Number(process.hrtime.bigint() / 1000n), cpuUs: cpuUs() });
+      process.send({
+        type: 'stats',
+        rssBytes: mem.rss,
+        heapUsedBytes: mem.heapUsed,
+        heapTotalBytes: mem.heapTotal,
+        externalBytes: mem.external,
+        wasmRssBytes: m.memory ? wasmResidentBytes() : undefined,
+        stallMaxMs: delay.max / 1e6,
+        stallP99Ms: delay.percentile(99) / 1e6,
+        monoUs: Number(process.hrtime.bigint() / 1000n),
+        cpuUs: cpuUs(),
+      });
       if (m.reset) delay.reset();
     } else if (m.type === 'exit') {
       void close().then(() => process.exit(0));

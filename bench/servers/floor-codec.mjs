@@ -8,9 +8,20 @@ import { decisionToCheckResponse } from '../../dist/envoy/check-response.js';
 import { authorizationService } from '../../dist/envoy/protos.js';
 import { serveChild } from './child.mjs';
 
-const decision = { kind: 'allow', reason: 'allowed', status: 200, message: 'allowed', policies: ['svc-002-read-prev'], headers: {}, decisionId: '', version: 'dir-3f6ef914d853' };
+const decision = {
+  kind: 'allow',
+  reason: 'allowed',
+  status: 200,
+  message: 'allowed',
+  policies: ['svc-002-read-prev'],
+  headers: {},
+  decisionId: '',
+  version: 'dir-3f6ef914d853',
+};
 const server = new grpc.Server();
-server.addService(authorizationService().service, { Check: (_call, callback) => callback(null, decisionToCheckResponse({ ...decision, decisionId: randomUUID() })) });
+server.addService(authorizationService().service, {
+  Check: (_call, callback) => callback(null, decisionToCheckResponse({ ...decision, decisionId: randomUUID() })),
+});
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {
   if (err) throw err;
   serveChild({ port }, () => new Promise((resolve) => server.tryShutdown(() => resolve())));

@@ -10,7 +10,17 @@ const identity = (b) => b;
 
 const server = new grpc.Server();
 server.addService(
-  { Check: { path: CHECK_PATH, requestStream: false, responseStream: false, requestDeserialize: identity, requestSerialize: identity, responseSerialize: () => OK, responseDeserialize: identity } },
+  {
+    Check: {
+      path: CHECK_PATH,
+      requestStream: false,
+      responseStream: false,
+      requestDeserialize: identity,
+      requestSerialize: identity,
+      responseSerialize: () => OK,
+      responseDeserialize: identity,
+    },
+  },
   { Check: (_call, callback) => callback(null, OK) },
 );
 server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => {

@@ -53,7 +53,13 @@ export class AlertModeState {
       }
       out.mapped.push({ alert, mode: rule.mode });
       if (alert.status === 'firing') {
-        if (!this.firing.has(alert.fingerprint)) this.firing.set(alert.fingerprint, { name: alert.name, fingerprint: alert.fingerprint, mode: rule.mode, since: now });
+        if (!this.firing.has(alert.fingerprint))
+          this.firing.set(alert.fingerprint, {
+            name: alert.name,
+            fingerprint: alert.fingerprint,
+            mode: rule.mode,
+            since: now,
+          });
         this.engaged = true;
         this.quietSince = null;
       } else {
@@ -76,7 +82,9 @@ export class AlertModeState {
     }
     if (!this.engaged || this.quietSince === null) return { kind: 'idle' };
     const at = this.quietSince + this.holdDownMs;
-    return now >= at ? { kind: 'return', resolved: [...this.resolved] } : { kind: 'hold', at, resolved: [...this.resolved] };
+    return now >= at
+      ? { kind: 'return', resolved: [...this.resolved] }
+      : { kind: 'hold', at, resolved: [...this.resolved] };
   }
 
   /** The fleet is back in normal: the episode is over. */
@@ -94,7 +102,12 @@ export class AlertModeState {
   snapshot(now: number): Record<string, unknown> {
     const w = this.wanted(now);
     return {
-      firing: [...this.firing.values()].map((f) => ({ alert: f.name, fingerprint: f.fingerprint, mode: f.mode, since: new Date(f.since).toISOString() })),
+      firing: [...this.firing.values()].map((f) => ({
+        alert: f.name,
+        fingerprint: f.fingerprint,
+        mode: f.mode,
+        since: new Date(f.since).toISOString(),
+      })),
       wanted: w.kind === 'engage' ? w.mode : w.kind === 'idle' ? null : 'normal',
       normal_at: w.kind === 'hold' ? new Date(w.at).toISOString() : null,
       hold_down_ms: this.holdDownMs,

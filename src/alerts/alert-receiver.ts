@@ -81,8 +81,18 @@ export class AlertReceiver {
 
   constructor(private readonly o: AlertReceiverOptions) {
     this.now = o.now ?? Date.now;
-    this.requests = new Counter({ name: 'authz_alert_requests_total', help: 'Webhook requests by result (unauthenticated ones change nothing)', labelNames: ['result'], registers: [this.registry] });
-    this.switches = new Counter({ name: 'authz_alert_mode_switches_total', help: 'Mode switches published because of alerts', labelNames: ['mode'], registers: [this.registry] });
+    this.requests = new Counter({
+      name: 'authz_alert_requests_total',
+      help: 'Webhook requests by result (unauthenticated ones change nothing)',
+      labelNames: ['result'],
+      registers: [this.registry],
+    });
+    this.switches = new Counter({
+      name: 'authz_alert_mode_switches_total',
+      help: 'Mode switches published because of alerts',
+      labelNames: ['mode'],
+      registers: [this.registry],
+    });
     const state = o.state;
     new Gauge({
       name: 'authz_alerts_firing',
@@ -94,7 +104,16 @@ export class AlertReceiver {
     });
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.route(req, res);
     this.server = o.tls
-      ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key, ca: o.tls.clientCa, requestCert: !!o.tls.clientCa, rejectUnauthorized: false }, handler)
+      ? createHttpsServer(
+          {
+            cert: o.tls.cert,
+            key: o.tls.key,
+            ca: o.tls.clientCa,
+            requestCert: !!o.tls.clientCa,
+            rejectUnauthorized: false,
+          },
+          handler,
+        )
       : createHttpServer(handler);
   }
 
@@ -117,8 +136,10 @@ export class AlertReceiver {
         res.writeHead(200, { 'content-type': this.registry.contentType }).end(await this.registry.metrics());
         return;
       }
-      if (path !== '/' && path !== '/alerts') return send(res, 404, { error: `no route ${path}; Alertmanager posts to / or /alerts` });
-      if (req.method !== 'POST') return send(res, 405, { error: 'POST an Alertmanager webhook payload' }, { allow: 'POST' });
+      if (path !== '/' && path !== '/alerts')
+        return send(res, 404, { error: `no route ${path}; Alertmanager posts to / or /alerts` });
+      if (req.method !== 'POST')
+        return send(res, 405, { error: 'POST an Alertmanager webhook payload' }, { allow: 'POST' });
       await this.receive(req, res);
     } catch (err) {
       this.o.logger.error({ err }, 'alert receiver failed unexpectedly');
@@ -130,9 +151,17 @@ export class AlertReceiver {
     const sender = this.authenticate(req);
     if (!sender) {
       this.count('unauthenticated');
-      this.o.logger.warn({ remote: req.socket.remoteAddress }, 'unauthenticated alert webhook refused; nothing changed');
+      this.o.logger.warn(
+        { remote: req.socket.remoteAddress },
+        'unauthenticated alert webhook refused; nothing changed',
+      );
       req.resume();
-      return send(res, 401, { error: 'unauthenticated: send Authorization: Bearer <token> (or a client certificate)' }, { 'www-authenticate': 'Bearer' });
+      return send(
+        res,
+        401,
+        { error: 'unauthenticated: send Authorization: Bearer <token> (or a client certificate)' },
+        { 'www-authenticate': 'Bearer' },
+      );
     }
     const body = await readBody(req, MAX_ALERT_BODY_BYTES);
     if (body === undefined) {
@@ -145,12 +174,21 @@ export class AlertReceiver {
       return send(res, 400, { error: parsed.message });
     }
     const seen = this.o.state.observe(parsed.payload.alerts, this.now());
-    for (const a of seen.unmapped) this.o.logger.info({ alert: a.name, status: a.status, fingerprint: a.fingerprint }, 'alert matches no rule; ignored');
+    for (const a of seen.unmapped)
+      this.o.logger.info(
+        { alert: a.name, status: a.status, fingerprint: a.fingerprint },
+        'alert matches no rule; ignored',
+      );
     this.lastSender = sender;
     try {
       const outcome = await this.reconcile({ payload: parsed.payload, sender });
       this.count(outcome?.changed ? 'applied' : 'unchanged');
-      return send(res, 200, { mapped: seen.mapped.length, unmapped: seen.unmapped.map((a) => a.name), result: outcome?.message ?? 'nothing to change', ...this.o.state.snapshot(this.now()) });
+      return send(res, 200, {
+        mapped: seen.mapped.length,
+        unmapped: seen.unmapped.map((a) => a.name),
+        result: outcome?.message ?? 'nothing to change',
+        ...this.o.state.snapshot(this.now()),
+      });
     } catch (err) {
       this.count('store_error');
       this.o.logger.error({ error: (err as Error).message }, 'could not switch the mode; Alertmanager will retry');
@@ -195,7 +233,10 @@ export class AlertReceiver {
         return undefined;
       case 'hold':
         this.schedule(wanted.at - this.now());
-        return { changed: false, message: `every mapped alert resolved; normal at ${new Date(wanted.at).toISOString()} unless one fires again (hold-down)` };
+        return {
+          changed: false,
+          message: `every mapped alert resolved; normal at ${new Date(wanted.at).toISOString()} unless one fires again (hold-down)`,
+        };
       case 'engage': {
         const cause = pickCause(wanted.firing, trigger?.payload);
         return this.applied(
@@ -220,7 +261,11 @@ export class AlertReceiver {
           mode: 'normal',
           who: `alertmanager (${trigger?.sender ?? this.lastSender})`,
           why: `alerts resolved (${[...new Set(wanted.resolved.map((r) => r.name))].join(', ')}) and stayed resolved for the ${this.o.state.holdDownMs / 1000}s hold-down`,
-          details: { resolved: wanted.resolved.map((r) => ({ alert: r.name, fingerprint: r.fingerprint })), hold_down_ms: this.o.state.holdDownMs, sender: trigger?.sender ?? this.lastSender },
+          details: {
+            resolved: wanted.resolved.map((r) => ({ alert: r.name, fingerprint: r.fingerprint })),
+            hold_down_ms: this.o.state.holdDownMs,
+            sender: trigger?.sender ?? this.lastSender,
+          },
         });
         this.o.state.returned();
         return this.applied(outcome, 'normal');
@@ -237,19 +282,27 @@ export class AlertReceiver {
   /** The return to normal is due after the hold-down even if Alertmanager says nothing more. */
   private schedule(inMs: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.reconcile().catch((err: unknown) => {
-        this.o.logger.error({ error: (err as Error).message, retry_ms: RETURN_RETRY_MS }, 'could not return to normal; retrying');
-        if (!this.closed) this.schedule(RETURN_RETRY_MS);
-      });
-    }, Math.max(0, inMs));
+    this.timer = setTimeout(
+      () => {
+        this.reconcile().catch((err: unknown) => {
+          this.o.logger.error(
+            { error: (err as Error).message, retry_ms: RETURN_RETRY_MS },
+            'could not return to normal; retrying',
+          );
+          if (!this.closed) this.schedule(RETURN_RETRY_MS);
+        });
+      },
+      Math.max(0, inMs),
+    );
     this.timer.unref();
   }
 }
 
 /** The alert of this post that fires (else the longest-firing one): what the audit record names as the cause. */
 function pickCause(firing: FiringAlert[], payload: AlertPayload | undefined): FiringAlert {
-  const fresh = payload?.alerts.find((a) => a.status === 'firing' && firing.some((f) => f.fingerprint === a.fingerprint));
+  const fresh = payload?.alerts.find(
+    (a) => a.status === 'firing' && firing.some((f) => f.fingerprint === a.fingerprint),
+  );
   return (fresh && firing.find((f) => f.fingerprint === fresh.fingerprint)) ?? firing[0];
 }
 

@@ -41,7 +41,10 @@ export function parseAlertRules(text: string, source = 'rules file'): AlertRule[
   const r = rulesSchema.safeParse(doc ?? {});
   if (!r.success) {
     const issue = r.error.issues[0];
-    const where = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    const where = issue.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '');
     throw new AlertRulesError(`${source}: ${where || 'top level'}: ${issue.message}`);
   }
   return r.data.rules;
@@ -52,7 +55,9 @@ export function loadAlertRules(file: string): AlertRule[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new AlertRulesError(`rules file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`);
+    throw new AlertRulesError(
+      `rules file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`,
+    );
   }
   return parseAlertRules(text, `rules file ${file}`);
 }

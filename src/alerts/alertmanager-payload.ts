@@ -52,9 +52,13 @@ export function parseAlertPayload(body: string): PayloadResult {
   const r = payloadSchema.safeParse(json);
   if (!r.success) {
     const issue = r.error.issues[0];
-    return { ok: false, message: `not an Alertmanager webhook payload: ${issue.path.join('.') || 'body'}: ${issue.message}` };
+    return {
+      ok: false,
+      message: `not an Alertmanager webhook payload: ${issue.path.join('.') || 'body'}: ${issue.message}`,
+    };
   }
-  if (r.data.version !== undefined && r.data.version !== '4') return { ok: false, message: `webhook payload version "${r.data.version}" is not supported (expected "4")` };
+  if (r.data.version !== undefined && r.data.version !== '4')
+    return { ok: false, message: `webhook payload version "${r.data.version}" is not supported (expected "4")` };
   return {
     ok: true,
     payload: {

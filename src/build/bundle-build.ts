@@ -15,7 +15,13 @@ import { packBundle } from '../bundle/format/bundle-archive.js';
 import { openBundle } from '../bundle/format/open-bundle.js';
 import { filesToPolicySetSource, MANIFEST_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
 import { runBundleTests, type TestReport } from './policy-test-runner.js';
-import { buildManifest, segmentProblem, serialiseManifest, sha256, type BundleManifest } from '../bundle/format/manifest.js';
+import {
+  buildManifest,
+  segmentProblem,
+  serialiseManifest,
+  sha256,
+  type BundleManifest,
+} from '../bundle/format/manifest.js';
 import { directoryVersion, readPolicyDirectory } from '../bundle/format/policy-directory.js';
 
 export class BundleBuildError extends Error {
@@ -54,7 +60,10 @@ export async function buildBundle(input: BundleFileMap, options: BuildOptions): 
   const files: BundleFileMap = new Map([...input].filter(([name]) => name !== MANIFEST_FILE));
   const { set, report } = validateAndTest(files, options.version);
   if (report.failed > 0) {
-    throw new BundleBuildError(`${report.failed} of ${report.passed + report.failed} bundle tests failed; not building`, report);
+    throw new BundleBuildError(
+      `${report.failed} of ${report.passed + report.failed} bundle tests failed; not building`,
+      report,
+    );
   }
   const created = options.created ?? new Date();
   const manifest = buildManifest(files, {
@@ -75,7 +84,13 @@ export function validateAndTest(files: BundleFileMap, version: string): { set: A
   try {
     set = compileBundle(filesToPolicySetSource(files, version));
   } catch (err) {
-    if (err instanceof PolicySetError) throw new BundleBuildError(`the policies do not validate: ${err.message}`, undefined, err.notes, `the policies do not validate: ${err.summary}`);
+    if (err instanceof PolicySetError)
+      throw new BundleBuildError(
+        `the policies do not validate: ${err.message}`,
+        undefined,
+        err.notes,
+        `the policies do not validate: ${err.summary}`,
+      );
     throw err;
   }
   return { set, report: runBundleTests(files, set) };

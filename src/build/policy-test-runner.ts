@@ -45,13 +45,19 @@ const simpleRequestSchema = z.strictObject({
 /** A full Envoy CheckRequest (JSON with an `attributes` key) is taken as it is, as `authz check` does. */
 const checkRequestSchema = z.looseObject({ attributes: z.record(z.string(), z.unknown()) });
 
-const requestSchema = z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object').check((ctx) => {
-  const schema = 'attributes' in ctx.value ? checkRequestSchema : simpleRequestSchema;
-  const parsed = schema.safeParse(ctx.value);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) ctx.issues.push({ code: 'custom', message: issue.message, path: issue.path, input: ctx.value });
-  }
-});
+const requestSchema = z
+  .custom<Record<string, unknown>>(
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v),
+    'expected an object',
+  )
+  .check((ctx) => {
+    const schema = 'attributes' in ctx.value ? checkRequestSchema : simpleRequestSchema;
+    const parsed = schema.safeParse(ctx.value);
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues)
+        ctx.issues.push({ code: 'custom', message: issue.message, path: issue.path, input: ctx.value });
+    }
+  });
 
 const caseSchema = z.strictObject({
   name: z.string().min(1),
@@ -89,7 +95,9 @@ export function runBundleTests(files: BundleFileMap, set: ActiveBundle): TestRep
   for (const file of [...files.keys()].filter(isTestFile).sort()) {
     const cases = parseCaseFile(file, files.get(file)!, report);
     for (const [i, c] of cases.entries()) {
-      const result = c.ok ? runCase(file, c.value, set) : { file, name: c.name ?? `case #${i + 1}`, pass: false, failure: c.message, durationMs: 0 };
+      const result = c.ok
+        ? runCase(file, c.value, set)
+        : { file, name: c.name ?? `case #${i + 1}`, pass: false, failure: c.message, durationMs: 0 };
       report.cases.push(result);
       if (result.pass) report.passed++;
       else report.failed++;
@@ -117,7 +125,10 @@ function parseCaseFile(file: string, data: Buffer, report: TestReport): Parsed[]
     const parsed = caseSchema.safeParse(item);
     if (parsed.success) return { ok: true, value: parsed.data };
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(case)'}: ${i.message}`).join('; ');
-    const name = item && typeof item === 'object' && typeof (item as { name?: unknown }).name === 'string' ? (item as { name: string }).name : undefined;
+    const name =
+      item && typeof item === 'object' && typeof (item as { name?: unknown }).name === 'string'
+        ? (item as { name: string }).name
+        : undefined;
     return { ok: false, ...(name ? { name } : {}), message: `invalid test case: ${issues}` };
   });
 }

@@ -46,7 +46,10 @@ export function compileIpLists(contents: BundleContents): IpListIndex {
 export function compileTimeZone(contents: BundleContents): LocalTimeZone {
   // bundle.yaml's schema already refused a bad zone; this guards contents built in code.
   const tz = contents.settings?.timezone ?? DEFAULT_TIMEZONE;
-  if (!isValidTimezone(tz)) throw new PolicySetError(`bundle.yaml: timezone "${tz}" is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`);
+  if (!isValidTimezone(tz))
+    throw new PolicySetError(
+      `bundle.yaml: timezone "${tz}" is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)`,
+    );
   return new LocalTimeZone(tz);
 }
 
@@ -66,7 +69,14 @@ export function bundleOf(contents: BundleContents, policySet: CompiledPolicySet)
     throw err;
   }
   const settings = contents.settings ?? DEFAULT_BUNDLE_SETTINGS;
-  return Object.freeze({ version: policySet.version, policySet, settings, ipLists, timeZone, rateLimits: settings.rateLimits });
+  return Object.freeze({
+    version: policySet.version,
+    policySet,
+    settings,
+    ipLists,
+    timeZone,
+    rateLimits: settings.rateLimits,
+  });
 }
 
 /** Compile a bundle in one go (CLI, tests, small sets); throws `PolicySetError`. */
@@ -77,7 +87,10 @@ export function compileBundle(contents: BundleContents, options: CompileOptions 
 export type ChunkedBundleCompile = Omit<ChunkedCompileResult, 'set'> & { bundle: ActiveBundle };
 
 /** Compile a bundle without stalling the event loop (cedar/compile-async.ts); rejects with `PolicySetError`. */
-export async function compileBundleInChunks(contents: BundleContents, options: CompileOptions = {}): Promise<ChunkedBundleCompile> {
+export async function compileBundleInChunks(
+  contents: BundleContents,
+  options: CompileOptions = {},
+): Promise<ChunkedBundleCompile> {
   const { set, ...steps } = await compilePolicySetInChunks(contents, options);
   return { ...steps, bundle: bundleOf(contents, set) };
 }

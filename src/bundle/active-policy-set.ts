@@ -81,8 +81,17 @@ export class ActivePolicySet {
       const started = performance.now();
       this.compilingVersion = source.version;
       try {
-        const { bundle: set, longestStepMs, longestStepPhase, steps } = await compileBundleInChunks(source, this.compileOptions);
-        return this.swap(set, performance.now() - started, { count: steps, longestMs: longestStepMs, longestPhase: longestStepPhase });
+        const {
+          bundle: set,
+          longestStepMs,
+          longestStepPhase,
+          steps,
+        } = await compileBundleInChunks(source, this.compileOptions);
+        return this.swap(set, performance.now() - started, {
+          count: steps,
+          longestMs: longestStepMs,
+          longestPhase: longestStepPhase,
+        });
       } catch (err) {
         return this.refuse(err as Error, source.version);
       } finally {

@@ -29,7 +29,12 @@
 import YAML from 'yaml';
 import { z } from 'zod';
 import { PolicySetError } from '../cedar/compile.js';
-import { EffectSyntaxError, parseHeaderNames, parseHeaderTemplateMap, parseQueryNameList } from '../effects/effect-syntax.js';
+import {
+  EffectSyntaxError,
+  parseHeaderNames,
+  parseHeaderTemplateMap,
+  parseQueryNameList,
+} from '../effects/effect-syntax.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../envoy/service-names.js';
 import { ServiceDirectory } from '../envoy/target-service.js';
 import { yamlErrorNote, yamlPathNote } from '../text/source-position.js';
@@ -44,16 +49,21 @@ export type Mode = (typeof MODES)[number];
 
 const rate = z.object({ requestsPerSecond: z.number().positive(), burst: z.number().int().positive() }).strict();
 
-const rateLimitKey = z.string().refine((k) => ['source.ip', 'principal', 'service'].includes(k) || /^header:[a-z0-9-]+$/i.test(k), {
-  message: 'must be source.ip, principal, service or header:<name>',
-});
+const rateLimitKey = z
+  .string()
+  .refine((k) => ['source.ip', 'principal', 'service'].includes(k) || /^header:[a-z0-9-]+$/i.test(k), {
+    message: 'must be source.ip, principal, service or header:<name>',
+  });
 
 /** The principal types requests carry (principal.ts, jwt-claims.ts): a rule naming another would never match. */
 export const PRINCIPAL_TYPES = ['Workload', 'User', 'Anonymous'] as const;
 
 const principalType = z.string().superRefine((t, ctx) => {
   if (!(PRINCIPAL_TYPES as readonly string[]).includes(t)) {
-    ctx.addIssue({ code: 'custom', message: `"${t}" is not a principal type requests carry (${PRINCIPAL_TYPES.join(', ')})${didYouMean(t, PRINCIPAL_TYPES)}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${t}" is not a principal type requests carry (${PRINCIPAL_TYPES.join(', ')})${didYouMean(t, PRINCIPAL_TYPES)}`,
+    });
   }
 });
 
@@ -83,7 +93,10 @@ export type RateLimitRule = z.output<typeof rateLimitRuleSchema>;
  */
 export const allowEffectRuleSchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, - and _').optional(),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]*$/i, 'use letters, digits, - and _')
+      .optional(),
     principalType: z.string().min(1).optional(),
     stripHeaders: z.array(z.string()).default([]),
     setHeaders: z.record(z.string(), z.string()).default({}),
@@ -107,7 +120,6 @@ export const allowEffectRuleSchema = z
     check('responseHeaders', () => parseHeaderTemplateMap(rule.responseHeaders, 'responseHeaders', true));
   });
 
-
 /** Service names as Cedar resources and hosts see them: canonical (lower-case, no port, no trailing dot). */
 const SERVICE_NAME = /^[a-z0-9]([a-z0-9._-]{0,251}[a-z0-9])?$/;
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
@@ -126,11 +138,16 @@ export const bundleSettingsSchema = z
     name: z.string().optional(),
     mode: z.enum(MODES).default('normal'),
     enforcement: z.enum(['enforce', 'dry-run']).default('enforce'),
-    timezone: z.string().refine(isValidTimezone, { message: 'is not an IANA time zone (e.g. UTC, Europe/Berlin)' }).default('UTC'),
+    timezone: z
+      .string()
+      .refine(isValidTimezone, { message: 'is not an IANA time zone (e.g. UTC, Europe/Berlin)' })
+      .default('UTC'),
     rateLimits: z
       .array(rateLimitRuleSchema)
       .default([])
-      .refine((rules) => new Set(rules.map((r) => r.name)).size === rules.length, { message: 'rule names must be unique' }),
+      .refine((rules) => new Set(rules.map((r) => r.name)).size === rules.length, {
+        message: 'rule names must be unique',
+      }),
     /**
      * Who counts rateLimits: each server its share of the fleet-wide rate (server), or Envoy's global
      * rate-limit service from the descriptors in our dynamic_metadata (envoy; the servers count nothing).
@@ -143,13 +160,21 @@ export const bundleSettingsSchema = z
     /** A check with no mesh identity and no context_extensions["service"]: the Host decides (true) or it is denied (false). */
     frontProxy: z.boolean().default(true),
     /** The cluster's DNS domain, for `orders.shop.svc.<clusterDomain>`. */
-    clusterDomain: z.string().regex(DNS_NAME, 'expected a DNS domain such as cluster.local').default(DEFAULT_CLUSTER_DOMAIN),
+    clusterDomain: z
+      .string()
+      .regex(DNS_NAME, 'expected a DNS domain such as cluster.local')
+      .default(DEFAULT_CLUSTER_DOMAIN),
   })
   .strict()
   .superRefine((s, ctx) => {
     for (const name of Object.keys(s.services)) {
       if (!SERVICE_NAME.test(name)) {
-        ctx.addIssue({ code: 'custom', path: ['services', name], message: 'service names are lower-case letters, digits, ".", "_" or "-", as requests resolve them (Service::"orders")' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['services', name],
+          message:
+            'service names are lower-case letters, digits, ".", "_" or "-", as requests resolve them (Service::"orders")',
+        });
       }
     }
     // An identity or host claimed by two services would make the target depend on map order.
@@ -180,7 +205,13 @@ export function parseBundleSettings(text: string | undefined): BundleSettings {
         // An unknown key is reported on its parent; point at the key itself.
         const unknownKey = i.code === 'unrecognized_keys';
         const path = unknownKey ? [...i.path, i.keys[0]] : i.path;
-        return yamlPathNote(SETTINGS_FILE, text, path, `${i.path.join('.') || '(root)'}: ${i.message}`, unknownKey ? 'key' : 'value');
+        return yamlPathNote(
+          SETTINGS_FILE,
+          text,
+          path,
+          `${i.path.join('.') || '(root)'}: ${i.message}`,
+          unknownKey ? 'key' : 'value',
+        );
       }),
     );
   }

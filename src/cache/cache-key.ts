@@ -31,5 +31,16 @@ export function decisionCacheKey(
   /** `contextKey(...)`: the projected context, with strings only tested against literals reduced to the outcomes. */
   context: unknown,
 ): string {
-  return JSON.stringify([version, base, principal.type, principal.id, action.type, action.id, resource.type, resource.id, requestEntities, context]);
+  return JSON.stringify([
+    version,
+    base,
+    principal.type,
+    principal.id,
+    action.type,
+    action.id,
+    resource.type,
+    resource.id,
+    requestEntities,
+    context,
+  ]);
 }

@@ -34,7 +34,8 @@ export class BoundedTtlCache<V> implements DecisionCache<V> {
     readonly maxEntries: number,
     readonly ttlMs: number,
   ) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
+    if (!Number.isInteger(maxEntries) || maxEntries < 1)
+      throw new RangeError(`maxEntries must be a positive integer, got ${maxEntries}`);
     if (!(ttlMs > 0)) throw new RangeError(`ttlMs must be positive, got ${ttlMs}`);
     this.ring = new Array<string | undefined>(maxEntries);
   }

@@ -2,7 +2,12 @@
  * Policy annotations that shape answers. Parsed once at compile time so a bad
  * value (e.g. @status("abc")) refuses the whole set instead of surprising a request.
  */
-import { EFFECT_ANNOTATIONS, EffectAnnotationError, parseEffectAnnotations, type AllowEffects } from '../effects/effect-syntax.js';
+import {
+  EFFECT_ANNOTATIONS,
+  EffectAnnotationError,
+  parseEffectAnnotations,
+  type AllowEffects,
+} from '../effects/effect-syntax.js';
 
 export interface PolicyAnnotations {
   id?: string;
@@ -36,7 +41,10 @@ export const KNOWN_ANNOTATIONS: ReadonlySet<string> = new Set([
 
 export class AnnotationError extends Error {
   /** The annotation at fault (without `@`), so the caller can point at its line. */
-  constructor(message: string, readonly annotation?: string) {
+  constructor(
+    message: string,
+    readonly annotation?: string,
+  ) {
     super(message);
   }
 }
@@ -66,14 +74,20 @@ export function parseAnnotations(
   if (a.status !== undefined) {
     const n = Number(a.status);
     if (!/^\d{3}$/.test(a.status) || n < 200 || n > 599) {
-      throw new AnnotationError(`${whereAnnotation('status')}: @status("${a.status}") must be an HTTP status between 200 and 599`, 'status');
+      throw new AnnotationError(
+        `${whereAnnotation('status')}: @status("${a.status}") must be an HTTP status between 200 and 599`,
+        'status',
+      );
     }
     out.status = n;
   }
   if (a.message !== undefined) out.message = a.message;
   if (a.retry_after !== undefined) {
     if (!/^\d{1,9}$/.test(a.retry_after)) {
-      throw new AnnotationError(`${whereAnnotation('retry_after')}: @retry_after("${a.retry_after}") must be a whole number of seconds`, 'retry_after');
+      throw new AnnotationError(
+        `${whereAnnotation('retry_after')}: @retry_after("${a.retry_after}") must be a whole number of seconds`,
+        'retry_after',
+      );
     }
     out.retryAfterSeconds = Number(a.retry_after);
   }
@@ -82,12 +96,16 @@ export function parseAnnotations(
     if (effects) {
       if (effect !== 'permit') {
         const name = EFFECT_ANNOTATIONS.find((n) => n in a)!;
-        throw new AnnotationError(`${whereAnnotation(name)}: @${name} is on a forbid; effects apply to the allows permit policies determine`, name);
+        throw new AnnotationError(
+          `${whereAnnotation(name)}: @${name} is on a forbid; effects apply to the allows permit policies determine`,
+          name,
+        );
       }
       out.effects = effects;
     }
   } catch (err) {
-    if (err instanceof EffectAnnotationError) throw new AnnotationError(`${whereAnnotation(err.annotation)}: ${err.message}`, err.annotation);
+    if (err instanceof EffectAnnotationError)
+      throw new AnnotationError(`${whereAnnotation(err.annotation)}: ${err.message}`, err.annotation);
     throw err;
   }
   return out;

@@ -42,7 +42,14 @@ import type { PolicyJson } from './cedar-wasm.js';
 import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
 import { groupStatements, splitStatements } from './policy-text.js';
 import { analysePolicies, emptyReadSet, mergeReadsInto, type ReadSet } from './reads.js';
-import { scopeOfPolicy, type ChunkPlan, type EntityRef, type PolicyScope, type ResourceRef, type SlicePlan } from './slicing.js';
+import {
+  scopeOfPolicy,
+  type ChunkPlan,
+  type EntityRef,
+  type PolicyScope,
+  type ResourceRef,
+  type SlicePlan,
+} from './slicing.js';
 
 /** Yield to the event loop once a step has held it this long. */
 export const STEP_BUDGET_MS = 2;
@@ -71,7 +78,10 @@ export interface ChunkedCompileResult {
 
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-export async function compilePolicySetInChunks(source: PolicySetSource, options: CompileOptions = {}): Promise<ChunkedCompileResult> {
+export async function compilePolicySetInChunks(
+  source: PolicySetSource,
+  options: CompileOptions = {},
+): Promise<ChunkedCompileResult> {
   const engine = options.engine ?? defaultEngine();
   // The JS engine compiles each enforced policy while its JSON form is at hand (it is dropped afterwards).
   const js = engine === 'js' ? new JsPolicySet() : undefined;
@@ -231,7 +241,11 @@ async function splitFileInSteps(file: PolicyFile, checkpoint: () => Promise<void
  * run (the caller then validates on this thread).
  */
 async function checkInWorker(source: PolicySetSource, policies: Map<string, CompiledPolicy>): Promise<boolean> {
-  const job: SchemaCheckJob = { schema: source.schema!, policies: [...policies.values()].map((p) => ({ id: p.id, text: p.text })), entities: source.entities };
+  const job: SchemaCheckJob = {
+    schema: source.schema!,
+    policies: [...policies.values()].map((p) => ({ id: p.id, text: p.text })),
+    entities: source.entities,
+  };
   let answer: SchemaCheckAnswer;
   try {
     answer = await new Promise<SchemaCheckAnswer>((resolve, reject) => {

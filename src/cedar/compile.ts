@@ -95,7 +95,12 @@ export function formatCedarErrors(errors: DetailedError[]): string[] {
 }
 
 /** Cedar errors with source spans as notes in `file` (spans are offsets into `text`, shifted by `offset`); the rest as plain details. */
-export function cedarErrorsIn(file: string, text: string, errors: DetailedError[], offset = 0): { notes: SourceNote[]; details: string[] } {
+export function cedarErrorsIn(
+  file: string,
+  text: string,
+  errors: DetailedError[],
+  offset = 0,
+): { notes: SourceNote[]; details: string[] } {
   const notes: SourceNote[] = [];
   const details: string[] = [];
   for (const e of errors) {
@@ -113,7 +118,9 @@ export function cedarErrorsIn(file: string, text: string, errors: DetailedError[
  * so a file of more than ten policies comes back shuffled; "first determining
  * policy" and `<file>#<n>` ids need the order the author wrote.
  */
-export function policyTextsInSourceOrder(text: string): { ok: true; texts: string[]; templates: number } | { ok: false; errors: DetailedError[] } {
+export function policyTextsInSourceOrder(
+  text: string,
+): { ok: true; texts: string[]; templates: number } | { ok: false; errors: DetailedError[] } {
   const parts = cedar.policySetTextToParts(text);
   if (parts.type === 'failure') return { ok: false, errors: parts.errors };
   const n = parts.policies.length;
@@ -143,7 +150,13 @@ export function splitPolicyFile(file: PolicyFile): string[] {
  * points at the line to fix. Cedar's split keeps each policy's source text, so
  * the policy is found in its file and the annotation within the policy.
  */
-export function annotationPlace(fileName: string, n: number, policyText: string, fileText: string | undefined, annotation: string): string {
+export function annotationPlace(
+  fileName: string,
+  n: number,
+  policyText: string,
+  fileText: string | undefined,
+  annotation: string,
+): string {
   const at = fileText === undefined ? -1 : fileText.indexOf(policyText);
   if (at < 0) return `${fileName} policy #${n}`;
   const within = policyText.search(new RegExp(`@\\s*${annotation}\\b`));
@@ -152,14 +165,24 @@ export function annotationPlace(fileName: string, n: number, policyText: string,
 }
 
 /** One policy's text → its JSON form, annotations and id (`@id`, else `<file>#<n>`). */
-export function compilePolicyText(text: string, fileName: string, n: number, order: number, fileText?: string): CompiledPolicy {
+export function compilePolicyText(
+  text: string,
+  fileName: string,
+  n: number,
+  order: number,
+  fileText?: string,
+): CompiledPolicy {
   const where = `${fileName} policy #${n}`;
   const parsed = cedar.policyToJson(text);
-  if (parsed.type === 'failure') throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
+  if (parsed.type === 'failure')
+    throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
   let annotations: PolicyAnnotations;
   try {
-    annotations = parseAnnotations(parsed.json.annotations as Record<string, string> | undefined, where, parsed.json.effect, (a) =>
-      annotationPlace(fileName, n, text, fileText, a),
+    annotations = parseAnnotations(
+      parsed.json.annotations as Record<string, string> | undefined,
+      where,
+      parsed.json.effect,
+      (a) => annotationPlace(fileName, n, text, fileText, a),
     );
   } catch (err) {
     if (err instanceof AnnotationError) throw new PolicySetError(err.message);
@@ -246,7 +269,8 @@ export function entityStoreOf(raw: unknown, schema?: SchemaEntities): EntityStor
 
 export function checkSchema(schema: string): void {
   const parsedSchema = cedar.checkParseSchema(schema);
-  if (parsedSchema.type === 'failure') throw new PolicySetError('schema.cedarschema is invalid', formatCedarErrors(parsedSchema.errors));
+  if (parsedSchema.type === 'failure')
+    throw new PolicySetError('schema.cedarschema is invalid', formatCedarErrors(parsedSchema.errors));
 }
 
 /** One schema validation error of one policy; `start`/`end` are offsets into the policy's text. Plain data: it crosses from the schema worker. */
@@ -258,7 +282,10 @@ export interface SchemaViolation {
 }
 
 /** Validation errors of some policies. Validation is per policy, so a set can be checked in parts. */
-export function schemaViolations(schema: string, policies: Iterable<Pick<CompiledPolicy, 'id' | 'text'>>): SchemaViolation[] {
+export function schemaViolations(
+  schema: string,
+  policies: Iterable<Pick<CompiledPolicy, 'id' | 'text'>>,
+): SchemaViolation[] {
   const staticPolicies: Record<string, string> = {};
   for (const p of policies) staticPolicies[p.id] = p.text;
   const answer = cedar.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
@@ -275,7 +302,11 @@ export function schemaViolations(schema: string, policies: Iterable<Pick<Compile
  * and Cedar's span is inside that text. Cedar reports some errors once per
  * action a policy applies to; they are told once.
  */
-export function refuseViolations(violations: SchemaViolation[], policies: ReadonlyMap<string, Pick<CompiledPolicy, 'file' | 'text'>>, files: readonly PolicyFile[]): void {
+export function refuseViolations(
+  violations: SchemaViolation[],
+  policies: ReadonlyMap<string, Pick<CompiledPolicy, 'file' | 'text'>>,
+  files: readonly PolicyFile[],
+): void {
   if (violations.length === 0) return;
   const notes: SourceNote[] = [];
   const details: string[] = [];
@@ -284,13 +315,18 @@ export function refuseViolations(violations: SchemaViolation[], policies: Readon
     const p = policies.get(v.policyId);
     const text = p ? fileText.get(p.file) : undefined;
     const base = p && text !== undefined ? text.indexOf(p.text) : -1;
-    if (p && text !== undefined && base !== -1) notes.push(noteAt(p.file, text, base + (v.start ?? 0), base + (v.end ?? 1), v.message));
+    if (p && text !== undefined && base !== -1)
+      notes.push(noteAt(p.file, text, base + (v.start ?? 0), base + (v.end ?? 1), v.message));
     else details.push(`${v.policyId}: ${v.message}`);
   }
   throw new PolicySetError('policies do not validate against schema.cedarschema', details, notes);
 }
 
-export function validateAgainstSchema(schema: string, policies: Map<string, CompiledPolicy>, files: readonly PolicyFile[] = []): void {
+export function validateAgainstSchema(
+  schema: string,
+  policies: Map<string, CompiledPolicy>,
+  files: readonly PolicyFile[] = [],
+): void {
   checkSchema(schema);
   refuseViolations(schemaViolations(schema, policies.values()), policies, files);
 }
@@ -316,7 +352,12 @@ export function assemblePolicySet(
   source: PolicySetSource,
   policies: Map<string, CompiledPolicy>,
   entities: EntityStore,
-  prepared?: { readsOf: ReadonlyMap<string, ReadSet>; scopes: ReadonlyMap<string, PolicyScope>; allReads: ReadSet; js?: JsPolicySet },
+  prepared?: {
+    readsOf: ReadonlyMap<string, ReadSet>;
+    scopes: ReadonlyMap<string, PolicyScope>;
+    allReads: ReadSet;
+    js?: JsPolicySet;
+  },
   options: CompileOptions = {},
 ): CompiledPolicySet {
   const engine = options.engine ?? defaultEngine();

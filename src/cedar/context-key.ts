@@ -18,8 +18,10 @@ export function contextKey(context: Record<string, CedarValueJson>, reads: Conte
 const testOutcomes: TestedValue = (value, reads) => {
   // Tagged, so that outcomes ("t") never equal a value kept as it is ("v").
   // Cedar sees a lone surrogate as U+FFFD: such a string keeps its own entry.
-  if (typeof value !== 'string' || !(value as unknown as { isWellFormed(): boolean }).isWellFormed()) return ['v', value];
+  if (typeof value !== 'string' || !(value as unknown as { isWellFormed(): boolean }).isWellFormed())
+    return ['v', value];
   let outcomes = '';
-  for (const t of reads.tests) outcomes += (t.kind === 'eq' ? value === t.value : likeMatches(t.pattern, value)) ? '1' : '0';
+  for (const t of reads.tests)
+    outcomes += (t.kind === 'eq' ? value === t.value : likeMatches(t.pattern, value)) ? '1' : '0';
   return ['t', outcomes];
 };

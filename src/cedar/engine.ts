@@ -96,7 +96,16 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
   const slice = set.slices.sliceFor(req.action, req.resource, undefined, overlay);
 
   if (slice.cacheable || options.cacheVolatile || !options.cache) {
-    const { result, cedarRequest, hit } = decidePart(set, req, overlay, base, slice, options.cache, base, options.nowMs);
+    const { result, cedarRequest, hit } = decidePart(
+      set,
+      req,
+      overlay,
+      base,
+      slice,
+      options.cache,
+      base,
+      options.nowMs,
+    );
     return { result, cedarRequest, cache: options.cache ? (hit ? 'hit' : 'miss') : undefined };
   }
   if (!slice.split) {
@@ -104,9 +113,22 @@ export function decide(set: CompiledPolicySet, req: EngineRequest, options: Engi
     return { ...decidePart(set, req, overlay, base, slice, undefined, base, options.nowMs), cache: 'uncacheable' };
   }
   // The stable policies' answer through the cache (under keys of its own), the volatile ones' from Cedar.
-  const stable = decidePart(set, req, overlay, base, slice.split.stable, options.cache, `${base} stable part`, options.nowMs);
+  const stable = decidePart(
+    set,
+    req,
+    overlay,
+    base,
+    slice.split.stable,
+    options.cache,
+    `${base} stable part`,
+    options.nowMs,
+  );
   const volatile = decidePart(set, req, overlay, base, slice.split.volatile, undefined, base, options.nowMs);
-  return { result: combineResults(set, [stable.result, volatile.result]), cedarRequest: volatile.cedarRequest, cache: stable.hit ? 'hit' : 'miss' };
+  return {
+    result: combineResults(set, [stable.result, volatile.result]),
+    cedarRequest: volatile.cedarRequest,
+    cache: stable.hit ? 'hit' : 'miss',
+  };
 }
 
 /**
@@ -140,7 +162,15 @@ function decidePart(
   let key = '';
   let now = 0;
   if (cache) {
-    key = decisionCacheKey(set.version, keyBase, req.principal, req.action, req.resource, roots.length > 0 && own ? [...own.values()] : 0, ctxKey);
+    key = decisionCacheKey(
+      set.version,
+      keyBase,
+      req.principal,
+      req.action,
+      req.resource,
+      roots.length > 0 && own ? [...own.values()] : 0,
+      ctxKey,
+    );
     now = (nowMs ?? Date.now)();
     const hit = cache.get(key, now);
     if (hit !== undefined) return { result: hit, hit: true };
@@ -155,7 +185,13 @@ function decidePart(
     }
   }
 
-  const store = viaContext ? (base === 'envoy' ? set.envoyEntities : set.entities) : base === 'envoy' ? set.leanEnvoyEntities : set.leanEntities;
+  const store = viaContext
+    ? base === 'envoy'
+      ? set.envoyEntities
+      : set.entities
+    : base === 'envoy'
+      ? set.leanEnvoyEntities
+      : set.leanEntities;
   const cedarRequest: CedarRequest = {
     principal: req.principal,
     action: req.action,
@@ -173,15 +209,29 @@ function decidePart(
  * set's and the request's, merged). For evaluations beside the slice: shadow
  * policies may read what enforced ones do not, and they run off the request path.
  */
-export function fullCedarRequest(set: CompiledPolicySet, req: EngineRequest, base: EntityBase = 'bundle'): CedarRequest {
+export function fullCedarRequest(
+  set: CompiledPolicySet,
+  req: EngineRequest,
+  base: EntityBase = 'bundle',
+): CedarRequest {
   const overlay = requestOverlay(set, req.entities, base);
   const store: EntityStore = base === 'envoy' ? set.envoyEntities : set.entities;
   const roots = [...store.keys(), ...(overlay?.keys() ?? [])];
-  return { principal: req.principal, action: req.action, resource: req.resource, context: req.context, entities: entitiesToSend(store, overlay, roots) };
+  return {
+    principal: req.principal,
+    action: req.action,
+    resource: req.resource,
+    context: req.context,
+    entities: entitiesToSend(store, overlay, roots),
+  };
 }
 
 /** The request's entities by uid key (read against the schema for `bundle` requests); refuses one uid given twice. */
-function requestOverlay(set: CompiledPolicySet, entities: EntityJson[] | undefined, base: EntityBase): Map<string, EntityJson> | undefined {
+function requestOverlay(
+  set: CompiledPolicySet,
+  entities: EntityJson[] | undefined,
+  base: EntityBase,
+): Map<string, EntityJson> | undefined {
   if (!entities || entities.length === 0) return undefined;
   const out = new Map<string, EntityJson>();
   for (const raw of entities) {
@@ -199,7 +249,11 @@ function requestOverlay(set: CompiledPolicySet, entities: EntityJson[] | undefin
 function projectOverlay(overlay: ReadonlyMap<string, EntityJson>, reads: ReadSet): Map<string, EntityJson> {
   const out = new Map<string, EntityJson>();
   for (const [k, e] of overlay) {
-    const p: EntityJson = { uid: e.uid, attrs: projectEntityAttrs(e.attrs ?? {}, reads.entityAttrs), parents: e.parents ?? [] };
+    const p: EntityJson = {
+      uid: e.uid,
+      attrs: projectEntityAttrs(e.attrs ?? {}, reads.entityAttrs),
+      parents: e.parents ?? [],
+    };
     if (reads.tags && e.tags) p.tags = e.tags;
     out.set(k, p);
   }
@@ -219,7 +273,8 @@ function entityRoots(req: EngineRequest, slice: SlicePart, ctxKey: unknown): { r
   if (needs.resource) roots.push(uidKey(req.resource.type, req.resource.id));
   for (const k of slice.reads.literals) roots.push(k);
   const before = roots.length;
-  if (ctxKey !== null && typeof ctxKey === 'object') collectEntityRefs(ctxKey as CedarValueJson, { add: (k: string) => roots.push(k) });
+  if (ctxKey !== null && typeof ctxKey === 'object')
+    collectEntityRefs(ctxKey as CedarValueJson, { add: (k: string) => roots.push(k) });
   return { roots, viaContext: roots.length > before };
 }
 

@@ -14,7 +14,11 @@ import { entityKey, mergeEntity, type EntityStore } from './entity-store.js';
  * Everything reachable from `roots` (uid keys), where `overlay` holds the
  * request's own entities (merged over the store's, see mergeEntity).
  */
-export function entitiesToSend(store: EntityStore, overlay: ReadonlyMap<string, EntityJson> | undefined, roots: Iterable<string>): EntityJson[] {
+export function entitiesToSend(
+  store: EntityStore,
+  overlay: ReadonlyMap<string, EntityJson> | undefined,
+  roots: Iterable<string>,
+): EntityJson[] {
   const out: EntityJson[] = [];
   const seen = new Set<string>();
   const stack: string[] = [...roots];

@@ -27,10 +27,21 @@ export function entityKey(e: EntityJson): string {
  */
 export function mergeEntity(stat: EntityJson | undefined, req: EntityJson): EntityJson {
   const { type, id } = uidOf(req.uid);
-  if (!stat) return { uid: { type, id }, attrs: req.attrs ?? {}, parents: req.parents ?? [], ...(req.tags ? { tags: req.tags } : {}) };
+  if (!stat)
+    return {
+      uid: { type, id },
+      attrs: req.attrs ?? {},
+      parents: req.parents ?? [],
+      ...(req.tags ? { tags: req.tags } : {}),
+    };
   const parents = [...(stat.parents ?? [])];
   if (req.parents?.length) {
-    const have = new Set(parents.map((p) => { const u = uidOf(p); return uidKey(u.type, u.id); }));
+    const have = new Set(
+      parents.map((p) => {
+        const u = uidOf(p);
+        return uidKey(u.type, u.id);
+      }),
+    );
     for (const p of req.parents) {
       const u = uidOf(p);
       if (!have.has(uidKey(u.type, u.id))) parents.push(p);
@@ -40,7 +51,10 @@ export function mergeEntity(stat: EntityJson | undefined, req: EntityJson): Enti
   return { uid: { type, id }, attrs: { ...stat.attrs, ...req.attrs }, parents, ...(tags ? { tags } : {}) };
 }
 
-const NO_CLOSURE = Object.freeze({ entities: Object.freeze([]) as unknown as EntityJson[], referenced: Object.freeze(new Set<string>()) as ReadonlySet<string> });
+const NO_CLOSURE = Object.freeze({
+  entities: Object.freeze([]) as unknown as EntityJson[],
+  referenced: Object.freeze(new Set<string>()) as ReadonlySet<string>,
+});
 
 export class EntityStore {
   private readonly byKey = new Map<string, EntityJson>();
@@ -51,7 +65,12 @@ export class EntityStore {
       const { type, id } = uidOf(e.uid);
       const key = uidKey(type, id);
       if (this.byKey.has(key)) throw new Error(`entities.json defines ${type}::"${id}" twice`);
-      this.byKey.set(key, { uid: { type, id }, attrs: e.attrs ?? {}, parents: e.parents ?? [], ...(e.tags ? { tags: e.tags } : {}) });
+      this.byKey.set(key, {
+        uid: { type, id },
+        attrs: e.attrs ?? {},
+        parents: e.parents ?? [],
+        ...(e.tags ? { tags: e.tags } : {}),
+      });
     }
   }
 

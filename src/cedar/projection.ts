@@ -11,7 +11,14 @@ import type { ContextReads, ReadSet } from './reads.js';
 export const PRESENCE_PLACEHOLDER = true;
 
 function isPlainRecord(v: CedarValueJson): boolean {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) && !('__extn' in v) && !('__entity' in v) && !('__expr' in v);
+  return (
+    v !== null &&
+    typeof v === 'object' &&
+    !Array.isArray(v) &&
+    !('__extn' in v) &&
+    !('__entity' in v) &&
+    !('__expr' in v)
+  );
 }
 
 /** What to keep of a value that `reads` only tests against literals (`like`, `==`). */
@@ -34,19 +41,30 @@ export function projectValue(value: CedarValueJson, reads: ContextReads, tested:
   for (const [k, child] of reads.children) {
     if (!Object.hasOwn(rec, k)) continue;
     // defineProperty, because `out["__proto__"] = v` would set a prototype instead of a key.
-    Object.defineProperty(out, k, { value: projectValue(rec[k], child, tested), enumerable: true, writable: true, configurable: true });
+    Object.defineProperty(out, k, {
+      value: projectValue(rec[k], child, tested),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }
 
-export function projectContext(context: Record<string, CedarValueJson>, reads: ContextReads): Record<string, CedarValueJson> {
+export function projectContext(
+  context: Record<string, CedarValueJson>,
+  reads: ContextReads,
+): Record<string, CedarValueJson> {
   // Below the root an unread node does not exist; the root itself can be unread: then nothing is sent.
   if (!reads.whole && reads.children.size === 0) return {};
   return projectValue(context, reads) as Record<string, CedarValueJson>;
 }
 
 /** Attributes (and tags) of one entity, reduced to what any policy reads. */
-export function projectEntityAttrs(attrs: Record<string, CedarValueJson>, names: ReadonlySet<string>): Record<string, CedarValueJson> {
+export function projectEntityAttrs(
+  attrs: Record<string, CedarValueJson>,
+  names: ReadonlySet<string>,
+): Record<string, CedarValueJson> {
   let out: Record<string, CedarValueJson> | undefined;
   for (const k in attrs) {
     if (names.has(k)) (out ??= {})[k] = attrs[k];
@@ -55,7 +73,11 @@ export function projectEntityAttrs(attrs: Record<string, CedarValueJson>, names:
 }
 
 export function projectEntity(e: EntityJson, reads: ReadSet): EntityJson {
-  const out: EntityJson = { uid: e.uid, attrs: projectEntityAttrs(e.attrs ?? {}, reads.entityAttrs), parents: e.parents ?? [] };
+  const out: EntityJson = {
+    uid: e.uid,
+    attrs: projectEntityAttrs(e.attrs ?? {}, reads.entityAttrs),
+    parents: e.parents ?? [],
+  };
   if (reads.tags && e.tags) out.tags = e.tags;
   return out;
 }

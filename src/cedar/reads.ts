@@ -66,7 +66,6 @@ export interface ReadSet {
  */
 export const VOLATILE_CONTEXT_FIELDS: ReadonlySet<string> = new Set(['time', 'load']);
 
-
 export function emptyReads(): ContextReads {
   return { whole: false, present: false, tests: [], children: new Map() };
 }
@@ -136,7 +135,8 @@ function contextPath(e: Expr): string[] | null {
 function addTest(root: ContextReads, path: string[], test: ValueTest): void {
   const node = nodeAt(root, path);
   if (!node) return;
-  const same = (t: ValueTest) => (t.kind === 'eq' ? test.kind === 'eq' && t.value === test.value : test.kind === 'like' && t.text === test.text);
+  const same = (t: ValueTest) =>
+    t.kind === 'eq' ? test.kind === 'eq' && t.value === test.value : test.kind === 'like' && t.text === test.text;
   if (!node.tests.some(same)) node.tests.push(test);
 }
 
@@ -255,11 +255,14 @@ function visit(into: ReadSet, e: unknown): void {
         // A context string against a string literal: an equality test (see ValueTest).
         const l = body.left as Expr;
         const r = body.right as Expr;
-        const literal = (e: Expr) => (e.Value !== undefined && typeof e.Value === 'string' ? (e.Value as string) : undefined);
+        const literal = (e: Expr) =>
+          e.Value !== undefined && typeof e.Value === 'string' ? (e.Value as string) : undefined;
         const lp = contextPath(l);
         const rp = contextPath(r);
-        if (lp && lp.length > 0 && literal(r) !== undefined) addTest(into.context, lp, { kind: 'eq', value: literal(r)! });
-        else if (rp && rp.length > 0 && literal(l) !== undefined) addTest(into.context, rp, { kind: 'eq', value: literal(l)! });
+        if (lp && lp.length > 0 && literal(r) !== undefined)
+          addTest(into.context, lp, { kind: 'eq', value: literal(r)! });
+        else if (rp && rp.length > 0 && literal(l) !== undefined)
+          addTest(into.context, rp, { kind: 'eq', value: literal(l)! });
         else {
           visit(into, l);
           visit(into, r);
@@ -285,7 +288,6 @@ function entityOrRecord(into: ReadSet, left: Expr): void {
   entityDataOf(into, left);
   if (left.Var === undefined) visit(into, left);
 }
-
 
 /** Add `from` to `into` (a slice reads what any of its policies reads). */
 export function mergeReadsInto(into: ReadSet, from: ReadSet): ReadSet {
@@ -316,7 +318,8 @@ function mergeContext(into: ContextReads, from: ContextReads): void {
   }
   into.present ||= from.present;
   for (const t of from.tests) {
-    const same = (x: ValueTest) => (x.kind === 'eq' ? t.kind === 'eq' && x.value === t.value : t.kind === 'like' && x.text === t.text);
+    const same = (x: ValueTest) =>
+      x.kind === 'eq' ? t.kind === 'eq' && x.value === t.value : t.kind === 'like' && x.text === t.text;
     if (!into.tests.some(same)) into.tests.push(t);
   }
   for (const [k, child] of from.children) {
@@ -363,5 +366,9 @@ export interface EntityNeeds {
 /** What a slice's policies can observe: unknown reach means everything. */
 export function entityNeedsOf(reads: ReadSet): EntityNeeds {
   const all = reads.allEntities;
-  return { principal: all || reads.principalEntity, resource: all || reads.resourceEntity, action: all || reads.actionEntities };
+  return {
+    principal: all || reads.principalEntity,
+    resource: all || reads.resourceEntity,
+    action: all || reads.actionEntities,
+  };
 }

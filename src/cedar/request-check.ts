@@ -93,7 +93,9 @@ function cedarCheck(set: CompiledPolicySet, req: CheckedRequest): string | null 
 export function requestShape(req: CheckedRequest, set: CompiledPolicySet): string {
   const parts: string[] = [JSON.stringify([req.principal.type, req.action.type, req.action.id, req.resource.type])];
   const schema = set.schemaEntities;
-  parts.push(schema ? (schema.contextShape(req.action, req.context) ?? JSON.stringify(req.context)) : shapeOf(req.context));
+  parts.push(
+    schema ? (schema.contextShape(req.action, req.context) ?? JSON.stringify(req.context)) : shapeOf(req.context),
+  );
   if (req.entities && req.entities.length > 0) parts.push(JSON.stringify(req.entities));
   return parts.join('\n');
 }

@@ -24,7 +24,12 @@ interface Namespace {
 }
 
 /** Extension type names → the constructor Cedar's JSON escape names. */
-const EXTENSION_CONSTRUCTOR: Record<string, string> = { ipaddr: 'ip', decimal: 'decimal', datetime: 'datetime', duration: 'duration' };
+const EXTENSION_CONSTRUCTOR: Record<string, string> = {
+  ipaddr: 'ip',
+  decimal: 'decimal',
+  datetime: 'datetime',
+  duration: 'duration',
+};
 const PRIMITIVES = new Set(['String', 'Long', 'Bool', 'Boolean']);
 
 export class SchemaEntities {
@@ -37,7 +42,8 @@ export class SchemaEntities {
 
   constructor(readonly schemaText: string) {
     const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
-    if (answer.type !== 'success') throw new Error(`schema.cedarschema: ${answer.errors.map((e) => e.message).join('; ')}`);
+    if (answer.type !== 'success')
+      throw new Error(`schema.cedarschema: ${answer.errors.map((e) => e.message).join('; ')}`);
     const namespaces = answer.json as unknown as Record<string, Namespace>;
     for (const [ns, body] of Object.entries(namespaces)) {
       const qualify = (name: string): string => (ns ? `${ns}::${name}` : name);
@@ -58,7 +64,8 @@ export class SchemaEntities {
     const decl = this.shapes.get(type);
     if (!decl) return e;
     const out: EntityJson = { ...e };
-    if (e.attrs && decl.shape) out.attrs = this.normalizeValue(e.attrs as CedarValueJson, decl.shape, 0) as Record<string, CedarValueJson>;
+    if (e.attrs && decl.shape)
+      out.attrs = this.normalizeValue(e.attrs as CedarValueJson, decl.shape, 0) as Record<string, CedarValueJson>;
     if (e.tags && decl.tags) {
       const tags: Record<string, CedarValueJson> = {};
       for (const [k, v] of Object.entries(e.tags)) define(tags, k, this.normalizeValue(v, decl.tags, 0));
@@ -68,7 +75,10 @@ export class SchemaEntities {
   }
 
   /** A request's context in explicit form, read against its action's context type (as Cedar reads it with the schema). */
-  normalizeContext(action: { type: string; id: string }, context: Record<string, CedarValueJson>): Record<string, CedarValueJson> {
+  normalizeContext(
+    action: { type: string; id: string },
+    context: Record<string, CedarValueJson>,
+  ): Record<string, CedarValueJson> {
     const t = this.contexts.get(uidKey(action.type, action.id));
     return t ? (this.normalizeValue(context, t, 0) as Record<string, CedarValueJson>) : context;
   }
@@ -88,7 +98,8 @@ export class SchemaEntities {
     if (depth > 64) return JSON.stringify(v);
     const kind = t.type === 'EntityOrCommon' ? (t.name ?? '') : t.type;
     if (kind === 'String' && typeof v === 'string') return 's';
-    if (kind === 'Set' && Array.isArray(v) && t.element) return `[${v.map((x) => this.shapeValue(x, t.element!, depth + 1)).join(',')}]`;
+    if (kind === 'Set' && Array.isArray(v) && t.element)
+      return `[${v.map((x) => this.shapeValue(x, t.element!, depth + 1)).join(',')}]`;
     if (kind === 'Record' && isPlainObject(v)) {
       const rec = v as Record<string, CedarValueJson>;
       return `{${Object.keys(rec)
@@ -152,7 +163,8 @@ function entityValue(v: CedarValueJson): CedarValueJson {
   if (!isPlainObject(v)) return v;
   const rec = v as Record<string, unknown>;
   if ('__entity' in rec) return v;
-  if (typeof rec.type === 'string' && typeof rec.id === 'string') return { __entity: { type: rec.type, id: rec.id } } as CedarValueJson;
+  if (typeof rec.type === 'string' && typeof rec.id === 'string')
+    return { __entity: { type: rec.type, id: rec.id } } as CedarValueJson;
   return v;
 }
 
@@ -164,6 +176,7 @@ function extensionValue(v: CedarValueJson, typeName: string): CedarValueJson {
   if (!isPlainObject(v)) return v;
   const rec = v as Record<string, unknown>;
   if ('__extn' in rec) return v;
-  if (typeof rec.fn === 'string' && typeof rec.arg === 'string') return { __extn: { fn: rec.fn, arg: rec.arg } } as CedarValueJson;
+  if (typeof rec.fn === 'string' && typeof rec.arg === 'string')
+    return { __extn: { fn: rec.fn, arg: rec.arg } } as CedarValueJson;
   return v;
 }

@@ -27,7 +27,14 @@ import { CONNECT_ACTION, READ_METHODS, WRITE_METHODS } from './action-hierarchy.
 import type { CompiledPolicy } from './compiled-policy.js';
 import { uidKey, uidOf, type EntityStore } from './entity-store.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
-import { analysePolicies, entityNeedsOf, readsVolatile, unionOfReads, type EntityNeeds, type ReadSet } from './reads.js';
+import {
+  analysePolicies,
+  entityNeedsOf,
+  readsVolatile,
+  unionOfReads,
+  type EntityNeeds,
+  type ReadSet,
+} from './reads.js';
 
 /** At ~0.25–0.5 ms per policy (measured under load), 16 keeps one preparse well under the 10 ms stall budget. */
 export const MAX_POLICIES_PER_PSET = 16;
@@ -82,7 +89,13 @@ export interface ResourceRef {
 /** An entity uid (the action of a request is one too: `Action::"GET"`, `Shop::Action::"view"`). */
 export type EntityRef = ResourceRef;
 
-type Constraint = { op: string; entity?: unknown; entities?: unknown[]; entity_type?: string; in?: { entity?: unknown } };
+type Constraint = {
+  op: string;
+  entity?: unknown;
+  entities?: unknown[];
+  entity_type?: string;
+  in?: { entity?: unknown };
+};
 
 /** The part of a policy slicing looks at; small, so the compile worker sends it apart from the full JSON. */
 export interface PolicyScope {
@@ -157,7 +170,12 @@ export class SliceIndex {
    * one of them is the action, the resource or one of their ancestors, it can
    * change which `in` constraints hold, so the slice is planned over it.
    */
-  sliceFor(action: EntityRef, resource: ResourceRef, plan?: SlicePlan, overlay?: ReadonlyMap<string, EntityJson>): Slice {
+  sliceFor(
+    action: EntityRef,
+    resource: ResourceRef,
+    plan?: SlicePlan,
+    overlay?: ReadonlyMap<string, EntityJson>,
+  ): Slice {
     if (this.retiredFlag) throw new SliceRetiredError('this policy set was replaced; its preparsed slices are gone');
     const key = `${action.type}\n${action.id}\n${resource.type}\n${resource.id}`;
     const hit = this.slices.get(key);
@@ -183,13 +201,17 @@ export class SliceIndex {
     let split: Slice['split'];
     if (!cacheable) {
       // The plan puts matching volatile policies in chunks of their own whenever stable ones match too.
-      const isVolatile = (c: ChunkPlan): boolean => c.policies.some((p) => this.volatileIds.has(p.id) && plan.matching.includes(p));
+      const isVolatile = (c: ChunkPlan): boolean =>
+        c.policies.some((p) => this.volatileIds.has(p.id) && plan.matching.includes(p));
       const volatileChunks = plan.chunks.filter(isVolatile);
       const stableChunks = plan.chunks.filter((c) => !isVolatile(c));
       const volatileMatching = plan.matching.filter((p) => this.volatileIds.has(p.id));
       const stableMatching = plan.matching.filter((p) => !this.volatileIds.has(p.id));
       if (stableMatching.length > 0 && volatileMatching.length > 0 && stableChunks.length > 0) {
-        split = Object.freeze({ stable: this.part(stableMatching, stableChunks), volatile: this.part(volatileMatching, volatileChunks) });
+        split = Object.freeze({
+          stable: this.part(stableMatching, stableChunks),
+          volatile: this.part(volatileMatching, volatileChunks),
+        });
       }
     }
     return this.part(plan.matching, plan.chunks, { cacheable, ...(split ? { split } : {}), scopeKeys: plan.scopeKeys });
@@ -200,7 +222,11 @@ export class SliceIndex {
    * `lazyPreparse` the chunks are preparsed when `psetIds` is first read (the
    * JS engine reads it only to fall back); a getter, so never spread a part.
    */
-  private part<Extra extends object = object>(matching: readonly CompiledPolicy[], chunks: readonly ChunkPlan[], extra?: Extra): SlicePart & Extra {
+  private part<Extra extends object = object>(
+    matching: readonly CompiledPolicy[],
+    chunks: readonly ChunkPlan[],
+    extra?: Extra,
+  ): SlicePart & Extra {
     const reads = unionOfReads(matching.map((p) => this.readsOf.get(p.id)!));
     const preparsed = (): string[] => {
       for (const chunk of chunks) if (!this.chunks.has(chunk.signature)) this.preparseChunk(chunk);
@@ -211,7 +237,8 @@ export class SliceIndex {
     return Object.freeze({
       matching,
       get psetIds(): readonly string[] {
-        if (psetIds === undefined && index.retiredFlag) throw new SliceRetiredError('this policy set was replaced; its preparsed slices are gone');
+        if (psetIds === undefined && index.retiredFlag)
+          throw new SliceRetiredError('this policy set was replaced; its preparsed slices are gone');
         psetIds ??= preparsed();
         return psetIds;
       },
@@ -233,10 +260,14 @@ export class SliceIndex {
     const actionKey = uidKey(action.type, action.id);
     const actionAncestors = this.ancestors(overlay, actionKey);
 
-    const byResource = [...(this.byResource.get(resourceKey) ?? []), ...this.shared.filter((p) => scopeMatches(this.scopeOf.get(p.id)!.resource, resource.type, resourceKey, resourceAncestors))].sort(
-      (a, b) => a.order - b.order,
-    );
-    const actionMatches = (p: CompiledPolicy): boolean => scopeMatches(this.scopeOf.get(p.id)!.action, action.type, actionKey, actionAncestors);
+    const byResource = [
+      ...(this.byResource.get(resourceKey) ?? []),
+      ...this.shared.filter((p) =>
+        scopeMatches(this.scopeOf.get(p.id)!.resource, resource.type, resourceKey, resourceAncestors),
+      ),
+    ].sort((a, b) => a.order - b.order);
+    const actionMatches = (p: CompiledPolicy): boolean =>
+      scopeMatches(this.scopeOf.get(p.id)!.action, action.type, actionKey, actionAncestors);
     const matching = byResource.filter(actionMatches);
     // Small per-service slices are shared by every action of that service; policies
     // in it whose action does not match are skipped by Cedar's scope check, exactly.
@@ -251,7 +282,9 @@ export class SliceIndex {
     const volatile = evaluated.filter(isVolatile);
     const stable = volatile.length > 0 ? evaluated.filter((p) => !isVolatile(p)) : evaluated;
     const splitChunks = volatile.length > 0 && stable.some((p) => matched.has(p));
-    const chunks = splitChunks ? [...chunkPolicies(stable, namesOneResource), ...chunkPolicies(volatile, namesOneResource)] : chunkPolicies(evaluated, namesOneResource);
+    const chunks = splitChunks
+      ? [...chunkPolicies(stable, namesOneResource), ...chunkPolicies(volatile, namesOneResource)]
+      : chunkPolicies(evaluated, namesOneResource);
     return { matching, chunks, scopeKeys };
   }
 
@@ -261,7 +294,8 @@ export class SliceIndex {
    */
   knownPairs(resourceType: string): Array<[EntityRef, ResourceRef]> {
     const actions = new Map<string, EntityRef>();
-    for (const id of [...READ_METHODS, ...WRITE_METHODS, CONNECT_ACTION]) actions.set(uidKey('Action', id), { type: 'Action', id });
+    for (const id of [...READ_METHODS, ...WRITE_METHODS, CONNECT_ACTION])
+      actions.set(uidKey('Action', id), { type: 'Action', id });
     for (const p of this.ordered) {
       const a = this.scopeOf.get(p.id)!.action;
       if (a.op === '==' && a.entity) {
@@ -374,13 +408,17 @@ export function scopeMatches(c: Constraint, type: string, key: string, ancestors
 }
 
 /** Split a slice into preparse-sized chunks, keeping service-independent policies in chunks of their own so they are shared. */
-export function chunkPolicies(policies: CompiledPolicy[], namesOneResource: (p: CompiledPolicy) => boolean): ChunkPlan[] {
+export function chunkPolicies(
+  policies: CompiledPolicy[],
+  namesOneResource: (p: CompiledPolicy) => boolean,
+): ChunkPlan[] {
   if (policies.length <= MAX_POLICIES_PER_PSET) return [chunk(policies)];
   const specific = policies.filter(namesOneResource);
   const shared = policies.filter((p) => !namesOneResource(p));
   const out: ChunkPlan[] = [];
   for (const group of [specific, shared]) {
-    for (let i = 0; i < group.length; i += MAX_POLICIES_PER_PSET) out.push(chunk(group.slice(i, i + MAX_POLICIES_PER_PSET)));
+    for (let i = 0; i < group.length; i += MAX_POLICIES_PER_PSET)
+      out.push(chunk(group.slice(i, i + MAX_POLICIES_PER_PSET)));
   }
   return out;
 }

@@ -16,7 +16,14 @@ import { parseHostPort } from '../config/host-port.js';
 import { createLogger, flushLogger } from '../observability/logger.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';
-import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
+import {
+  STORE_DETAILS,
+  STORE_OPTIONS,
+  storeFromFlags,
+  VERIFY_KEY_OPTION,
+  verifyKeysFromFlag,
+  type OpenedStore,
+} from './store-options.js';
 
 /** Long enough that an alert resolving and firing again within a scrape or two does not flip the fleet twice. */
 export const DEFAULT_HOLD_DOWN = '2m';
@@ -29,13 +36,20 @@ export interface RunningAlertReceiver {
 }
 
 /** Everything `alerts serve` does before waiting for a signal; a bad flag or file stops here with one line. */
-export async function openAlertReceiver(values: Record<string, unknown>, logger?: Logger): Promise<RunningAlertReceiver> {
+export async function openAlertReceiver(
+  values: Record<string, unknown>,
+  logger?: Logger,
+): Promise<RunningAlertReceiver> {
   const listen = parseHostPort((values.listen as string | undefined) ?? '');
-  if (!listen) throw new UsageError(`--listen needs HOST:PORT (e.g. 0.0.0.0:9095)${values.listen ? `, got "${String(values.listen)}"` : ''}`);
+  if (!listen)
+    throw new UsageError(
+      `--listen needs HOST:PORT (e.g. 0.0.0.0:9095)${values.listen ? `, got "${String(values.listen)}"` : ''}`,
+    );
   if (!values.rules) throw new UsageError('needs --rules FILE (which alerts switch to which mode)');
   const holdRaw = (values['hold-down'] as string | undefined) ?? DEFAULT_HOLD_DOWN;
   const holdDownMs = parseDurationMs(holdRaw);
-  if (holdDownMs === undefined || holdDownMs > MAX_HOLD_DOWN_MS) throw new UsageError(`--hold-down "${holdRaw}" must be a duration such as 30s or 2m (at most 24h)`);
+  if (holdDownMs === undefined || holdDownMs > MAX_HOLD_DOWN_MS)
+    throw new UsageError(`--hold-down "${holdRaw}" must be a duration such as 30s or 2m (at most 24h)`);
   let rules;
   try {
     rules = loadAlertRules(values.rules as string);
@@ -46,11 +60,17 @@ export async function openAlertReceiver(values: Record<string, unknown>, logger?
   const token = values['token-file'] ? readToken(values['token-file'] as string) : undefined;
   const tls = tlsFiles(values);
   // Fail closed: a receiver anyone on the network could drive would let anyone lift high-alert.
-  if (!token && !tls?.clientCa) throw new UsageError('needs --token-file FILE or mTLS (--tls-cert, --tls-key, --tls-client-ca): unauthenticated senders must not switch the mode');
+  if (!token && !tls?.clientCa)
+    throw new UsageError(
+      'needs --token-file FILE or mTLS (--tls-cert, --tls-key, --tls-client-ca): unauthenticated senders must not switch the mode',
+    );
 
   let keys;
   try {
-    keys = { signKey: values['sign-key'] ? loadSigningKey(values['sign-key'] as string) : undefined, verifyKey: verifyKeysFromFlag(values['verify-key']) };
+    keys = {
+      signKey: values['sign-key'] ? loadSigningKey(values['sign-key'] as string) : undefined,
+      verifyKey: verifyKeysFromFlag(values['verify-key']),
+    };
   } catch (err) {
     if (err instanceof SignatureKeyError) throw new UsageError(err.message);
     throw err;
@@ -59,7 +79,9 @@ export async function openAlertReceiver(values: Record<string, unknown>, logger?
   const log = logger ?? createLogger({ level: ((values['log-level'] as string | undefined) ?? 'info') as 'info' });
   const receiver = new AlertReceiver({
     state: new AlertModeState(rules, holdDownMs),
-    applier: values['dry-run'] ? dryRunModeApplier(opened.store) : storeModeApplier(opened.store, keys, pushAnnouncer(opened)),
+    applier: values['dry-run']
+      ? dryRunModeApplier(opened.store)
+      : storeModeApplier(opened.store, keys, pushAnnouncer(opened)),
     auth: { token, mtls: !!tls?.clientCa },
     tls,
     logger: log,
@@ -72,7 +94,14 @@ export async function openAlertReceiver(values: Record<string, unknown>, logger?
     throw new UsageError(`--listen ${listen.host}:${listen.port}: ${(err as Error).message}`);
   }
   log.info(
-    { listen: `${listen.host}:${port}`, rules: rules.length, hold_down_ms: holdDownMs, dry_run: !!values['dry-run'], auth: [token ? 'bearer' : null, tls?.clientCa ? 'mtls' : null].filter(Boolean), bundle: opened.store.location.bundle },
+    {
+      listen: `${listen.host}:${port}`,
+      rules: rules.length,
+      hold_down_ms: holdDownMs,
+      dry_run: !!values['dry-run'],
+      auth: [token ? 'bearer' : null, tls?.clientCa ? 'mtls' : null].filter(Boolean),
+      bundle: opened.store.location.bundle,
+    },
     'alert receiver listening',
   );
   return {
@@ -105,10 +134,13 @@ function readToken(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new UsageError(`--token-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`);
+    throw new UsageError(
+      `--token-file ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (err as Error).message}`,
+    );
   }
   const token = text.trim();
-  if (token.length < 16 || /\s/.test(token)) throw new UsageError(`--token-file ${file}: expected one token of at least 16 characters without spaces`);
+  if (token.length < 16 || /\s/.test(token))
+    throw new UsageError(`--token-file ${file}: expected one token of at least 16 characters without spaces`);
   return token;
 }
 
@@ -125,24 +157,54 @@ function tlsFiles(values: Record<string, unknown>): TlsFiles | undefined {
       throw new UsageError(`--${flag} ${file}: ${(err as Error).message}`);
     }
   };
-  return { cert: read('tls-cert', cert), key: read('tls-key', key), clientCa: ca ? read('tls-client-ca', ca) : undefined };
+  return {
+    cert: read('tls-cert', cert),
+    key: read('tls-key', key),
+    clientCa: ca ? read('tls-client-ca', ca) : undefined,
+  };
 }
 
 export const alertsServeCommand: Command = {
   path: ['alerts', 'serve'],
   summary: "receive Alertmanager webhooks and switch the fleet's mode by rules (high-alert while mapped alerts fire)",
-  usage: 'alerts serve --listen HOST:PORT --rules FILE (--token-file FILE | --tls-cert C --tls-key K --tls-client-ca CA) [--hold-down 2m] [--dry-run] <store flags>',
+  usage:
+    'alerts serve --listen HOST:PORT --rules FILE (--token-file FILE | --tls-cert C --tls-key K --tls-client-ca CA) [--hold-down 2m] [--dry-run] <store flags>',
   options: {
-    listen: { type: 'string', description: 'Address for the webhook (POST / or /alerts), GET /status and /metrics', valueName: 'HOST:PORT' },
-    rules: { type: 'string', description: 'YAML: rules: [{alert: NAME, labels: {k: v}, mode: high-alert}]', valueName: 'FILE' },
-    'token-file': { type: 'string', description: "File holding the bearer token senders must present (Alertmanager's http_config.authorization.credentials_file)", valueName: 'FILE' },
-    'hold-down': { type: 'string', description: `How long every mapped alert must stay resolved before normal returns (default ${DEFAULT_HOLD_DOWN})`, valueName: 'DURATION' },
+    listen: {
+      type: 'string',
+      description: 'Address for the webhook (POST / or /alerts), GET /status and /metrics',
+      valueName: 'HOST:PORT',
+    },
+    rules: {
+      type: 'string',
+      description: 'YAML: rules: [{alert: NAME, labels: {k: v}, mode: high-alert}]',
+      valueName: 'FILE',
+    },
+    'token-file': {
+      type: 'string',
+      description:
+        "File holding the bearer token senders must present (Alertmanager's http_config.authorization.credentials_file)",
+      valueName: 'FILE',
+    },
+    'hold-down': {
+      type: 'string',
+      description: `How long every mapped alert must stay resolved before normal returns (default ${DEFAULT_HOLD_DOWN})`,
+      valueName: 'DURATION',
+    },
     'dry-run': { type: 'boolean', description: 'Log and answer what would change; publish nothing' },
     'tls-cert': { type: 'string', description: 'PEM certificate: serve HTTPS', valueName: 'FILE' },
     'tls-key': { type: 'string', description: 'PEM private key for --tls-cert', valueName: 'FILE' },
-    'tls-client-ca': { type: 'string', description: 'PEM CA: a client certificate it signed authenticates the sender (mTLS)', valueName: 'FILE' },
+    'tls-client-ca': {
+      type: 'string',
+      description: 'PEM CA: a client certificate it signed authenticates the sender (mTLS)',
+      valueName: 'FILE',
+    },
     'log-level': { type: 'string', description: 'info|warn|error|debug (default info)', valueName: 'LEVEL' },
-    'sign-key': { type: 'string', description: 'Ed25519 private key (PEM) to sign the derived versions (needed when servers run --verify-key)', valueName: 'KEY' },
+    'sign-key': {
+      type: 'string',
+      description: 'Ed25519 private key (PEM) to sign the derived versions (needed when servers run --verify-key)',
+      valueName: 'KEY',
+    },
     'verify-key': VERIFY_KEY_OPTION,
     ...STORE_OPTIONS,
   },

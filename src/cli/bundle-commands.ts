@@ -19,10 +19,15 @@ export const bundleBuildCommand: Command = {
   args: ['DIR'],
   options: {
     output: { type: 'string', short: 'o', description: 'Where to write the .tar.gz', valueName: 'FILE' },
-    name: { type: 'string', description: 'Bundle name in the manifest (default: the directory name)', valueName: 'NAME' },
+    name: {
+      type: 'string',
+      description: 'Bundle name in the manifest (default: the directory name)',
+      valueName: 'NAME',
+    },
     version: { type: 'string', description: 'Version in the manifest (default: dir-<content hash>)', valueName: 'V' },
   },
-  details: 'Refuses to build (exit 1) when a policy does not parse or validate against schema.cedarschema, or a test in tests/*.json fails.',
+  details:
+    'Refuses to build (exit 1) when a policy does not parse or validate against schema.cedarschema, or a test in tests/*.json fails.',
   async run(values, positionals) {
     const dir = positionals[0];
     const out = values.output as string | undefined;
@@ -78,7 +83,7 @@ export const bundleKeygenCommand: Command = {
   options: {},
   details:
     'Push with --sign-key NAME.key; give servers --verify-key NAME.pub. Existing files are never overwritten.\n' +
-    'Signatures name the key by its id (the first 16 hex characters of the public key\'s sha256). To rotate, give servers\n' +
+    "Signatures name the key by its id (the first 16 hex characters of the public key's sha256). To rotate, give servers\n" +
     'both public keys (--verify-key old.pub --verify-key new.pub), sign with the new one, then drop the old (docs/bundles.md).',
   async run(_values, positionals) {
     const base = positionals[0];
@@ -92,7 +97,9 @@ export const bundleKeygenCommand: Command = {
       process.stderr.write(`authz bundle keygen: ${describeError(err)}\n`);
       return 1;
     }
-    process.stdout.write(`wrote ${base}.key (private, keep it with the publisher) and ${base}.pub (for serve --verify-key); key id ${keyId}\n`);
+    process.stdout.write(
+      `wrote ${base}.key (private, keep it with the publisher) and ${base}.pub (for serve --verify-key); key id ${keyId}\n`,
+    );
     return 0;
   },
 };
@@ -101,6 +108,9 @@ export function reportBuildFailure(err: unknown, what: string): number {
   if (!(err instanceof BundleBuildError)) throw err;
   if (err.report) process.stdout.write(`${formatTestReport(err.report)}\n`);
   if (err.notes.length === 0) process.stderr.write(`REFUSED ${what}: ${err.message}\n`);
-  else process.stderr.write(`REFUSED ${what}: ${err.headline}:\n${notesUnder(what, err.notes).map(formatNote).join('\n')}\n`);
+  else
+    process.stderr.write(
+      `REFUSED ${what}: ${err.headline}:\n${notesUnder(what, err.notes).map(formatNote).join('\n')}\n`,
+    );
   return 1;
 }

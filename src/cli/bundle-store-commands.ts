@@ -3,26 +3,50 @@
  * Exit code 0 on success, 1 when the store refuses or a check fails, 2 on usage errors.
  */
 import { buildBundle, readBundleInput } from '../build/bundle-build.js';
-import { activateVersion, BundlePublishError, pushBundle, rollbackBundle, signVersion, type ActivateResult } from '../operator/bundle-publish.js';
+import {
+  activateVersion,
+  BundlePublishError,
+  pushBundle,
+  rollbackBundle,
+  signVersion,
+  type ActivateResult,
+} from '../operator/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
 import { formatTestReport } from '../build/policy-test-runner.js';
 import { keyIdOf, loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';
 import { reportBuildFailure } from './bundle-commands.js';
-import { formatBytes, STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
+import {
+  formatBytes,
+  STORE_DETAILS,
+  STORE_OPTIONS,
+  storeFromFlags,
+  VERIFY_KEY_OPTION,
+  verifyKeysFromFlag,
+  type OpenedStore,
+} from './store-options.js';
 import { AUDIT_OPTIONS, recordChange } from './safety-commands.js';
 import { announcePointer } from './push-notice.js';
 import { DEFAULT_WAIT, parseWait, waitForFleet } from './fleet-commands.js';
 
 /** Run `body` against the store from the flags; store and publish errors become one stderr line and exit 1. */
-async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore, opened: OpenedStore) => Promise<number>): Promise<number> {
+async function withStore(
+  values: Record<string, unknown>,
+  what: string,
+  body: (store: BundleStore, opened: OpenedStore) => Promise<number>,
+): Promise<number> {
   let opened: OpenedStore | undefined;
   try {
     opened = storeFromFlags(values);
     return await body(opened.store, opened);
   } catch (err) {
-    if (err instanceof BundleStoreError || err instanceof BundlePublishError || err instanceof BundlePointerError || err instanceof SignatureKeyError) {
+    if (
+      err instanceof BundleStoreError ||
+      err instanceof BundlePublishError ||
+      err instanceof BundlePointerError ||
+      err instanceof SignatureKeyError
+    ) {
       process.stderr.write(`authz ${what}: ${err.message}\n`);
       return 1;
     }
@@ -49,10 +73,15 @@ function progressPrinter(): (sent: number, total: number) => void {
 export const bundlePushCommand: Command = {
   path: ['bundle', 'push'],
   summary: 'upload a bundle (a directory is built and tested first) as a new, immutable version',
-  usage: 'bundle push DIR|FILE [--version V] [--sign-key KEY] --bucket B --bundle NAME [--s3-endpoint URL] [--prefix P]',
+  usage:
+    'bundle push DIR|FILE [--version V] [--sign-key KEY] --bucket B --bundle NAME [--s3-endpoint URL] [--prefix P]',
   args: ['DIR|FILE'],
   options: {
-    version: { type: 'string', description: 'Version to push as (a directory: default dir-<content hash>; a file: its manifest version)', valueName: 'V' },
+    version: {
+      type: 'string',
+      description: 'Version to push as (a directory: default dir-<content hash>; a file: its manifest version)',
+      valueName: 'V',
+    },
     'sign-key': { type: 'string', description: 'Ed25519 private key (PEM) to sign the bundle with', valueName: 'KEY' },
     ...STORE_OPTIONS,
   },
@@ -69,13 +98,18 @@ export const bundlePushCommand: Command = {
       try {
         input = await readBundleInput(target);
         if (input.kind === 'directory') {
-          const built = await buildBundle(input.files, { name: store.location.bundle, version: wanted ?? input.defaultVersion });
+          const built = await buildBundle(input.files, {
+            name: store.location.bundle,
+            version: wanted ?? input.defaultVersion,
+          });
           process.stdout.write(`${formatTestReport(built.report)}\n`);
           ({ tarball, manifest } = built);
         } else {
           ({ tarball, manifest } = input);
           if (wanted && wanted !== manifest.version) {
-            throw new BundlePublishError(`${target} was built as version ${manifest.version}, not ${wanted}; rebuild it with --version ${wanted}`);
+            throw new BundlePublishError(
+              `${target} was built as version ${manifest.version}, not ${wanted}; rebuild it with --version ${wanted}`,
+            );
           }
         }
       } catch (err) {
@@ -112,11 +146,16 @@ const LOADABLE_DETAILS =
 export const bundleActivateCommand: Command = {
   path: ['bundle', 'activate'],
   summary: 'make a pushed version the active one (downloads, verifies and compiles it first, then writes the pointer)',
-  usage: 'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--force] [--reason TEXT] [--notify URL [--wait[=30s]]]',
+  usage:
+    'bundle activate V --bucket B --bundle NAME [--s3-endpoint URL] [--verify-key PUB] [--force] [--reason TEXT] [--notify URL [--wait[=30s]]]',
   args: ['V'],
   options: {
     ...VERIFY_OPTION,
-    force: { type: 'boolean', description: 'Emergencies only: activate even if the manifest or compile check fails (recorded in the audit trail)' },
+    force: {
+      type: 'boolean',
+      description:
+        'Emergencies only: activate even if the manifest or compile check fails (recorded in the audit trail)',
+    },
     wait: {
       type: 'string',
       bareValue: DEFAULT_WAIT,
@@ -130,10 +169,14 @@ export const bundleActivateCommand: Command = {
   async run(values, positionals) {
     const version = positionals[0];
     if (!version) throw new UsageError('bundle activate needs a version');
-    if (positionals.length > 1) throw new UsageError(`unexpected "${positionals[1]}" (a --wait duration is written --wait=${positionals[1]})`);
+    if (positionals.length > 1)
+      throw new UsageError(`unexpected "${positionals[1]}" (a --wait duration is written --wait=${positionals[1]})`);
     const waitMs = values.wait !== undefined ? parseWait(values.wait as string) : undefined;
     return withStore(values, 'bundle activate', async (store, opened) => {
-      if (waitMs !== undefined && !opened.notify) throw new UsageError('--wait needs --notify nats://HOST:4222 (or AUTHZ_NOTIFY): servers report their versions over NATS');
+      if (waitMs !== undefined && !opened.notify)
+        throw new UsageError(
+          '--wait needs --notify nats://HOST:4222 (or AUTHZ_NOTIFY): servers report their versions over NATS',
+        );
       const verifyKey = verifyKeysFromFlag(values['verify-key']);
       const force = values.force === true;
       const r = await activateVersion(store, version, { verifyKey, force });
@@ -143,7 +186,12 @@ export const bundleActivateCommand: Command = {
       const details = force ? { forced: true, ...(r.forcedPast ? { forced_past: r.forcedPast } : {}) } : undefined;
       const recorded = r.unchanged
         ? 0
-        : await recordChange(store, values, { action: 'activate', from: r.before?.version ?? null, to: r.pointer.version, ...(details ? { details } : {}) });
+        : await recordChange(store, values, {
+            action: 'activate',
+            from: r.before?.version ?? null,
+            to: r.pointer.version,
+            ...(details ? { details } : {}),
+          });
       if (waitMs === undefined) return recorded;
       return Math.max(recorded, await waitForFleet(opened, r.pointer, waitMs));
     });
@@ -190,7 +238,9 @@ export const bundleRollbackCommand: Command = {
       const r = await rollbackBundle(store, { verifyKey });
       process.stdout.write(describeActivation(store, r, `rolled back from ${r.before?.version} to`));
       if (!r.unchanged) await announcePointer(opened, r.pointer);
-      return r.unchanged ? 0 : recordChange(store, values, { action: 'rollback', from: r.before?.version ?? null, to: r.pointer.version });
+      return r.unchanged
+        ? 0
+        : recordChange(store, values, { action: 'rollback', from: r.before?.version ?? null, to: r.pointer.version });
     });
   },
 };
@@ -206,8 +256,14 @@ export const bundleListCommand: Command = {
       const [versions, pointer] = await Promise.all([store.listVersions(), store.getPointer()]);
       const active = pointer.kind === 'found' ? pointer.pointer : undefined;
       if (values.json) {
-        const rows = versions.map((v) => ({ ...v, lastModified: v.lastModified?.toISOString() ?? null, active: v.version === active?.version }));
-        process.stdout.write(JSON.stringify({ bundle: store.location.bundle, pointer: active ?? null, versions: rows }, null, 2) + '\n');
+        const rows = versions.map((v) => ({
+          ...v,
+          lastModified: v.lastModified?.toISOString() ?? null,
+          active: v.version === active?.version,
+        }));
+        process.stdout.write(
+          JSON.stringify({ bundle: store.location.bundle, pointer: active ?? null, versions: rows }, null, 2) + '\n',
+        );
         return 0;
       }
       if (versions.length === 0) {
@@ -225,7 +281,12 @@ export const bundleListCommand: Command = {
         ]);
       }
       const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
-      const lines = table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+      const lines = table.map((r) =>
+        r
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd(),
+      );
       if (active) lines.push('', `* active since ${active.activated_at}; previous ${active.previous ?? 'none'}`);
       else if (pointer.kind === 'invalid') lines.push('', `pointer unusable: ${pointer.error.message}`);
       else lines.push('', 'no version is active');

@@ -32,7 +32,28 @@ const MAX_LOAD = 100;
 const MAX_PRIOR_REQUESTS = 10_000;
 
 /** Options of `check` that are not server config keys. */
-const CHECK_ONLY = ['policies', 'request', 'method', 'path', 'host', 'principal', 'destination-principal', 'source-ip', 'header', 'context-extension', 'time', 'json', 'load', 'prior-requests', 'config', 'server', 'tls-ca', 'tls-cert', 'tls-key', 'help'];
+const CHECK_ONLY = [
+  'policies',
+  'request',
+  'method',
+  'path',
+  'host',
+  'principal',
+  'destination-principal',
+  'source-ip',
+  'header',
+  'context-extension',
+  'time',
+  'json',
+  'load',
+  'prior-requests',
+  'config',
+  'server',
+  'tls-ca',
+  'tls-cert',
+  'tls-key',
+  'help',
+];
 
 /** The server's fields of the whole context (not the projection Cedar got, which holds only what policies read). */
 function contextSummary(context: Record<string, CedarValueJson>): string {
@@ -58,7 +79,9 @@ export function requestFromFlags(values: Record<string, unknown>): SimpleRequest
     try {
       return JSON.parse(text) as SimpleRequest;
     } catch (err) {
-      throw new UsageError(`--request ${formatNoteLine(jsonErrorNote(file === '-' ? '(stdin)' : file, text, err as Error))}`);
+      throw new UsageError(
+        `--request ${formatNoteLine(jsonErrorNote(file === '-' ? '(stdin)' : file, text, err as Error))}`,
+      );
     }
   }
   return {
@@ -77,40 +100,86 @@ export function requestFromFlags(values: Record<string, unknown>): SimpleRequest
 export const checkCommand: Command = {
   path: ['check'],
   summary: 'decide one request against a policy directory, as the server would, and explain it',
-  usage: 'check [--policies DIR] (--request FILE | --method M --path P --host H [--principal SPIFFE] [--destination-principal SPIFFE] [--header "k: v"]...)',
+  usage:
+    'check [--policies DIR] (--request FILE | --method M --path P --host H [--principal SPIFFE] [--destination-principal SPIFFE] [--header "k: v"]...)',
   options: {
     policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
     ...ENGINE_OPTION,
-    request: { type: 'string', description: 'JSON request (short form or an Envoy CheckRequest); - for stdin', valueName: 'FILE' },
+    request: {
+      type: 'string',
+      description: 'JSON request (short form or an Envoy CheckRequest); - for stdin',
+      valueName: 'FILE',
+    },
     method: { type: 'string', description: 'HTTP method (default GET)', valueName: 'METHOD' },
     path: { type: 'string', description: 'Path with optional query (default /)', valueName: 'PATH' },
     host: { type: 'string', description: 'Host / :authority', valueName: 'HOST' },
-    principal: { type: 'string', description: 'Source principal, e.g. spiffe://cluster.local/ns/shop/sa/frontend', valueName: 'ID' },
-    'destination-principal': { type: 'string', description: "Destination principal: the called workload's identity, as its sidecar reports it", valueName: 'ID' },
+    principal: {
+      type: 'string',
+      description: 'Source principal, e.g. spiffe://cluster.local/ns/shop/sa/frontend',
+      valueName: 'ID',
+    },
+    'destination-principal': {
+      type: 'string',
+      description: "Destination principal: the called workload's identity, as its sidecar reports it",
+      valueName: 'ID',
+    },
     'source-ip': { type: 'string', description: 'Source IP address', valueName: 'IP' },
     header: { type: 'string', multiple: true, description: 'Request header "name: value"', valueName: 'HEADER' },
-    'context-extension': { type: 'string', multiple: true, description: 'context_extensions entry name=value', valueName: 'KV' },
+    'context-extension': {
+      type: 'string',
+      multiple: true,
+      description: 'context_extensions entry name=value',
+      valueName: 'KV',
+    },
     time: { type: 'string', description: 'Request time (ISO-8601; default now)', valueName: 'TIME' },
     load: { type: 'string', description: 'context.load to assume, 0-100 (default 0)', valueName: 'N' },
     'prior-requests': {
       type: 'string',
-      description: 'Rate limits: assume N identical requests came just before, at the same instant, to fresh buckets (default 0)',
+      description:
+        'Rate limits: assume N identical requests came just before, at the same instant, to fresh buckets (default 0)',
       valueName: 'N',
     },
-    'fail-mode': { type: 'string', description: "closed|open: the server's --fail-mode to assume (a route's context_extensions fail_mode wins)", valueName: 'MODE' },
-    'dry-run': { type: 'boolean', description: "Assume the server's --dry-run (a route's context_extensions enforcement wins)" },
-    'decision-timeout': { type: 'string', description: "The server's --decision-timeout to assume, e.g. 50ms", valueName: 'DURATION' },
-    config: { type: 'string', description: 'YAML config file, read as `serve` reads it (JWT issuers, risk, trusted hops)', valueName: 'FILE' },
+    'fail-mode': {
+      type: 'string',
+      description: "closed|open: the server's --fail-mode to assume (a route's context_extensions fail_mode wins)",
+      valueName: 'MODE',
+    },
+    'dry-run': {
+      type: 'boolean',
+      description: "Assume the server's --dry-run (a route's context_extensions enforcement wins)",
+    },
+    'decision-timeout': {
+      type: 'string',
+      description: "The server's --decision-timeout to assume, e.g. 50ms",
+      valueName: 'DURATION',
+    },
+    config: {
+      type: 'string',
+      description: 'YAML config file, read as `serve` reads it (JWT issuers, risk, trusted hops)',
+      valueName: 'FILE',
+    },
     ...CONTEXT_OPTIONS,
     json: { type: 'boolean', description: 'Print one JSON document instead of text' },
-    server: { type: 'string', description: 'Ask a running server over gRPC instead of deciding locally', valueName: 'HOST:PORT' },
-    'tls-ca': { type: 'string', description: 'With --server: connect over TLS, trusting this CA for the server certificate', valueName: 'FILE' },
-    'tls-cert': { type: 'string', description: 'With --server: client certificate for mTLS (with --tls-key)', valueName: 'FILE' },
+    server: {
+      type: 'string',
+      description: 'Ask a running server over gRPC instead of deciding locally',
+      valueName: 'HOST:PORT',
+    },
+    'tls-ca': {
+      type: 'string',
+      description: 'With --server: connect over TLS, trusting this CA for the server certificate',
+      valueName: 'FILE',
+    },
+    'tls-cert': {
+      type: 'string',
+      description: 'With --server: client certificate for mTLS (with --tls-key)',
+      valueName: 'FILE',
+    },
     'tls-key': { type: 'string', description: 'With --server: private key of --tls-cert', valueName: 'FILE' },
   },
   details: [
-    'The request goes through the server\'s pipeline: identity, bundle.yaml rate limits, Cedar, the deadline, then the',
-    'route\'s fail mode and dry-run, so the answer is the one a server with the same flags would give. The output says',
+    "The request goes through the server's pipeline: identity, bundle.yaml rate limits, Cedar, the deadline, then the",
+    "route's fail mode and dry-run, so the answer is the one a server with the same flags would give. The output says",
     'which rate limits the request counts against ("would deny after N requests at once"), and what the route\'s fail',
     'mode does with an evaluation error or a missed deadline. Rate limit buckets start full: --prior-requests N says',
     'how many identical requests to count first.',
@@ -119,11 +188,16 @@ export const checkCommand: Command = {
   ].join('\n'),
   async run(values) {
     if (values.server) return checkAgainstServer(values.server as string, values);
-    for (const flag of ['tls-ca', 'tls-cert', 'tls-key']) if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies with --server`);
+    for (const flag of ['tls-ca', 'tls-cert', 'tls-key'])
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} only applies with --server`);
     const loadText = values.load as string | undefined;
-    if (loadText !== undefined && !(/^\d{1,3}$/.test(loadText) && Number(loadText) <= MAX_LOAD)) throw new UsageError(`--load ${loadText}: expected a whole number from 0 to ${MAX_LOAD} (context.load is a percentage)`);
+    if (loadText !== undefined && !(/^\d{1,3}$/.test(loadText) && Number(loadText) <= MAX_LOAD))
+      throw new UsageError(
+        `--load ${loadText}: expected a whole number from 0 to ${MAX_LOAD} (context.load is a percentage)`,
+      );
     const priorText = values['prior-requests'] as string | undefined;
-    if (priorText !== undefined && !(/^\d{1,5}$/.test(priorText) && Number(priorText) <= MAX_PRIOR_REQUESTS)) throw new UsageError(`--prior-requests ${priorText}: expected a whole number from 0 to ${MAX_PRIOR_REQUESTS}`);
+    if (priorText !== undefined && !(/^\d{1,5}$/.test(priorText) && Number(priorText) <= MAX_PRIOR_REQUESTS))
+      throw new UsageError(`--prior-requests ${priorText}: expected a whole number from 0 to ${MAX_PRIOR_REQUESTS}`);
     const config = loadConfig({ flags: flagsToConfig(values, CHECK_ONLY), file: values.config as string | undefined });
     applyEngineOption(values);
     const safety = safetyOptionsFromConfig(config);
@@ -134,7 +208,13 @@ export const checkCommand: Command = {
     // One server's fresh buckets; the earlier requests all land at this instant, so none refills in between.
     const limiter = new RateLimiter();
     const instant = epochNowMs();
-    const deps: PipelineDeps = { enricher, limiter, rateLimitNowMs: () => instant, inputOptions: { bodyLimits: bodyLimitsFromConfig(config) }, decisionTimeoutMs: safety.decisionTimeoutMs };
+    const deps: PipelineDeps = {
+      enricher,
+      limiter,
+      rateLimitNowMs: () => instant,
+      inputOptions: { bodyLimits: bodyLimitsFromConfig(config) },
+      decisionTimeoutMs: safety.decisionTimeoutMs,
+    };
     const prior = Number(priorText ?? 0);
     let outcome: CheckOutcome;
     try {
@@ -144,7 +224,8 @@ export const checkCommand: Command = {
     } finally {
       enricher.stop();
     }
-    if (outcome.internalError !== undefined) process.stderr.write(`authz check: internal error while deciding: ${(outcome.internalError as Error).message}\n`);
+    if (outcome.internalError !== undefined)
+      process.stderr.write(`authz check: internal error while deciding: ${(outcome.internalError as Error).message}\n`);
     const route = routeOf(outcome, routeDefaultsFor(safety, set));
     const { enforced, response, effects: report } = respond(outcome, route, set);
     const d = enforced.answer;
@@ -155,8 +236,15 @@ export const checkCommand: Command = {
             decision: d,
             outcome: enforced.outcome,
             rulesDecision: outcome.decision,
-            route: { failMode: route.failMode, dryRun: route.dryRun, ...(route.warning ? { warning: route.warning } : {}) },
-            rateLimits: outcome.principal && outcome.input ? limiter.rulesMatching(set.settings, outcome.input, outcome.principal) : [],
+            route: {
+              failMode: route.failMode,
+              dryRun: route.dryRun,
+              ...(route.warning ? { warning: route.warning } : {}),
+            },
+            rateLimits:
+              outcome.principal && outcome.input
+                ? limiter.rulesMatching(set.settings, outcome.input, outcome.principal)
+                : [],
             cedarRequest: outcome.cedarRequest,
             policyErrors: outcome.engine?.errors ?? [],
             effects: report ?? {},
@@ -183,12 +271,19 @@ export const checkCommand: Command = {
           `context:    ${contextSummary(auth.context ?? c.context)}`,
         );
       } else if (auth.target) {
-        lines.push(`principal:  ${auth.target.principal}`, `action:     Action::"${auth.target.action}"`, `resource:   Service::"${auth.target.resource}"`);
+        lines.push(
+          `principal:  ${auth.target.principal}`,
+          `action:     Action::"${auth.target.action}"`,
+          `resource:   Service::"${auth.target.resource}"`,
+        );
       } else if (auth.principal) {
         // Stopped before Cedar (a rate limit, a deadline): who the limits counted.
         lines.push(`principal:  ${auth.principal.type}::"${auth.principal.id}"`);
       }
-      if (auth.mismatch) lines.push(`host:       "${auth.mismatch.host}" names Service::"${auth.mismatch.hostService}"; the destination ${auth.mismatch.identity} is Service::"${auth.mismatch.service}"`);
+      if (auth.mismatch)
+        lines.push(
+          `host:       "${auth.mismatch.host}" names Service::"${auth.mismatch.hostService}"; the destination ${auth.mismatch.identity} is Service::"${auth.mismatch.service}"`,
+        );
       if (c) {
         const note = unknownServiceNote(set.policySet, c.resource.id);
         if (note) lines.push(`note:       ${note}`);
@@ -216,7 +311,8 @@ export function effectLines(response: WireCheckResponse, report?: EffectReport):
   ];
   const lines: string[] = [];
   for (const [what, names] of rows) if (names?.length) lines.push(`${what}: ${names.join(', ')}`);
-  for (const c of report?.conflicts ?? []) lines.push(`conflict: ${c.header} set by ${c.kept} and ${c.dropped}; ${c.kept} wins`);
+  for (const c of report?.conflicts ?? [])
+    lines.push(`conflict: ${c.header} set by ${c.kept} and ${c.dropped}; ${c.kept} wins`);
   for (const s of report?.skipped ?? []) lines.push(`left out: ${s.header} (${s.reason})`);
   return lines.map((l, i) => (i === 0 ? `effects:    ${l}` : `            ${l}`));
 }
@@ -234,7 +330,11 @@ export function unknownServiceNote(set: CompiledPolicySet, service: string): str
 }
 
 async function checkAgainstServer(address: string, values: Record<string, unknown>): Promise<number> {
-  const tls: RemoteTls = { ca: values['tls-ca'] as string | undefined, cert: values['tls-cert'] as string | undefined, key: values['tls-key'] as string | undefined };
+  const tls: RemoteTls = {
+    ca: values['tls-ca'] as string | undefined,
+    cert: values['tls-cert'] as string | undefined,
+    key: values['tls-key'] as string | undefined,
+  };
   const request = simpleRequestToCheckRequest(requestFromFlags(values));
   // grpc-js only when asking a server: other commands start faster without it.
   const { askServer, outcomeNote, readCheckResponse, remoteCredentials } = await import('./remote-check.js');

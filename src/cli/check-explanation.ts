@@ -29,10 +29,14 @@ export function enforcementLines(outcome: CheckOutcome, enforced: Enforced, rout
   if (route.warning) lines.push(`warning:    ${route.warning}`);
   const rules = outcome.decision;
   if (enforced.outcome === 'dry_run_allow') {
-    lines.push(`dry-run:    the rules answer DENY (${rules.reason}, HTTP ${rules.status}): ${rules.message}; answered as an allow`);
+    lines.push(
+      `dry-run:    the rules answer DENY (${rules.reason}, HTTP ${rules.status}): ${rules.message}; answered as an allow`,
+    );
   }
   if (enforced.failCause) {
-    lines.push(`fail mode:  ${enforced.failCause} (${rules.message}); the route fails ${route.failMode}, so it is ${enforced.outcome === 'fail_open' ? 'allowed' : 'denied'}`);
+    lines.push(
+      `fail mode:  ${enforced.failCause} (${rules.message}); the route fails ${route.failMode}, so it is ${enforced.outcome === 'fail_open' ? 'allowed' : 'denied'}`,
+    );
   }
   return lines;
 }
@@ -42,10 +46,16 @@ export function enforcementLines(outcome: CheckOutcome, enforced: Enforced, rout
  * from full buckets, a rule admits `burst` requests at once, then one every
  * 1/rate seconds.
  */
-export function rateLimitLines(outcome: CheckOutcome, limiter: RateLimiter, set: ActiveBundle, prior: number): string[] {
+export function rateLimitLines(
+  outcome: CheckOutcome,
+  limiter: RateLimiter,
+  set: ActiveBundle,
+  prior: number,
+): string[] {
   const { input, principal } = outcome;
   if (set.settings.rateLimits.length === 0) return [];
-  if (set.settings.rateLimiting === 'envoy') return ["rate limit: counted by Envoy's rate limit service (bundle.yaml rateLimiting: envoy), not by this server"];
+  if (set.settings.rateLimiting === 'envoy')
+    return ["rate limit: counted by Envoy's rate limit service (bundle.yaml rateLimiting: envoy), not by this server"];
   if (!input || !principal) return [];
   const lines: string[] = [];
   for (const r of limiter.rulesMatching(set.settings, input, principal)) {

@@ -32,7 +32,10 @@ export interface Command {
 
 export class UsageError extends Error {}
 
-export function parseCommandArgs(cmd: Command, argv: string[]): { values: Record<string, unknown>; positionals: string[] } {
+export function parseCommandArgs(
+  cmd: Command,
+  argv: string[],
+): { values: Record<string, unknown>; positionals: string[] } {
   const options: ParseArgsConfig['options'] = { help: { type: 'boolean', short: 'h' } };
   for (const [name, spec] of Object.entries(cmd.options)) {
     const { description: _d, valueName: _v, bareValue: _b, ...rest } = spec;
@@ -50,8 +53,13 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { values: Record
   }
   const allowed = cmd.args?.length ?? 0;
   if (parsed.positionals.length > allowed && !parsed.values.help) {
-    const extra = parsed.positionals.slice(allowed).map((p) => `"${p}"`).join(', ');
-    throw new UsageError(`unexpected argument${parsed.positionals.length - allowed > 1 ? 's' : ''} ${extra}${allowed ? ` (takes ${cmd.args!.join(' ')})` : ' (it takes none)'}`);
+    const extra = parsed.positionals
+      .slice(allowed)
+      .map((p) => `"${p}"`)
+      .join(', ');
+    throw new UsageError(
+      `unexpected argument${parsed.positionals.length - allowed > 1 ? 's' : ''} ${extra}${allowed ? ` (takes ${cmd.args!.join(' ')})` : ' (it takes none)'}`,
+    );
   }
   return { values: parsed.values as Record<string, unknown>, positionals: parsed.positionals };
 }
@@ -76,7 +84,12 @@ export function helpText(cmd: Command): string {
   const lines = [`authz ${cmd.path.join(' ')}: ${cmd.summary}`, '', `Usage: authz ${cmd.usage}`, '', 'Options:'];
   const entries = Object.entries(cmd.options).filter(([name]) => !cmd.optionsShown || cmd.optionsShown.includes(name));
   for (const [name, spec] of entries) {
-    const value = spec.bareValue !== undefined ? `[=${spec.valueName ?? 'VALUE'}]` : spec.type === 'string' ? ` ${spec.valueName ?? 'VALUE'}` : '';
+    const value =
+      spec.bareValue !== undefined
+        ? `[=${spec.valueName ?? 'VALUE'}]`
+        : spec.type === 'string'
+          ? ` ${spec.valueName ?? 'VALUE'}`
+          : '';
     const flag = `--${name}${spec.short ? `, -${spec.short}` : ''}${value}`;
     lines.push(`  ${flag.padEnd(34)} ${spec.description}${spec.multiple ? ' (repeatable)' : ''}`);
   }

@@ -1,7 +1,13 @@
 /** Every CLI command; `main.ts` dispatches on their paths. */
 import type { Command } from './command-framework.js';
 import { bundleBuildCommand, bundleKeygenCommand, bundleTestCommand } from './bundle-commands.js';
-import { bundleActivateCommand, bundleListCommand, bundlePushCommand, bundleRollbackCommand, bundleSignCommand } from './bundle-store-commands.js';
+import {
+  bundleActivateCommand,
+  bundleListCommand,
+  bundlePushCommand,
+  bundleRollbackCommand,
+  bundleSignCommand,
+} from './bundle-store-commands.js';
 import { alertsServeCommand } from './alerts-command.js';
 import { checkCommand } from './check-command.js';
 import { fleetStatusCommand } from './fleet-commands.js';

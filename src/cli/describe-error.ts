@@ -72,7 +72,9 @@ export function describeError(err: unknown): string {
   if (typeof sys.code === 'string' && sys.code in SYSTEM_ERRORS) {
     const where = sys.path ?? (sys as { address?: string; port?: number }).address;
     const port = (sys as { port?: number }).port;
-    return where ? `${where}${port !== undefined ? `:${port}` : ''}: ${SYSTEM_ERRORS[sys.code]}` : `${SYSTEM_ERRORS[sys.code]} (${sys.message})`;
+    return where
+      ? `${where}${port !== undefined ? `:${port}` : ''}: ${SYSTEM_ERRORS[sys.code]}`
+      : `${SYSTEM_ERRORS[sys.code]} (${sys.message})`;
   }
   const notes = notesOf(err);
   if (notes.length === 0) return err.message;

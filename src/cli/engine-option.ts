@@ -11,6 +11,7 @@ export const ENGINE_OPTION: Record<string, OptionSpec> = {
 export function applyEngineOption(values: Record<string, unknown>): void {
   const v = values.engine;
   if (v === undefined) return;
-  if (typeof v !== 'string' || !(ENGINES as readonly string[]).includes(v)) throw new UsageError(`--engine must be one of ${ENGINES.join(', ')}, got "${String(v)}"`);
+  if (typeof v !== 'string' || !(ENGINES as readonly string[]).includes(v))
+    throw new UsageError(`--engine must be one of ${ENGINES.join(', ')}, got "${String(v)}"`);
   setDefaultEngine(v as EngineName);
 }

@@ -12,7 +12,11 @@ import { EngineResultCache } from '../cache/decision-cache.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import { decide, type EngineRequest } from '../cedar/engine.js';
 import type { EngineResult } from '../cedar/evaluate.js';
-import { DEFAULT_DECISION_CACHE_ENTRIES, DEFAULT_DECISION_CACHE_TTL_MS, DEFAULT_POLICIES_DIR } from '../config/schema.js';
+import {
+  DEFAULT_DECISION_CACHE_ENTRIES,
+  DEFAULT_DECISION_CACHE_TTL_MS,
+  DEFAULT_POLICIES_DIR,
+} from '../config/schema.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';
 import { applyEngineOption, ENGINE_OPTION } from './engine-option.js';
@@ -52,15 +56,29 @@ export function parseEvalRequest(text: string): EngineRequest | { error: string 
   // The values as written (zod's copy of a record would turn a "__proto__" key into a prototype).
   const r = raw as Record<string, unknown>;
   const { principal, action, resource } = parsed.data;
-  return { principal, action, resource, context: (r.context ?? {}) as EngineRequest['context'], entities: (r.entities ?? []) as EngineRequest['entities'] };
+  return {
+    principal,
+    action,
+    resource,
+    context: (r.context ?? {}) as EngineRequest['context'],
+    entities: (r.entities ?? []) as EngineRequest['entities'],
+  };
 }
 
 /** Decide one parsed request; never throws (a request Cedar refuses is a deny with `error`). */
-export function evalAnswer(set: CompiledPolicySet, req: EngineRequest | { error: string }, cache?: EngineResultCache<EngineResult>): EvalAnswer {
+export function evalAnswer(
+  set: CompiledPolicySet,
+  req: EngineRequest | { error: string },
+  cache?: EngineResultCache<EngineResult>,
+): EvalAnswer {
   if ('error' in req) return { decision: 'deny', determining: [], errors: [], error: req.error };
   try {
     const { result } = decide(set, req, { cache, cacheVolatile: true });
-    return { decision: result.decision, determining: [...result.determining], errors: result.errors.map((e) => ({ policy: e.policyId, message: e.message })) };
+    return {
+      decision: result.decision,
+      determining: [...result.determining],
+      errors: result.errors.map((e) => ({ policy: e.policyId, message: e.message })),
+    };
   } catch (err) {
     return { decision: 'deny', determining: [], errors: [], error: (err as Error).message };
   }
@@ -85,7 +103,11 @@ class LineWriter {
   }
 }
 
-async function streamRequests(set: CompiledPolicySet, file: string, cache: EngineResultCache<EngineResult> | undefined): Promise<number> {
+async function streamRequests(
+  set: CompiledPolicySet,
+  file: string,
+  cache: EngineResultCache<EngineResult> | undefined,
+): Promise<number> {
   const input = file === '-' ? process.stdin : createReadStream(file);
   const opened = new Promise<void>((resolve, reject) => {
     if (file === '-') return resolve();
@@ -112,7 +134,8 @@ async function streamRequests(set: CompiledPolicySet, file: string, cache: Engin
 }
 
 function wholeNumber(text: unknown, flag: string): number {
-  if (typeof text !== 'string' || !/^\d{1,9}$/.test(text)) throw new UsageError(`${flag} must be a whole number, got "${String(text)}"`);
+  if (typeof text !== 'string' || !/^\d{1,9}$/.test(text))
+    throw new UsageError(`${flag} must be a whole number, got "${String(text)}"`);
   return Number(text);
 }
 
@@ -122,9 +145,22 @@ export const evalCommand: Command = {
   usage: 'eval [--policies DIR] (--request FILE | --requests FILE.jsonl)',
   options: {
     policies: { type: 'string', description: `Policy directory (default ${DEFAULT_POLICIES_DIR})`, valueName: 'DIR' },
-    request: { type: 'string', description: 'One request as JSON: {"principal":{"type","id"},"action":{…},"resource":{…},"context":{…},"entities":[…]}; - for stdin', valueName: 'FILE' },
-    requests: { type: 'string', description: 'One request per line (JSON lines); one answer per line out; - for stdin', valueName: 'FILE' },
-    'cache-entries': { type: 'string', description: `Decision cache entries while streaming, 0 for none (default ${DEFAULT_DECISION_CACHE_ENTRIES})`, valueName: 'N' },
+    request: {
+      type: 'string',
+      description:
+        'One request as JSON: {"principal":{"type","id"},"action":{…},"resource":{…},"context":{…},"entities":[…]}; - for stdin',
+      valueName: 'FILE',
+    },
+    requests: {
+      type: 'string',
+      description: 'One request per line (JSON lines); one answer per line out; - for stdin',
+      valueName: 'FILE',
+    },
+    'cache-entries': {
+      type: 'string',
+      description: `Decision cache entries while streaming, 0 for none (default ${DEFAULT_DECISION_CACHE_ENTRIES})`,
+      valueName: 'N',
+    },
     ...ENGINE_OPTION,
   },
   details: [
@@ -135,10 +171,15 @@ export const evalCommand: Command = {
   async run(values) {
     const one = values.request as string | undefined;
     const many = values.requests as string | undefined;
-    if ((one === undefined) === (many === undefined)) throw new UsageError('eval needs exactly one of --request FILE or --requests FILE.jsonl');
+    if ((one === undefined) === (many === undefined))
+      throw new UsageError('eval needs exactly one of --request FILE or --requests FILE.jsonl');
     applyEngineOption(values);
-    const entries = values['cache-entries'] === undefined ? DEFAULT_DECISION_CACHE_ENTRIES : wholeNumber(values['cache-entries'], '--cache-entries');
-    const set = (await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR)).policySet;
+    const entries =
+      values['cache-entries'] === undefined
+        ? DEFAULT_DECISION_CACHE_ENTRIES
+        : wholeNumber(values['cache-entries'], '--cache-entries');
+    const set = (await compilePolicyDirectory((values.policies as string | undefined) ?? DEFAULT_POLICIES_DIR))
+      .policySet;
     const cache = entries > 0 ? new EngineResultCache<EngineResult>(entries, DEFAULT_DECISION_CACHE_TTL_MS) : undefined;
     if (many !== undefined) return streamRequests(set, many, cache);
     let text: string;

@@ -4,8 +4,24 @@
  * Both read the heartbeats servers started with --notify put in NATS.
  */
 import type { BundlePointer, BundleStore } from '../bundle/store/bundle-store.js';
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, fleetRows, formatAge, formatFleetTable, openFleetBucket, readFleet, stragglers, type FleetRow } from '../bundle/notify/fleet-status.js';
-import { connectOnce, describeServers, NotifyError, openBucket, type NotifySettings } from '../bundle/notify/notify-connection.js';
+import {
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TTL_MS,
+  fleetRows,
+  formatAge,
+  formatFleetTable,
+  openFleetBucket,
+  readFleet,
+  stragglers,
+  type FleetRow,
+} from '../bundle/notify/fleet-status.js';
+import {
+  connectOnce,
+  describeServers,
+  NotifyError,
+  openBucket,
+  type NotifySettings,
+} from '../bundle/notify/notify-connection.js';
 import { parseDurationMs } from '../config/duration.js';
 import type { Command } from './command-framework.js';
 import { UsageError } from './command-framework.js';
@@ -23,7 +39,10 @@ async function currentPointer(store: BundleStore): Promise<BundlePointer | undef
 }
 
 function requireNotify(opened: OpenedStore, what: string): NotifySettings {
-  if (!opened.notify) throw new UsageError(`${what} needs --notify nats://HOST:4222 (or AUTHZ_NOTIFY): servers report their versions over NATS`);
+  if (!opened.notify)
+    throw new UsageError(
+      `${what} needs --notify nats://HOST:4222 (or AUTHZ_NOTIFY): servers report their versions over NATS`,
+    );
   return opened.notify;
 }
 
@@ -48,12 +67,30 @@ export const fleetStatusCommand: Command = {
         await nc.close().catch(() => undefined);
       }
       if (values.json) {
-        const servers = rows.map((r) => ({ ...r.beat, state: r.state, lag_ms: r.lagMs, last_sync_age_ms: r.syncAgeMs }));
-        process.stdout.write(JSON.stringify({ bundle: opened.store.location.bundle, pointer: pointer ?? null, servers, stragglers: stragglers(rows).map((r) => r.beat.server_id) }, null, 2) + '\n');
+        const servers = rows.map((r) => ({
+          ...r.beat,
+          state: r.state,
+          lag_ms: r.lagMs,
+          last_sync_age_ms: r.syncAgeMs,
+        }));
+        process.stdout.write(
+          JSON.stringify(
+            {
+              bundle: opened.store.location.bundle,
+              pointer: pointer ?? null,
+              servers,
+              stragglers: stragglers(rows).map((r) => r.beat.server_id),
+            },
+            null,
+            2,
+          ) + '\n',
+        );
         return 0;
       }
       if (rows.length === 0) {
-        process.stdout.write(`no live server reports to ${describeServers(settings)} for ${opened.store.location.bundle}${pointer ? ` (store pointer: ${pointer.version})` : ''}\n`);
+        process.stdout.write(
+          `no live server reports to ${describeServers(settings)} for ${opened.store.location.bundle}${pointer ? ` (store pointer: ${pointer.version})` : ''}\n`,
+        );
         return 0;
       }
       process.stdout.write(formatFleetTable(rows, pointer) + '\n');
@@ -78,7 +115,8 @@ function isNatsError(err: unknown): boolean {
 /** "30s" → ms; a usage error naming the flag otherwise. */
 export function parseWait(raw: string): number {
   const ms = parseDurationMs(raw);
-  if (ms === undefined || ms <= 0) throw new UsageError(`--wait "${raw}" must be a duration such as 30s or 2m (bare --wait waits ${DEFAULT_WAIT})`);
+  if (ms === undefined || ms <= 0)
+    throw new UsageError(`--wait "${raw}" must be a duration such as 30s or 2m (bare --wait waits ${DEFAULT_WAIT})`);
   return ms;
 }
 
@@ -94,7 +132,9 @@ export async function waitForFleet(opened: OpenedStore, pointer: BundlePointer, 
   try {
     nc = await connectOnce(settings, 'authz-cli');
   } catch (err) {
-    process.stderr.write(`--wait: cannot reach ${describeServers(settings)}: ${(err as Error).message}; cannot confirm which servers run ${pointer.version}\n`);
+    process.stderr.write(
+      `--wait: cannot reach ${describeServers(settings)}: ${(err as Error).message}; cannot confirm which servers run ${pointer.version}\n`,
+    );
     return 1;
   }
   try {
@@ -103,20 +143,29 @@ export async function waitForFleet(opened: OpenedStore, pointer: BundlePointer, 
     for (;;) {
       rows = fleetRows(await readFleet(kv, opened.store.location), pointer, Date.now());
       if (rows.length > 0 && stragglers(rows).length === 0) {
-        process.stdout.write(`all ${rows.length} live server(s) run ${pointer.version} (confirmed after waiting ${formatAge(Date.now() - started)})\n`);
+        process.stdout.write(
+          `all ${rows.length} live server(s) run ${pointer.version} (confirmed after waiting ${formatAge(Date.now() - started)})\n`,
+        );
         return 0;
       }
       if (Date.now() - started >= timeoutMs) break;
       await new Promise((r) => setTimeout(r, WAIT_POLL_MS));
     }
     if (rows.length === 0) {
-      process.stderr.write(`--wait: no live server reported to ${describeServers(settings)} within ${formatAge(timeoutMs)}; nothing confirms ${pointer.version} is enforced\n`);
+      process.stderr.write(
+        `--wait: no live server reported to ${describeServers(settings)} within ${formatAge(timeoutMs)}; nothing confirms ${pointer.version} is enforced\n`,
+      );
       return 1;
     }
     const late = stragglers(rows);
     process.stderr.write(
       `--wait: after ${formatAge(timeoutMs)}, ${late.length} of ${rows.length} live server(s) do not run ${pointer.version}:\n` +
-        late.map((r) => `  ${r.beat.server_id} (${r.beat.host} pid ${r.beat.pid}): ${r.beat.version ?? '(none)'}, ${r.state}${r.beat.last_error ? `, last error: ${r.beat.last_error}` : ''}`).join('\n') +
+        late
+          .map(
+            (r) =>
+              `  ${r.beat.server_id} (${r.beat.host} pid ${r.beat.pid}): ${r.beat.version ?? '(none)'}, ${r.state}${r.beat.last_error ? `, last error: ${r.beat.last_error}` : ''}`,
+          )
+          .join('\n') +
         '\n',
     );
     return 1;

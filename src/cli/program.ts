@@ -43,7 +43,10 @@ function topHelp(): string {
 
 /** `authz --version`: ours, the Cedar engine's and Node's. */
 export function versionText(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    name: string;
+    version: string;
+  };
   return `authz ${pkg.version} (${pkg.name})\ncedar ${cedar.getCedarVersion()}\nnode ${process.versions.node}`;
 }
 
@@ -61,7 +64,9 @@ function helpFor(words: string[], io: ProgramIo): number {
   }
   const group = COMMANDS.filter((c) => c.path[0] === words[0]);
   if (group.length > 0 && words.length === 1) {
-    io.out(`authz ${words[0]}: one of\n${commandRows(group).join('\n')}\n\nRun "authz help ${words[0]} <command>" for its options.\n`);
+    io.out(
+      `authz ${words[0]}: one of\n${commandRows(group).join('\n')}\n\nRun "authz help ${words[0]} <command>" for its options.\n`,
+    );
     return 0;
   }
   return unknownCommand(words, io);
@@ -71,10 +76,13 @@ function unknownCommand(words: string[], io: ProgramIo): number {
   const group = COMMANDS.filter((c) => c.path[0] === words[0]);
   if (group.length > 0) {
     const second = group.map((c) => c.path[1]).filter((w): w is string => w !== undefined);
-    const what = words[1] === undefined ? `authz ${words[0]} needs a command` : `authz ${words[0]}: unknown command "${words[1]}"`;
+    const what =
+      words[1] === undefined ? `authz ${words[0]} needs a command` : `authz ${words[0]}: unknown command "${words[1]}"`;
     io.err(`${what}${(words[1] && didYouMean(words[1], second)) || `; one of ${second.join(', ')}`}\n`);
   } else {
-    io.err(`authz: unknown command "${words[0]}"${didYouMean(words[0], firstWords()) || '; run "authz --help" for the list'}\n`);
+    io.err(
+      `authz: unknown command "${words[0]}"${didYouMean(words[0], firstWords()) || '; run "authz --help" for the list'}\n`,
+    );
   }
   return 2;
 }
@@ -83,8 +91,12 @@ export async function runProgram(argv: string[], io: ProgramIo = STDIO): Promise
   const env = io.env ?? process.env;
   const endOfOptions = argv.indexOf('--');
   const debugAt = argv.indexOf(DEBUG_FLAG);
-  const debug = (debugAt !== -1 && (endOfOptions === -1 || debugAt < endOfOptions)) || env.AUTHZ_DEBUG === '1' || env.AUTHZ_DEBUG === 'true';
-  const args = debugAt !== -1 && (endOfOptions === -1 || debugAt < endOfOptions) ? argv.filter((_, i) => i !== debugAt) : argv;
+  const debug =
+    (debugAt !== -1 && (endOfOptions === -1 || debugAt < endOfOptions)) ||
+    env.AUTHZ_DEBUG === '1' ||
+    env.AUTHZ_DEBUG === 'true';
+  const args =
+    debugAt !== -1 && (endOfOptions === -1 || debugAt < endOfOptions) ? argv.filter((_, i) => i !== debugAt) : argv;
 
   const first = args[0];
   if (first === undefined) {
@@ -110,7 +122,9 @@ export async function runProgram(argv: string[], io: ProgramIo = STDIO): Promise
     // `authz bundle --help` asks for the group's commands.
     if (args.length === 2 && (args[1] === '--help' || args[1] === '-h')) return helpFor([first], io);
     if (first.startsWith('-')) {
-      io.err(`authz: unknown option "${first}"${didYouMean(first, ['--help', '--version', DEBUG_FLAG])}; options go after the command, e.g. "authz serve --help"\n`);
+      io.err(
+        `authz: unknown option "${first}"${didYouMean(first, ['--help', '--version', DEBUG_FLAG])}; options go after the command, e.g. "authz serve --help"\n`,
+      );
       return 2;
     }
     return unknownCommand(args, io);

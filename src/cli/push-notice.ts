@@ -15,7 +15,9 @@ export async function announcePointer(opened: OpenedStore, pointer: BundlePointe
   try {
     await publishPointer(opened.notify, opened.store.location, pointer);
   } catch (err) {
-    process.stderr.write(`push to ${where} failed: ${(err as Error).message}; the change is in the store, servers converge by polling within their --poll-interval\n`);
+    process.stderr.write(
+      `push to ${where} failed: ${(err as Error).message}; the change is in the store, servers converge by polling within their --poll-interval\n`,
+    );
     return false;
   }
   process.stdout.write(`pushed to ${where}: connected servers re-read the pointer now\n`);

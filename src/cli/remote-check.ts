@@ -22,14 +22,17 @@ function readPem(flag: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (err) {
-    throw new UsageError(`${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);
+    throw new UsageError(
+      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`,
+    );
   }
 }
 
 /** Plaintext without TLS flags (as Envoy speaks h2c to a sidecar-fronted server); TLS, or mTLS with a client certificate. */
 export function remoteCredentials(tls: RemoteTls): grpc.ChannelCredentials {
   if (!tls.ca && !tls.cert && !tls.key) return grpc.credentials.createInsecure();
-  if (!!tls.cert !== !!tls.key) throw new UsageError('--tls-cert and --tls-key go together (the client certificate for mTLS)');
+  if (!!tls.cert !== !!tls.key)
+    throw new UsageError('--tls-cert and --tls-key go together (the client certificate for mTLS)');
   return grpc.credentials.createSsl(
     tls.ca ? readPem('--tls-ca', tls.ca) : null,
     tls.key ? readPem('--tls-key', tls.key) : null,
@@ -41,18 +44,27 @@ export function askServer(address: string, request: WireCheckRequest, tls: Remot
   const Client = authorizationService();
   const client = new Client(address, remoteCredentials(tls));
   return new Promise<WireCheckResponse>((resolve, reject) => {
-    client.Check(request, { deadline: Date.now() + REMOTE_CHECK_DEADLINE_MS }, (err: grpc.ServiceError | null, res: WireCheckResponse) =>
-      err ? reject(new Error(`${address}: ${describeCallError(err)}`)) : resolve(res),
+    client.Check(
+      request,
+      { deadline: Date.now() + REMOTE_CHECK_DEADLINE_MS },
+      (err: grpc.ServiceError | null, res: WireCheckResponse) =>
+        err ? reject(new Error(`${address}: ${describeCallError(err)}`)) : resolve(res),
     );
   }).finally(() => client.close());
 }
 
 /** grpc-js's connection errors run over several lines with OpenSSL internals; one line, with the likely fix. */
 function describeCallError(err: grpc.ServiceError): string {
-  const text = (err.details || err.message).replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\.?\s*Resolution note:\s*$/s, '').replace(/\s+/g, ' ').trim();
-  if (/certificate required/i.test(text)) return 'the server requires a client certificate (give --tls-cert and --tls-key)';
-  if (/wrong version number|packet length too long/i.test(text)) return 'the server does not speak TLS (leave out the --tls flags)';
-  if (/unable to verify|self.signed|certificate verify failed/i.test(text)) return `the server certificate is not signed by a trusted CA (--tls-ca): ${text}`;
+  const text = (err.details || err.message)
+    .replace(/\s*\(\d{4}-\d\d-\d\dT[^)]*\)\.?\s*Resolution note:\s*$/s, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  if (/certificate required/i.test(text))
+    return 'the server requires a client certificate (give --tls-cert and --tls-key)';
+  if (/wrong version number|packet length too long/i.test(text))
+    return 'the server does not speak TLS (leave out the --tls flags)';
+  if (/unable to verify|self.signed|certificate verify failed/i.test(text))
+    return `the server certificate is not signed by a trusted CA (--tls-ca): ${text}`;
   return text;
 }
 
@@ -88,7 +100,8 @@ export interface RemoteAnswer {
 /** A line saying why an allow is not the policies' allow (dry-run, fail open); none otherwise. */
 export function outcomeNote(a: RemoteAnswer): string[] {
   if (a.outcome === 'dry_run_allow') return [`answered:   allow in dry-run: the rules deny this (${a.reason})`];
-  if (a.outcome === 'fail_open') return [`answered:   allow by the route's fail mode open: no decision could be made (${a.reason})`];
+  if (a.outcome === 'fail_open')
+    return [`answered:   allow by the route's fail mode open: no decision could be made (${a.reason})`];
   return [];
 }
 
@@ -106,7 +119,9 @@ export function readCheckResponse(res: WireCheckResponse): RemoteAnswer {
   return {
     allowed,
     reason: str('reason'),
-    httpStatus: allowed ? 200 : (httpStatusNumber(res.denied_response?.status.code as number | string | undefined) ?? 403),
+    httpStatus: allowed
+      ? 200
+      : (httpStatusNumber(res.denied_response?.status.code as number | string | undefined) ?? 403),
     message: allowed ? 'allowed' : (body.message ?? res.status.message ?? ''),
     policies: body.policies ?? (str('policies') ? str('policies').split(',') : []),
     version: str('policy_version'),

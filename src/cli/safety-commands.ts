@@ -12,7 +12,13 @@
  */
 import { BundlePublishError } from '../operator/bundle-publish.js';
 import { BundlePointerError, BundleStoreError, type BundleStore } from '../bundle/store/bundle-store.js';
-import { actorName, DEFAULT_HISTORY_LIMIT, readHistory, recordHistory, type HistoryInput } from '../bundle/store/bundle-history.js';
+import {
+  actorName,
+  DEFAULT_HISTORY_LIMIT,
+  readHistory,
+  recordHistory,
+  type HistoryInput,
+} from '../bundle/store/bundle-history.js';
 import { loadSigningKey, SignatureKeyError } from '../bundle/format/signature.js';
 import { PolicySetError } from '../cedar/compile.js';
 import { loadActiveVersion, publishDerived, type DerivedPublishResult } from '../operator/derived-version.js';
@@ -31,7 +37,14 @@ import { switchMode } from '../operator/mode-switch.js';
 import { clearShadowVersion, setShadowVersion } from '../operator/shadow-pointer.js';
 import type { Command, OptionSpec } from './command-framework.js';
 import { UsageError } from './command-framework.js';
-import { STORE_DETAILS, STORE_OPTIONS, storeFromFlags, VERIFY_KEY_OPTION, verifyKeysFromFlag, type OpenedStore } from './store-options.js';
+import {
+  STORE_DETAILS,
+  STORE_OPTIONS,
+  storeFromFlags,
+  VERIFY_KEY_OPTION,
+  verifyKeysFromFlag,
+  type OpenedStore,
+} from './store-options.js';
 import { announcePointer } from './push-notice.js';
 
 /** --actor and --reason: who and why, for the audit record every change writes. */
@@ -41,14 +54,26 @@ export const AUDIT_OPTIONS: Record<string, OptionSpec> = {
 };
 
 const PUBLISH_OPTIONS: Record<string, OptionSpec> = {
-  'sign-key': { type: 'string', description: 'Ed25519 private key (PEM) to sign the derived version (needed when servers run --verify-key)', valueName: 'KEY' },
+  'sign-key': {
+    type: 'string',
+    description: 'Ed25519 private key (PEM) to sign the derived version (needed when servers run --verify-key)',
+    valueName: 'KEY',
+  },
   'verify-key': VERIFY_KEY_OPTION,
 };
 
 /** Write the audit record for a change that happened; a failure to record is reported, and exits 1. */
-export async function recordChange(store: BundleStore, values: Record<string, unknown>, record: Omit<HistoryInput, 'who' | 'why'>): Promise<number> {
+export async function recordChange(
+  store: BundleStore,
+  values: Record<string, unknown>,
+  record: Omit<HistoryInput, 'who' | 'why'>,
+): Promise<number> {
   try {
-    const key = await recordHistory(store, { ...record, who: actorName(values.actor as string | undefined), why: (values.reason as string | undefined) ?? null });
+    const key = await recordHistory(store, {
+      ...record,
+      who: actorName(values.actor as string | undefined),
+      why: (values.reason as string | undefined) ?? null,
+    });
     process.stdout.write(`audit record ${store.url(key)}\n`);
     return 0;
   } catch (err) {
@@ -57,7 +82,11 @@ export async function recordChange(store: BundleStore, values: Record<string, un
   }
 }
 
-async function withStore(values: Record<string, unknown>, what: string, body: (store: BundleStore, opened: OpenedStore) => Promise<number>): Promise<number> {
+async function withStore(
+  values: Record<string, unknown>,
+  what: string,
+  body: (store: BundleStore, opened: OpenedStore) => Promise<number>,
+): Promise<number> {
   let opened: OpenedStore | undefined;
   try {
     opened = storeFromFlags(values);
@@ -104,13 +133,26 @@ function requireService(values: Record<string, unknown>): string {
 export const lockdownOnCommand: Command = {
   path: ['lockdown', 'on'],
   summary: "pause a service's writes mesh-wide (503 + Retry-After); reads keep flowing",
-  usage: 'lockdown on --service S [--methods POST,PUT,PATCH,DELETE] [--message TEXT] [--retry-after N] [--reason TEXT] [--force] <store flags>',
+  usage:
+    'lockdown on --service S [--methods POST,PUT,PATCH,DELETE] [--message TEXT] [--retry-after N] [--reason TEXT] [--force] <store flags>',
   options: {
-    service: { type: 'string', description: 'Service to lock down (Service::"S"; any host form of it, e.g. orders.shop.svc.cluster.local)', valueName: 'S' },
+    service: {
+      type: 'string',
+      description: 'Service to lock down (Service::"S"; any host form of it, e.g. orders.shop.svc.cluster.local)',
+      valueName: 'S',
+    },
     force: { type: 'boolean', description: 'Lock down a service no policy, entity or services: entry knows' },
     methods: { type: 'string', description: 'Methods to refuse (default POST,PUT,PATCH,DELETE)', valueName: 'LIST' },
-    message: { type: 'string', description: 'Message in the 503 body (default: "<S> is in maintenance: ...")', valueName: 'TEXT' },
-    'retry-after': { type: 'string', description: `Retry-After seconds (default ${DEFAULT_LOCKDOWN_RETRY_AFTER_S})`, valueName: 'N' },
+    message: {
+      type: 'string',
+      description: 'Message in the 503 body (default: "<S> is in maintenance: ...")',
+      valueName: 'TEXT',
+    },
+    'retry-after': {
+      type: 'string',
+      description: `Retry-After seconds (default ${DEFAULT_LOCKDOWN_RETRY_AFTER_S})`,
+      valueName: 'N',
+    },
     ...AUDIT_OPTIONS,
     ...PUBLISH_OPTIONS,
     ...STORE_OPTIONS,
@@ -123,7 +165,8 @@ export const lockdownOnCommand: Command = {
   async run(values) {
     const asked = requireService(values);
     const retryRaw = (values['retry-after'] as string | undefined) ?? String(DEFAULT_LOCKDOWN_RETRY_AFTER_S);
-    if (!/^\d{1,9}$/.test(retryRaw)) throw new UsageError(`--retry-after "${retryRaw}" must be a whole number of seconds`);
+    if (!/^\d{1,9}$/.test(retryRaw))
+      throw new UsageError(`--retry-after "${retryRaw}" must be a whole number of seconds`);
     return withStore(values, 'lockdown on', async (store, opened) => {
       const methods = parseMethods(values.methods as string | undefined);
       const base = await loadActiveVersion(store);
@@ -148,13 +191,22 @@ export const lockdownOnCommand: Command = {
         at: at.toISOString(),
         reason: (values.reason as string | undefined) ?? null,
       };
-      const r = await publishDerived(store, base, withLockdown(base.files, lockdown), { tag: `lockdown-${service}`, now: at, ...keys(values) });
+      const r = await publishDerived(store, base, withLockdown(base.files, lockdown), {
+        tag: `lockdown-${service}`,
+        now: at,
+        ...keys(values),
+      });
       process.stdout.write(
         `lockdown on ${service}: ${methods.join(', ')} answer 503 "${lockdown.message}" (Retry-After ${lockdown.retryAfterSeconds}); other methods are not affected\n` +
           published(store, r, base.pointer.version),
       );
       await announcePointer(opened, r.activation.pointer);
-      return recordChange(store, values, { action: 'lockdown-on', from: base.pointer.version, to: r.version, details: { service, methods, message: lockdown.message, retry_after: lockdown.retryAfterSeconds } });
+      return recordChange(store, values, {
+        action: 'lockdown-on',
+        from: base.pointer.version,
+        to: r.version,
+        details: { service, methods, message: lockdown.message, retry_after: lockdown.retryAfterSeconds },
+      });
     });
   },
 };
@@ -163,7 +215,12 @@ export const lockdownOffCommand: Command = {
   path: ['lockdown', 'off'],
   summary: "lift a service's lockdown (publishes and activates a version without it)",
   usage: 'lockdown off --service S [--reason TEXT] <store flags>',
-  options: { service: { type: 'string', description: 'Service whose lockdown to lift', valueName: 'S' }, ...AUDIT_OPTIONS, ...PUBLISH_OPTIONS, ...STORE_OPTIONS },
+  options: {
+    service: { type: 'string', description: 'Service whose lockdown to lift', valueName: 'S' },
+    ...AUDIT_OPTIONS,
+    ...PUBLISH_OPTIONS,
+    ...STORE_OPTIONS,
+  },
   details: STORE_DETAILS,
   async run(values) {
     const asked = requireService(values);
@@ -172,13 +229,20 @@ export const lockdownOffCommand: Command = {
       const service = resolveLockdownService(base.files, asked).service;
       const files = withoutLockdown(base.files, service);
       if (!files) {
-        process.stdout.write(`${service} is not locked down in the active version ${base.pointer.version}; nothing changed\n`);
+        process.stdout.write(
+          `${service} is not locked down in the active version ${base.pointer.version}; nothing changed\n`,
+        );
         return 0;
       }
       const r = await publishDerived(store, base, files, { tag: `unlock-${service}`, ...keys(values) });
       process.stdout.write(`lockdown lifted on ${service}\n${published(store, r, base.pointer.version)}`);
       await announcePointer(opened, r.activation.pointer);
-      return recordChange(store, values, { action: 'lockdown-off', from: base.pointer.version, to: r.version, details: { service } });
+      return recordChange(store, values, {
+        action: 'lockdown-off',
+        from: base.pointer.version,
+        to: r.version,
+        details: { service },
+      });
     });
   },
 };
@@ -195,10 +259,15 @@ export const lockdownStatusCommand: Command = {
       const lockdowns = listLockdowns(base.files);
       const mode = settingsOf(base.files).mode;
       if (values.json) {
-        process.stdout.write(JSON.stringify({ bundle: store.location.bundle, version: base.pointer.version, mode, lockdowns }, null, 2) + '\n');
+        process.stdout.write(
+          JSON.stringify({ bundle: store.location.bundle, version: base.pointer.version, mode, lockdowns }, null, 2) +
+            '\n',
+        );
         return 0;
       }
-      const lines = [`${store.location.bundle} ${base.pointer.version} (mode ${mode}, active since ${base.pointer.activated_at})`];
+      const lines = [
+        `${store.location.bundle} ${base.pointer.version} (mode ${mode}, active since ${base.pointer.activated_at})`,
+      ];
       if (lockdowns.length === 0) lines.push('no service is locked down');
       for (const l of lockdowns) {
         lines.push(
@@ -226,14 +295,20 @@ export const modeSetCommand: Command = {
       throw new UsageError((err as Error).message);
     }
     return withStore(values, 'mode set', async (store, opened) => {
-      const r = await switchMode(store, mode, { who: actorName(values.actor as string | undefined), why: (values.reason as string | undefined) ?? null, ...keys(values) });
+      const r = await switchMode(store, mode, {
+        who: actorName(values.actor as string | undefined),
+        why: (values.reason as string | undefined) ?? null,
+        ...keys(values),
+      });
       if (!r.changed) {
         process.stdout.write(`${store.location.bundle} ${r.version} is already in ${mode} mode; nothing changed\n`);
         return 0;
       }
       process.stdout.write(
         `mode ${r.previousMode} -> ${mode}\n` +
-          (r.limits.length ? `rate limits now: ${r.limits.join('; ')} (were ${r.wereLimits.join('; ')})\n` : 'no rate limits in bundle.yaml; policies still see context.mode\n') +
+          (r.limits.length
+            ? `rate limits now: ${r.limits.join('; ')} (were ${r.wereLimits.join('; ')})\n`
+            : 'no rate limits in bundle.yaml; policies still see context.mode\n') +
           `published ${store.location.bundle} ${r.to} (derived from ${r.from}, ${r.policies} policies) and activated it\n` +
           `servers polling ${store.url(store.pointerKey())} enforce it within their --poll-interval\n`,
       );
@@ -265,7 +340,8 @@ export const bundleShadowCommand: Command = {
     STORE_DETAILS,
   async run(values, positionals) {
     const version = positionals[0];
-    if (values.clear ? version !== undefined : version === undefined) throw new UsageError('give either a version or --clear');
+    if (values.clear ? version !== undefined : version === undefined)
+      throw new UsageError('give either a version or --clear');
     return withStore(values, 'bundle shadow', async (store, opened) => {
       if (values.clear) {
         const r = await clearShadowVersion(store);
@@ -275,7 +351,12 @@ export const bundleShadowCommand: Command = {
         }
         process.stdout.write(`stopped shadowing ${r.before.version}; ${r.pointer.version} stays active\n`);
         await announcePointer(opened, r.pointer);
-        return recordChange(store, values, { action: 'shadow-clear', from: r.before.version, to: null, details: { active: r.pointer.version } });
+        return recordChange(store, values, {
+          action: 'shadow-clear',
+          from: r.before.version,
+          to: null,
+          details: { active: r.pointer.version },
+        });
       }
       const { verifyKey } = keys(values);
       const r = await setShadowVersion(store, version!, { verifyKey });
@@ -285,7 +366,12 @@ export const bundleShadowCommand: Command = {
           `watch authz_shadow_mismatches_total{source="version",version="${version}"} and decision lines with a "shadow" field\n`,
       );
       await announcePointer(opened, r.pointer);
-      return recordChange(store, values, { action: 'shadow', from: r.before?.version ?? null, to: version!, details: { active: r.pointer.version } });
+      return recordChange(store, values, {
+        action: 'shadow',
+        from: r.before?.version ?? null,
+        to: version!,
+        details: { active: r.pointer.version },
+      });
     });
   },
 };
@@ -306,7 +392,13 @@ export const bundleHistoryCommand: Command = {
     return withStore(values, 'bundle history', async (store) => {
       const entries = await readHistory(store, Number(limitRaw));
       if (values.json) {
-        process.stdout.write(JSON.stringify(entries.map((e) => e.record ?? { key: e.key, problem: e.problem }), null, 2) + '\n');
+        process.stdout.write(
+          JSON.stringify(
+            entries.map((e) => e.record ?? { key: e.key, problem: e.problem }),
+            null,
+            2,
+          ) + '\n',
+        );
         return 0;
       }
       if (entries.length === 0) {
@@ -320,7 +412,16 @@ export const bundleHistoryCommand: Command = {
         else table.push([r.at, r.action + detailSuffix(r.details), r.from ?? '-', r.to ?? '-', r.who, r.why ?? '']);
       }
       const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-      process.stdout.write(table.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n') + '\n');
+      process.stdout.write(
+        table
+          .map((row) =>
+            row
+              .map((c, i) => c.padEnd(widths[i]))
+              .join('  ')
+              .trimEnd(),
+          )
+          .join('\n') + '\n',
+      );
       return 0;
     });
   },
@@ -334,4 +435,11 @@ function detailSuffix(details: Record<string, unknown> | undefined): string {
   return '';
 }
 
-export const SAFETY_COMMANDS: Command[] = [lockdownOnCommand, lockdownOffCommand, lockdownStatusCommand, modeSetCommand, bundleShadowCommand, bundleHistoryCommand];
+export const SAFETY_COMMANDS: Command[] = [
+  lockdownOnCommand,
+  lockdownOffCommand,
+  lockdownStatusCommand,
+  modeSetCommand,
+  bundleShadowCommand,
+  bundleHistoryCommand,
+];

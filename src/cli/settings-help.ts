@@ -9,7 +9,8 @@ import type { OptionSpec } from './command-framework.js';
 
 /** Settings with a structure no flag or environment value can carry: YAML only. */
 const YAML_ONLY: Record<string, string> = {
-  jwtIssuers: 'Several JWT issuers, each with issuer, audiences, jwks, algorithms, clockSkew, principalClaim, parentClaims (docs/context.md)',
+  jwtIssuers:
+    'Several JWT issuers, each with issuer, audiences, jwks, algorithms, clockSkew, principalClaim, parentClaims (docs/context.md)',
   jwtParentClaims: 'Claims whose values become parents of the User, e.g. { groups: Group, roles: Role }',
 };
 
@@ -19,7 +20,10 @@ export function settingsHelp(options: Record<string, OptionSpec>, notSettings: s
     const flag = camelToKebab(key);
     const spec = options[flag];
     if (spec && !notSettings.includes(flag)) {
-      rows.push(`  ${`--${flag}`} | ${camelToEnv(key)} | ${key}${spec.multiple ? ' (repeatable; a YAML list; comma-separated in the environment)' : ''}`, `      ${spec.description}`);
+      rows.push(
+        `  ${`--${flag}`} | ${camelToEnv(key)} | ${key}${spec.multiple ? ' (repeatable; a YAML list; comma-separated in the environment)' : ''}`,
+        `      ${spec.description}`,
+      );
     } else if (YAML_ONLY[key]) {
       rows.push(`  (YAML only) ${key}`, `      ${YAML_ONLY[key]}`);
     } else {
@@ -27,7 +31,8 @@ export function settingsHelp(options: Record<string, OptionSpec>, notSettings: s
     }
   }
   for (const name of Object.keys(options)) {
-    if (!notSettings.includes(name) && !(kebabToCamel(name) in configSchema.shape)) rows.push(`  --${name}`, `      ${options[name].description}`);
+    if (!notSettings.includes(name) && !(kebabToCamel(name) in configSchema.shape))
+      rows.push(`  --${name}`, `      ${options[name].description}`);
   }
   return [
     'Settings (flag | environment | YAML key of --config FILE; flags > environment > file > defaults):',

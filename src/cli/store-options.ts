@@ -18,23 +18,43 @@ export const S3_STORE_OPTIONS: Record<string, OptionSpec> = {
   bucket: { type: 'string', description: 'Bucket holding the bundles', valueName: 'BUCKET' },
   prefix: { type: 'string', description: `Key prefix (default ${DEFAULT_BUNDLE_PREFIX})`, valueName: 'PREFIX' },
   bundle: { type: 'string', description: 'Bundle name', valueName: 'NAME' },
-  's3-region': { type: 'string', description: 'Signing region (default: AWS chain, us-east-1 with an endpoint)', valueName: 'REGION' },
+  's3-region': {
+    type: 'string',
+    description: 'Signing region (default: AWS chain, us-east-1 with an endpoint)',
+    valueName: 'REGION',
+  },
   's3-force-path-style': { type: 'boolean', description: 'Path-style URLs (the default when --s3-endpoint is given)' },
 };
 
 /** The NATS push channel's flags, as `serve` has them too. */
 export const NOTIFY_OPTIONS: Record<string, OptionSpec> = {
-  notify: { type: 'string', description: 'NATS URL(s), e.g. nats://nats:4222: push changes to servers at once (absent: servers poll)', valueName: 'URL' },
+  notify: {
+    type: 'string',
+    description: 'NATS URL(s), e.g. nats://nats:4222: push changes to servers at once (absent: servers poll)',
+    valueName: 'URL',
+  },
   'notify-creds': { type: 'string', description: 'NATS credentials file (.creds)', valueName: 'FILE' },
-  'notify-tls-ca': { type: 'string', description: "PEM CA bundle for the NATS server's certificate", valueName: 'FILE' },
-  'notify-tls-cert': { type: 'string', description: 'PEM client certificate for NATS (with --notify-tls-key)', valueName: 'FILE' },
+  'notify-tls-ca': {
+    type: 'string',
+    description: "PEM CA bundle for the NATS server's certificate",
+    valueName: 'FILE',
+  },
+  'notify-tls-cert': {
+    type: 'string',
+    description: 'PEM client certificate for NATS (with --notify-tls-key)',
+    valueName: 'FILE',
+  },
   'notify-tls-key': { type: 'string', description: 'PEM private key for --notify-tls-cert', valueName: 'FILE' },
 };
 
 export const STORE_OPTIONS: Record<string, OptionSpec> = {
   ...S3_STORE_OPTIONS,
   ...NOTIFY_OPTIONS,
-  config: { type: 'string', description: 'YAML config file with the same keys as serve (also AUTHZ_CONFIG)', valueName: 'FILE' },
+  config: {
+    type: 'string',
+    description: 'YAML config file with the same keys as serve (also AUTHZ_CONFIG)',
+    valueName: 'FILE',
+  },
 };
 
 export const STORE_DETAILS =
@@ -50,11 +70,21 @@ export interface OpenedStore {
 
 export function storeFromFlags(values: Record<string, unknown>): OpenedStore {
   const flags: Record<string, unknown> = {};
-  for (const k of [...Object.keys(S3_STORE_OPTIONS), ...Object.keys(NOTIFY_OPTIONS)]) if (values[k] !== undefined) flags[kebabToCamel(k)] = values[k];
+  for (const k of [...Object.keys(S3_STORE_OPTIONS), ...Object.keys(NOTIFY_OPTIONS)])
+    if (values[k] !== undefined) flags[kebabToCamel(k)] = values[k];
   const config = loadConfig({ flags, file: values.config as string | undefined });
-  if (!config.bucket || !config.bundle) throw new UsageError('needs --bucket and --bundle (or AUTHZ_BUCKET and AUTHZ_BUNDLE)');
-  const s3 = createS3Client({ endpoint: config.s3Endpoint, region: config.s3Region, forcePathStyle: config.s3ForcePathStyle });
-  return { s3, store: new BundleStore(s3, { bucket: config.bucket, prefix: config.prefix, bundle: config.bundle }), notify: notifySettingsOf(config) };
+  if (!config.bucket || !config.bundle)
+    throw new UsageError('needs --bucket and --bundle (or AUTHZ_BUCKET and AUTHZ_BUNDLE)');
+  const s3 = createS3Client({
+    endpoint: config.s3Endpoint,
+    region: config.s3Region,
+    forcePathStyle: config.s3ForcePathStyle,
+  });
+  return {
+    s3,
+    store: new BundleStore(s3, { bucket: config.bucket, prefix: config.prefix, bundle: config.bundle }),
+    notify: notifySettingsOf(config),
+  };
 }
 
 /** 2048 → "2.0 KiB". */
@@ -68,7 +98,8 @@ export function formatBytes(n: number): string {
 export const VERIFY_KEY_OPTION: OptionSpec = {
   type: 'string',
   multiple: true,
-  description: 'Refuse unless the version is signed by this Ed25519 public key (PEM; one per file, several during a rotation)',
+  description:
+    'Refuse unless the version is signed by this Ed25519 public key (PEM; one per file, several during a rotation)',
   valueName: 'PUB',
 };
 

@@ -19,25 +19,48 @@ export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
 export const DEFAULT_JWT_REALM = 'authz';
 
 // A local copy of the bool parser: importing it from schema.ts would be a module cycle.
-const flag = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+const flag = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
 /** A list from YAML, a repeated flag, or one comma-separated environment value. */
 const stringList = z.union([z.array(z.string().min(1)), z.string()]).transform((v) =>
-  Array.isArray(v) ? v : v.split(',').map((s) => s.trim()).filter(Boolean),
+  Array.isArray(v)
+    ? v
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
 );
 
-const algorithm = z.enum(DEFAULT_ALGORITHMS, { message: `expected one of ${DEFAULT_ALGORITHMS.join(', ')} (symmetric and "none" are not accepted)` });
+const algorithm = z.enum(DEFAULT_ALGORITHMS, {
+  message: `expected one of ${DEFAULT_ALGORITHMS.join(', ')} (symmetric and "none" are not accepted)`,
+});
 const algorithms = z
   .union([z.array(algorithm), z.string()])
-  .transform((v) => (Array.isArray(v) ? v : v.split(',').map((s) => s.trim()).filter(Boolean)))
+  .transform((v) =>
+    Array.isArray(v)
+      ? v
+      : v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+  )
   .pipe(z.array(algorithm).min(1));
 
 const ENTITY_TYPE = /^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$/;
-const parentClaims = z.record(z.string().min(1), z.string().regex(ENTITY_TYPE, 'expected a Cedar entity type such as Group or Role'));
+const parentClaims = z.record(
+  z.string().min(1),
+  z.string().regex(ENTITY_TYPE, 'expected a Cedar entity type such as Group or Role'),
+);
 
-const jwksLocation = z.string().min(1).superRefine((s, ctx) => {
-  if (/^https?:\/\//i.test(s) && !URL.canParse(s)) ctx.addIssue({ code: 'custom', message: `"${s}" is not a valid URL` });
-});
+const jwksLocation = z
+  .string()
+  .min(1)
+  .superRefine((s, ctx) => {
+    if (/^https?:\/\//i.test(s) && !URL.canParse(s))
+      ctx.addIssue({ code: 'custom', message: `"${s}" is not a valid URL` });
+  });
 
 const headerName = z
   .string()
@@ -102,7 +125,10 @@ export function refineContextConfig(c: ContextConfig, ctx: z.RefinementCtx): voi
   if (c.jwtIssuer) {
     if (!c.jwks) issue('jwks', 'required when jwtIssuer is set (a JWKS file path or http(s) URL)');
     if (!c.jwtAudience || c.jwtAudience.length === 0) {
-      issue('jwtAudience', 'required when jwtIssuer is set (without it, tokens minted for any other API of that issuer would be accepted)');
+      issue(
+        'jwtAudience',
+        'required when jwtIssuer is set (without it, tokens minted for any other API of that issuer would be accepted)',
+      );
     }
   } else {
     if (c.jwks) issue('jwks', 'set jwtIssuer too (or configure issuers under jwtIssuers)');
@@ -110,21 +136,38 @@ export function refineContextConfig(c: ContextConfig, ctx: z.RefinementCtx): voi
   }
   const seen = new Set<string>(c.jwtIssuer ? [c.jwtIssuer] : []);
   c.jwtIssuers.forEach((i, n) => {
-    if (seen.has(i.issuer)) ctx.addIssue({ code: 'custom', path: ['jwtIssuers', n, 'issuer'], message: `issuer "${i.issuer}" is configured twice` });
+    if (seen.has(i.issuer))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwtIssuers', n, 'issuer'],
+        message: `issuer "${i.issuer}" is configured twice`,
+      });
     seen.add(i.issuer);
     if ((i.audience?.length ?? 0) + (i.audiences?.length ?? 0) === 0) {
-      ctx.addIssue({ code: 'custom', path: ['jwtIssuers', n, 'audiences'], message: 'at least one audience is required' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwtIssuers', n, 'audiences'],
+        message: 'at least one audience is required',
+      });
     }
   });
   const upstream = c.jwtUpstreamMetadata || c.jwtUpstreamHeader !== undefined;
   if (upstream && !c.jwtIssuer && c.jwtIssuers.length === 0 && c.jwtUpstreamIssuers.length === 0) {
-    issue('jwtUpstreamIssuers', 'name the issuers whose upstream-verified payloads are accepted (or configure jwtIssuer/jwtIssuers); a payload from any other issuer is refused');
+    issue(
+      'jwtUpstreamIssuers',
+      'name the issuers whose upstream-verified payloads are accepted (or configure jwtIssuer/jwtIssuers); a payload from any other issuer is refused',
+    );
   }
-  if (!upstream && c.jwtUpstreamIssuers.length > 0) issue('jwtUpstreamIssuers', 'set jwtUpstreamMetadata or jwtUpstreamHeader too');
+  if (!upstream && c.jwtUpstreamIssuers.length > 0)
+    issue('jwtUpstreamIssuers', 'set jwtUpstreamMetadata or jwtUpstreamHeader too');
   if (c.jwtUpstreamHeader && c.jwtUpstreamTrustedPrincipal.length === 0) {
-    issue('jwtUpstreamTrustedPrincipal', 'required with jwtUpstreamHeader: the source principals (e.g. the ingress gateway) whose payload header is believed; from anyone else a client could have written it');
+    issue(
+      'jwtUpstreamTrustedPrincipal',
+      'required with jwtUpstreamHeader: the source principals (e.g. the ingress gateway) whose payload header is believed; from anyone else a client could have written it',
+    );
   }
-  if (c.jwtUpstreamTrustedPrincipal.length > 0 && !c.jwtUpstreamHeader) issue('jwtUpstreamTrustedPrincipal', 'set jwtUpstreamHeader too');
+  if (c.jwtUpstreamTrustedPrincipal.length > 0 && !c.jwtUpstreamHeader)
+    issue('jwtUpstreamTrustedPrincipal', 'set jwtUpstreamHeader too');
   if (c.jwksRefresh < 1000) issue('jwksRefresh', 'must be at least 1s');
   if (c.riskTrustedPrincipal.length > 0 && !c.riskHeader) issue('riskTrustedPrincipal', 'set riskHeader too');
   if (c.loadWindow < 100) issue('loadWindow', 'must be at least 100ms');

@@ -59,7 +59,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       throw new ConfigError(formatNoteLine(yamlErrorNote(file, fileText, err as Error)));
     }
     if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: expected a mapping of settings`);
+      if (typeof parsed !== 'object' || Array.isArray(parsed))
+        throw new ConfigError(`config file ${file}: expected a mapping of settings`);
       for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
         const key = k.includes('-') ? kebabToCamel(k) : k;
         merged[key] = v;
@@ -90,14 +91,19 @@ export function loadConfig(sources: ConfigSources = {}): Config {
         return issue.keys
           .map((k) => {
             const hint = didYouMean(k, keys);
-            if (file && fileKey[k] !== undefined) return formatNoteLine(yamlPathNote(file, fileText, [fileKey[k]], `unknown setting "${fileKey[k]}"${hint}`, 'key'));
+            if (file && fileKey[k] !== undefined)
+              return formatNoteLine(
+                yamlPathNote(file, fileText, [fileKey[k]], `unknown setting "${fileKey[k]}"${hint}`, 'key'),
+              );
             return `unknown setting "${k}"${origin[k] ? ` (from ${origin[k]})` : ''}${hint}`;
           })
           .join('\n  ');
       }
       const top = String(issue.path[0] ?? '');
       if (file && fileKey[top] !== undefined && origin[top] === `config file ${file}`) {
-        return formatNoteLine(yamlPathNote(file, fileText, [fileKey[top], ...issue.path.slice(1)], `${field}: ${issue.message}`));
+        return formatNoteLine(
+          yamlPathNote(file, fileText, [fileKey[top], ...issue.path.slice(1)], `${field}: ${issue.message}`),
+        );
       }
       const from = origin[top] ? ` (from ${origin[top]})` : '';
       return `${field}: ${issue.message}${from}`;

@@ -70,11 +70,16 @@ export const cores = z.union([z.literal('auto'), z.number(), z.string()]).transf
   return n;
 });
 
-export const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])]).transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+export const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
 
 /** A list from YAML, a repeated flag, or one comma-separated environment value. */
 const listOf = <T extends z.ZodType<string, string>>(item: T) =>
-  z.union([z.array(z.string()), z.string()]).transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean)).pipe(z.array(item));
+  z
+    .union([z.array(z.string()), z.string()])
+    .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(item));
 
 const fileList = listOf(z.string().min(1)).refine((l) => l.length > 0, 'expected at least one key file');
 
@@ -95,7 +100,10 @@ const callerPatterns = listOf(
 const isoTime = z.string().transform((s, ctx): Date => {
   const ms = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) ? Date.parse(s) : NaN;
   if (Number.isNaN(ms)) {
-    ctx.addIssue({ code: 'custom', message: `expected an ISO 8601 time with a zone, e.g. 2026-11-30T17:00:00Z, got "${s}"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected an ISO 8601 time with a zone, e.g. 2026-11-30T17:00:00Z, got "${s}"`,
+    });
     return z.NEVER;
   }
   return new Date(ms);
@@ -103,10 +111,16 @@ const isoTime = z.string().transform((s, ctx): Date => {
 
 /** "nats://host:4222" or several, comma-separated; each nats:// or tls:// with a host and port. */
 export const notifyUrls = z.string().transform((s, ctx): string[] => {
-  const urls = s.split(',').map((u) => u.trim()).filter(Boolean);
+  const urls = s
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
   const bad = urls.find((u) => !/^(nats|tls):\/\/([^@/\s]+@)?[^:/@\s]+:\d{1,5}$/.test(u));
   if (urls.length === 0 || bad !== undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected nats://HOST:PORT (or tls://, comma-separated for several), got "${bad ?? s}"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected nats://HOST:PORT (or tls://, comma-separated for several), got "${bad ?? s}"`,
+    });
     return z.NEVER;
   }
   return urls;
@@ -157,7 +171,9 @@ export const configSchema = z
       .refine((ms) => ms >= 1, { message: 'must be at least 1ms' })
       .default(DEFAULT_DECISION_CACHE_TTL_MS),
     /** OTLP/HTTP collector base URL (http://HOST:4318): one span per Check and per bundle activation. Absent: off, unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
-    otelEndpoint: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:4318' }).optional(),
+    otelEndpoint: z
+      .url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:4318' })
+      .optional(),
     /** Processes serving the gRPC port (node:cluster), each with its own Cedar instance; "auto" = one per CPU. */
     cores: cores.default(1),
     /** PEM certificate chain for the gRPC listener (TLS without a mesh). */
@@ -173,7 +189,10 @@ export const configSchema = z
     /** Envoy's HTTP ext_authz service (Istio envoyExtAuthzHttp) on this address; off when absent. */
     httpListen: hostPort.optional(),
     /** Envoy's http_service.path_prefix (Istio pathPrefix): removed from the path before deciding. */
-    httpPathPrefix: z.string().refine((p) => p === '' || p.startsWith('/'), 'must start with "/" (or be empty)').default(''),
+    httpPathPrefix: z
+      .string()
+      .refine((p) => p === '' || p.startsWith('/'), 'must start with "/" (or be empty)')
+      .default(''),
     /** Header whose URI= names the caller (XFCC, set by Envoy from the client certificate); "" for none. */
     httpIdentityHeader: z
       .string()
@@ -183,12 +202,17 @@ export const configSchema = z
 
     // S3 bundle source: used instead of `policies` when `bucket` and `bundle` are set.
     /** S3-compatible endpoint URL (MinIO, Ceph, R2, s3rver...); absent for AWS S3. */
-    s3Endpoint: z.url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:9000' }).optional(),
+    s3Endpoint: z
+      .url({ protocol: /^https?$/, message: 'expected an http(s) URL such as http://127.0.0.1:9000' })
+      .optional(),
     /** Region for request signing; the AWS chain (AWS_REGION, ~/.aws/config) otherwise, us-east-1 with an endpoint. */
     s3Region: z.string().min(1).optional(),
     /** Path-style bucket addressing; true by default when s3Endpoint is set. */
     s3ForcePathStyle: bool.optional(),
-    bucket: z.string().regex(/^[^/\s]+$/, 'expected a bucket name (no "/" or spaces)').optional(),
+    bucket: z
+      .string()
+      .regex(/^[^/\s]+$/, 'expected a bucket name (no "/" or spaces)')
+      .optional(),
     /** Key prefix of the bundle repository; "" for the bucket root. */
     prefix: z
       .string()
@@ -196,11 +220,16 @@ export const configSchema = z
       .transform((p) => (p === '' || p.endsWith('/') ? p : `${p}/`))
       .default(DEFAULT_BUNDLE_PREFIX),
     /** Bundle name: the store keeps <prefix><bundle>/<version>/bundle.tar.gz and <prefix><bundle>/current.json. */
-    bundle: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected letters, digits, ".", "_" or "-" (at most 128)').optional(),
+    bundle: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected letters, digits, ".", "_" or "-" (at most 128)')
+      .optional(),
     /** Directory where the last good bundle is kept, served at start when the store is unreachable. */
     stateDir: z.string().min(1).optional(),
     /** Absent: DEFAULT_POLL_INTERVAL_MS, or DEFAULT_PUSH_POLL_INTERVAL_MS with `notify` (see pollIntervalOf). */
-    pollInterval: duration.refine((ms) => ms >= MIN_POLL_INTERVAL_MS, `must be at least ${MIN_POLL_INTERVAL_MS}ms`).optional(),
+    pollInterval: duration
+      .refine((ms) => ms >= MIN_POLL_INTERVAL_MS, `must be at least ${MIN_POLL_INTERVAL_MS}ms`)
+      .optional(),
     /** NATS server URL(s), comma-separated (nats://HOST:4222, tls://...): push the pointer over JetStream, report to the fleet. */
     notify: notifyUrls.optional(),
     /** NATS credentials file (.creds: user JWT and NKey seed). */
@@ -231,35 +260,68 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     refineContextConfig(c, ctx);
     if (!!c.tlsCert !== !!c.tlsKey) {
-      ctx.addIssue({ code: 'custom', path: [c.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'tlsCert and tlsKey must be given together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.tlsCert ? 'tlsKey' : 'tlsCert'],
+        message: 'tlsCert and tlsKey must be given together',
+      });
     }
     if (c.allowedCallers.length > 0 && !c.tlsClientCa) {
-      ctx.addIssue({ code: 'custom', path: ['allowedCallers'], message: 'needs mTLS on the listener (tlsCert, tlsKey and tlsClientCa): without client certificates there is no caller identity to check' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedCallers'],
+        message:
+          'needs mTLS on the listener (tlsCert, tlsKey and tlsClientCa): without client certificates there is no caller identity to check',
+      });
     }
     if (c.signedNotBefore && !c.verifyKey) {
-      ctx.addIssue({ code: 'custom', path: ['signedNotBefore'], message: 'only applies with verifyKey (it is a floor on signature times)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['signedNotBefore'],
+        message: 'only applies with verifyKey (it is a floor on signature times)',
+      });
     }
     if (!!c.notifyTlsCert !== !!c.notifyTlsKey) {
-      ctx.addIssue({ code: 'custom', path: [c.notifyTlsCert ? 'notifyTlsKey' : 'notifyTlsCert'], message: 'notifyTlsCert and notifyTlsKey must be given together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.notifyTlsCert ? 'notifyTlsKey' : 'notifyTlsCert'],
+        message: 'notifyTlsCert and notifyTlsKey must be given together',
+      });
     }
     if (!c.notify) {
       for (const key of ['notifyCreds', 'notifyTlsCa', 'notifyTlsCert'] as const) {
-        if (c[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'only applies with notify (the NATS server URL)' });
+        if (c[key] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [key], message: 'only applies with notify (the NATS server URL)' });
       }
     }
     if (c.maxPolicyAge !== undefined && c.maxPolicyAge <= pollIntervalOf(c)) {
-      ctx.addIssue({ code: 'custom', path: ['maxPolicyAge'], message: `must be longer than the poll interval (${pollIntervalOf(c)}ms), or the policy would go stale between two polls` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxPolicyAge'],
+        message: `must be longer than the poll interval (${pollIntervalOf(c)}ms), or the policy would go stale between two polls`,
+      });
     }
     if (c.tlsClientCa && !c.tlsCert) {
-      ctx.addIssue({ code: 'custom', path: ['tlsClientCa'], message: 'mTLS needs a server certificate: set tlsCert and tlsKey too' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tlsClientCa'],
+        message: 'mTLS needs a server certificate: set tlsCert and tlsKey too',
+      });
     }
     // Half an S3 source is a mistake, not a request for the directory source.
-    if (c.bucket && !c.bundle) ctx.addIssue({ code: 'custom', path: ['bundle'], message: 'required with bucket (the bundle name to serve)' });
-    if (c.bundle && !c.bucket) ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required with bundle (the bucket holding it)' });
+    if (c.bucket && !c.bundle)
+      ctx.addIssue({ code: 'custom', path: ['bundle'], message: 'required with bucket (the bundle name to serve)' });
+    if (c.bundle && !c.bucket)
+      ctx.addIssue({ code: 'custom', path: ['bucket'], message: 'required with bundle (the bucket holding it)' });
     if (!c.bucket && !c.bundle) {
       // Silently ignoring these would, e.g., serve unverified policies when the operator asked for signatures.
       for (const key of ['verifyKey', 's3Endpoint', 'notify', 'maxPolicyAge'] as const) {
-        if (c[key] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'only applies to the S3 bundle source; set bucket and bundle too' });
+        if (c[key] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: 'only applies to the S3 bundle source; set bucket and bundle too',
+          });
       }
     }
   });

@@ -33,12 +33,15 @@ const durationMs = (min: number) =>
   z.union([z.string(), z.number()]).transform((s, ctx): number => {
     const ms = parseDurationMs(s);
     if (ms === undefined || ms < min) {
-      ctx.addIssue({ code: 'custom', message: ms === undefined ? `expected a duration such as 500ms, 2s or 1m, got "${s}"` : `must be at least ${min}ms` });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          ms === undefined ? `expected a duration such as 500ms, 2s or 1m, got "${s}"` : `must be at least ${min}ms`,
+      });
       return z.NEVER;
     }
     return ms;
   });
-
 
 const MIB = 1024 * 1024;
 

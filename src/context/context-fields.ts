@@ -45,9 +45,18 @@ export const DEFAULT_FIELD_SETTINGS: ContextFieldSettings = Object.freeze({ trus
 
 const NO_LISTS: string[] = [];
 
-export function contextFields(input: RequestModel, set: FieldSources, settings: ContextFieldSettings = DEFAULT_FIELD_SETTINGS): ContextFields {
+export function contextFields(
+  input: RequestModel,
+  set: FieldSources,
+  settings: ContextFieldSettings = DEFAULT_FIELD_SETTINGS,
+): ContextFields {
   const { hour, weekday } = (set.timeZone ?? UTC).fields(input.timeMs);
-  const fields: ContextFields = { sourceLists: matchLists(input, set, settings.trustedHops), load: settings.load.current(), hour, weekday };
+  const fields: ContextFields = {
+    sourceLists: matchLists(input, set, settings.trustedHops),
+    load: settings.load.current(),
+    hour,
+    weekday,
+  };
   const risk = riskScore(input, settings.risk);
   if (risk !== undefined) fields.risk = risk;
   return fields;

@@ -106,7 +106,8 @@ export function parseCidr(s: string): ParsedCidr | string {
     if (length < 0 || length > max) return `prefix length /${lenText} is out of range for this address`;
   }
   const masked = maskWords(ip.words, length);
-  if (masked.some((w, i) => w !== ip.words[i])) return `"${s}" has bits set past its /${slash === -1 ? max : s.slice(slash + 1)} prefix (did you mean ${formatMasked(ip.family, masked)}/${slash === -1 ? max : s.slice(slash + 1)}?)`;
+  if (masked.some((w, i) => w !== ip.words[i]))
+    return `"${s}" has bits set past its /${slash === -1 ? max : s.slice(slash + 1)} prefix (did you mean ${formatMasked(ip.family, masked)}/${slash === -1 ? max : s.slice(slash + 1)}?)`;
   return { family: ip.family, words: masked, length };
 }
 

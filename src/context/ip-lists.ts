@@ -70,7 +70,11 @@ class PrefixTrie {
   private grow(): void {
     const oldCap = this.lengths.length;
     const cap = oldCap * 2;
-    const widen = <T extends Uint32Array | Uint8Array | Int32Array>(old: T, make: (n: number) => T, fill?: number): T => {
+    const widen = <T extends Uint32Array | Uint8Array | Int32Array>(
+      old: T,
+      make: (n: number) => T,
+      fill?: number,
+    ): T => {
       const next = make((old.length / oldCap) * cap);
       if (fill !== undefined) next.fill(fill);
       next.set(old as never);
@@ -233,9 +237,12 @@ export class IpListIndex {
     const sorted = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (let i = 0; i < sorted.length; i++) {
       if (!LIST_NAME.test(sorted[i].name)) {
-        throw new IpListError(`${LISTS_DIR}${sorted[i].name}${LIST_SUFFIX}: a list name must be letters, digits, ".", "_" or "-"`);
+        throw new IpListError(
+          `${LISTS_DIR}${sorted[i].name}${LIST_SUFFIX}: a list name must be letters, digits, ".", "_" or "-"`,
+        );
       }
-      if (i > 0 && sorted[i].name === sorted[i - 1].name) throw new IpListError(`list "${sorted[i].name}" is defined twice`);
+      if (i > 0 && sorted[i].name === sorted[i - 1].name)
+        throw new IpListError(`list "${sorted[i].name}" is defined twice`);
     }
     const index = new IpListIndex(sorted.map((f) => f.name));
     sorted.forEach((file, listIndex) => {
@@ -245,7 +252,8 @@ export class IpListIndex {
         const line = (hash === -1 ? raw : raw.slice(0, hash)).trim();
         if (!line) return;
         const cidr = parseCidr(line);
-        if (typeof cidr === 'string') throw new IpListError(`${LISTS_DIR}${file.name}${LIST_SUFFIX} line ${n + 1}: ${cidr}`);
+        if (typeof cidr === 'string')
+          throw new IpListError(`${LISTS_DIR}${file.name}${LIST_SUFFIX} line ${n + 1}: ${cidr}`);
         (cidr.family === 4 ? index.v4 : index.v6).insert(cidr.words, cidr.length, listIndex);
         index.entryCounts[listIndex]++;
       });

@@ -75,7 +75,8 @@ export function parseJwks(text: string): JSONWebKeySet {
     throw new Error('the key set is not JSON');
   }
   const keys = (v as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.some((k) => !k || typeof k !== 'object' || Array.isArray(k))) throw new Error('the key set is not a JWKS ({"keys": [...]})');
+  if (!Array.isArray(keys) || keys.some((k) => !k || typeof k !== 'object' || Array.isArray(k)))
+    throw new Error('the key set is not a JWKS ({"keys": [...]})');
   return v as JSONWebKeySet;
 }
 
@@ -151,7 +152,11 @@ export class RemoteKeySet {
 
   private async fetchOnce(): Promise<void> {
     try {
-      const res = await fetch(this.url, { signal: AbortSignal.timeout(this.options.timeoutMs), redirect: 'error', headers: { accept: 'application/json' } });
+      const res = await fetch(this.url, {
+        signal: AbortSignal.timeout(this.options.timeoutMs),
+        redirect: 'error',
+        headers: { accept: 'application/json' },
+      });
       if (res.status !== 200) {
         void res.body?.cancel();
         throw new Error(`the key set answered HTTP ${res.status}`);

@@ -9,7 +9,10 @@ import type { PrincipalRef } from './principal.js';
 
 export const USER_TYPE = 'User';
 export const DEFAULT_PRINCIPAL_CLAIM = 'sub';
-export const DEFAULT_PARENT_CLAIMS: Readonly<Record<string, string>> = Object.freeze({ groups: 'Group', roles: 'Role' });
+export const DEFAULT_PARENT_CLAIMS: Readonly<Record<string, string>> = Object.freeze({
+  groups: 'Group',
+  roles: 'Role',
+});
 /** Deeper claim structures are cut here; no policy reads that far and a hostile token could nest deeply. */
 const MAX_CLAIM_DEPTH = 8;
 /** Parents taken from one claim; a token listing thousands of groups is refused, not expanded. */
@@ -22,7 +25,10 @@ export interface ClaimMapping {
   parentClaims: Readonly<Record<string, string>>;
 }
 
-export const DEFAULT_CLAIM_MAPPING: ClaimMapping = Object.freeze({ principalClaim: DEFAULT_PRINCIPAL_CLAIM, parentClaims: DEFAULT_PARENT_CLAIMS });
+export const DEFAULT_CLAIM_MAPPING: ClaimMapping = Object.freeze({
+  principalClaim: DEFAULT_PRINCIPAL_CLAIM,
+  parentClaims: DEFAULT_PARENT_CLAIMS,
+});
 
 export function claimAt(claims: Record<string, unknown>, path: string): unknown {
   if (!path.includes('.')) return claims[path];
@@ -69,9 +75,13 @@ export function namesIn(v: unknown): string[] {
 }
 
 /** The principal for a verified payload, or a message saying why there is none. */
-export function claimsToPrincipal(claims: Record<string, unknown>, mapping: ClaimMapping = DEFAULT_CLAIM_MAPPING): PrincipalRef | string {
+export function claimsToPrincipal(
+  claims: Record<string, unknown>,
+  mapping: ClaimMapping = DEFAULT_CLAIM_MAPPING,
+): PrincipalRef | string {
   const id = claimAt(claims, mapping.principalClaim);
-  if (typeof id !== 'string' || id === '') return `the token has no "${mapping.principalClaim}" claim to identify the user`;
+  if (typeof id !== 'string' || id === '')
+    return `the token has no "${mapping.principalClaim}" claim to identify the user`;
   const attrs: Record<string, CedarValueJson> = {};
   for (const [k, v] of Object.entries(claims)) {
     if (k.startsWith('__')) continue;
@@ -81,7 +91,8 @@ export function claimsToPrincipal(claims: Record<string, unknown>, mapping: Clai
   const parents: { type: string; id: string }[] = [];
   for (const [claim, type] of Object.entries(mapping.parentClaims)) {
     const names = namesIn(claimAt(claims, claim));
-    if (names.length > MAX_PARENTS_PER_CLAIM) return `the token's "${claim}" claim lists more than ${MAX_PARENTS_PER_CLAIM} entries`;
+    if (names.length > MAX_PARENTS_PER_CLAIM)
+      return `the token's "${claim}" claim lists more than ${MAX_PARENTS_PER_CLAIM} entries`;
     for (const name of names) parents.push({ type, id: name });
   }
   return { type: USER_TYPE, id, attrs, parents };

@@ -20,7 +20,18 @@ export const JWT_AUTHN_NAMESPACE = 'envoy.filters.http.jwt_authn';
 /** A route sets context_extensions { jwt: "ignore" } (per-route CheckSettings) to skip token handling. */
 export const JWT_CONTEXT_EXTENSION = 'jwt';
 export const JWT_IGNORE = 'ignore';
-export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const DEFAULT_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 /** Bounds on the token caches: about 10 MB of tokens at most, evicted oldest first. */
 export const MAX_VERIFIED_TOKENS = 10_000;
 export const MAX_REJECTED_TOKENS = 10_000;
@@ -111,7 +122,11 @@ export class JwtIdentity {
       } else {
         // Keys never go stale by age: the background refresh replaces them, and if the
         // issuer is down we keep verifying with the last keys rather than failing everyone.
-        const remote = new RemoteKeySet(s.keys.url, { timeoutMs: settings.jwks.timeoutMs, cooldownMs: settings.jwks.cooldownMs, now: options.nowMs });
+        const remote = new RemoteKeySet(s.keys.url, {
+          timeoutMs: settings.jwks.timeoutMs,
+          cooldownMs: settings.jwks.cooldownMs,
+          now: options.nowMs,
+        });
         this.issuers.set(s.issuer, { settings: s, getKey: remote.getKey, remote });
       }
     }
@@ -195,7 +210,8 @@ export class JwtIdentity {
     } catch {
       return this.remember(token, this.unauthenticated('the bearer token is not a well-formed JWT'), true);
     }
-    if (!issuer) return this.remember(token, this.unauthenticated('the token was not issued by a trusted issuer'), true);
+    if (!issuer)
+      return this.remember(token, this.unauthenticated('the token was not issued by a trusted issuer'), true);
     const s = issuer.settings;
     let payload: JWTPayload;
     try {
@@ -214,12 +230,18 @@ export class JwtIdentity {
     if (typeof principal === 'string') return this.remember(token, this.unauthenticated(principal), true);
     const outcome: IdentityOutcome = { kind: 'user', principal, via: 'token' };
     const untilMs = (payload.exp as number) * 1000 + s.clockSkewMs;
-    boundedSet(this.verified, token, { outcome: { kind: 'user', principal, via: 'cached' }, untilMs }, MAX_VERIFIED_TOKENS);
+    boundedSet(
+      this.verified,
+      token,
+      { outcome: { kind: 'user', principal, via: 'cached' }, untilMs },
+      MAX_VERIFIED_TOKENS,
+    );
     return this.report(outcome, 'verified');
   }
 
   private verifyFailure(token: string, issuer: string, err: Error): IdentityOutcome {
-    if (err instanceof errors.JWTExpired) return this.remember(token, this.unauthenticated('the token has expired'), true);
+    if (err instanceof errors.JWTExpired)
+      return this.remember(token, this.unauthenticated('the token has expired'), true);
     if (err instanceof errors.JWTClaimValidationFailed) {
       const permanent = err.claim !== 'nbf';
       const message =
@@ -230,32 +252,68 @@ export class JwtIdentity {
             : `the token's "${err.claim}" claim is not acceptable (${err.reason})`;
       return this.remember(token, this.unauthenticated(message), permanent);
     }
-    if (err instanceof errors.JOSEAlgNotAllowed) return this.remember(token, this.unauthenticated('the token is signed with an algorithm that is not allowed'), true);
-    if (err instanceof errors.JWSSignatureVerificationFailed) return this.remember(token, this.unauthenticated('the token signature is invalid'), true);
+    if (err instanceof errors.JOSEAlgNotAllowed)
+      return this.remember(
+        token,
+        this.unauthenticated('the token is signed with an algorithm that is not allowed'),
+        true,
+      );
+    if (err instanceof errors.JWSSignatureVerificationFailed)
+      return this.remember(token, this.unauthenticated('the token signature is invalid'), true);
     if (err instanceof WeakKeyError) return this.remember(token, this.unauthenticated(err.message), true);
     if (err instanceof KeysUnavailableError) {
-      return this.report({ kind: 'rejected', reason: 'identity_unavailable', message: `the signing keys of ${issuer} could not be fetched: ${err.message}` }, 'unavailable');
+      return this.report(
+        {
+          kind: 'rejected',
+          reason: 'identity_unavailable',
+          message: `the signing keys of ${issuer} could not be fetched: ${err.message}`,
+        },
+        'unavailable',
+      );
     }
     // Unknown kid: the issuer may be rotating keys; the key set was refetched (outside its cooldown) already. Not remembered.
-    if (err instanceof errors.JWKSNoMatchingKey) return this.report(this.unauthenticated('no signing key of the issuer matches the token (unknown key id)'), 'rejected');
-    if (err instanceof errors.JWKSMultipleMatchingKeys) return this.remember(token, this.unauthenticated('several signing keys match the token; it must name its key id (kid)'), true);
-    if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid || err instanceof errors.JOSENotSupported) {
+    if (err instanceof errors.JWKSNoMatchingKey)
+      return this.report(
+        this.unauthenticated('no signing key of the issuer matches the token (unknown key id)'),
+        'rejected',
+      );
+    if (err instanceof errors.JWKSMultipleMatchingKeys)
+      return this.remember(
+        token,
+        this.unauthenticated('several signing keys match the token; it must name its key id (kid)'),
+        true,
+      );
+    if (
+      err instanceof errors.JWSInvalid ||
+      err instanceof errors.JWTInvalid ||
+      err instanceof errors.JOSENotSupported
+    ) {
       return this.remember(token, this.unauthenticated('the bearer token is not a well-formed signed JWT'), true);
     }
     // Timeouts, refused connections, a non-JSON key set: the issuer, not the caller, is at fault.
     return this.report(
-      { kind: 'rejected', reason: 'identity_unavailable', message: `the signing keys of ${issuer} could not be fetched: ${err.message}` },
+      {
+        kind: 'rejected',
+        reason: 'identity_unavailable',
+        message: `the signing keys of ${issuer} could not be fetched: ${err.message}`,
+      },
       'unavailable',
     );
   }
 
   private remember(token: string, outcome: IdentityOutcome, permanent: boolean): IdentityOutcome {
-    if (permanent) boundedSet(this.rejected, token, { outcome, untilMs: this.now() + REJECTED_TTL_MS }, MAX_REJECTED_TOKENS);
+    if (permanent)
+      boundedSet(this.rejected, token, { outcome, untilMs: this.now() + REJECTED_TTL_MS }, MAX_REJECTED_TOKENS);
     return this.report(outcome, 'rejected');
   }
 
   unauthenticated(description: string): IdentityOutcome {
-    return { kind: 'rejected', reason: 'unauthenticated', message: description, wwwAuthenticate: bearerChallenge(this.settings.realm, description) };
+    return {
+      kind: 'rejected',
+      reason: 'unauthenticated',
+      message: description,
+      wwwAuthenticate: bearerChallenge(this.settings.realm, description),
+    };
   }
 
   /**
@@ -269,7 +327,8 @@ export class JwtIdentity {
     const accepted = this.upstreamIssuers();
     if (this.settings.upstreamMetadata) {
       const found = metadataPayload(input.filterMetadata[JWT_AUTHN_NAMESPACE], accepted);
-      if (found === 'unaccepted') return this.unauthenticated('the verified token was not issued by a configured issuer');
+      if (found === 'unaccepted')
+        return this.unauthenticated('the verified token was not issued by a configured issuer');
       payload = found;
     }
     const header = this.settings.upstreamHeader;
@@ -283,10 +342,13 @@ export class JwtIdentity {
     }
     if (!payload) return undefined;
     const iss = typeof payload.iss === 'string' ? payload.iss : undefined;
-    if (iss === undefined || !accepted.has(iss)) return this.unauthenticated('the verified token was not issued by a configured issuer');
-    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) return this.unauthenticated('the verified token has no "exp" claim');
+    if (iss === undefined || !accepted.has(iss))
+      return this.unauthenticated('the verified token was not issued by a configured issuer');
+    if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp))
+      return this.unauthenticated('the verified token has no "exp" claim');
     // Envoy checked exp when it verified; a payload replayed later must still be in date.
-    if (payload.exp * 1000 + this.settings.clockSkewMs <= this.now()) return this.unauthenticated('the token has expired');
+    if (payload.exp * 1000 + this.settings.clockSkewMs <= this.now())
+      return this.unauthenticated('the token has expired');
     const mapping = this.issuers.get(iss)?.settings.mapping ?? this.defaultMapping();
     const principal = claimsToPrincipal(payload, mapping);
     if (typeof principal === 'string') return this.unauthenticated(principal);
@@ -318,7 +380,10 @@ export function bearerChallenge(realm: string, description: string): string {
 }
 
 /** The payload of an accepted issuer; 'unaccepted' when jwt_authn verified only tokens of other issuers. */
-function metadataPayload(ns: unknown, accepted: ReadonlySet<string>): Record<string, unknown> | 'unaccepted' | undefined {
+function metadataPayload(
+  ns: unknown,
+  accepted: ReadonlySet<string>,
+): Record<string, unknown> | 'unaccepted' | undefined {
   if (!ns || typeof ns !== 'object') return undefined;
   let seen = false;
   for (const v of Object.values(ns as Record<string, unknown>)) {

@@ -12,7 +12,12 @@ export interface PrincipalRef {
   parents: { type: string; id: string }[];
 }
 
-export const ANONYMOUS: PrincipalRef = Object.freeze({ type: 'Anonymous', id: 'anonymous', attrs: {}, parents: [] }) as PrincipalRef;
+export const ANONYMOUS: PrincipalRef = Object.freeze({
+  type: 'Anonymous',
+  id: 'anonymous',
+  attrs: {},
+  parents: [],
+}) as PrincipalRef;
 
 /** spiffe://TRUST_DOMAIN/ns/NS/sa/SA → { trustDomain, namespace, serviceAccount }; {} for any other shape (identity/spiffe-id.ts). */
 export const parseSpiffeId = spiffeAttributes;

@@ -4,7 +4,13 @@
  * (server and `authz check` alike) and handed to the pipeline (src/pipeline/decide-check.ts).
  */
 import type { RequestModel } from '../envoy/request-model.js';
-import { contextFields, DEFAULT_FIELD_SETTINGS, type ContextFieldSettings, type ContextFields, type FieldSources } from './context-fields.js';
+import {
+  contextFields,
+  DEFAULT_FIELD_SETTINGS,
+  type ContextFieldSettings,
+  type ContextFields,
+  type FieldSources,
+} from './context-fields.js';
 import type { IdentityOutcome, JwtIdentity } from './jwt-identity.js';
 
 const NONE: IdentityOutcome = Object.freeze({ kind: 'none' });

@@ -26,9 +26,11 @@ export function serviceDirectoryFor(bundle: ServiceSources | null | undefined): 
     let named: Set<string> | undefined;
     const isKnown = (name: string): boolean => {
       if (set.entities.get(SERVICE_TYPE, name)) return true;
-      named ??= servicesNamedIn((function* () {
-        for (const p of set.policies.values()) yield p.json;
-      })());
+      named ??= servicesNamedIn(
+        (function* () {
+          for (const p of set.policies.values()) yield p.json;
+        })(),
+      );
       return named.has(name);
     };
     dir = new ServiceDirectory(bundle.settings, isKnown);

@@ -32,7 +32,12 @@ export class LocalTimeZone {
 
   /** Throws RangeError for a name Intl does not know. */
   constructor(readonly name: string = DEFAULT_TIMEZONE) {
-    this.format = new Intl.DateTimeFormat('en-US', { timeZone: name, hourCycle: 'h23', hour: 'numeric', weekday: 'short' });
+    this.format = new Intl.DateTimeFormat('en-US', {
+      timeZone: name,
+      hourCycle: 'h23',
+      hour: 'numeric',
+      weekday: 'short',
+    });
   }
 
   fields(ms: number): TimeFields {

@@ -37,11 +37,15 @@ const DEV_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S
 /** An embedded NATS with JetStream on loopback, or undefined (with the reason printed) when it cannot run. */
 async function startNats(dataDir: string): Promise<{ url: string; proc: ChildProcess } | undefined> {
   if (spawnSync(NATS_BINARY, ['--version'], { stdio: 'ignore' }).status !== 0) {
-    process.stdout.write(`${NATS_BINARY} not found: changes reach the dev server by polling every second (install nats-server to have them pushed)\n`);
+    process.stdout.write(
+      `${NATS_BINARY} not found: changes reach the dev server by polling every second (install nats-server to have them pushed)\n`,
+    );
     return undefined;
   }
   mkdirSync(dataDir, { recursive: true });
-  const proc = spawn(NATS_BINARY, ['-js', '-a', '127.0.0.1', '-p', String(NATS_PORT), '-sd', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(NATS_BINARY, ['-js', '-a', '127.0.0.1', '-p', String(NATS_PORT), '-sd', dataDir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const ready = await new Promise<boolean>((resolve) => {
     let output = '';
     const timer = setTimeout(() => resolve(false), NATS_READY_TIMEOUT_MS);
@@ -56,7 +60,9 @@ async function startNats(dataDir: string): Promise<{ url: string; proc: ChildPro
     proc.stdout!.on('data', onData);
     proc.once('exit', () => {
       clearTimeout(timer);
-      process.stdout.write(`nats-server did not start (port ${NATS_PORT} in use? set AUTHZ_DEV_NATS_PORT):\n${output.trim().split('\n').slice(-3).join('\n')}\n`);
+      process.stdout.write(
+        `nats-server did not start (port ${NATS_PORT} in use? set AUTHZ_DEV_NATS_PORT):\n${output.trim().split('\n').slice(-3).join('\n')}\n`,
+      );
       resolve(false);
     });
   });
@@ -79,7 +85,13 @@ async function main(): Promise<void> {
   const dataDir = path.join(DEV_DIR, 's3');
   const stateDir = path.join(DEV_DIR, 'state');
   mkdirSync(dataDir, { recursive: true });
-  const s3rver = new S3rver({ address: '127.0.0.1', port: S3_PORT, silent: true, directory: dataDir, configureBuckets: [{ name: BUCKET }] });
+  const s3rver = new S3rver({
+    address: '127.0.0.1',
+    port: S3_PORT,
+    silent: true,
+    directory: dataDir,
+    configureBuckets: [{ name: BUCKET }],
+  });
   await s3rver.run();
   const endpoint = `http://127.0.0.1:${S3_PORT}`;
 
@@ -92,7 +104,9 @@ async function main(): Promise<void> {
   } else {
     const built = await buildBundle(files, { name: BUNDLE, version });
     await pushBundle(store, built.tarball, built.manifest);
-    process.stdout.write(`published ${DEFAULT_POLICIES_DIR}/ as ${BUNDLE} ${version} (${built.report.passed} tests passed)\n`);
+    process.stdout.write(
+      `published ${DEFAULT_POLICIES_DIR}/ as ${BUNDLE} ${version} (${built.report.passed} tests passed)\n`,
+    );
   }
   const pointer = await store.getPointer();
   if (pointer.kind !== 'found') {
@@ -125,7 +139,9 @@ async function main(): Promise<void> {
     [
       '',
       `dev store  ${endpoint} (bucket ${BUCKET}, data in ${dataDir}/)`,
-      nats ? `push       ${nats.url} (JetStream; policy changes reach the server at once)` : 'push       none (polling every 1s)',
+      nats
+        ? `push       ${nats.url} (JetStream; policy changes reach the server at once)`
+        : 'push       none (polling every 1s)',
       `ext_authz  ${config.listen.host}:${server.grpcPort}   admin http://${config.admin.host}:${server.adminPort}/bundle`,
       '',
       'In another terminal:',

@@ -74,22 +74,34 @@ export const FORBIDDEN_HEADERS: ReadonlySet<string> = new Set([
 const FORBIDDEN_RESPONSE_HEADERS: ReadonlySet<string> = new Set(['content-length']);
 
 export function isEmptyEffects(e: AllowEffects): boolean {
-  return e.stripHeaders.length === 0 && e.setHeaders.length === 0 && e.stripQuery.length === 0 && e.responseHeaders.length === 0;
+  return (
+    e.stripHeaders.length === 0 &&
+    e.setHeaders.length === 0 &&
+    e.stripQuery.length === 0 &&
+    e.responseHeaders.length === 0
+  );
 }
 
 function checkHeaderName(name: string, where: string, response: boolean): void {
   if (!name) throw new EffectSyntaxError(`${where}: a header name is empty`);
-  if (name.startsWith(':')) throw new EffectSyntaxError(`${where}: "${name}" is a pseudo-header; Envoy does not let an authorization answer change it`);
-  if (!HEADER_NAME.test(name)) throw new EffectSyntaxError(`${where}: "${name}" is not a header name (letters, digits and !#$%&'*+.^_\`|~-)`);
+  if (name.startsWith(':'))
+    throw new EffectSyntaxError(
+      `${where}: "${name}" is a pseudo-header; Envoy does not let an authorization answer change it`,
+    );
+  if (!HEADER_NAME.test(name))
+    throw new EffectSyntaxError(`${where}: "${name}" is not a header name (letters, digits and !#$%&'*+.^_\`|~-)`);
   if (FORBIDDEN_HEADERS.has(name) || (response && FORBIDDEN_RESPONSE_HEADERS.has(name))) {
-    throw new EffectSyntaxError(`${where}: "${name}" cannot be changed by an authorization answer (Envoy forbids it or it belongs to one connection)`);
+    throw new EffectSyntaxError(
+      `${where}: "${name}" cannot be changed by an authorization answer (Envoy forbids it or it belongs to one connection)`,
+    );
   }
 }
 
 function splitList(text: string, where: string): string[] {
   const items = text.split(',').map((s) => s.trim());
   if (items.length === 1 && items[0] === '') throw new EffectSyntaxError(`${where}: the list is empty`);
-  if (items.some((s) => s === '')) throw new EffectSyntaxError(`${where}: "${text}" has an empty item (write names separated by single commas)`);
+  if (items.some((s) => s === ''))
+    throw new EffectSyntaxError(`${where}: "${text}" has an empty item (write names separated by single commas)`);
   return items;
 }
 
@@ -100,7 +112,9 @@ export function parseHeaderNameList(text: string, where: string): string[] {
     const name = raw.toLowerCase();
     const base = name.endsWith('*') ? name.slice(0, -1) : name;
     if (name.endsWith('*') && (base === '' || base.includes('*'))) {
-      throw new EffectSyntaxError(`${where}: "${raw}": a wildcard needs a prefix before one trailing * (e.g. x-internal-*)`);
+      throw new EffectSyntaxError(
+        `${where}: "${raw}": a wildcard needs a prefix before one trailing * (e.g. x-internal-*)`,
+      );
     }
     if (base.includes('*')) throw new EffectSyntaxError(`${where}: "${raw}": * may only end a name`);
     checkHeaderName(base, where, false);
@@ -117,7 +131,10 @@ export function parseHeaderNames(names: readonly string[], where: string): strin
 export function parseQueryNameList(text: string, where: string): string[] {
   const out: string[] = [];
   for (const name of splitList(text, where)) {
-    if (!QUERY_NAME.test(name)) throw new EffectSyntaxError(`${where}: "${name}" is not a query parameter name we can remove (letters, digits, ._~-[])`);
+    if (!QUERY_NAME.test(name))
+      throw new EffectSyntaxError(
+        `${where}: "${name}" is not a query parameter name we can remove (letters, digits, ._~-[])`,
+      );
     if (!out.includes(name)) out.push(name);
   }
   return out;
@@ -141,7 +158,8 @@ export function parseTemplate(text: string, where: string): TemplatePart[] {
       throw new EffectSyntaxError(`${where}: "${text}" has a } without its { (write }} for a literal brace)`);
     } else if (c === '{') {
       const end = text.indexOf('}', i + 1);
-      if (end < 0) throw new EffectSyntaxError(`${where}: "${text}" has a { that is never closed (write {{ for a literal brace)`);
+      if (end < 0)
+        throw new EffectSyntaxError(`${where}: "${text}" has a { that is never closed (write {{ for a literal brace)`);
       if (literal) parts.push({ text: literal });
       literal = '';
       parts.push({ path: parsePlaceholder(text.slice(i + 1, end).trim(), where) });
@@ -162,7 +180,9 @@ function parsePlaceholder(inner: string, where: string): string[] {
     throw new EffectSyntaxError(`${where}: {${inner}}: a placeholder starts with principal., context. or decision.`);
   }
   if (path.length < 2 || path.some((s) => !PATH_SEGMENT.test(s))) {
-    throw new EffectSyntaxError(`${where}: {${inner}} is not a placeholder (names of letters, digits, _ and - separated by dots, e.g. {principal.id})`);
+    throw new EffectSyntaxError(
+      `${where}: {${inner}} is not a placeholder (names of letters, digits, _ and - separated by dots, e.g. {principal.id})`,
+    );
   }
   if (root === 'decision' && (path.length !== 2 || !DECISION_FIELDS.includes(path[1]))) {
     throw new EffectSyntaxError(`${where}: {${inner}}: decision has only id and version`);
@@ -184,7 +204,8 @@ export function parseHeaderTemplateList(text: string, where: string, response: b
   const out: HeaderTemplate[] = [];
   for (const entry of entries) {
     const colon = entry.indexOf(':', entry.startsWith(':') ? 1 : 0);
-    if (colon <= 0) throw new EffectSyntaxError(`${where}: "${entry}" must look like "name: value" (pairs separated by ;)`);
+    if (colon <= 0)
+      throw new EffectSyntaxError(`${where}: "${entry}" must look like "name: value" (pairs separated by ;)`);
     const name = entry.slice(0, colon).trim().toLowerCase();
     checkHeaderName(name, where, response);
     if (out.some((t) => t.name === name)) throw new EffectSyntaxError(`${where}: "${name}" is set twice`);
@@ -214,7 +235,11 @@ function splitPairs(text: string): string[] {
 }
 
 /** A `name → template` map (bundle.yaml) → templates. */
-export function parseHeaderTemplateMap(map: Readonly<Record<string, string>>, where: string, response: boolean): HeaderTemplate[] {
+export function parseHeaderTemplateMap(
+  map: Readonly<Record<string, string>>,
+  where: string,
+  response: boolean,
+): HeaderTemplate[] {
   const out: HeaderTemplate[] = [];
   for (const [rawName, value] of Object.entries(map)) {
     const name = rawName.trim().toLowerCase();
@@ -229,7 +254,10 @@ export function parseHeaderTemplateMap(map: Readonly<Record<string, string>>, wh
 
 /** An error in one effect annotation; `annotation` names it (without `@`). */
 export class EffectAnnotationError extends EffectSyntaxError {
-  constructor(message: string, readonly annotation: EffectAnnotation) {
+  constructor(
+    message: string,
+    readonly annotation: EffectAnnotation,
+  ) {
     super(message);
   }
 }

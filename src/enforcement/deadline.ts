@@ -27,7 +27,8 @@ export function epochNowMs(): number {
  * @param grpcDeadline grpc-js's `call.getDeadline()`: a Date, epoch ms, or Infinity
  */
 export function decisionDeadline(startedMs: number, timeoutMs: number, grpcDeadline?: Date | number): Deadline {
-  const grpcMs = grpcDeadline === undefined ? Infinity : grpcDeadline instanceof Date ? grpcDeadline.getTime() : grpcDeadline;
+  const grpcMs =
+    grpcDeadline === undefined ? Infinity : grpcDeadline instanceof Date ? grpcDeadline.getTime() : grpcDeadline;
   const ownMs = timeoutMs > 0 ? startedMs + timeoutMs : Infinity;
   if (ownMs === Infinity && !Number.isFinite(grpcMs)) return NO_DEADLINE;
   return ownMs <= grpcMs ? { atMs: ownMs, source: 'decision-timeout' } : { atMs: grpcMs, source: 'grpc' };

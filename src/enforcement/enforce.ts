@@ -23,12 +23,22 @@ export const FAIL_OPEN_HEADER = 'x-authz-fail-open';
 export const MARKER_HEADERS = [DRY_RUN_HEADER, FAIL_OPEN_HEADER] as const;
 
 /** Reasons meaning "the engine could not decide": the route's fail mode answers. */
-export const FAIL_MODE_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['no_policy_set', 'policy_stale', 'evaluation_error', 'deadline_exceeded']);
+export const FAIL_MODE_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
+  'no_policy_set',
+  'policy_stale',
+  'evaluation_error',
+  'deadline_exceeded',
+]);
 /**
  * Reasons dry-run never turns into an allow: requests we cannot read, and
  * outages (an issuer whose keys cannot be fetched is not a rule's verdict).
  */
-const ALWAYS_ENFORCED: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['malformed_request', 'request_too_large', 'fail_closed', 'identity_unavailable']);
+const ALWAYS_ENFORCED: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
+  'malformed_request',
+  'request_too_large',
+  'fail_closed',
+  'identity_unavailable',
+]);
 
 /** The `decision` label of authz_decisions_total. */
 export type Outcome = 'allow' | 'deny' | 'dry_run_allow' | 'fail_open';
@@ -41,7 +51,11 @@ export interface Enforced {
   failCause?: ReasonCode;
 }
 
-export function enforceDecision(decision: Decision, route: RouteSettings, requestHeaders?: Readonly<Record<string, string>>): Enforced {
+export function enforceDecision(
+  decision: Decision,
+  route: RouteSettings,
+  requestHeaders?: Readonly<Record<string, string>>,
+): Enforced {
   if (decision.kind === 'deny') {
     if (FAIL_MODE_REASONS.has(decision.reason)) return failMode(decision, route, requestHeaders);
     if (route.dryRun && !ALWAYS_ENFORCED.has(decision.reason)) {
@@ -53,10 +67,18 @@ export function enforceDecision(decision: Decision, route: RouteSettings, reques
   return { answer: forged ? { ...decision, headersToRemove: forged } : decision, outcome: 'allow' };
 }
 
-function failMode(decision: Decision, route: RouteSettings, requestHeaders: Readonly<Record<string, string>> | undefined): Enforced {
+function failMode(
+  decision: Decision,
+  route: RouteSettings,
+  requestHeaders: Readonly<Record<string, string>> | undefined,
+): Enforced {
   const cause = decision.reason;
   if (route.failMode === 'open') {
-    return { answer: allowWith(decision, FAIL_OPEN_HEADER, 'true', requestHeaders), outcome: 'fail_open', failCause: cause };
+    return {
+      answer: allowWith(decision, FAIL_OPEN_HEADER, 'true', requestHeaders),
+      outcome: 'fail_open',
+      failCause: cause,
+    };
   }
   const answer: Decision = {
     ...decision,
@@ -68,7 +90,12 @@ function failMode(decision: Decision, route: RouteSettings, requestHeaders: Read
 }
 
 /** An allow that keeps the original reason (the metric label) and marks the request for the upstream. */
-function allowWith(decision: Decision, header: string, value: string, requestHeaders: Readonly<Record<string, string>> | undefined): Decision {
+function allowWith(
+  decision: Decision,
+  header: string,
+  value: string,
+  requestHeaders: Readonly<Record<string, string>> | undefined,
+): Decision {
   const answer: Decision = {
     kind: 'allow',
     reason: decision.reason,
@@ -84,7 +111,10 @@ function allowWith(decision: Decision, header: string, value: string, requestHea
   return answer;
 }
 
-function forgedMarkers(headers: Readonly<Record<string, string>> | undefined, setting: string | undefined): string[] | undefined {
+function forgedMarkers(
+  headers: Readonly<Record<string, string>> | undefined,
+  setting: string | undefined,
+): string[] | undefined {
   if (!headers) return undefined;
   let out: string[] | undefined;
   for (const h of MARKER_HEADERS) {

@@ -30,7 +30,10 @@ export interface RouteDefaults {
   dryRun: boolean;
 }
 
-export function routeSettings(ext: Readonly<Record<string, string>> | undefined, defaults: RouteDefaults): RouteSettings {
+export function routeSettings(
+  ext: Readonly<Record<string, string>> | undefined,
+  defaults: RouteDefaults,
+): RouteSettings {
   const fail = ext?.[FAIL_MODE_EXTENSION];
   const enforcement = ext?.[ENFORCEMENT_EXTENSION];
   if (fail === undefined && enforcement === undefined) return defaults;
@@ -48,7 +51,9 @@ export function routeSettings(ext: Readonly<Record<string, string>> | undefined,
     else if (enforcement === 'enforce') out.dryRun = false;
     else {
       out.dryRun = false;
-      warnings.push(`context_extensions["${ENFORCEMENT_EXTENSION}"]="${enforcement}" is not dry-run or enforce; enforcing`);
+      warnings.push(
+        `context_extensions["${ENFORCEMENT_EXTENSION}"]="${enforcement}" is not dry-run or enforce; enforcing`,
+      );
     }
   }
   if (warnings.length > 0) out.warning = warnings.join('; ');

@@ -56,7 +56,21 @@ export type WireScan = { ok: true } | ({ ok: false } & RequestRefusal);
  * The messages the scan descends into, by field number; every other field is
  * counted and skipped. `count` names the limit an occurrence counts against.
  */
-export type MessageKind = 'CheckRequest' | 'AttributeContext' | 'Peer' | 'Address' | 'Request' | 'HttpRequest' | 'HeaderMap' | 'HeaderEntry' | 'Metadata' | 'StructEntry' | 'Struct' | 'FieldEntry' | 'Value' | 'ListValue';
+export type MessageKind =
+  | 'CheckRequest'
+  | 'AttributeContext'
+  | 'Peer'
+  | 'Address'
+  | 'Request'
+  | 'HttpRequest'
+  | 'HeaderMap'
+  | 'HeaderEntry'
+  | 'Metadata'
+  | 'StructEntry'
+  | 'Struct'
+  | 'FieldEntry'
+  | 'Value'
+  | 'ListValue';
 export interface ChildField {
   kind?: MessageKind;
   count?: 'header' | 'contextExtension';
@@ -64,7 +78,14 @@ export interface ChildField {
 export const SCAN_SCHEMA: Record<MessageKind, Record<number, ChildField>> = {
   CheckRequest: { 1: { kind: 'AttributeContext' } },
   // source, destination, request, context_extensions, metadata_context, tls_session (leaf strings), route_metadata_context
-  AttributeContext: { 1: { kind: 'Peer' }, 2: { kind: 'Peer' }, 4: { kind: 'Request' }, 10: { count: 'contextExtension' }, 11: { kind: 'Metadata' }, 13: { kind: 'Metadata' } },
+  AttributeContext: {
+    1: { kind: 'Peer' },
+    2: { kind: 'Peer' },
+    4: { kind: 'Request' },
+    10: { count: 'contextExtension' },
+    11: { kind: 'Metadata' },
+    13: { kind: 'Metadata' },
+  },
   Peer: { 1: { kind: 'Address' } },
   Address: {},
   Request: { 2: { kind: 'HttpRequest' } },
@@ -100,9 +121,16 @@ export interface ScanState {
  * One pass over the wire bytes: refuses (with the limit it passed) before
  * counting more than `maxFields` fields, and names malformed bytes. Never throws.
  */
-export function scanCheckRequest(bytes: Uint8Array, limits: CheckRequestLimits = DEFAULT_CHECK_REQUEST_LIMITS): WireScan {
+export function scanCheckRequest(
+  bytes: Uint8Array,
+  limits: CheckRequestLimits = DEFAULT_CHECK_REQUEST_LIMITS,
+): WireScan {
   if (bytes.length > limits.maxRequestBytes) {
-    return { ok: false, reason: 'request_too_large', message: `CheckRequest is ${bytes.length} bytes, more than the limit of ${limits.maxRequestBytes} (max-request-bytes)` };
+    return {
+      ok: false,
+      reason: 'request_too_large',
+      message: `CheckRequest is ${bytes.length} bytes, more than the limit of ${limits.maxRequestBytes} (max-request-bytes)`,
+    };
   }
   const state: ScanState = { bytes, limits, fields: 0, headers: 0, headerBytes: 0, contextExtensions: 0 };
   try {
@@ -164,10 +192,17 @@ function scanMessage(state: ScanState, kind: MessageKind, start: number, end: nu
 }
 
 /** Counts one header or context_extensions entry (empty ones included) and its key and value bytes. */
-export function countEntry(state: ScanState, what: 'header' | 'contextExtension', start: number, end: number, parent: MessageKind): void {
+export function countEntry(
+  state: ScanState,
+  what: 'header' | 'contextExtension',
+  start: number,
+  end: number,
+  parent: MessageKind,
+): void {
   const { limits } = state;
   if (what === 'contextExtension') {
-    if (++state.contextExtensions > limits.maxContextExtensions) tooLarge(`request has more than ${limits.maxContextExtensions} context_extensions`);
+    if (++state.contextExtensions > limits.maxContextExtensions)
+      tooLarge(`request has more than ${limits.maxContextExtensions} context_extensions`);
     return;
   }
   if (++state.headers > limits.maxHeaders) tooLarge(`request has more than ${limits.maxHeaders} headers`);
@@ -216,7 +251,10 @@ export function refusedCheckRequest(refusal: RequestRefusal): RefusedCheckReques
  * any refusal or decoder exception into a refusal value (a throw here would be
  * answered by grpc-js as INTERNAL, which is not a decision).
  */
-export function boundedCheckRequestDeserializer(decode: (bytes: Buffer) => WireCheckRequest, limits: CheckRequestLimits): (bytes: Buffer) => WireCheckRequest {
+export function boundedCheckRequestDeserializer(
+  decode: (bytes: Buffer) => WireCheckRequest,
+  limits: CheckRequestLimits,
+): (bytes: Buffer) => WireCheckRequest {
   return (bytes) => {
     const scan = scanCheckRequest(bytes, limits);
     if (!scan.ok) return refusedCheckRequest({ reason: scan.reason, message: scan.message });

@@ -9,7 +9,14 @@ import type { InputResult, PeerModel, RequestModel } from './request-model.js';
 import { NO_BODY, requestBody, type BodyLimits } from './request-body.js';
 import { canonicalHost } from './service-names.js';
 import { ServiceDirectory, type TargetResult } from './target-service.js';
-import type { WireCheckRequest, WireHeaderValue, WireHttpRequest, WirePeer, WireStruct, WireStructValue } from './wire-types.js';
+import type {
+  WireCheckRequest,
+  WireHeaderValue,
+  WireHttpRequest,
+  WirePeer,
+  WireStruct,
+  WireStructValue,
+} from './wire-types.js';
 
 /** Envoy's own default is 100 headers; meshes raise it. Past this we refuse rather than spend. */
 export const MAX_HEADERS = 1000;
@@ -27,7 +34,10 @@ export interface InputOptions {
 
 const DEFAULT_OPTIONS: InputOptions = { nowMs: Date.now };
 
-export function checkRequestToInput(req: WireCheckRequest | null | undefined, options: InputOptions = DEFAULT_OPTIONS): InputResult {
+export function checkRequestToInput(
+  req: WireCheckRequest | null | undefined,
+  options: InputOptions = DEFAULT_OPTIONS,
+): InputResult {
   const attrs = req?.attributes;
   if (!attrs || typeof attrs !== 'object') return malformed('CheckRequest has no attributes');
   const http = attrs.request?.http;
@@ -44,11 +54,33 @@ export function checkRequestToInput(req: WireCheckRequest | null | undefined, op
     if (!attrs.source && !attrs.destination) {
       return malformed('CheckRequest has neither attributes.request.http nor source/destination peers');
     }
-    const target = targets.resolve({ kind: 'network', extensionService: contextExtensions.service ?? '', destinationPrincipal: destination.principal, host: canonicalHost(sni), destinationIp: destination.ip });
+    const target = targets.resolve({
+      kind: 'network',
+      extensionService: contextExtensions.service ?? '',
+      destinationPrincipal: destination.principal,
+      host: canonicalHost(sni),
+      destinationIp: destination.ip,
+    });
     const input: RequestModel = {
-      kind: 'network', method: '', path: '', rawPath: '', query: {}, host: '', scheme: '', protocol: '',
-      headers: {}, headerCount: 0, source, destination, timeMs, contextExtensions, service: '', sni,
-      requestId: '', filterMetadata, body: NO_BODY,
+      kind: 'network',
+      method: '',
+      path: '',
+      rawPath: '',
+      query: {},
+      host: '',
+      scheme: '',
+      protocol: '',
+      headers: {},
+      headerCount: 0,
+      source,
+      destination,
+      timeMs,
+      contextExtensions,
+      service: '',
+      sni,
+      requestId: '',
+      filterMetadata,
+      body: NO_BODY,
     };
     return withTarget(input, target);
   }
@@ -91,7 +123,12 @@ export function checkRequestToInput(req: WireCheckRequest | null | undefined, op
     filterMetadata,
     body: requestBody(http, headers, options.bodyLimits),
   };
-  const target = targets.resolve({ kind: 'http', extensionService: contextExtensions.service ?? '', destinationPrincipal: destination.principal, host });
+  const target = targets.resolve({
+    kind: 'http',
+    extensionService: contextExtensions.service ?? '',
+    destinationPrincipal: destination.principal,
+    host,
+  });
   return withTarget(input, target);
 }
 

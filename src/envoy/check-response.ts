@@ -74,8 +74,10 @@ export function decisionToCheckResponse(decision: Decision, meta?: DecisionMetad
   if (decision.kind === 'allow') {
     const ok: NonNullable<WireCheckResponse['ok_response']> = { headers: headerOptions(decision.headers) };
     if (decision.responseHeaders) ok.response_headers_to_add = headerOptions(decision.responseHeaders);
-    if (decision.headersToRemove && decision.headersToRemove.length > 0) ok.headers_to_remove = decision.headersToRemove;
-    if (decision.queryParametersToRemove && decision.queryParametersToRemove.length > 0) ok.query_parameters_to_remove = decision.queryParametersToRemove;
+    if (decision.headersToRemove && decision.headersToRemove.length > 0)
+      ok.headers_to_remove = decision.headersToRemove;
+    if (decision.queryParametersToRemove && decision.queryParametersToRemove.length > 0)
+      ok.query_parameters_to_remove = decision.queryParametersToRemove;
     return { status: { code: GRPC_OK }, ok_response: ok, dynamic_metadata: metadata };
   }
   return {

@@ -81,7 +81,11 @@ export function stripPathPrefix(url: string, pathPrefix: string): string {
   return url;
 }
 
-export function httpCheckToCheckRequest(check: HttpCheck, settings: HttpCheckSettings, nowMs: number): WireCheckRequest {
+export function httpCheckToCheckRequest(
+  check: HttpCheck,
+  settings: HttpCheckSettings,
+  nowMs: number,
+): WireCheckRequest {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(check.headers)) {
     if (value === undefined) continue;

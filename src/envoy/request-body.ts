@@ -56,7 +56,11 @@ export const NO_BODY: RequestBody = Object.freeze({ truncated: false, text: () =
  * The body of `http`, read lazily. `headers` are the collected lower-case
  * headers (for the partial-body flag and the content type).
  */
-export function requestBody(http: WireHttpRequest, headers: Record<string, string>, limits: BodyLimits = DEFAULT_BODY_LIMITS): RequestBody {
+export function requestBody(
+  http: WireHttpRequest,
+  headers: Record<string, string>,
+  limits: BodyLimits = DEFAULT_BODY_LIMITS,
+): RequestBody {
   // Only real bytes count as raw_body: a hand-written CheckRequest (authz check --request) may hold anything there.
   const rawBytes = http.raw_body instanceof Uint8Array && http.raw_body.length > 0 ? http.raw_body : undefined;
   const raw = rawBytes ?? (typeof http.body === 'string' && http.body.length > 0 ? http.body : undefined);
@@ -71,7 +75,8 @@ export function requestBody(http: WireHttpRequest, headers: Record<string, strin
   let text: string | undefined;
   let json: JsonValue | undefined;
   let parsed = false;
-  const readText = (): string => (text ??= typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('utf8'));
+  const readText = (): string =>
+    (text ??= typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.length).toString('utf8'));
   return {
     truncated: false,
     text: readText,

@@ -34,7 +34,11 @@ function stripPort(host: string): string {
  * when the host is not one of that namespace's forms (another namespace, an
  * external name, an IP address).
  */
-export function kubernetesServiceName(host: string, namespace: string, clusterDomain: string = DEFAULT_CLUSTER_DOMAIN): string | undefined {
+export function kubernetesServiceName(
+  host: string,
+  namespace: string,
+  clusterDomain: string = DEFAULT_CLUSTER_DOMAIN,
+): string | undefined {
   if (!host || isIP(host) !== 0) return undefined;
   const labels = host.split('.');
   const name = labels[0];
@@ -48,6 +52,10 @@ export function kubernetesServiceName(host: string, namespace: string, clusterDo
 }
 
 /** Every form of `name` in `namespace` except the bare name: `name.ns`, `name.ns.svc`, `name.ns.svc.<domain>`. */
-export function kubernetesForms(name: string, namespace: string, clusterDomain: string = DEFAULT_CLUSTER_DOMAIN): string[] {
+export function kubernetesForms(
+  name: string,
+  namespace: string,
+  clusterDomain: string = DEFAULT_CLUSTER_DOMAIN,
+): string[] {
   return [`${name}.${namespace}`, `${name}.${namespace}.svc`, `${name}.${namespace}.svc.${clusterDomain}`];
 }

@@ -50,9 +50,13 @@ export function simpleRequestToCheckRequest(r: SimpleRequest | WireCheckRequest)
     context_extensions: s.contextExtensions ?? {},
   };
   if (s.sni) attributes.tls_session = { sni: s.sni };
-  if (s.metadata) attributes.metadata_context = { filter_metadata: Object.fromEntries(Object.entries(s.metadata).map(([k, v]) => [k, jsonToStruct(v)])) };
+  if (s.metadata)
+    attributes.metadata_context = {
+      filter_metadata: Object.fromEntries(Object.entries(s.metadata).map(([k, v]) => [k, jsonToStruct(v)])),
+    };
   const request: NonNullable<NonNullable<WireCheckRequest['attributes']>['request']> = {};
-  if (!Number.isNaN(timeMs)) request.time = { seconds: String(Math.floor(timeMs / 1000)), nanos: (timeMs % 1000) * 1e6 };
+  if (!Number.isNaN(timeMs))
+    request.time = { seconds: String(Math.floor(timeMs / 1000)), nanos: (timeMs % 1000) * 1e6 };
   if (!s.network) {
     const headers: WireHeaderValue[] = Object.entries(s.headers ?? {}).map(([key, value]) => ({ key, value }));
     const pathWithQuery = s.path ?? '/';

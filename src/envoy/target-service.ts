@@ -39,7 +39,12 @@ export interface TargetSettings {
   clusterDomain: string;
 }
 
-export const DEFAULT_TARGET_SETTINGS: TargetSettings = Object.freeze({ services: {}, gateways: [], frontProxy: true, clusterDomain: DEFAULT_CLUSTER_DOMAIN });
+export const DEFAULT_TARGET_SETTINGS: TargetSettings = Object.freeze({
+  services: {},
+  gateways: [],
+  frontProxy: true,
+  clusterDomain: DEFAULT_CLUSTER_DOMAIN,
+});
 
 export type TargetVia = 'context_extensions' | 'identity' | 'host' | 'address';
 
@@ -90,13 +95,18 @@ export class ServiceDirectory {
       this.claimHost(service, service, `services.${service}`);
       for (const [n, identity] of entry.identities.entries()) {
         const other = this.byIdentity.get(identity);
-        if (other !== undefined && other !== service) this.problems.push(`services.${service}.identities.${n}: ${identity} is already an identity of ${other}`);
+        if (other !== undefined && other !== service)
+          this.problems.push(`services.${service}.identities.${n}: ${identity} is already an identity of ${other}`);
         else this.byIdentity.set(identity, service);
-        if (this.gateways.has(identity)) this.problems.push(`services.${service}.identities.${n}: ${identity} is also listed in gateways`);
+        if (this.gateways.has(identity))
+          this.problems.push(`services.${service}.identities.${n}: ${identity} is also listed in gateways`);
         const id = parseSpiffeId(identity);
-        if (id) for (const form of kubernetesForms(service, id.namespace, settings.clusterDomain)) this.claimHost(form, service, `services.${service}.identities.${n}`);
+        if (id)
+          for (const form of kubernetesForms(service, id.namespace, settings.clusterDomain))
+            this.claimHost(form, service, `services.${service}.identities.${n}`);
       }
-      for (const [n, host] of entry.hosts.entries()) this.claimHost(canonicalHost(host), service, `services.${service}.hosts.${n}`);
+      for (const [n, host] of entry.hosts.entries())
+        this.claimHost(canonicalHost(host), service, `services.${service}.hosts.${n}`);
     }
   }
 
@@ -136,7 +146,8 @@ export class ServiceDirectory {
     if (id) {
       // The map names this service by other identities: an unlisted workload
       // with the same account name does not get to be it.
-      if (Object.hasOwn(this.settings.services, id.serviceAccount)) return { service: principal, namespace: id.namespace };
+      if (Object.hasOwn(this.settings.services, id.serviceAccount))
+        return { service: principal, namespace: id.namespace };
       return { service: id.serviceAccount, namespace: id.namespace };
     }
     // A SPIFFE id of another shape is still vouched for: its whole text names the target.
@@ -154,7 +165,8 @@ export class ServiceDirectory {
   }
 
   resolve(q: TargetQuery): TargetResult {
-    if (q.extensionService) return { ok: true, service: this.serviceOfName(q.extensionService), via: 'context_extensions' };
+    if (q.extensionService)
+      return { ok: true, service: this.serviceOfName(q.extensionService), via: 'context_extensions' };
     const principal = q.destinationPrincipal;
     if (this.isGateway(principal)) return this.byRoutingHost(q, `the gateway ${principal}`);
     const identity = this.serviceOfIdentity(principal);
@@ -192,8 +204,16 @@ export class ServiceDirectory {
     if (q.kind === 'network') {
       if (q.destinationPrincipal) return { ok: true, service: q.destinationPrincipal, via: 'identity' };
       if (q.destinationIp) return { ok: true, service: q.destinationIp, via: 'address' };
-      return { ok: false, reason: 'malformed_request', message: 'network check names no destination (no SNI, principal or address)' };
+      return {
+        ok: false,
+        reason: 'malformed_request',
+        message: 'network check names no destination (no SNI, principal or address)',
+      };
     }
-    return { ok: false, reason: 'malformed_request', message: `attributes.request.http.host is missing and no context_extensions["service"] is set (the host names the service at ${where})` };
+    return {
+      ok: false,
+      reason: 'malformed_request',
+      message: `attributes.request.http.host is missing and no context_extensions["service"] is set (the host names the service at ${where})`,
+    };
   }
 }

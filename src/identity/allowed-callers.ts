@@ -28,7 +28,10 @@ export const MAX_SPIFFE_ID_LENGTH = 2048;
 /** Whether `id` is a SPIFFE id by the spec (no empty, "." or ".." segments, no query, fragment, port or user info). */
 export function isSpiffeId(id: string): boolean {
   if (id.length > MAX_SPIFFE_ID_LENGTH || !SPIFFE_ID.test(id)) return false;
-  return !id.slice('spiffe://'.length).split('/').some((s) => s === '.' || s === '..');
+  return !id
+    .slice('spiffe://'.length)
+    .split('/')
+    .some((s) => s === '.' || s === '..');
 }
 
 /** Why `pattern` cannot be an allowed-callers entry, or undefined when it can. */
@@ -39,7 +42,8 @@ export function callerPatternProblem(pattern: string): string | undefined {
     }
     return undefined;
   }
-  if (!isSpiffeId(pattern)) return `"${pattern}" is not a SPIFFE id (spiffe://TRUST_DOMAIN/PATH), nor a prefix ending in "*"`;
+  if (!isSpiffeId(pattern))
+    return `"${pattern}" is not a SPIFFE id (spiffe://TRUST_DOMAIN/PATH), nor a prefix ending in "*"`;
   return undefined;
 }
 
@@ -104,10 +108,14 @@ export function spiffeIdOfCertificate(cert: Pick<PeerCertificate, 'subjectaltnam
 export type CallerVerdict = { ok: true; id: string } | { ok: false; id: string | undefined; message: string };
 
 /** The verdict for a caller presenting `cert` (undefined: no verified client certificate). */
-export function checkCaller(list: CallerAllowList, cert: Pick<PeerCertificate, 'subjectaltname'> | undefined): CallerVerdict {
+export function checkCaller(
+  list: CallerAllowList,
+  cert: Pick<PeerCertificate, 'subjectaltname'> | undefined,
+): CallerVerdict {
   if (!cert) return { ok: false, id: undefined, message: 'no verified client certificate' };
   const id = spiffeIdOfCertificate(cert);
-  if (!id) return { ok: false, id: undefined, message: 'the client certificate carries no SPIFFE id (exactly one URI SAN)' };
+  if (!id)
+    return { ok: false, id: undefined, message: 'the client certificate carries no SPIFFE id (exactly one URI SAN)' };
   if (!list.allows(id)) return { ok: false, id, message: `caller ${id} is not in --allowed-callers` };
   return { ok: true, id };
 }
@@ -121,7 +129,10 @@ export interface CallerGateHooks {
 }
 
 /** The GrpcServer hook: undefined to let the call through, else the UNAUTHENTICATED message. */
-export function callerGate(list: CallerAllowList, hooks: CallerGateHooks): (auth: { sslPeerCertificate?: PeerCertificate } | null) => string | undefined {
+export function callerGate(
+  list: CallerAllowList,
+  hooks: CallerGateHooks,
+): (auth: { sslPeerCertificate?: PeerCertificate } | null) => string | undefined {
   const logged = new Set<string>();
   return (auth) => {
     const verdict = checkCaller(list, auth?.sslPeerCertificate);

@@ -47,7 +47,10 @@ export class DecisionLog {
   private readonly max: number;
   private readonly trustedHops: number;
 
-  constructor(private readonly logger: Logger, options: DecisionLogOptions | boolean) {
+  constructor(
+    private readonly logger: Logger,
+    options: DecisionLogOptions | boolean,
+  ) {
     const o = typeof options === 'boolean' ? { withHeaders: options } : options;
     this.withHeaders = o.withHeaders;
     this.redact = o.redactHeaders ?? new Set(DEFAULT_REDACTED_HEADERS);
@@ -84,7 +87,8 @@ export class DecisionLog {
       const client = forwardedClientAddress(e.input.headers[XFF_HEADER], this.trustedHops);
       if (client) line.client_address = client;
     }
-    if (e.engineErrors && e.engineErrors.length > 0) line.policy_errors = e.engineErrors.map((x) => ({ policyId: x.policyId, message: cutString(x.message, max) }));
+    if (e.engineErrors && e.engineErrors.length > 0)
+      line.policy_errors = e.engineErrors.map((x) => ({ policyId: x.policyId, message: cutString(x.message, max) }));
     if (this.withHeaders && e.input) line.headers = headersForLog(e.input.headers, this.redact, max);
     if (e.extra) for (const [k, v] of Object.entries(e.extra)) line[k] = typeof v === 'string' ? cutString(v, max) : v;
     this.logger.info(line);

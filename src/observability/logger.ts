@@ -39,7 +39,8 @@ export function createLogger(options: LoggerOptions): Logger {
   const sync = options.sync ?? false;
   // A file is opened here, synchronously: lines logged before an asynchronous open finished could not be flushed
   // by an exit in that window, and a path that cannot be opened stops start-up with one line naming it.
-  const dest = typeof options.destination === 'string' ? openSync(options.destination, 'a') : (options.destination ?? 1);
+  const dest =
+    typeof options.destination === 'string' ? openSync(options.destination, 'a') : (options.destination ?? 1);
   const destination = pino.destination({ dest, sync, minLength: sync ? 0 : LOG_BUFFER_BYTES });
   if (!sync) {
     const state = destination as unknown as BoomState;

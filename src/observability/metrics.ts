@@ -149,7 +149,8 @@ export class AuthzMetrics {
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);
     for (const result of ['hit', 'miss', 'uncacheable']) this.cacheLookups.inc({ result }, 0);
     for (const cause of ['memory', 'receive_timeout']) this.grpcCallsDropped.inc({ cause }, 0);
-    for (const kind of ['uncaught_exception', 'unhandled_rejection', 'admin_request']) this.processFaults.inc({ kind }, 0);
+    for (const kind of ['uncaught_exception', 'unhandled_rejection', 'admin_request'])
+      this.processFaults.inc({ kind }, 0);
   }
 
   /** Report the decision cache's size at each scrape. */

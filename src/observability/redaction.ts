@@ -113,7 +113,11 @@ export function redactUrl(url: string): string {
  * URLs in values stripped of secret parameters, names and values cut, at
  * most MAX_LOGGED_HEADERS entries (`…` counts the rest).
  */
-export function headersForLog(headers: Record<string, string>, redact: ReadonlySet<string>, maxString: number): Record<string, string | number> {
+export function headersForLog(
+  headers: Record<string, string>,
+  redact: ReadonlySet<string>,
+  maxString: number,
+): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   let shown = 0;
   let total = 0;
@@ -122,7 +126,9 @@ export function headersForLog(headers: Record<string, string>, redact: ReadonlyS
     if (shown >= MAX_LOGGED_HEADERS) continue;
     shown++;
     const value = headers[name]!;
-    out[cutString(name, maxString)] = redact.has(name) ? REDACTED : cutString(value.includes('?') ? redactQuery(value) : value, maxString);
+    out[cutString(name, maxString)] = redact.has(name)
+      ? REDACTED
+      : cutString(value.includes('?') ? redactQuery(value) : value, maxString);
   }
   if (total > shown) out['…'] = total - shown;
   return out;

@@ -11,7 +11,18 @@
  * The provider is never registered globally: nothing else in the process
  * (grpc-js, the AWS SDK) starts emitting spans because we trace Checks.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type TextMapGetter, type TextMapPropagator, type Tracer } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Context,
+  type TextMapGetter,
+  type TextMapPropagator,
+  type Tracer,
+} from '@opentelemetry/api';
 import { CompositePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { B3Propagator } from '@opentelemetry/propagator-b3';
@@ -85,7 +96,9 @@ export class Tracing {
     const env = options.env ?? process.env;
     if (!tracingRequested(options.endpoint, env)) return undefined;
     const serviceName = env.OTEL_SERVICE_NAME?.trim() || DEFAULT_SERVICE_NAME;
-    const resource = resourceFromAttributes({ 'service.name': serviceName }).merge(detectResources({ detectors: [envDetector] }));
+    const resource = resourceFromAttributes({ 'service.name': serviceName }).merge(
+      detectResources({ detectors: [envDetector] }),
+    );
     // Without an endpoint the exporter reads OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT (and _HEADERS) itself.
     const exporter = new OTLPTraceExporter(options.endpoint ? { url: tracesUrl(options.endpoint) } : {});
     // Batching (OTEL_BSP_* honoured) keeps export off the request path; the sampler comes from OTEL_TRACES_SAMPLER
@@ -121,7 +134,11 @@ export class Tracing {
     if (f.principalType) attributes['authz.principal_type'] = f.principalType;
     if (f.service) attributes['authz.service'] = f.service;
     if (f.mode) attributes['authz.mode'] = f.mode;
-    const span = this.tracer.startSpan('authz.check', { kind: SpanKind.SERVER, startTime: f.startedAt, attributes }, parent);
+    const span = this.tracer.startSpan(
+      'authz.check',
+      { kind: SpanKind.SERVER, startTime: f.startedAt, attributes },
+      parent,
+    );
     if (f.failed) span.setStatus({ code: SpanStatusCode.ERROR, message: f.reason });
     span.end(f.endedAt);
   }
@@ -131,7 +148,15 @@ export class Tracing {
     const now = performance.now();
     const span = this.tracer.startSpan(
       'authz.bundle.activate',
-      { kind: SpanKind.INTERNAL, startTime: Math.max(0, now - compileMs), attributes: { 'authz.policy_version': version, 'authz.previous_version': previous ?? '', 'authz.policies': policies } },
+      {
+        kind: SpanKind.INTERNAL,
+        startTime: Math.max(0, now - compileMs),
+        attributes: {
+          'authz.policy_version': version,
+          'authz.previous_version': previous ?? '',
+          'authz.policies': policies,
+        },
+      },
       ROOT_CONTEXT,
     );
     span.end(now);
@@ -139,7 +164,11 @@ export class Tracing {
 
   /** A refused bundle: an error span, so the trace backend shows why the old set kept serving. */
   recordRefusedActivation(version: string | null, message: string): void {
-    const span = this.tracer.startSpan('authz.bundle.activate', { kind: SpanKind.INTERNAL, attributes: { 'authz.policy_version': version ?? '' } }, ROOT_CONTEXT);
+    const span = this.tracer.startSpan(
+      'authz.bundle.activate',
+      { kind: SpanKind.INTERNAL, attributes: { 'authz.policy_version': version ?? '' } },
+      ROOT_CONTEXT,
+    );
     span.setStatus({ code: SpanStatusCode.ERROR, message });
     span.end();
   }

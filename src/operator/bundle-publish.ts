@@ -33,16 +33,29 @@ export interface PushResult {
 }
 
 /** Upload a built tarball as its manifest's version. Refuses an existing version (VersionExistsError). */
-export async function pushBundle(store: BundleStore, tarball: Buffer, manifest: BundleManifest, options: PushOptions = {}): Promise<PushResult> {
+export async function pushBundle(
+  store: BundleStore,
+  tarball: Buffer,
+  manifest: BundleManifest,
+  options: PushOptions = {},
+): Promise<PushResult> {
   if (manifest.name !== store.location.bundle) {
     throw new BundlePublishError(
       `the bundle was built as "${manifest.name}" but --bundle is "${store.location.bundle}"; rebuild it with --name ${store.location.bundle}`,
     );
   }
   const hash = sha256(tarball);
-  const signature = options.signKey ? signBundle(options.signKey, { bundle: store.location.bundle, version: manifest.version, sha256: hash }) : undefined;
+  const signature = options.signKey
+    ? signBundle(options.signKey, { bundle: store.location.bundle, version: manifest.version, sha256: hash })
+    : undefined;
   await store.putVersion(manifest.version, tarball, { sha256: hash, signature, onProgress: options.onProgress });
-  return { version: manifest.version, sha256: hash, bytes: tarball.length, key: store.versionKey(manifest.version), signed: signature !== undefined };
+  return {
+    version: manifest.version,
+    sha256: hash,
+    bytes: tarball.length,
+    key: store.versionKey(manifest.version),
+    signed: signature !== undefined,
+  };
 }
 
 export interface ActivateOptions {
@@ -74,7 +87,11 @@ export interface ActivateResult {
  * sha256 it was pushed with, unpacks, matches its manifest, and (with a key)
  * is signed. The pointer is written with a compare-and-swap on its ETag.
  */
-export async function activateVersion(store: BundleStore, version: string, options: ActivateOptions = {}): Promise<ActivateResult> {
+export async function activateVersion(
+  store: BundleStore,
+  version: string,
+  options: ActivateOptions = {},
+): Promise<ActivateResult> {
   const current = await store.getPointer();
   const before = current.kind === 'found' ? current.pointer : undefined;
   const etag = current.kind === 'found' || current.kind === 'invalid' ? current.etag : null;
@@ -84,11 +101,16 @@ export async function activateVersion(store: BundleStore, version: string, optio
 /** Activate the pointer's `previous`; its own `previous` becomes the version rolled back from, so a second rollback undoes the first. */
 export async function rollbackBundle(store: BundleStore, options: ActivateOptions = {}): Promise<ActivateResult> {
   const current = await store.getPointer();
-  if (current.kind === 'missing') throw new BundlePublishError(`no version of ${store.location.bundle} is active (${store.url(store.pointerKey())} does not exist)`);
-  if (current.kind === 'invalid') throw new BundlePublishError(`${current.error.message}; activate a version explicitly`);
+  if (current.kind === 'missing')
+    throw new BundlePublishError(
+      `no version of ${store.location.bundle} is active (${store.url(store.pointerKey())} does not exist)`,
+    );
+  if (current.kind === 'invalid')
+    throw new BundlePublishError(`${current.error.message}; activate a version explicitly`);
   if (current.kind !== 'found') throw new BundlePublishError('unexpected pointer state');
   const from = current.pointer;
-  if (!from.previous) throw new BundlePublishError(`${from.version} is active and has no previous version to roll back to`);
+  if (!from.previous)
+    throw new BundlePublishError(`${from.version} is active and has no previous version to roll back to`);
   return activateChecked(store, from.previous, from, current.etag, from.version, options);
 }
 
@@ -105,18 +127,25 @@ async function activateChecked(
     got = await store.getVersion(version, { maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes });
   } catch (err) {
     if (err instanceof BundleStoreError && err.status === 404) {
-      throw new BundlePublishError(`version ${version} does not exist at ${store.url(store.versionKey(version))}; push it first (bundle list shows what is there)`);
+      throw new BundlePublishError(
+        `version ${version} does not exist at ${store.url(store.versionKey(version))}; push it first (bundle list shows what is there)`,
+      );
     }
     throw err;
   }
   const hash = sha256(got.tarball);
   if (got.recordedSha256 && got.recordedSha256 !== hash) {
-    throw new BundlePublishError(`version ${version} was pushed with sha256 ${got.recordedSha256} but the stored tarball is ${hash}; refusing to activate a changed bundle`);
+    throw new BundlePublishError(
+      `version ${version} was pushed with sha256 ${got.recordedSha256} but the stored tarball is ${hash}; refusing to activate a changed bundle`,
+    );
   }
-  if (before && before.version === version && before.sha256 === hash) return { pointer: before, before, unchanged: true };
+  if (before && before.version === version && before.sha256 === hash)
+    return { pointer: before, before, unchanged: true };
   if (options.verifyKey) {
     const sig = await store.getSignature(version);
-    const problem = sig ? signatureProblem(options.verifyKey, { bundle: store.location.bundle, version, sha256: hash }, sig) : 'it is not signed';
+    const problem = sig
+      ? signatureProblem(options.verifyKey, { bundle: store.location.bundle, version, sha256: hash }, sig)
+      : 'it is not signed';
     if (problem) throw new BundlePublishError(`version ${version} does not verify with the given key: ${problem}`);
   }
   let policies: number | undefined;
@@ -152,14 +181,18 @@ async function checkLoadable(store: BundleStore, version: string, tarball: Buffe
     throw new BundlePublishError(`version ${version} is not a usable bundle: ${(err as Error).message}`);
   }
   const { manifest, files } = opened;
-  if (manifest.version !== version) throw new BundlePublishError(`the tarball stored as ${version} says it is version ${manifest.version}; refusing`);
+  if (manifest.version !== version)
+    throw new BundlePublishError(`the tarball stored as ${version} says it is version ${manifest.version}; refusing`);
   if (manifest.name !== store.location.bundle) {
-    throw new BundlePublishError(`the tarball stored as ${store.location.bundle} ${version} was built as bundle "${manifest.name}"; servers refuse it`);
+    throw new BundlePublishError(
+      `the tarball stored as ${store.location.bundle} ${version} was built as bundle "${manifest.name}"; servers refuse it`,
+    );
   }
   try {
     return compileBundle(filesToPolicySetSource(files, version)).policySet.policies.size;
   } catch (err) {
-    if (err instanceof PolicySetError) throw new BundlePublishError(`version ${version} would be refused by every server: ${err.message}`);
+    if (err instanceof PolicySetError)
+      throw new BundlePublishError(`version ${version} would be refused by every server: ${err.message}`);
     throw err;
   }
 }
@@ -176,17 +209,25 @@ export interface SignResult {
  * old-format signature. The version must still have the hash it was pushed
  * with and be this bundle's, as its manifest says.
  */
-export async function signVersion(store: BundleStore, version: string, signKey: KeyObject, now: Date = new Date()): Promise<SignResult> {
+export async function signVersion(
+  store: BundleStore,
+  version: string,
+  signKey: KeyObject,
+  now: Date = new Date(),
+): Promise<SignResult> {
   let got;
   try {
     got = await store.getVersion(version, { maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes });
   } catch (err) {
-    if (err instanceof BundleStoreError && err.status === 404) throw new BundlePublishError(`version ${version} does not exist at ${store.url(store.versionKey(version))}`);
+    if (err instanceof BundleStoreError && err.status === 404)
+      throw new BundlePublishError(`version ${version} does not exist at ${store.url(store.versionKey(version))}`);
     throw err;
   }
   const hash = sha256(got.tarball);
   if (got.recordedSha256 && got.recordedSha256 !== hash) {
-    throw new BundlePublishError(`version ${version} was pushed with sha256 ${got.recordedSha256} but the stored tarball is ${hash}; refusing to sign a changed bundle`);
+    throw new BundlePublishError(
+      `version ${version} was pushed with sha256 ${got.recordedSha256} but the stored tarball is ${hash}; refusing to sign a changed bundle`,
+    );
   }
   await checkLoadable(store, version, got.tarball);
   const replaced = (await store.getSignature(version)) !== undefined;

@@ -31,19 +31,29 @@ export interface StoredActiveVersion {
 /** The active version's files, checked like a server checks them. */
 export async function loadActiveVersion(store: BundleStore): Promise<StoredActiveVersion> {
   const read = await store.getPointer();
-  if (read.kind === 'missing') throw new BundlePublishError(`no version of ${store.location.bundle} is active yet (${store.url(store.pointerKey())} does not exist); activate one first`);
-  if (read.kind === 'invalid') throw new BundlePublishError(`${read.error.message}; activate a version explicitly first`);
+  if (read.kind === 'missing')
+    throw new BundlePublishError(
+      `no version of ${store.location.bundle} is active yet (${store.url(store.pointerKey())} does not exist); activate one first`,
+    );
+  if (read.kind === 'invalid')
+    throw new BundlePublishError(`${read.error.message}; activate a version explicitly first`);
   if (read.kind !== 'found') throw new BundlePublishError('unexpected pointer state');
   const { pointer } = read;
   return { pointer, ...(await loadVersion(store, pointer.version, pointer.sha256)) };
 }
 
 /** A version's files, checked against the sha256 it is known by and its manifest. */
-export async function loadVersion(store: BundleStore, version: string, expectSha256?: string): Promise<{ files: BundleFileMap; manifest: BundleManifest; sha256: string }> {
+export async function loadVersion(
+  store: BundleStore,
+  version: string,
+  expectSha256?: string,
+): Promise<{ files: BundleFileMap; manifest: BundleManifest; sha256: string }> {
   const { tarball } = await store.getVersion(version, { maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes });
   const hash = sha256(tarball);
   if (expectSha256 && hash !== expectSha256) {
-    throw new BundlePublishError(`version ${version} in the store has sha256 ${hash}, but the pointer says ${expectSha256}; refusing to build on it`);
+    throw new BundlePublishError(
+      `version ${version} in the store has sha256 ${hash}, but the pointer says ${expectSha256}; refusing to build on it`,
+    );
   }
   let opened;
   try {
@@ -51,9 +61,14 @@ export async function loadVersion(store: BundleStore, version: string, expectSha
   } catch (err) {
     throw new BundlePublishError(`version ${version} is not a usable bundle: ${(err as Error).message}`);
   }
-  if (opened.manifest.version !== version) throw new BundlePublishError(`the tarball stored as ${version} says it is version ${opened.manifest.version}; refusing`);
+  if (opened.manifest.version !== version)
+    throw new BundlePublishError(
+      `the tarball stored as ${version} says it is version ${opened.manifest.version}; refusing`,
+    );
   if (opened.manifest.name !== store.location.bundle) {
-    throw new BundlePublishError(`the tarball stored as ${store.location.bundle} ${version} was built as bundle "${opened.manifest.name}"; refusing`);
+    throw new BundlePublishError(
+      `the tarball stored as ${store.location.bundle} ${version} was built as bundle "${opened.manifest.name}"; refusing`,
+    );
   }
   return { ...opened, sha256: hash };
 }
@@ -89,7 +104,12 @@ export interface DerivedPublishResult {
 /** Tries with a numbered suffix when two operators derive in the same second. */
 const MAX_VERSION_ATTEMPTS = 5;
 
-export async function publishDerived(store: BundleStore, base: StoredActiveVersion, files: BundleFileMap, options: DerivedPublishOptions): Promise<DerivedPublishResult> {
+export async function publishDerived(
+  store: BundleStore,
+  base: StoredActiveVersion,
+  files: BundleFileMap,
+  options: DerivedPublishOptions,
+): Promise<DerivedPublishResult> {
   const now = options.now ?? new Date();
   const content: BundleFileMap = new Map([...files].filter(([name]) => name !== MANIFEST_FILE));
   for (let attempt = 0; ; attempt++) {
@@ -97,7 +117,12 @@ export async function publishDerived(store: BundleStore, base: StoredActiveVersi
     // Compile exactly what the servers will: refuse here, not on every server.
     const set = compileBundle(filesToPolicySetSource(content, version));
     const manifest = {
-      ...buildManifest(content, { name: store.location.bundle, version, created: now, cedarVersion: cedar.getCedarVersion() }),
+      ...buildManifest(content, {
+        name: store.location.bundle,
+        version,
+        created: now,
+        cedarVersion: cedar.getCedarVersion(),
+      }),
       derived_from: base.pointer.version,
     };
     const packed: BundleFileMap = new Map(content);
@@ -124,6 +149,8 @@ async function ensureStillActive(store: BundleStore, base: BundlePointer): Promi
   const now = await store.getPointer();
   const version = now.kind === 'found' ? now.pointer.version : null;
   if (version !== base.version) {
-    throw new BundlePublishError(`the active version changed from ${base.version} to ${version ?? 'none'} while this command ran; run it again`);
+    throw new BundlePublishError(
+      `the active version changed from ${base.version} to ${version ?? 'none'} while this command ran; run it again`,
+    );
   }
 }

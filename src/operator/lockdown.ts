@@ -10,7 +10,12 @@
  * Pure: files in, files out.
  */
 import { PolicySetError, parsePolicies } from '../cedar/compile.js';
-import { ENTITIES_FILE, filesToPolicySetSource, SETTINGS_FILE, type BundleFileMap } from '../bundle/format/bundle-files.js';
+import {
+  ENTITIES_FILE,
+  filesToPolicySetSource,
+  SETTINGS_FILE,
+  type BundleFileMap,
+} from '../bundle/format/bundle-files.js';
 import { parseBundleSettings } from '../bundle/bundle-settings.js';
 import { WRITE_METHODS } from '../cedar/action-hierarchy.js';
 import { SERVICE_TYPE, servicesNamedIn } from '../context/service-directory.js';
@@ -42,7 +47,8 @@ export function defaultLockdownMessage(service: string): string {
 }
 
 function checkService(service: string): void {
-  if (!SERVICE.test(service)) throw new LockdownError(`service "${service}" must be letters, digits, ".", "_" or "-" (as in Service::"...")`);
+  if (!SERVICE.test(service))
+    throw new LockdownError(`service "${service}" must be letters, digits, ".", "_" or "-" (as in Service::"...")`);
 }
 
 export function lockdownFile(service: string): string {
@@ -52,7 +58,14 @@ export function lockdownFile(service: string): string {
 
 export function parseMethods(list: string | undefined): string[] {
   if (list === undefined) return [...DEFAULT_LOCKDOWN_METHODS];
-  const methods = [...new Set(list.split(',').map((m) => m.trim().toUpperCase()).filter(Boolean))];
+  const methods = [
+    ...new Set(
+      list
+        .split(',')
+        .map((m) => m.trim().toUpperCase())
+        .filter(Boolean),
+    ),
+  ];
   if (methods.length === 0) throw new LockdownError('--methods names no method');
   for (const m of methods) if (!METHOD.test(m)) throw new LockdownError(`"${m}" is not an HTTP method`);
   return methods;
@@ -64,7 +77,8 @@ export function parseMethods(list: string | undefined): string[] {
  */
 function cedarString(s: string, what: string): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is what this pattern is for.
-  if (/[\u0000-\u001f\u007f]/.test(s)) throw new LockdownError(`${what} must not contain control characters or line breaks`);
+  if (/[\u0000-\u001f\u007f]/.test(s))
+    throw new LockdownError(`${what} must not contain control characters or line breaks`);
   return `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
@@ -108,7 +122,9 @@ export function resolveLockdownService(files: BundleFileMap, name: string): Lock
   const policyFiles: BundleFileMap = new Map([...files].filter(([n]) => !n.startsWith(LOCKDOWN_DIR)));
   let named: Set<string> = new Set();
   try {
-    named = servicesNamedIn([...parsePolicies(filesToPolicySetSource(policyFiles, 'lockdown')).values()].map((p) => p.json));
+    named = servicesNamedIn(
+      [...parsePolicies(filesToPolicySetSource(policyFiles, 'lockdown')).values()].map((p) => p.json),
+    );
   } catch (err) {
     // A bundle with no policies besides lockdowns knows no service from policies.
     if (!(err instanceof PolicySetError)) throw err;
@@ -138,7 +154,8 @@ function serviceEntityIds(files: BundleFileMap): string[] {
 
 /** Files with the lockdown added (or replaced, when the service already had one). */
 export function withLockdown(files: BundleFileMap, l: Lockdown): BundleFileMap {
-  if (!Number.isInteger(l.retryAfterSeconds) || l.retryAfterSeconds < 0) throw new LockdownError('--retry-after must be a whole number of seconds');
+  if (!Number.isInteger(l.retryAfterSeconds) || l.retryAfterSeconds < 0)
+    throw new LockdownError('--retry-after must be a whole number of seconds');
   const out = new Map(files);
   out.set(lockdownFile(l.service), Buffer.from(lockdownPolicyText(l)));
   return out;
@@ -160,7 +177,10 @@ export function listLockdowns(files: BundleFileMap): Lockdown[] {
   if (names.length === 0) return out;
   let policies;
   try {
-    policies = parsePolicies({ version: 'status', policies: names.map((name) => ({ name, text: files.get(name)!.toString('utf8') })) });
+    policies = parsePolicies({
+      version: 'status',
+      policies: names.map((name) => ({ name, text: files.get(name)!.toString('utf8') })),
+    });
   } catch (err) {
     if (err instanceof PolicySetError) throw new LockdownError(`the lockdown files do not parse: ${err.message}`);
     throw err;

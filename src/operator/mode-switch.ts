@@ -39,12 +39,20 @@ export type ModeSwitchResult =
       audit: { key: string } | { error: string };
     };
 
-export async function switchMode(store: BundleStore, mode: Mode, options: ModeSwitchOptions): Promise<ModeSwitchResult> {
+export async function switchMode(
+  store: BundleStore,
+  mode: Mode,
+  options: ModeSwitchOptions,
+): Promise<ModeSwitchResult> {
   const base = await loadActiveVersion(store);
   const before = settingsOf(base.files);
   const files = withMode(base.files, mode);
   if (!files) return { changed: false, mode, version: base.pointer.version };
-  const r = await publishDerived(store, base, files, { tag: mode, signKey: options.signKey, verifyKey: options.verifyKey });
+  const r = await publishDerived(store, base, files, {
+    tag: mode,
+    signKey: options.signKey,
+    verifyKey: options.verifyKey,
+  });
   let audit: { key: string } | { error: string };
   try {
     const key = await recordHistory(store, {

@@ -12,7 +12,9 @@ export class ModeError extends Error {}
 
 export function parseMode(value: string | undefined): Mode {
   if (!value || !(MODES as readonly string[]).includes(value)) {
-    throw new ModeError(`mode must be one of ${MODES.join(', ')}${value ? `, not "${value}"${didYouMean(value, MODES)}` : ''}`);
+    throw new ModeError(
+      `mode must be one of ${MODES.join(', ')}${value ? `, not "${value}"${didYouMean(value, MODES)}` : ''}`,
+    );
   }
   return value as Mode;
 }

@@ -18,7 +18,9 @@ async function readPointer(store: BundleStore): Promise<{ pointer: BundlePointer
   const read = await store.getPointer();
   if (read.kind !== 'found') {
     throw new BundlePublishError(
-      read.kind === 'invalid' ? `${read.error.message}; activate a version first` : `no version of ${store.location.bundle} is active; a shadow version needs an active one to compare with`,
+      read.kind === 'invalid'
+        ? `${read.error.message}; activate a version first`
+        : `no version of ${store.location.bundle} is active; a shadow version needs an active one to compare with`,
     );
   }
   return { pointer: read.pointer, etag: read.etag };
@@ -30,26 +32,39 @@ export interface ShadowChange {
   before?: ShadowField;
 }
 
-export async function setShadowVersion(store: BundleStore, version: string, options: { verifyKey?: KeyObject | VerifyKeys; now?: Date } = {}): Promise<ShadowChange & { policies: number }> {
+export async function setShadowVersion(
+  store: BundleStore,
+  version: string,
+  options: { verifyKey?: KeyObject | VerifyKeys; now?: Date } = {},
+): Promise<ShadowChange & { policies: number }> {
   const { pointer, etag } = await readPointer(store);
-  if (pointer.version === version) throw new BundlePublishError(`${version} is the active version; shadow a candidate you have pushed but not activated`);
+  if (pointer.version === version)
+    throw new BundlePublishError(
+      `${version} is the active version; shadow a candidate you have pushed but not activated`,
+    );
   let loaded;
   try {
     loaded = await loadVersion(store, version);
   } catch (err) {
-    if ((err as { status?: number }).status === 404) throw new BundlePublishError(`version ${version} does not exist; push it first (bundle list shows what is there)`);
+    if ((err as { status?: number }).status === 404)
+      throw new BundlePublishError(
+        `version ${version} does not exist; push it first (bundle list shows what is there)`,
+      );
     throw err;
   }
   let policies: number;
   try {
     policies = compileBundle(filesToPolicySetSource(loaded.files, version)).policySet.policies.size;
   } catch (err) {
-    if (err instanceof PolicySetError) throw new BundlePublishError(`version ${version} would be refused by the servers: ${err.message}`);
+    if (err instanceof PolicySetError)
+      throw new BundlePublishError(`version ${version} would be refused by the servers: ${err.message}`);
     throw err;
   }
   if (options.verifyKey) {
     const sig = await store.getSignature(version);
-    const problem = sig ? signatureProblem(options.verifyKey, { bundle: store.location.bundle, version, sha256: loaded.sha256 }, sig) : 'it is not signed';
+    const problem = sig
+      ? signatureProblem(options.verifyKey, { bundle: store.location.bundle, version, sha256: loaded.sha256 }, sig)
+      : 'it is not signed';
     if (problem) throw new BundlePublishError(`version ${version} does not verify with the given key: ${problem}`);
   }
   const shadow: ShadowField = { version, sha256: loaded.sha256, set_at: (options.now ?? new Date()).toISOString() };

@@ -101,7 +101,11 @@ export function bundleEffectRules(settings: BundleSettings): readonly BundleEffe
  * principal type) in file order, then the determining permits in policy order.
  * @param determining determining policy ids; empty when no policy decided the allow
  */
-export function effectSources(set: ActiveBundle, determining: readonly string[], principalType: string): EffectSource[] {
+export function effectSources(
+  set: ActiveBundle,
+  determining: readonly string[],
+  principalType: string,
+): EffectSource[] {
   const out: EffectSource[] = [];
   for (const r of bundleEffectRules(set.settings)) {
     if ((r.principalType === undefined || r.principalType === principalType) && !isEmptyEffects(r.effects)) out.push(r);
@@ -164,7 +168,8 @@ export function renderTemplate(parts: readonly TemplatePart[], scope: EffectScop
     out += s;
   }
   if (CONTROL.test(out)) return { ok: false, reason: 'the value would contain a control character' };
-  if (out.length > MAX_RENDERED_HEADER_CHARS) return { ok: false, reason: `the value would be longer than ${MAX_RENDERED_HEADER_CHARS} characters` };
+  if (out.length > MAX_RENDERED_HEADER_CHARS)
+    return { ok: false, reason: `the value would be longer than ${MAX_RENDERED_HEADER_CHARS} characters` };
   return { ok: true, value: out };
 }
 
@@ -175,13 +180,21 @@ export function renderTemplate(parts: readonly TemplatePart[], scope: EffectScop
  * name the policies own never reaches the upstream.
  * @param requestHeaders the request's headers (lower-case), to expand `prefix-*` removals
  */
-export function shapeEffects(sources: readonly EffectSource[], scope: EffectScope, requestHeaders: Readonly<Record<string, string>>): ShapedEffects {
+export function shapeEffects(
+  sources: readonly EffectSource[],
+  scope: EffectScope,
+  requestHeaders: Readonly<Record<string, string>>,
+): ShapedEffects {
   const strip = new Set<string>();
   const query = new Set<string>();
   const setDecl = new Map<string, { source: string; t: HeaderTemplate }>();
   const responseDecl = new Map<string, { source: string; t: HeaderTemplate }>();
   const report: EffectReport = {};
-  const declare = (into: Map<string, { source: string; t: HeaderTemplate }>, source: string, t: HeaderTemplate): void => {
+  const declare = (
+    into: Map<string, { source: string; t: HeaderTemplate }>,
+    source: string,
+    t: HeaderTemplate,
+  ): void => {
     const kept = into.get(t.name);
     if (kept) (report.conflicts ??= []).push({ header: t.name, kept: kept.source, dropped: source });
     else into.set(t.name, { source, t });
@@ -216,7 +229,13 @@ export function shapeEffects(sources: readonly EffectSource[], scope: EffectScop
     if (r.ok) responseHeaders[name] = r.value;
     else (report.skipped ??= []).push({ header: `response ${name}`, reason: r.reason });
   }
-  const shaped: ShapedEffects = { setHeaders, removeHeaders: [...strip], removeQuery: [...query], responseHeaders, report };
+  const shaped: ShapedEffects = {
+    setHeaders,
+    removeHeaders: [...strip],
+    removeQuery: [...query],
+    responseHeaders,
+    report,
+  };
   const set = Object.keys(setHeaders);
   if (set.length) report.headers_set = set;
   if (shaped.removeHeaders.length) report.headers_removed = shaped.removeHeaders;
@@ -233,7 +252,8 @@ export function withEffects(decision: Decision, e: ShapedEffects): Decision {
   for (const h of e.removeHeaders) if (!remove.includes(h) && !(h in out.headers)) remove.push(h);
   if (remove.length) out.headersToRemove = remove;
   if (e.removeQuery.length) out.queryParametersToRemove = e.removeQuery;
-  if (Object.keys(e.responseHeaders).length) out.responseHeaders = { ...decision.responseHeaders, ...e.responseHeaders };
+  if (Object.keys(e.responseHeaders).length)
+    out.responseHeaders = { ...decision.responseHeaders, ...e.responseHeaders };
   return out;
 }
 
@@ -250,14 +270,20 @@ export interface EffectInputs {
  * bundle-wide rules also sanitize dry-run and fail-open allows, which pass the
  * request on all the same.
  */
-export function applyAllowEffects(answer: Decision, set: ActiveBundle | null, from: EffectInputs): { decision: Decision; report?: EffectReport } {
+export function applyAllowEffects(
+  answer: Decision,
+  set: ActiveBundle | null,
+  from: EffectInputs,
+): { decision: Decision; report?: EffectReport } {
   if (answer.kind !== 'allow' || !set || from.input?.kind !== 'http' || !from.principal) return { decision: answer };
   const principal = from.principal;
   const sources = effectSources(set, answer.reason === 'allowed' ? answer.policies : [], principal.type);
   if (sources.length === 0) return { decision: answer };
   const scope: EffectScope = {
     principal,
-    staticAttrs: set.policySet.entities.get(principal.type, principal.id)?.attrs as Record<string, CedarValueJson> | undefined,
+    staticAttrs: set.policySet.entities.get(principal.type, principal.id)?.attrs as
+      | Record<string, CedarValueJson>
+      | undefined,
     context: from.context,
     decisionId: answer.decisionId,
     version: answer.version,

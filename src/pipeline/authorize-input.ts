@@ -57,23 +57,56 @@ export interface AuthorizeOptions {
   nowMs?: () => number;
 }
 
-export function authorizeInput(input: RequestModel, set: ActiveBundle | null, decisionId: string = randomUUID(), options: AuthorizeOptions = {}): Authorization {
+export function authorizeInput(
+  input: RequestModel,
+  set: ActiveBundle | null,
+  decisionId: string = randomUUID(),
+  options: AuthorizeOptions = {},
+): Authorization {
   if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
   const principal = options.principal ?? workloadPrincipal(input.source.principal);
   const request = inputToEngineRequest(input, set, principal, options.fields);
-  const target = { principal: `${principal.type}::"${principal.id}"`, action: request.action.id, resource: input.service };
+  const target = {
+    principal: `${principal.type}::"${principal.id}"`,
+    action: request.action.id,
+    resource: input.service,
+  };
   let outcome: EngineOutcome;
   try {
     outcome = decide(set.policySet, request, { cache: options.cache, nowMs: options.nowMs, base: 'envoy' });
   } catch (err) {
-    return { decision: denyFor('evaluation_error', `policy evaluation failed: ${(err as Error).message}`, set.version, decisionId), input, context: request.context, target };
+    return {
+      decision: denyFor(
+        'evaluation_error',
+        `policy evaluation failed: ${(err as Error).message}`,
+        set.version,
+        decisionId,
+      ),
+      input,
+      context: request.context,
+      target,
+    };
   }
   const { result, cedarRequest, cache } = outcome;
-  return { decision: engineResultToDecision(set.policySet, result, decisionId), input, cedarRequest, context: request.context, engine: result, target, cache, principal };
+  return {
+    decision: engineResultToDecision(set.policySet, result, decisionId),
+    input,
+    cedarRequest,
+    context: request.context,
+    engine: result,
+    target,
+    cache,
+    principal,
+  };
 }
 
 /** The pipeline without end-user identity or server context (workload principal, no load, no risk). */
-export function authorizeCheckRequest(req: WireCheckRequest, set: ActiveBundle | null, options?: Partial<InputOptions>, authorizeOptions?: AuthorizeOptions): Authorization {
+export function authorizeCheckRequest(
+  req: WireCheckRequest,
+  set: ActiveBundle | null,
+  options?: Partial<InputOptions>,
+  authorizeOptions?: AuthorizeOptions,
+): Authorization {
   const decisionId = randomUUID();
   const result = readCheckRequest(req, set, options);
   if (!result.ok) return refusedInput(result, set, decisionId);
@@ -81,12 +114,24 @@ export function authorizeCheckRequest(req: WireCheckRequest, set: ActiveBundle |
 }
 
 /** CheckRequest → RequestModel with the set's way of naming services (bundle.yaml `services:`, gateways, frontProxy). */
-export function readCheckRequest(req: WireCheckRequest, set: ActiveBundle | null, options?: Partial<InputOptions>): InputResult {
-  return checkRequestToInput(req, { nowMs: options?.nowMs ?? Date.now, targets: options?.targets ?? serviceDirectoryFor(set), bodyLimits: options?.bodyLimits });
+export function readCheckRequest(
+  req: WireCheckRequest,
+  set: ActiveBundle | null,
+  options?: Partial<InputOptions>,
+): InputResult {
+  return checkRequestToInput(req, {
+    nowMs: options?.nowMs ?? Date.now,
+    targets: options?.targets ?? serviceDirectoryFor(set),
+    bodyLimits: options?.bodyLimits,
+  });
 }
 
 /** The deny for a request refused before evaluation; a refused target keeps the request and both names for the log. */
-export function refusedInput(result: Extract<InputResult, { ok: false }>, set: ActiveBundle | null, decisionId: string): Authorization {
+export function refusedInput(
+  result: Extract<InputResult, { ok: false }>,
+  set: ActiveBundle | null,
+  decisionId: string,
+): Authorization {
   const decision = denyFor(result.reason, result.message, set?.version ?? null, decisionId);
   const input = result.input;
   if (!input) return { decision };

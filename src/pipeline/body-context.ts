@@ -72,7 +72,8 @@ export function jsonToCedar(v: JsonValue): CedarValueJson | undefined {
     if (CEDAR_ESCAPE_KEYS.has(k)) continue;
     const c = jsonToCedar(v[k]!);
     // defineProperty: a body key "__proto__" is a key like any other, not a prototype.
-    if (c !== undefined) Object.defineProperty(out, wellFormed(k), { value: c, enumerable: true, writable: true, configurable: true });
+    if (c !== undefined)
+      Object.defineProperty(out, wellFormed(k), { value: c, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

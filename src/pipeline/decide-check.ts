@@ -76,7 +76,8 @@ export function decideCheck(
     input = parsed.input;
     if (!set) return { decision: denyFor('no_policy_set', 'no policy set is active yet', null, decisionId), input };
     const guard = deps.staleGuard;
-    if (guard?.stale) return { decision: denyFor('policy_stale', guard.message(set.version), set.version, decisionId), input };
+    if (guard?.stale)
+      return { decision: denyFor('policy_stale', guard.message(set.version), set.version, decisionId), input };
     if (epochNowMs() >= deadline.atMs) return { decision: deadlineDeny(deadline, deps, set, decisionId), input };
     const identity = (deps.enricher ?? RequestEnricher.NONE).identify(input);
     if (identity instanceof Promise) {
@@ -84,7 +85,10 @@ export function decideCheck(
       // Waiting for an issuer's keys ends at the deadline; then the route's fail mode answers
       // (and nothing more is done for this request when the keys arrive).
       return withinDeadline<IdentityOutcome | null>(identity, deadline, () => null).then(
-        (o) => (o === null ? { decision: deadlineDeny(deadline, deps, set, decisionId), input: known } : identified(known, set, o, deps, deadline, decisionId)),
+        (o) =>
+          o === null
+            ? { decision: deadlineDeny(deadline, deps, set, decisionId), input: known }
+            : identified(known, set, o, deps, deadline, decisionId),
         (err: unknown) => failed(err, known, set, decisionId),
       );
     }
@@ -96,16 +100,36 @@ export function decideCheck(
 }
 
 /** A request refused before it could be decoded (over a limit, not protobuf, larger than the transport accepts). */
-export function refusedOutcome(refusal: RequestRefusal, set: ActiveBundle | null, decisionId: string = randomUUID()): CheckOutcome {
+export function refusedOutcome(
+  refusal: RequestRefusal,
+  set: ActiveBundle | null,
+  decisionId: string = randomUUID(),
+): CheckOutcome {
   return { decision: denyFor(refusal.reason, refusal.message, set?.version ?? null, decisionId) };
 }
 
 /** The outcome for an exception that escaped everything else; the caller logs `internalError`. */
-export function failed(err: unknown, input: RequestModel | undefined, set: ActiveBundle | null, decisionId: string): CheckOutcome {
-  return { decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId), input, internalError: err };
+export function failed(
+  err: unknown,
+  input: RequestModel | undefined,
+  set: ActiveBundle | null,
+  decisionId: string,
+): CheckOutcome {
+  return {
+    decision: denyFor('evaluation_error', 'internal error while deciding', set?.version ?? null, decisionId),
+    input,
+    internalError: err,
+  };
 }
 
-function identified(input: RequestModel, set: ActiveBundle, identity: IdentityOutcome, deps: PipelineDeps, deadline: Deadline, decisionId: string): CheckOutcome {
+function identified(
+  input: RequestModel,
+  set: ActiveBundle,
+  identity: IdentityOutcome,
+  deps: PipelineDeps,
+  deadline: Deadline,
+  decisionId: string,
+): CheckOutcome {
   try {
     if (identity.kind === 'rejected') {
       // A bad token is a 401 before any policy runs: not a crash, and not silently anonymous.
@@ -114,7 +138,8 @@ function identified(input: RequestModel, set: ActiveBundle, identity: IdentityOu
       return { decision, input };
     }
     // The rate limiter sees the principal Cedar is asked about (a verified user is not Anonymous).
-    const principal: PrincipalRef = identity.kind === 'user' ? identity.principal : workloadPrincipal(input.source.principal);
+    const principal: PrincipalRef =
+      identity.kind === 'user' ? identity.principal : workloadPrincipal(input.source.principal);
     const now = epochNowMs();
     // A token verification may have waited on the issuer's keys.
     if (now >= deadline.atMs) return { decision: deadlineDeny(deadline, deps, set, decisionId), input, principal };
@@ -124,9 +149,14 @@ function identified(input: RequestModel, set: ActiveBundle, identity: IdentityOu
       if (hit) return { decision: rateLimitDecision(hit, set.version, decisionId), input, principal, rateLimit: hit };
     }
     const enricher = deps.enricher ?? RequestEnricher.NONE;
-    const auth = authorizeInput(input, set, decisionId, { principal, fields: enricher.fields(input, set), cache: deps.cache });
+    const auth = authorizeInput(input, set, decisionId, {
+      principal,
+      fields: enricher.fields(input, set),
+      cache: deps.cache,
+    });
     // Evaluation cannot be interrupted; if it ran past the deadline, its answer is too late to use.
-    if (epochNowMs() >= deadline.atMs) return { ...auth, principal, decision: deadlineDeny(deadline, deps, set, decisionId) };
+    if (epochNowMs() >= deadline.atMs)
+      return { ...auth, principal, decision: deadlineDeny(deadline, deps, set, decisionId) };
     const challenge = enricher.challenge;
     if (auth.decision.status === 401 && challenge && !auth.decision.headers['www-authenticate']) {
       // RFC 9110: every 401 carries a challenge, also one a policy chose.

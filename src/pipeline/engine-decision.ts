@@ -8,13 +8,35 @@ import { REASONS, type ReasonCode } from '../reasons.js';
 import type { CompiledPolicySet } from '../cedar/compile.js';
 import type { EngineResult } from '../cedar/evaluate.js';
 
-export function engineResultToDecision(set: CompiledPolicySet, result: EngineResult, decisionId: string = randomUUID()): Decision {
+export function engineResultToDecision(
+  set: CompiledPolicySet,
+  result: EngineResult,
+  decisionId: string = randomUUID(),
+): Decision {
   if (result.decision === 'allow') {
-    return { kind: 'allow', reason: 'allowed', status: ALLOW_STATUS, message: 'allowed', policies: result.determining, headers: {}, decisionId, version: set.version };
+    return {
+      kind: 'allow',
+      reason: 'allowed',
+      status: ALLOW_STATUS,
+      message: 'allowed',
+      policies: result.determining,
+      headers: {},
+      decisionId,
+      version: set.version,
+    };
   }
   const first = result.determining.length > 0 ? set.policies.get(result.determining[0]) : undefined;
   if (!first) {
-    return { kind: 'deny', reason: 'no_permit', status: DEFAULT_DENY_STATUS, message: DEFAULT_DENY_MESSAGE, policies: [], headers: {}, decisionId, version: set.version };
+    return {
+      kind: 'deny',
+      reason: 'no_permit',
+      status: DEFAULT_DENY_STATUS,
+      message: DEFAULT_DENY_MESSAGE,
+      policies: [],
+      headers: {},
+      decisionId,
+      version: set.version,
+    };
   }
   const a = first.annotations;
   const headers: Record<string, string> = {};
@@ -32,6 +54,20 @@ export function engineResultToDecision(set: CompiledPolicySet, result: EngineRes
 }
 
 /** A deny that no policy made (malformed input, no set, engine failure, ...). */
-export function denyFor(reason: ReasonCode, message: string, version: string | null, decisionId: string = randomUUID()): Decision {
-  return { kind: 'deny', reason, status: REASONS[reason].status, message, policies: [], headers: {}, decisionId, version };
+export function denyFor(
+  reason: ReasonCode,
+  message: string,
+  version: string | null,
+  decisionId: string = randomUUID(),
+): Decision {
+  return {
+    kind: 'deny',
+    reason,
+    status: REASONS[reason].status,
+    message,
+    policies: [],
+    headers: {},
+    decisionId,
+    version,
+  };
 }

@@ -22,7 +22,10 @@ export interface CheckReply {
 }
 
 /** The server's defaults for routes that say nothing: `--fail-mode`, and dry-run from `--dry-run` or the bundle. */
-export function routeDefaultsFor(safety: Pick<SafetyOptions, 'failMode' | 'dryRun'>, set: ActiveBundle | null): RouteDefaults {
+export function routeDefaultsFor(
+  safety: Pick<SafetyOptions, 'failMode' | 'dryRun'>,
+  set: ActiveBundle | null,
+): RouteDefaults {
   return { failMode: safety.failMode, dryRun: safety.dryRun || set?.settings.enforcement === 'dry-run' };
 }
 

@@ -53,9 +53,24 @@ export function hasShadowWork(set: ActiveBundle, shadowVersion: ActiveBundle | n
  * has @shadow policies or a shadow version differs from it; undefined otherwise.
  * and this request is among the sampled fraction (`sampleRate`, 0-1).
  */
-export function shadowJobFor(outcome: CheckOutcome, set: ActiveBundle | null, shadowVersion: ActiveBundle | null, enricher: RequestEnricher, sampleRate: number): ShadowJob | undefined {
+export function shadowJobFor(
+  outcome: CheckOutcome,
+  set: ActiveBundle | null,
+  shadowVersion: ActiveBundle | null,
+  enricher: RequestEnricher,
+  sampleRate: number,
+): ShadowJob | undefined {
   const { input, principal, engine } = outcome;
-  if (!set || !input || !principal || !engine || !decidedByEngine(outcome) || !hasShadowWork(set, shadowVersion) || !sampled(sampleRate)) return undefined;
+  if (
+    !set ||
+    !input ||
+    !principal ||
+    !engine ||
+    !decidedByEngine(outcome) ||
+    !hasShadowWork(set, shadowVersion) ||
+    !sampled(sampleRate)
+  )
+    return undefined;
   return { input, principal, set, enforced: engine, shadowVersion, fieldsFor: (s) => enricher.fields(input, s) };
 }
 
@@ -65,16 +80,26 @@ export function runShadowJob(job: ShadowJob): ShadowResult[] {
   if (set.policySet.hasShadowPolicies) {
     // The whole request, not the slice's projection: shadow policies may read what enforced ones do not.
     const cedarSet = set.policySet;
-    out.push(compare('policies', set.version, enforced, () => evaluate(cedarSet, inputToCedarRequest(job.input, set, job.principal, job.fieldsFor?.(set)), cedarSet.shadowPsetId)));
+    out.push(
+      compare('policies', set.version, enforced, () =>
+        evaluate(
+          cedarSet,
+          inputToCedarRequest(job.input, set, job.principal, job.fieldsFor?.(set)),
+          cedarSet.shadowPsetId,
+        ),
+      ),
+    );
   }
   const sv = job.shadowVersion;
   if (sv && sv.version !== set.version) {
     // Through the shadow version's own slices, as if it were active (no cache: its answers are not enforced).
-    out.push(compare('version', sv.version, enforced, () => {
-      const auth = authorizeInput(job.input, sv, 'shadow', { principal: job.principal, fields: job.fieldsFor?.(sv) });
-      if (!auth.engine) throw new Error(auth.decision.message);
-      return auth.engine;
-    }));
+    out.push(
+      compare('version', sv.version, enforced, () => {
+        const auth = authorizeInput(job.input, sv, 'shadow', { principal: job.principal, fields: job.fieldsFor?.(sv) });
+        if (!auth.engine) throw new Error(auth.decision.message);
+        return auth.engine;
+      }),
+    );
   }
   return out;
 }
@@ -82,7 +107,13 @@ export function runShadowJob(job: ShadowJob): ShadowResult[] {
 function compare(source: ShadowSource, version: string, enforced: EngineResult, run: () => EngineResult): ShadowResult {
   try {
     const r = run();
-    return { source, version, decision: r.decision, policies: r.determining, mismatch: r.decision !== enforced.decision };
+    return {
+      source,
+      version,
+      decision: r.decision,
+      policies: r.determining,
+      mismatch: r.decision !== enforced.decision,
+    };
   } catch (err) {
     return { source, version, policies: [], mismatch: false, error: (err as Error).message };
   }

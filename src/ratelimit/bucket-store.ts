@@ -89,7 +89,8 @@ export class BucketStore {
       this.evictedCount++;
       this.onEvict?.();
     }
-    for (let checks = EXPIRY_CHECKS_PER_TAKE; checks > 0 && this.oldest && this.oldest.fullAtMs <= nowMs; checks--) this.drop(this.oldest);
+    for (let checks = EXPIRY_CHECKS_PER_TAKE; checks > 0 && this.oldest && this.oldest.fullAtMs <= nowMs; checks--)
+      this.drop(this.oldest);
   }
 
   private drop(b: Bucket): void {

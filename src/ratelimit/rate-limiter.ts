@@ -54,7 +54,14 @@ function compileRule(rule: RateLimitRule): CompiledRule {
     (methodSet === undefined || methodSet.has(input.method)) &&
     (pathPrefix === undefined || input.path.startsWith(pathPrefix));
   const rates = { normal: rule.normal, 'high-alert': rule['high-alert'] ?? rule.normal };
-  return { name: rule.name, key: rule.key, matches, keyOf: keyFunction(rule.key), rates, shares: { servers: 1, rates } };
+  return {
+    name: rule.name,
+    key: rule.key,
+    matches,
+    keyOf: keyFunction(rule.key),
+    rates,
+    shares: { servers: 1, rates },
+  };
 }
 
 function keyFunction(key: string): CompiledRule['keyOf'] {
@@ -97,7 +104,11 @@ export class RateLimiter {
   }
 
   /** The rules this request counts against, with this server's share of each rate (for `authz check` to explain). */
-  rulesMatching(settings: BundleSettings, input: RequestModel, principal: PrincipalRef): { rule: string; key: string; share: Rate; mode: Mode }[] {
+  rulesMatching(
+    settings: BundleSettings,
+    input: RequestModel,
+    principal: PrincipalRef,
+  ): { rule: string; key: string; share: Rate; mode: Mode }[] {
     if (settings.rateLimiting === 'envoy') return [];
     const servers = normaliseFleetSize(this.fleet.servers());
     const mode = settings.mode;
@@ -107,17 +118,37 @@ export class RateLimiter {
   }
 
   /** The first rule the request is over, or undefined when it may proceed. */
-  check(settings: BundleSettings, input: RequestModel, principal: PrincipalRef, nowMs: number): RateLimitHit | undefined {
+  check(
+    settings: BundleSettings,
+    input: RequestModel,
+    principal: PrincipalRef,
+    nowMs: number,
+  ): RateLimitHit | undefined {
     // rateLimiting: envoy — Envoy's global rate-limit service counts, from the descriptors in dynamic_metadata.
     if (settings.rateLimits.length === 0 || settings.rateLimiting === 'envoy') return undefined;
     const mode = settings.mode;
     const servers = normaliseFleetSize(this.fleet.servers());
     for (const rule of this.rulesFor(settings)) {
       if (!rule.matches(input, principal)) continue;
-      if (rule.shares.servers !== servers) rule.shares = { servers, rates: { normal: fleetShare(rule.rates.normal, servers), 'high-alert': fleetShare(rule.rates['high-alert'], servers) } };
+      if (rule.shares.servers !== servers)
+        rule.shares = {
+          servers,
+          rates: {
+            normal: fleetShare(rule.rates.normal, servers),
+            'high-alert': fleetShare(rule.rates['high-alert'], servers),
+          },
+        };
       const share = rule.shares.rates[mode];
       const waitMs = this.buckets.take(storeKey(rule.name, rule.keyOf(input, principal)), share, nowMs);
-      if (waitMs > 0) return { rule: rule.name, rate: rule.rates[mode], share, servers, mode, retryAfterSeconds: Math.ceil(waitMs / 1000) };
+      if (waitMs > 0)
+        return {
+          rule: rule.name,
+          rate: rule.rates[mode],
+          share,
+          servers,
+          mode,
+          retryAfterSeconds: Math.ceil(waitMs / 1000),
+        };
     }
     return undefined;
   }

@@ -6,7 +6,10 @@ import http from 'node:http';
 import { listenOnPort } from './listen-port.js';
 import type { AuthzMetrics } from '../observability/metrics.js';
 
-export type AdminRoute = (req: http.IncomingMessage, url: URL) => Promise<{ status: number; body: unknown; contentType?: string }>;
+export type AdminRoute = (
+  req: http.IncomingMessage,
+  url: URL,
+) => Promise<{ status: number; body: unknown; contentType?: string }>;
 
 export interface AdminServerOptions {
   metrics: AuthzMetrics;
@@ -27,7 +30,8 @@ export class AdminServer {
     });
     // Bad request lines and broken sockets: answer 400 if the socket can still take it, never throw.
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      if (socket.writable && err.code !== 'ECONNRESET')
+        socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
       else socket.destroy();
     });
     this.route('/healthz', async () => ({ status: 200, body: { status: 'ok' } }));
@@ -57,13 +61,19 @@ export class AdminServer {
     }
     const handler = this.routes.get(url.pathname);
     if (!handler) {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not found', routes: [...this.routes.keys()] }));
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'not found', routes: [...this.routes.keys()] }));
       return;
     }
     try {
       const out = await handler(req, url);
       const body = typeof out.body === 'string' ? out.body : JSON.stringify(out.body, null, 2);
-      res.writeHead(out.status, { 'content-type': out.contentType ?? (typeof out.body === 'string' ? 'text/plain' : 'application/json') }).end(body);
+      res
+        .writeHead(out.status, {
+          'content-type': out.contentType ?? (typeof out.body === 'string' ? 'text/plain' : 'application/json'),
+        })
+        .end(body);
     } catch (err) {
       this.fail(res, 500, err, req.url);
     }
@@ -75,7 +85,9 @@ export class AdminServer {
       res.destroy();
       return;
     }
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: err instanceof Error ? err.message : 'internal error' }));
+    res
+      .writeHead(status, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: err instanceof Error ? err.message : 'internal error' }));
   }
 
   listen(host: string, port: number): Promise<number> {

@@ -65,11 +65,16 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const http2Tls = config.transport === 'http2' ? http2TlsOptions(config) : undefined;
   const logger =
     options.logger ??
-    createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
+    createLogger({
+      level: config.logLevel,
+      destination: config.logDestination === 'stdout' ? 1 : config.logDestination,
+    });
   const metrics = new AuthzMetrics();
   // Sets this server compiles are decided by its engine (also the process default, for sets compiled elsewhere, e.g. shadow versions loaded by CLI paths); the JS engine tells each reason it leaves to wasm once.
   setDefaultEngine(config.engine);
-  onFallback((e) => logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'));
+  onFallback((e) =>
+    logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'),
+  );
   const policySet = new ActivePolicySet({ engine: config.engine });
   const decisionLog = new DecisionLog(logger, {
     withHeaders: config.decisionLogHeaders,
@@ -83,7 +88,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   try {
     enricher = await requestEnricherFromConfig(config, load, {
       onResult: (result) => contextMetrics.jwt.inc({ result }),
-      onRefreshError: (issuer, error) => logger.warn({ issuer, error: error.message }, 'JWKS refresh failed; verifying with the last keys fetched'),
+      onRefreshError: (issuer, error) =>
+        logger.warn({ issuer, error: error.message }, 'JWKS refresh failed; verifying with the last keys fetched'),
     });
     await enricher.start();
   } catch (err) {
@@ -92,19 +98,30 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   }
   // The shadow version is named in the bundle store's pointer (S3 source); the directory source never sets one.
   const shadowVersion = new ActivePolicySet({ engine: config.engine });
-  const cache = config.decisionCacheEntries > 0 ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl) : undefined;
+  const cache =
+    config.decisionCacheEntries > 0
+      ? new EngineResultCache<EngineResult>(config.decisionCacheEntries, config.decisionCacheTtl)
+      : undefined;
   if (cache) metrics.trackCacheSize(() => cache.size);
   const bodyLimits = bodyLimitsFromConfig(config);
   // The source is built below; the guard reads its clock through this.
   let source: BundleSource | undefined;
   const staleGuard =
     config.maxPolicyAge !== undefined
-      ? new StalePolicyGuard(config.maxPolicyAge, () => source?.confirmedAt?.(), (stale) => {
-          const version = policySet.current?.version ?? null;
-          if (stale) logger.error({ version, max_policy_age_ms: config.maxPolicyAge }, 'policy version not confirmed with the store within --max-policy-age; not ready, answering by the fail mode');
-          else logger.info({ version }, 'policy version confirmed with the store again; ready');
-          grpcServer.notifyHealth();
-        })
+      ? new StalePolicyGuard(
+          config.maxPolicyAge,
+          () => source?.confirmedAt?.(),
+          (stale) => {
+            const version = policySet.current?.version ?? null;
+            if (stale)
+              logger.error(
+                { version, max_policy_age_ms: config.maxPolicyAge },
+                'policy version not confirmed with the store within --max-policy-age; not ready, answering by the fail mode',
+              );
+            else logger.info({ version }, 'policy version confirmed with the store again; ready');
+            grpcServer.notifyHealth();
+          },
+        )
       : undefined;
   const isReady = (): boolean => policySet.current !== null && !staleGuard?.stale;
   const tracing = Tracing.fromOptions({ endpoint: config.otelEndpoint });
@@ -116,7 +133,20 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     logger.info({ servers: n, previous: fleetServers }, 'fleet size changed; rate limit shares recomputed');
     fleetServers = n;
   };
-  const handler = new CheckHandler({ policySet, metrics, decisionLog, logger, enricher, safety: safetyOptionsFromConfig(config), shadowVersion, cache, staleGuard, tracing, fleet, bodyLimits });
+  const handler = new CheckHandler({
+    policySet,
+    metrics,
+    decisionLog,
+    logger,
+    enricher,
+    safety: safetyOptionsFromConfig(config),
+    shadowVersion,
+    cache,
+    staleGuard,
+    tracing,
+    fleet,
+    bodyLimits,
+  });
   const serverOptions = {
     handler,
     isServing: isReady,
@@ -148,8 +178,16 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
           compile_ms: Math.round(ms),
           preparsed_slices: set.policySet.slices.chunkCount,
           engine: set.policySet.engine,
-          ...(set.policySet.js && set.policySet.js.unsupported.size > 0 ? { engine_wasm_policies: [...set.policySet.js.unsupported].map(([id, why]) => `${id}: ${why}`) } : {}),
-          ...(steps ? { compile_steps: steps.count, longest_step_ms: Math.round(steps.longestMs * 10) / 10, longest_step_phase: steps.longestPhase } : {}),
+          ...(set.policySet.js && set.policySet.js.unsupported.size > 0
+            ? { engine_wasm_policies: [...set.policySet.js.unsupported].map(([id, why]) => `${id}: ${why}`) }
+            : {}),
+          ...(steps
+            ? {
+                compile_steps: steps.count,
+                longest_step_ms: Math.round(steps.longestMs * 10) / 10,
+                longest_step_phase: steps.longestPhase,
+              }
+            : {}),
         },
         'policy set activated',
       );
@@ -162,7 +200,9 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       const serving = policySet.current;
       logger.error(
         { version, error: error.message, serving: serving?.version ?? null },
-        serving ? 'policy set refused; the previous set keeps serving' : 'policy set refused; no policy set is serving, so every check is denied 503 (no_policy_set) until one compiles',
+        serving
+          ? 'policy set refused; the previous set keeps serving'
+          : 'policy set refused; no policy set is serving, so every check is denied 503 (no_policy_set) until one compiles',
       );
     },
   });
@@ -172,7 +212,16 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       const from = previous?.settings;
       const to = set.settings;
       if (from && (from.mode !== to.mode || from.enforcement !== to.enforcement)) {
-        logger.warn({ version: set.version, mode: to.mode, previous_mode: from.mode, enforcement: to.enforcement, previous_enforcement: from.enforcement }, 'bundle safety settings changed');
+        logger.warn(
+          {
+            version: set.version,
+            mode: to.mode,
+            previous_mode: from.mode,
+            enforcement: to.enforcement,
+            previous_enforcement: from.enforcement,
+          },
+          'bundle safety settings changed',
+        );
       }
     },
   });
@@ -188,7 +237,10 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       logger.error({ err, ...detail }, 'admin request failed');
     },
     isReady,
-    readinessDetail: () => ({ version: policySet.current?.version ?? null, ...(staleGuard ? { policy_age: staleGuard.describe() } : {}) }),
+    readinessDetail: () => ({
+      version: policySet.current?.version ?? null,
+      ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
+    }),
   });
   admin.route('/bundle', async () => {
     const set = policySet.current;
@@ -203,16 +255,23 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
         engine: set?.policySet.engine ?? config.engine,
-        ...(set?.policySet.js && set.policySet.js.unsupported.size > 0 ? { engine_fallback_policies: Object.fromEntries(set.policySet.js.unsupported) } : {}),
+        ...(set?.policySet.js && set.policySet.js.unsupported.size > 0
+          ? { engine_fallback_policies: Object.fromEntries(set.policySet.js.unsupported) }
+          : {}),
         timezone: set?.timeZone.name ?? null,
         lists: set?.ipLists.summary() ?? [],
       },
     };
   });
 
-  admin.route('/safety', async () => ({ status: 200, body: safetyStatus(config, policySet.current, shadowVersion.current, handler, fleet.servers()) }));
+  admin.route('/safety', async () => ({
+    status: 200,
+    body: safetyStatus(config, policySet.current, shadowVersion.current, handler, fleet.servers()),
+  }));
 
-  const httpAuthz = config.httpListen ? new HttpAuthzServer(handler, { pathPrefix: config.httpPathPrefix, identityHeader: config.httpIdentityHeader }) : undefined;
+  const httpAuthz = config.httpListen
+    ? new HttpAuthzServer(handler, { pathPrefix: config.httpPathPrefix, identityHeader: config.httpIdentityHeader })
+    : undefined;
   let grpcPort: number;
   let httpPort: number | undefined;
   let adminPort = 0;
@@ -240,14 +299,29 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
     }
   } catch (err) {
     staleGuard?.stop();
-    await Promise.all([started.stop(), grpcServer.close(0), httpAuthz?.close(), serveAdmin ? admin.close() : undefined]);
+    await Promise.all([
+      started.stop(),
+      grpcServer.close(0),
+      httpAuthz?.close(),
+      serveAdmin ? admin.close() : undefined,
+    ]);
     enricher.stop();
     load.stop();
     await tracing?.shutdown();
     throw err;
   }
   const removeFaultHandlers = installProcessFaultHandlers(logger, (kind) => metrics.processFaults.inc({ kind }));
-  logger.info({ grpc: `${config.listen.host}:${grpcPort}`, ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}), admin: `${config.admin.host}:${adminPort}`, tls: tlsMode(config), transport: config.transport, source: started.describe().source }, 'authz server listening');
+  logger.info(
+    {
+      grpc: `${config.listen.host}:${grpcPort}`,
+      ...(config.httpListen ? { http: `${config.httpListen.host}:${httpPort}` } : {}),
+      admin: `${config.admin.host}:${adminPort}`,
+      tls: tlsMode(config),
+      transport: config.transport,
+      source: started.describe().source,
+    },
+    'authz server listening',
+  );
 
   return {
     grpcPort,
@@ -266,7 +340,9 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
       await Promise.all([grpcServer.close(), httpAuthz?.close(), serveAdmin ? admin.close() : undefined]);
       removeFaultHandlers();
       // Spans still buffered are sent (bounded by OTEL_BSP_EXPORT_TIMEOUT) before the process goes.
-      await tracing?.shutdown().catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not export the last traces'));
+      await tracing
+        ?.shutdown()
+        .catch((err: unknown) => logger.warn({ error: (err as Error).message }, 'could not export the last traces'));
       await flushLogger(logger);
     },
   };
@@ -278,13 +354,22 @@ function refuseCallerFor(config: Config, metrics: AuthzMetrics, logger: Logger) 
   return callerGate(new CallerAllowList(config.allowedCallers), {
     onRefused: (verdict, firstTime) => {
       metrics.callersRefused.inc({ reason: verdict.id ? 'not_allowed' : 'no_identity' });
-      logger[firstTime ? 'warn' : 'debug']({ caller: verdict.id ?? null, reason: verdict.message }, 'Check call refused: caller not in --allowed-callers (UNAUTHENTICATED)');
+      logger[firstTime ? 'warn' : 'debug'](
+        { caller: verdict.id ?? null, reason: verdict.message },
+        'Check call refused: caller not in --allowed-callers (UNAUTHENTICATED)',
+      );
     },
   });
 }
 
 /** What an operator checks during an incident: which controls are in force on this server right now. */
-function safetyStatus(config: Config, set: ActiveBundle | null, shadow: ActiveBundle | null, handler: CheckHandler, servers: number): Record<string, unknown> {
+function safetyStatus(
+  config: Config,
+  set: ActiveBundle | null,
+  shadow: ActiveBundle | null,
+  handler: CheckHandler,
+  servers: number,
+): Record<string, unknown> {
   const settings = set?.settings;
   return {
     version: set?.version ?? null,
@@ -296,7 +381,14 @@ function safetyStatus(config: Config, set: ActiveBundle | null, shadow: ActiveBu
     rate_limits: (settings?.rateLimits ?? []).map((r) => {
       const rate = settings!.mode === 'high-alert' ? (r['high-alert'] ?? r.normal) : r.normal;
       const share = fleetShare(rate, servers);
-      return { name: r.name, key: r.key, match: r.match, requests_per_second: rate.requestsPerSecond, burst: rate.burst, share: { servers, requests_per_second: share.requestsPerSecond, burst: share.burst } };
+      return {
+        name: r.name,
+        key: r.key,
+        match: r.match,
+        requests_per_second: rate.requestsPerSecond,
+        burst: rate.burst,
+        share: { servers, requests_per_second: share.requestsPerSecond, burst: share.burst },
+      };
     }),
     rate_limiting: settings?.rateLimiting ?? 'server',
     rate_limit_keys: handler.rateLimitKeys,

@@ -65,7 +65,10 @@ export class CheckHandler {
   constructor(private readonly deps: CheckHandlerDeps) {
     this.enricher = deps.enricher ?? RequestEnricher.NONE;
     this.safety = deps.safety ?? DEFAULT_SAFETY_OPTIONS;
-    this.limiter = new RateLimiter(new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()), deps.fleet);
+    this.limiter = new RateLimiter(
+      new BucketStore(this.safety.rateLimitMaxKeys, () => deps.metrics.rateLimitEvictions.inc()),
+      deps.fleet,
+    );
     deps.metrics.trackRateLimitKeys(() => this.limiter.buckets.size);
     this.pipeline = {
       enricher: this.enricher,
@@ -110,7 +113,8 @@ export class CheckHandler {
 
   private finish(out: CheckOutcome, set: ActiveBundle | null, started: number): WireCheckResponse {
     // A bug, not an input problem: the route's fail mode answered; say so loudly.
-    if (out.internalError !== undefined) this.deps.logger.error({ err: out.internalError }, 'check failed unexpectedly');
+    if (out.internalError !== undefined)
+      this.deps.logger.error({ err: out.internalError }, 'check failed unexpectedly');
     const route = routeOf(out, this.routeDefaults(set));
     const reply = respond(out, route, set);
     const { enforced } = reply;
@@ -144,7 +148,13 @@ export class CheckHandler {
     let extra = logExtra(out, enforced, route.warning, route.dryRun);
     if (reply.effects) extra = { ...extra, effects: reply.effects };
 
-    const job = shadowJobFor(out, set, this.deps.shadowVersion?.current ?? null, this.enricher, this.safety.shadowSampleRate);
+    const job = shadowJobFor(
+      out,
+      set,
+      this.deps.shadowVersion?.current ?? null,
+      this.enricher,
+      this.safety.shadowSampleRate,
+    );
     if (job === undefined) {
       this.writeLog(out, enforced, seconds, extra);
     } else if (this.safety.shadowEvaluation === 'inline') {
@@ -196,7 +206,12 @@ export class CheckHandler {
     return mismatches ? { ...extra, shadow: mismatches } : extra;
   }
 
-  private writeLog(out: CheckOutcome, enforced: Enforced, seconds: number, extra: Record<string, unknown> | undefined): void {
+  private writeLog(
+    out: CheckOutcome,
+    enforced: Enforced,
+    seconds: number,
+    extra: Record<string, unknown> | undefined,
+  ): void {
     const p = out.principal;
     this.deps.decisionLog.write({
       // A dry-run deny is logged as the deny it is; fail-mode answers as what was answered.
@@ -213,7 +228,12 @@ export class CheckHandler {
   }
 }
 
-function logExtra(out: CheckOutcome, enforced: Enforced, warning: string | undefined, dryRun: boolean): Record<string, unknown> | undefined {
+function logExtra(
+  out: CheckOutcome,
+  enforced: Enforced,
+  warning: string | undefined,
+  dryRun: boolean,
+): Record<string, unknown> | undefined {
   let extra: Record<string, unknown> | undefined;
   if (enforced.outcome === 'dry_run_allow') extra = { enforcement: 'dry-run', answered: 'allow' };
   else if (enforced.failCause) {
@@ -223,10 +243,17 @@ function logExtra(out: CheckOutcome, enforced: Enforced, warning: string | undef
   if (out.rateLimit) (extra ??= {}).rate_limit_rule = out.rateLimit.rule;
   if (out.cache === 'hit') (extra ??= {}).cached = true;
   // Both names, so the log says who claimed to be whom.
-  if (out.mismatch) (extra ??= {}).host_mismatch = { host: out.mismatch.host, host_service: out.mismatch.hostService, destination: out.mismatch.identity, destination_service: out.mismatch.service };
+  if (out.mismatch)
+    (extra ??= {}).host_mismatch = {
+      host: out.mismatch.host,
+      host_service: out.mismatch.hostService,
+      destination: out.mismatch.identity,
+      destination_service: out.mismatch.service,
+    };
   if (warning) (extra ??= {}).route_warning = warning;
   // With an end-user principal, the calling workload would otherwise be missing from the audit line.
   const p = out.principal;
-  if (p?.type === USER_TYPE && out.input?.source.principal) (extra ??= {}).source_principal = out.input.source.principal;
+  if (p?.type === USER_TYPE && out.input?.source.principal)
+    (extra ??= {}).source_principal = out.input.source.principal;
   return extra;
 }

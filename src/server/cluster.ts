@@ -49,7 +49,10 @@ export function isClusterWorker(): boolean {
 
 /** Primary process: fork `config.cores` workers and serve the admin port. */
 export async function startClusterPrimary(config: Config): Promise<RunningCluster> {
-  const logger = createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination });
+  const logger = createLogger({
+    level: config.logLevel,
+    destination: config.logDestination === 'stdout' ? 1 : config.logDestination,
+  });
   const status = new Map<number, WorkerStatus>();
   let stopping = false;
 
@@ -79,18 +82,34 @@ export async function startClusterPrimary(config: Config): Promise<RunningCluste
     metrics: primaryMetrics,
     onError: (err, detail) => logger.error({ err, ...detail }, 'admin request failed'),
     isReady: allReady,
-    readinessDetail: () => ({ workers: config.cores, workers_ready: [...status.values()].filter((s) => s.ready).length }),
+    readinessDetail: () => ({
+      workers: config.cores,
+      workers_ready: [...status.values()].filter((s) => s.ready).length,
+    }),
   });
-  admin.route('/metrics', async () => ({ status: 200, body: await aggregator.clusterMetrics(), contentType: aggregator.contentType }));
+  admin.route('/metrics', async () => ({
+    status: 200,
+    body: await aggregator.clusterMetrics(),
+    contentType: aggregator.contentType,
+  }));
   admin.route('/bundle', async () => ({
     status: 200,
     body: {
       source: { kind: 'directory', path: config.policies },
-      workers: [...status.entries()].sort((a, b) => a[0] - b[0]).map(([slot, s]) => ({ slot, pid: s.pid, version: s.version, policies: s.policies, last_error: s.lastError })),
+      workers: [...status.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([slot, s]) => ({ slot, pid: s.pid, version: s.version, policies: s.policies, last_error: s.lastError })),
     },
   }));
   const adminPort = await admin.listen(config.admin.host, config.admin.port);
-  logger.info({ cores: config.cores, admin: `${config.admin.host}:${adminPort}`, grpc: `${config.listen.host}:${config.listen.port}` }, 'authz cluster started');
+  logger.info(
+    {
+      cores: config.cores,
+      admin: `${config.admin.host}:${adminPort}`,
+      grpc: `${config.listen.host}:${config.listen.port}`,
+    },
+    'authz cluster started',
+  );
 
   const ready = new Promise<void>((resolve) => {
     const poll = setInterval(() => {
@@ -128,21 +147,34 @@ export async function startClusterPrimary(config: Config): Promise<RunningCluste
 /** Worker process: the normal server without the admin port, reporting to the primary. */
 export async function startClusterWorker(config: Config): Promise<void> {
   // Every line says which worker wrote it (workers share the destination).
-  const logger = createLogger({ level: config.logLevel, destination: config.logDestination === 'stdout' ? 1 : config.logDestination }).child({ worker: Number(process.env.AUTHZ_WORKER_SLOT ?? 0) });
+  const logger = createLogger({
+    level: config.logLevel,
+    destination: config.logDestination === 'stdout' ? 1 : config.logDestination,
+  }).child({ worker: Number(process.env.AUTHZ_WORKER_SLOT ?? 0) });
   const server = await startAuthzServer(config, { admin: false, logger });
   // prom-client answers the primary's metric requests from the registries set here.
   new client.AggregatorRegistry();
   client.AggregatorRegistry.setRegistries([server.metrics.registry]);
   const report = (): void => {
     const set = server.policySet.current;
-    const s: WorkerStatus = { type: STATUS, pid: process.pid, ready: set !== null, version: set?.version ?? null, policies: set?.policySet.policies.size ?? 0, lastError: server.policySet.lastError?.message ?? null };
+    const s: WorkerStatus = {
+      type: STATUS,
+      pid: process.pid,
+      ready: set !== null,
+      version: set?.version ?? null,
+      policies: set?.policySet.policies.size ?? 0,
+      lastError: server.policySet.lastError?.message ?? null,
+    };
     process.send?.(s);
   };
   server.policySet.observe({ onActivated: report, onRefused: report });
   report();
-  let stopping: Promise<void> | undefined;
+  // Several of the triggers below can fire (a signal, then the primary's disconnect): close once.
+  let stopping = false;
   const stop = (): void => {
-    stopping ??= server.close().then(() => process.exit(0));
+    if (stopping) return;
+    stopping = true;
+    void server.close().then(() => process.exit(0));
   };
   process.on('message', (m: { type?: string }) => {
     if (m?.type === SHUTDOWN) stop();

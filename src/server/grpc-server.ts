@@ -41,28 +41,47 @@ export class GrpcServer {
   constructor(private readonly options: GrpcServerOptions) {
     const t = options.transport;
     const handler = options.handler;
-    this.pending = new PendingRequestBytes(t.maxPendingRequestBytes, t.grpcReceiveTimeout, { onDropped: (cause) => options.onCallDropped?.(cause) });
+    this.pending = new PendingRequestBytes(t.maxPendingRequestBytes, t.grpcReceiveTimeout, {
+      onDropped: (cause) => options.onCallDropped?.(cause),
+    });
     const interceptor = transportInterceptor({
       pending: this.pending,
       checkPath: CHECK_PATH,
-      answerOversize: () => handler.refuse({ reason: 'request_too_large', message: `CheckRequest is more than the limit of ${t.maxRequestBytes} bytes (max-request-bytes)` }),
-      onUntracked: () => options.onTransportWarning?.('grpc-js call has no http2 stream: max-pending-request-bytes and grpc-receive-timeout are not applied'),
+      answerOversize: () =>
+        handler.refuse({
+          reason: 'request_too_large',
+          message: `CheckRequest is more than the limit of ${t.maxRequestBytes} bytes (max-request-bytes)`,
+        }),
+      onUntracked: () =>
+        options.onTransportWarning?.(
+          'grpc-js call has no http2 stream: max-pending-request-bytes and grpc-receive-timeout are not applied',
+        ),
     });
     this.server = new grpc.Server(grpcServerOptions(t, [interceptor]));
     boundHeaderLists(this.server, t.grpcMaxHeaderListBytes);
     const refuseCaller = options.refuseCaller;
     this.server.addService(boundedAuthorizationService(checkRequestLimits(t)), {
-      Check: (call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>, callback: grpc.sendUnaryData<WireCheckResponse>) => {
+      Check: (
+        call: grpc.ServerUnaryCall<WireCheckRequest, WireCheckResponse>,
+        callback: grpc.sendUnaryData<WireCheckResponse>,
+      ) => {
         const refused = refuseCaller?.(call.getAuthContext());
         if (refused !== undefined) return callback({ code: grpc.status.UNAUTHENTICATED, details: refused });
         const answer = handler.handle(call.request, call.getDeadline());
         // A promise only when a bearer token is verified for the first time; the handler never rejects.
-        if (answer instanceof Promise) answer.then((r) => callback(null, r), (err: Error) => callback(err));
+        if (answer instanceof Promise)
+          answer.then(
+            (r) => callback(null, r),
+            (err: Error) => callback(err),
+          );
         else callback(null, answer);
       },
     });
     this.server.addService(healthService().service, {
-      Check: (call: grpc.ServerUnaryCall<{ service?: string }, { status: string }>, callback: grpc.sendUnaryData<{ status: string }>) => {
+      Check: (
+        call: grpc.ServerUnaryCall<{ service?: string }, { status: string }>,
+        callback: grpc.sendUnaryData<{ status: string }>,
+      ) => {
         callback(null, { status: this.statusFor(call.request.service ?? '') });
       },
       Watch: (call: grpc.ServerWritableStream<{ service?: string }, { status: string }>) => {

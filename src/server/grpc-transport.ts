@@ -183,7 +183,10 @@ export function transportInterceptor(options: TransportInterceptorOptions): grpc
  * handler never answers RESOURCE_EXHAUSTED, so that status can only be this
  * refusal. It becomes a CheckResponse (431 deny) and status OK instead.
  */
-function answerOversizeWithDecision(call: grpc.ServerInterceptingCallInterface, answer: (details: string) => unknown): void {
+function answerOversizeWithDecision(
+  call: grpc.ServerInterceptingCallInterface,
+  answer: (details: string) => unknown,
+): void {
   const sendStatus = call.sendStatus.bind(call);
   let answering = false;
   call.sendStatus = (status: Parameters<grpc.ServerInterceptingCallInterface['sendStatus']>[0]): void => {
@@ -201,6 +204,8 @@ function answerOversizeWithDecision(call: grpc.ServerInterceptingCallInterface, 
       return;
     }
     call.sendMetadata(new grpc.Metadata());
-    call.sendMessage(response, () => sendStatus({ code: grpc.status.OK, details: 'OK', metadata: new grpc.Metadata() }));
+    call.sendMessage(response, () =>
+      sendStatus({ code: grpc.status.OK, details: 'OK', metadata: new grpc.Metadata() }),
+    );
   };
 }

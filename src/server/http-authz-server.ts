@@ -38,7 +38,11 @@ export class HttpAuthzServer {
         if (refused) return;
         const timeout = Number(req.headers[EXPECTED_TIMEOUT_HEADER]);
         const deadline = Number.isFinite(timeout) && timeout > 0 ? Date.now() + timeout : undefined;
-        const request = httpCheckToCheckRequest({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers }, settings, Date.now());
+        const request = httpCheckToCheckRequest(
+          { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers },
+          settings,
+          Date.now(),
+        );
         const send = (answer: ReturnType<typeof checkResponseToHttp>): void => {
           res.writeHead(answer.status, { ...answer.headers, 'content-length': Buffer.byteLength(answer.body) });
           res.end(answer.body);
@@ -47,7 +51,12 @@ export class HttpAuthzServer {
         if (out instanceof Promise) {
           out.then(
             (r) => send(checkResponseToHttp(r)),
-            () => send({ status: 503, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ decision: 'deny', message: 'the check failed' }) }),
+            () =>
+              send({
+                status: 503,
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ decision: 'deny', message: 'the check failed' }),
+              }),
           );
         } else send(checkResponseToHttp(out));
       });

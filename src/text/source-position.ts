@@ -46,7 +46,13 @@ export function excerpt(text: string, start: number, end = start + 1): string {
   return `${gutter}${shown}\n${' '.repeat(gutter.length - 2)}| ${' '.repeat(caretAt)}${'^'.repeat(Math.min(width, MAX_EXCERPT_CHARS))}`;
 }
 
-export function noteAt(file: string, text: string, start: number, end: number | undefined, message: string): SourceNote {
+export function noteAt(
+  file: string,
+  text: string,
+  start: number,
+  end: number | undefined,
+  message: string,
+): SourceNote {
   const { line, column } = lineAndColumn(text, start);
   return { file, line, column, message, excerpt: excerpt(text, start, end) };
 }
@@ -108,12 +114,19 @@ export function jsonErrorNote(file: string, text: string, err: Error): SourceNot
  * "key" (an unknown setting), so a schema error can point at it; the nearest
  * enclosing node when the path is not all there.
  */
-export function yamlPathNote(file: string, text: string, path: ReadonlyArray<PropertyKey>, message: string, at: 'value' | 'key' = 'value'): SourceNote {
+export function yamlPathNote(
+  file: string,
+  text: string,
+  path: ReadonlyArray<PropertyKey>,
+  message: string,
+  at: 'value' | 'key' = 'value',
+): SourceNote {
   const lineCounter = new LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter });
   const keys = path.map((p) => (typeof p === 'symbol' ? String(p) : p));
   let offset = 0;
-  const keyNode = at === 'key' && keys.length > 0 ? findKey(doc.getIn(keys.slice(0, -1), true), keys[keys.length - 1]) : undefined;
+  const keyNode =
+    at === 'key' && keys.length > 0 ? findKey(doc.getIn(keys.slice(0, -1), true), keys[keys.length - 1]) : undefined;
   if (keyNode?.range) offset = keyNode.range[0];
   else {
     for (let depth = keys.length; depth >= 0; depth--) {

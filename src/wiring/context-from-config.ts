@@ -10,7 +10,13 @@ import type { Config } from '../config/schema.js';
 import type { IssuerConfig } from '../config/context-schema.js';
 import type { ContextFieldSettings } from '../context/context-fields.js';
 import { usableKeys, MIN_RSA_BITS } from '../context/jwks-key-set.js';
-import { JwtIdentity, type IssuerSettings, type JwtIdentityOptions, type JwtSettings, type KeySource } from '../context/jwt-identity.js';
+import {
+  JwtIdentity,
+  type IssuerSettings,
+  type JwtIdentityOptions,
+  type JwtSettings,
+  type KeySource,
+} from '../context/jwt-identity.js';
 import { NO_LOAD, type LoadSource } from '../context/server-load.js';
 import { RequestEnricher } from '../context/request-enricher.js';
 
@@ -23,21 +29,25 @@ async function keySource(location: string, field: string): Promise<KeySource> {
     throw new ConfigError(`${field}: cannot read the JWKS file ${location}: ${(err as Error).message}`);
   }
   const keys = (jwks as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys) || keys.length === 0) throw new ConfigError(`${field}: ${location} is not a JWKS (expected {"keys": [...]} with at least one key)`);
+  if (!Array.isArray(keys) || keys.length === 0)
+    throw new ConfigError(`${field}: ${location} is not a JWKS (expected {"keys": [...]} with at least one key)`);
   try {
     createLocalJWKSet(jwks as JSONWebKeySet);
   } catch (err) {
     throw new ConfigError(`${field}: ${location} is not a usable JWKS: ${(err as Error).message}`);
   }
   if (usableKeys(jwks as JSONWebKeySet).jwks.keys.length === 0) {
-    throw new ConfigError(`${field}: ${location} holds no usable key (RSA keys under ${MIN_RSA_BITS} bits and symmetric keys are ignored)`);
+    throw new ConfigError(
+      `${field}: ${location} holds no usable key (RSA keys under ${MIN_RSA_BITS} bits and symmetric keys are ignored)`,
+    );
   }
   return { kind: 'file', path: location, jwks: jwks as JSONWebKeySet };
 }
 
 function issuerEntries(config: Config): { entry: IssuerConfig; field: string }[] {
   const out: { entry: IssuerConfig; field: string }[] = [];
-  if (config.jwtIssuer) out.push({ entry: { issuer: config.jwtIssuer, audiences: config.jwtAudience, jwks: config.jwks! }, field: 'jwks' });
+  if (config.jwtIssuer)
+    out.push({ entry: { issuer: config.jwtIssuer, audiences: config.jwtAudience, jwks: config.jwks! }, field: 'jwks' });
   config.jwtIssuers.forEach((entry, n) => {
     out.push({ entry, field: `jwtIssuers.${n}.jwks` });
   });
@@ -78,12 +88,18 @@ export function fieldSettingsFromConfig(config: Config, load: LoadSource = NO_LO
   return {
     trustedHops: config.trustedHops,
     load,
-    ...(config.riskHeader ? { risk: { header: config.riskHeader, trustedPrincipals: new Set(config.riskTrustedPrincipal) } } : {}),
+    ...(config.riskHeader
+      ? { risk: { header: config.riskHeader, trustedPrincipals: new Set(config.riskTrustedPrincipal) } }
+      : {}),
   };
 }
 
 /** Build (not start) the enricher; call `start()` to fetch remote key sets. */
-export async function requestEnricherFromConfig(config: Config, load: LoadSource = NO_LOAD, jwtOptions: JwtIdentityOptions = {}): Promise<RequestEnricher> {
+export async function requestEnricherFromConfig(
+  config: Config,
+  load: LoadSource = NO_LOAD,
+  jwtOptions: JwtIdentityOptions = {},
+): Promise<RequestEnricher> {
   const jwt = await jwtSettingsFromConfig(config);
   return new RequestEnricher(jwt ? new JwtIdentity(jwt, jwtOptions) : undefined, fieldSettingsFromConfig(config, load));
 }

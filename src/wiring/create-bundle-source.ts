@@ -37,7 +37,8 @@ export interface SourceDeps {
 const SYNC_MAX_ATTEMPTS = 2;
 
 export async function createBundleSource(config: Config, deps: SourceDeps): Promise<BundleSource> {
-  if (!config.bucket || !config.bundle) return new DirectoryBundleSource(config.policies, deps.policySet, config.policiesSettle);
+  if (!config.bucket || !config.bundle)
+    return new DirectoryBundleSource(config.policies, deps.policySet, config.policiesSettle);
 
   let verifyKey;
   if (config.verifyKey) {
@@ -53,7 +54,9 @@ export async function createBundleSource(config: Config, deps: SourceDeps): Prom
     try {
       await lastGood.ensureWritable();
     } catch (err) {
-      throw new ConfigError(`invalid configuration:\n  stateDir: ${config.stateDir} is not a writable directory: ${(err as Error).message}`);
+      throw new ConfigError(
+        `invalid configuration:\n  stateDir: ${config.stateDir} is not a writable directory: ${(err as Error).message}`,
+      );
     }
   }
   const s3 = createS3Client({
@@ -66,7 +69,14 @@ export async function createBundleSource(config: Config, deps: SourceDeps): Prom
   const { shadowVersion, isReady, ...syncDeps } = deps;
   const signedNotBefore = config.signedNotBefore;
   const shadowLoader = shadowVersion
-    ? new ShadowVersionLoader({ store, shadowVersion, logger: deps.logger, metrics: deps.metrics, verifyKey, signedNotBefore })
+    ? new ShadowVersionLoader({
+        store,
+        shadowVersion,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        verifyKey,
+        signedNotBefore,
+      })
     : undefined;
   const syncer = new S3BundleSyncer({
     store,

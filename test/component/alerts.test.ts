@@ -66,7 +66,9 @@ async function anonymousBurst(n: number): Promise<{ allowed: number; limited: nu
   let allowed = 0;
   let limited = 0;
   for (let i = 0; i < n; i++) {
-    const res = await client.check(simpleRequestToCheckRequest({ method: 'GET', path: '/x', host: 'orders', sourceIp: ip }));
+    const res = await client.check(
+      simpleRequestToCheckRequest({ method: 'GET', path: '/x', host: 'orders', sourceIp: ip }),
+    );
     if (res.status.code === 0) allowed++;
     else if (res.denied_response?.status.code === 429) limited++;
   }
@@ -113,7 +115,11 @@ interface AlertsReply {
 async function post(body: unknown, opts: { path?: string; token?: string | null; raw?: string; port?: number } = {}) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (opts.token !== null) headers.authorization = `Bearer ${opts.token ?? TOKEN}`;
-  const res = await fetch(`http://127.0.0.1:${opts.port ?? receiver.port}${opts.path ?? '/alerts'}`, { method: 'POST', headers, body: opts.raw ?? JSON.stringify(body) });
+  const res = await fetch(`http://127.0.0.1:${opts.port ?? receiver.port}${opts.path ?? '/alerts'}`, {
+    method: 'POST',
+    headers,
+    body: opts.raw ?? JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as AlertsReply };
 }
 
@@ -127,7 +133,15 @@ beforeAll(async () => {
   client = connectAuthz(server.grpcPort);
   const logger = createLogger({ level: 'info', destination: path.join(dir, 'alerts.log'), sync: true });
   receiver = await openAlertReceiver(
-    { listen: '127.0.0.1:0', rules: fileWith('rules.yaml', RULES), 'token-file': fileWith('token', `${TOKEN}\n`), 'hold-down': HOLD_DOWN, 's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5] },
+    {
+      listen: '127.0.0.1:0',
+      rules: fileWith('rules.yaml', RULES),
+      'token-file': fileWith('token', `${TOKEN}\n`),
+      'hold-down': HOLD_DOWN,
+      's3-endpoint': s3.flags[1],
+      bucket: s3.flags[3],
+      bundle: s3.flags[5],
+    },
     logger,
   );
 });
@@ -147,7 +161,9 @@ describe('senders that may not switch the mode', () => {
     expect([none.status, wrong.status]).toEqual([401, 401]);
     expect(await activeVersion()).toBe(before);
     expect(await receiverMetric('authz_alert_requests_total{result="unauthenticated"}')).toBe(2);
-    expect(((await (await fetch(`http://127.0.0.1:${receiver.port}/status`)).json()) as AlertsReply).firing).toEqual([]);
+    expect(((await (await fetch(`http://127.0.0.1:${receiver.port}/status`)).json()) as AlertsReply).firing).toEqual(
+      [],
+    );
   });
 
   it('malformed JSON and a body that is not a webhook payload get 400 and change nothing', async () => {
@@ -163,7 +179,9 @@ describe('senders that may not switch the mode', () => {
 
   it('alerts no rule maps (another name, or the right name at another severity) change nothing', async () => {
     const before = await activeVersion();
-    const r = await post(payload([alert('firing', 'o1', { alertname: 'DiskFull' }), alert('firing', 'w1', { severity: 'warning' })]));
+    const r = await post(
+      payload([alert('firing', 'o1', { alertname: 'DiskFull' }), alert('firing', 'w1', { severity: 'warning' })]),
+    );
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ mapped: 0, unmapped: ['DiskFull', 'DDoSSuspected'], result: 'nothing to change' });
     expect(await activeVersion()).toBe(before);
@@ -180,7 +198,9 @@ describe('an incident, end to end', () => {
     const r = await post(payload([alert('firing', 'fp-ddos-1')]), { path: '/' });
     expect(r.status).toBe(200);
     expect(r.body.mapped).toBe(1);
-    expect(r.body.result).toMatch(/^mode normal -> high-alert: published and activated shop v1--high-alert-\d{14} \(derived from v1\); rate limits now anonymous-per-ip 0\.002\/s burst 1; audit record s3:\/\//);
+    expect(r.body.result).toMatch(
+      /^mode normal -> high-alert: published and activated shop v1--high-alert-\d{14} \(derived from v1\); rate limits now anonymous-per-ip 0\.002\/s burst 1; audit record s3:\/\//,
+    );
     expect(await storeMode()).toBe('high-alert');
     await eventually(() => server.policySet.current?.settings.mode === 'high-alert', 15_000);
     expect(await anonymousBurst(4)).toEqual({ allowed: 1, limited: 3 });
@@ -193,10 +213,18 @@ describe('an incident, end to end', () => {
       from: 'v1',
       who: 'alertmanager (bearer token from 127.0.0.1)',
       why: 'alert DDoSSuspected firing',
-      details: { mode: 'high-alert', previous_mode: 'normal', alert: 'DDoSSuspected', fingerprint: 'fp-ddos-1', receiver: 'authz-mode' },
+      details: {
+        mode: 'high-alert',
+        previous_mode: 'normal',
+        alert: 'DDoSSuspected',
+        fingerprint: 'fp-ddos-1',
+        receiver: 'authz-mode',
+      },
     });
     const history = await runCli(['bundle', 'history', ...s3.flags]);
-    expect(history.stdout).toMatch(/mode high-alert\s+v1\s+v1--high-alert-\d{14}\s+alertmanager \(bearer token from 127\.0\.0\.1\)\s+alert DDoSSuspected firing/);
+    expect(history.stdout).toMatch(
+      /mode high-alert\s+v1\s+v1--high-alert-\d{14}\s+alertmanager \(bearer token from 127\.0\.0\.1\)\s+alert DDoSSuspected firing/,
+    );
   });
 
   it('the same alert repeated (Alertmanager resends firing alerts) publishes nothing new', async () => {
@@ -230,7 +258,15 @@ describe('an incident, end to end', () => {
     expect(latest.record).toMatchObject({
       action: 'mode',
       why: 'alerts resolved (DDoSSuspected) and stayed resolved for the 3s hold-down',
-      details: { mode: 'normal', previous_mode: 'high-alert', hold_down_ms: 3000, resolved: [{ alert: 'DDoSSuspected', fingerprint: 'fp-ddos-1' }, { alert: 'DDoSSuspected', fingerprint: 'fp-ddos-2' }] },
+      details: {
+        mode: 'normal',
+        previous_mode: 'high-alert',
+        hold_down_ms: 3000,
+        resolved: [
+          { alert: 'DDoSSuspected', fingerprint: 'fp-ddos-1' },
+          { alert: 'DDoSSuspected', fingerprint: 'fp-ddos-2' },
+        ],
+      },
     });
     expect(await receiverMetric('authz_alert_mode_switches_total{mode="high-alert"}')).toBe(1);
     expect(await receiverMetric('authz_alert_mode_switches_total{mode="normal"}')).toBe(1);
@@ -240,14 +276,24 @@ describe('an incident, end to end', () => {
 describe('--dry-run and bad arguments', () => {
   it('--dry-run answers what it would do and publishes nothing', async () => {
     const dry = await openAlertReceiver(
-      { listen: '127.0.0.1:0', rules: fileWith('rules.yaml', RULES), 'token-file': fileWith('token', TOKEN), 'dry-run': true, 's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5] },
+      {
+        listen: '127.0.0.1:0',
+        rules: fileWith('rules.yaml', RULES),
+        'token-file': fileWith('token', TOKEN),
+        'dry-run': true,
+        's3-endpoint': s3.flags[1],
+        bucket: s3.flags[3],
+        bundle: s3.flags[5],
+      },
       createLogger({ level: 'silent' }),
     );
     try {
       const before = await activeVersion();
       const r = await post(payload([alert('firing', 'fp-dry')]), { port: dry.port });
       expect(r.status).toBe(200);
-      expect(r.body.result).toMatch(/^dry run: would switch shop v1--normal-\d{14} from normal to high-alert \(alert DDoSSuspected firing\); nothing published$/);
+      expect(r.body.result).toMatch(
+        /^dry run: would switch shop v1--normal-\d{14} from normal to high-alert \(alert DDoSSuspected firing\); nothing published$/,
+      );
       expect(await activeVersion()).toBe(before);
     } finally {
       await dry.close();
@@ -256,11 +302,32 @@ describe('--dry-run and bad arguments', () => {
 
   const store = () => ['--s3-endpoint', s3.flags[1], '--bucket', s3.flags[3], '--bundle', s3.flags[5]];
   const rows = [
-    { name: 'no authentication configured', argv: ['--listen', '127.0.0.1:0', '--rules', 'RULES'], message: 'needs --token-file FILE or mTLS (--tls-cert, --tls-key, --tls-client-ca): unauthenticated senders must not switch the mode' },
-    { name: 'bad --listen', argv: ['--listen', 'nowhere', '--rules', 'RULES', '--token-file', 'TOKEN'], message: '--listen needs HOST:PORT (e.g. 0.0.0.0:9095), got "nowhere"' },
-    { name: 'bad --hold-down', argv: ['--listen', '127.0.0.1:0', '--rules', 'RULES', '--token-file', 'TOKEN', '--hold-down', 'soon'], message: '--hold-down "soon" must be a duration such as 30s or 2m (at most 24h)' },
-    { name: 'a rule asking for an unknown mode', argv: ['--listen', '127.0.0.1:0', '--rules', 'BADRULES', '--token-file', 'TOKEN'], message: 'rules file BADRULES: rules[0].mode: expected one of high-alert' },
-    { name: 'a token too short to be a secret', argv: ['--listen', '127.0.0.1:0', '--rules', 'RULES', '--token-file', 'SHORT'], message: '--token-file SHORT: expected one token of at least 16 characters without spaces' },
+    {
+      name: 'no authentication configured',
+      argv: ['--listen', '127.0.0.1:0', '--rules', 'RULES'],
+      message:
+        'needs --token-file FILE or mTLS (--tls-cert, --tls-key, --tls-client-ca): unauthenticated senders must not switch the mode',
+    },
+    {
+      name: 'bad --listen',
+      argv: ['--listen', 'nowhere', '--rules', 'RULES', '--token-file', 'TOKEN'],
+      message: '--listen needs HOST:PORT (e.g. 0.0.0.0:9095), got "nowhere"',
+    },
+    {
+      name: 'bad --hold-down',
+      argv: ['--listen', '127.0.0.1:0', '--rules', 'RULES', '--token-file', 'TOKEN', '--hold-down', 'soon'],
+      message: '--hold-down "soon" must be a duration such as 30s or 2m (at most 24h)',
+    },
+    {
+      name: 'a rule asking for an unknown mode',
+      argv: ['--listen', '127.0.0.1:0', '--rules', 'BADRULES', '--token-file', 'TOKEN'],
+      message: 'rules file BADRULES: rules[0].mode: expected one of high-alert',
+    },
+    {
+      name: 'a token too short to be a secret',
+      argv: ['--listen', '127.0.0.1:0', '--rules', 'RULES', '--token-file', 'SHORT'],
+      message: '--token-file SHORT: expected one token of at least 16 characters without spaces',
+    },
   ];
   for (const row of rows) {
     it(`${row.name}: exit 2 with one line naming the flag`, async () => {
@@ -279,7 +346,7 @@ describe('--dry-run and bad arguments', () => {
 });
 
 describe('mTLS senders', () => {
-  it('a client certificate the --tls-client-ca signed authenticates; another CA\'s or none gets 401', async () => {
+  it("a client certificate the --tls-client-ca signed authenticates; another CA's or none gets 401", async () => {
     const pki = await makePki();
     const pem = (file: string) => readFileSync(file, 'utf8');
     const ca = { cert: pem(pki.caCert) };
@@ -287,16 +354,32 @@ describe('mTLS senders', () => {
     const stranger = { cert: pem(pki.strangerCert), private: pem(pki.strangerKey) };
     const mtls = await openAlertReceiver(
       {
-        listen: '127.0.0.1:0', rules: fileWith('rules.yaml', RULES), 'dry-run': true,
-        'tls-cert': pki.serverCert, 'tls-key': pki.serverKey, 'tls-client-ca': pki.caCert,
-        's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5],
+        listen: '127.0.0.1:0',
+        rules: fileWith('rules.yaml', RULES),
+        'dry-run': true,
+        'tls-cert': pki.serverCert,
+        'tls-key': pki.serverKey,
+        'tls-client-ca': pki.caCert,
+        's3-endpoint': s3.flags[1],
+        bucket: s3.flags[3],
+        bundle: s3.flags[5],
       },
       createLogger({ level: 'silent' }),
     );
     const send = (cert?: { cert: string; private: string }) =>
       new Promise<{ status: number; body: AlertsReply }>((resolve, reject) => {
         const req = httpsRequest(
-          { host: '127.0.0.1', port: mtls.port, path: '/alerts', method: 'POST', ca: ca.cert, servername: 'localhost', cert: cert?.cert, key: cert?.private, headers: { 'content-type': 'application/json' } },
+          {
+            host: '127.0.0.1',
+            port: mtls.port,
+            path: '/alerts',
+            method: 'POST',
+            ca: ca.cert,
+            servername: 'localhost',
+            cert: cert?.cert,
+            key: cert?.private,
+            headers: { 'content-type': 'application/json' },
+          },
           (res) => {
             let text = '';
             res.on('data', (c) => (text += c));

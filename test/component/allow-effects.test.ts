@@ -38,7 +38,11 @@ allowEffects:
 `;
 
 /** What our answer's HeaderValueOption looks like on the wire (enums as numbers: 2 is OVERWRITE_IF_EXISTS_OR_ADD). */
-const overwrite = (key: string, value: string) => ({ header: { key, value }, append: { value: false }, append_action: 2 });
+const overwrite = (key: string, value: string) => ({
+  header: { key, value },
+  append: { value: false },
+  append_action: 2,
+});
 
 let server: TestServer;
 let client: AuthzClient;
@@ -61,7 +65,12 @@ const decisionLine = (decisionId: string) => server.logLines().find((l) => l.dec
 describe('an allow with effects', () => {
   it('strips the cookie, passes the caller id, drops access_token and adds cache-control: the exact OkHttpResponse', async () => {
     const res = await client.check(
-      istioRequest({ principal: FRONTEND, path: '/orders?access_token=secret-token', headers: { cookie: 'session=secret-cookie', 'x-tenant-hint': 'acme' }, ext: { service: 'orders' } }),
+      istioRequest({
+        principal: FRONTEND,
+        path: '/orders?access_token=secret-token',
+        headers: { cookie: 'session=secret-cookie', 'x-tenant-hint': 'acme' },
+        ext: { service: 'orders' },
+      }),
     );
     expect(res.status.code).toBe(0);
     const decisionId = res.dynamic_metadata!.fields!.decision_id.stringValue!;
@@ -86,7 +95,9 @@ describe('an allow with effects', () => {
   });
 
   it('merges two determining permits in policy order: the first sets x-user-id, the conflict is logged by name', async () => {
-    const res = await client.check(istioRequest({ principal: FRONTEND, path: '/orders/17', ext: { service: 'orders' } }));
+    const res = await client.check(
+      istioRequest({ principal: FRONTEND, path: '/orders/17', ext: { service: 'orders' } }),
+    );
     const decisionId = res.dynamic_metadata!.fields!.decision_id.stringValue!;
     expect(res.ok_response).toEqual({
       headers: [overwrite('x-user-id', FRONTEND), overwrite('x-namespace', 'shop')],
@@ -108,42 +119,81 @@ describe('an allow with effects', () => {
 
   it('the decision log names the headers and parameters touched, never their values', async () => {
     const res = await client.check(
-      istioRequest({ principal: FRONTEND, path: '/orders?access_token=secret-token', headers: { cookie: 'session=secret-cookie', 'x-tenant-hint': 'tenant-value' }, ext: { service: 'orders' } }),
+      istioRequest({
+        principal: FRONTEND,
+        path: '/orders?access_token=secret-token',
+        headers: { cookie: 'session=secret-cookie', 'x-tenant-hint': 'tenant-value' },
+        ext: { service: 'orders' },
+      }),
     );
     const line = decisionLine(res.dynamic_metadata!.fields!.decision_id.stringValue!);
-    expect(line.effects).toMatchObject({ headers_set: ['x-user-id', 'x-tenant'], headers_removed: ['cookie'], query_removed: ['access_token'] });
+    expect(line.effects).toMatchObject({
+      headers_set: ['x-user-id', 'x-tenant'],
+      headers_removed: ['cookie'],
+      query_removed: ['access_token'],
+    });
     // The request's own headers are logged as before (credentials redacted); the effects add names only.
     for (const value of ['secret-token', 'secret-cookie']) expect(JSON.stringify(line)).not.toContain(value);
-    for (const value of ['tenant-value', FRONTEND, 'no-store']) expect(JSON.stringify(line.effects)).not.toContain(value);
+    for (const value of ['tenant-value', FRONTEND, 'no-store'])
+      expect(JSON.stringify(line.effects)).not.toContain(value);
   });
 
   it('a bundle-wide rule applies by principal type, before any policy effect', async () => {
-    const anonymous = await client.check(istioRequest({ path: '/index.html', headers: { 'x-internal-debug': '1', 'x-internal-route': 'b' }, ext: { service: 'public' } }));
+    const anonymous = await client.check(
+      istioRequest({
+        path: '/index.html',
+        headers: { 'x-internal-debug': '1', 'x-internal-route': 'b' },
+        ext: { service: 'public' },
+      }),
+    );
     const decisionId = anonymous.dynamic_metadata!.fields!.decision_id.stringValue!;
     expect(anonymous.ok_response).toEqual({
       headers_to_remove: ['x-internal-debug', 'x-internal-route'],
       response_headers_to_add: [overwrite('x-decision-id', decisionId)],
     });
     expect(anonymous.dynamic_metadata!.fields!.principal_type.stringValue).toBe('Anonymous');
-    const workload = await client.check(istioRequest({ principal: ORDERS, path: '/index.html', headers: { 'x-internal-debug': '1' }, ext: { service: 'public' } }));
+    const workload = await client.check(
+      istioRequest({
+        principal: ORDERS,
+        path: '/index.html',
+        headers: { 'x-internal-debug': '1' },
+        ext: { service: 'public' },
+      }),
+    );
     expect(workload.ok_response!.headers_to_remove).toBeUndefined();
   });
 
   it('a deny carries no effects, but its metadata still names the principal', async () => {
-    const res = await client.check(istioRequest({ principal: FRONTEND, method: 'POST', path: '/orders', headers: { cookie: 'c' }, ext: { service: 'orders' } }));
+    const res = await client.check(
+      istioRequest({
+        principal: FRONTEND,
+        method: 'POST',
+        path: '/orders',
+        headers: { cookie: 'c' },
+        ext: { service: 'orders' },
+      }),
+    );
     expect(res.status.code).toBe(7);
     expect(res.ok_response).toBeUndefined();
-    expect(res.dynamic_metadata!.fields).toMatchObject({ decision: { stringValue: 'deny' }, reason: { stringValue: 'no_permit' }, principal_id: { stringValue: FRONTEND } });
+    expect(res.dynamic_metadata!.fields).toMatchObject({
+      decision: { stringValue: 'deny' },
+      reason: { stringValue: 'no_permit' },
+      principal_id: { stringValue: FRONTEND },
+    });
   });
 });
 
 describe('effects and the decision cache', () => {
-  const lookups = async (result: string) => metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
+  const lookups = async (result: string) =>
+    metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
 
   it('a cached decision renders the effects of this request, never the stored request', async () => {
     const read = (principal: string, tenant: string) =>
-      client.check(istioRequest({ principal, path: '/orders', headers: { 'x-tenant-hint': tenant }, ext: { service: 'orders' } }));
-    const headerValues = (res: Awaited<ReturnType<typeof read>>) => Object.fromEntries(res.ok_response!.headers!.map((h) => [h.header.key, h.header.value]));
+      client.check(
+        istioRequest({ principal, path: '/orders', headers: { 'x-tenant-hint': tenant }, ext: { service: 'orders' } }),
+      );
+    const headerValues = (res: Awaited<ReturnType<typeof read>>) =>
+      Object.fromEntries(res.ok_response!.headers!.map((h) => [h.header.key, h.header.value]));
 
     await read(FRONTEND, 'first');
     const hitsBefore = await lookups('hit');
@@ -165,12 +215,17 @@ describe('effects and the decision cache', () => {
 
 describe('a bad template', () => {
   it('refuses the set with its file and line; the last good set keeps answering', async () => {
-    writeFileSync(path.join(dir, 'broken.cedar'), '@id("broken")\n@set_headers("x-user-id: {principal.id")\npermit (principal, action, resource);\n');
+    writeFileSync(
+      path.join(dir, 'broken.cedar'),
+      '@id("broken")\n@set_headers("x-user-id: {principal.id")\npermit (principal, action, resource);\n',
+    );
     const bundle = await eventually(async () => {
       const b = JSON.parse((await server.admin('/bundle')).body);
       return b.last_error ? b : undefined;
     }, 5000);
-    expect(JSON.stringify(bundle.last_error)).toContain('broken.cedar:2 (policy #0): @set_headers: x-user-id: \\"{principal.id\\" has a { that is never closed');
+    expect(JSON.stringify(bundle.last_error)).toContain(
+      'broken.cedar:2 (policy #0): @set_headers: x-user-id: \\"{principal.id\\" has a { that is never closed',
+    );
     const res = await client.check(istioRequest({ principal: FRONTEND, path: '/orders', ext: { service: 'orders' } }));
     expect(res.ok_response!.headers_to_remove).toEqual(['cookie', 'x-tenant']);
   });

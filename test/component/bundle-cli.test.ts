@@ -56,7 +56,9 @@ describe('authz bundle test / build', () => {
   it('bundle test exits 1 with a FAIL line and the reason when a case fails', async () => {
     const r = await authz('bundle', 'test', brokenCopy());
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^FAIL {2}tests\/mesh\.json: the frontend reads an order \(.*\)\n {6}expected deny; got allow \(allowed, HTTP 200, policies: orders-frontend-access\)$/m);
+    expect(r.stdout).toMatch(
+      /^FAIL {2}tests\/mesh\.json: the frontend reads an order \(.*\)\n {6}expected deny; got allow \(allowed, HTTP 200, policies: orders-frontend-access\)$/m,
+    );
     expect(r.stdout).toMatch(/PASS: 14\/15\nFAIL: 1\/15\n$/);
   });
 
@@ -70,17 +72,24 @@ describe('authz bundle test / build', () => {
 
   it('bundle build refuses policies that do not validate against the schema', async () => {
     const dir = brokenCopy();
-    writeFileSync(path.join(dir, 'typo.cedar'), '@id("typo") permit (principal, action, resource) when { context.pathh == "/" };');
+    writeFileSync(
+      path.join(dir, 'typo.cedar'),
+      '@id("typo") permit (principal, action, resource) when { context.pathh == "/" };',
+    );
     const r = await authz('bundle', 'build', dir, '-o', path.join(work, 'typo.tar.gz'));
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/^REFUSED .*: the policies do not validate: policies do not validate against schema\.cedarschema:\n.*\/typo\.cedar:1:\d+: for policy `typo`, /);
+    expect(r.stderr).toMatch(
+      /^REFUSED .*: the policies do not validate: policies do not validate against schema\.cedarschema:\n.*\/typo\.cedar:1:\d+: for policy `typo`, /,
+    );
   });
 
   it('bundle build writes a tarball that bundle test accepts as it is', async () => {
     const out = path.join(work, 'mesh.tar.gz');
     const r = await authz('bundle', 'build', POLICIES, '-o', out, '--name', 'mesh', '--version', 'v1');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/built .*mesh\.tar\.gz: bundle mesh version v1, \d+ files, [\d.]+ KiB, sha256 [0-9a-f]{64}\n$/);
+    expect(r.stdout).toMatch(
+      /built .*mesh\.tar\.gz: bundle mesh version v1, \d+ files, [\d.]+ KiB, sha256 [0-9a-f]{64}\n$/,
+    );
     const t = await authz('bundle', 'test', out);
     expect(t.code).toBe(0);
     expect(t.stdout).toMatch(/PASS: 15\/15/);
@@ -102,17 +111,24 @@ describe('authz bundle push / activate / rollback / list', () => {
 
     const p1 = await authz('bundle', 'push', POLICIES, '--version', 'v1', ...store());
     expect(p1.code).toBe(0);
-    expect(p1.stdout).toMatch(/PASS: 15\/15\npushed mesh v1 \([\d.]+ KiB, sha256 [0-9a-f]{64}\) to s3:\/\/authz-test\/bundles\/mesh\/v1\/bundle\.tar\.gz\n/);
+    expect(p1.stdout).toMatch(
+      /PASS: 15\/15\npushed mesh v1 \([\d.]+ KiB, sha256 [0-9a-f]{64}\) to s3:\/\/authz-test\/bundles\/mesh\/v1\/bundle\.tar\.gz\n/,
+    );
 
     const again = await authz('bundle', 'push', POLICIES, '--version', 'v1', ...store());
     expect(again.code).toBe(1);
-    expect(again.stderr).toMatch(/version v1 already exists at s3:\/\/authz-test\/bundles\/mesh\/v1\/bundle\.tar\.gz; versions are immutable/);
+    expect(again.stderr).toMatch(
+      /version v1 already exists at s3:\/\/authz-test\/bundles\/mesh\/v1\/bundle\.tar\.gz; versions are immutable/,
+    );
 
     // A changed policy directory as v2, signed.
     const v2dir = path.join(work, 'v2');
     cpSync(POLICIES, v2dir, { recursive: true });
     const entities = readFileSync(path.join(POLICIES, 'entities.json'), 'utf8');
-    const inMaintenance = entities.replace('"tier": "edge", "maintenance": false', '"tier": "edge", "maintenance": true');
+    const inMaintenance = entities.replace(
+      '"tier": "edge", "maintenance": false',
+      '"tier": "edge", "maintenance": true',
+    );
     expect(inMaintenance).not.toBe(entities);
     writeFileSync(path.join(v2dir, 'entities.json'), inMaintenance);
     const p2 = await authz('bundle', 'push', v2dir, '--version', 'v2', '--sign-key', `${keyBase}.key`, ...store());
@@ -126,7 +142,18 @@ describe('authz bundle push / activate / rollback / list', () => {
 
     server = await startS3Server(s3, 'mesh', { pollInterval: '200ms' });
     const ingress = 'spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account';
-    const write = ['--server', `127.0.0.1:${server.grpcPort}`, '--method', 'POST', '--path', '/checkout', '--host', 'frontend', '--principal', ingress];
+    const write = [
+      '--server',
+      `127.0.0.1:${server.grpcPort}`,
+      '--method',
+      'POST',
+      '--path',
+      '/checkout',
+      '--host',
+      'frontend',
+      '--principal',
+      ingress,
+    ];
     const before = await authz('check', ...write);
     expect(before.code).toBe(0);
     expect(before.stdout).toMatch(/decision: {3}ALLOW \(allowed, HTTP 200\)\n(.*\n)+?version: {4}v1\n/);
@@ -160,7 +187,9 @@ describe('authz bundle push / activate / rollback / list', () => {
   it('activate refuses a version that is missing or unsigned when a key is given', async () => {
     const missing = await authz('bundle', 'activate', 'v9', ...store('other'));
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/version v9 does not exist at s3:\/\/authz-test\/bundles\/other\/v9\/bundle\.tar\.gz; push it first/);
+    expect(missing.stderr).toMatch(
+      /version v9 does not exist at s3:\/\/authz-test\/bundles\/other\/v9\/bundle\.tar\.gz; push it first/,
+    );
 
     expect((await authz('bundle', 'push', POLICIES, '--version', 'v1', ...store('other'))).code).toBe(0);
     const keyBase = path.join(work, 'other-key');
@@ -184,7 +213,12 @@ describe('authz bundle push / activate / rollback / list', () => {
   /** A bundle that unpacks and matches its manifest but that no server would compile: a policy naming an entity type the schema lacks. */
   async function schemaInvalidBundle(bundle: string, version: string): Promise<{ tarball: Buffer; sha256: string }> {
     const files: BundleFileMap = new Map([
-      ['schema.cedarschema', Buffer.from('entity Workload;\nentity Service;\naction "GET" appliesTo { principal: [Workload], resource: [Service] };\n')],
+      [
+        'schema.cedarschema',
+        Buffer.from(
+          'entity Workload;\nentity Service;\naction "GET" appliesTo { principal: [Workload], resource: [Service] };\n',
+        ),
+      ],
       ['main.cedar', Buffer.from('@id("typo")\npermit (principal == Workloda::"frontend", action, resource);\n')],
     ]);
     const manifest = buildManifest(files, { name: bundle, version, created: new Date(), cedarVersion: 'test' });
@@ -208,13 +242,17 @@ describe('authz bundle push / activate / rollback / list', () => {
     expect(refused.stdout).toBe('');
     expect(await bundleStore.getPointer()).toEqual(pointerBefore);
 
-    const history = async () => JSON.parse((await authz('bundle', 'history', '--json', ...store('strict'))).stdout) as Record<string, unknown>[];
+    const history = async () =>
+      JSON.parse((await authz('bundle', 'history', '--json', ...store('strict'))).stdout) as Record<string, unknown>[];
     expect(await history()).toHaveLength(1);
 
     const forced = await authz('bundle', 'activate', 'v2', '--force', '--reason', 'incident 42', ...store('strict'));
     expect(forced.code).toBe(0);
     expect(forced.stderr).toMatch(/--force: activated although version v2 would be refused by every server/);
-    expect(await bundleStore.getPointer()).toMatchObject({ kind: 'found', pointer: { version: 'v2', sha256: bad.sha256, previous: 'v1' } });
+    expect(await bundleStore.getPointer()).toMatchObject({
+      kind: 'found',
+      pointer: { version: 'v2', sha256: bad.sha256, previous: 'v1' },
+    });
     const [latest] = await history();
     expect(latest).toMatchObject({
       action: 'activate',
@@ -253,6 +291,8 @@ describe('authz bundle push / activate / rollback / list', () => {
     const signed = await authz('bundle', 'sign', 'v1', '--sign-key', `${keyBase}.key`, ...store('resign'));
     expect(signed.code).toBe(0);
     expect(signed.stdout).toMatch(/^signed resign v1 \(sha256 [0-9a-f]{64}\) with key [0-9a-f]{16}\n$/);
-    expect((await authz('bundle', 'activate', 'v1', '--verify-key', `${keyBase}.pub`, ...store('resign'))).code).toBe(0);
+    expect((await authz('bundle', 'activate', 'v1', '--verify-key', `${keyBase}.pub`, ...store('resign'))).code).toBe(
+      0,
+    );
   });
 });

@@ -27,7 +27,12 @@ describe('bundle store on s3rver', () => {
     const v2 = await publish(store, 'v2', 'closed');
 
     const a1 = await activateVersion(store, 'v1', { now: new Date('2026-01-01T00:00:00Z') });
-    expect(a1.pointer).toEqual({ version: 'v1', sha256: v1.sha256, activated_at: '2026-01-01T00:00:00.000Z', previous: null });
+    expect(a1.pointer).toEqual({
+      version: 'v1',
+      sha256: v1.sha256,
+      activated_at: '2026-01-01T00:00:00.000Z',
+      previous: null,
+    });
     const a2 = await activateVersion(store, 'v2');
     expect(a2.pointer).toMatchObject({ version: 'v2', sha256: v2.sha256, previous: 'v1' });
 
@@ -46,10 +51,16 @@ describe('bundle store on s3rver', () => {
     const built = await publish(store, '2026.01.1', 'open');
     await activateVersion(store, '2026.01.1');
     const client = s3.client();
-    const tar = await client.send(new GetObjectCommand({ Bucket: TEST_BUCKET, Key: 'team-a/layout/2026.01.1/bundle.tar.gz' }));
+    const tar = await client.send(
+      new GetObjectCommand({ Bucket: TEST_BUCKET, Key: 'team-a/layout/2026.01.1/bundle.tar.gz' }),
+    );
     expect(Buffer.from(await tar.Body!.transformToByteArray()).equals(built.tarball)).toBe(true);
     const pointer = await client.send(new GetObjectCommand({ Bucket: TEST_BUCKET, Key: 'team-a/layout/current.json' }));
-    expect(JSON.parse(await pointer.Body!.transformToString())).toMatchObject({ version: '2026.01.1', sha256: built.sha256, previous: null });
+    expect(JSON.parse(await pointer.Body!.transformToString())).toMatchObject({
+      version: '2026.01.1',
+      sha256: built.sha256,
+      previous: null,
+    });
   });
 
   it('an unchanged pointer answers 304 to the ETag of the last read; a changed one answers in full', async () => {
@@ -81,14 +92,18 @@ describe('bundle store on s3rver', () => {
   it('refuses to push a bundle built under another name', async () => {
     const store = s3.bundleStore('named');
     const other = await build('other', 'v1', 'open');
-    await expect(pushBundle(store, other.tarball, other.manifest)).rejects.toThrow(/built as "other" but --bundle is "named"/);
+    await expect(pushBundle(store, other.tarball, other.manifest)).rejects.toThrow(
+      /built as "other" but --bundle is "named"/,
+    );
   });
 
   it('refuses to activate a version that does not exist, and leaves the pointer alone', async () => {
     const store = s3.bundleStore('missing');
     await publish(store, 'v1', 'open');
     await activateVersion(store, 'v1');
-    await expect(activateVersion(store, 'v9')).rejects.toThrow(/version v9 does not exist at s3:\/\/.*\/bundles\/missing\/v9\/bundle\.tar\.gz; push it first/);
+    await expect(activateVersion(store, 'v9')).rejects.toThrow(
+      /version v9 does not exist at s3:\/\/.*\/bundles\/missing\/v9\/bundle\.tar\.gz; push it first/,
+    );
     const read = await store.getPointer();
     expect(read.kind === 'found' && read.pointer.version).toBe('v1');
   });
@@ -99,7 +114,12 @@ describe('bundle store on s3rver', () => {
     // Someone overwrites the tarball in place, keeping the push-time metadata.
     const evil = await build('tampered', 'v1', 'closed');
     await s3.client().send(
-      new PutObjectCommand({ Bucket: TEST_BUCKET, Key: store.versionKey('v1'), Body: evil.tarball, Metadata: { sha256: v1.sha256 } }),
+      new PutObjectCommand({
+        Bucket: TEST_BUCKET,
+        Key: store.versionKey('v1'),
+        Body: evil.tarball,
+        Metadata: { sha256: v1.sha256 },
+      }),
     );
     await expect(activateVersion(store, 'v1')).rejects.toThrow(
       new RegExp(`pushed with sha256 ${v1.sha256} but the stored tarball is ${sha256(evil.tarball)}`),
@@ -110,7 +130,9 @@ describe('bundle store on s3rver', () => {
   it('refuses to activate a tarball stored under a version it was not built for', async () => {
     const store = s3.bundleStore('misfiled');
     const v2 = await build('misfiled', 'v2', 'closed');
-    await s3.client().send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: store.versionKey('v3'), Body: v2.tarball }));
+    await s3
+      .client()
+      .send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: store.versionKey('v3'), Body: v2.tarball }));
     await expect(activateVersion(store, 'v3')).rejects.toThrow(/stored as v3 says it is version v2/);
   });
 
@@ -120,7 +142,9 @@ describe('bundle store on s3rver', () => {
     await publish(store, 'v1', 'open', { signKey: privateKey });
     await publish(store, 'v2', 'closed');
     await expect(activateVersion(store, 'v1', { verifyKey: publicKey })).resolves.toMatchObject({ unchanged: false });
-    await expect(activateVersion(store, 'v2', { verifyKey: publicKey })).rejects.toThrow(/version v2 does not verify with the given key: it is not signed/);
+    await expect(activateVersion(store, 'v2', { verifyKey: publicKey })).rejects.toThrow(
+      /version v2 does not verify with the given key: it is not signed/,
+    );
   });
 
   it('activating the active version changes nothing; rollback without a previous says so', async () => {
@@ -139,7 +163,9 @@ describe('bundle store on s3rver', () => {
     await publish(store, 'v1', 'open');
     await new Promise((r) => setTimeout(r, 1100)); // s3rver keeps LastModified to the second
     await publish(store, 'v2', 'closed', { signKey: privateKey });
-    await s3.client().send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `${store.root}history/0001.json`, Body: '{}' }));
+    await s3
+      .client()
+      .send(new PutObjectCommand({ Bucket: TEST_BUCKET, Key: `${store.root}history/0001.json`, Body: '{}' }));
     const list = await store.listVersions();
     expect(list.map((v) => [v.version, v.signed])).toEqual([
       ['v1', false],

@@ -43,7 +43,24 @@ describe('authz check with identity and context', () => {
 
   it('verifies a bearer token against a JWKS file and shows the user principal and context', async () => {
     const bearer = `authorization: Bearer ${await token(key, { roles: ['support'] })}`;
-    const { code, out } = await runCheck(['--policies', 'policies', '--host', 'orders', '--path', '/orders/7', '--header', bearer, '--jwt-issuer', ISSUER, '--jwt-audience', AUDIENCE, '--jwks', jwks, '--time', '2026-03-02T09:00:00Z']);
+    const { code, out } = await runCheck([
+      '--policies',
+      'policies',
+      '--host',
+      'orders',
+      '--path',
+      '/orders/7',
+      '--header',
+      bearer,
+      '--jwt-issuer',
+      ISSUER,
+      '--jwt-audience',
+      AUDIENCE,
+      '--jwks',
+      jwks,
+      '--time',
+      '2026-03-02T09:00:00Z',
+    ]);
     expect(code).toBe(0);
     expect(out).toContain('principal:  User::"alice"');
     expect(out).toContain('context:    hour=10 weekday=1 load=0 risk=(none) source.lists=[]');
@@ -51,7 +68,22 @@ describe('authz check with identity and context', () => {
 
   it('answers 401 for an expired token when an issuer is configured, and ignores the header when none is', async () => {
     const expired = `authorization: Bearer ${await token(key, {}, { expiresIn: 1_000_000 })}`;
-    const strict = await runCheck(['--policies', 'policies', '--host', 'orders', '--path', '/orders/7', '--header', expired, '--jwt-issuer', ISSUER, '--jwt-audience', AUDIENCE, '--jwks', jwks]);
+    const strict = await runCheck([
+      '--policies',
+      'policies',
+      '--host',
+      'orders',
+      '--path',
+      '/orders/7',
+      '--header',
+      expired,
+      '--jwt-issuer',
+      ISSUER,
+      '--jwt-audience',
+      AUDIENCE,
+      '--jwks',
+      jwks,
+    ]);
     expect(strict.code).toBe(1);
     expect(strict.out).toContain('DENY (unauthenticated, HTTP 401)');
     const plain = await runCheck(['--policies', 'policies', '--host', 'frontend', '--path', '/', '--header', expired]);
@@ -59,10 +91,35 @@ describe('authz check with identity and context', () => {
   });
 
   it('takes --load, --risk-header and --trusted-hops', async () => {
-    const shed = await runCheck(['--policies', 'policies', '--host', 'frontend', '--path', '/', '--context-extension', 'priority=low', '--load', '95']);
+    const shed = await runCheck([
+      '--policies',
+      'policies',
+      '--host',
+      'frontend',
+      '--path',
+      '/',
+      '--context-extension',
+      'priority=low',
+      '--load',
+      '95',
+    ]);
     expect(shed.code).toBe(1);
     expect(shed.out).toContain('shed-anonymous-under-load');
-    const hops = await runCheck(['--policies', 'policies', '--host', 'frontend', '--path', '/', '--source-ip', '10.0.0.1', '--header', 'x-forwarded-for: 198.51.100.66', '--trusted-hops', '1', '--json']);
+    const hops = await runCheck([
+      '--policies',
+      'policies',
+      '--host',
+      'frontend',
+      '--path',
+      '/',
+      '--source-ip',
+      '10.0.0.1',
+      '--header',
+      'x-forwarded-for: 198.51.100.66',
+      '--trusted-hops',
+      '1',
+      '--json',
+    ]);
     expect(hops.code).toBe(1);
     expect(JSON.parse(hops.out).decision.policies).toEqual(['blocklisted-networks']);
   });

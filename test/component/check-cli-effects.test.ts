@@ -31,7 +31,17 @@ afterAll(async () => {
   removeDir(dir);
 });
 
-const args = ['check', '--method', 'GET', '--path', '/orders?access_token=t', '--host', 'orders', '--principal', FRONTEND];
+const args = [
+  'check',
+  '--method',
+  'GET',
+  '--path',
+  '/orders?access_token=t',
+  '--host',
+  'orders',
+  '--principal',
+  FRONTEND,
+];
 
 describe('authz check and effects', () => {
   it('lists the effects by name, with conflicts and left-out headers', async () => {

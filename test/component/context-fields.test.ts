@@ -7,7 +7,17 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AUDIENCE, GATEWAY, ISSUER, policyDir, signingKey, startContextServer, token, type SigningKey, type ContextServer } from './context-harness.js';
+import {
+  AUDIENCE,
+  GATEWAY,
+  ISSUER,
+  policyDir,
+  signingKey,
+  startContextServer,
+  token,
+  type SigningKey,
+  type ContextServer,
+} from './context-harness.js';
 
 const EXAMPLES = path.resolve('policies');
 const ADMIN_CONSOLE = 'spiffe://cluster.local/ns/ops/sa/admin-console';
@@ -27,7 +37,14 @@ describe('the example policies with identity, lists, risk and time', () => {
     keysDir = await mkdtemp(path.join(tmpdir(), 'authz-jwks-'));
     const jwksFile = path.join(keysDir, 'jwks.json');
     await writeFile(jwksFile, JSON.stringify({ keys: [key.publicJwk] }));
-    const common = { policies: EXAMPLES, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: jwksFile, riskHeader: 'X-Risk-Score', trustedHops: 1 };
+    const common = {
+      policies: EXAMPLES,
+      jwtIssuer: ISSUER,
+      jwtAudience: AUDIENCE,
+      jwks: jwksFile,
+      riskHeader: 'X-Risk-Score',
+      trustedHops: 1,
+    };
     server = await startContextServer({ ...common, riskTrustedPrincipal: [GATEWAY] });
     otherRiskSource = await startContextServer({ ...common, riskTrustedPrincipal: [RISK_ENGINE] });
     admin = `Bearer ${await token(key, { groups: ['admins'] })}`;
@@ -42,7 +59,13 @@ describe('the example policies with identity, lists, risk and time', () => {
   });
 
   describe('business hours for the admin API (bundle.yaml timezone: Europe/Berlin)', () => {
-    const adminCall = (authorization: string, time: string) => ({ host: 'orders', path: '/admin/users', principal: GATEWAY, headers: { authorization }, time });
+    const adminCall = (authorization: string, time: string) => ({
+      host: 'orders',
+      path: '/admin/users',
+      principal: GATEWAY,
+      headers: { authorization },
+      time,
+    });
 
     it.each([
       ['Monday 10:00 in Berlin (09:00Z, winter)', '2026-03-02T09:00:00Z', true],
@@ -63,7 +86,12 @@ describe('the example policies with identity, lists, risk and time', () => {
     });
 
     it('does not bind automation (workload principals) to office hours', async () => {
-      const answer = await server.check({ host: 'orders', path: '/admin/users', principal: ADMIN_CONSOLE, time: '2026-03-08T22:00:00Z' });
+      const answer = await server.check({
+        host: 'orders',
+        path: '/admin/users',
+        principal: ADMIN_CONSOLE,
+        time: '2026-03-08T22:00:00Z',
+      });
       expect(answer).toMatchObject({ allowed: true });
     });
 
@@ -76,7 +104,12 @@ describe('the example policies with identity, lists, risk and time', () => {
   });
 
   describe('blocklisted networks (lists/blocklist.txt)', () => {
-    const browse = (sourceIp: string, headers: Record<string, string> = {}) => ({ host: 'frontend', path: '/products', sourceIp, headers });
+    const browse = (sourceIp: string, headers: Record<string, string> = {}) => ({
+      host: 'frontend',
+      path: '/products',
+      sourceIp,
+      headers,
+    });
 
     it.each([
       ['an IPv4 address inside a blocklisted /24', '192.0.2.55', false],
@@ -89,13 +122,24 @@ describe('the example policies with identity, lists, risk and time', () => {
     ])('%s (%s) → allowed: %s', async (_label, ip, allowed) => {
       const answer = await server.check(browse(ip));
       if (allowed) expect(answer).toMatchObject({ allowed: true });
-      else expect(answer).toMatchObject({ allowed: false, status: 403, message: 'requests from this network are blocked', policies: ['blocklisted-networks'] });
+      else
+        expect(answer).toMatchObject({
+          allowed: false,
+          status: 403,
+          message: 'requests from this network are blocked',
+          policies: ['blocklisted-networks'],
+        });
     });
 
     it('matches the client address one trusted hop back in x-forwarded-for, not addresses the client wrote', async () => {
-      expect(await server.check(browse('10.0.0.5', { 'x-forwarded-for': '198.51.100.66' }))).toMatchObject({ allowed: false, status: 403 });
+      expect(await server.check(browse('10.0.0.5', { 'x-forwarded-for': '198.51.100.66' }))).toMatchObject({
+        allowed: false,
+        status: 403,
+      });
       // The gateway appended 10.9.9.9; the blocklisted entry to its left came from the client and proves nothing.
-      expect(await server.check(browse('10.0.0.5', { 'x-forwarded-for': '192.0.2.1, 10.9.9.9' }))).toMatchObject({ allowed: true });
+      expect(await server.check(browse('10.0.0.5', { 'x-forwarded-for': '192.0.2.1, 10.9.9.9' }))).toMatchObject({
+        allowed: true,
+      });
     });
   });
 
@@ -111,7 +155,9 @@ describe('the example policies with identity, lists, risk and time', () => {
     it('denies a risky session with a step-up message, and lets it through after MFA', async () => {
       const answer = await server.check(post(shopper, '80'));
       expect(answer).toMatchObject({ allowed: false, status: 403, policies: ['high-risk-step-up'] });
-      expect(answer.message).toBe('step-up required: this session looks risky; sign in again with a second factor and retry');
+      expect(answer.message).toBe(
+        'step-up required: this session looks risky; sign in again with a second factor and retry',
+      );
       expect(await server.check(post(shopperMfa, '80'))).toMatchObject({ allowed: true });
     });
 
@@ -130,7 +176,11 @@ describe('the example policies with identity, lists, risk and time', () => {
       ['a signed score', '+95'],
       ["a score sent twice (the client's 0 plus the gateway's 95)", '0,95'],
     ])('treats %s as the highest risk', async (_label, score) => {
-      expect(await server.check(post(shopper, score))).toMatchObject({ allowed: false, status: 403, policies: ['high-risk-step-up'] });
+      expect(await server.check(post(shopper, score))).toMatchObject({
+        allowed: false,
+        status: 403,
+        policies: ['high-risk-step-up'],
+      });
     });
 
     it('ignores the header when the sender is not a trusted principal', async () => {

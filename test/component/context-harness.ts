@@ -39,7 +39,8 @@ export async function startContextServer(settings: Record<string, unknown>): Pro
   return {
     running,
     // Without a deadline the call waits as long as the server takes (Infinity is grpc-js's "no deadline").
-    check: async (req, deadlineMs) => toAnswer(await client.check(simpleRequestToCheckRequest(req), deadlineMs ?? Number.POSITIVE_INFINITY)),
+    check: async (req, deadlineMs) =>
+      toAnswer(await client.check(simpleRequestToCheckRequest(req), deadlineMs ?? Number.POSITIVE_INFINITY)),
     metrics: () => metricsText(running.adminPort),
     close: async () => {
       client.close();
@@ -89,7 +90,11 @@ export const ISSUER = 'https://idp.test.example/';
 export const AUDIENCE = 'shop-api';
 
 /** A token from `key`; claims default to a valid one-hour token for alice. */
-export async function token(key: SigningKey, claims: JWTPayload = {}, options: { expiresIn?: string | number; audience?: string; issuer?: string } = {}): Promise<string> {
+export async function token(
+  key: SigningKey,
+  claims: JWTPayload = {},
+  options: { expiresIn?: string | number; audience?: string; issuer?: string } = {},
+): Promise<string> {
   return new SignJWT({ sub: 'alice', ...claims })
     .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
     .setIssuer(options.issuer ?? ISSUER)

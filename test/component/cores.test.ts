@@ -46,7 +46,22 @@ beforeAll(async () => {
   [grpcPort, adminPort] = [await freePort(), await freePort()];
   proc = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--cores', '2', '--policies', dir, '--listen', `127.0.0.1:${grpcPort}`, '--admin', `127.0.0.1:${adminPort}`, '--log-destination', logFile],
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'serve',
+      '--cores',
+      '2',
+      '--policies',
+      dir,
+      '--listen',
+      `127.0.0.1:${grpcPort}`,
+      '--admin',
+      `127.0.0.1:${adminPort}`,
+      '--log-destination',
+      logFile,
+    ],
     { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   await eventually(async () => (await admin('/readyz')).status === 200, 60_000, 100);
@@ -65,7 +80,8 @@ afterAll(async () => {
 describe('--cores 2', () => {
   it('both workers answer, each over the connections it was given', async () => {
     // A pool of its own per client, so each opens its own connection.
-    for (let i = 0; i < 4; i++) clients.push(connectAuthz(grpcPort, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
+    for (let i = 0; i < 4; i++)
+      clients.push(connectAuthz(grpcPort, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }));
     for (const c of clients) {
       for (let i = 0; i < 3; i++) {
         const res = await c.check(istioRequest({ principal: FRONTEND, path: '/orders/1', host: 'orders' }));
@@ -87,7 +103,9 @@ describe('--cores 2', () => {
   it('the primary reports every worker: readiness, bundle versions, summed metrics', async () => {
     const ready = JSON.parse((await admin('/readyz')).body);
     expect(ready).toMatchObject({ ready: true, workers: 2, workers_ready: 2 });
-    const bundle = JSON.parse((await admin('/bundle')).body) as { workers: { slot: number; version: string; policies: number }[] };
+    const bundle = JSON.parse((await admin('/bundle')).body) as {
+      workers: { slot: number; version: string; policies: number }[];
+    };
     expect(bundle.workers.map((w) => w.slot)).toEqual([0, 1]);
     expect(new Set(bundle.workers.map((w) => w.version)).size).toBe(1);
     const metrics = (await admin('/metrics')).body;
@@ -96,13 +114,18 @@ describe('--cores 2', () => {
   });
 
   it('a worker that dies is replaced', async () => {
-    const workers = async () => (JSON.parse((await admin('/bundle')).body) as { workers: { slot: number; pid: number }[] }).workers;
+    const workers = async () =>
+      (JSON.parse((await admin('/bundle')).body) as { workers: { slot: number; pid: number }[] }).workers;
     const before = await workers();
     process.kill(before[0].pid, 'SIGKILL');
-    await eventually(async () => {
-      const now = await workers();
-      return now.length === 2 && now[0].pid !== before[0].pid && now[1].pid === before[1].pid;
-    }, 30_000, 100);
+    await eventually(
+      async () => {
+        const now = await workers();
+        return now.length === 2 && now[0].pid !== before[0].pid && now[1].pid === before[1].pid;
+      },
+      30_000,
+      100,
+    );
     await eventually(async () => (await admin('/readyz')).status === 200, 30_000, 100);
   }, 60_000);
 });

@@ -15,10 +15,16 @@ interface Panel {
   fieldConfig?: { defaults?: { unit?: string } };
 }
 
-const dashboard = JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../deploy/grafana-dashboard.json'), 'utf8')) as { panels: Panel[] };
+const dashboard = JSON.parse(
+  readFileSync(path.resolve(import.meta.dirname, '../../deploy/grafana-dashboard.json'), 'utf8'),
+) as { panels: Panel[] };
 const expressions = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
 /** authz_* series the dashboard reads, with histogram suffixes folded into their metric. */
-const dashboardMetrics = new Set(expressions.flatMap((e) => [...e.matchAll(/\b(authz_[a-z0-9_]+)/g)].map((m) => m[1].replace(/_(bucket|sum|count)$/, ''))));
+const dashboardMetrics = new Set(
+  expressions.flatMap((e) =>
+    [...e.matchAll(/\b(authz_[a-z0-9_]+)/g)].map((m) => m[1].replace(/_(bucket|sum|count)$/, '')),
+  ),
+);
 
 /** Where the metrics are declared, to check the conditional ones exist. */
 const metricsSource = readFileSync(new URL('../../src/observability/metrics.ts', import.meta.url), 'utf8');
@@ -33,7 +39,9 @@ afterAll(async () => {
 
 describe('the Grafana dashboard', () => {
   it('shows every authz_* metric the server registers, and only those', async () => {
-    const registered = (await server.metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('authz_'));
+    const registered = (await server.metrics.registry.getMetricsAsJSON())
+      .map((m) => m.name)
+      .filter((n) => n.startsWith('authz_'));
     expect(registered.length).toBeGreaterThan(15);
     // Registered only with --notify (this server has none): the dashboard shows them too.
     const withPush = ['authz_push_connected', 'authz_push_last_message_age_seconds'];

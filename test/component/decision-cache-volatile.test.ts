@@ -27,12 +27,17 @@ afterAll(async () => {
   removeDir(dir);
 });
 
-const lookups = async (result: string): Promise<number> => metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
+const lookups = async (result: string): Promise<number> =>
+  metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
 
 describe('the decision cache holds with the example bundle (load-shedding.cedar reads context.load)', () => {
   it('the same check sent twice is a miss, then a hit; nothing is uncacheable', async () => {
     const req = istioRequest({ principal: FRONTEND, path: '/orders/17', ext: { service: 'orders' } });
-    const before = { hit: await lookups('hit'), miss: await lookups('miss'), uncacheable: await lookups('uncacheable') };
+    const before = {
+      hit: await lookups('hit'),
+      miss: await lookups('miss'),
+      uncacheable: await lookups('uncacheable'),
+    };
     const first = await client.check(req);
     const second = await client.check(req);
     expect(first.status.code).toBe(0);
@@ -48,7 +53,9 @@ describe('the decision cache holds with the example bundle (load-shedding.cedar 
     await client.check(req);
     // Each answer holds the cached stable forbid (401 from orders) and, when this busy machine's event loop
     // read ≥ 90 % load at that moment, the load-shedding forbid too (503, first in policy order).
-    const lines = server.logLines().filter((l) => l.msg === 'decision' && l.path === '/orders/17' && String(l.principal).startsWith('Anonymous'));
+    const lines = server
+      .logLines()
+      .filter((l) => l.msg === 'decision' && l.path === '/orders/17' && String(l.principal).startsWith('Anonymous'));
     expect(lines).toHaveLength(2);
     for (const l of lines) {
       const policies = l.policies as string[];

@@ -9,7 +9,8 @@ import { metricValue } from '../support/admin-http.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const READS_BY_FRONTEND = `@id("frontend-reads") permit (principal == Workload::"${FRONTEND}", action in Action::"read", resource) when { context.path like "/orders*" };`;
-const BLOCK_HEADER = '@id("blocked") @status("429") forbid (principal, action, resource) when { context.headers has "x-block" };';
+const BLOCK_HEADER =
+  '@id("blocked") @status("429") forbid (principal, action, resource) when { context.headers has "x-block" };';
 
 let server: TestServer;
 let client: AuthzClient;
@@ -27,8 +28,10 @@ afterAll(async () => {
   removeDir(dir);
 });
 
-const lookups = async (result: string) => metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
-const orderRead = (extra: Record<string, string> = {}) => client.check(istioRequest({ principal: FRONTEND, path: '/orders/17', headers: extra }));
+const lookups = async (result: string) =>
+  metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
+const orderRead = (extra: Record<string, string> = {}) =>
+  client.check(istioRequest({ principal: FRONTEND, path: '/orders/17', headers: extra }));
 
 describe('decision cache in the server', () => {
   it('a repeat is answered from the cache, with its own decision id, and logged as cached', async () => {
@@ -57,14 +60,21 @@ describe('decision cache in the server', () => {
   it('a policy swap drops the cache: the next answer follows the new policies', async () => {
     await orderRead();
     expect(metricValue(await server.metricsText(), 'authz_decision_cache_entries')).toBeGreaterThan(0);
-    writeFileSync(path.join(dir, 'main.cedar'), `${BLOCK_HEADER}\n@id("nothing-else") forbid (principal, action, resource) when { context.path like "/orders*" };`);
+    writeFileSync(
+      path.join(dir, 'main.cedar'),
+      `${BLOCK_HEADER}\n@id("nothing-else") forbid (principal, action, resource) when { context.path like "/orders*" };`,
+    );
     await eventually(async () => (await orderRead()).status.code === 7, 5000, 25);
     expect((await orderRead()).denied_response?.status.code).toBe(403);
   });
 
   it('the cache size and lookups are exported', async () => {
     const text = await server.metricsText();
-    for (const sample of ['authz_decision_cache_entries', 'authz_decision_cache_lookups_total{result="miss"}', 'authz_decision_cache_lookups_total{result="uncacheable"}']) {
+    for (const sample of [
+      'authz_decision_cache_entries',
+      'authz_decision_cache_lookups_total{result="miss"}',
+      'authz_decision_cache_lookups_total{result="uncacheable"}',
+    ]) {
       expect(text).toContain(sample);
     }
   });

@@ -46,12 +46,29 @@ describe('decision log at the end of the process', () => {
     const [grpcPort, adminPort] = [await freePort(), await freePort()];
     const proc = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--policies', policies, '--listen', `127.0.0.1:${grpcPort}`, '--admin', `127.0.0.1:${adminPort}`, '--log-destination', logFile],
+      [
+        '--import',
+        'tsx',
+        'src/cli/main.ts',
+        'serve',
+        '--policies',
+        policies,
+        '--listen',
+        `127.0.0.1:${grpcPort}`,
+        '--admin',
+        `127.0.0.1:${adminPort}`,
+        '--log-destination',
+        logFile,
+      ],
       { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] },
     );
     const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
     try {
-      await eventually(async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined))?.status === 200, 60_000, 100);
+      await eventually(
+        async () => (await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined))?.status === 200,
+        60_000,
+        100,
+      );
       const client = connectAuthz(grpcPort, grpc.credentials.createInsecure());
       const answered: string[] = [];
       // Fewer bytes than one buffer (LOG_BUFFER_BYTES) and faster than its timer: held, not yet written, when the signal comes.
@@ -78,7 +95,10 @@ describe('decision log at the end of the process', () => {
       for (let i = 0; i < 3; i++) logger.info({ decision_id: 'd' + i }, 'decision');
       logger.fatal('cannot go on');
       process.exit(1);`;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(1);
     expect(decisionIds(logFile)).toEqual(['d0', 'd1', 'd2']);
     expect(readFileSync(logFile, 'utf8')).toContain('"msg":"cannot go on"');

@@ -17,7 +17,19 @@ import type { RunningServer } from '../../src/server/authz-server.js';
 import { type AuthzClient, connectAuthz } from '../support/grpc-client.js';
 import { startQuietServer } from '../support/start-server.js';
 import { waitFor } from '../support/wait.js';
-import { CHURN_VERSIONS, COMPLETE_VERSIONS, ConfigMapVolume, HALF_A, PROBE, renameOverEach, rewriteWithPause, sleep, SymlinkSwapper, versionOf, writeFiles } from '../support/directory-churn.js';
+import {
+  CHURN_VERSIONS,
+  COMPLETE_VERSIONS,
+  ConfigMapVolume,
+  HALF_A,
+  PROBE,
+  renameOverEach,
+  rewriteWithPause,
+  sleep,
+  SymlinkSwapper,
+  versionOf,
+  writeFiles,
+} from '../support/directory-churn.js';
 
 const CHANGES = 100;
 /** Hold still after a change for this long (longer than poll + settle + read), so that versions do get served. */
@@ -32,7 +44,11 @@ const SHORT_HOLD_MS = 350;
 async function holdStillUntilServed(files: Readonly<Record<string, string>>, atLeastMs: number): Promise<void> {
   await sleep(atLeastMs);
   const want = versionOf(files);
-  const got = await waitFor(() => client!.answer(PROBE), (a) => a.version === want, 20_000);
+  const got = await waitFor(
+    () => client!.answer(PROBE),
+    (a) => a.version === want,
+    20_000,
+  );
   if (got.version !== want) throw new Error(`a directory held still was not served within 20 s (still ${got.version})`);
 }
 
@@ -78,7 +94,9 @@ afterEach(async () => {
 });
 
 function report(what: string, c: ProbeCounts): void {
-  console.info(`${what}: ${c.probes} probes, ${c.foreign} answers no complete version gives, ${c.versions.size} versions served`);
+  console.info(
+    `${what}: ${c.probes} probes, ${c.foreign} answers no complete version gives, ${c.versions.size} versions served`,
+  );
 }
 
 describe('a policy directory under churn', () => {
@@ -101,7 +119,11 @@ describe('a policy directory under churn', () => {
     expect(counts.foreign).toBe(0);
     expect(counts.versions.size).toBe(2); // both complete versions were served along the way
     // Left on version 1 (100 is even): that is what is served.
-    const last = await waitFor(() => client!.answer(PROBE), (a) => a.version === versionOf(CHURN_VERSIONS[0]), 20_000);
+    const last = await waitFor(
+      () => client!.answer(PROBE),
+      (a) => a.version === versionOf(CHURN_VERSIONS[0]),
+      20_000,
+    );
     expect(last).toMatchObject({ allowed: false, version: versionOf(CHURN_VERSIONS[0]) });
   }, 120_000);
 
@@ -153,18 +175,33 @@ describe('a Kubernetes ConfigMap volume (per-file links into ..data)', () => {
 
     const ready = await fetch(`http://127.0.0.1:${server!.adminPort}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await client!.answer(PROBE)).toMatchObject({ allowed: false, policies: ['forbid-probe'], version: versionOf(CHURN_VERSIONS[0]) });
+    expect(await client!.answer(PROBE)).toMatchObject({
+      allowed: false,
+      policies: ['forbid-probe'],
+      version: versionOf(CHURN_VERSIONS[0]),
+    });
 
     volume.update(CHURN_VERSIONS[1]);
-    const swapped = await waitFor(() => client!.answer(PROBE), (a) => a.version === versionOf(CHURN_VERSIONS[1]), 20_000);
-    expect(swapped).toMatchObject({ allowed: false, policies: ['forbid-probe'], version: versionOf(CHURN_VERSIONS[1]) });
+    const swapped = await waitFor(
+      () => client!.answer(PROBE),
+      (a) => a.version === versionOf(CHURN_VERSIONS[1]),
+      20_000,
+    );
+    expect(swapped).toMatchObject({
+      allowed: false,
+      policies: ['forbid-probe'],
+      version: versionOf(CHURN_VERSIONS[1]),
+    });
 
     // A link out of the volume (to a permissive file elsewhere) is refused; the last good set keeps serving.
     const outside = path.join(base, 'outside.cedar');
     writeFileSync(outside, '@id("outside")\npermit (principal, action, resource);\n');
     symlinkSync(outside, path.join(volume.dir, 'z-extra.cedar'));
     const bundle = await waitFor(
-      async () => (await fetch(`http://127.0.0.1:${server!.adminPort}/bundle`)).json() as Promise<{ last_error?: { message: string } }>,
+      async () =>
+        (await fetch(`http://127.0.0.1:${server!.adminPort}/bundle`)).json() as Promise<{
+          last_error?: { message: string };
+        }>,
       (b) => b.last_error !== undefined && b.last_error !== null,
       20_000,
     );

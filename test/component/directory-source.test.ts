@@ -33,14 +33,25 @@ describe('directory source', () => {
   it('serves the directory, follows an edit, refuses a broken edit', async () => {
     const first = await client.answer(GET_X);
     expect(first).toMatchObject({ allowed: true, version: expect.stringMatching(/^dir-[0-9a-f]{12}$/) });
-    expect((await adminJson(server.adminPort, '/bundle')).body).toMatchObject({ source: { kind: 'directory', path: dir }, version: first.version });
+    expect((await adminJson(server.adminPort, '/bundle')).body).toMatchObject({
+      source: { kind: 'directory', path: dir },
+      version: first.version,
+    });
 
     writeFileSync(path.join(dir, 'main.cedar'), policyFiles('closed').get('main.cedar')!);
-    const closed = await waitFor(() => client.answer(GET_X), (a) => !a.allowed, 10_000);
+    const closed = await waitFor(
+      () => client.answer(GET_X),
+      (a) => !a.allowed,
+      10_000,
+    );
     expect(closed).toMatchObject({ allowed: false, policies: ['x-closed'] });
 
     writeFileSync(path.join(dir, 'main.cedar'), 'permit (principal, action resource);');
-    await waitFor(() => scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="error"}'), (n) => n >= 1, 10_000);
+    await waitFor(
+      () => scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="error"}'),
+      (n) => n >= 1,
+      10_000,
+    );
     expect(await client.answer(GET_X)).toMatchObject({ allowed: false, version: closed.version });
     expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(/Cedar parse error/);
   });

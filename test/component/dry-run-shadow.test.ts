@@ -27,8 +27,21 @@ const SHADOW = `
 forbid(principal is Anonymous, action, resource) when { context.path like "/internal*" };
 `;
 
-const req = (o: { method?: string; path?: string; principal?: string; ext?: Record<string, string>; headers?: Record<string, string> }) =>
-  simpleRequestToCheckRequest({ method: o.method ?? 'GET', path: o.path ?? '/x', host: 'svc', principal: o.principal, contextExtensions: o.ext, headers: o.headers });
+const req = (o: {
+  method?: string;
+  path?: string;
+  principal?: string;
+  ext?: Record<string, string>;
+  headers?: Record<string, string>;
+}) =>
+  simpleRequestToCheckRequest({
+    method: o.method ?? 'GET',
+    path: o.path ?? '/x',
+    host: 'svc',
+    principal: o.principal,
+    contextExtensions: o.ext,
+    headers: o.headers,
+  });
 const idOf = (res: WireCheckResponse) => res.dynamic_metadata!.fields!.decision_id.stringValue;
 
 describe('dry-run', () => {
@@ -40,7 +53,10 @@ describe('dry-run', () => {
 
   beforeAll(async () => {
     dir = policyDir({ 'main.cedar': POLICIES });
-    [enforcing, dry] = await Promise.all([startTestServer({ policies: dir }), startTestServer({ policies: dir, dryRun: true })]);
+    [enforcing, dry] = await Promise.all([
+      startTestServer({ policies: dir }),
+      startTestServer({ policies: dir, dryRun: true }),
+    ]);
     ec = connectAuthz(enforcing.grpcPort);
     dc = connectAuthz(dry.grpcPort);
   });
@@ -61,7 +77,13 @@ describe('dry-run', () => {
   it('--dry-run: the decision log and metrics keep the real decision', async () => {
     const res = await dc.check(req({ method: 'POST' }));
     const line = dry.logLines().find((l) => l.decision_id === idOf(res))!;
-    expect(line).toMatchObject({ decision: 'deny', reason: 'no_permit', status: 403, enforcement: 'dry-run', answered: 'allow' });
+    expect(line).toMatchObject({
+      decision: 'deny',
+      reason: 'no_permit',
+      status: 403,
+      enforcement: 'dry-run',
+      answered: 'allow',
+    });
     const text = await dry.metricsText();
     expect(metricValue(text, 'authz_decisions_total{decision="dry_run_allow",reason="no_permit"}')).toBe(1);
     expect(metricValue(text, 'authz_decisions_total{decision="deny",reason="no_permit"}')).toBe(0);
@@ -98,7 +120,10 @@ describe('dry-run', () => {
     writeFileSync(path.join(dir, 'bundle.yaml'), 'enforcement: dry-run\n');
     await eventually(async () => (await del()).status.code === 0, 10_000);
     expect(headerOf(await del(), 'x-authz-dry-run-decision')).toBe('deny');
-    expect(JSON.parse((await enforcing.admin('/safety')).body)).toMatchObject({ enforcement: 'dry-run', fail_mode: 'closed' });
+    expect(JSON.parse((await enforcing.admin('/safety')).body)).toMatchObject({
+      enforcement: 'dry-run',
+      fail_mode: 'closed',
+    });
     writeFileSync(path.join(dir, 'bundle.yaml'), 'enforcement: enforce\n');
     await eventually(async () => (await del()).status.code === 7, 10_000);
   });
@@ -113,7 +138,10 @@ describe('shadow evaluation', () => {
 
   beforeAll(async () => {
     dir = policyDir({ 'main.cedar': POLICIES, 'candidate.cedar': SHADOW });
-    [after, inline] = await Promise.all([startTestServer({ policies: dir }), startTestServer({ policies: dir, shadowEvaluation: 'inline' })]);
+    [after, inline] = await Promise.all([
+      startTestServer({ policies: dir }),
+      startTestServer({ policies: dir, shadowEvaluation: 'inline' }),
+    ]);
     ac = connectAuthz(after.grpcPort);
     ic = connectAuthz(inline.grpcPort);
   });
@@ -133,35 +161,62 @@ describe('shadow evaluation', () => {
     const res = await ac.check(req({ path: '/internal/metrics' }));
     const line = await eventually(() => after.logLines().find((l) => l.decision_id === idOf(res)));
     const version = after.policySet.current!.version;
-    expect(line).toMatchObject({ decision: 'allow', policies: ['reads'], shadow: [{ source: 'policies', version, decision: 'deny', policies: ['candidate-internal'] }] });
+    expect(line).toMatchObject({
+      decision: 'allow',
+      policies: ['reads'],
+      shadow: [{ source: 'policies', version, decision: 'deny', policies: ['candidate-internal'] }],
+    });
     const sample = `authz_shadow_mismatches_total{source="policies",version="${version}"}`;
     await eventually(async () => metricValue(await after.metricsText(), sample) >= 2);
   });
 
   it('requests it would not change carry no shadow field and count as matches', async () => {
-    const before = metricValue(await after.metricsText(), 'authz_shadow_evaluations_total{source="policies",result="match"}');
+    const before = metricValue(
+      await after.metricsText(),
+      'authz_shadow_evaluations_total{source="policies",result="match"}',
+    );
     const res = await ac.check(req({ path: '/public', principal: FRONTEND }));
     const line = await eventually(() => after.logLines().find((l) => l.decision_id === idOf(res)));
     expect(line.shadow).toBeUndefined();
-    expect(metricValue(await after.metricsText(), 'authz_shadow_evaluations_total{source="policies",result="match"}')).toBe(before + 1);
+    expect(
+      metricValue(await after.metricsText(), 'authz_shadow_evaluations_total{source="policies",result="match"}'),
+    ).toBe(before + 1);
   });
 
   it('inline: the line is written before the answer, shadow outcome included', async () => {
     const res = await ic.check(req({ path: '/internal/x' }));
     const line = inline.logLines().find((l) => l.decision_id === idOf(res))!;
-    expect(line.shadow).toEqual([{ source: 'policies', version: inline.policySet.current!.version, decision: 'deny', policies: ['candidate-internal'] }]);
+    expect(line.shadow).toEqual([
+      {
+        source: 'policies',
+        version: inline.policySet.current!.version,
+        decision: 'deny',
+        policies: ['candidate-internal'],
+      },
+    ]);
   });
 
   it('a shadow version is evaluated beside the active one, only the active one enforced', async () => {
     // The candidate version denies every write; the active one lets the frontend write.
-    const candidate = compileBundle({ version: 'v-candidate', policies: [{ name: 'c.cedar', text: '@id("candidate-reads") permit(principal, action in Action::"read", resource);' }] });
+    const candidate = compileBundle({
+      version: 'v-candidate',
+      policies: [
+        { name: 'c.cedar', text: '@id("candidate-reads") permit(principal, action in Action::"read", resource);' },
+      ],
+    });
     after.shadowVersion.swap(candidate);
     const res = await ac.check(req({ method: 'POST', path: '/orders', principal: FRONTEND }));
     expect(res.status.code).toBe(0);
     const line = await eventually(() => after.logLines().find((l) => l.decision_id === idOf(res)));
     expect(line.shadow).toEqual([{ source: 'version', version: 'v-candidate', decision: 'deny', policies: [] }]);
-    expect(metricValue(await after.metricsText(), 'authz_shadow_mismatches_total{source="version",version="v-candidate"}')).toBe(1);
-    expect(JSON.parse((await after.admin('/safety')).body).shadow).toMatchObject({ evaluation: 'after-reply', version: 'v-candidate', policies: ['candidate-internal'] });
+    expect(
+      metricValue(await after.metricsText(), 'authz_shadow_mismatches_total{source="version",version="v-candidate"}'),
+    ).toBe(1);
+    expect(JSON.parse((await after.admin('/safety')).body).shadow).toMatchObject({
+      evaluation: 'after-reply',
+      version: 'v-candidate',
+      policies: ['candidate-internal'],
+    });
     after.shadowVersion.clear();
   });
 });

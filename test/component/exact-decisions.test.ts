@@ -22,8 +22,18 @@ import { startTestServer } from '../support/start-server.js';
 import { plainIsAuthorized, type PlainRequest } from '../support/plain-cedar.js';
 
 const PERMIT_ALL = 'permit(principal, action, resource);';
-const workload = (attrs: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({ uid: { type: 'Workload', id: FRONTEND }, attrs, parents: [], ...extra });
-const orders = (attrs: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({ uid: { type: 'Service', id: 'orders' }, attrs, parents: [], ...extra });
+const workload = (attrs: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+  uid: { type: 'Workload', id: FRONTEND },
+  attrs,
+  parents: [],
+  ...extra,
+});
+const orders = (attrs: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
+  uid: { type: 'Service', id: 'orders' },
+  attrs,
+  parents: [],
+  ...extra,
+});
 
 interface Case {
   name: string;
@@ -61,7 +71,9 @@ const CASES: Case[] = [
     name: '2. entities named only by a literal are not sent',
     files: {
       'p.cedar': `${PERMIT_ALL}\nforbid(principal, action, resource) when { Flags::"global".lockdown };`,
-      'entities.json': JSON.stringify([{ uid: { type: 'Flags', id: 'global' }, attrs: { lockdown: true }, parents: [] }]),
+      'entities.json': JSON.stringify([
+        { uid: { type: 'Flags', id: 'global' }, attrs: { lockdown: true }, parents: [] },
+      ]),
     },
     expected: 'deny',
   },
@@ -114,20 +126,35 @@ function dirOf(c: Case): string {
 async function plainAnswer(c: Case, dir: string) {
   const bundle = await compilePolicyDirectory(dir);
   const set = bundle.policySet;
-  const auth = authorizeCheckRequest(simpleRequestToCheckRequest({ method: 'GET', path: '/', host: 'orders', principal: FRONTEND }), bundle);
+  const auth = authorizeCheckRequest(
+    simpleRequestToCheckRequest({ method: 'GET', path: '/', host: 'orders', principal: FRONTEND }),
+    bundle,
+  );
   const policies: Record<string, string> = {};
   for (const p of set.policies.values()) policies[p.id] = p.text;
-  const bundleEntities = c.files['entities.json'] ? (JSON.parse(c.files['entities.json']) as PlainRequest['entities']) : [];
+  const bundleEntities = c.files['entities.json']
+    ? (JSON.parse(c.files['entities.json']) as PlainRequest['entities'])
+    : [];
   // With a schema, plain Cedar also reads the context and the principal's attributes against it, which the
   // Envoy mapping's fields are not declared in; these policies read neither, so the reference leaves them out.
   const schema = c.files['schema.cedarschema'];
   const principal = workload(schema ? {} : parseSpiffeId(FRONTEND));
   const merged = bundleEntities.some((e) => JSON.stringify(e.uid) === JSON.stringify(principal.uid))
-    ? bundleEntities.map((e) => (JSON.stringify(e.uid) === JSON.stringify(principal.uid) ? ({ ...e, attrs: { ...e.attrs, ...principal.attrs } } as PlainRequest["entities"][number]) : e))
+    ? bundleEntities.map((e) =>
+        JSON.stringify(e.uid) === JSON.stringify(principal.uid)
+          ? ({ ...e, attrs: { ...e.attrs, ...principal.attrs } } as PlainRequest['entities'][number])
+          : e,
+      )
     : [...bundleEntities, principal as PlainRequest['entities'][number]];
   const answer = plainIsAuthorized(
     policies,
-    { principal: principal.uid, action: { type: 'Action', id: 'GET' }, resource: { type: 'Service', id: 'orders' }, context: schema ? {} : auth.context!, entities: merged },
+    {
+      principal: principal.uid,
+      action: { type: 'Action', id: 'GET' },
+      resource: { type: 'Service', id: 'orders' },
+      context: schema ? {} : auth.context!,
+      entities: merged,
+    },
     schema,
   );
   set.retire();
@@ -142,7 +169,19 @@ describe('the six cases answer as plain Cedar does', () => {
       expect(plain.failure).toBeUndefined();
       expect(plain.decision).toBe(c.expected);
 
-      const check = await runCli(['check', '--policies', dir, '--method', 'GET', '--path', '/', '--host', 'orders', '--principal', FRONTEND]);
+      const check = await runCli([
+        'check',
+        '--policies',
+        dir,
+        '--method',
+        'GET',
+        '--path',
+        '/',
+        '--host',
+        'orders',
+        '--principal',
+        FRONTEND,
+      ]);
       expect(check.stderr).toBe('');
       expect(check.stdout).toMatch(new RegExp(`^decision: +${c.expected.toUpperCase()} `));
       expect(check.code).toBe(c.expected === 'allow' ? 0 : 1);
@@ -150,7 +189,12 @@ describe('the six cases answer as plain Cedar does', () => {
       const requestFile = path.join(dir, 'request.json');
       writeFileSync(
         requestFile,
-        JSON.stringify({ principal: { type: 'Workload', id: FRONTEND }, action: { type: 'Action', id: 'GET' }, resource: { type: 'Service', id: 'orders' }, context: {} }),
+        JSON.stringify({
+          principal: { type: 'Workload', id: FRONTEND },
+          action: { type: 'Action', id: 'GET' },
+          resource: { type: 'Service', id: 'orders' },
+          context: {},
+        }),
       );
       const evaluated = await runCli(['eval', '--policies', dir, '--request', requestFile]);
       expect(JSON.parse(evaluated.stdout)).toMatchObject({ decision: c.expected });
@@ -165,7 +209,9 @@ describe('the six cases answer as plain Cedar does', () => {
         const client = connectAuthz(server.grpcPort);
         try {
           for (let i = 0; i < 2; i++) {
-            const res = await client.check(istioRequest({ principal: FRONTEND, method: 'GET', path: '/', host: 'orders' }));
+            const res = await client.check(
+              istioRequest({ principal: FRONTEND, method: 'GET', path: '/', host: 'orders' }),
+            );
             expect(res.status.code === 0 ? 'allow' : 'deny', `${c.name}, check ${i + 1}`).toBe(c.expected);
           }
         } finally {
@@ -183,16 +229,32 @@ describe('5. the decision cache key has the resource type', () => {
     dirs.push(dir);
     const set = (await compilePolicyDirectory(dir)).policySet;
     const cache = new EngineResultCache<EngineResult>(100, 60_000);
-    const req = (type: string) => ({ principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'view' }, resource: { type, id: 'x' }, context: {} });
+    const req = (type: string) => ({
+      principal: { type: 'User', id: 'u' },
+      action: { type: 'Action', id: 'view' },
+      resource: { type, id: 'x' },
+      context: {},
+    });
     expect(decide(set, req('Public'), { cache }).result.decision).toBe('allow');
     expect(decide(set, req('Secret'), { cache }).result.decision).toBe('deny');
     expect(decide(set, req('Public'), { cache })).toMatchObject({ cache: 'hit', result: { decision: 'allow' } });
     set.retire();
 
     const lines = path.join(dir, 'requests.jsonl');
-    writeFileSync(lines, [req('Public'), req('Secret'), req('Public'), req('Secret')].map((r) => JSON.stringify(r)).join('\n'));
+    writeFileSync(
+      lines,
+      [req('Public'), req('Secret'), req('Public'), req('Secret')].map((r) => JSON.stringify(r)).join('\n'),
+    );
     const out = await runCli(['eval', '--policies', dir, '--requests', lines]);
-    expect(out.stdout.trim().split('\n').map((l) => JSON.parse(l).decision)).toEqual(['allow', 'deny', 'allow', 'deny']);
-    expect(plainIsAuthorized({ p: 'permit(principal, action, resource is Public);' }, { ...req('Secret'), entities: [] }).decision).toBe('deny');
+    expect(
+      out.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).decision),
+    ).toEqual(['allow', 'deny', 'allow', 'deny']);
+    expect(
+      plainIsAuthorized({ p: 'permit(principal, action, resource is Public);' }, { ...req('Secret'), entities: [] })
+        .decision,
+    ).toBe('deny');
   });
 });

@@ -20,7 +20,8 @@ const ALLOW_READS = '@id("reads") permit(principal, action in Action::"read", re
 const OPEN = { fail_mode: 'open' };
 const CLOSED = { fail_mode: 'closed' };
 
-const read = (ext: Record<string, string> = {}, path = '/x') => simpleRequestToCheckRequest({ method: 'GET', path, host: 'svc', contextExtensions: ext });
+const read = (ext: Record<string, string> = {}, path = '/x') =>
+  simpleRequestToCheckRequest({ method: 'GET', path, host: 'svc', contextExtensions: ext });
 const decisionId = (res: WireCheckResponse) => res.dynamic_metadata!.fields!.decision_id.stringValue;
 
 function expectFailClosed(res: WireCheckResponse, why: RegExp): void {
@@ -44,7 +45,10 @@ describe('no policy set is active yet', () => {
 
   beforeAll(async () => {
     dir = policyDir({ 'broken.cedar': 'permit(principal, action resource);' });
-    [closed, open] = await Promise.all([startTestServer({ policies: dir }), startTestServer({ policies: dir, failMode: 'open' })]);
+    [closed, open] = await Promise.all([
+      startTestServer({ policies: dir }),
+      startTestServer({ policies: dir, failMode: 'open' }),
+    ]);
     cc = connectAuthz(closed.grpcPort);
     oc = connectAuthz(open.grpcPort);
   });
@@ -56,7 +60,10 @@ describe('no policy set is active yet', () => {
   });
 
   it('the server still answers, and is not ready, whatever its fail mode', async () => {
-    for (const [s, c] of [[closed, cc], [open, oc]] as const) {
+    for (const [s, c] of [
+      [closed, cc],
+      [open, oc],
+    ] as const) {
       expect(await c.health('')).toBe('NOT_SERVING');
       expect((await s.admin('/readyz')).status).toBe(503);
     }
@@ -85,10 +92,18 @@ describe('no policy set is active yet', () => {
   it('is counted as decision="fail_open" or reason="fail_closed" and logged with its cause', async () => {
     const text = await closed.metricsText();
     expect(metricValue(text, 'authz_decisions_total{decision="deny",reason="fail_closed"}')).toBeGreaterThanOrEqual(1);
-    expect(metricValue(text, 'authz_decisions_total{decision="fail_open",reason="no_policy_set"}')).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(text, 'authz_decisions_total{decision="fail_open",reason="no_policy_set"}'),
+    ).toBeGreaterThanOrEqual(1);
     const res = await cc.check(read(OPEN));
     const line = closed.logLines().find((l) => l.decision_id === decisionId(res))!;
-    expect(line).toMatchObject({ decision: 'fail_open', reason: 'no_policy_set', fail_cause: 'no_policy_set', fail_mode: 'open', version: null });
+    expect(line).toMatchObject({
+      decision: 'fail_open',
+      reason: 'no_policy_set',
+      fail_cause: 'no_policy_set',
+      fail_mode: 'open',
+      version: null,
+    });
   });
 });
 
@@ -121,7 +136,9 @@ describe('evaluation throws', () => {
     expectFailOpen(res);
     const line = server.logLines().find((l) => l.decision_id === decisionId(res))!;
     expect(line).toMatchObject({ decision: 'fail_open', reason: 'evaluation_error', fail_cause: 'evaluation_error' });
-    expect(metricValue(await server.metricsText(), 'authz_decisions_total{decision="fail_open",reason="evaluation_error"}')).toBe(1);
+    expect(
+      metricValue(await server.metricsText(), 'authz_decisions_total{decision="fail_open",reason="evaluation_error"}'),
+    ).toBe(1);
   });
 
   it('a malformed request is still a 400, not a fail-mode answer', async () => {
@@ -138,7 +155,10 @@ describe('evaluation throws', () => {
 describe('deadlines', () => {
   // 200 policies with a `like` that scans the whole path: a 100 KB path takes
   // well over 100 ms to decide, an ordinary one well under a millisecond.
-  const slowPolicies = Array.from({ length: 200 }, (_, i) => `@id("scan-${i}") forbid(principal, action, resource) when { context.path like "*a*a*a*b${i}" };`).join('\n');
+  const slowPolicies = Array.from(
+    { length: 200 },
+    (_, i) => `@id("scan-${i}") forbid(principal, action, resource) when { context.path like "*a*a*a*b${i}" };`,
+  ).join('\n');
   const slowPath = '/x/' + 'a'.repeat(100_000);
   let dir: string;
   let timed: TestServer;
@@ -171,7 +191,10 @@ describe('deadlines', () => {
   it('past --decision-timeout a fail_mode=open route is let through', async () => {
     const res = await tc.check(read(OPEN, slowPath));
     expectFailOpen(res);
-    expect(timed.logLines().find((l) => l.decision_id === decisionId(res))).toMatchObject({ decision: 'fail_open', fail_cause: 'deadline_exceeded' });
+    expect(timed.logLines().find((l) => l.decision_id === decisionId(res))).toMatchObject({
+      decision: 'fail_open',
+      fail_cause: 'deadline_exceeded',
+    });
   });
 
   it('without our own timeout the slow request is decided normally', async () => {
@@ -179,13 +202,26 @@ describe('deadlines', () => {
   });
 
   it("Envoy's gRPC deadline counts too: the late answer is a fail-mode answer, logged and counted", async () => {
-    const before = metricValue(await untimed.metricsText(), 'authz_decisions_total{decision="deny",reason="fail_closed"}');
+    const before = metricValue(
+      await untimed.metricsText(),
+      'authz_decisions_total{decision="deny",reason="fail_closed"}',
+    );
     // Envoy gives up after 40 ms (its ext_authz timeout); our answer arrives too late for it either way.
     await expect(uc.check(read({}, slowPath + '?late=1'), 40)).rejects.toMatchObject({ code: 4 });
     // Decision lines cut long strings (docs/security.md): the 100 KB path is logged as its first 1,024 characters.
     const logged = cutString(slowPath, DEFAULT_LOG_MAX_STRING);
-    const line = await eventually(() => untimed.logLines().find((l) => l.path === logged && l.reason === 'fail_closed'), 5000);
-    expect(line).toMatchObject({ decision: 'deny', status: 503, fail_cause: 'deadline_exceeded', message: 'the decision could not be made before the deadline Envoy set for this check; failing closed' });
-    expect(metricValue(await untimed.metricsText(), 'authz_decisions_total{decision="deny",reason="fail_closed"}')).toBe(before + 1);
+    const line = await eventually(
+      () => untimed.logLines().find((l) => l.path === logged && l.reason === 'fail_closed'),
+      5000,
+    );
+    expect(line).toMatchObject({
+      decision: 'deny',
+      status: 503,
+      fail_cause: 'deadline_exceeded',
+      message: 'the decision could not be made before the deadline Envoy set for this check; failing closed',
+    });
+    expect(
+      metricValue(await untimed.metricsText(), 'authz_decisions_total{decision="deny",reason="fail_closed"}'),
+    ).toBe(before + 1);
   });
 });

@@ -42,7 +42,14 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
 
   beforeAll(async () => {
     [s3, nats] = await Promise.all([startTestStore(), TestNatsServer.start()]);
-    await s3.publish({ 'main.cedar': '@id("reads") permit(principal, action in Action::"read", resource);', 'schema.cedarschema': SCHEMA, 'bundle.yaml': BUNDLE_YAML }, 'v1');
+    await s3.publish(
+      {
+        'main.cedar': '@id("reads") permit(principal, action in Action::"read", resource);',
+        'schema.cedarschema': SCHEMA,
+        'bundle.yaml': BUNDLE_YAML,
+      },
+      'v1',
+    );
     for (let i = 0; i < 3; i++) {
       const server = await startTestServer({ ...s3.serverFlags, notify: nats.url });
       servers.push({ server, client: connectAuthz(server.grpcPort) });
@@ -51,7 +58,16 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
     writeFileSync(path.join(dir, 'rules.yaml'), 'rules:\n  - alert: DDoSSuspected\n    mode: high-alert\n');
     writeFileSync(path.join(dir, 'token'), TOKEN);
     receiver = await openAlertReceiver(
-      { listen: '127.0.0.1:0', rules: path.join(dir, 'rules.yaml'), 'token-file': path.join(dir, 'token'), 'hold-down': '1s', 's3-endpoint': s3.flags[1], bucket: s3.flags[3], bundle: s3.flags[5], notify: nats.url },
+      {
+        listen: '127.0.0.1:0',
+        rules: path.join(dir, 'rules.yaml'),
+        'token-file': path.join(dir, 'token'),
+        'hold-down': '1s',
+        's3-endpoint': s3.flags[1],
+        bucket: s3.flags[3],
+        bundle: s3.flags[5],
+        notify: nats.url,
+      },
       createLogger({ level: 'silent' }),
     );
   });
@@ -63,8 +79,14 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
   });
 
   const live = () => servers.filter((s) => s.server.adminPort !== -1);
-  const shareServers = async (s: TestServer) => JSON.parse((await s.admin('/safety')).body).rate_limits[0].share.servers as number;
-  const fleetSeen = (n: number) => eventually(async () => (await Promise.all(live().map((s) => shareServers(s.server)))).every((x) => x === n), FLEET_WAIT_MS, 200);
+  const shareServers = async (s: TestServer) =>
+    JSON.parse((await s.admin('/safety')).body).rate_limits[0].share.servers as number;
+  const fleetSeen = (n: number) =>
+    eventually(
+      async () => (await Promise.all(live().map((s) => shareServers(s.server)))).every((x) => x === n),
+      FLEET_WAIT_MS,
+      200,
+    );
 
   /** Anonymous checks from one fresh address, spread round robin over the live servers, as Envoy would. */
   async function roundRobin(n: number): Promise<{ allowed: number; perServer: number[] }> {
@@ -73,7 +95,9 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
     const perServer = targets.map(() => 0);
     for (let i = 0; i < n; i++) {
       const k = i % targets.length;
-      const res = await targets[k].client.check(simpleRequestToCheckRequest({ method: 'GET', path: '/x', host: 'orders', sourceIp: from }));
+      const res = await targets[k].client.check(
+        simpleRequestToCheckRequest({ method: 'GET', path: '/x', host: 'orders', sourceIp: from }),
+      );
       if (res.status.code === 0) perServer[k]++;
     }
     return { allowed: perServer.reduce((a, b) => a + b, 0), perServer };
@@ -82,10 +106,14 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
   it('the heartbeat tells every server it is one of three; each enforces a third', async () => {
     await fleetSeen(3);
     const safety = JSON.parse((await servers[0].server.admin('/safety')).body);
-    expect(safety.rate_limits[0]).toMatchObject({ requests_per_second: 0.0001, burst: 30, share: { servers: 3, burst: 10 } });
+    expect(safety.rate_limits[0]).toMatchObject({
+      requests_per_second: 0.0001,
+      burst: 30,
+      share: { servers: 3, burst: 10 },
+    });
   });
 
-  it('normal mode: the fleet together admits the rule\'s burst of 30 from one address, not 90', async () => {
+  it("normal mode: the fleet together admits the rule's burst of 30 from one address, not 90", async () => {
     expect(await roundRobin(60)).toEqual({ allowed: 30, perServer: [10, 10, 10] });
   });
 
@@ -93,13 +121,20 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
     const res = await fetch(`http://127.0.0.1:${receiver.port}/alerts`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ version: '4', status: 'firing', receiver: 'authz', alerts: [{ status: 'firing', labels: { alertname: 'DDoSSuspected' }, fingerprint: 'f1' }] }),
+      body: JSON.stringify({
+        version: '4',
+        status: 'firing',
+        receiver: 'authz',
+        alerts: [{ status: 'firing', labels: { alertname: 'DDoSSuspected' }, fingerprint: 'f1' }],
+      }),
     });
     expect(res.status).toBe(200);
     // With --notify the receiver pushes the new pointer, as `authz mode set` does.
     expect(((await res.json()) as { result: string }).result).toContain(`pushed to ${nats.url}`);
     await eventually(() => servers.every((s) => s.server.policySet.current?.settings.mode === 'high-alert'), 15_000);
-    const shares = await Promise.all(servers.map(async (s) => JSON.parse((await s.server.admin('/safety')).body).rate_limits[0].share));
+    const shares = await Promise.all(
+      servers.map(async (s) => JSON.parse((await s.server.admin('/safety')).body).rate_limits[0].share),
+    );
     expect(await roundRobin(30), JSON.stringify(shares)).toEqual({ allowed: 6, perServer: [2, 2, 2] });
   });
 

@@ -11,14 +11,32 @@ import { MAX_CONTEXT_EXTENSIONS } from '../../src/envoy/check-request-limits.js'
 import { MAX_HEADERS } from '../../src/envoy/check-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
 import { connectAuthz, denyBody, type AuthzClient } from '../support/grpc-client.js';
-import { CHECK_PATH, checkRequestBytes, connectRawCheck, emptyContextExtensionsRequest, emptyHeaderMapRequest, h2Frame, H2, hpackIndexed, hpackLiteralIndexed, httpRequestFields, lenField, RawH2Connection, type RawCheckClient } from '../support/hostile-requests.js';
+import {
+  CHECK_PATH,
+  checkRequestBytes,
+  connectRawCheck,
+  emptyContextExtensionsRequest,
+  emptyHeaderMapRequest,
+  h2Frame,
+  H2,
+  hpackIndexed,
+  hpackLiteralIndexed,
+  httpRequestFields,
+  lenField,
+  RawH2Connection,
+  type RawCheckClient,
+} from '../support/hostile-requests.js';
 import { copyExamplePolicies, removeDir } from '../support/policy-dir.js';
 import { istioRequest } from '../support/requests.js';
 import { metricValue } from '../support/admin-http.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';
 
 const MIB = 1024 * 1024;
-const GOOD = istioRequest({ path: '/public/logo.png', host: 'frontend:8080', destination: 'spiffe://cluster.local/ns/shop/sa/frontend' });
+const GOOD = istioRequest({
+  path: '/public/logo.png',
+  host: 'frontend:8080',
+  destination: 'spiffe://cluster.local/ns/shop/sa/frontend',
+});
 
 let dir: string;
 /** Defaults: 1 MiB messages. */
@@ -71,10 +89,15 @@ describe('decoding is bounded before its cost is paid', () => {
   it('4 million empty header_map entries (7.6 MiB) are a 431 deny at the default 1 MiB limit, never buffered', async () => {
     const bytes = emptyHeaderMapRequest(4_000_000);
     expect(bytes.length).toBeGreaterThan(7.5 * MIB);
-    const before = metricValue(await server.metricsText(), 'authz_decisions_total{decision="deny",reason="request_too_large"}');
+    const before = metricValue(
+      await server.metricsText(),
+      'authz_decisions_total{decision="deny",reason="request_too_large"}',
+    );
     const res = await raw.check(bytes);
     expectDeny(res, 431, /more than the limit of 1048576 bytes/);
-    expect(metricValue(await server.metricsText(), 'authz_decisions_total{decision="deny",reason="request_too_large"}')).toBe(before + 1);
+    expect(
+      metricValue(await server.metricsText(), 'authz_decisions_total{decision="deny",reason="request_too_large"}'),
+    ).toBe(before + 1);
     await expectServing(server);
   });
 
@@ -103,7 +126,9 @@ describe('decoding is bounded before its cost is paid', () => {
 
   it('a message over the transport limit is a 431 deny decision, not RESOURCE_EXHAUSTED, logged and counted', async () => {
     // A 9 MiB request body: larger than even the raised limit.
-    const bytes = checkRequestBytes({ httpFields: Buffer.concat([httpRequestFields(), lenField(12, Buffer.alloc(9 * MIB, 0x61))]) });
+    const bytes = checkRequestBytes({
+      httpFields: Buffer.concat([httpRequestFields(), lenField(12, Buffer.alloc(9 * MIB, 0x61))]),
+    });
     const res = await rawRaised.check(bytes);
     expectDeny(res, 431, /more than the limit of 8388608 bytes/);
     const line = decisionLines(raised, 'request_too_large').at(-1)!;
@@ -135,13 +160,22 @@ describe('decoding is bounded before its cost is paid', () => {
 describe('HTTP/2 bounds on the gRPC port', () => {
   /** A gRPC call's header block with literals that never enter the dynamic table. */
   function callHeaders(): Buffer {
-    const literal = (index: number, value: string) => Buffer.concat([Buffer.from([index < 15 ? index : 0x0f]), index < 15 ? Buffer.alloc(0) : Buffer.from([index - 15]), Buffer.from([value.length]), Buffer.from(value)]);
+    const literal = (index: number, value: string) =>
+      Buffer.concat([
+        Buffer.from([index < 15 ? index : 0x0f]),
+        index < 15 ? Buffer.alloc(0) : Buffer.from([index - 15]),
+        Buffer.from([value.length]),
+        Buffer.from(value),
+      ]);
     return Buffer.concat([
       Buffer.from([0x83, 0x86]), // :method POST, :scheme http
       literal(4, CHECK_PATH),
       literal(1, 'authz'),
       literal(31, 'application/grpc'),
-      Buffer.from([0x00, 2]), Buffer.from('te'), Buffer.from([8]), Buffer.from('trailers'),
+      Buffer.from([0x00, 2]),
+      Buffer.from('te'),
+      Buffer.from([8]),
+      Buffer.from('trailers'),
     ]);
   }
 
@@ -149,7 +183,14 @@ describe('HTTP/2 bounds on the gRPC port', () => {
   async function amplify(conn: RawH2Connection): Promise<void> {
     await conn.settingsReceived;
     let id = 1;
-    conn.write(h2Frame(H2.HEADERS, H2.END_HEADERS | H2.END_STREAM, id, Buffer.concat([callHeaders(), hpackLiteralIndexed('x-big', 'y'.repeat(4000))])));
+    conn.write(
+      h2Frame(
+        H2.HEADERS,
+        H2.END_HEADERS | H2.END_STREAM,
+        id,
+        Buffer.concat([callHeaders(), hpackLiteralIndexed('x-big', 'y'.repeat(4000))]),
+      ),
+    );
     const refs = Buffer.concat(Array.from({ length: 100 }, () => hpackIndexed(62)));
     for (let i = 0; i < 2000; i++) {
       id += 2;
@@ -181,12 +222,21 @@ describe('HTTP/2 bounds on the gRPC port', () => {
   }
 
   it('half-sent messages are dropped at the pending-bytes bound; the rest by the receive timeout', async () => {
-    const bounded = await startTestServer({ policies: dir, maxPendingRequestBytes: String(2 * MIB), grpcReceiveTimeout: '2s' });
+    const bounded = await startTestServer({
+      policies: dir,
+      maxPendingRequestBytes: String(2 * MIB),
+      grpcReceiveTimeout: '2s',
+    });
     try {
       const session = http2.connect(`http://127.0.0.1:${bounded.grpcPort}`);
       session.on('error', () => undefined);
       const streams = Array.from({ length: 8 }, () => {
-        const stream = session.request({ ':method': 'POST', ':path': CHECK_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': CHECK_PATH,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+        });
         stream.on('error', () => undefined);
         stream.resume();
         // Announce a 1,000,000-byte message, send 700,000 of it, never finish.
@@ -202,7 +252,10 @@ describe('HTTP/2 bounds on the gRPC port', () => {
       const text = await bounded.metricsText();
       // 5.6 MB sent against a 2 MiB bound: at least one (in practice most) dropped for memory.
       expect(metricValue(text, 'authz_grpc_calls_dropped_total{cause="memory"}')).toBeGreaterThanOrEqual(1);
-      expect(metricValue(text, 'authz_grpc_calls_dropped_total{cause="memory"}') + metricValue(text, 'authz_grpc_calls_dropped_total{cause="receive_timeout"}')).toBe(8);
+      expect(
+        metricValue(text, 'authz_grpc_calls_dropped_total{cause="memory"}') +
+          metricValue(text, 'authz_grpc_calls_dropped_total{cause="receive_timeout"}'),
+      ).toBe(8);
       expect(metricValue(text, 'authz_grpc_pending_request_bytes')).toBe(0);
       await expectServing(bounded);
     } finally {

@@ -34,14 +34,18 @@ interface HttpAnswer {
 /** What Envoy's HTTP ext_authz client sends: the original method, prefix + path, Host and the allowed headers. */
 function envoyHttpCheck(r: SimpleRequest, extraHeaders: Record<string, string> = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { host: r.host ?? '', ...(r.headers ?? {}), ...extraHeaders };
-  if (r.principal) headers['x-forwarded-client-cert'] = `By=spiffe://cluster.local/ns/shop/sa/orders;Hash=ab12;URI=${r.principal}`;
+  if (r.principal)
+    headers['x-forwarded-client-cert'] = `By=spiffe://cluster.local/ns/shop/sa/orders;Hash=ab12;URI=${r.principal}`;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: server.httpPort, method: r.method ?? 'GET', path: PREFIX + (r.path ?? '/'), headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port: server.httpPort, method: r.method ?? 'GET', path: PREFIX + (r.path ?? '/'), headers },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -54,12 +58,36 @@ const withoutId = (body: string): unknown => {
 };
 
 const cases: { name: string; request: SimpleRequest; status: number }[] = [
-  { name: 'frontend reads an order', request: { method: 'GET', path: '/orders/17', host: 'orders', principal: FRONTEND }, status: 200 },
-  { name: 'an anonymous caller on orders', request: { method: 'GET', path: '/orders/17', host: 'orders' }, status: 401 },
-  { name: 'orders charges a payment', request: { method: 'POST', path: '/payments/charge', host: 'payments', principal: ORDERS }, status: 200 },
-  { name: 'frontend charges a payment', request: { method: 'POST', path: '/payments/charge', host: 'payments', principal: FRONTEND }, status: 403 },
-  { name: 'a payment deleted', request: { method: 'DELETE', path: '/payments/9', host: 'payments:8080', principal: ORDERS }, status: 405 },
-  { name: 'a query string', request: { method: 'GET', path: '/orders/17?expand=items', host: 'orders', principal: FRONTEND }, status: 200 },
+  {
+    name: 'frontend reads an order',
+    request: { method: 'GET', path: '/orders/17', host: 'orders', principal: FRONTEND },
+    status: 200,
+  },
+  {
+    name: 'an anonymous caller on orders',
+    request: { method: 'GET', path: '/orders/17', host: 'orders' },
+    status: 401,
+  },
+  {
+    name: 'orders charges a payment',
+    request: { method: 'POST', path: '/payments/charge', host: 'payments', principal: ORDERS },
+    status: 200,
+  },
+  {
+    name: 'frontend charges a payment',
+    request: { method: 'POST', path: '/payments/charge', host: 'payments', principal: FRONTEND },
+    status: 403,
+  },
+  {
+    name: 'a payment deleted',
+    request: { method: 'DELETE', path: '/payments/9', host: 'payments:8080', principal: ORDERS },
+    status: 405,
+  },
+  {
+    name: 'a query string',
+    request: { method: 'GET', path: '/orders/17?expand=items', host: 'orders', principal: FRONTEND },
+    status: 200,
+  },
 ];
 
 describe('HTTP ext_authz', () => {
@@ -80,19 +108,31 @@ describe('HTTP ext_authz', () => {
   it('a deny carries the JSON body and content-type Envoy sends back to the client', async () => {
     const r = await envoyHttpCheck({ method: 'POST', path: '/payments/charge', host: 'payments', principal: FRONTEND });
     expect(r.headers['content-type']).toBe('application/json');
-    expect(JSON.parse(r.body)).toMatchObject({ decision: 'deny', message: 'no policy permits this request', policies: [] });
+    expect(JSON.parse(r.body)).toMatchObject({
+      decision: 'deny',
+      message: 'no policy permits this request',
+      policies: [],
+    });
   });
 
   it('the identity is the URI of the last XFCC element: the certificate the asking proxy saw', async () => {
     const xfcc = `By=spiffe://a;URI=${FRONTEND},By=spiffe://cluster.local/ns/shop/sa/orders;Hash=1;URI="spiffe://cluster.local/ns/shop/sa/intruder"`;
-    const r = await envoyHttpCheck({ method: 'GET', path: '/orders/1', host: 'orders' }, { 'x-forwarded-client-cert': xfcc });
+    const r = await envoyHttpCheck(
+      { method: 'GET', path: '/orders/1', host: 'orders' },
+      { 'x-forwarded-client-cert': xfcc },
+    );
     expect(r.status).toBe(403);
     const line = server.logLines().find((l) => l.decision_id === r.headers['x-authz-decision-id'])!;
     expect(line.principal).toBe('Workload::"spiffe://cluster.local/ns/shop/sa/intruder"');
   });
 
   it('no other header names the caller: without XFCC the caller is anonymous', async () => {
-    const r = await envoyHttpCheck({ method: 'GET', path: '/orders/1', host: 'orders', headers: { 'x-spiffe-id': FRONTEND, 'x-forwarded-user': FRONTEND } });
+    const r = await envoyHttpCheck({
+      method: 'GET',
+      path: '/orders/1',
+      host: 'orders',
+      headers: { 'x-spiffe-id': FRONTEND, 'x-forwarded-user': FRONTEND },
+    });
     expect(r.status).toBe(401);
   });
 

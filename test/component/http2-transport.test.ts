@@ -252,7 +252,9 @@ describe('gRPC framing a client gets wrong', () => {
   it('a 9 MiB message from a grpc-js client is a 431 deny decision, not RESOURCE_EXHAUSTED', async () => {
     const raw = connectRawCheck(server.grpcPort);
     try {
-      const bytes = checkRequestBytes({ httpFields: Buffer.concat([httpRequestFields(), lenField(12, Buffer.alloc(9 * MIB, 0x61))]) });
+      const bytes = checkRequestBytes({
+        httpFields: Buffer.concat([httpRequestFields(), lenField(12, Buffer.alloc(9 * MIB, 0x61))]),
+      });
       const res = await raw.check(bytes);
       expect(res.denied_response!.status.code).toBe(431);
       expect(denyBody(res).message).toMatch(/more than the limit of 1048576 bytes/);

@@ -11,7 +11,18 @@
 import { createSign, generateKeyPairSync } from 'node:crypto';
 import { exportJWK } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Answer, AUDIENCE, ISSUER, JwksServer, policyDir, signingKey, startContextServer, token, type SigningKey, type ContextServer } from './context-harness.js';
+import {
+  type Answer,
+  AUDIENCE,
+  ISSUER,
+  JwksServer,
+  policyDir,
+  signingKey,
+  startContextServer,
+  token,
+  type SigningKey,
+  type ContextServer,
+} from './context-harness.js';
 import type { SimpleRequest } from '../../src/envoy/simple-request.js';
 
 const POLICIES = { 'api.cedar': '@id("users")\npermit (principal is User, action, resource);\n' };
@@ -28,7 +39,10 @@ afterEach(async () => {
   server = jwks = dir = undefined;
 });
 
-async function setUp(mode: JwksServer['mode'], settings: Record<string, unknown> = {}): Promise<{ key: SigningKey; startedAt: number }> {
+async function setUp(
+  mode: JwksServer['mode'],
+  settings: Record<string, unknown> = {},
+): Promise<{ key: SigningKey; startedAt: number }> {
   dir = await policyDir(POLICIES);
   const key = await signingKey('published');
   jwks = new JwksServer();
@@ -36,7 +50,14 @@ async function setUp(mode: JwksServer['mode'], settings: Record<string, unknown>
   jwks.mode = mode;
   const url = await jwks.start();
   const startedAt = Date.now();
-  server = await startContextServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: url, jwksCooldown: `${COOLDOWN_MS}ms`, ...settings });
+  server = await startContextServer({
+    policies: dir.dir,
+    jwtIssuer: ISSUER,
+    jwtAudience: AUDIENCE,
+    jwks: url,
+    jwksCooldown: `${COOLDOWN_MS}ms`,
+    ...settings,
+  });
   return { key, startedAt };
 }
 
@@ -68,7 +89,9 @@ describe('a failing identity provider', () => {
     const { key, startedAt } = await setUp('fail');
     const answers = await flood(key, 300, 30, 250);
     const elapsed = Date.now() - startedAt;
-    console.info(`failing JWKS: 300 tokens with unknown kids in ${elapsed} ms, ${jwks!.requests} fetches (cooldown ${COOLDOWN_MS} ms)`);
+    console.info(
+      `failing JWKS: 300 tokens with unknown kids in ${elapsed} ms, ${jwks!.requests} fetches (cooldown ${COOLDOWN_MS} ms)`,
+    );
     const message = `the signing keys of ${ISSUER} could not be fetched: the key set answered HTTP 500`;
     expect(answers.filter((a) => a.status === 503 && a.message === message)).toHaveLength(300);
     expect(jwks!.requests).toBeGreaterThanOrEqual(2);
@@ -101,13 +124,19 @@ describe('a hanging identity provider', () => {
     // Envoy would give up at 2 s; the fetch would take 5 s. The decision timeout answers first.
     const ENVOY_DEADLINE_MS = 2000;
     const answers = await Promise.all(
-      Array.from({ length: 40 }, async (_, i) => server!.check(request(await unknownKidToken(key), i % 2 ? 'open' : 'closed'), ENVOY_DEADLINE_MS)),
+      Array.from({ length: 40 }, async (_, i) =>
+        server!.check(request(await unknownKidToken(key), i % 2 ? 'open' : 'closed'), ENVOY_DEADLINE_MS),
+      ),
     );
     const open = answers.filter((_, i) => i % 2);
     const closed = answers.filter((_, i) => i % 2 === 0);
     for (const a of open) expect(a).toMatchObject({ allowed: true, headers: { 'x-authz-fail-open': 'true' } });
     for (const a of closed) {
-      expect(a).toMatchObject({ allowed: false, status: 503, message: 'the decision could not be made within the 300 ms decision timeout; failing closed' });
+      expect(a).toMatchObject({
+        allowed: false,
+        status: 503,
+        message: 'the decision could not be made within the 300 ms decision timeout; failing closed',
+      });
     }
     expect(jwks!.requests - before).toBe(1);
     expect(jwks!.maxOpen).toBe(1);
@@ -126,7 +155,11 @@ describe('a hanging identity provider', () => {
     const open = await server!.check(request(await unknownKidToken(key), 'open'), ENVOY_DEADLINE_MS);
     expect(open).toMatchObject({ allowed: true, headers: { 'x-authz-fail-open': 'true' } });
     const closed = await server!.check(request(await unknownKidToken(key), 'closed'), ENVOY_DEADLINE_MS);
-    expect(closed).toMatchObject({ allowed: false, status: 503, message: 'the decision could not be made before the deadline Envoy set for this check; failing closed' });
+    expect(closed).toMatchObject({
+      allowed: false,
+      status: 503,
+      message: 'the decision could not be made before the deadline Envoy set for this check; failing closed',
+    });
   }, 30_000);
 });
 
@@ -147,11 +180,19 @@ describe('weak keys', () => {
     await sleep(COOLDOWN_MS);
     // A token of a key not fetched yet: one fetch brings the new set (weak key dropped), the answer is 401.
     const first = await server!.check(request(rs256Token(weak.privateKey, 'weak')));
-    expect(first).toMatchObject({ allowed: false, status: 401, message: 'the token\'s signing key "weak" is not trusted: an RSA key of 1024 bits (at least 2048 are required)' });
+    expect(first).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the token\'s signing key "weak" is not trusted: an RSA key of 1024 bits (at least 2048 are required)',
+    });
     expect(first.headers['www-authenticate']).toContain('error="invalid_token"');
     const fetches = jwks!.requests;
     // Later tokens naming it: 401 at once, no fetch (refetching cannot make a weak key strong).
-    for (let i = 0; i < 5; i++) expect(await server!.check(request(rs256Token(weak.privateKey, 'weak')))).toMatchObject({ allowed: false, status: 401 });
+    for (let i = 0; i < 5; i++)
+      expect(await server!.check(request(rs256Token(weak.privateKey, 'weak')))).toMatchObject({
+        allowed: false,
+        status: 401,
+      });
     expect(jwks!.requests).toBe(fetches);
     expect(await server!.check(request(await token(key)))).toMatchObject({ allowed: true });
   }, 30_000);

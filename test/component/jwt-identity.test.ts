@@ -6,7 +6,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimpleRequest } from '../../src/envoy/simple-request.js';
-import { AUDIENCE, FRONTEND, GATEWAY, ISSUER, JwksServer, policyDir, signingKey, startContextServer, token, unsignedToken, type SigningKey, type ContextServer } from './context-harness.js';
+import {
+  AUDIENCE,
+  FRONTEND,
+  GATEWAY,
+  ISSUER,
+  JwksServer,
+  policyDir,
+  signingKey,
+  startContextServer,
+  token,
+  unsignedToken,
+  type SigningKey,
+  type ContextServer,
+} from './context-harness.js';
 
 const POLICIES = {
   'api.cedar': `
@@ -89,29 +102,47 @@ describe('bearer JWTs verified against a JWKS URL', () => {
     const eng = await token(key, { groups: ['eng', 'oncall'] });
     const readers = await token(key, { roles: ['reader'] });
     const plain = await token(key);
-    expect(await server.check({ host: 'api', path: '/eng', headers: { authorization: `Bearer ${eng}` } })).toMatchObject({ allowed: true });
-    expect(await server.check({ host: 'api', path: '/eng', headers: { authorization: `Bearer ${plain}` } })).toMatchObject({ allowed: false, status: 403 });
-    expect(await server.check({ host: 'api', path: '/read', headers: { authorization: `Bearer ${readers}` } })).toMatchObject({ allowed: true });
-    expect(await server.check({ host: 'api', path: '/read', headers: { authorization: `Bearer ${eng}` } })).toMatchObject({ allowed: false, status: 403 });
+    expect(
+      await server.check({ host: 'api', path: '/eng', headers: { authorization: `Bearer ${eng}` } }),
+    ).toMatchObject({ allowed: true });
+    expect(
+      await server.check({ host: 'api', path: '/eng', headers: { authorization: `Bearer ${plain}` } }),
+    ).toMatchObject({ allowed: false, status: 403 });
+    expect(
+      await server.check({ host: 'api', path: '/read', headers: { authorization: `Bearer ${readers}` } }),
+    ).toMatchObject({ allowed: true });
+    expect(
+      await server.check({ host: 'api', path: '/read', headers: { authorization: `Bearer ${eng}` } }),
+    ).toMatchObject({ allowed: false, status: 403 });
   });
 
   it('exposes claims as attributes of the user', async () => {
     const rich = await token(key, { email: 'alice@example.com', level: 3 });
     const other = await token(key, { email: 'alice@example.com', level: 2 });
-    expect(await server.check({ host: 'api', path: '/claims', headers: { authorization: `Bearer ${rich}` } })).toMatchObject({ allowed: true });
-    expect(await server.check({ host: 'api', path: '/claims', headers: { authorization: `Bearer ${other}` } })).toMatchObject({ allowed: false });
+    expect(
+      await server.check({ host: 'api', path: '/claims', headers: { authorization: `Bearer ${rich}` } }),
+    ).toMatchObject({ allowed: true });
+    expect(
+      await server.check({ host: 'api', path: '/claims', headers: { authorization: `Bearer ${other}` } }),
+    ).toMatchObject({ allowed: false });
   });
 
   it('denies an expired token with 401 and a WWW-Authenticate challenge', async () => {
     const expired = await token(key, {}, { expiresIn: Math.floor(Date.now() / 1000) - 3600 });
     const answer = await server.check(me(`Bearer ${expired}`));
     expect(answer).toMatchObject({ allowed: false, status: 401, message: 'the token has expired' });
-    expect(answer.headers['www-authenticate']).toBe('Bearer realm="authz", error="invalid_token", error_description="the token has expired"');
+    expect(answer.headers['www-authenticate']).toBe(
+      'Bearer realm="authz", error="invalid_token", error_description="the token has expired"',
+    );
   });
 
   it('denies a token minted for another audience', async () => {
     const answer = await server.check(me(`Bearer ${await token(key, {}, { audience: 'billing-api' })}`));
-    expect(answer).toMatchObject({ allowed: false, status: 401, message: 'the token was not issued for this audience' });
+    expect(answer).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the token was not issued for this audience',
+    });
     expect(answer.headers['www-authenticate']).toContain('error="invalid_token"');
   });
 
@@ -139,13 +170,25 @@ describe('bearer JWTs verified against a JWKS URL', () => {
 
   it('refuses tokens of an issuer it does not trust, and bearer values that are not JWTs', async () => {
     const foreign = await token(key, {}, { issuer: 'https://elsewhere.example/' });
-    expect(await server.check(me(`Bearer ${foreign}`))).toMatchObject({ allowed: false, status: 401, message: 'the token was not issued by a trusted issuer' });
-    expect(await server.check(me('Bearer not-a-jwt'))).toMatchObject({ allowed: false, status: 401, message: 'the bearer token is not a well-formed JWT' });
+    expect(await server.check(me(`Bearer ${foreign}`))).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the token was not issued by a trusted issuer',
+    });
+    expect(await server.check(me('Bearer not-a-jwt'))).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the bearer token is not a well-formed JWT',
+    });
     expect(await server.check(me('Bearer'))).toMatchObject({ allowed: false, status: 401 });
   });
 
   it('leaves other schemes alone and adds the challenge to a 401 a policy returns', async () => {
-    const basic = await server.check({ host: 'api', path: '/public/x', headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' } });
+    const basic = await server.check({
+      host: 'api',
+      path: '/public/x',
+      headers: { authorization: 'Basic YWxpY2U6c2VjcmV0' },
+    });
     expect(basic).toMatchObject({ allowed: true });
     const anonymous = await server.check({ host: 'api', path: '/login-required' });
     expect(anonymous).toMatchObject({ allowed: false, status: 401, message: 'sign in first' });
@@ -154,15 +197,25 @@ describe('bearer JWTs verified against a JWKS URL', () => {
 
   it('ignores tokens on routes configured to ignore them (context extension or path)', async () => {
     const expired = `Bearer ${await token(key, {}, { expiresIn: Math.floor(Date.now() / 1000) - 3600 })}`;
-    const byExtension = await server.check({ host: 'api', path: '/public/page', headers: { authorization: expired }, contextExtensions: { jwt: 'ignore' } });
+    const byExtension = await server.check({
+      host: 'api',
+      path: '/public/page',
+      headers: { authorization: expired },
+      contextExtensions: { jwt: 'ignore' },
+    });
     expect(byExtension).toMatchObject({ allowed: true });
     const byPath = await server.check({ host: 'api', path: '/public/ignored/x', headers: { authorization: expired } });
     expect(byPath).toMatchObject({ allowed: true });
     // Ignored means anonymous, not the user the token names.
     const valid = `Bearer ${await token(key)}`;
-    expect(await server.check({ ...me(valid), contextExtensions: { jwt: 'ignore' } })).toMatchObject({ allowed: false, status: 403 });
+    expect(await server.check({ ...me(valid), contextExtensions: { jwt: 'ignore' } })).toMatchObject({
+      allowed: false,
+      status: 403,
+    });
     // The same expired token elsewhere is still a 401.
-    expect(await server.check({ host: 'api', path: '/public/page', headers: { authorization: expired } })).toMatchObject({ allowed: false, status: 401 });
+    expect(
+      await server.check({ host: 'api', path: '/public/page', headers: { authorization: expired } }),
+    ).toMatchObject({ allowed: false, status: 401 });
   });
 });
 
@@ -176,7 +229,13 @@ describe('key rotation through JWKS refresh', () => {
     jwks = new JwksServer();
     const url = await jwks.start();
     jwks.keys = [(await signingKey('placeholder')).publicJwk];
-    server = await startContextServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: url, jwksCooldown: '0ms' });
+    server = await startContextServer({
+      policies: dir.dir,
+      jwtIssuer: ISSUER,
+      jwtAudience: AUDIENCE,
+      jwks: url,
+      jwksCooldown: '0ms',
+    });
   });
 
   afterAll(async () => {
@@ -213,7 +272,12 @@ describe('when the key set cannot be fetched', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    server = await startContextServer({ policies: dir.dir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: `http://127.0.0.1:${port}/jwks.json` });
+    server = await startContextServer({
+      policies: dir.dir,
+      jwtIssuer: ISSUER,
+      jwtAudience: AUDIENCE,
+      jwks: `http://127.0.0.1:${port}/jwks.json`,
+    });
   });
 
   afterAll(async () => {
@@ -256,34 +320,84 @@ describe('payloads verified upstream by Envoy', () => {
   });
 
   it('trusts jwt_authn metadata only when configured to', async () => {
-    const req = { host: 'api', path: '/eng', metadata: metadata({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: future() }) };
+    const req = {
+      host: 'api',
+      path: '/eng',
+      metadata: metadata({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: future() }),
+    };
     expect(await trusting.check(req)).toMatchObject({ allowed: true });
     expect(await plain.check(req)).toMatchObject({ allowed: false, status: 403 });
   });
 
   it('trusts a forwarded payload header only from the configured principal, and still checks exp', async () => {
     const header = (p: object) => Buffer.from(JSON.stringify(p)).toString('base64url');
-    const good = { host: 'api', path: '/eng', principal: GATEWAY, headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: future() }) } };
+    const good = {
+      host: 'api',
+      path: '/eng',
+      principal: GATEWAY,
+      headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: future() }) },
+    };
     expect(await trusting.check(good)).toMatchObject({ allowed: true });
     expect(await plain.check(good)).toMatchObject({ allowed: false, status: 403 });
     // The same header from the frontend (or a caller without mTLS) is something a client wrote: no user.
     expect(await trusting.check({ ...good, principal: FRONTEND })).toMatchObject({ allowed: false, status: 403 });
     expect(await trusting.check({ ...good, principal: undefined })).toMatchObject({ allowed: false, status: 403 });
-    const stale = { ...good, headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: 1_000_000 }) } };
-    expect(await trusting.check(stale)).toMatchObject({ allowed: false, status: 401, message: 'the token has expired' });
+    const stale = {
+      ...good,
+      headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'], exp: 1_000_000 }) },
+    };
+    expect(await trusting.check(stale)).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the token has expired',
+    });
     const garbage = { ...good, headers: { 'x-jwt-payload': '%%%' } };
     expect(await trusting.check(garbage)).toMatchObject({ allowed: false, status: 401 });
   });
 
   it('refuses an upstream payload without exp or from an unconfigured issuer', async () => {
     const header = (p: object) => Buffer.from(JSON.stringify(p)).toString('base64url');
-    const noExp = { host: 'api', path: '/eng', principal: GATEWAY, headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'] }) } };
-    expect(await trusting.check(noExp)).toMatchObject({ allowed: false, status: 401, message: 'the verified token has no "exp" claim' });
-    const otherIssuer = { ...noExp, headers: { 'x-jwt-payload': header({ iss: 'https://evil.example/', sub: 'bob', groups: ['eng'], exp: future() }) } };
-    expect(await trusting.check(otherIssuer)).toMatchObject({ allowed: false, status: 401, message: 'the verified token was not issued by a configured issuer' });
+    const noExp = {
+      host: 'api',
+      path: '/eng',
+      principal: GATEWAY,
+      headers: { 'x-jwt-payload': header({ iss: ISSUER, sub: 'bob', groups: ['eng'] }) },
+    };
+    expect(await trusting.check(noExp)).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the verified token has no "exp" claim',
+    });
+    const otherIssuer = {
+      ...noExp,
+      headers: {
+        'x-jwt-payload': header({ iss: 'https://evil.example/', sub: 'bob', groups: ['eng'], exp: future() }),
+      },
+    };
+    expect(await trusting.check(otherIssuer)).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the verified token was not issued by a configured issuer',
+    });
     const noExpMeta = { host: 'api', path: '/eng', metadata: metadata({ iss: ISSUER, sub: 'bob', groups: ['eng'] }) };
-    expect(await trusting.check(noExpMeta)).toMatchObject({ allowed: false, status: 401, message: 'the verified token has no "exp" claim' });
-    const otherMeta = { host: 'api', path: '/eng', metadata: { 'envoy.filters.http.jwt_authn': { 'https://evil.example/': { iss: 'https://evil.example/', sub: 'bob', groups: ['eng'], exp: future() } } } };
-    expect(await trusting.check(otherMeta)).toMatchObject({ allowed: false, status: 401, message: 'the verified token was not issued by a configured issuer' });
+    expect(await trusting.check(noExpMeta)).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the verified token has no "exp" claim',
+    });
+    const otherMeta = {
+      host: 'api',
+      path: '/eng',
+      metadata: {
+        'envoy.filters.http.jwt_authn': {
+          'https://evil.example/': { iss: 'https://evil.example/', sub: 'bob', groups: ['eng'], exp: future() },
+        },
+      },
+    };
+    expect(await trusting.check(otherMeta)).toMatchObject({
+      allowed: false,
+      status: 401,
+      message: 'the verified token was not issued by a configured issuer',
+    });
   });
 });

@@ -58,14 +58,25 @@ describe('decision lines', () => {
 
   it('redacts every listed credential header, the trusted headers and the configured ones', async () => {
     const names = [...DEFAULT_REDACTED_HEADERS, UPSTREAM_JWT_HEADER, RISK_HEADER, EXTRA_HEADER];
-    expect(names).toEqual(expect.arrayContaining([
-      'authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'x-auth-token',
-      'x-amz-security-token', 'x-csrf-token', 'x-forwarded-client-cert',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'authorization',
+        'proxy-authorization',
+        'cookie',
+        'set-cookie',
+        'x-api-key',
+        'x-auth-token',
+        'x-amz-security-token',
+        'x-csrf-token',
+        'x-forwarded-client-cert',
+      ]),
+    );
     const headers: Record<string, string> = { 'x-visible': 'yes' };
     for (const n of names) headers[n] = n === RISK_HEADER ? '17' : secret(n);
     // Header names arrive in any case; Envoy lower-cases them, and so do we.
-    const line = await lineFor(istioRequest({ principal: FRONTEND, path: '/orders/5', headers, ext: { service: 'orders' } }));
+    const line = await lineFor(
+      istioRequest({ principal: FRONTEND, path: '/orders/5', headers, ext: { service: 'orders' } }),
+    );
     const logged = line.headers as Record<string, string>;
     for (const n of names) expect(logged[n], n).toBe('[redacted]');
     expect(logged['x-visible']).toBe('yes');
@@ -95,7 +106,9 @@ describe('decision lines', () => {
     const longPath = `/orders/${'a'.repeat(100_000)}`;
     const headers: Record<string, string> = { 'x-long': 'b'.repeat(50_000) };
     for (let i = 0; i < 200; i++) headers[`x-h${String(i).padStart(3, '0')}`] = String(i);
-    const line = await lineFor(istioRequest({ principal: FRONTEND, path: longPath, headers, ext: { service: 'orders' } }));
+    const line = await lineFor(
+      istioRequest({ principal: FRONTEND, path: longPath, headers, ext: { service: 'orders' } }),
+    );
     expect(line.path).toBe(`${longPath.slice(0, MAX_STRING)}…[cut ${longPath.length - MAX_STRING} chars]`);
     const logged = line.headers as Record<string, string | number>;
     expect(Object.keys(logged)).toHaveLength(MAX_LOGGED_HEADERS + 1);
@@ -115,7 +128,12 @@ describe('the S3 endpoint with user info', () => {
   beforeAll(async () => {
     s3 = await TestS3Store.start();
     const withCredentials = s3.endpoint.replace('http://', `http://ops:${password}@`);
-    server = await startTestServer({ s3Endpoint: withCredentials, bucket: TEST_BUCKET, bundle: 'creds', pollInterval: '200ms' });
+    server = await startTestServer({
+      s3Endpoint: withCredentials,
+      bucket: TEST_BUCKET,
+      bundle: 'creds',
+      pollInterval: '200ms',
+    });
   });
   afterAll(async () => {
     await server?.close();

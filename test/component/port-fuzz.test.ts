@@ -50,7 +50,13 @@ function exchange(port: number, bytes: Buffer): Promise<string> {
 async function expectBothAnswer(): Promise<void> {
   const client = connectAuthz(server.grpcPort);
   try {
-    const res = await client.check(istioRequest({ path: '/public/logo.png', host: 'frontend:8080', destination: 'spiffe://cluster.local/ns/shop/sa/frontend' }));
+    const res = await client.check(
+      istioRequest({
+        path: '/public/logo.png',
+        host: 'frontend:8080',
+        destination: 'spiffe://cluster.local/ns/shop/sa/frontend',
+      }),
+    );
     expect(res.status.code).toBe(0);
   } finally {
     client.close();
@@ -60,18 +66,44 @@ async function expectBothAnswer(): Promise<void> {
 
 const token = fc.constantFrom('GET', 'POST', 'HEAD', 'OPTIONS', 'PRI', 'G\u0000T', '', ' ');
 const target = fc.oneof(
-  fc.constantFrom('/', '//[', '//[::1', '/healthz', '/metrics?x=%zz', '/%', 'http://[', '*', '/bundle#', '/readyz/../..', '//', '\\\\'),
+  fc.constantFrom(
+    '/',
+    '//[',
+    '//[::1',
+    '/healthz',
+    '/metrics?x=%zz',
+    '/%',
+    'http://[',
+    '*',
+    '/bundle#',
+    '/readyz/../..',
+    '//',
+    '\\\\',
+  ),
   fc.string({ maxLength: 40 }),
   fc.stringMatching(/^\/[\x21-\x7e]{0,40}$/),
 );
 const version = fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', '', 'http/1.1');
-const header = fc.oneof(fc.constantFrom('Host: x', 'Host: [', 'Content-Length: -1', 'Content-Length: 99999999999', 'Transfer-Encoding: chunked', 'Expect: 100-continue'), fc.string({ maxLength: 30 }));
+const header = fc.oneof(
+  fc.constantFrom(
+    'Host: x',
+    'Host: [',
+    'Content-Length: -1',
+    'Content-Length: 99999999999',
+    'Transfer-Encoding: chunked',
+    'Expect: 100-continue',
+  ),
+  fc.string({ maxLength: 30 }),
+);
 
 describe('fuzzing the ports', () => {
   it('random request lines at the admin port', async () => {
     await fc.assert(
       fc.asyncProperty(token, target, version, fc.array(header, { maxLength: 4 }), async (method, path, v, headers) => {
-        await exchange(server.adminPort, Buffer.from(`${method} ${path} ${v}\r\n${headers.join('\r\n')}\r\n\r\n`, 'latin1'));
+        await exchange(
+          server.adminPort,
+          Buffer.from(`${method} ${path} ${v}\r\n${headers.join('\r\n')}\r\n\r\n`, 'latin1'),
+        );
       }),
       { numRuns: 150 },
     );
@@ -90,7 +122,12 @@ describe('fuzzing the ports', () => {
 
   it('random HTTP/2 frames at the gRPC port', async () => {
     const frame = fc
-      .tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 9 }), fc.uint8Array({ maxLength: 64 }))
+      .tuple(
+        fc.integer({ min: 0, max: 12 }),
+        fc.integer({ min: 0, max: 255 }),
+        fc.integer({ min: 0, max: 9 }),
+        fc.uint8Array({ maxLength: 64 }),
+      )
       .map(([type, flags, stream, payload]) => h2Frame(type, flags, stream, payload));
     await fc.assert(
       fc.asyncProperty(fc.array(frame, { maxLength: 12 }), fc.boolean(), async (frames, preface) => {

@@ -51,12 +51,28 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
   });
 
   function serve(bundle: string, flags: Record<string, unknown> = {}): Promise<ServedServer> {
-    return servers.add(startS3Server(s3, bundle, { notify: nats.url, pollInterval: POLL_ONLY_AS_SAFETY_NET, ...flags }));
+    return servers.add(
+      startS3Server(s3, bundle, { notify: nats.url, pollInterval: POLL_ONLY_AS_SAFETY_NET, ...flags }),
+    );
   }
 
-  const storeFlags = (bundle: string) => ['--s3-endpoint', s3.endpoint, '--bucket', TEST_BUCKET, '--bundle', bundle, '--notify', nats.url];
+  const storeFlags = (bundle: string) => [
+    '--s3-endpoint',
+    s3.endpoint,
+    '--bucket',
+    TEST_BUCKET,
+    '--bundle',
+    bundle,
+    '--notify',
+    nats.url,
+  ];
   const pushState = async (server: RunningServer) => (await adminJson(server.adminPort, '/bundle')).body.push;
-  const connected = (server: RunningServer) => waitFor(() => pushState(server), (p) => p.state === 'connected', PUSH_WAIT_MS);
+  const connected = (server: RunningServer) =>
+    waitFor(
+      () => pushState(server),
+      (p) => p.state === 'connected',
+      PUSH_WAIT_MS,
+    );
 
   async function storeWith(bundle: string, versions: Record<string, 'open' | 'closed'>): Promise<BundleStore> {
     const store = s3.bundleStore(bundle);
@@ -74,7 +90,11 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     const cli = await runCli(['bundle', 'activate', 'v2', ...storeFlags('push')]);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain(`pushed to ${nats.url}`);
-    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS);
+    const v2 = await waitFor(
+      () => client.answer(GET_X),
+      (a) => a.version === 'v2',
+      PUSH_WAIT_MS,
+    );
     expect(v2).toMatchObject({ allowed: false, httpStatus: 403, version: 'v2' });
 
     const push = await pushState(server);
@@ -93,7 +113,11 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     expect((await runCli(['bundle', 'activate', 'v2', ...storeFlags('replay')])).code).toBe(0);
     const { server, client } = await serve('replay');
     // The watch hands the new server the message it missed, without anyone publishing again.
-    const push = await waitFor(() => pushState(server), (p) => p.messages >= 1, PUSH_WAIT_MS);
+    const push = await waitFor(
+      () => pushState(server),
+      (p) => p.messages >= 1,
+      PUSH_WAIT_MS,
+    );
     expect(push.messages).toBeGreaterThanOrEqual(1);
     expect(await client.answer(GET_X)).toMatchObject({ version: 'v2', allowed: false });
   });
@@ -105,12 +129,20 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     await connected(server);
 
     await nats.down();
-    await waitFor(() => pushState(server), (p) => p.state !== 'connected', PUSH_WAIT_MS);
+    await waitFor(
+      () => pushState(server),
+      (p) => p.state !== 'connected',
+      PUSH_WAIT_MS,
+    );
     const cli = await runCli(['bundle', 'activate', 'v2', ...storeFlags('down')]);
     expect(cli.code).toBe(0);
     expect(cli.stdout).toContain('activated down v2');
     expect(cli.stderr).toMatch(/push to nats:\/\/127\.0\.0\.1:\d+ failed: .*servers converge by polling/);
-    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS);
+    const v2 = await waitFor(
+      () => client.answer(GET_X),
+      (a) => a.version === 'v2',
+      PUSH_WAIT_MS,
+    );
     expect(v2).toMatchObject({ version: 'v2', allowed: false });
     expect(await scrapeMetric(server.adminPort, 'authz_push_connected')).toBe(0);
   });
@@ -122,14 +154,30 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
     await connected(server);
 
     await nats.down();
-    await waitFor(() => pushState(server), (p) => p.state !== 'connected', PUSH_WAIT_MS);
+    await waitFor(
+      () => pushState(server),
+      (p) => p.state !== 'connected',
+      PUSH_WAIT_MS,
+    );
     await nats.up();
     await connected(server);
 
     expect((await runCli(['bundle', 'activate', 'v2', ...storeFlags('restart')])).code).toBe(0);
-    expect(await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PUSH_WAIT_MS)).toMatchObject({ version: 'v2' });
+    expect(
+      await waitFor(
+        () => client.answer(GET_X),
+        (a) => a.version === 'v2',
+        PUSH_WAIT_MS,
+      ),
+    ).toMatchObject({ version: 'v2' });
     expect((await runCli(['bundle', 'activate', 'v3', ...storeFlags('restart')])).code).toBe(0);
-    expect(await waitFor(() => client.answer(GET_X), (a) => a.version === 'v3', PUSH_WAIT_MS)).toMatchObject({ version: 'v3', allowed: true });
+    expect(
+      await waitFor(
+        () => client.answer(GET_X),
+        (a) => a.version === 'v3',
+        PUSH_WAIT_MS,
+      ),
+    ).toMatchObject({ version: 'v3', allowed: true });
   });
 
   describe('messages are hints; the store decides', () => {
@@ -146,7 +194,8 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
         await nc.close();
       }
     }
-    const message = (pointer: BundlePointer, where = locationUrl(store.location)) => JSON.stringify({ store: where, pointer, published_at: new Date().toISOString() });
+    const message = (pointer: BundlePointer, where = locationUrl(store.location)) =>
+      JSON.stringify({ store: where, pointer, published_at: new Date().toISOString() });
 
     beforeAll(async () => {
       store = await storeWith('hints', { v1: 'open', v2: 'closed', v3: 'open' });
@@ -167,9 +216,17 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       await putRaw(message(pointers.v1));
       await putRaw(message(pointers.v2));
       await putRaw(message(pointers.v3));
-      await waitFor(() => pushState(server), (p) => p.messages >= before + 5, PUSH_WAIT_MS);
+      await waitFor(
+        () => pushState(server),
+        (p) => p.messages >= before + 5,
+        PUSH_WAIT_MS,
+      );
       // Each was answered by reading the store, which still says v3: nothing was loaded.
-      await waitFor(() => scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'), (t) => t * 1000 > Date.now() - 1000, PUSH_WAIT_MS);
+      await waitFor(
+        () => scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'),
+        (t) => t * 1000 > Date.now() - 1000,
+        PUSH_WAIT_MS,
+      );
       expect(await client.answer(GET_X)).toMatchObject({ version: 'v3', allowed: true });
       expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(loads);
     });
@@ -183,10 +240,16 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       await putRaw(message({ ...pointers.v2, sha256: 'f'.repeat(64), activated_at: new Date().toISOString() }));
       await putRaw(message(pointers.v2, 's3://elsewhere/bundles/hints'));
       await putRaw('{"not": "a pointer"');
-      await waitFor(() => pushState(server), (p) => p.invalid_messages >= 2, PUSH_WAIT_MS);
+      await waitFor(
+        () => pushState(server),
+        (p) => p.invalid_messages >= 2,
+        PUSH_WAIT_MS,
+      );
       const push = await pushState(server);
       expect(push.invalid_messages).toBeGreaterThanOrEqual(2);
-      expect(await scrapeMetric(server.adminPort, 'authz_push_messages_total{result="invalid"}')).toBeGreaterThanOrEqual(2);
+      expect(
+        await scrapeMetric(server.adminPort, 'authz_push_messages_total{result="invalid"}'),
+      ).toBeGreaterThanOrEqual(2);
       expect(await client.answer(GET_X)).toMatchObject({ version: 'v3', allowed: true });
       expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(loads);
       expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="error"}')).toBe(0);
@@ -208,7 +271,14 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       );
       expect(listed.pointer.version).toBe('v1');
       expect(listed.servers.map((s: { server_id: string }) => s.server_id).sort()).toEqual([...ids].sort());
-      for (const s of listed.servers) expect(s).toMatchObject({ version: 'v1', state: 'current', ready: true, policies: 1, push: { connected: true } });
+      for (const s of listed.servers)
+        expect(s).toMatchObject({
+          version: 'v1',
+          state: 'current',
+          ready: true,
+          policies: 1,
+          push: { connected: true },
+        });
 
       const table = await runCli(['fleet', 'status', ...storeFlags('fleet')]);
       expect(table.code).toBe(0);
@@ -220,7 +290,8 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       expect(waited.code).toBe(0);
       expect(waited.stdout).toMatch(/all 3 live server\(s\) run v2/);
       // Returned only once each server enforces it.
-      for (const { client } of fleet) expect(await client.answer(GET_X)).toMatchObject({ version: 'v2', allowed: false });
+      for (const { client } of fleet)
+        expect(await client.answer(GET_X)).toMatchObject({ version: 'v2', allowed: false });
     });
 
     it('--wait exits 1 and names the stragglers when a server cannot take the version', async () => {
@@ -240,12 +311,25 @@ describe.skipIf(skip !== undefined)('push over NATS JetStream', () => {
       expect(waited.code).toBe(1);
       expect(waited.stderr).toMatch(/--wait: after 3\.0s, 1 of 2 live server\(s\) do not run v2/);
       expect(waited.stderr).toContain(pickyId);
-      expect(waited.stderr).toMatch(new RegExp(`${pickyId} .*\\(none\\), not-ready, last error: .*refused by --verify-key`));
+      expect(waited.stderr).toMatch(
+        new RegExp(`${pickyId} .*\\(none\\), not-ready, last error: .*refused by --verify-key`),
+      );
       expect(await good.client.answer(GET_X)).toMatchObject({ version: 'v2' });
     });
 
     it('--wait without --notify is a usage error naming it', async () => {
-      const r = await runCli(['bundle', 'activate', 'v1', '--wait', '--s3-endpoint', s3.endpoint, '--bucket', TEST_BUCKET, '--bundle', 'fleet']);
+      const r = await runCli([
+        'bundle',
+        'activate',
+        'v1',
+        '--wait',
+        '--s3-endpoint',
+        s3.endpoint,
+        '--bucket',
+        TEST_BUCKET,
+        '--bundle',
+        'fleet',
+      ]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain('--wait needs --notify');
     });

@@ -48,7 +48,9 @@ afterAll(async () => {
 });
 
 const anon = (ip: string, o: { method?: string; path?: string } = {}) =>
-  client.check(simpleRequestToCheckRequest({ method: o.method ?? 'GET', path: o.path ?? '/', host: 'frontend', sourceIp: ip }));
+  client.check(
+    simpleRequestToCheckRequest({ method: o.method ?? 'GET', path: o.path ?? '/', host: 'frontend', sourceIp: ip }),
+  );
 async function admitted(ip: string, n: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) out.push((await anon(ip)).status.code);
@@ -68,20 +70,26 @@ describe('rate limits from bundle.yaml', () => {
     expect(Number(headerOf(res, 'retry-after'))).toBeGreaterThan(90);
     expect(Number(headerOf(res, 'retry-after'))).toBeLessThanOrEqual(100);
     expect(headerOf(res, 'x-ratelimit-limit')).toBe('0.01');
-    expect(denyBody(res).message).toBe('rate limit "anonymous-per-ip" exceeded: 0.01 requests per second, burst 5 (normal mode)');
+    expect(denyBody(res).message).toBe(
+      'rate limit "anonymous-per-ip" exceeded: 0.01 requests per second, burst 5 (normal mode)',
+    );
     expect((await anon('203.0.113.2')).status.code).toBe(0);
   });
 
   it('only matching requests are limited: a workload is not Anonymous', async () => {
     for (let i = 0; i < 8; i++) {
-      const res = await client.check(simpleRequestToCheckRequest({ path: '/', host: 'frontend', sourceIp: '203.0.113.1', principal: FRONTEND }));
+      const res = await client.check(
+        simpleRequestToCheckRequest({ path: '/', host: 'frontend', sourceIp: '203.0.113.1', principal: FRONTEND }),
+      );
       expect(res.status.code).toBe(0);
     }
   });
 
   it('is counted per rule and logged with the rule', async () => {
     expect(metricValue(await server.metricsText(), 'authz_ratelimited_total{rule="anonymous-per-ip"}')).toBe(1);
-    expect(metricValue(await server.metricsText(), 'authz_decisions_total{decision="deny",reason="rate_limited"}')).toBe(1);
+    expect(
+      metricValue(await server.metricsText(), 'authz_decisions_total{decision="deny",reason="rate_limited"}'),
+    ).toBe(1);
     const line = server.logLines().find((l) => l.reason === 'rate_limited')!;
     expect(line).toMatchObject({ decision: 'deny', status: 429, rate_limit_rule: 'anonymous-per-ip' });
   });
@@ -94,7 +102,10 @@ describe('high-alert mode', () => {
     expect(await admitted('198.51.100.2', 2)).toEqual([0, 7]);
     // A key that already had tokens is capped at the new burst too.
     expect(await admitted('203.0.113.2', 2)).toEqual([0, 7]);
-    expect(JSON.parse((await server.admin('/safety')).body)).toMatchObject({ mode: 'high-alert', rate_limits: [{ name: 'anonymous-per-ip', requests_per_second: 0.002, burst: 1 }] });
+    expect(JSON.parse((await server.admin('/safety')).body)).toMatchObject({
+      mode: 'high-alert',
+      rate_limits: [{ name: 'anonymous-per-ip', requests_per_second: 0.002, burst: 1 }],
+    });
   });
 
   it('policies read context.mode', async () => {
@@ -120,14 +131,23 @@ describe('rate limits and end-user identity', () => {
     const key = await signingKey('k1');
     const jwksDir = policyDir({ 'jwks.json': JSON.stringify({ keys: [key.publicJwk] }) });
     const jwtDir = policyDir({ 'main.cedar': POLICIES, 'bundle.yaml': bundleYaml('high-alert') });
-    const s = await startTestServer({ policies: jwtDir, jwtIssuer: ISSUER, jwtAudience: AUDIENCE, jwks: path.join(jwksDir, 'jwks.json') });
+    const s = await startTestServer({
+      policies: jwtDir,
+      jwtIssuer: ISSUER,
+      jwtAudience: AUDIENCE,
+      jwks: path.join(jwksDir, 'jwks.json'),
+    });
     const c = connectAuthz(s.grpcPort);
     try {
       const bearer = `Bearer ${await token(key, { sub: 'alice' })}`;
-      const ask = (headers: Record<string, string>) => c.check(simpleRequestToCheckRequest({ path: '/', host: 'frontend', sourceIp: '192.0.2.50', headers }));
+      const ask = (headers: Record<string, string>) =>
+        c.check(simpleRequestToCheckRequest({ path: '/', host: 'frontend', sourceIp: '192.0.2.50', headers }));
       expect([(await ask({})).status.code, (await ask({})).status.code]).toEqual([0, 7]);
       for (let i = 0; i < 3; i++) expect((await ask({ authorization: bearer })).status.code).toBe(0);
-      const line = s.logLines().filter((l) => l.reason === 'rate_limited').at(-1)!;
+      const line = s
+        .logLines()
+        .filter((l) => l.reason === 'rate_limited')
+        .at(-1)!;
       expect(line).toMatchObject({ principal: 'Anonymous::"anonymous"', rate_limit_rule: 'anonymous-per-ip' });
     } finally {
       c.close();

@@ -34,7 +34,10 @@ describe('policy directory hot reload', () => {
   it('an edit changes decisions without a restart', async () => {
     expect((await get()).status.code).toBe(0);
     expect((await post()).status.code).toBe(7);
-    writeFileSync(path.join(dir, 'main.cedar'), `${ALLOW_READS}\n@id("writes") permit(principal, action in Action::"write", resource);`);
+    writeFileSync(
+      path.join(dir, 'main.cedar'),
+      `${ALLOW_READS}\n@id("writes") permit(principal, action in Action::"write", resource);`,
+    );
     await eventually(async () => (await post()).status.code === 0, 3000, 20);
   });
 
@@ -42,7 +45,11 @@ describe('policy directory hot reload', () => {
     const versionBefore = server.policySet.current!.version;
     const errorsBefore = metricValue(await server.metricsText(), 'authz_bundle_loads_total{result="error"}');
     writeFileSync(path.join(dir, 'broken.cedar'), 'permit(principal, action resource);');
-    await eventually(async () => metricValue(await server.metricsText(), 'authz_bundle_loads_total{result="error"}') === errorsBefore + 1, 2000);
+    await eventually(
+      async () =>
+        metricValue(await server.metricsText(), 'authz_bundle_loads_total{result="error"}') === errorsBefore + 1,
+      2000,
+    );
     expect(server.policySet.current!.version).toBe(versionBefore);
     expect((await post()).status.code).toBe(0);
     expect((await server.admin('/readyz')).status).toBe(200);
@@ -55,7 +62,10 @@ describe('policy directory hot reload', () => {
 
   it('a set that fails schema validation is refused', async () => {
     const versionBefore = server.policySet.current!.version;
-    writeFileSync(path.join(dir, 'schema.cedarschema'), 'entity Workload; entity Anonymous; entity Service; action "GET" appliesTo { principal: [Workload], resource: [Service] };');
+    writeFileSync(
+      path.join(dir, 'schema.cedarschema'),
+      'entity Workload; entity Anonymous; entity Service; action "GET" appliesTo { principal: [Workload], resource: [Service] };',
+    );
     await eventually(() => server.policySet.lastError?.message.match(/schema|validate/), 2000);
     expect(server.policySet.current!.version).toBe(versionBefore);
     rmSync(path.join(dir, 'schema.cedarschema'));

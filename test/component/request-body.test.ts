@@ -17,7 +17,13 @@ const FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 const ORDERS = 'spiffe://cluster.local/ns/shop/sa/orders';
 const JSON_HEADERS = { 'content-type': 'application/json' };
 const order = (body: string | undefined, headers: Record<string, string> = JSON_HEADERS): SimpleRequest => ({
-  method: 'POST', path: '/orders', host: 'orders', principal: FRONTEND, destinationPrincipal: ORDERS, headers, body,
+  method: 'POST',
+  path: '/orders',
+  host: 'orders',
+  principal: FRONTEND,
+  destinationPrincipal: ORDERS,
+  headers,
+  body,
 });
 
 class RawClient {
@@ -27,7 +33,9 @@ class RawClient {
   }
   check(r: SimpleRequest | WireCheckRequest): Promise<RemoteAnswer> {
     return new Promise((resolve, reject) =>
-      this.client.Check(simpleRequestToCheckRequest(r), (err: grpc.ServiceError | null, res: WireCheckResponse) => (err ? reject(err) : resolve(readCheckResponse(res)))),
+      this.client.Check(simpleRequestToCheckRequest(r), (err: grpc.ServiceError | null, res: WireCheckResponse) =>
+        err ? reject(err) : resolve(readCheckResponse(res)),
+      ),
     );
   }
   close(): void {
@@ -51,9 +59,16 @@ describe('the example policies read context.json on POST /orders', () => {
   });
 
   it('denies an order of 500 units with 422 and allows 5', async () => {
-    expect(await client.check(order('{"item":"tea","quantity":500}'))).toMatchObject({ allowed: false, httpStatus: 422, policies: ['orders-quantity-limit'] });
+    expect(await client.check(order('{"item":"tea","quantity":500}'))).toMatchObject({
+      allowed: false,
+      httpStatus: 422,
+      policies: ['orders-quantity-limit'],
+    });
     expect(await client.check(order('{"item":"tea","quantity":5}'))).toMatchObject({ allowed: true });
-    expect(await client.check(order('{"item":"tea","quantity":101}'))).toMatchObject({ allowed: false, httpStatus: 422 });
+    expect(await client.check(order('{"item":"tea","quantity":101}'))).toMatchObject({
+      allowed: false,
+      httpStatus: 422,
+    });
     expect(await client.check(order('{"item":"tea","quantity":100}'))).toMatchObject({ allowed: true });
   });
 
@@ -66,14 +81,22 @@ describe('the example policies read context.json on POST /orders', () => {
   });
 
   it('refuses a body Envoy cut short (x-envoy-auth-partial-body: true), and one over bodyMaxBytes', async () => {
-    expect(await client.check(order('{"quantity":5', { ...JSON_HEADERS, 'x-envoy-auth-partial-body': 'true' }))).toMatchObject({ allowed: false, httpStatus: 413, policies: ['orders-body-truncated'] });
+    expect(
+      await client.check(order('{"quantity":5', { ...JSON_HEADERS, 'x-envoy-auth-partial-body': 'true' })),
+    ).toMatchObject({ allowed: false, httpStatus: 413, policies: ['orders-body-truncated'] });
     const huge = JSON.stringify({ quantity: 5, note: 'x'.repeat(2000) });
-    expect(await client.check(order(huge))).toMatchObject({ allowed: false, httpStatus: 413, policies: ['orders-body-truncated'] });
+    expect(await client.check(order(huge))).toMatchObject({
+      allowed: false,
+      httpStatus: 413,
+      policies: ['orders-body-truncated'],
+    });
   });
 
   it('a body that is not JSON, or deeper than the limit, gives no context.json: the quantity rule does not apply', async () => {
     expect(await client.check(order('{"quantity":500'))).toMatchObject({ allowed: true });
-    expect(await client.check(order('{"quantity":500}', { 'content-type': 'text/plain' }))).toMatchObject({ allowed: true });
+    expect(await client.check(order('{"quantity":500}', { 'content-type': 'text/plain' }))).toMatchObject({
+      allowed: true,
+    });
     const deep = `{"quantity":500,"x":${'['.repeat(40)}${']'.repeat(40)}}`;
     expect(await client.check(order(deep))).toMatchObject({ allowed: true });
   });
@@ -97,8 +120,16 @@ describe('the body costs nothing in a set that never reads it, and keys the cach
   let dir: string;
   let server: TestServer;
   let client: RawClient;
-  const req = (service: string, method: string, body: string): SimpleRequest => ({ method, path: '/x', host: service, principal: FRONTEND, headers: JSON_HEADERS, body });
-  const lookups = async (result: string) => metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
+  const req = (service: string, method: string, body: string): SimpleRequest => ({
+    method,
+    path: '/x',
+    host: service,
+    principal: FRONTEND,
+    headers: JSON_HEADERS,
+    body,
+  });
+  const lookups = async (result: string) =>
+    metricValue(await server.metricsText(), `authz_decision_cache_lookups_total{result="${result}"}`);
 
   beforeAll(async () => {
     dir = policyDir(POLICIES);
@@ -117,7 +148,9 @@ describe('the body costs nothing in a set that never reads it, and keys the cach
     const plainClient = new RawClient(plain.grpcPort);
     const original = JSON.parse;
     let parses = 0;
-    JSON.parse = ((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => (text.includes('"n"') && parses++, original(text, reviver))) as typeof JSON.parse;
+    JSON.parse = ((text: string, reviver?: Parameters<typeof JSON.parse>[1]) => (
+      text.includes('"n"') && parses++, original(text, reviver)
+    )) as typeof JSON.parse;
     try {
       expect(await plainClient.check(req('plain', 'POST', '{"n":1}'))).toMatchObject({ allowed: true });
       expect(await plainClient.check(req('plain', 'POST', '{"n":2}'))).toMatchObject({ allowed: true });
@@ -145,7 +178,10 @@ describe('the body costs nothing in a set that never reads it, and keys the cach
 
   it('a slice that only tests context.body with like is keyed on the outcome', async () => {
     expect(await client.check(req('reader', 'PUT', 'select 1'))).toMatchObject({ allowed: true });
-    expect(await client.check(req('reader', 'PUT', 'x; DROP TABLE orders'))).toMatchObject({ allowed: false, policies: ['text-reader'] });
+    expect(await client.check(req('reader', 'PUT', 'x; DROP TABLE orders'))).toMatchObject({
+      allowed: false,
+      policies: ['text-reader'],
+    });
     const hits = await lookups('hit');
     expect(await client.check(req('reader', 'PUT', 'select 2'))).toMatchObject({ allowed: true });
     expect(await lookups('hit')).toBe(hits + 1);

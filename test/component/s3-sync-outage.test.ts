@@ -62,14 +62,25 @@ describe('store outages', () => {
     expect((await adminJson(restarted.server.adminPort, '/readyz')).status).toBe(200);
     expect(await restarted.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     const bundle = (await adminJson(restarted.server.adminPort, '/bundle')).body;
-    expect(bundle).toMatchObject({ version: 'v1', bundle: { loaded_from: 'last-good', version: 'v1' }, store: { reachable: false } });
+    expect(bundle).toMatchObject({
+      version: 'v1',
+      bundle: { loaded_from: 'last-good', version: 'v1' },
+      store: { reachable: false },
+    });
     expect(bundle.store.last_error.message).toMatch(/GET s3:\/\/.*\/bundles\/outage\/current\.json: .*ECONNREFUSED/);
 
     await s3.up();
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => restarted.client.answer(GET_X), (a) => a.version === 'v2', RECOVERY_WAIT_MS);
+    const v2 = await waitFor(
+      () => restarted.client.answer(GET_X),
+      (a) => a.version === 'v2',
+      RECOVERY_WAIT_MS,
+    );
     expect(v2).toMatchObject({ allowed: false, version: 'v2' });
-    expect((await adminJson(restarted.server.adminPort, '/bundle')).body).toMatchObject({ bundle: { loaded_from: 'store' }, store: { reachable: true } });
+    expect((await adminJson(restarted.server.adminPort, '/bundle')).body).toMatchObject({
+      bundle: { loaded_from: 'store' },
+      store: { reachable: true },
+    });
     await servers.stop(restarted);
   });
 
@@ -91,7 +102,11 @@ describe('store outages', () => {
     expect(await running.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
 
     await s3.down();
-    const failures = await waitFor(() => scrapeMetric(running.server.adminPort, 'authz_bundle_store_errors_total'), (n) => n >= 2, RECOVERY_WAIT_MS);
+    const failures = await waitFor(
+      () => scrapeMetric(running.server.adminPort, 'authz_bundle_store_errors_total'),
+      (n) => n >= 2,
+      RECOVERY_WAIT_MS,
+    );
     expect(failures).toBeGreaterThanOrEqual(2);
     expect(await running.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     expect((await adminJson(running.server.adminPort, '/readyz')).status).toBe(200);
@@ -103,9 +118,16 @@ describe('store outages', () => {
 
     await s3.up();
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => running.client.answer(GET_X), (a) => a.version === 'v2', RECOVERY_WAIT_MS);
+    const v2 = await waitFor(
+      () => running.client.answer(GET_X),
+      (a) => a.version === 'v2',
+      RECOVERY_WAIT_MS,
+    );
     expect(v2).toMatchObject({ allowed: false, version: 'v2' });
-    expect((await adminJson(running.server.adminPort, '/bundle')).body.store).toMatchObject({ reachable: true, consecutive_failures: 0 });
+    expect((await adminJson(running.server.adminPort, '/bundle')).body.store).toMatchObject({
+      reachable: true,
+      consecutive_failures: 0,
+    });
     await servers.stop(running);
   });
 
@@ -117,7 +139,11 @@ describe('store outages', () => {
     expect(await blind.client.answer(GET_X)).toMatchObject({ allowed: false, httpStatus: 503, version: '' });
 
     await s3.up();
-    const ready = await waitFor(async () => (await adminJson(blind.server.adminPort, '/readyz')).status, (s) => s === 200, RECOVERY_WAIT_MS);
+    const ready = await waitFor(
+      async () => (await adminJson(blind.server.adminPort, '/readyz')).status,
+      (s) => s === 200,
+      RECOVERY_WAIT_MS,
+    );
     expect(ready).toBe(200);
     expect(await blind.client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     await servers.stop(blind);

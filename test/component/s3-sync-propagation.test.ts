@@ -43,13 +43,21 @@ describe('propagation from the store to a running server', () => {
     expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v1",engine="js"}')).toBe(1);
 
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', PROPAGATION_BOUND_MS);
+    const v2 = await waitFor(
+      () => client.answer(GET_X),
+      (a) => a.version === 'v2',
+      PROPAGATION_BOUND_MS,
+    );
     expect(v2).toMatchObject({ allowed: false, httpStatus: 403, policies: ['x-closed'], version: 'v2' });
     expect(await scrapeMetric(server.adminPort, 'authz_bundle_info{version="v2",engine="js"}')).toBe(1);
     expect(hasSample(await metricsText(server.adminPort), 'authz_bundle_info{version="v1",engine="js"}')).toBe(false);
 
     await rollbackBundle(store);
-    const back = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v1', PROPAGATION_BOUND_MS);
+    const back = await waitFor(
+      () => client.answer(GET_X),
+      (a) => a.version === 'v1',
+      PROPAGATION_BOUND_MS,
+    );
     expect(back).toMatchObject({ allowed: true, version: 'v1' });
 
     const bundle = (await adminJson(server.adminPort, '/bundle')).body;
@@ -77,7 +85,11 @@ describe('propagation from the store to a running server', () => {
     const { server } = await serverOn('steady', 100);
     const syncBefore = await scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds');
     // Several polls later: the store was reached again, but nothing was downloaded or compiled.
-    const syncAfter = await waitFor(() => scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'), (t) => t > syncBefore, 10_000);
+    const syncAfter = await waitFor(
+      () => scrapeMetric(server.adminPort, 'authz_bundle_last_sync_timestamp_seconds'),
+      (t) => t > syncBefore,
+      10_000,
+    );
     expect(syncAfter).toBeGreaterThan(syncBefore);
     expect(await scrapeMetric(server.adminPort, 'authz_bundle_download_duration_seconds_count')).toBe(1);
     expect(await scrapeMetric(server.adminPort, 'authz_bundle_loads_total{result="success"}')).toBe(1);
@@ -94,12 +106,21 @@ describe('propagation from the store to a running server', () => {
     const PER_WORKER_IN_FLIGHT = 4;
     const workerClients = Array.from({ length: WORKERS }, () => servers.client(server));
     let swapSeenAt = 0;
-    const answers: { version: string; allowed: boolean; httpStatus: number; policies: string[]; worker: number; seq: number }[] = [];
+    const answers: {
+      version: string;
+      allowed: boolean;
+      httpStatus: number;
+      policies: string[];
+      worker: number;
+      seq: number;
+    }[] = [];
     let seq = 0;
     const worker = async (w: number): Promise<void> => {
       // Keep going until the swap happened and a few more rounds have been answered by v2.
       while (!swapSeenAt || Date.now() - swapSeenAt < 300) {
-        const batch = await Promise.all(Array.from({ length: PER_WORKER_IN_FLIGHT }, () => workerClients[w].answer(GET_X)));
+        const batch = await Promise.all(
+          Array.from({ length: PER_WORKER_IN_FLIGHT }, () => workerClients[w].answer(GET_X)),
+        );
         for (const a of batch) {
           answers.push({ ...a, worker: w, seq: seq++ });
           if (a.version === 'v2' && !swapSeenAt) swapSeenAt = Date.now();
@@ -109,7 +130,10 @@ describe('propagation from the store to a running server', () => {
     const running = Array.from({ length: WORKERS }, (_, w) => worker(w));
     await new Promise((r) => setTimeout(r, 150));
     await activateVersion(store, 'v2');
-    await Promise.race([Promise.all(running), new Promise((_, reject) => setTimeout(() => reject(new Error('the swap never reached the server')), 10_000))]);
+    await Promise.race([
+      Promise.all(running),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('the swap never reached the server')), 10_000)),
+    ]);
 
     const byVersion = (v: string) => answers.filter((a) => a.version === v);
     expect(byVersion('v1').length).toBeGreaterThan(0);

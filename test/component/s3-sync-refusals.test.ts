@@ -89,14 +89,25 @@ describe('refusals by a running server', () => {
       setup: async () => {
         const junk = Buffer.from('definitely not a gzip stream');
         await put(store.versionKey('v3'), junk);
-        await writePointer(store, { version: 'v3', sha256: sha256(junk), activated_at: new Date().toISOString(), previous: 'v1' });
+        await writePointer(store, {
+          version: 'v3',
+          sha256: sha256(junk),
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        });
       },
       error: /bundle v3: the bundle is not a valid gzip file/,
       once: true,
     },
     {
       name: 'a pointer whose hash does not match the tarball',
-      setup: () => writePointer(store, { version: 'v2', sha256: 'f'.repeat(64), activated_at: new Date().toISOString(), previous: 'v1' }),
+      setup: () =>
+        writePointer(store, {
+          version: 'v2',
+          sha256: 'f'.repeat(64),
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        }),
       error: /bundle v2: sha256 mismatch: the pointer says f{64}, the tarball is [0-9a-f]{64}/,
     },
     {
@@ -106,23 +117,41 @@ describe('refusals by a running server', () => {
         files.set('main.cedar', Buffer.from('@id("everything") permit (principal, action, resource);'));
         const tampered = await packBundle(files, new Date(), MANIFEST_FILE);
         await put(store.versionKey('v4'), tampered);
-        await writePointer(store, { version: 'v4', sha256: sha256(tampered), activated_at: new Date().toISOString(), previous: 'v1' });
+        await writePointer(store, {
+          version: 'v4',
+          sha256: sha256(tampered),
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        });
       },
       error: /bundle v4: the bundle's files do not match manifest\.json: main\.cedar does not match its sha256/,
     },
     {
       name: 'a bundle whose policies do not parse',
       setup: async () => {
-        const broken = await handMadeBundle('refuse', 'v5', new Map([['main.cedar', Buffer.from('permit (principal, action resource);')]]));
+        const broken = await handMadeBundle(
+          'refuse',
+          'v5',
+          new Map([['main.cedar', Buffer.from('permit (principal, action resource);')]]),
+        );
         await put(store.versionKey('v5'), broken);
-        await writePointer(store, { version: 'v5', sha256: sha256(broken), activated_at: new Date().toISOString(), previous: 'v1' });
+        await writePointer(store, {
+          version: 'v5',
+          sha256: sha256(broken),
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        });
       },
       error: /Cedar parse error: main\.cedar:\d+:\d+: /,
     },
     {
       name: 'a tarball reaching outside the bundle',
       setup: async () => {
-        const evil = await handMadeBundle('refuse', 'v6', new Map([['ok.cedar', Buffer.from('permit (principal, action, resource);')]]));
+        const evil = await handMadeBundle(
+          'refuse',
+          'v6',
+          new Map([['ok.cedar', Buffer.from('permit (principal, action, resource);')]]),
+        );
         // Re-pack with a traversal entry added by hand (packBundle itself refuses such names).
         const pack = tar.pack();
         const chunks: Buffer[] = [];
@@ -135,7 +164,12 @@ describe('refusals by a running server', () => {
         await done;
         const archive = zlib.gzipSync(Buffer.concat(chunks));
         await put(store.versionKey('v6'), archive);
-        await writePointer(store, { version: 'v6', sha256: sha256(archive), activated_at: new Date().toISOString(), previous: 'v1' });
+        await writePointer(store, {
+          version: 'v6',
+          sha256: sha256(archive),
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        });
       },
       error: /bundle v6: unsafe path "\.\.\/\.\.\/etc\/cron\.d\/evil"/,
     },
@@ -144,7 +178,12 @@ describe('refusals by a running server', () => {
       setup: async () => {
         const other = await build('refuse', 'v2', 'closed');
         await put(store.versionKey('v7'), other.tarball);
-        await writePointer(store, { version: 'v7', sha256: other.sha256, activated_at: new Date().toISOString(), previous: 'v1' });
+        await writePointer(store, {
+          version: 'v7',
+          sha256: other.sha256,
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        });
       },
       error: /bundle v7: its manifest says version v2/,
     },
@@ -153,13 +192,24 @@ describe('refusals by a running server', () => {
       setup: async () => {
         const staging = await build('staging', 'v8', 'closed');
         await put(store.versionKey('v8'), staging.tarball);
-        await writePointer(store, { version: 'v8', sha256: staging.sha256, activated_at: new Date().toISOString(), previous: 'v1' });
+        await writePointer(store, {
+          version: 'v8',
+          sha256: staging.sha256,
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        });
       },
       error: /bundle v8: its manifest says bundle "staging", but this server serves "refuse"/,
     },
     {
       name: 'a pointer naming a version that does not exist',
-      setup: () => writePointer(store, { version: 'v9', sha256: 'a'.repeat(64), activated_at: new Date().toISOString(), previous: 'v1' }),
+      setup: () =>
+        writePointer(store, {
+          version: 'v9',
+          sha256: 'a'.repeat(64),
+          activated_at: new Date().toISOString(),
+          previous: 'v1',
+        }),
       error: /bundle v9: download failed: version v9 does not exist/,
     },
     {
@@ -179,7 +229,11 @@ describe('refusals by a running server', () => {
     it(`refuses ${c.name}; v1 keeps serving, counted, readiness green`, async () => {
       const before = await errorsOf(server);
       await c.setup();
-      const after = await waitFor(() => errorsOf(server), (n) => n > before, REFUSAL_WAIT_MS);
+      const after = await waitFor(
+        () => errorsOf(server),
+        (n) => n > before,
+        REFUSAL_WAIT_MS,
+      );
       expect(after).toBe(before + 1);
       expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
       const bundle = (await adminJson(server.adminPort, '/bundle')).body;
@@ -196,15 +250,27 @@ describe('refusals by a running server', () => {
 
   it('a missing pointer (404) changes nothing: v1 keeps serving; a new pointer is picked up', async () => {
     await activateVersion(store, 'v1');
-    await waitFor(async () => (await adminJson(server.adminPort, '/bundle')).body.pointer.pointer?.version, (v) => v === 'v1', REFUSAL_WAIT_MS);
+    await waitFor(
+      async () => (await adminJson(server.adminPort, '/bundle')).body.pointer.pointer?.version,
+      (v) => v === 'v1',
+      REFUSAL_WAIT_MS,
+    );
     await s3.client().send(new DeleteObjectCommand({ Bucket: TEST_BUCKET, Key: store.pointerKey() }));
-    const status = await waitFor(async () => (await adminJson(server.adminPort, '/bundle')).body.pointer.status, (s) => s === 'missing', REFUSAL_WAIT_MS);
+    const status = await waitFor(
+      async () => (await adminJson(server.adminPort, '/bundle')).body.pointer.status,
+      (s) => s === 'missing',
+      REFUSAL_WAIT_MS,
+    );
     expect(status).toBe('missing');
     expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
     expect((await adminJson(server.adminPort, '/readyz')).status).toBe(200);
 
     await activateVersion(store, 'v2');
-    const v2 = await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', REFUSAL_WAIT_MS);
+    const v2 = await waitFor(
+      () => client.answer(GET_X),
+      (a) => a.version === 'v2',
+      REFUSAL_WAIT_MS,
+    );
     expect(v2).toMatchObject({ allowed: false, version: 'v2' });
   });
 });
@@ -226,11 +292,17 @@ describe('signature verification (--verify-key)', () => {
     const v4 = await build('signed', 'v4', 'closed');
     await pushBundle(store, v4.tarball, v4.manifest);
     // The right key, but a signature over another tarball (v1's), copied next to v4.
-    await put(store.signatureKey('v4'), signBundle(keys.privateKey, { bundle: 'signed', version: 'v1', sha256: v1.sha256 }));
+    await put(
+      store.signatureKey('v4'),
+      signBundle(keys.privateKey, { bundle: 'signed', version: 'v1', sha256: v1.sha256 }),
+    );
     // An old-format signature (base64 over the hash alone), by the right key, over the right tarball.
     const v5 = await build('signed', 'v5', 'closed');
     await pushBundle(store, v5.tarball, v5.manifest);
-    await put(store.signatureKey('v5'), Buffer.from(sign(null, Buffer.from(v5.sha256, 'ascii'), keys.privateKey).toString('base64') + '\n'));
+    await put(
+      store.signatureKey('v5'),
+      Buffer.from(sign(null, Buffer.from(v5.sha256, 'ascii'), keys.privateKey).toString('base64') + '\n'),
+    );
     // The attack of issue 21: a staging bundle signed with the same key, copied with its signature into signed/v8.
     const stagingV8 = await publish(staging, 'v8', 'closed', { signKey: keys.privateKey });
     await put(store.versionKey('v8'), stagingV8.tarball);
@@ -244,18 +316,54 @@ describe('signature verification (--verify-key)', () => {
     expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
 
     const rows: { version: string; sha256: string; error: RegExp }[] = [
-      { version: 'v2', sha256: v2.sha256, error: /bundle v2: refused by --verify-key: no signature at s3:\/\/.*\/signed\/v2\/bundle\.tar\.gz\.sig/ },
-      { version: 'v3', sha256: v3.sha256, error: /bundle v3: refused by --verify-key: the signature is by key [0-9a-f]{16}, which is not among the verify keys \([0-9a-f]{16}\)/ },
-      { version: 'v4', sha256: v4.sha256, error: /bundle v4: refused by --verify-key: the signature is for version v1, not v4/ },
-      { version: 'v5', sha256: v5.sha256, error: /bundle v5: refused by --verify-key: the signature is in the old format .*authz bundle sign/ },
-      { version: 'v8', sha256: stagingV8.sha256, error: /bundle v8: refused by --verify-key: the signature is for bundle "staging", not "signed"/ },
-      { version: 'v9', sha256: v1.sha256, error: /bundle v9: refused by --verify-key: the signature is for version v1, not v9/ },
+      {
+        version: 'v2',
+        sha256: v2.sha256,
+        error: /bundle v2: refused by --verify-key: no signature at s3:\/\/.*\/signed\/v2\/bundle\.tar\.gz\.sig/,
+      },
+      {
+        version: 'v3',
+        sha256: v3.sha256,
+        error:
+          /bundle v3: refused by --verify-key: the signature is by key [0-9a-f]{16}, which is not among the verify keys \([0-9a-f]{16}\)/,
+      },
+      {
+        version: 'v4',
+        sha256: v4.sha256,
+        error: /bundle v4: refused by --verify-key: the signature is for version v1, not v4/,
+      },
+      {
+        version: 'v5',
+        sha256: v5.sha256,
+        error: /bundle v5: refused by --verify-key: the signature is in the old format .*authz bundle sign/,
+      },
+      {
+        version: 'v8',
+        sha256: stagingV8.sha256,
+        error: /bundle v8: refused by --verify-key: the signature is for bundle "staging", not "signed"/,
+      },
+      {
+        version: 'v9',
+        sha256: v1.sha256,
+        error: /bundle v9: refused by --verify-key: the signature is for version v1, not v9/,
+      },
     ];
     for (const row of rows) {
       const before = await errorsOf(server);
       // Written straight to the store, as a publisher who forgot to sign, or an attacker with write access, would.
-      await writePointer(store, { version: row.version, sha256: row.sha256, activated_at: new Date().toISOString(), previous: 'v1' });
-      expect(await waitFor(() => errorsOf(server), (n) => n > before, REFUSAL_WAIT_MS)).toBe(before + 1);
+      await writePointer(store, {
+        version: row.version,
+        sha256: row.sha256,
+        activated_at: new Date().toISOString(),
+        previous: 'v1',
+      });
+      expect(
+        await waitFor(
+          () => errorsOf(server),
+          (n) => n > before,
+          REFUSAL_WAIT_MS,
+        ),
+      ).toBe(before + 1);
       expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(row.error);
       // The last good version keeps answering: GET /x stays allowed (every refused version denies it).
       expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
@@ -270,7 +378,9 @@ describe('signature verification (--verify-key)', () => {
     const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }).toString();
     const both = path.join(dir, 'both.pub');
     writeFileSync(both, pem(oldKey.publicKey) + pem(newKey.publicKey));
-    await expect(startS3Server(s3, 'rotated', { verifyKey: both })).rejects.toThrow(/verifyKey: .*both\.pub holds 2 PEM blocks; a key file must hold exactly one key/);
+    await expect(startS3Server(s3, 'rotated', { verifyKey: both })).rejects.toThrow(
+      /verifyKey: .*both\.pub holds 2 PEM blocks; a key file must hold exactly one key/,
+    );
 
     const oldPub = path.join(dir, 'old.pub');
     const newPub = path.join(dir, 'new.pub');
@@ -282,7 +392,13 @@ describe('signature verification (--verify-key)', () => {
     const { client } = await serve('rotated', { verifyKey: [oldPub, newPub] });
     expect(await client.answer(GET_X)).toMatchObject({ allowed: false, version: 'v1' });
     await activateVersion(store, 'v2');
-    expect(await waitFor(() => client.answer(GET_X), (a) => a.version === 'v2', REFUSAL_WAIT_MS)).toMatchObject({ allowed: true, version: 'v2' });
+    expect(
+      await waitFor(
+        () => client.answer(GET_X),
+        (a) => a.version === 'v2',
+        REFUSAL_WAIT_MS,
+      ),
+    ).toMatchObject({ allowed: true, version: 'v2' });
   });
 
   it('--signed-not-before refuses versions signed before the floor (rollback protection)', async () => {
@@ -294,7 +410,11 @@ describe('signature verification (--verify-key)', () => {
     const old = await build('floor', 'v1', 'closed');
     await store.putVersion('v1', old.tarball, {
       sha256: old.sha256,
-      signature: signBundle(keys.privateKey, { bundle: 'floor', version: 'v1', sha256: old.sha256 }, new Date('2026-01-01T00:00:00Z')),
+      signature: signBundle(
+        keys.privateKey,
+        { bundle: 'floor', version: 'v1', sha256: old.sha256 },
+        new Date('2026-01-01T00:00:00Z'),
+      ),
     });
     await publish(store, 'v2', 'open', { signKey: keys.privateKey });
     await activateVersion(store, 'v2');
@@ -302,8 +422,19 @@ describe('signature verification (--verify-key)', () => {
     expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v2' });
     const before = await errorsOf(server);
     // Replaying the old pointer to v1: validly signed, but before the floor.
-    await writePointer(store, { version: 'v1', sha256: old.sha256, activated_at: '2026-01-01T00:00:00Z', previous: null });
-    expect(await waitFor(() => errorsOf(server), (n) => n > before, REFUSAL_WAIT_MS)).toBe(before + 1);
+    await writePointer(store, {
+      version: 'v1',
+      sha256: old.sha256,
+      activated_at: '2026-01-01T00:00:00Z',
+      previous: null,
+    });
+    expect(
+      await waitFor(
+        () => errorsOf(server),
+        (n) => n > before,
+        REFUSAL_WAIT_MS,
+      ),
+    ).toBe(before + 1);
     expect((await adminJson(server.adminPort, '/bundle')).body.last_error.message).toMatch(
       /bundle v1: refused by --verify-key: the signature was made at 2026-01-01T00:00:00\.000Z, before the --signed-not-before floor 2026-06-01T00:00:00\.000Z/,
     );
@@ -314,6 +445,8 @@ describe('signature verification (--verify-key)', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'authz-keys-'));
     const bad = path.join(dir, 'private.pem');
     writeFileSync(bad, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    await expect(startS3Server(s3, 'signed', { verifyKey: bad })).rejects.toThrow(/verifyKey: .*private\.pem holds a private key/);
+    await expect(startS3Server(s3, 'signed', { verifyKey: bad })).rejects.toThrow(
+      /verifyKey: .*private\.pem holds a private key/,
+    );
   });
 });

@@ -62,7 +62,15 @@ afterAll(async () => {
 });
 
 const call = (o: { method?: string; path?: string; host?: string; principal?: string; ip?: string }) =>
-  client.check(simpleRequestToCheckRequest({ method: o.method ?? 'GET', path: o.path ?? '/', host: o.host ?? 'orders', principal: o.principal, sourceIp: o.ip }));
+  client.check(
+    simpleRequestToCheckRequest({
+      method: o.method ?? 'GET',
+      path: o.path ?? '/',
+      host: o.host ?? 'orders',
+      principal: o.principal,
+      sourceIp: o.ip,
+    }),
+  );
 const write = (host = 'orders') => call({ method: 'POST', path: '/orders', host, principal: FRONTEND });
 const read = () => call({ path: '/orders/1', principal: FRONTEND });
 const active = () => server.policySet.current!.version;
@@ -71,8 +79,13 @@ async function converge<T>(cond: () => Promise<T | undefined | false> | T | unde
   try {
     return await eventually(cond, 15_000);
   } catch (err) {
-    const log = server.logLines().filter((l) => l.msg !== 'decision').slice(-10);
-    throw new Error(`${(err as Error).message}\n/bundle: ${(await server.admin('/bundle')).body}\nlog:\n${log.map((l) => JSON.stringify(l)).join('\n')}`);
+    const log = server
+      .logLines()
+      .filter((l) => l.msg !== 'decision')
+      .slice(-10);
+    throw new Error(
+      `${(err as Error).message}\n/bundle: ${(await server.admin('/bundle')).body}\nlog:\n${log.map((l) => JSON.stringify(l)).join('\n')}`,
+    );
   }
 }
 const codes = async (ip: string, n: number) => {
@@ -84,11 +97,26 @@ const codes = async (ip: string, n: number) => {
 describe('lockdown through the store', () => {
   it('lockdown on: writes to the service get 503 with Retry-After on the running server; reads keep flowing', async () => {
     expect((await write()).status.code).toBe(0);
-    const r = await cli('lockdown', 'on', '--service', 'orders', '--message', 'orders is migrating', '--retry-after', '120', '--reason', 'db migration');
+    const r = await cli(
+      'lockdown',
+      'on',
+      '--service',
+      'orders',
+      '--message',
+      'orders is migrating',
+      '--retry-after',
+      '120',
+      '--reason',
+      'db migration',
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^lockdown on orders: POST, PUT, PATCH, DELETE answer 503 "orders is migrating" \(Retry-After 120\)/);
-    expect(r.stdout).toMatch(/published shop v1--lockdown-orders-\d{14} \(derived from v1, 5 policies\) and activated it/);
+    expect(r.stdout).toMatch(
+      /^lockdown on orders: POST, PUT, PATCH, DELETE answer 503 "orders is migrating" \(Retry-After 120\)/,
+    );
+    expect(r.stdout).toMatch(
+      /published shop v1--lockdown-orders-\d{14} \(derived from v1, 5 policies\) and activated it/,
+    );
     let locked: WireCheckResponse | undefined;
     const reads: number[] = [];
     await converge(async () => {
@@ -115,7 +143,9 @@ describe('lockdown through the store', () => {
     const r = await store('lockdown', 'status');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^shop v1--lockdown-orders-\d{14} \(mode normal, active since /);
-    expect(r.stdout).toMatch(/locked down: orders {2}POST,PUT,PATCH,DELETE -> 503 "orders is migrating" \(Retry-After 120\) {2}since \S+ by alice: db migration/);
+    expect(r.stdout).toMatch(
+      /locked down: orders {2}POST,PUT,PATCH,DELETE -> 503 "orders is migrating" \(Retry-After 120\) {2}since \S+ by alice: db migration/,
+    );
   });
 
   it('a lockdown the servers would refuse is refused before anything is published', async () => {
@@ -132,7 +162,9 @@ describe('lockdown through the store', () => {
     // A name nothing in the bundle knows would lock nothing: refused, nothing published.
     const unknown = await cli('lockdown', 'on', '--service', 'paymnets');
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toMatch(/^authz lockdown on: no policy, entity or services: entry in \S+ knows Service::"paymnets".*pass --force to publish it anyway\n$/);
+    expect(unknown.stderr).toMatch(
+      /^authz lockdown on: no policy, entity or services: entry in \S+ knows Service::"paymnets".*pass --force to publish it anyway\n$/,
+    );
     expect((await s3.store.listVersions()).filter((v) => v.version.includes('paymnets'))).toEqual([]);
   });
 
@@ -143,7 +175,10 @@ describe('lockdown through the store', () => {
     await converge(async () => (await write()).status.code === 0);
     expect((await store('lockdown', 'status')).stdout).toMatch(/no service is locked down/);
     const again = await cli('lockdown', 'off', '--service', 'orders');
-    expect(again).toMatchObject({ code: 0, stdout: expect.stringMatching(/orders is not locked down in the active version .*; nothing changed/) });
+    expect(again).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/orders is not locked down in the active version .*; nothing changed/),
+    });
   });
 });
 
@@ -152,7 +187,9 @@ describe('mode set through the store', () => {
     expect(await codes('203.0.113.7', 2)).toEqual([0, 0]);
     const r = await cli('mode', 'set', 'high-alert', '--reason', 'flood');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^mode normal -> high-alert\nrate limits now: anonymous-per-ip 0.002\/s burst 1 \(were anonymous-per-ip 0.01\/s burst 5\)\n/);
+    expect(r.stdout).toMatch(
+      /^mode normal -> high-alert\nrate limits now: anonymous-per-ip 0.002\/s burst 1 \(were anonymous-per-ip 0.01\/s burst 5\)\n/,
+    );
     await converge(() => server.policySet.current?.settings.mode === 'high-alert');
     // 203.0.113.7 had 3 of its 5 left; the new burst caps it at 1.
     expect(await codes('203.0.113.7', 2)).toEqual([0, 7]);
@@ -162,7 +199,9 @@ describe('mode set through the store', () => {
     // One token at 0.002/s: about 500 s, less whatever trickled in since the last request.
     expect(Number(headerOf(limited, 'retry-after'))).toBeGreaterThan(450);
     expect(Number(headerOf(limited, 'retry-after'))).toBeLessThanOrEqual(500);
-    expect(denyBody(await call({ method: 'POST', path: '/signup', host: 'frontend', ip: '203.0.113.8' })).message).toBe('sign-ups are paused');
+    expect(denyBody(await call({ method: 'POST', path: '/signup', host: 'frontend', ip: '203.0.113.8' })).message).toBe(
+      'sign-ups are paused',
+    );
   });
 
   it('normal undoes it; setting the mode it already has changes nothing', async () => {
@@ -186,19 +225,31 @@ describe('shadow version through the store', () => {
     await read();
     const sample = 'authz_shadow_mismatches_total{source="version",version="v2"}';
     await converge(async () => metricValue(await server.metricsText(), sample) === 1);
-    const line = server.logLines().find((l) => l.decision_id === res.dynamic_metadata!.fields!.decision_id.stringValue)!;
+    const line = server
+      .logLines()
+      .find((l) => l.decision_id === res.dynamic_metadata!.fields!.decision_id.stringValue)!;
     expect(line.shadow).toEqual([{ source: 'version', version: 'v2', decision: 'deny', policies: [] }]);
-    expect(metricValue(await server.metricsText(), 'authz_shadow_evaluations_total{source="version",result="match"}')).toBeGreaterThanOrEqual(1);
+    expect(
+      metricValue(await server.metricsText(), 'authz_shadow_evaluations_total{source="version",result="match"}'),
+    ).toBeGreaterThanOrEqual(1);
     expect(JSON.parse((await server.admin('/bundle')).body).shadow).toMatchObject({ version: 'v2', last_error: null });
   });
 
   it('refuses what cannot be compared: a missing version, the active version', async () => {
-    expect(await cli('bundle', 'shadow', 'v9')).toMatchObject({ code: 1, stderr: expect.stringMatching(/version v9 does not exist/) });
-    expect(await cli('bundle', 'shadow', active())).toMatchObject({ code: 1, stderr: expect.stringMatching(/is the active version/) });
+    expect(await cli('bundle', 'shadow', 'v9')).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/version v9 does not exist/),
+    });
+    expect(await cli('bundle', 'shadow', active())).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/is the active version/),
+    });
   });
 
   it('--clear stops it on every server', async () => {
-    expect((await cli('bundle', 'shadow', '--clear', '--reason', 'v2 breaks checkout')).stdout).toMatch(/^stopped shadowing v2;/);
+    expect((await cli('bundle', 'shadow', '--clear', '--reason', 'v2 breaks checkout')).stdout).toMatch(
+      /^stopped shadowing v2;/,
+    );
     await converge(() => server.shadowVersion.current === null);
     expect((await cli('bundle', 'shadow', '--clear')).stdout).toMatch(/no shadow version is set/);
   });
@@ -216,8 +267,24 @@ describe('audit trail', () => {
   it('bundle history lists every change, newest first, with from, to, who and why', async () => {
     const r = await store('bundle', 'history', '--json');
     expect(r.code).toBe(0);
-    const records = JSON.parse(r.stdout) as { action: string; from: string | null; to: string | null; who: string; why: string | null }[];
-    expect(records.map((x) => x.action)).toEqual(['rollback', 'activate', 'shadow', 'shadow-clear', 'shadow', 'mode', 'mode', 'lockdown-off', 'lockdown-on']);
+    const records = JSON.parse(r.stdout) as {
+      action: string;
+      from: string | null;
+      to: string | null;
+      who: string;
+      why: string | null;
+    }[];
+    expect(records.map((x) => x.action)).toEqual([
+      'rollback',
+      'activate',
+      'shadow',
+      'shadow-clear',
+      'shadow',
+      'mode',
+      'mode',
+      'lockdown-off',
+      'lockdown-on',
+    ]);
     expect(records.every((x) => x.who === 'alice')).toBe(true);
     expect(records[0]).toMatchObject({ from: 'v2', why: 'checkout broke' });
     expect(records[0].to).toMatch(/^v1--normal-/);
@@ -234,13 +301,23 @@ describe('audit trail', () => {
 describe('lockdown names', () => {
   it('lockdown on resolves the name as requests are; --force publishes a service nothing knows', async () => {
     const before = active();
-    const longForm = await cli('lockdown', 'on', '--service', 'payments.shop.svc.cluster.local:8080', '--methods', 'DELETE');
+    const longForm = await cli(
+      'lockdown',
+      'on',
+      '--service',
+      'payments.shop.svc.cluster.local:8080',
+      '--methods',
+      'DELETE',
+    );
     expect(longForm.code).toBe(0);
-    expect(longForm.stdout).toMatch(/^"payments.shop.svc.cluster.local:8080" names Service::"payments"\nlockdown on payments: DELETE answer 503/);
+    expect(longForm.stdout).toMatch(
+      /^"payments.shop.svc.cluster.local:8080" names Service::"payments"\nlockdown on payments: DELETE answer 503/,
+    );
     await converge(() => active() !== before);
     const forced = await cli('lockdown', 'on', '--service', 'paymnets', '--force');
     expect(forced.code).toBe(0);
     expect(forced.stderr).toMatch(/^warning: no policy, entity or services: entry .* publishing anyway \(--force\)\n$/);
-    for (const service of ['payments.', 'paymnets']) expect((await cli('lockdown', 'off', '--service', service)).code).toBe(0);
+    for (const service of ['payments.', 'paymnets'])
+      expect((await cli('lockdown', 'off', '--service', service)).code).toBe(0);
   });
 });

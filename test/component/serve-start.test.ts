@@ -26,19 +26,45 @@ afterAll(async () => {
 
 describe('serve start-up', () => {
   it('a gRPC port in use is one line naming the listener and the address', async () => {
-    const config = loadConfig({ flags: { policies: EXAMPLE_POLICIES, listen: `127.0.0.1:${server.grpcPort}`, admin: '127.0.0.1:0', logLevel: 'silent' }, env: {} });
+    const config = loadConfig({
+      flags: {
+        policies: EXAMPLE_POLICIES,
+        listen: `127.0.0.1:${server.grpcPort}`,
+        admin: '127.0.0.1:0',
+        logLevel: 'silent',
+      },
+      env: {},
+    });
     const attempt = startAuthzServer(config, { logger: createLogger({ level: 'silent' }) });
     await expect(attempt).rejects.toThrow(ListenError);
-    await expect(attempt).rejects.toThrow(`cannot listen for gRPC on 127.0.0.1:${server.grpcPort}: address already in use (another process listens there)`);
+    await expect(attempt).rejects.toThrow(
+      `cannot listen for gRPC on 127.0.0.1:${server.grpcPort}: address already in use (another process listens there)`,
+    );
   });
 
   it('an admin port in use, through the command: one line, exit 2', async () => {
-    const r = await runAuthz(['serve', '--policies', EXAMPLE_POLICIES, '--listen', '127.0.0.1:0', '--admin', `127.0.0.1:${server.adminPort}`, '--log-level', 'silent']);
-    expect(r).toMatchObject({ code: 2, stderr: `authz serve: cannot listen for admin HTTP on 127.0.0.1:${server.adminPort}: address already in use (another process listens there)\n` });
+    const r = await runAuthz([
+      'serve',
+      '--policies',
+      EXAMPLE_POLICIES,
+      '--listen',
+      '127.0.0.1:0',
+      '--admin',
+      `127.0.0.1:${server.adminPort}`,
+      '--log-level',
+      'silent',
+    ]);
+    expect(r).toMatchObject({
+      code: 2,
+      stderr: `authz serve: cannot listen for admin HTTP on 127.0.0.1:${server.adminPort}: address already in use (another process listens there)\n`,
+    });
   });
 
   it('the start line names the source, the policies and both addresses', () => {
-    const config = loadConfig({ flags: { policies: EXAMPLE_POLICIES, listen: '127.0.0.1:0', admin: '127.0.0.1:0' }, env: {} });
+    const config = loadConfig({
+      flags: { policies: EXAMPLE_POLICIES, listen: '127.0.0.1:0', admin: '127.0.0.1:0' },
+      env: {},
+    });
     const set = server.policySet.current!;
     expect(startLine(config, server)).toBe(
       `authz serving policies from ${EXAMPLE_POLICIES}/ (${set.policySet.policies.size} policies, version ${set.version}); ` +
@@ -49,8 +75,12 @@ describe('serve start-up', () => {
   it('a missing policy directory is logged as "nothing is serving", not as a previous set serving', async () => {
     const missing = await startTestServer({ policies: path.join(tmpdir(), 'authz-no-such-policies') });
     try {
-      const line = await eventually(() => missing.logLines().find((l) => l.msg?.toString().startsWith('policy set refused')));
-      expect(line.msg).toBe('policy set refused; no policy set is serving, so every check is denied 503 (no_policy_set) until one compiles');
+      const line = await eventually(() =>
+        missing.logLines().find((l) => l.msg?.toString().startsWith('policy set refused')),
+      );
+      expect(line.msg).toBe(
+        'policy set refused; no policy set is serving, so every check is denied 503 (no_policy_set) until one compiles',
+      );
       expect(line.serving).toBeNull();
     } finally {
       await missing.close();

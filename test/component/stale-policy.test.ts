@@ -40,20 +40,33 @@ afterAll(async () => {
 describe('stale-policy guard', () => {
   it('goes not-ready and answers by the fail mode while the store cannot confirm the version, and recovers after', async () => {
     expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
-    expect((await adminJson(server.adminPort, '/readyz')).body).toMatchObject({ ready: true, policy_age: { max_policy_age_ms: 3000, stale: false } });
+    expect((await adminJson(server.adminPort, '/readyz')).body).toMatchObject({
+      ready: true,
+      policy_age: { max_policy_age_ms: 3000, stale: false },
+    });
 
     await s3.down();
-    const ready = await waitFor(() => adminJson(server.adminPort, '/readyz'), (r) => r.status === 503, WAIT_MS);
+    const ready = await waitFor(
+      () => adminJson(server.adminPort, '/readyz'),
+      (r) => r.status === 503,
+      WAIT_MS,
+    );
     expect(ready.body).toMatchObject({ ready: false, version: 'v1', policy_age: { stale: true } });
     const closed = await client.answer(GET_X);
     expect(closed).toMatchObject({ allowed: false, httpStatus: 503, version: 'v1' });
-    expect(closed.message).toMatch(/policy version v1 not confirmed with the store for [\d.]+s \(max policy age 3\.0s\); failing closed/);
+    expect(closed.message).toMatch(
+      /policy version v1 not confirmed with the store for [\d.]+s \(max policy age 3\.0s\); failing closed/,
+    );
     // A route that fails open lets the request through, marked for the upstream.
     const opened = await client.answer({ ...GET_X, contextExtensions: { fail_mode: 'open' } });
     expect(opened).toMatchObject({ allowed: true });
 
     await s3.up();
-    const back = await waitFor(() => adminJson(server.adminPort, '/readyz'), (r) => r.status === 200, WAIT_MS);
+    const back = await waitFor(
+      () => adminJson(server.adminPort, '/readyz'),
+      (r) => r.status === 200,
+      WAIT_MS,
+    );
     expect(back.body).toMatchObject({ ready: true, policy_age: { stale: false } });
     expect(await client.answer(GET_X)).toMatchObject({ allowed: true, version: 'v1' });
   });

@@ -36,7 +36,15 @@ afterAll(async () => {
 // Allowed by variant "b" only (a mesh caller: anonymous callers are refused by every service).
 // Sent to svc-000's sidecar: its identity (destination principal) names the service.
 const probe = () =>
-  client.check(istioRequest({ principal: workloadId(7, SERVICES), method: 'GET', path: '/probe/b', host: serviceName(0, SERVICES), destination: workloadId(0, SERVICES) }));
+  client.check(
+    istioRequest({
+      principal: workloadId(7, SERVICES),
+      method: 'GET',
+      path: '/probe/b',
+      host: serviceName(0, SERVICES),
+      destination: workloadId(0, SERVICES),
+    }),
+  );
 
 describe('swapping a 200-policy set under load', () => {
   it('answers every request, from the old version until the switch and the new one after', async () => {
@@ -51,7 +59,11 @@ describe('swapping a 200-policy set under load', () => {
         const compiling = server.policySet.compiling !== null;
         try {
           const res = await probe();
-          answers.push({ version: res.dynamic_metadata!.fields!.policy_version.stringValue!, allowed: res.status.code === 0, duringCompile: compiling });
+          answers.push({
+            version: res.dynamic_metadata!.fields!.policy_version.stringValue!,
+            allowed: res.status.code === 0,
+            duringCompile: compiling,
+          });
         } catch (err) {
           failures.push(err);
         }

@@ -59,12 +59,22 @@ describe.each(TRANSPORTS)('over the %s transport', (transport) => {
   describe('mTLS on the gRPC listener', () => {
     let server: TestServer;
     beforeAll(async () => {
-      server = await startTestServer({ transport, policies, tlsCert: pki.serverCert, tlsKey: pki.serverKey, tlsClientCa: pki.caCert });
+      server = await startTestServer({
+        transport,
+        policies,
+        tlsCert: pki.serverCert,
+        tlsKey: pki.serverKey,
+        tlsClientCa: pki.caCert,
+      });
     });
     afterAll(async () => server?.close());
 
     it('a client with a certificate from the client CA gets decisions', async () => {
-      const c = connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert), read(pki.clientKey), read(pki.clientCert)), clientOptions);
+      const c = connectAuthz(
+        server.grpcPort,
+        grpc.credentials.createSsl(read(pki.caCert), read(pki.clientKey), read(pki.clientCert)),
+        clientOptions,
+      );
       try {
         expect((await c.check(request)).status.code).toBe(0);
       } finally {
@@ -82,7 +92,11 @@ describe.each(TRANSPORTS)('over the %s transport', (transport) => {
     });
 
     it('a client with a certificate from another CA is refused', async () => {
-      const c = connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert), read(pki.strangerKey), read(pki.strangerCert)), clientOptions);
+      const c = connectAuthz(
+        server.grpcPort,
+        grpc.credentials.createSsl(read(pki.caCert), read(pki.strangerKey), read(pki.strangerCert)),
+        clientOptions,
+      );
       try {
         await expect(c.check(request, 2000)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
       } finally {
@@ -106,7 +120,8 @@ describe.each(TRANSPORTS)('over the %s transport', (transport) => {
     });
     afterAll(async () => server?.close());
 
-    const client = (key: string, cert: string) => connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert), read(key), read(cert)), clientOptions);
+    const client = (key: string, cert: string) =>
+      connectAuthz(server.grpcPort, grpc.credentials.createSsl(read(pki.caCert), read(key), read(cert)), clientOptions);
 
     it('a listed caller gets decisions', async () => {
       const c = client(pki.ingressKey, pki.ingressCert);
@@ -121,13 +136,18 @@ describe.each(TRANSPORTS)('over the %s transport', (transport) => {
       const decisionsBefore = server.logLines().filter((l) => l.msg === 'decision').length;
       const c = client(pki.frontendKey, pki.frontendCert);
       try {
-        await expect(c.check(request)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: 'this caller may not ask for authorization decisions' });
+        await expect(c.check(request)).rejects.toMatchObject({
+          code: grpc.status.UNAUTHENTICATED,
+          details: 'this caller may not ask for authorization decisions',
+        });
         await expect(c.check(request)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
       } finally {
         c.close();
       }
       expect(metricValue(await server.metricsText(), 'authz_callers_refused_total{reason="not_allowed"}')).toBe(2);
-      const refusals = server.logLines().filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('Check call refused'));
+      const refusals = server
+        .logLines()
+        .filter((l) => typeof l.msg === 'string' && (l.msg as string).startsWith('Check call refused'));
       // Logged once per identity, not once per call.
       expect(refusals).toEqual([expect.objectContaining({ level: 'warn', caller: FRONTEND })]);
       expect(server.logLines().filter((l) => l.msg === 'decision')).toHaveLength(decisionsBefore);
@@ -144,20 +164,41 @@ describe.each(TRANSPORTS)('over the %s transport', (transport) => {
     });
 
     it('/safety shows the allow-list in force', async () => {
-      expect(JSON.parse((await server.admin('/safety')).body).allowed_callers).toEqual([INGRESS, 'spiffe://cluster.local/ns/payments/*']);
+      expect(JSON.parse((await server.admin('/safety')).body).allowed_callers).toEqual([
+        INGRESS,
+        'spiffe://cluster.local/ns/payments/*',
+      ]);
     });
   });
 });
 
 describe('TLS configuration errors stop start-up', () => {
   const rows = [
-    { name: 'certificate without key', flags: { tlsCert: 'x.pem' }, error: /tlsKey: tlsCert and tlsKey must be given together/ },
-    { name: 'client CA without certificate', flags: { tlsClientCa: 'ca.pem' }, error: /tlsClientCa: mTLS needs a server certificate/ },
+    {
+      name: 'certificate without key',
+      flags: { tlsCert: 'x.pem' },
+      error: /tlsKey: tlsCert and tlsKey must be given together/,
+    },
+    {
+      name: 'client CA without certificate',
+      flags: { tlsClientCa: 'ca.pem' },
+      error: /tlsClientCa: mTLS needs a server certificate/,
+    },
   ];
-  for (const row of rows) it(row.name, () => expect(() => loadConfig({ flags: row.flags, env: {} })).toThrow(row.error));
+  for (const row of rows)
+    it(row.name, () => expect(() => loadConfig({ flags: row.flags, env: {} })).toThrow(row.error));
 
   it('an unreadable certificate file names the field', async () => {
-    const config = loadConfig({ flags: { policies, listen: '127.0.0.1:0', admin: '127.0.0.1:0', tlsCert: '/nonexistent/cert.pem', tlsKey: pki.serverKey }, env: {} });
+    const config = loadConfig({
+      flags: {
+        policies,
+        listen: '127.0.0.1:0',
+        admin: '127.0.0.1:0',
+        tlsCert: '/nonexistent/cert.pem',
+        tlsKey: pki.serverKey,
+      },
+      env: {},
+    });
     await expect(startAuthzServer(config)).rejects.toThrow(/tlsCert: cannot read \/nonexistent\/cert\.pem: ENOENT/);
   });
 });

@@ -52,7 +52,8 @@ class OtlpReceiver {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         this.contentTypes.push(String(req.headers['content-type']));
-        if (req.method === 'POST' && req.url === '/v1/traces') this.take(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+        if (req.method === 'POST' && req.url === '/v1/traces')
+          this.take(JSON.parse(Buffer.concat(chunks).toString('utf8')));
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
     });
@@ -65,7 +66,16 @@ class OtlpReceiver {
       const service = attributesOf(rs.resource?.attributes)['service.name'] as string;
       for (const ss of rs.scopeSpans ?? []) {
         for (const s of ss.spans ?? []) {
-          this.spans.push({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId || undefined, name: s.name, kind: s.kind, status: s.status, attributes: attributesOf(s.attributes), service });
+          this.spans.push({
+            traceId: s.traceId,
+            spanId: s.spanId,
+            parentSpanId: s.parentSpanId || undefined,
+            name: s.name,
+            kind: s.kind,
+            status: s.status,
+            attributes: attributesOf(s.attributes),
+            service,
+          });
         }
       }
     }
@@ -109,12 +119,34 @@ describe('OpenTelemetry traces to an OTLP receiver on loopback', () => {
     dir = copyExamplePolicies();
     server = await startTestServer({ policies: dir, otelEndpoint: endpoint });
     client = connectAuthz(server.grpcPort);
-    await client.check(istioRequest({ principal: FRONTEND, path: '/orders/17', ext: { service: 'orders' }, headers: { traceparent: `00-${W3C_TRACE}-${W3C_PARENT}-01` } }));
-    await client.check(istioRequest({ path: '/orders/17', ext: { service: 'orders' }, headers: { b3: `${B3_TRACE}-${B3_PARENT}-1` } }));
-    await client.check(istioRequest({ path: '/orders/17', ext: { service: 'orders' }, headers: { 'x-b3-traceid': B3_TRACE, 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '1' } }));
+    await client.check(
+      istioRequest({
+        principal: FRONTEND,
+        path: '/orders/17',
+        ext: { service: 'orders' },
+        headers: { traceparent: `00-${W3C_TRACE}-${W3C_PARENT}-01` },
+      }),
+    );
+    await client.check(
+      istioRequest({ path: '/orders/17', ext: { service: 'orders' }, headers: { b3: `${B3_TRACE}-${B3_PARENT}-1` } }),
+    );
+    await client.check(
+      istioRequest({
+        path: '/orders/17',
+        ext: { service: 'orders' },
+        headers: { 'x-b3-traceid': B3_TRACE, 'x-b3-spanid': 'a2fb4a1d1a96d312', 'x-b3-sampled': '1' },
+      }),
+    );
     await client.check(istioRequest({ principal: FRONTEND, path: '/orders/18', ext: { service: 'orders' } }));
     // Envoy decided not to sample this trace: we follow its decision.
-    await client.check(istioRequest({ principal: FRONTEND, path: '/orders/19', ext: { service: 'orders' }, headers: { traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-00` } }));
+    await client.check(
+      istioRequest({
+        principal: FRONTEND,
+        path: '/orders/19',
+        ext: { service: 'orders' },
+        headers: { traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-00` },
+      }),
+    );
     await server.tracing!.flush();
   });
 
@@ -150,7 +182,14 @@ describe('OpenTelemetry traces to an OTLP receiver on loopback', () => {
   it('b3 single-header and multi-header contexts are joined too (Istio/Zipkin tracers)', () => {
     const b3 = checkSpans().filter((s) => s.traceId === B3_TRACE);
     expect(b3.map((s) => s.parentSpanId).sort()).toEqual(['a2fb4a1d1a96d312', B3_PARENT]);
-    for (const s of b3) expect(s.attributes).toMatchObject({ 'authz.decision': 'deny', 'authz.reason': 'policy_forbid', 'authz.http_status': 401, 'authz.determining_policies': ['orders-no-anonymous'], 'authz.principal_type': 'Anonymous' });
+    for (const s of b3)
+      expect(s.attributes).toMatchObject({
+        'authz.decision': 'deny',
+        'authz.reason': 'policy_forbid',
+        'authz.http_status': 401,
+        'authz.determining_policies': ['orders-no-anonymous'],
+        'authz.principal_type': 'Anonymous',
+      });
   });
 
   it('a Check without trace headers starts its own trace; one Envoy did not sample is not exported', () => {

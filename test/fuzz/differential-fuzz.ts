@@ -32,7 +32,9 @@ const started = Date.now();
 let decided = 0;
 let nextReport = 10_000;
 let found: { text: string } | undefined;
-process.stdout.write(`fuzz: ${scenarios * REQUESTS_PER_SCENARIO} cases (${scenarios} policy sets x ${REQUESTS_PER_SCENARIO} requests), seed ${seed}\n`);
+process.stdout.write(
+  `fuzz: ${scenarios * REQUESTS_PER_SCENARIO} cases (${scenarios} policy sets x ${REQUESTS_PER_SCENARIO} requests), seed ${seed}\n`,
+);
 
 const result = fc.check(
   fc.property(scenario(REQUESTS_PER_SCENARIO), (s) => {
@@ -40,7 +42,9 @@ const result = fc.check(
     decided += s.requests.length;
     if (decided >= nextReport) {
       const secs = (Date.now() - started) / 1000;
-      process.stdout.write(`fuzz: ${decided} cases agreed, ${secs.toFixed(0)} s, ${(decided / secs).toFixed(0)} cases/s\n`);
+      process.stdout.write(
+        `fuzz: ${decided} cases agreed, ${secs.toFixed(0)} s, ${(decided / secs).toFixed(0)} cases/s\n`,
+      );
       nextReport += 10_000;
     }
     if (d.length > 0) {
@@ -54,7 +58,11 @@ const result = fc.check(
 
 const secs = ((Date.now() - started) / 1000).toFixed(0);
 if (result.failed) {
-  process.stdout.write(`fuzz: DISAGREEMENT after ${decided} cases (${secs} s), seed ${seed}, path ${result.counterexamplePath}\n${found?.text ?? String(result.errorInstance)}\n`);
+  process.stdout.write(
+    `fuzz: DISAGREEMENT after ${decided} cases (${secs} s), seed ${seed}, path ${result.counterexamplePath}\n${found?.text ?? String(result.errorInstance)}\n`,
+  );
   process.exit(1);
 }
-process.stdout.write(`fuzz: ${decided} cases, no disagreement (${secs} s, seed ${seed}); JS engine fallbacks to wasm: ${JSON.stringify(Object.fromEntries(fallbackCounts()))}\n`);
+process.stdout.write(
+  `fuzz: ${decided} cases, no disagreement (${secs} s, seed ${seed}); JS engine fallbacks to wasm: ${JSON.stringify(Object.fromEntries(fallbackCounts()))}\n`,
+);

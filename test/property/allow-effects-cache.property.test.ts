@@ -17,7 +17,12 @@ import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { decisionToCheckResponse } from '../../src/envoy/check-response.js';
 import { istioRequest } from '../support/requests.js';
 
-const CALLERS = ['', 'spiffe://cluster.local/ns/shop/sa/frontend', 'spiffe://cluster.local/ns/shop/sa/orders', 'spiffe://cluster.local/ns/ops/sa/admin'];
+const CALLERS = [
+  '',
+  'spiffe://cluster.local/ns/shop/sa/frontend',
+  'spiffe://cluster.local/ns/shop/sa/orders',
+  'spiffe://cluster.local/ns/ops/sa/admin',
+];
 
 const set = compileBundle({
   version: 'v1',
@@ -61,7 +66,15 @@ describe('effects and the decision cache', () => {
           const headers: Record<string, string> = {};
           if (r.tenant !== undefined) headers['x-tenant'] = r.tenant;
           if (r.internal) headers['x-internal-debug'] = '1';
-          const parsed = checkRequestToInput(istioRequest({ principal: r.caller || undefined, method: r.method, path: r.path, headers, ext: { service: 'svc' } }));
+          const parsed = checkRequestToInput(
+            istioRequest({
+              principal: r.caller || undefined,
+              method: r.method,
+              path: r.path,
+              headers,
+              ext: { service: 'svc' },
+            }),
+          );
           if (!parsed.ok) throw new Error(parsed.message);
           const principal = workloadPrincipal(r.caller);
           const answer = (withCache: boolean) => {

@@ -5,7 +5,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { boundedCheckRequestDeserializer, DEFAULT_CHECK_REQUEST_LIMITS, refusalOf, scanCheckRequest, type CheckRequestLimits } from '../../src/envoy/check-request-limits.js';
+import {
+  boundedCheckRequestDeserializer,
+  DEFAULT_CHECK_REQUEST_LIMITS,
+  refusalOf,
+  scanCheckRequest,
+  type CheckRequestLimits,
+} from '../../src/envoy/check-request-limits.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import { authorizationService } from '../../src/envoy/protos.js';
 import type { WireCheckRequest } from '../../src/envoy/wire-types.js';
@@ -14,7 +20,12 @@ import { istioRequest, rawHeaderRequest } from '../support/requests.js';
 const check = authorizationService().service.Check;
 const encode = (req: WireCheckRequest) => check.requestSerialize(req) as Buffer;
 const decode = check.requestDeserialize as (b: Buffer) => WireCheckRequest;
-const small: CheckRequestLimits = { ...DEFAULT_CHECK_REQUEST_LIMITS, maxHeaders: 8, maxContextExtensions: 4, maxFields: 400 };
+const small: CheckRequestLimits = {
+  ...DEFAULT_CHECK_REQUEST_LIMITS,
+  maxHeaders: 8,
+  maxContextExtensions: 4,
+  maxFields: 400,
+};
 
 function neverThrows(bytes: Buffer, limits: CheckRequestLimits): void {
   const req = boundedCheckRequestDeserializer(decode, limits)(bytes);
@@ -24,7 +35,14 @@ function neverThrows(bytes: Buffer, limits: CheckRequestLimits): void {
 }
 
 const seeds = [
-  encode(istioRequest({ principal: 'spiffe://cluster.local/ns/a/sa/b', path: '/orders/1?x=1', ext: { service: 'orders' }, headers: { authorization: 'Bearer x' } })),
+  encode(
+    istioRequest({
+      principal: 'spiffe://cluster.local/ns/a/sa/b',
+      path: '/orders/1?x=1',
+      ext: { service: 'orders' },
+      headers: { authorization: 'Bearer x' },
+    }),
+  ),
   encode(rawHeaderRequest({ method: 'POST', path: '/p', host: 'h', headers: { a: 'b', cookie: 'c' } })),
 ];
 
@@ -32,7 +50,10 @@ const seeds = [
 const mutated = fc
   .tuple(
     fc.constantFrom(...seeds),
-    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'cut', 'insert', 'dup')), { minLength: 1, maxLength: 8 }),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'cut', 'insert', 'dup')), {
+      minLength: 1,
+      maxLength: 8,
+    }),
   )
   .map(([seed, edits]) => {
     let b = Buffer.from(seed);
@@ -70,15 +91,19 @@ describe('CheckRequest bytes fuzzer', () => {
   it('a well-formed request is refused exactly when it passes a limit', () => {
     const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/);
     fc.assert(
-      fc.property(fc.dictionary(name, fc.string({ maxLength: 20 }), { maxKeys: 12 }), fc.dictionary(name, fc.string({ maxLength: 8 }), { maxKeys: 6 }), (headers, ext) => {
-        const req = rawHeaderRequest({ method: 'GET', path: '/x', host: 'h', headers, ext });
-        const headerCount = req.attributes!.request!.http!.header_map!.headers!.length;
-        const scan = scanCheckRequest(encode(req), small);
-        const over = headerCount > small.maxHeaders || Object.keys(ext).length > small.maxContextExtensions;
-        expect(scan.ok).toBe(!over);
-        if (!scan.ok) expect(scan.reason).toBe('request_too_large');
-        else expect(refusalOf(boundedCheckRequestDeserializer(decode, small)(encode(req)))).toBeUndefined();
-      }),
+      fc.property(
+        fc.dictionary(name, fc.string({ maxLength: 20 }), { maxKeys: 12 }),
+        fc.dictionary(name, fc.string({ maxLength: 8 }), { maxKeys: 6 }),
+        (headers, ext) => {
+          const req = rawHeaderRequest({ method: 'GET', path: '/x', host: 'h', headers, ext });
+          const headerCount = req.attributes!.request!.http!.header_map!.headers!.length;
+          const scan = scanCheckRequest(encode(req), small);
+          const over = headerCount > small.maxHeaders || Object.keys(ext).length > small.maxContextExtensions;
+          expect(scan.ok).toBe(!over);
+          if (!scan.ok) expect(scan.reason).toBe('request_too_large');
+          else expect(refusalOf(boundedCheckRequestDeserializer(decode, small)(encode(req)))).toBeUndefined();
+        },
+      ),
       { numRuns: 500 },
     );
   });

@@ -6,13 +6,33 @@ import { checkRequestToInput } from '../../src/envoy/check-request.js';
 import type { WireCheckRequest } from '../../src/envoy/wire-types.js';
 
 /** Anything a decoder could hand us: right shapes with hostile values, and wrong shapes. */
-const text = fc.oneof(fc.string(), fc.constantFrom('', ':', '::1', '10.0.0.1', '[::1]:80', 'GET', '/a?b=%zz', 'spiffe://td/ns/a/sa/b', '\u0000', 'ümlaut'));
+const text = fc.oneof(
+  fc.string(),
+  fc.constantFrom(
+    '',
+    ':',
+    '::1',
+    '10.0.0.1',
+    '[::1]:80',
+    'GET',
+    '/a?b=%zz',
+    'spiffe://td/ns/a/sa/b',
+    '\u0000',
+    'ümlaut',
+  ),
+);
 const maybe = <T>(a: fc.Arbitrary<T>) => fc.option(a, { nil: undefined });
 const junk = fc.anything();
 
 const peer = fc.record(
   {
-    address: maybe(fc.record({ socket_address: maybe(fc.record({ address: maybe(text), port_value: maybe(fc.oneof(fc.integer(), fc.double())) })) })),
+    address: maybe(
+      fc.record({
+        socket_address: maybe(
+          fc.record({ address: maybe(text), port_value: maybe(fc.oneof(fc.integer(), fc.double())) }),
+        ),
+      }),
+    ),
     principal: maybe(text),
     service: maybe(text),
   },
@@ -30,9 +50,28 @@ const http = fc.record(
     id: maybe(text),
     headers: maybe(fc.dictionary(text, fc.oneof(text, junk))),
     body: maybe(fc.oneof(text, fc.json(), junk)),
-    raw_body: maybe(fc.oneof(fc.uint8Array().map((u) => Buffer.from(u)), junk)),
+    raw_body: maybe(
+      fc.oneof(
+        fc.uint8Array().map((u) => Buffer.from(u)),
+        junk,
+      ),
+    ),
     size: maybe(fc.oneof(fc.integer().map(String), junk)),
-    header_map: maybe(fc.record({ headers: maybe(fc.array(fc.record({ key: maybe(text), value: maybe(text), raw_value: maybe(fc.uint8Array().map((u) => Buffer.from(u))) }, { requiredKeys: [] }))) }, { requiredKeys: [] })),
+    header_map: maybe(
+      fc.record(
+        {
+          headers: maybe(
+            fc.array(
+              fc.record(
+                { key: maybe(text), value: maybe(text), raw_value: maybe(fc.uint8Array().map((u) => Buffer.from(u))) },
+                { requiredKeys: [] },
+              ),
+            ),
+          ),
+        },
+        { requiredKeys: [] },
+      ),
+    ),
   },
   { requiredKeys: [] },
 );
@@ -46,10 +85,25 @@ const checkRequest: fc.Arbitrary<unknown> = fc.oneof(
           {
             source: maybe(peer),
             destination: maybe(peer),
-            request: maybe(fc.record({ time: maybe(fc.record({ seconds: maybe(fc.oneof(fc.string(), fc.integer(), fc.double())), nanos: maybe(fc.integer()) }, { requiredKeys: [] })), http: maybe(http) }, { requiredKeys: [] })),
+            request: maybe(
+              fc.record(
+                {
+                  time: maybe(
+                    fc.record(
+                      { seconds: maybe(fc.oneof(fc.string(), fc.integer(), fc.double())), nanos: maybe(fc.integer()) },
+                      { requiredKeys: [] },
+                    ),
+                  ),
+                  http: maybe(http),
+                },
+                { requiredKeys: [] },
+              ),
+            ),
             context_extensions: maybe(fc.dictionary(text, fc.oneof(text, junk))),
             tls_session: maybe(fc.record({ sni: maybe(text) }, { requiredKeys: [] })),
-            metadata_context: maybe(fc.record({ filter_metadata: maybe(fc.dictionary(text, junk)) }, { requiredKeys: [] })),
+            metadata_context: maybe(
+              fc.record({ filter_metadata: maybe(fc.dictionary(text, junk)) }, { requiredKeys: [] }),
+            ),
           },
           { requiredKeys: [] },
         ),
@@ -99,11 +153,21 @@ describe('no CheckRequest makes the pipeline throw', () => {
   it('any JSON body reaches Cedar as a value it accepts (escape keys, huge numbers, lone surrogates, nulls)', () => {
     const hostile = fc.oneof(
       fc.json(),
-      fc.jsonValue().map((v) => JSON.stringify({ __entity: { type: 'User', id: 'x' }, v, n: [1e300, -0, 2 ** 63, null], s: '\uD800' })),
+      fc
+        .jsonValue()
+        .map((v) =>
+          JSON.stringify({ __entity: { type: 'User', id: 'x' }, v, n: [1e300, -0, 2 ** 63, null], s: '\uD800' }),
+        ),
     );
     fc.assert(
       fc.property(hostile, fc.boolean(), (body, asBytes) => {
-        const http = { method: 'POST', path: '/a', host: 'svc', headers: { 'content-type': 'application/json' }, ...(asBytes ? { raw_body: Buffer.from(body) } : { body }) };
+        const http = {
+          method: 'POST',
+          path: '/a',
+          host: 'svc',
+          headers: { 'content-type': 'application/json' },
+          ...(asBytes ? { raw_body: Buffer.from(body) } : { body }),
+        };
         const { decision } = authorizeCheckRequest({ attributes: { request: { http } } } as WireCheckRequest, set);
         expect(decision.reason).not.toBe('evaluation_error');
       }),

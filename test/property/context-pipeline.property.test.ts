@@ -11,7 +11,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
-import { type ActiveBundle } from '../../src/bundle/active-bundle.js';
+import type { ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity } from '../../src/context/jwt-identity.js';
 import { fixedLoad } from '../../src/context/server-load.js';
@@ -28,7 +28,16 @@ beforeAll(async () => {
   const { publicKey } = await generateKeyPair('ES256');
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k', alg: 'ES256' };
   const identity = new JwtIdentity({
-    issuers: [{ issuer: 'https://idp/', audiences: ['shop'], keys: { kind: 'file', path: 'inline', jwks: { keys: [jwk] } }, algorithms: ['ES256'], clockSkewMs: 0, mapping: DEFAULT_CLAIM_MAPPING }],
+    issuers: [
+      {
+        issuer: 'https://idp/',
+        audiences: ['shop'],
+        keys: { kind: 'file', path: 'inline', jwks: { keys: [jwk] } },
+        algorithms: ['ES256'],
+        clockSkewMs: 0,
+        mapping: DEFAULT_CLAIM_MAPPING,
+      },
+    ],
     upstreamMetadata: true,
     upstreamHeader: 'x-jwt-payload',
     ignorePaths: ['/public/*'],
@@ -36,24 +45,47 @@ beforeAll(async () => {
     jwks: { timeoutMs: 1000, refreshMs: 60_000, cooldownMs: 30_000 },
     clockSkewMs: 0,
   });
-  enricher = new RequestEnricher(identity, { trustedHops: 2, risk: { header: 'x-risk-score', trustedPrincipals: new Set([GATEWAY]) }, load: fixedLoad(50) });
+  enricher = new RequestEnricher(identity, {
+    trustedHops: 2,
+    risk: { header: 'x-risk-score', trustedPrincipals: new Set([GATEWAY]) },
+    load: fixedLoad(50),
+  });
 });
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const tokenish = fc.oneof(
   fc.string(),
   fc.tuple(fc.jsonValue(), fc.jsonValue(), fc.string()).map(([h, p, s]) => `${b64(h)}.${b64(p)}.${s}`),
-  fc.record({ iss: fc.constantFrom('https://idp/', 'https://other/'), sub: fc.string(), aud: fc.constantFrom('shop', 'x'), exp: fc.integer() }).map((p) => `${b64({ alg: 'ES256', kid: 'k' })}.${b64(p)}.c2ln`),
+  fc
+    .record({
+      iss: fc.constantFrom('https://idp/', 'https://other/'),
+      sub: fc.string(),
+      aud: fc.constantFrom('shop', 'x'),
+      exp: fc.integer(),
+    })
+    .map((p) => `${b64({ alg: 'ES256', kid: 'k' })}.${b64(p)}.c2ln`),
 );
-const address = fc.oneof(fc.ipV4(), fc.ipV6(), fc.ipV4().map((a) => `::ffff:${a}`), fc.string(), fc.string({ unit: fc.constantFrom(':', '.', '0', '1', 'f', 'F'), maxLength: 12 }));
+const address = fc.oneof(
+  fc.ipV4(),
+  fc.ipV6(),
+  fc.ipV4().map((a) => `::ffff:${a}`),
+  fc.string(),
+  fc.string({ unit: fc.constantFrom(':', '.', '0', '1', 'f', 'F'), maxLength: 12 }),
+);
 
 describe('the pipeline with identity and context never fails open or throws', () => {
   it('answers every request with a decision', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
-          bearer: fc.option(tokenish.map((t) => `Bearer ${t}`), { nil: undefined }),
-          xff: fc.option(fc.array(address, { maxLength: 4 }).map((a) => a.join(', ')), { nil: undefined }),
+          bearer: fc.option(
+            tokenish.map((t) => `Bearer ${t}`),
+            { nil: undefined },
+          ),
+          xff: fc.option(
+            fc.array(address, { maxLength: 4 }).map((a) => a.join(', ')),
+            { nil: undefined },
+          ),
           risk: fc.option(fc.string(), { nil: undefined }),
           payloadHeader: fc.option(fc.oneof(fc.string(), fc.jsonValue().map(b64)), { nil: undefined }),
           metadata: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: undefined }),
@@ -81,7 +113,9 @@ describe('the pipeline with identity and context never fails open or throws', ()
           expect(REASON_CODES).toContain(auth.decision.reason);
           expect(auth.decision.reason).not.toBe('evaluation_error');
           // A bearer token on a route that reads tokens, with nothing trusted upstream, either verified or was refused with 401.
-          const upstream = r.payloadHeader !== undefined || (r.metadata && Object.values(r.metadata).some((v) => v && typeof v === 'object' && !Array.isArray(v)));
+          const upstream =
+            r.payloadHeader !== undefined ||
+            (r.metadata && Object.values(r.metadata).some((v) => v && typeof v === 'object' && !Array.isArray(v)));
           if (r.bearer !== undefined && !upstream && !r.path.startsWith('/public/')) {
             expect(auth.decision.status).toBe(401);
           }

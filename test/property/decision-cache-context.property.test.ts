@@ -33,41 +33,60 @@ const CONDITIONS = [
 ];
 
 const policy = fc
-  .record({ effect: fc.constantFrom('permit', 'permit', 'forbid'), a: fc.constantFrom(...CONDITIONS), b: fc.option(fc.constantFrom(...CONDITIONS), { nil: undefined }) })
+  .record({
+    effect: fc.constantFrom('permit', 'permit', 'forbid'),
+    a: fc.constantFrom(...CONDITIONS),
+    b: fc.option(fc.constantFrom(...CONDITIONS), { nil: undefined }),
+  })
   .map((p) => `${p.effect} (principal, action, resource) when { ${p.b ? `(${p.a}) && (${p.b})` : p.a} };`);
 
 const principal: fc.Arbitrary<PrincipalRef | undefined> = fc.oneof(
   fc.constant(undefined),
-  fc.record({
-    sub: fc.constantFrom('alice', 'bob'),
-    groups: fc.subarray(['admins', 'staff']),
-    email: fc.option(fc.constantFrom('alice@a.example', 'bob@b.example'), { nil: undefined }),
-    level: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
-  }).map((u) => ({
-    type: 'User',
-    id: u.sub,
-    attrs: { ...(u.email ? { email: u.email } : {}), ...(u.level !== undefined ? { level: u.level } : {}) },
-    parents: u.groups.map((g) => ({ type: 'Group', id: g })),
-  })),
+  fc
+    .record({
+      sub: fc.constantFrom('alice', 'bob'),
+      groups: fc.subarray(['admins', 'staff']),
+      email: fc.option(fc.constantFrom('alice@a.example', 'bob@b.example'), { nil: undefined }),
+      level: fc.option(fc.integer({ min: 0, max: 5 }), { nil: undefined }),
+    })
+    .map((u) => ({
+      type: 'User',
+      id: u.sub,
+      attrs: { ...(u.email ? { email: u.email } : {}), ...(u.level !== undefined ? { level: u.level } : {}) },
+      parents: u.groups.map((g) => ({ type: 'Group', id: g })),
+    })),
 );
 
-const fields: fc.Arbitrary<ContextFields> = fc.record({
-  sourceLists: fc.subarray(['tor', 'vpn']),
-  risk: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
-  load: fc.integer({ min: 0, max: 100 }),
-  hour: fc.integer({ min: 0, max: 23 }),
-  weekday: fc.integer({ min: 1, max: 7 }),
-}).map((f) => {
-  const out: ContextFields = { sourceLists: f.sourceLists, load: f.load, hour: f.hour, weekday: f.weekday };
-  if (f.risk !== undefined) out.risk = f.risk;
-  return out;
-});
+const fields: fc.Arbitrary<ContextFields> = fc
+  .record({
+    sourceLists: fc.subarray(['tor', 'vpn']),
+    risk: fc.option(fc.integer({ min: 0, max: 100 }), { nil: undefined }),
+    load: fc.integer({ min: 0, max: 100 }),
+    hour: fc.integer({ min: 0, max: 23 }),
+    weekday: fc.integer({ min: 1, max: 7 }),
+  })
+  .map((f) => {
+    const out: ContextFields = { sourceLists: f.sourceLists, load: f.load, hour: f.hour, weekday: f.weekday };
+    if (f.risk !== undefined) out.risk = f.risk;
+    return out;
+  });
 
 const request = fc.record({ principal, fields, workload: fc.constantFrom('', 'spiffe://cluster.local/ns/a/sa/w') });
 
 function inputFor(workload: string) {
   const res = checkRequestToInput(
-    specToCheckRequest({ principal: workload, method: 'GET', network: false, host: 's0', path: '/a', headers: {}, query: '', noise: '', timeSeconds: 1_780_000_000, ext: {} }),
+    specToCheckRequest({
+      principal: workload,
+      method: 'GET',
+      network: false,
+      host: 's0',
+      path: '/a',
+      headers: {},
+      query: '',
+      noise: '',
+      timeSeconds: 1_780_000_000,
+      ext: {},
+    }),
   );
   if (!res.ok) throw new Error(res.message);
   return res.input;
@@ -79,7 +98,10 @@ describe('cached decisions equal uncached decisions over identity and context fi
       fc.property(
         fc.array(policy, { minLength: 1, maxLength: 8 }),
         fc.array(request, { minLength: 1, maxLength: 5 }),
-        fc.array(fc.record({ pick: fc.nat(), mutate: fc.option(fields, { nil: undefined }) }), { minLength: 5, maxLength: 40 }),
+        fc.array(fc.record({ pick: fc.nat(), mutate: fc.option(fields, { nil: undefined }) }), {
+          minLength: 5,
+          maxLength: 40,
+        }),
         (policies, pool, steps) => {
           const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text: policies.join('\n') }] });
           const cache = new BoundedTtlCache<EngineResult>(1000, 60_000);
@@ -102,9 +124,21 @@ describe('cached decisions equal uncached decisions over identity and context fi
   }, 60_000);
 
   const rows = [
-    { name: 'a policy reading load is never cached', text: 'permit (principal, action, resource) when { context.load < 50 };', outcome: 'uncacheable' },
-    { name: 'a policy reading the hour is cached (keyed by the hour)', text: 'permit (principal, action, resource) when { context.hour < 12 };', outcome: 'hit' },
-    { name: 'a policy reading IP lists is cached (keyed by the lists)', text: 'forbid (principal, action, resource) when { context.source.lists.contains("tor") };', outcome: 'hit' },
+    {
+      name: 'a policy reading load is never cached',
+      text: 'permit (principal, action, resource) when { context.load < 50 };',
+      outcome: 'uncacheable',
+    },
+    {
+      name: 'a policy reading the hour is cached (keyed by the hour)',
+      text: 'permit (principal, action, resource) when { context.hour < 12 };',
+      outcome: 'hit',
+    },
+    {
+      name: 'a policy reading IP lists is cached (keyed by the lists)',
+      text: 'forbid (principal, action, resource) when { context.source.lists.contains("tor") };',
+      outcome: 'hit',
+    },
   ];
   for (const row of rows) {
     it(row.name, () => {
@@ -125,13 +159,31 @@ describe('cached decisions equal uncached decisions over identity and context fi
     ].join('\n');
     const set = compileBundle({ version: 'v', policies: [{ name: 'p.cedar', text }] });
     const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
-    const at = (load: number, sourceLists: string[] = []) => ({ fields: { sourceLists, load, hour: 9, weekday: 1 } as ContextFields, cache });
-    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({ cache: 'miss', decision: { kind: 'allow', policies: ['morning'] } });
-    expect(authorizeInput(inputFor(''), set, 'id', at(95))).toMatchObject({ cache: 'hit', decision: { kind: 'deny', policies: ['shed'] } });
-    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({ cache: 'hit', decision: { kind: 'allow', policies: ['morning'] } });
+    const at = (load: number, sourceLists: string[] = []) => ({
+      fields: { sourceLists, load, hour: 9, weekday: 1 } as ContextFields,
+      cache,
+    });
+    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({
+      cache: 'miss',
+      decision: { kind: 'allow', policies: ['morning'] },
+    });
+    expect(authorizeInput(inputFor(''), set, 'id', at(95))).toMatchObject({
+      cache: 'hit',
+      decision: { kind: 'deny', policies: ['shed'] },
+    });
+    expect(authorizeInput(inputFor(''), set, 'id', at(10))).toMatchObject({
+      cache: 'hit',
+      decision: { kind: 'allow', policies: ['morning'] },
+    });
     // Both forbids satisfied: the cached one and the evaluated one determine together, in policy order.
-    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({ cache: 'miss', decision: { kind: 'deny', policies: ['shed', 'tor'] } });
-    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({ cache: 'hit', decision: { kind: 'deny', policies: ['shed', 'tor'] } });
+    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({
+      cache: 'miss',
+      decision: { kind: 'deny', policies: ['shed', 'tor'] },
+    });
+    expect(authorizeInput(inputFor(''), set, 'id', at(95, ['tor']))).toMatchObject({
+      cache: 'hit',
+      decision: { kind: 'deny', policies: ['shed', 'tor'] },
+    });
     set.policySet.retire();
   });
 });

@@ -13,13 +13,21 @@ import { BoundedTtlCache, EngineResultCache } from '../../src/cache/decision-cac
 import { compileBundle, type ActiveBundle } from '../../src/bundle/active-bundle.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import { checkRequestToInput } from '../../src/envoy/check-request.js';
-import { policyFiles, requestSpec, specToCheckRequest, WORLD_ENTITIES, type RequestSpec } from '../support/generated-sets.js';
+import {
+  policyFiles,
+  requestSpec,
+  specToCheckRequest,
+  WORLD_ENTITIES,
+  type RequestSpec,
+} from '../support/generated-sets.js';
 
 /**
  * A request step re-sends a pool request, maybe with its path or a header
  * changed: near-duplicates are what a wrong key would confuse.
  */
-type Step = { kind: 'request'; pick: number; noise: string; path?: RequestSpec['path']; headers?: RequestSpec['headers'] } | { kind: 'swap'; to: number };
+type Step =
+  | { kind: 'request'; pick: number; noise: string; path?: RequestSpec['path']; headers?: RequestSpec['headers'] }
+  | { kind: 'swap'; to: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   {
@@ -47,7 +55,9 @@ describe('cached decisions equal uncached decisions', () => {
         fc.array(step, { minLength: 5, maxLength: 60 }),
         (versions, pool, steps) => {
           // The same texts under different versions must still never share entries.
-          const sets: ActiveBundle[] = versions.map((files, i) => compileBundle({ version: `v${i}`, policies: files, entities: WORLD_ENTITIES }));
+          const sets: ActiveBundle[] = versions.map((files, i) =>
+            compileBundle({ version: `v${i}`, policies: files, entities: WORLD_ENTITIES }),
+          );
           // The server's cache (answers interned) cleared on swaps; a plain one never cleared.
           const clearedOnSwap = new EngineResultCache<EngineResult>(1000, 60_000);
           const neverCleared = new BoundedTtlCache<EngineResult>(1000, 60_000);
@@ -61,7 +71,12 @@ describe('cached decisions equal uncached decisions', () => {
                 continue;
               }
               const base = pool[s.pick % pool.length];
-              const spec: RequestSpec = { ...base, noise: s.noise, path: s.path ?? base.path, headers: s.headers ?? base.headers };
+              const spec: RequestSpec = {
+                ...base,
+                noise: s.noise,
+                path: s.path ?? base.path,
+                headers: s.headers ?? base.headers,
+              };
               const res = checkRequestToInput(specToCheckRequest(spec));
               if (!res.ok) throw new Error(res.message);
               const plain = authorizeInput(res.input, active, 'id');
@@ -84,10 +99,26 @@ describe('cached decisions equal uncached decisions', () => {
   }, 60_000);
 
   it('the cache is actually used: repeats of a cacheable request are hits', () => {
-    const set = compileBundle({ version: 'v', policies: [{ name: 'a.cedar', text: 'permit (principal, action, resource) when { context.path == "/a" };' }] });
+    const set = compileBundle({
+      version: 'v',
+      policies: [{ name: 'a.cedar', text: 'permit (principal, action, resource) when { context.path == "/a" };' }],
+    });
     const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
     const input = (noise: string) => {
-      const res = checkRequestToInput(specToCheckRequest({ principal: '', method: 'GET', network: false, host: 's0', path: '/a', headers: {}, query: '', noise, timeSeconds: 1_780_000_000, ext: {} }));
+      const res = checkRequestToInput(
+        specToCheckRequest({
+          principal: '',
+          method: 'GET',
+          network: false,
+          host: 's0',
+          path: '/a',
+          headers: {},
+          query: '',
+          noise,
+          timeSeconds: 1_780_000_000,
+          ext: {},
+        }),
+      );
       if (!res.ok) throw new Error(res.message);
       return res.input;
     };
@@ -99,9 +130,30 @@ describe('cached decisions equal uncached decisions', () => {
   });
 
   it('a slice that reads the time is not cached', () => {
-    const set = compileBundle({ version: 'v', policies: [{ name: 'a.cedar', text: 'permit (principal, action, resource) when { context.time < datetime("2030-01-01T00:00:00Z") };' }] });
+    const set = compileBundle({
+      version: 'v',
+      policies: [
+        {
+          name: 'a.cedar',
+          text: 'permit (principal, action, resource) when { context.time < datetime("2030-01-01T00:00:00Z") };',
+        },
+      ],
+    });
     const cache = new BoundedTtlCache<EngineResult>(10, 60_000);
-    const res = checkRequestToInput(specToCheckRequest({ principal: '', method: 'GET', network: false, host: 's0', path: '/a', headers: {}, query: '', noise: '', timeSeconds: 1_780_000_000, ext: {} }));
+    const res = checkRequestToInput(
+      specToCheckRequest({
+        principal: '',
+        method: 'GET',
+        network: false,
+        host: 's0',
+        path: '/a',
+        headers: {},
+        query: '',
+        noise: '',
+        timeSeconds: 1_780_000_000,
+        ext: {},
+      }),
+    );
     if (!res.ok) throw new Error(res.message);
     expect(authorizeInput(res.input, set, 'id', { cache }).cache).toBe('uncacheable');
     expect(authorizeInput(res.input, set, 'id', { cache }).cache).toBe('uncacheable');

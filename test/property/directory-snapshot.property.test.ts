@@ -15,7 +15,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { directoryVersion, PolicyDirectoryWatcher } from '../../src/bundle/format/policy-directory.js';
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
-import { CHURN_VERSIONS, renameOverEach, rewriteWithPause, sleep, SymlinkSwapper, versionOf } from '../support/directory-churn.js';
+import {
+  CHURN_VERSIONS,
+  renameOverEach,
+  rewriteWithPause,
+  sleep,
+  SymlinkSwapper,
+  versionOf,
+} from '../support/directory-churn.js';
 
 const SETTLE_MS = 100;
 const POLL_MS = 10;
@@ -31,7 +38,13 @@ const after = fc.integer({ min: 0, max: 200 });
 const pause = fc.integer({ min: 0, max: MAX_WRITER_PAUSE_MS });
 const change: fc.Arbitrary<Change> = fc.oneof(
   fc.record({ kind: fc.constant('swap' as const), to: version, after }),
-  fc.record({ kind: fc.constant('rewrite' as const), to: version, split: fc.integer({ min: 1, max: 1000 }), pause, after }),
+  fc.record({
+    kind: fc.constant('rewrite' as const),
+    to: version,
+    split: fc.integer({ min: 1, max: 1000 }),
+    pause,
+    after,
+  }),
   fc.record({ kind: fc.constant('rename-over' as const), to: version, gap: pause, after }),
 );
 
@@ -96,7 +109,11 @@ describe('policy directory snapshots', () => {
   }, 60_000);
 
   it('atomic directory-symlink swaps alone never mix, even with no settle time (the real path is resolved once per read)', async () => {
-    const swapOnly = fc.record({ kind: fc.constant('swap' as const), to: version, after: fc.integer({ min: 0, max: 30 }) });
+    const swapOnly = fc.record({
+      kind: fc.constant('swap' as const),
+      to: version,
+      after: fc.integer({ min: 0, max: 30 }),
+    });
     await fc.assert(
       fc.asyncProperty(fc.array(swapOnly, { minLength: 10, maxLength: 40 }), (changes) => runChanges(changes, 0)),
       { numRuns: 5 },

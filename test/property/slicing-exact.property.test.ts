@@ -26,7 +26,9 @@ function comparable(r: EngineResult) {
   return {
     decision: r.decision,
     determining: r.determining,
-    errors: [...r.errors].sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : a.message < b.message ? -1 : 1)),
+    errors: [...r.errors].sort((a, b) =>
+      a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : a.message < b.message ? -1 : 1,
+    ),
   };
 }
 
@@ -65,10 +67,14 @@ describe('the server compile (small steps) answers like the one-shot compile', (
         const oneShot = compileBundle(source);
         const { bundle: stepped } = await compileBundleInChunks(source);
         try {
-          expect([...stepped.policySet.policies.values()].map((p) => [p.id, p.order, p.text])).toEqual([...oneShot.policySet.policies.values()].map((p) => [p.id, p.order, p.text]));
+          expect([...stepped.policySet.policies.values()].map((p) => [p.id, p.order, p.text])).toEqual(
+            [...oneShot.policySet.policies.values()].map((p) => [p.id, p.order, p.text]),
+          );
           for (const r of requests) {
             const input = inputOf(r);
-            expect(authorizeInput(input, stepped, 'id').decision).toEqual(authorizeInput(input, oneShot, 'id').decision);
+            expect(authorizeInput(input, stepped, 'id').decision).toEqual(
+              authorizeInput(input, oneShot, 'id').decision,
+            );
           }
         } finally {
           oneShot.policySet.retire();

@@ -20,8 +20,18 @@ const POLICIES: Record<Variant, string> = {
 };
 
 const TESTS: Record<Variant, unknown[]> = {
-  open: [{ name: 'x is open', request: { method: 'GET', path: '/x', host: 'svc' }, decision: 'allow', policies: ['x-open'] }],
-  closed: [{ name: 'x is closed', request: { method: 'GET', path: '/x', host: 'svc' }, decision: 'deny', status: 403, policies: ['x-closed'] }],
+  open: [
+    { name: 'x is open', request: { method: 'GET', path: '/x', host: 'svc' }, decision: 'allow', policies: ['x-open'] },
+  ],
+  closed: [
+    {
+      name: 'x is closed',
+      request: { method: 'GET', path: '/x', host: 'svc' },
+      decision: 'deny',
+      status: 403,
+      policies: ['x-closed'],
+    },
+  ],
 };
 
 export function policyFiles(variant: Variant, extra: Record<string, string> = {}): BundleFileMap {
@@ -39,7 +49,12 @@ export function build(name: string, version: string, variant: Variant): Promise<
 }
 
 /** Build and push; returns the built bundle. */
-export async function publish(store: BundleStore, version: string, variant: Variant, options?: PushOptions): Promise<BuiltBundle> {
+export async function publish(
+  store: BundleStore,
+  version: string,
+  variant: Variant,
+  options?: PushOptions,
+): Promise<BuiltBundle> {
   const built = await build(store.location.bundle, version, variant);
   await pushBundle(store, built.tarball, built.manifest, options);
   return built;

@@ -15,8 +15,12 @@ export async function runCli(argv: string[]): Promise<CliResult> {
   const cmd = found.cmd;
   let stdout = '';
   let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  const out = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
   try {
     const { values, positionals } = parseCommandArgs(cmd, argv.slice(cmd.path.length));
     return { code: await cmd.run(values, positionals), stdout, stderr };
@@ -34,10 +38,18 @@ export async function runAuthz(argv: string[], env: NodeJS.ProcessEnv = {}): Pro
   const { runProgram } = await import('../../src/cli/program.js');
   let stdout = '';
   let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  const out = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi
+    .spyOn(process.stderr, 'write')
+    .mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
   try {
-    const code = await runProgram(argv, { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t), env });
+    const code = await runProgram(argv, {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+      env,
+    });
     return { code, stdout, stderr };
   } finally {
     out.mockRestore();

@@ -15,12 +15,24 @@ import fc from 'fast-check';
 import { builtinActionEntities } from '../../src/cedar/action-hierarchy.js';
 import type { CedarValueJson, EntityJson } from '../../src/cedar/cedar-wasm.js';
 import { EngineResultCache } from '../../src/cache/decision-cache.js';
-import { compilePolicySet, parsePolicies, PolicySetError, schemaViolations, type CompiledPolicySet } from '../../src/cedar/compile.js';
+import {
+  compilePolicySet,
+  parsePolicies,
+  PolicySetError,
+  schemaViolations,
+  type CompiledPolicySet,
+} from '../../src/cedar/compile.js';
 import { decide, type CacheOutcome, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import type { EngineName } from '../../src/cedar/js/engine-choice.js';
 import { atom, STRINGS } from './differential-exprs.js';
-import { validDatetimeText, validDecimalText, validDurationText, validExtnJson, validIpText } from './extension-literals.js';
+import {
+  validDatetimeText,
+  validDecimalText,
+  validDurationText,
+  validExtnJson,
+  validIpText,
+} from './extension-literals.js';
 import { enforcedPolicyTexts, mergeEntityLists, PlainCedar, type PlainAnswer } from './plain-cedar.js';
 
 // ---------------------------------------------------------------- the world
@@ -37,7 +49,10 @@ const docRef = fc.constantFrom(...DOCS).map((id) => ent('Doc', id));
 /** Longs a JSON number carries exactly (i64 bounds themselves are written in policy text). */
 const jsonLong = fc.oneof(
   { weight: 4, arbitrary: fc.integer({ min: -3, max: 5 }) },
-  { weight: 1, arbitrary: fc.constantFrom(Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 3_037_000_500, -4_294_967_296) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 3_037_000_500, -4_294_967_296),
+  },
 );
 
 /** A scalar Cedar value as JSON: bool, Long, string (unicode, escapes), entity ref, extension value. */
@@ -56,18 +71,41 @@ const value: fc.Arbitrary<CedarValueJson> = fc.oneof(
   { weight: 1, arbitrary: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 3 }) },
   { weight: 1, arbitrary: fc.array(fc.constantFrom('t', 'u', 'admin', 'é'), { maxLength: 2 }) },
   { weight: 1, arbitrary: fc.array(scalar, { maxLength: 3 }) },
-  { weight: 1, arbitrary: fc.record({ x: fc.integer({ min: 0, max: 3 }), s: fc.constantFrom(...STRINGS), y: scalar }, { requiredKeys: [] }) },
+  {
+    weight: 1,
+    arbitrary: fc.record(
+      { x: fc.integer({ min: 0, max: 3 }), s: fc.constantFrom(...STRINGS), y: scalar },
+      { requiredKeys: [] },
+    ),
+  },
 ) as fc.Arbitrary<CedarValueJson>;
 
-const attrs = (names: string[]) => fc.dictionary(fc.constantFrom(...names), value, { maxKeys: 4 }) as fc.Arbitrary<Record<string, CedarValueJson>>;
-const tags = fc.option(fc.dictionary(fc.constantFrom('k0', 'k1', 'k2'), value, { maxKeys: 2 }) as fc.Arbitrary<Record<string, CedarValueJson>>, { nil: undefined });
+const attrs = (names: string[]) =>
+  fc.dictionary(fc.constantFrom(...names), value, { maxKeys: 4 }) as fc.Arbitrary<Record<string, CedarValueJson>>;
+const tags = fc.option(
+  fc.dictionary(fc.constantFrom('k0', 'k1', 'k2'), value, { maxKeys: 2 }) as fc.Arbitrary<
+    Record<string, CedarValueJson>
+  >,
+  { nil: undefined },
+);
 const ATTR_NAMES = ['level', 'name', 'owner', 'rec', 'ip', 'd', 'lockdown', 'flag', 'when', 'roles', 'tags', 'é'];
 
 const parentsFrom = (type: string, pool: string[]) => fc.subarray(pool).map((ids) => ids.map((id) => ({ type, id })));
 
-function entity(type: string, id: string, parents: fc.Arbitrary<{ type: string; id: string }[]>): fc.Arbitrary<EntityJson | null> {
+function entity(
+  type: string,
+  id: string,
+  parents: fc.Arbitrary<{ type: string; id: string }[]>,
+): fc.Arbitrary<EntityJson | null> {
   return fc.option(fc.record({ attrs: attrs(ATTR_NAMES), parents, tags }), { freq: 4, nil: null }).map((r) =>
-    r === null ? null : ({ uid: { type, id }, attrs: r.attrs, parents: r.parents, ...(r.tags ? { tags: r.tags } : {}) } as EntityJson),
+    r === null
+      ? null
+      : ({
+          uid: { type, id },
+          attrs: r.attrs,
+          parents: r.parents,
+          ...(r.tags ? { tags: r.tags } : {}),
+        } as EntityJson),
   );
 }
 
@@ -157,9 +195,14 @@ export const policyText = fc
     return `${p.effect} (${p.principal}, ${p.action}, ${p.resource})${body};`;
   });
 
-const policyFiles = fc.array(fc.array(policyText, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 3 }).map((files) =>
-  files.map((ps, i) => ({ name: `f${i}.cedar`, text: ps.map((t, n) => (n % 3 === 1 ? `@id("p${i}-${n}") ${t}` : t)).join('\n') })),
-);
+const policyFiles = fc
+  .array(fc.array(policyText, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 3 })
+  .map((files) =>
+    files.map((ps, i) => ({
+      name: `f${i}.cedar`,
+      text: ps.map((t, n) => (n % 3 === 1 ? `@id("p${i}-${n}") ${t}` : t)).join('\n'),
+    })),
+  );
 
 // ---------------------------------------------------------------- schemas
 
@@ -214,8 +257,17 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
         fc.record({
           parents: parentsFrom('Folder', FOLDERS),
           owner: fc.option(fc.tuple(fc.constantFrom(...USERS), fc.boolean()), { nil: undefined }),
-          ip: fc.option(fc.tuple(fc.oneof(fc.constantFrom('10.0.0.1', '127.0.0.1', '::1'), validIpText()), fc.boolean()), { nil: undefined }),
-          d: fc.option(fc.oneof(fc.constantFrom('1.5', '3.0', '922337203685477.5807', '-922337203685477.5808'), validDecimalText()), { nil: undefined }),
+          ip: fc.option(
+            fc.tuple(fc.oneof(fc.constantFrom('10.0.0.1', '127.0.0.1', '::1'), validIpText()), fc.boolean()),
+            { nil: undefined },
+          ),
+          d: fc.option(
+            fc.oneof(
+              fc.constantFrom('1.5', '3.0', '922337203685477.5807', '-922337203685477.5808'),
+              validDecimalText(),
+            ),
+            { nil: undefined },
+          ),
           rec: fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }),
           when: fc.option(validDatetimeText(), { nil: undefined }),
           name: fc.option(fc.constantFrom(...STRINGS), { nil: undefined }),
@@ -227,13 +279,19 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
   })
   .map((w) => {
     const out: EntityJson[] = [];
-    const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Record<string, CedarValueJson>;
+    const defined = <T extends Record<string, unknown>>(o: T) =>
+      Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Record<string, CedarValueJson>;
     GROUPS.forEach((g, i) => {
       out.push({ uid: { type: 'Group', id: g }, attrs: {}, parents: w.groups[i] });
     });
     USERS.forEach((u, i) => {
       const x = w.users[i];
-      const attrs = defined({ level: x.level, name: x.name, owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined, roles: x.roles });
+      const attrs = defined({
+        level: x.level,
+        name: x.name,
+        owner: x.owner ? refAs('User', x.owner[0], x.owner[1]) : undefined,
+        roles: x.roles,
+      });
       out.push({ uid: { type: 'User', id: u }, attrs, parents: x.parents, tags: x.tags } as EntityJson);
     });
     FOLDERS.forEach((f, i) => {
@@ -251,7 +309,11 @@ const schemaEntities: fc.Arbitrary<EntityJson[]> = fc
       });
       out.push({ uid: { type: 'Doc', id: d }, attrs, parents: x.parents, tags: x.tags } as EntityJson);
     });
-    out.push({ uid: { type: 'Flags', id: 'global' }, attrs: w.lockdown === undefined ? {} : { lockdown: w.lockdown }, parents: [] });
+    out.push({
+      uid: { type: 'Flags', id: 'global' },
+      attrs: w.lockdown === undefined ? {} : { lockdown: w.lockdown },
+      parents: [],
+    });
     return out;
   });
 
@@ -283,10 +345,22 @@ const context = (schema: boolean) =>
         u: fc.constantFrom(...STRINGS),
         ky: fc.constantFrom(...STRINGS),
         flag: fc.boolean(),
-        ip: fc.tuple(fc.oneof(fc.constantFrom('10.1.2.3', '192.168.0.1', '::1', '2001:db8::1', 'ff02::1', '10.0.0.0/8'), validIpText()), fc.boolean()),
+        ip: fc.tuple(
+          fc.oneof(
+            fc.constantFrom('10.1.2.3', '192.168.0.1', '::1', '2001:db8::1', 'ff02::1', '10.0.0.0/8'),
+            validIpText(),
+          ),
+          fc.boolean(),
+        ),
         ips: fc.array(fc.oneof(fc.constantFrom('10.1.2.3', '10.1.2.3/32', '::1'), validIpText()), { maxLength: 3 }),
-        d: fc.oneof(fc.constantFrom('1.5', '922337203685477.5807', '-922337203685477.5808', '-0.0001'), validDecimalText()),
-        dur: fc.oneof(fc.constantFrom('1h', '-1d2h', '0ms', '9223372036854775807ms', '-9223372036854775808ms'), validDurationText()),
+        d: fc.oneof(
+          fc.constantFrom('1.5', '922337203685477.5807', '-922337203685477.5808', '-0.0001'),
+          validDecimalText(),
+        ),
+        dur: fc.oneof(
+          fc.constantFrom('1h', '-1d2h', '0ms', '9223372036854775807ms', '-9223372036854775808ms'),
+          validDurationText(),
+        ),
         when: datetimeValue,
         rec: fc.record({ x: fc.integer({ min: 0, max: 2 }), s: fc.constantFrom(...STRINGS) }, { requiredKeys: ['x'] }),
         n: fc.record({ when: datetimeValue, ip: fc.oneof(fc.constantFrom('10.1.2.3', '::1'), validIpText()) }),
@@ -301,7 +375,11 @@ const context = (schema: boolean) =>
       { requiredKeys: [] },
     )
     // A handful of fields per request: Cedar reads the whole context on every call, and the policies read a few.
-    .chain((c) => fc.subarray(Object.keys(c), { maxLength: 6 }).map((keep) => Object.fromEntries(keep.map((k) => [k, c[k as keyof typeof c]])) as typeof c))
+    .chain((c) =>
+      fc
+        .subarray(Object.keys(c), { maxLength: 6 })
+        .map((keep) => Object.fromEntries(keep.map((k) => [k, c[k as keyof typeof c]])) as typeof c),
+    )
     .map((c) => {
       const out: Record<string, CedarValueJson> = {};
       const extn = (fn: string, arg: string) => ({ __extn: { fn, arg } }) as CedarValueJson;
@@ -329,21 +407,37 @@ const context = (schema: boolean) =>
 
 /** Entities a request brings: the principal with more data, a group with new parents, an entity only the context names. */
 const requestEntities = (schema: boolean): fc.Arbitrary<EntityJson[]> =>
-  fc
-    .subarray([0, 1, 2])
-    .chain((which) =>
-      fc.tuple(
-        ...which.map((w) => {
-          if (w === 0) {
-            return fc.record({ level: fc.integer({ min: 0, max: 3 }), parents: parentsFrom('Group', GROUPS), tag: fc.boolean() }).map(
-              (x) => ({ uid: { type: 'User', id: '@principal' }, attrs: { level: x.level }, parents: x.parents, tags: { k0: x.tag } }) as EntityJson,
+  fc.subarray([0, 1, 2]).chain((which) =>
+    fc.tuple(
+      ...which.map((w) => {
+        if (w === 0) {
+          return fc
+            .record({ level: fc.integer({ min: 0, max: 3 }), parents: parentsFrom('Group', GROUPS), tag: fc.boolean() })
+            .map(
+              (x) =>
+                ({
+                  uid: { type: 'User', id: '@principal' },
+                  attrs: { level: x.level },
+                  parents: x.parents,
+                  tags: { k0: x.tag },
+                }) as EntityJson,
             );
-          }
-          if (w === 1) return parentsFrom('Group', ['g3']).map((parents) => ({ uid: { type: 'Group', id: 'g0' }, attrs: {}, parents }) as EntityJson);
-          return fc.integer({ min: 0, max: 3 }).map((level) => ({ uid: { type: 'User', id: 'u7' }, attrs: schema ? { level } : { level, name: 'a' }, parents: [{ type: 'Group', id: 'g1' }] }) as EntityJson);
-        }),
-      ),
-    );
+        }
+        if (w === 1)
+          return parentsFrom('Group', ['g3']).map(
+            (parents) => ({ uid: { type: 'Group', id: 'g0' }, attrs: {}, parents }) as EntityJson,
+          );
+        return fc.integer({ min: 0, max: 3 }).map(
+          (level) =>
+            ({
+              uid: { type: 'User', id: 'u7' },
+              attrs: schema ? { level } : { level, name: 'a' },
+              parents: [{ type: 'Group', id: 'g1' }],
+            }) as EntityJson,
+        );
+      }),
+    ),
+  );
 
 export interface RequestCase extends EngineRequest {
   entities: EntityJson[];
@@ -355,10 +449,29 @@ const request = (schema: boolean): fc.Arbitrary<RequestCase> =>
       principal: fc.constantFrom(...USERS, 'u9'),
       action: fc.constantFrom(
         ...(schema
-          ? [{ type: 'Action', id: 'view' }, { type: 'Action', id: 'edit' }, { type: 'Action', id: 'GET' }, { type: 'Shop::Action', id: 'buy' }]
-          : [{ type: 'Action', id: 'view' }, { type: 'Action', id: 'edit' }, { type: 'Action', id: 'GET' }, { type: 'Action', id: 'POST' }, { type: 'Shop::Action', id: 'buy' }]),
+          ? [
+              { type: 'Action', id: 'view' },
+              { type: 'Action', id: 'edit' },
+              { type: 'Action', id: 'GET' },
+              { type: 'Shop::Action', id: 'buy' },
+            ]
+          : [
+              { type: 'Action', id: 'view' },
+              { type: 'Action', id: 'edit' },
+              { type: 'Action', id: 'GET' },
+              { type: 'Action', id: 'POST' },
+              { type: 'Shop::Action', id: 'buy' },
+            ]),
       ),
-      resource: fc.constantFrom({ type: 'Doc', id: 'd0' }, { type: 'Doc', id: 'd1' }, { type: 'Doc', id: 'd2' }, { type: 'Folder', id: 'f1' }, { type: 'Public', id: 'x' }, { type: 'Secret', id: 'x' }, { type: 'Shop::Item', id: 'i0' }),
+      resource: fc.constantFrom(
+        { type: 'Doc', id: 'd0' },
+        { type: 'Doc', id: 'd1' },
+        { type: 'Doc', id: 'd2' },
+        { type: 'Folder', id: 'f1' },
+        { type: 'Public', id: 'x' },
+        { type: 'Secret', id: 'x' },
+        { type: 'Shop::Item', id: 'i0' },
+      ),
       context: context(schema),
       entities: requestEntities(schema),
     })
@@ -367,7 +480,9 @@ const request = (schema: boolean): fc.Arbitrary<RequestCase> =>
       action: r.action,
       resource: r.resource,
       context: r.context,
-      entities: r.entities.map((e) => (uidId(e) === '@principal' ? { ...e, uid: { type: 'User', id: r.principal } } : e)),
+      entities: r.entities.map((e) =>
+        uidId(e) === '@principal' ? { ...e, uid: { type: 'User', id: r.principal } } : e,
+      ),
     }));
 
 function uidId(e: EntityJson): string {
@@ -390,16 +505,42 @@ export interface Scenario {
 export function scenario(requestsPerScenario: number): fc.Arbitrary<Scenario> {
   const withRequests = (schema: boolean) =>
     fc.array(request(schema), { minLength: requestsPerScenario, maxLength: requestsPerScenario }).chain((requests) =>
-      fc.shuffledSubarray(
-        requests.map((_, i) => i),
-        { minLength: requests.length, maxLength: requests.length },
-      ).map((shuffle) => ({ requests, shuffle })),
+      fc
+        .shuffledSubarray(
+          requests.map((_, i) => i),
+          { minLength: requests.length, maxLength: requests.length },
+        )
+        .map((shuffle) => ({ requests, shuffle })),
     );
-  const plain = fc.record({ files: policyFiles, entities: worldEntities, base: fc.constantFrom<EntityBase>('bundle', 'envoy'), rq: withRequests(false) });
+  const plain = fc.record({
+    files: policyFiles,
+    entities: worldEntities,
+    base: fc.constantFrom<EntityBase>('bundle', 'envoy'),
+    rq: withRequests(false),
+  });
   const typed = fc.record({ files: policyFiles, entities: schemaEntities, rq: withRequests(true) });
   return fc.oneof(
-    { weight: 3, arbitrary: plain.map((s) => ({ files: s.files, entities: s.entities, base: s.base, requests: s.rq.requests, shuffle: s.rq.shuffle })) },
-    { weight: 1, arbitrary: typed.map((s) => ({ files: s.files, entities: s.entities, schema: SCHEMA, base: 'bundle' as EntityBase, requests: s.rq.requests, shuffle: s.rq.shuffle })) },
+    {
+      weight: 3,
+      arbitrary: plain.map((s) => ({
+        files: s.files,
+        entities: s.entities,
+        base: s.base,
+        requests: s.rq.requests,
+        shuffle: s.rq.shuffle,
+      })),
+    },
+    {
+      weight: 1,
+      arbitrary: typed.map((s) => ({
+        files: s.files,
+        entities: s.entities,
+        schema: SCHEMA,
+        base: 'bundle' as EntityBase,
+        requests: s.rq.requests,
+        shuffle: s.rq.shuffle,
+      })),
+    },
   );
 }
 
@@ -421,10 +562,21 @@ interface Comparable {
   cache?: CacheOutcome;
 }
 
-function ours(set: CompiledPolicySet, req: RequestCase, base: EntityBase, cache?: EngineResultCache<EngineResult>): Comparable {
+function ours(
+  set: CompiledPolicySet,
+  req: RequestCase,
+  base: EntityBase,
+  cache?: EngineResultCache<EngineResult>,
+): Comparable {
   try {
     const { result, cache: outcome } = decide(set, req, { base, cache });
-    return { decision: result.decision, determining: [...result.determining], erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(), failed: false, cache: outcome };
+    return {
+      decision: result.decision,
+      determining: [...result.determining],
+      erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(),
+      failed: false,
+      cache: outcome,
+    };
   } catch {
     return { decision: 'deny', determining: [], erroring: [], failed: true };
   }
@@ -432,7 +584,11 @@ function ours(set: CompiledPolicySet, req: RequestCase, base: EntityBase, cache?
 
 function same(a: Comparable, p: PlainAnswer): boolean {
   if (p.failure !== undefined || a.failed) return a.failed && p.failure !== undefined;
-  return a.decision === p.decision && a.determining.join('\n') === p.determining.join('\n') && a.erroring.join('\n') === p.erroring.join('\n');
+  return (
+    a.decision === p.decision &&
+    a.determining.join('\n') === p.determining.join('\n') &&
+    a.erroring.join('\n') === p.erroring.join('\n')
+  );
 }
 
 /** Compile with the policies the schema refuses left out (random conditions often do not type-check). */
@@ -444,8 +600,13 @@ export function compileScenario(s: Scenario, engine: EngineName = 'js'): Compile
       const bad = new Set(schemaViolations(s.schema, parsed).map((v) => v.policyId));
       // Kept policies keep their ids (`<file>#<n>` would renumber once others are left out).
       files = files.map((f) => {
-        const kept = parsed.filter((p) => p.file === f.name && !bad.has(p.id)).map((p) => (p.annotations.id ? p.text : `@id(${JSON.stringify(p.id)}) ${p.text}`));
-        return { name: f.name, text: kept.length > 0 ? kept.join('\n') : 'forbid (principal, action, resource) when { false };' };
+        const kept = parsed
+          .filter((p) => p.file === f.name && !bad.has(p.id))
+          .map((p) => (p.annotations.id ? p.text : `@id(${JSON.stringify(p.id)}) ${p.text}`));
+        return {
+          name: f.name,
+          text: kept.length > 0 ? kept.join('\n') : 'forbid (principal, action, resource) when { false };',
+        };
       });
     }
     return compilePolicySet({ version: 'gen', policies: files, entities: s.entities, schema: s.schema }, { engine });
@@ -505,7 +666,8 @@ function runWith(s: Scenario, set: CompiledPolicySet, engine: EngineName, expect
       check(i, 'cached (first)', ours(set, r, s.base, cache));
       const repeat = ours(set, r, s.base, cache);
       check(i, 'cached (repeat)', repeat);
-      if (repeat.cache === 'hit' && !repeat.failed && set.slices.sliceFor(r.action, r.resource).split) differentialStats.splitSliceHits++;
+      if (repeat.cache === 'hit' && !repeat.failed && set.slices.sliceFor(r.action, r.resource).split)
+        differentialStats.splitSliceHits++;
     });
     const shared = new EngineResultCache<EngineResult>(1000, 60_000);
     for (const i of s.shuffle) check(i, 'shared cache, shuffled stream', ours(set, s.requests[i], s.base, shared));
@@ -516,5 +678,15 @@ function runWith(s: Scenario, set: CompiledPolicySet, engine: EngineName, expect
 }
 
 export function describeScenario(s: Scenario, d: Disagreement[]): string {
-  return JSON.stringify({ files: s.files, entities: s.entities, schema: s.schema !== undefined, base: s.base, disagreements: d.slice(0, 3) }, null, 1);
+  return JSON.stringify(
+    {
+      files: s.files,
+      entities: s.entities,
+      schema: s.schema !== undefined,
+      base: s.base,
+      disagreements: d.slice(0, 3),
+    },
+    null,
+    1,
+  );
 }

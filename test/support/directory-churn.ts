@@ -21,8 +21,14 @@ const FORBID_PROBE = '@id("forbid-probe")\nforbid (principal, action, resource) 
 
 /** version 1 keeps the forbid in a.cedar, version 2 in b.cedar. */
 export const CHURN_VERSIONS: ReadonlyArray<Readonly<Record<string, string>>> = [
-  { 'a.cedar': PERMIT_ALL + FORBID_PROBE, 'b.cedar': '@id("v1")\npermit (principal, action, resource) when { context.path == "/v1" };\n' },
-  { 'a.cedar': PERMIT_ALL, 'b.cedar': FORBID_PROBE + '@id("v2")\npermit (principal, action, resource) when { context.path == "/v2" };\n' },
+  {
+    'a.cedar': PERMIT_ALL + FORBID_PROBE,
+    'b.cedar': '@id("v1")\npermit (principal, action, resource) when { context.path == "/v1" };\n',
+  },
+  {
+    'a.cedar': PERMIT_ALL,
+    'b.cedar': FORBID_PROBE + '@id("v2")\npermit (principal, action, resource) when { context.path == "/v2" };\n',
+  },
 ];
 
 /** The half of version 1's a.cedar a paused writer leaves behind: it allows /probe. */
@@ -111,7 +117,11 @@ export async function rewriteWithPause(file: string, first: string, rest: string
 }
 
 /** Rename each file's new text over it, one after the other, `gapMs` apart (a script updating several files). */
-export async function renameOverEach(dir: string, files: Readonly<Record<string, string>>, gapMs: number): Promise<void> {
+export async function renameOverEach(
+  dir: string,
+  files: Readonly<Record<string, string>>,
+  gapMs: number,
+): Promise<void> {
   const names = Object.keys(files);
   for (const name of names) writeFileSync(path.join(dir, `.${name}.tmp`), files[name]);
   for (let i = 0; i < names.length; i++) {

@@ -21,10 +21,24 @@ export interface Expr {
 export type Outcome = true | false | 'error';
 
 const METHODS = new Set([
-  'isIpv4', 'isIpv6', 'isLoopback', 'isMulticast', 'isInRange',
-  'lessThan', 'lessThanOrEqual', 'greaterThan', 'greaterThanOrEqual',
-  'offset', 'durationSince', 'toDate', 'toTime',
-  'toMilliseconds', 'toSeconds', 'toMinutes', 'toHours', 'toDays',
+  'isIpv4',
+  'isIpv6',
+  'isLoopback',
+  'isMulticast',
+  'isInRange',
+  'lessThan',
+  'lessThanOrEqual',
+  'greaterThan',
+  'greaterThanOrEqual',
+  'offset',
+  'durationSince',
+  'toDate',
+  'toTime',
+  'toMilliseconds',
+  'toSeconds',
+  'toMinutes',
+  'toHours',
+  'toDays',
 ]);
 
 /** A Cedar string literal (escaped as Cedar reads it). */
@@ -55,7 +69,10 @@ export function call(fn: string, ...args: Expr[]): Expr {
   const f = EXTENSION_FUNCTIONS.get(fn);
   if (!f) throw new Error(`no extension function ${fn}`);
   const text = METHODS.has(fn)
-    ? `${args[0].text}.${fn}(${args.slice(1).map((a) => a.text).join(', ')})`
+    ? `${args[0].text}.${fn}(${args
+        .slice(1)
+        .map((a) => a.text)
+        .join(', ')})`
     : `${fn}(${args.map((a) => a.text).join(', ')})`;
   return { text, run: () => f(args.map((a) => a.run())) };
 }
@@ -111,7 +128,9 @@ function outcomesOneByOne(texts: readonly string[]): Outcome[] {
 export function cedarOutcomes(texts: readonly string[], batch = true): Outcome[] {
   const ids = texts.map((_, i) => `p${i}`);
   const staticPolicies: Record<string, string> = {};
-  texts.forEach((t, i) => (staticPolicies[ids[i]] = `permit(principal, action, resource) when { ${t} };`));
+  texts.forEach((t, i) => {
+    staticPolicies[ids[i]] = `permit(principal, action, resource) when { ${t} };`;
+  });
   const answer = cedar.isAuthorized({
     principal: { type: 'U', id: 'u' },
     action: { type: 'A', id: 'a' },

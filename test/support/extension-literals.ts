@@ -69,7 +69,9 @@ function nearby(valid: fc.Arbitrary<string>, alphabet: string): fc.Arbitrary<str
 const octet = fc.oneof(fc.integer({ min: 0, max: 255 }), fc.constantFrom(0, 1, 127, 224, 239, 255));
 const v4 = fc.tuple(octet, octet, octet, octet).map((o) => o.join('.'));
 const v4Odd = fc.oneof(
-  fc.tuple(v4, fc.constantFrom('256', '010', '00', '1000', '-1', '0x1', ' 1')).map(([a, bad]) => a.replace(/[0-9]+$/, bad)),
+  fc
+    .tuple(v4, fc.constantFrom('256', '010', '00', '1000', '-1', '0x1', ' 1'))
+    .map(([a, bad]) => a.replace(/[0-9]+$/, bad)),
   fc.tuple(octet, octet, octet).map((o) => o.join('.')),
   v4.map((a) => `${a}.1`),
 );
@@ -87,7 +89,17 @@ const v6 = fc
     const [a, b] = [Math.min(cut[0], cut[1]), Math.max(cut[0], cut[1])];
     return `${g.slice(0, a).join(':')}::${g.slice(b).join(':')}`;
   });
-const v6Edge = fc.constantFrom('::', '::1', 'ff00::', 'ff02::1', '2001:db8::', '::ffff:7f00:1', 'fe80::1', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8');
+const v6Edge = fc.constantFrom(
+  '::',
+  '::1',
+  'ff00::',
+  'ff02::1',
+  '2001:db8::',
+  '::ffff:7f00:1',
+  'fe80::1',
+  '1:2:3:4:5:6:7::',
+  '::2:3:4:5:6:7:8',
+);
 const v6Odd = fc.oneof(
   v4.map((a) => `::ffff:${a}`),
   v4.map((a) => `::${a}`),
@@ -137,7 +149,12 @@ function decimalTextAny(): fc.Arbitrary<string> {
     { weight: 1, arbitrary: fc.constantFrom('', '00000', '12345', '5807', '5808', '5809') },
   );
   const built = fc
-    .tuple(oneIn(8, fc.constantFrom('', '-'), fc.constant('+')), whole, oneIn(12, fc.constant('.'), fc.constantFrom('', ',')), frac)
+    .tuple(
+      oneIn(8, fc.constantFrom('', '-'), fc.constant('+')),
+      whole,
+      oneIn(12, fc.constant('.'), fc.constantFrom('', ',')),
+      frac,
+    )
     .map(([s, w, dot, f]) => `${s}${w}${dot}${f}`);
   const edges = fc.constantFrom(
     '922337203685477.5807',
@@ -160,12 +177,19 @@ export function datetimeText(): fc.Arbitrary<string> {
 }
 
 function datetimeTextAny(): fc.Arbitrary<string> {
-  const year = fc.oneof(fc.integer({ min: 0, max: 9999 }), fc.constantFrom(0, 1900, 1969, 1970, 2000, 2023, 2024, 2100, 9999));
+  const year = fc.oneof(
+    fc.integer({ min: 0, max: 9999 }),
+    fc.constantFrom(0, 1900, 1969, 1970, 2000, 2023, 2024, 2100, 9999),
+  );
   const month = oneIn(12, fc.integer({ min: 1, max: 12 }), fc.constantFrom(0, 13));
   const day = oneIn(6, fc.integer({ min: 1, max: 28 }), fc.constantFrom(0, 29, 29, 30, 31, 32));
   const date = fc.tuple(year, month, day).map(([y, m, d]) => `${pad(y, 4)}-${pad(m, 2)}-${pad(d, 2)}`);
   const clock = fc
-    .tuple(oneIn(12, fc.integer({ min: 0, max: 23 }), fc.constant(24)), oneIn(12, fc.integer({ min: 0, max: 59 }), fc.constant(60)), oneIn(12, fc.integer({ min: 0, max: 59 }), fc.constant(60)))
+    .tuple(
+      oneIn(12, fc.integer({ min: 0, max: 23 }), fc.constant(24)),
+      oneIn(12, fc.integer({ min: 0, max: 59 }), fc.constant(60)),
+      oneIn(12, fc.integer({ min: 0, max: 59 }), fc.constant(60)),
+    )
     .map(([h, m, s]) => `${pad(h, 2)}:${pad(m, 2)}:${pad(s, 2)}`);
   const millis = fc.oneof(
     { weight: 3, arbitrary: fc.constant('') },
@@ -177,7 +201,11 @@ function datetimeTextAny(): fc.Arbitrary<string> {
     {
       weight: 4,
       arbitrary: fc
-        .tuple(fc.constantFrom('+', '-'), oneIn(12, fc.integer({ min: 0, max: 23 }), fc.constant(24)), oneIn(12, fc.integer({ min: 0, max: 59 }), fc.constant(60)))
+        .tuple(
+          fc.constantFrom('+', '-'),
+          oneIn(12, fc.integer({ min: 0, max: 23 }), fc.constant(24)),
+          oneIn(12, fc.integer({ min: 0, max: 59 }), fc.constant(60)),
+        )
         .map(([s, h, m]) => `${s}${pad(h, 2)}${pad(m, 2)}`),
     },
     { weight: 1, arbitrary: fc.constantFrom('+2359', '-2359', '+2359', '-2359', '', 'z', '+01:00', '+01') },
@@ -196,13 +224,40 @@ function durationTextAny(): fc.Arbitrary<string> {
   const amount = fc.oneof(
     { weight: 5, arbitrary: fc.integer({ min: 0, max: 1000 }).map(String) },
     { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 2n ** 63n }).map(String) },
-    { weight: 1, arbitrary: fc.constantFrom('9223372036854775807', '9223372036854775808', '106751991167', '106751991168', '00', '01') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom(
+        '9223372036854775807',
+        '9223372036854775808',
+        '106751991167',
+        '106751991168',
+        '00',
+        '01',
+      ),
+    },
   );
   const units = ['d', 'h', 'm', 's', 'ms'];
   const inOrder = fc
-    .tuple(oneIn(10, fc.constantFrom('', '-'), fc.constant('+')), fc.subarray(units, { minLength: 1 }), fc.array(amount, { minLength: 5, maxLength: 5 }))
+    .tuple(
+      oneIn(10, fc.constantFrom('', '-'), fc.constant('+')),
+      fc.subarray(units, { minLength: 1 }),
+      fc.array(amount, { minLength: 5, maxLength: 5 }),
+    )
     .map(([sign, us, ns]) => sign + us.map((u, i) => `${ns[i]}${u}`).join(''));
-  const odd = fc.constantFrom('', '-', '1', '1h1d', '1ms1s', '1d-2h', '1D', '1.5d', '1w', '-9223372036854775808ms', '9223372036854775s807ms', '-9223372036854775s808ms');
+  const odd = fc.constantFrom(
+    '',
+    '-',
+    '1',
+    '1h1d',
+    '1ms1s',
+    '1d-2h',
+    '1D',
+    '1.5d',
+    '1w',
+    '-9223372036854775808ms',
+    '9223372036854775s807ms',
+    '-9223372036854775s808ms',
+  );
   return nearby(fc.oneof({ weight: 6, arbitrary: inOrder }, { weight: 1, arbitrary: odd }), '0123456789dhms-+ ');
 }
 
@@ -241,25 +296,82 @@ export function extensionCondition(): fc.Arbitrary<Expr> {
   const same = <T>(a: fc.Arbitrary<T>) => a.map((x) => [x, x] as const);
   const w = (weight: number, arbitrary: fc.Arbitrary<Expr>) => ({ weight, arbitrary });
   return fc.oneof(
-    w(4, fc.tuple(fc.constantFrom('isIpv4', 'isIpv6', 'isLoopback', 'isMulticast'), ipE).map(([m, a]) => call(m, a))),
-    w(4, fc.tuple(ipE, ipE).map(([a, b]) => call('isInRange', a, b))),
-    w(4, fc.tuple(ipE, ipE).map(([a, b]) => eq(a, b))),
-    w(4, same(ipText()).map(([a, b]) => eq(ip(a), ip(b.toUpperCase())))),
-    w(4, fc.tuple(fc.constantFrom('lessThan', 'lessThanOrEqual', 'greaterThan', 'greaterThanOrEqual'), decE, decE).map(([m, a, b]) => call(m, a, b))),
-    w(4, fc.tuple(decE, decE).map(([a, b]) => eq(a, b))),
-    w(4, fc.tuple(datetimeExpr(), datetimeExpr()).map(([a, b]) => eq(a, b))),
-    w(4, fc.tuple(cmpOp, datetimeExpr(), datetimeExpr()).map(([op, a, b]) => cmp(op, a, b))),
-    w(4, fc.tuple(cmpOp, durationExpr(), durationExpr()).map(([op, a, b]) => cmp(op, a, b))),
-    w(4, fc.tuple(durationExpr(), durationExpr()).map(([a, b]) => eq(a, b))),
-    w(4, fc
-      .tuple(fc.constantFrom('toMilliseconds', 'toSeconds', 'toMinutes', 'toHours', 'toDays'), durationExpr(), cmpOp, anyLong)
-      .map(([m, d, op, n]) => cmp(op, call(m, d), long(n)))),
+    w(
+      4,
+      fc.tuple(fc.constantFrom('isIpv4', 'isIpv6', 'isLoopback', 'isMulticast'), ipE).map(([m, a]) => call(m, a)),
+    ),
+    w(
+      4,
+      fc.tuple(ipE, ipE).map(([a, b]) => call('isInRange', a, b)),
+    ),
+    w(
+      4,
+      fc.tuple(ipE, ipE).map(([a, b]) => eq(a, b)),
+    ),
+    w(
+      4,
+      same(ipText()).map(([a, b]) => eq(ip(a), ip(b.toUpperCase()))),
+    ),
+    w(
+      4,
+      fc
+        .tuple(fc.constantFrom('lessThan', 'lessThanOrEqual', 'greaterThan', 'greaterThanOrEqual'), decE, decE)
+        .map(([m, a, b]) => call(m, a, b)),
+    ),
+    w(
+      4,
+      fc.tuple(decE, decE).map(([a, b]) => eq(a, b)),
+    ),
+    w(
+      4,
+      fc.tuple(datetimeExpr(), datetimeExpr()).map(([a, b]) => eq(a, b)),
+    ),
+    w(
+      4,
+      fc.tuple(cmpOp, datetimeExpr(), datetimeExpr()).map(([op, a, b]) => cmp(op, a, b)),
+    ),
+    w(
+      4,
+      fc.tuple(cmpOp, durationExpr(), durationExpr()).map(([op, a, b]) => cmp(op, a, b)),
+    ),
+    w(
+      4,
+      fc.tuple(durationExpr(), durationExpr()).map(([a, b]) => eq(a, b)),
+    ),
+    w(
+      4,
+      fc
+        .tuple(
+          fc.constantFrom('toMilliseconds', 'toSeconds', 'toMinutes', 'toHours', 'toDays'),
+          durationExpr(),
+          cmpOp,
+          anyLong,
+        )
+        .map(([m, d, op, n]) => cmp(op, call(m, d), long(n))),
+    ),
     // Cedar's type errors: ordering ipaddr/decimal, mixing kinds, a method on the wrong type, a string for a value.
-    w(1, fc.tuple(cmpOp, fc.oneof(ipE, decE), fc.oneof(ipE, decE)).map(([op, a, b]) => cmp(op, a, b))),
-    w(1, fc.tuple(cmpOp, datetimeExpr(), durationExpr()).map(([op, a, b]) => cmp(op, a, b))),
-    w(2, fc.tuple(fc.oneof(ipE, decE, datetimeExpr(), durationExpr()), fc.oneof(ipE, decE, datetimeExpr(), durationExpr())).map(([a, b]) => eq(a, b))),
-    w(1, fc.tuple(fc.constantFrom('isIpv4', 'toDate', 'isInRange'), fc.oneof(decE, durationExpr(), datetimeExpr(), ipText().map(str))).map(([m, a]) =>
-      m === 'isInRange' ? call(m, ip('10.0.0.1'), a) : call(m, a),
-    )),
+    w(
+      1,
+      fc.tuple(cmpOp, fc.oneof(ipE, decE), fc.oneof(ipE, decE)).map(([op, a, b]) => cmp(op, a, b)),
+    ),
+    w(
+      1,
+      fc.tuple(cmpOp, datetimeExpr(), durationExpr()).map(([op, a, b]) => cmp(op, a, b)),
+    ),
+    w(
+      2,
+      fc
+        .tuple(fc.oneof(ipE, decE, datetimeExpr(), durationExpr()), fc.oneof(ipE, decE, datetimeExpr(), durationExpr()))
+        .map(([a, b]) => eq(a, b)),
+    ),
+    w(
+      1,
+      fc
+        .tuple(
+          fc.constantFrom('isIpv4', 'toDate', 'isInRange'),
+          fc.oneof(decE, durationExpr(), datetimeExpr(), ipText().map(str)),
+        )
+        .map(([m, a]) => (m === 'isInRange' ? call(m, ip('10.0.0.1'), a) : call(m, a))),
+    ),
   );
 }

@@ -19,9 +19,24 @@ export const WORLD_ENTITIES = [
   { uid: { type: 'Group', id: 'sg0' }, attrs: {}, parents: [] },
   { uid: { type: 'Workload', id: WORKLOADS[0] }, attrs: { team: 'a' }, parents: [{ type: 'Group', id: 'g0' }] },
   { uid: { type: 'Workload', id: WORKLOADS[1] }, attrs: {}, parents: [{ type: 'Group', id: 'g1' }] },
-  { uid: { type: 'Workload', id: WORKLOADS[2] }, attrs: { team: 'b' }, parents: [{ type: 'Group', id: 'g0' }, { type: 'Group', id: 'g1' }] },
-  { uid: { type: 'Service', id: 's0' }, attrs: { tier: 'edge', maintenance: false }, parents: [{ type: 'Group', id: 'sg0' }] },
-  { uid: { type: 'Service', id: 's1' }, attrs: { tier: 'core', maintenance: true }, parents: [{ type: 'Group', id: 'sg0' }] },
+  {
+    uid: { type: 'Workload', id: WORKLOADS[2] },
+    attrs: { team: 'b' },
+    parents: [
+      { type: 'Group', id: 'g0' },
+      { type: 'Group', id: 'g1' },
+    ],
+  },
+  {
+    uid: { type: 'Service', id: 's0' },
+    attrs: { tier: 'edge', maintenance: false },
+    parents: [{ type: 'Group', id: 'sg0' }],
+  },
+  {
+    uid: { type: 'Service', id: 's1' },
+    attrs: { tier: 'core', maintenance: true },
+    parents: [{ type: 'Group', id: 'sg0' }],
+  },
   { uid: { type: 'Service', id: 's2' }, attrs: { maintenance: false }, parents: [] },
   { uid: { type: 'Action', id: 'write' }, attrs: {}, parents: [{ type: 'Action', id: 'mutating' }] },
 ];
@@ -103,7 +118,12 @@ export const conditionExpr = fc.constantFrom(
   'true',
 );
 
-const condition = fc.record({ kind: fc.constantFrom('when', 'unless'), a: conditionExpr, b: fc.option(conditionExpr, { nil: undefined }), op: fc.constantFrom('&&', '||') });
+const condition = fc.record({
+  kind: fc.constantFrom('when', 'unless'),
+  a: conditionExpr,
+  b: fc.option(conditionExpr, { nil: undefined }),
+  op: fc.constantFrom('&&', '||'),
+});
 
 export const policyText = fc
   .record({
@@ -120,9 +140,9 @@ export const policyText = fc
   });
 
 /** Policy files (some with more than ten policies, to exercise source order). */
-export const policyFiles = fc.array(fc.array(policyText, { minLength: 1, maxLength: 14 }), { minLength: 1, maxLength: 3 }).map((files) =>
-  files.map((policies, i) => ({ name: `f${i}.cedar`, text: policies.join('\n') })),
-);
+export const policyFiles = fc
+  .array(fc.array(policyText, { minLength: 1, maxLength: 14 }), { minLength: 1, maxLength: 3 })
+  .map((files) => files.map((policies, i) => ({ name: `f${i}.cedar`, text: policies.join('\n') })));
 
 export interface RequestSpec {
   principal: string;
@@ -144,10 +164,17 @@ export const requestSpec: fc.Arbitrary<RequestSpec> = fc.record({
   method: fc.constantFrom('GET', 'HEAD', 'POST', 'DELETE', 'PUT', 'PROPFIND'),
   network: fc.integer({ min: 0, max: 7 }).map((n) => n === 0),
   host: fc.constantFrom('s0', 's1', 's2', 's3', 's9'),
-  path: fc.tuple(fc.constantFrom('/a', '/a/b', '/b', '/admin', '/a/x/c', '', '/a*', '/é'), fc.constantFrom('', '', '/c', 'b', '/x')).map(([p, q]) => p + q || '/'),
+  path: fc
+    .tuple(
+      fc.constantFrom('/a', '/a/b', '/b', '/admin', '/a/x/c', '', '/a*', '/é'),
+      fc.constantFrom('', '', '/c', 'b', '/x'),
+    )
+    .map(([p, q]) => p + q || '/'),
   headers: fc.dictionary(fc.constantFrom('x-a', 'x-b', 'x-c'), fc.constantFrom('1', '2', 'z'), { maxKeys: 3 }),
   query: fc.constantFrom('', 'debug=1', 'x=2'),
-  sourceIp: fc.option(fc.constantFrom('10.1.2.3', '192.168.0.1', '::1', '2001:db8::7', '127.0.0.1'), { nil: undefined }),
+  sourceIp: fc.option(fc.constantFrom('10.1.2.3', '192.168.0.1', '::1', '2001:db8::7', '127.0.0.1'), {
+    nil: undefined,
+  }),
   noise: fc.string({ maxLength: 6 }),
   timeSeconds: fc.constantFrom(1_780_000_000, 1_790_000_000, 1_779_926_400, 1_780_012_799),
   ext: fc.constantFrom<Record<string, string>>({}, { service: 's1' }),
@@ -158,7 +185,10 @@ export function specToCheckRequest(r: RequestSpec): WireCheckRequest {
     ...(r.sourceIp ? { address: { socket_address: { address: r.sourceIp, port_value: 40000 } } } : {}),
     ...(r.principal ? { principal: r.principal } : {}),
   };
-  const destination = { address: { socket_address: { address: '10.0.0.9', port_value: 8080 } }, principal: `spiffe://cluster.local/ns/x/sa/${r.host}` };
+  const destination = {
+    address: { socket_address: { address: '10.0.0.9', port_value: 8080 } },
+    principal: `spiffe://cluster.local/ns/x/sa/${r.host}`,
+  };
   if (r.network) {
     return { attributes: { source, destination, tls_session: { sni: r.host }, context_extensions: r.ext } };
   }

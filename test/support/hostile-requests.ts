@@ -60,8 +60,13 @@ export function emptyContextExtensionsRequest(entries: number): Buffer {
 }
 
 function authorizationClientCtor(): grpc.ServiceClientConstructor {
-  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), { ...PROTO_LOADER_OPTIONS, enums: Number });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+  const def = protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), {
+    ...PROTO_LOADER_OPTIONS,
+    enums: Number,
+  });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } };
+  };
   return pkg.envoy.service.auth.v3.Authorization;
 }
 
@@ -107,7 +112,16 @@ export function h2Frame(type: number, flags: number, streamId: number, payload: 
 }
 
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-export const H2 = { DATA: 0, HEADERS: 1, RST_STREAM: 3, SETTINGS: 4, GOAWAY: 7, END_STREAM: 1, END_HEADERS: 4, ACK: 1 } as const;
+export const H2 = {
+  DATA: 0,
+  HEADERS: 1,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  GOAWAY: 7,
+  END_STREAM: 1,
+  END_HEADERS: 4,
+  ACK: 1,
+} as const;
 
 /** An HPACK string literal without Huffman coding. */
 function hpackString(s: string): Buffer {

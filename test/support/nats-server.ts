@@ -21,7 +21,8 @@ export const natsServerAvailable: boolean = spawnSync(BINARY, ['--version'], { s
 /** Call at the top of a NATS test file: says why it skips, or fails under CI. */
 export function natsSkipReason(): string | undefined {
   if (natsServerAvailable) return undefined;
-  if (process.env.CI) throw new Error(`${BINARY} is not installed; .ci/run installs it (apt-get install -y nats-server)`);
+  if (process.env.CI)
+    throw new Error(`${BINARY} is not installed; .ci/run installs it (apt-get install -y nats-server)`);
   const reason = `${BINARY} not found: NATS tests skipped (apt-get install -y nats-server)`;
   process.stderr.write(`${reason}\n`);
   return reason;
@@ -62,13 +63,20 @@ export class TestNatsServer {
 
   /** Start (again) on the same port and JetStream store. */
   async up(): Promise<void> {
-    const proc = spawn(BINARY, ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir, '--http_port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      BINARY,
+      ['-js', '-a', '127.0.0.1', '-p', String(this.port), '-sd', this.dir, '--http_port', '0'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.proc = proc;
     await new Promise<void>((resolve, reject) => {
       let output = '';
-      const timer = setTimeout(() => reject(new Error(`nats-server did not start within ${READY_TIMEOUT_MS}ms:\n${output}`)), READY_TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`nats-server did not start within ${READY_TIMEOUT_MS}ms:\n${output}`)),
+        READY_TIMEOUT_MS,
+      );
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
         if (output.includes('Server is ready')) {

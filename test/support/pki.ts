@@ -26,10 +26,26 @@ export const PKI_FRONTEND = 'spiffe://cluster.local/ns/shop/sa/frontend';
 
 export async function makePki(): Promise<Pki> {
   const dir = mkdtempSync(path.join(tmpdir(), 'authz-pki-'));
-  const caExt = [{ name: 'basicConstraints' as const, cA: true, critical: true }, { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }];
-  const ca = await selfsigned.generate([{ name: 'commonName', value: 'test-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
-  const otherCa = await selfsigned.generate([{ name: 'commonName', value: 'other-ca' }], { keyType: 'ec', algorithm: 'sha256', extensions: caExt });
-  const leaf = (cn: string, issuer: { private: string; cert: string }, usage: 'serverAuth' | 'clientAuth', spiffe?: string) =>
+  const caExt = [
+    { name: 'basicConstraints' as const, cA: true, critical: true },
+    { name: 'keyUsage' as const, keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+  ];
+  const ca = await selfsigned.generate([{ name: 'commonName', value: 'test-ca' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: caExt,
+  });
+  const otherCa = await selfsigned.generate([{ name: 'commonName', value: 'other-ca' }], {
+    keyType: 'ec',
+    algorithm: 'sha256',
+    extensions: caExt,
+  });
+  const leaf = (
+    cn: string,
+    issuer: { private: string; cert: string },
+    usage: 'serverAuth' | 'clientAuth',
+    spiffe?: string,
+  ) =>
     selfsigned.generate([{ name: 'commonName', value: cn }], {
       keyType: 'ec',
       algorithm: 'sha256',
@@ -40,7 +56,12 @@ export async function makePki(): Promise<Pki> {
         { name: 'extKeyUsage' as const, [usage]: true },
         {
           name: 'subjectAltName' as const,
-          altNames: spiffe ? [{ type: 6, value: spiffe }] : [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }],
+          altNames: spiffe
+            ? [{ type: 6, value: spiffe }]
+            : [
+                { type: 2, value: 'localhost' },
+                { type: 7, ip: '127.0.0.1' },
+              ],
         },
       ],
     });
@@ -50,9 +71,18 @@ export async function makePki(): Promise<Pki> {
   const ingress = await leaf('ingress', ca, 'clientAuth', PKI_INGRESS);
   const frontend = await leaf('frontend', ca, 'clientAuth', PKI_FRONTEND);
   const files: Record<string, string> = {
-    caCert: ca.cert, serverCert: server.cert, serverKey: server.private, clientCert: client.cert, clientKey: client.private,
-    otherCaCert: otherCa.cert, strangerCert: stranger.cert, strangerKey: stranger.private,
-    ingressCert: ingress.cert, ingressKey: ingress.private, frontendCert: frontend.cert, frontendKey: frontend.private,
+    caCert: ca.cert,
+    serverCert: server.cert,
+    serverKey: server.private,
+    clientCert: client.cert,
+    clientKey: client.private,
+    otherCaCert: otherCa.cert,
+    strangerCert: stranger.cert,
+    strangerKey: stranger.private,
+    ingressCert: ingress.cert,
+    ingressKey: ingress.private,
+    frontendCert: frontend.cert,
+    frontendKey: frontend.private,
   };
   const out: Record<string, string> = { dir };
   for (const [k, v] of Object.entries(files)) {
@@ -62,4 +92,3 @@ export async function makePki(): Promise<Pki> {
   }
   return out as unknown as Pki;
 }
-

@@ -64,13 +64,15 @@ export class PlainCedar {
   ) {
     this.psetId = slot ?? `plain-reference-${nextId++}`;
     const p = cedar.preparsePolicySet(this.psetId, { staticPolicies: policies });
-    if (p.type === 'failure') throw new Error(`reference refused the policies: ${p.errors.map((e) => e.message).join('; ')}`);
+    if (p.type === 'failure')
+      throw new Error(`reference refused the policies: ${p.errors.map((e) => e.message).join('; ')}`);
     if (schema !== undefined) {
       this.schemaName = schemaNames.get(schema);
       if (!this.schemaName) {
         this.schemaName = `plain-reference-schema-${schemaNames.size}`;
         const s = cedar.preparseSchema(this.schemaName, schema);
-        if (s.type === 'failure') throw new Error(`reference refused the schema: ${s.errors.map((e) => e.message).join('; ')}`);
+        if (s.type === 'failure')
+          throw new Error(`reference refused the schema: ${s.errors.map((e) => e.message).join('; ')}`);
         schemaNames.set(schema, this.schemaName);
       }
     }
@@ -91,7 +93,8 @@ export class PlainCedar {
 }
 
 function toPlainAnswer(answer: ReturnType<typeof cedar.isAuthorized>, policies: Record<string, string>): PlainAnswer {
-  if (answer.type === 'failure') return { decision: 'deny', determining: [], erroring: [], failure: answer.errors.map((e) => e.message).join('; ') };
+  if (answer.type === 'failure')
+    return { decision: 'deny', determining: [], erroring: [], failure: answer.errors.map((e) => e.message).join('; ') };
   const order = Object.keys(policies);
   const byOrder = (a: string, b: string) => order.indexOf(a) - order.indexOf(b);
   const { decision, diagnostics } = answer.response;

@@ -57,7 +57,13 @@ export function istioRequest(opts: {
 }
 
 /** A front proxy's check with encode_raw_headers: headers arrive in header_map as raw bytes. */
-export function rawHeaderRequest(opts: { method: string; path: string; host: string; headers: Record<string, string>; ext?: Record<string, string> }): WireCheckRequest {
+export function rawHeaderRequest(opts: {
+  method: string;
+  path: string;
+  host: string;
+  headers: Record<string, string>;
+  ext?: Record<string, string>;
+}): WireCheckRequest {
   return {
     attributes: {
       source: { address: { socket_address: { address: '203.0.113.9', port_value: 51000 } } },

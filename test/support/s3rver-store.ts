@@ -24,7 +24,10 @@ export class TestS3Store {
   private server: S3rver | undefined;
   private readonly clients: S3Client[] = [];
 
-  private constructor(readonly dir: string, public port: number) {}
+  private constructor(
+    readonly dir: string,
+    public port: number,
+  ) {}
 
   static async start(): Promise<TestS3Store> {
     const dir = mkdtempSync(path.join(tmpdir(), 'authz-s3-'));

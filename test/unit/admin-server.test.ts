@@ -8,7 +8,12 @@ let admin: AdminServer;
 let port: number;
 
 beforeAll(async () => {
-  admin = new AdminServer({ metrics: new AuthzMetrics(false), isReady: () => true, readinessDetail: () => ({}), onError: (err) => errors.push(err) });
+  admin = new AdminServer({
+    metrics: new AuthzMetrics(false),
+    isReady: () => true,
+    readinessDetail: () => ({}),
+    onError: (err) => errors.push(err),
+  });
   admin.route('/throws', async () => {
     throw new Error('route bug');
   });

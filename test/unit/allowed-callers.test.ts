@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { callerPatternProblem, CallerAllowList, checkCaller, isSpiffeId, spiffeIdOfCertificate, subjectAltNames } from '../../src/identity/allowed-callers.js';
+import {
+  callerPatternProblem,
+  CallerAllowList,
+  checkCaller,
+  isSpiffeId,
+  spiffeIdOfCertificate,
+  subjectAltNames,
+} from '../../src/identity/allowed-callers.js';
 import { loadConfig } from '../../src/config/load-config.js';
 
 describe('SPIFFE ids are parsed strictly', () => {
@@ -25,7 +32,10 @@ describe('allowed-callers patterns', () => {
     { pattern: 'spiffe://cluster.local/ns/shop/*' },
     { pattern: 'spiffe://cluster.local/ns/shop/sa/envoy-*' },
     { pattern: 'spiffe://cluster.local/*' },
-    { pattern: 'spiffe://cluster.local*', problem: /a prefix must be a SPIFFE id up to a single trailing "\*" after the trust domain/ },
+    {
+      pattern: 'spiffe://cluster.local*',
+      problem: /a prefix must be a SPIFFE id up to a single trailing "\*" after the trust domain/,
+    },
     { pattern: 'spiffe://*', problem: /a prefix must/ },
     { pattern: 'spiffe://td/ns/*/sa/x', problem: /is not a SPIFFE id/ },
     { pattern: 'spiffe://td/a*/*', problem: /a prefix must/ },
@@ -40,7 +50,10 @@ describe('allowed-callers patterns', () => {
   }
 
   it('matches exact ids and prefixes, and nothing else', () => {
-    const list = new CallerAllowList(['spiffe://cluster.local/ns/istio-system/sa/ingress', 'spiffe://cluster.local/ns/shop/*']);
+    const list = new CallerAllowList([
+      'spiffe://cluster.local/ns/istio-system/sa/ingress',
+      'spiffe://cluster.local/ns/shop/*',
+    ]);
     expect(list.allows('spiffe://cluster.local/ns/istio-system/sa/ingress')).toBe(true);
     expect(list.allows('spiffe://cluster.local/ns/istio-system/sa/ingress2')).toBe(false);
     expect(list.allows('spiffe://cluster.local/ns/shop/sa/frontend')).toBe(true);
@@ -65,7 +78,10 @@ describe('the caller identity of a client certificate', () => {
 
   const rows: { san?: string; id?: string }[] = [
     { san: 'URI:spiffe://cluster.local/ns/shop/sa/frontend', id: 'spiffe://cluster.local/ns/shop/sa/frontend' },
-    { san: 'DNS:envoy, URI:spiffe://cluster.local/ns/shop/sa/frontend', id: 'spiffe://cluster.local/ns/shop/sa/frontend' },
+    {
+      san: 'DNS:envoy, URI:spiffe://cluster.local/ns/shop/sa/frontend',
+      id: 'spiffe://cluster.local/ns/shop/sa/frontend',
+    },
     { san: 'URI:spiffe://td/a, URI:spiffe://td/b' }, // an SVID has exactly one URI SAN
     { san: 'DNS:envoy' },
     { san: 'URI:https://td/a' },
@@ -73,15 +89,22 @@ describe('the caller identity of a client certificate', () => {
     {},
   ];
   for (const row of rows) {
-    it(`${row.san ?? '(no SAN)'} → ${row.id ?? 'no identity'}`, () => expect(spiffeIdOfCertificate({ subjectaltname: row.san as string })).toBe(row.id));
+    it(`${row.san ?? '(no SAN)'} → ${row.id ?? 'no identity'}`, () =>
+      expect(spiffeIdOfCertificate({ subjectaltname: row.san as string })).toBe(row.id));
   }
 
   it('turns away callers without a certificate, without an identity, or not listed', () => {
     const list = new CallerAllowList(['spiffe://td/ns/a/*']);
     expect(checkCaller(list, undefined)).toMatchObject({ ok: false, message: 'no verified client certificate' });
     expect(checkCaller(list, { subjectaltname: 'DNS:x' })).toMatchObject({ ok: false, id: undefined });
-    expect(checkCaller(list, { subjectaltname: 'URI:spiffe://td/ns/b/sa/x' })).toMatchObject({ ok: false, id: 'spiffe://td/ns/b/sa/x' });
-    expect(checkCaller(list, { subjectaltname: 'URI:spiffe://td/ns/a/sa/x' })).toEqual({ ok: true, id: 'spiffe://td/ns/a/sa/x' });
+    expect(checkCaller(list, { subjectaltname: 'URI:spiffe://td/ns/b/sa/x' })).toMatchObject({
+      ok: false,
+      id: 'spiffe://td/ns/b/sa/x',
+    });
+    expect(checkCaller(list, { subjectaltname: 'URI:spiffe://td/ns/a/sa/x' })).toEqual({
+      ok: true,
+      id: 'spiffe://td/ns/a/sa/x',
+    });
   });
 });
 
@@ -98,7 +121,10 @@ describe('allowedCallers configuration', () => {
     );
   });
   it('accepts a list from the environment', () => {
-    const c = loadConfig({ flags: { ...base, tlsCert: 'c', tlsKey: 'k', tlsClientCa: 'ca' }, env: { AUTHZ_ALLOWED_CALLERS: 'spiffe://td/a,spiffe://td/ns/*' } });
+    const c = loadConfig({
+      flags: { ...base, tlsCert: 'c', tlsKey: 'k', tlsClientCa: 'ca' },
+      env: { AUTHZ_ALLOWED_CALLERS: 'spiffe://td/a,spiffe://td/ns/*' },
+    });
     expect(c.allowedCallers).toEqual(['spiffe://td/a', 'spiffe://td/ns/*']);
   });
 });

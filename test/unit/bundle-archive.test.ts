@@ -2,7 +2,12 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { BundleArchiveError, packBundle, unpackBundle, type ArchiveLimits } from '../../src/bundle/format/bundle-archive.js';
+import {
+  BundleArchiveError,
+  packBundle,
+  unpackBundle,
+  type ArchiveLimits,
+} from '../../src/bundle/format/bundle-archive.js';
 
 const gzip = promisify(zlib.gzip);
 
@@ -19,7 +24,9 @@ async function rawTarGz(entries: RawEntry[]): Promise<Buffer> {
     const isFile = !e.type || e.type === 'file';
     const data = Buffer.from(isFile ? (e.data ?? '') : '');
     await new Promise<void>((resolve, reject) =>
-      pack.entry({ name: e.name, type: e.type ?? 'file', size: data.length, linkname: e.linkname }, data, (err) => (err ? reject(err) : resolve())),
+      pack.entry({ name: e.name, type: e.type ?? 'file', size: data.length, linkname: e.linkname }, data, (err) =>
+        err ? reject(err) : resolve(),
+      ),
     );
   }
   pack.finalize();
@@ -43,13 +50,29 @@ describe('packBundle / unpackBundle', () => {
 
   it('packs the same files to the same bytes (so the same content has the same sha256)', async () => {
     const when = new Date('2026-01-01T00:00:00Z');
-    const a = await packBundle(new Map([['b.cedar', Buffer.from('x')], ['a.cedar', Buffer.from('y')]]), when);
-    const b = await packBundle(new Map([['a.cedar', Buffer.from('y')], ['b.cedar', Buffer.from('x')]]), when);
+    const a = await packBundle(
+      new Map([
+        ['b.cedar', Buffer.from('x')],
+        ['a.cedar', Buffer.from('y')],
+      ]),
+      when,
+    );
+    const b = await packBundle(
+      new Map([
+        ['a.cedar', Buffer.from('y')],
+        ['b.cedar', Buffer.from('x')],
+      ]),
+      when,
+    );
     expect(a.equals(b)).toBe(true);
   });
 
   it('accepts "./" prefixes and directory entries, as `tar -C dir .` writes them', async () => {
-    const tgz = await rawTarGz([{ name: './', type: 'directory' }, { name: './p/', type: 'directory' }, { name: './p/a.cedar', data: POLICY }]);
+    const tgz = await rawTarGz([
+      { name: './', type: 'directory' },
+      { name: './p/', type: 'directory' },
+      { name: './p/a.cedar', data: POLICY },
+    ]);
     expect([...(await unpackBundle(tgz)).keys()]).toEqual(['p/a.cedar']);
   });
 });
@@ -57,22 +80,63 @@ describe('packBundle / unpackBundle', () => {
 describe('unpackBundle refuses hostile or broken archives', () => {
   const small: ArchiveLimits = { maxArchiveBytes: 64 * 1024, maxUnpackedBytes: 64 * 1024, maxFiles: 3 };
   const rows: { name: string; archive: () => Promise<Buffer>; limits?: ArchiveLimits; error: RegExp }[] = [
-    { name: 'parent traversal', archive: () => rawTarGz([{ name: '../evil.cedar', data: POLICY }]), error: /unsafe path "\.\.\/evil\.cedar".*"\.\."/ },
-    { name: 'traversal in the middle', archive: () => rawTarGz([{ name: 'a/../../evil.cedar', data: POLICY }]), error: /unsafe path/ },
-    { name: 'absolute path', archive: () => rawTarGz([{ name: '/etc/evil.cedar', data: POLICY }]), error: /absolute path/ },
+    {
+      name: 'parent traversal',
+      archive: () => rawTarGz([{ name: '../evil.cedar', data: POLICY }]),
+      error: /unsafe path "\.\.\/evil\.cedar".*"\.\."/,
+    },
+    {
+      name: 'traversal in the middle',
+      archive: () => rawTarGz([{ name: 'a/../../evil.cedar', data: POLICY }]),
+      error: /unsafe path/,
+    },
+    {
+      name: 'absolute path',
+      archive: () => rawTarGz([{ name: '/etc/evil.cedar', data: POLICY }]),
+      error: /absolute path/,
+    },
     { name: 'backslash path', archive: () => rawTarGz([{ name: '..\\evil.cedar', data: POLICY }]), error: /backslash/ },
-    { name: 'symlink', archive: () => rawTarGz([{ name: 'link.cedar', type: 'symlink', linkname: '/etc/passwd' }]), error: /symlink entry; a bundle may hold regular files only/ },
-    { name: 'hard link', archive: () => rawTarGz([{ name: 'a.cedar', data: POLICY }, { name: 'b.cedar', type: 'link', linkname: 'a.cedar' }]), error: /link entry/ },
-    { name: 'device', archive: () => rawTarGz([{ name: 'dev', type: 'character-device' }]), error: /character-device entry/ },
+    {
+      name: 'symlink',
+      archive: () => rawTarGz([{ name: 'link.cedar', type: 'symlink', linkname: '/etc/passwd' }]),
+      error: /symlink entry; a bundle may hold regular files only/,
+    },
+    {
+      name: 'hard link',
+      archive: () =>
+        rawTarGz([
+          { name: 'a.cedar', data: POLICY },
+          { name: 'b.cedar', type: 'link', linkname: 'a.cedar' },
+        ]),
+      error: /link entry/,
+    },
+    {
+      name: 'device',
+      archive: () => rawTarGz([{ name: 'dev', type: 'character-device' }]),
+      error: /character-device entry/,
+    },
     { name: 'fifo', archive: () => rawTarGz([{ name: 'pipe', type: 'fifo' }]), error: /fifo entry/ },
-    { name: 'duplicate file', archive: () => rawTarGz([{ name: 'a.cedar', data: POLICY }, { name: './a.cedar', data: 'forbid (principal, action, resource);' }]), error: /appears twice/ },
+    {
+      name: 'duplicate file',
+      archive: () =>
+        rawTarGz([
+          { name: 'a.cedar', data: POLICY },
+          { name: './a.cedar', data: 'forbid (principal, action, resource);' },
+        ]),
+      error: /appears twice/,
+    },
     {
       name: 'too many files',
       archive: () => rawTarGz(['a', 'b', 'c', 'd'].map((n) => ({ name: `${n}.cedar`, data: POLICY }))),
       limits: small,
       error: /more than 3 files/,
     },
-    { name: 'unpacked size over the limit', archive: () => rawTarGz([{ name: 'big.cedar', data: 'x'.repeat(70 * 1024) }]), limits: small, error: /unpacks to more than 65536 bytes/ },
+    {
+      name: 'unpacked size over the limit',
+      archive: () => rawTarGz([{ name: 'big.cedar', data: 'x'.repeat(70 * 1024) }]),
+      limits: small,
+      error: /unpacks to more than 65536 bytes/,
+    },
     {
       name: 'gzip bomb',
       // 50 MiB of zeros compresses to ~50 KiB: refused while inflating, never held in memory.
@@ -80,10 +144,23 @@ describe('unpackBundle refuses hostile or broken archives', () => {
       limits: small,
       error: /unpacks to more than 65536 bytes/,
     },
-    { name: 'archive over the download limit', archive: async () => Buffer.alloc(65 * 1024, 1), limits: small, error: /65536/ },
+    {
+      name: 'archive over the download limit',
+      archive: async () => Buffer.alloc(65 * 1024, 1),
+      limits: small,
+      error: /65536/,
+    },
     { name: 'not gzip', archive: async () => Buffer.from('this is not a tarball'), error: /not a valid gzip file/ },
-    { name: 'truncated gzip', archive: async () => (await rawTarGz([{ name: 'a.cedar', data: POLICY }])).subarray(0, 40), error: /not a valid gzip file/ },
-    { name: 'gzip of something that is not tar', archive: () => gzip(Buffer.from('hello '.repeat(200))), error: /not a valid tar archive/ },
+    {
+      name: 'truncated gzip',
+      archive: async () => (await rawTarGz([{ name: 'a.cedar', data: POLICY }])).subarray(0, 40),
+      error: /not a valid gzip file/,
+    },
+    {
+      name: 'gzip of something that is not tar',
+      archive: () => gzip(Buffer.from('hello '.repeat(200))),
+      error: /not a valid tar archive/,
+    },
     { name: 'empty archive', archive: () => rawTarGz([]), error: /holds no files/ },
   ];
 

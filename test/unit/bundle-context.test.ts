@@ -11,12 +11,24 @@ import { PolicySetError } from '../../src/cedar/compile.js';
 import { compileBundle } from '../../src/bundle/active-bundle.js';
 
 const files = (extra: Record<string, string>) =>
-  new Map(Object.entries({ 'p.cedar': 'permit (principal, action, resource);', ...extra }).map(([k, v]) => [k, Buffer.from(v)]));
+  new Map(
+    Object.entries({ 'p.cedar': 'permit (principal, action, resource);', ...extra }).map(([k, v]) => [
+      k,
+      Buffer.from(v),
+    ]),
+  );
 
 describe('bundle lists and settings', () => {
   it('carries lists and the timezone onto the compiled set', () => {
     const set = compileBundle(
-      filesToPolicySetSource(files({ 'lists/tor-exit.txt': '192.0.2.0/24\n', 'lists/README.md': 'not a list', 'bundle.yaml': 'timezone: Asia/Tokyo\n' }), 'v1'),
+      filesToPolicySetSource(
+        files({
+          'lists/tor-exit.txt': '192.0.2.0/24\n',
+          'lists/README.md': 'not a list',
+          'bundle.yaml': 'timezone: Asia/Tokyo\n',
+        }),
+        'v1',
+      ),
     );
     expect(set.ipLists?.summary()).toEqual([{ name: 'tor-exit', entries: 1 }]);
     expect(set.ipLists?.match('192.0.2.9')).toEqual(['tor-exit']);
@@ -31,10 +43,26 @@ describe('bundle lists and settings', () => {
   });
 
   it.each<{ name: string; extra: Record<string, string>; message: string }>([
-    { name: 'a bad list line', extra: { 'lists/bad.txt': '10.0.0.0/8\n10.0.0.1/40\n' }, message: 'lists/bad.txt line 2: prefix length /40 is out of range' },
-    { name: 'a nested list', extra: { 'lists/feeds/x.txt': '10.0.0.0/8' }, message: 'lists/feeds/x.txt: lists live directly under lists/' },
-    { name: 'an unknown timezone', extra: { 'bundle.yaml': 'timezone: Moon/Base' }, message: 'bundle.yaml is invalid: bundle.yaml:1:11: timezone: is not an IANA time zone' },
-    { name: 'a timezone that is not a string', extra: { 'bundle.yaml': 'timezone: 5' }, message: 'bundle.yaml is invalid: bundle.yaml:1:11: timezone: Invalid input: expected string' },
+    {
+      name: 'a bad list line',
+      extra: { 'lists/bad.txt': '10.0.0.0/8\n10.0.0.1/40\n' },
+      message: 'lists/bad.txt line 2: prefix length /40 is out of range',
+    },
+    {
+      name: 'a nested list',
+      extra: { 'lists/feeds/x.txt': '10.0.0.0/8' },
+      message: 'lists/feeds/x.txt: lists live directly under lists/',
+    },
+    {
+      name: 'an unknown timezone',
+      extra: { 'bundle.yaml': 'timezone: Moon/Base' },
+      message: 'bundle.yaml is invalid: bundle.yaml:1:11: timezone: is not an IANA time zone',
+    },
+    {
+      name: 'a timezone that is not a string',
+      extra: { 'bundle.yaml': 'timezone: 5' },
+      message: 'bundle.yaml is invalid: bundle.yaml:1:11: timezone: Invalid input: expected string',
+    },
     { name: 'broken YAML', extra: { 'bundle.yaml': 'timezone: [unclosed' }, message: 'bundle.yaml is not valid YAML' },
   ])('refuses the set for $name, and the previous set keeps serving', ({ extra, message }) => {
     const active = new ActivePolicySet();

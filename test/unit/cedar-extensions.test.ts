@@ -29,13 +29,7 @@ import {
   ourOutcome,
   str,
 } from '../support/extension-expr.js';
-import {
-  datetimeText,
-  decimalText,
-  durationText,
-  extensionCondition,
-  ipText,
-} from '../support/extension-literals.js';
+import { datetimeText, decimalText, durationText, extensionCondition, ipText } from '../support/extension-literals.js';
 
 type Row = [Expr, Outcome];
 
@@ -418,9 +412,9 @@ describe('the interface the evaluator uses', () => {
     expect(() => extensionFromJson('nope', '1')).toThrow(ExtensionCallError);
     expect(() => extensionFromJson('decimal', 12)).toThrow(ExtensionCallError);
     expect(() => extensionFromJson('ip', '1.2.3.4/77')).toThrow(ExtensionCallError);
-    expect(() => compareExtensions('<', extensionFromJson('ip', '1.2.3.4'), extensionFromJson('ip', '1.2.3.5'))).toThrow(
-      ExtensionCallError,
-    );
+    expect(() =>
+      compareExtensions('<', extensionFromJson('ip', '1.2.3.4'), extensionFromJson('ip', '1.2.3.5')),
+    ).toThrow(ExtensionCallError);
   });
 
   it('reads the JSON forms Cedar accepts in context and entities, arg and args, nested calls', () => {
@@ -479,26 +473,43 @@ describe('generated literals near every format (property)', () => {
   // EXT_RUNS / EXT_SEED run it longer (each run is 40 conditions).
   const runs = Number(process.env.EXT_RUNS ?? 50);
   const seed = Number(process.env.EXT_SEED ?? 1511);
-  it(`ours and real Cedar agree on ${runs * 40} generated conditions (seed ${seed})`, () => {
-    // Conditions are batched into one Cedar call per run, 40 at a time.
-    fc.assert(
-      fc.property(fc.array(extensionCondition(), { minLength: 40, maxLength: 40 }), (exprs) => {
-        const cedarSays = cedarOutcomes(exprs.map((e) => e.text));
-        exprs.forEach((e, i) => {
-          const ours = ourOutcome(e);
-          if (ours !== cedarSays[i]) throw new Error(`${e.text}: Cedar ${cedarSays[i]}, ours ${ours}`);
-        });
-      }),
-      { numRuns: runs, seed },
-    );
-  }, 120_000 + runs * 1_000);
+  it(
+    `ours and real Cedar agree on ${runs * 40} generated conditions (seed ${seed})`,
+    () => {
+      // Conditions are batched into one Cedar call per run, 40 at a time.
+      fc.assert(
+        fc.property(fc.array(extensionCondition(), { minLength: 40, maxLength: 40 }), (exprs) => {
+          const cedarSays = cedarOutcomes(exprs.map((e) => e.text));
+          exprs.forEach((e, i) => {
+            const ours = ourOutcome(e);
+            if (ours !== cedarSays[i]) throw new Error(`${e.text}: Cedar ${cedarSays[i]}, ours ${ours}`);
+          });
+        }),
+        { numRuns: runs, seed },
+      );
+    },
+    120_000 + runs * 1_000,
+  );
 
   it('the generated literals are valid often enough to test values, not only parse errors', () => {
-    const samples = fc.sample(fc.oneof(ipText(), decimalText(), datetimeText(), durationText()), { numRuns: 2000, seed: 7 });
+    const samples = fc.sample(fc.oneof(ipText(), decimalText(), datetimeText(), durationText()), {
+      numRuns: 2000,
+      seed: 7,
+    });
     const fns = ['ip', 'decimal', 'datetime', 'duration'];
     let valid = 0;
     for (const s of samples) {
-      if (fns.some((fn) => { try { extensionFromJson(fn, s); return true; } catch { return false; } })) valid++;
+      if (
+        fns.some((fn) => {
+          try {
+            extensionFromJson(fn, s);
+            return true;
+          } catch {
+            return false;
+          }
+        })
+      )
+        valid++;
     }
     // Observed 0.8: most reach the value rules, some test the parse rules.
     expect(valid / samples.length).toBeGreaterThan(0.6);

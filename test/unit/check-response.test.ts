@@ -16,12 +16,26 @@ describe('decisionToCheckResponse', () => {
     },
     {
       name: 'deny is PERMISSION_DENIED with the HTTP status',
-      decision: { ...base, kind: 'deny', reason: 'policy_forbid', status: 503, message: 'maintenance', policies: ['lock'], headers: { 'retry-after': '120' } },
+      decision: {
+        ...base,
+        kind: 'deny',
+        reason: 'policy_forbid',
+        status: 503,
+        message: 'maintenance',
+        policies: ['lock'],
+        headers: { 'retry-after': '120' },
+      },
       expected: { status: { code: 7, message: 'maintenance' }, denied_response: { status: { code: 503 } } },
     },
     {
       name: 'malformed request is a 400 deny',
-      decision: { ...base, kind: 'deny', reason: 'malformed_request', status: 400, message: 'CheckRequest has no attributes' },
+      decision: {
+        ...base,
+        kind: 'deny',
+        reason: 'malformed_request',
+        status: 400,
+        message: 'CheckRequest has no attributes',
+      },
       expected: { status: { code: 7 }, denied_response: { status: { code: 400 } } },
     },
   ];
@@ -30,11 +44,32 @@ describe('decisionToCheckResponse', () => {
   }
 
   it('deny carries a JSON body, content-type and retry-after, all overwriting', () => {
-    const res = decisionToCheckResponse({ ...base, kind: 'deny', reason: 'policy_forbid', status: 503, message: 'down', policies: ['a', 'b'], headers: { 'retry-after': '60' } });
-    expect(JSON.parse(res.denied_response!.body)).toEqual({ decision: 'deny', message: 'down', policies: ['a', 'b'], decision_id: 'd-1' });
+    const res = decisionToCheckResponse({
+      ...base,
+      kind: 'deny',
+      reason: 'policy_forbid',
+      status: 503,
+      message: 'down',
+      policies: ['a', 'b'],
+      headers: { 'retry-after': '60' },
+    });
+    expect(JSON.parse(res.denied_response!.body)).toEqual({
+      decision: 'deny',
+      message: 'down',
+      policies: ['a', 'b'],
+      decision_id: 'd-1',
+    });
     expect(res.denied_response!.headers).toEqual([
-      { header: { key: 'content-type', value: 'application/json' }, append: { value: false }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
-      { header: { key: 'retry-after', value: '60' }, append: { value: false }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+      {
+        header: { key: 'content-type', value: 'application/json' },
+        append: { value: false },
+        append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+      },
+      {
+        header: { key: 'retry-after', value: '60' },
+        append: { value: false },
+        append_action: 'OVERWRITE_IF_EXISTS_OR_ADD',
+      },
     ]);
   });
 
@@ -99,18 +134,34 @@ describe('decisionToCheckResponse', () => {
  */
 describe('our protos match Envoy field numbers', () => {
   const fieldsOf = (message: string): Record<string, number> => {
-    const def = protoLoader.loadSync(path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'), PROTO_LOADER_OPTIONS);
+    const def = protoLoader.loadSync(
+      path.join(PROTO_DIR, 'envoy/service/auth/v3/external_auth.proto'),
+      PROTO_LOADER_OPTIONS,
+    );
     const type = (def[message] as { type: { field: { name: string; number: number }[] } }).type;
     return Object.fromEntries(type.field.map((f) => [f.name, f.number]));
   };
   const rows = [
     {
       message: 'envoy.service.auth.v3.OkHttpResponse',
-      expected: { headers: 2, dynamic_metadata: 3, headers_to_remove: 5, response_headers_to_add: 6, query_parameters_to_set: 7, query_parameters_to_remove: 8 },
+      expected: {
+        headers: 2,
+        dynamic_metadata: 3,
+        headers_to_remove: 5,
+        response_headers_to_add: 6,
+        query_parameters_to_set: 7,
+        query_parameters_to_remove: 8,
+      },
     },
-    { message: 'envoy.service.auth.v3.CheckResponse', expected: { status: 1, denied_response: 2, ok_response: 3, dynamic_metadata: 4, error_response: 5 } },
+    {
+      message: 'envoy.service.auth.v3.CheckResponse',
+      expected: { status: 1, denied_response: 2, ok_response: 3, dynamic_metadata: 4, error_response: 5 },
+    },
     { message: 'envoy.service.auth.v3.DeniedHttpResponse', expected: { status: 1, headers: 2, body: 3 } },
-    { message: 'envoy.config.core.v3.HeaderValueOption', expected: { header: 1, append: 2, append_action: 3, keep_empty_value: 4 } },
+    {
+      message: 'envoy.config.core.v3.HeaderValueOption',
+      expected: { header: 1, append: 2, append_action: 3, keep_empty_value: 4 },
+    },
     { message: 'envoy.config.core.v3.QueryParameter', expected: { key: 1, value: 2 } },
   ];
   for (const row of rows) it(row.message, () => expect(fieldsOf(row.message)).toEqual(row.expected));

@@ -15,7 +15,12 @@ describe('cache and cores settings', () => {
 
   const accepted = [
     { name: 'entries from a flag', flags: { decisionCacheEntries: '5000' }, key: 'decisionCacheEntries', value: 5000 },
-    { name: 'entries 0 turns the cache off', flags: { decisionCacheEntries: '0' }, key: 'decisionCacheEntries', value: 0 },
+    {
+      name: 'entries 0 turns the cache off',
+      flags: { decisionCacheEntries: '0' },
+      key: 'decisionCacheEntries',
+      value: 0,
+    },
     { name: 'ttl as a duration', flags: { decisionCacheTtl: '2m' }, key: 'decisionCacheTtl', value: 120_000 },
     { name: 'cores as a number', flags: { cores: '2' }, key: 'cores', value: 2 },
     { name: 'cores auto', flags: { cores: 'auto' }, key: 'cores', value: Math.min(MAX_CORES, availableParallelism()) },
@@ -25,11 +30,18 @@ describe('cache and cores settings', () => {
   }
 
   it('environment variables work too', () => {
-    expect(load({}, { AUTHZ_DECISION_CACHE_ENTRIES: '7', AUTHZ_CORES: '3' })).toMatchObject({ decisionCacheEntries: 7, cores: 3 });
+    expect(load({}, { AUTHZ_DECISION_CACHE_ENTRIES: '7', AUTHZ_CORES: '3' })).toMatchObject({
+      decisionCacheEntries: 7,
+      cores: 3,
+    });
   });
 
   const refused = [
-    { name: 'entries not a number', flags: { decisionCacheEntries: 'lots' }, error: /decisionCacheEntries: expected a whole number .* \(from --decision-cache-entries\)/ },
+    {
+      name: 'entries not a number',
+      flags: { decisionCacheEntries: 'lots' },
+      error: /decisionCacheEntries: expected a whole number .* \(from --decision-cache-entries\)/,
+    },
     { name: 'entries negative', flags: { decisionCacheEntries: '-1' }, error: /decisionCacheEntries/ },
     { name: 'entries with junk', flags: { decisionCacheEntries: '10k' }, error: /decisionCacheEntries/ },
     { name: 'ttl zero', flags: { decisionCacheTtl: '0s' }, error: /decisionCacheTtl: must be at least 1ms/ },

@@ -8,9 +8,25 @@ import type { RequestModel } from '../../src/envoy/request-model.js';
 
 function model(over: Partial<RequestModel> = {}): RequestModel {
   return {
-    kind: 'http', method: 'GET', path: '/', rawPath: '/', query: {}, host: 'api', scheme: 'http', protocol: 'HTTP/1.1',
-    headers: {}, headerCount: 0, source: { principal: '', service: '' }, destination: { principal: '', service: '' },
-    timeMs: Date.UTC(2026, 0, 5, 12), contextExtensions: {}, service: 'api', sni: '', requestId: '', filterMetadata: {}, body: NO_BODY,
+    kind: 'http',
+    method: 'GET',
+    path: '/',
+    rawPath: '/',
+    query: {},
+    host: 'api',
+    scheme: 'http',
+    protocol: 'HTTP/1.1',
+    headers: {},
+    headerCount: 0,
+    source: { principal: '', service: '' },
+    destination: { principal: '', service: '' },
+    timeMs: Date.UTC(2026, 0, 5, 12),
+    contextExtensions: {},
+    service: 'api',
+    sni: '',
+    requestId: '',
+    filterMetadata: {},
+    body: NO_BODY,
     ...over,
   };
 }
@@ -39,9 +55,13 @@ describe('LocalTimeZone', () => {
     const zones = ['UTC', 'Europe/Berlin', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'America/St_Johns'];
     const memo = new Map(zones.map((z) => [z, new LocalTimeZone(z)]));
     fc.assert(
-      fc.property(fc.constantFrom(...zones), fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2030, 0, 1) }), (tz, ms) => {
-        expect(memo.get(tz)!.fields(ms)).toEqual(new LocalTimeZone(tz).fields(ms));
-      }),
+      fc.property(
+        fc.constantFrom(...zones),
+        fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2030, 0, 1) }),
+        (tz, ms) => {
+          expect(memo.get(tz)!.fields(ms)).toEqual(new LocalTimeZone(tz).fields(ms));
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -62,7 +82,12 @@ describe('riskScore', () => {
     { name: 'explicit sign', principal: 'spiffe://gw', value: '+95', expected: 100 },
     { name: 'text', principal: 'spiffe://gw', value: 'high', expected: 100 },
     { name: 'empty', principal: 'spiffe://gw', value: '', expected: 100 },
-    { name: 'sent twice (client copy plus the gateway\'s, joined by Envoy)', principal: 'spiffe://gw', value: '0,95', expected: 100 },
+    {
+      name: "sent twice (client copy plus the gateway's, joined by Envoy)",
+      principal: 'spiffe://gw',
+      value: '0,95',
+      expected: 100,
+    },
     { name: 'sent twice with the same value', principal: 'spiffe://gw', value: '95,95', expected: 100 },
     { name: 'too many digits', principal: 'spiffe://gw', value: '0042', expected: 100 },
     { name: 'untrusted sender, malformed value', principal: 'spiffe://other', value: '0,95', expected: undefined },
@@ -70,7 +95,10 @@ describe('riskScore', () => {
     { name: 'no mTLS identity', principal: '', value: '42', expected: undefined },
     { name: 'missing header', principal: 'spiffe://gw', value: undefined, expected: undefined },
   ])('$name', ({ principal, value, expected }) => {
-    const input = model({ source: { principal, service: '' }, headers: value === undefined ? {} : { 'x-risk-score': value } });
+    const input = model({
+      source: { principal, service: '' },
+      headers: value === undefined ? {} : { 'x-risk-score': value },
+    });
     expect(riskScore(input, settings)).toBe(expected);
   });
 
@@ -83,7 +111,11 @@ describe('EventLoopLoad', () => {
   /** A loop-time reader the test advances by hand. */
   function clock() {
     const t: LoopTimes = { idle: 0, active: 0 };
-    return { t, read: () => ({ ...t }), run: (active: number, idle: number) => ((t.active += active), (t.idle += idle)) };
+    return {
+      t,
+      read: () => ({ ...t }),
+      run: (active: number, idle: number) => ((t.active += active), (t.idle += idle)),
+    };
   }
 
   it('reports the busy share of the last window as 0-100', () => {

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { authorizeCheckRequest, type Authorization } from '../../src/pipeline/authorize-input.js';
 import { decideCheck } from '../../src/pipeline/decide-check.js';
 import { compilePolicyDirectory } from '../../src/bundle/format/compile-policy-directory.js';
-import { type ActiveBundle } from '../../src/bundle/active-bundle.js';
+import type { ActiveBundle } from '../../src/bundle/active-bundle.js';
 import { DEFAULT_FIELD_SETTINGS } from '../../src/context/context-fields.js';
 import { DEFAULT_CLAIM_MAPPING } from '../../src/context/jwt-claims.js';
 import { JwtIdentity, type JwtResult, type JwtSettings } from '../../src/context/jwt-identity.js';
@@ -26,7 +26,16 @@ let publicJwk: JWK;
 
 function jwtSettings(): JwtSettings {
   return {
-    issuers: [{ issuer: ISSUER, audiences: ['shop'], keys: { kind: 'file', path: 'inline', jwks: { keys: [publicJwk] } }, algorithms: ['ES256'], clockSkewMs: 0, mapping: DEFAULT_CLAIM_MAPPING }],
+    issuers: [
+      {
+        issuer: ISSUER,
+        audiences: ['shop'],
+        keys: { kind: 'file', path: 'inline', jwks: { keys: [publicJwk] } },
+        algorithms: ['ES256'],
+        clockSkewMs: 0,
+        mapping: DEFAULT_CLAIM_MAPPING,
+      },
+    ],
     upstreamMetadata: false,
     ignorePaths: [],
     realm: 'shop',
@@ -36,12 +45,17 @@ function jwtSettings(): JwtSettings {
 }
 
 async function sign(claims: Record<string, unknown>, exp: number | string = '1h', nbf?: number): Promise<string> {
-  const jwt = new SignJWT({ sub: 'alice', ...claims }).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer(ISSUER).setAudience('shop').setExpirationTime(exp);
+  const jwt = new SignJWT({ sub: 'alice', ...claims })
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+    .setIssuer(ISSUER)
+    .setAudience('shop')
+    .setExpirationTime(exp);
   if (nbf !== undefined) jwt.setNotBefore(nbf);
   return jwt.sign(privateKey);
 }
 
-const decide = (req: SimpleRequest, enricher: RequestEnricher): Authorization | Promise<Authorization> => decideCheck(simpleRequestToCheckRequest(req), set, { enricher });
+const decide = (req: SimpleRequest, enricher: RequestEnricher): Authorization | Promise<Authorization> =>
+  decideCheck(simpleRequestToCheckRequest(req), set, { enricher });
 
 beforeAll(async () => {
   set = await compilePolicyDirectory(path.resolve('policies'));
@@ -53,8 +67,15 @@ beforeAll(async () => {
 describe('the pipeline with identity', () => {
   it('answers synchronously for a token verified before, and verifies concurrent first sightings once', async () => {
     const results: JwtResult[] = [];
-    const enricher = new RequestEnricher(new JwtIdentity(jwtSettings(), { onResult: (r) => results.push(r) }), DEFAULT_FIELD_SETTINGS);
-    const req = { host: 'orders', path: '/orders/1', headers: { authorization: `Bearer ${await sign({ roles: ['support'] })}` } };
+    const enricher = new RequestEnricher(
+      new JwtIdentity(jwtSettings(), { onResult: (r) => results.push(r) }),
+      DEFAULT_FIELD_SETTINGS,
+    );
+    const req = {
+      host: 'orders',
+      path: '/orders/1',
+      headers: { authorization: `Bearer ${await sign({ roles: ['support'] })}` },
+    };
     const first = decide(req, enricher);
     const second = decide(req, enricher);
     expect(first).toBeInstanceOf(Promise);
@@ -70,14 +91,31 @@ describe('the pipeline with identity', () => {
   it('remembers a permanent rejection but not a token that is merely not valid yet', async () => {
     let now = Date.now();
     const enricher = new RequestEnricher(new JwtIdentity(jwtSettings(), { nowMs: () => now }), DEFAULT_FIELD_SETTINGS);
-    const expired = { host: 'orders', path: '/orders/1', headers: { authorization: `Bearer ${await sign({}, Math.floor(now / 1000) - 10)}` } };
-    expect((await decide(expired, enricher)).decision).toMatchObject({ kind: 'deny', reason: 'unauthenticated', status: 401 });
+    const expired = {
+      host: 'orders',
+      path: '/orders/1',
+      headers: { authorization: `Bearer ${await sign({}, Math.floor(now / 1000) - 10)}` },
+    };
+    expect((await decide(expired, enricher)).decision).toMatchObject({
+      kind: 'deny',
+      reason: 'unauthenticated',
+      status: 401,
+    });
     const again = decide(expired, enricher);
     expect(again).not.toBeInstanceOf(Promise);
-    expect((again as Authorization).decision.headers['www-authenticate']).toBe('Bearer realm="shop", error="invalid_token", error_description="the token has expired"');
+    expect((again as Authorization).decision.headers['www-authenticate']).toBe(
+      'Bearer realm="shop", error="invalid_token", error_description="the token has expired"',
+    );
 
-    const early = { host: 'orders', path: '/orders/1', headers: { authorization: `Bearer ${await sign({ roles: ['support'] }, '2h', Math.floor(now / 1000) + 60)}` } };
-    expect((await decide(early, enricher)).decision).toMatchObject({ status: 401, message: 'the token is not valid yet' });
+    const early = {
+      host: 'orders',
+      path: '/orders/1',
+      headers: { authorization: `Bearer ${await sign({ roles: ['support'] }, '2h', Math.floor(now / 1000) + 60)}` },
+    };
+    expect((await decide(early, enricher)).decision).toMatchObject({
+      status: 401,
+      message: 'the token is not valid yet',
+    });
     now += 120_000;
     expect((await decide(early, enricher)).decision.kind).toBe('allow');
   });
@@ -85,7 +123,11 @@ describe('the pipeline with identity', () => {
   it('expires a cached token at its exp', async () => {
     let now = Date.now();
     const enricher = new RequestEnricher(new JwtIdentity(jwtSettings(), { nowMs: () => now }), DEFAULT_FIELD_SETTINGS);
-    const req = { host: 'orders', path: '/orders/1', headers: { authorization: `Bearer ${await sign({ roles: ['support'] }, Math.floor(now / 1000) + 60)}` } };
+    const req = {
+      host: 'orders',
+      path: '/orders/1',
+      headers: { authorization: `Bearer ${await sign({ roles: ['support'] }, Math.floor(now / 1000) + 60)}` },
+    };
     expect((await decide(req, enricher)).decision.kind).toBe('allow');
     now += 61_000;
     expect((await decide(req, enricher)).decision).toMatchObject({ status: 401, message: 'the token has expired' });
@@ -93,20 +135,36 @@ describe('the pipeline with identity', () => {
 
   it('lets a user in the admins group use what the admins group may', async () => {
     const enricher = new RequestEnricher(new JwtIdentity(jwtSettings()), DEFAULT_FIELD_SETTINGS);
-    const req = { method: 'DELETE', host: 'orders', path: '/orders/1', headers: { authorization: `Bearer ${await sign({ groups: ['admins'] })}` } };
+    const req = {
+      method: 'DELETE',
+      host: 'orders',
+      path: '/orders/1',
+      headers: { authorization: `Bearer ${await sign({ groups: ['admins'] })}` },
+    };
     expect((await decide(req, enricher)).decision).toMatchObject({ kind: 'allow', policies: ['admins-full-access'] });
   });
 });
 
 describe('the pipeline with context fields', () => {
-  const enricherWithLoad = (load: number) => new RequestEnricher(undefined, { ...DEFAULT_FIELD_SETTINGS, load: fixedLoad(load) });
+  const enricherWithLoad = (load: number) =>
+    new RequestEnricher(undefined, { ...DEFAULT_FIELD_SETTINGS, load: fixedLoad(load) });
   const lowPriority = { host: 'frontend', path: '/products', contextExtensions: { priority: 'low' } };
 
   it.each([
     { name: 'anonymous, low priority, load 95', req: lowPriority, load: 95, expected: 503 },
     { name: 'anonymous, low priority, load 89', req: lowPriority, load: 89, expected: 200 },
-    { name: 'anonymous, normal priority, load 95', req: { host: 'frontend', path: '/products' }, load: 95, expected: 200 },
-    { name: 'mesh workload, low priority, load 95', req: { ...lowPriority, principal: GATEWAY }, load: 95, expected: 200 },
+    {
+      name: 'anonymous, normal priority, load 95',
+      req: { host: 'frontend', path: '/products' },
+      load: 95,
+      expected: 200,
+    },
+    {
+      name: 'mesh workload, low priority, load 95',
+      req: { ...lowPriority, principal: GATEWAY },
+      load: 95,
+      expected: 200,
+    },
     { name: 'health check, low priority, load 95', req: { ...lowPriority, path: '/healthz' }, load: 95, expected: 200 },
   ])('load shedding example: $name → $expected', ({ req, load, expected }) => {
     const auth = decide(req, enricherWithLoad(load)) as Authorization;
@@ -115,7 +173,10 @@ describe('the pipeline with context fields', () => {
   });
 
   it('puts every server-computed field in the Cedar context', () => {
-    const auth = decide({ host: 'frontend', path: '/', sourceIp: '192.0.2.9', time: '2026-03-02T09:00:00Z' }, enricherWithLoad(12)) as Authorization;
+    const auth = decide(
+      { host: 'frontend', path: '/', sourceIp: '192.0.2.9', time: '2026-03-02T09:00:00Z' },
+      enricherWithLoad(12),
+    ) as Authorization;
     const ctx = auth.cedarRequest!.context;
     expect(ctx).toMatchObject({ load: 12, hour: 10, weekday: 1 });
     expect((ctx.source as Record<string, unknown>).lists).toEqual(['blocklist']);
@@ -123,7 +184,15 @@ describe('the pipeline with context fields', () => {
   });
 
   it('gives callers without an enricher the same complete context (workload principal, load 0)', () => {
-    const auth = authorizeCheckRequest(simpleRequestToCheckRequest({ host: 'frontend', path: '/', sourceIp: '2001:db8:bad::1', time: '2026-03-07T09:00:00Z' }), set);
+    const auth = authorizeCheckRequest(
+      simpleRequestToCheckRequest({
+        host: 'frontend',
+        path: '/',
+        sourceIp: '2001:db8:bad::1',
+        time: '2026-03-07T09:00:00Z',
+      }),
+      set,
+    );
     expect(auth.decision).toMatchObject({ kind: 'deny', policies: ['blocklisted-networks'] });
     expect(auth.cedarRequest!.context).toMatchObject({ load: 0, hour: 10, weekday: 6 });
   });

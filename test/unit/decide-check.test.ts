@@ -33,10 +33,16 @@ function setOf(): ActiveBundle {
   return compileBundle(filesToPolicySetSource(files, 'v1'));
 }
 const set = setOf();
-const request = (r: Partial<SimpleRequest> = {}): WireCheckRequest => simpleRequestToCheckRequest({ method: 'GET', path: '/x', host: 'orders', sourceIp: '10.0.0.1', ...r });
+const request = (r: Partial<SimpleRequest> = {}): WireCheckRequest =>
+  simpleRequestToCheckRequest({ method: 'GET', path: '/x', host: 'orders', sourceIp: '10.0.0.1', ...r });
 const PASSED: Deadline = { atMs: 0, source: 'decision-timeout' };
 
-function decide(req: WireCheckRequest, deps: PipelineDeps = {}, s: ActiveBundle | null = set, deadline: Deadline = NO_DEADLINE): CheckOutcome {
+function decide(
+  req: WireCheckRequest,
+  deps: PipelineDeps = {},
+  s: ActiveBundle | null = set,
+  deadline: Deadline = NO_DEADLINE,
+): CheckOutcome {
   const out = decideCheck(req, s, deps, deadline, 'id-1');
   if (out instanceof Promise) throw new Error('no token to verify: the pipeline answers synchronously');
   return out;
@@ -45,7 +51,12 @@ function decide(req: WireCheckRequest, deps: PipelineDeps = {}, s: ActiveBundle 
 describe('decideCheck', () => {
   it.each([
     { name: 'an allow', run: () => decide(request()), reason: 'allowed', status: 200, principal: 'Anonymous' },
-    { name: 'a policy 401 (no challenge without bearer tokens configured)', run: () => decide(request({ path: '/account' })), reason: 'policy_forbid', status: 401 },
+    {
+      name: 'a policy 401 (no challenge without bearer tokens configured)',
+      run: () => decide(request({ path: '/account' })),
+      reason: 'policy_forbid',
+      status: 401,
+    },
     {
       name: 'a transport refusal',
       run: () => decide(refusedCheckRequest({ reason: 'request_too_large', message: 'too large' })),
@@ -53,8 +64,18 @@ describe('decideCheck', () => {
       status: 431,
     },
     { name: 'no set yet', run: () => decide(request(), {}, null), reason: 'no_policy_set', status: 503 },
-    { name: 'a stale set', run: () => decide(request(), { staleGuard: { stale: true, message: (v) => `${v} is stale` } }), reason: 'policy_stale', status: 503 },
-    { name: 'a deadline already passed', run: () => decide(request(), { decisionTimeoutMs: 5 }, set, PASSED), reason: 'deadline_exceeded', status: 503 },
+    {
+      name: 'a stale set',
+      run: () => decide(request(), { staleGuard: { stale: true, message: (v) => `${v} is stale` } }),
+      reason: 'policy_stale',
+      status: 503,
+    },
+    {
+      name: 'a deadline already passed',
+      run: () => decide(request(), { decisionTimeoutMs: 5 }, set, PASSED),
+      reason: 'deadline_exceeded',
+      status: 503,
+    },
   ])('$name', ({ run, reason, status, principal }) => {
     const out = run();
     expect(out.decision).toMatchObject({ reason, status, decisionId: 'id-1' });
@@ -67,7 +88,11 @@ describe('decideCheck', () => {
     const limited = request({ path: '/limited/1' });
     expect([1, 2, 3].map(() => decide(limited, deps).decision.reason)).toEqual(['allowed', 'allowed', 'rate_limited']);
     const hit = decide(limited, deps);
-    expect(hit).toMatchObject({ decision: { status: 429 }, rateLimit: { rule: 'two-per-client' }, principal: { type: 'Anonymous' } });
+    expect(hit).toMatchObject({
+      decision: { status: 429 },
+      rateLimit: { rule: 'two-per-client' },
+      principal: { type: 'Anonymous' },
+    });
     expect(hit.engine).toBeUndefined();
     expect(decide(limited).decision.reason).toBe('allowed');
   });
@@ -75,10 +100,37 @@ describe('decideCheck', () => {
 
 describe('respond', () => {
   const rows = [
-    { name: 'an allow', out: () => decide(request()), route: { failMode: 'closed', dryRun: false }, outcome: 'allow', code: 0 },
-    { name: 'no set, closed route', out: () => decide(request(), {}, null), route: { failMode: 'closed', dryRun: false }, outcome: 'deny', code: 7, reason: 'fail_closed' },
-    { name: 'no set, open route', out: () => decide(request(), {}, null), route: { failMode: 'open', dryRun: false }, outcome: 'fail_open', code: 0, reason: 'no_policy_set' },
-    { name: 'a deny in dry-run', out: () => decide(request({ path: '/account' })), route: { failMode: 'closed', dryRun: true }, outcome: 'dry_run_allow', code: 0, reason: 'policy_forbid' },
+    {
+      name: 'an allow',
+      out: () => decide(request()),
+      route: { failMode: 'closed', dryRun: false },
+      outcome: 'allow',
+      code: 0,
+    },
+    {
+      name: 'no set, closed route',
+      out: () => decide(request(), {}, null),
+      route: { failMode: 'closed', dryRun: false },
+      outcome: 'deny',
+      code: 7,
+      reason: 'fail_closed',
+    },
+    {
+      name: 'no set, open route',
+      out: () => decide(request(), {}, null),
+      route: { failMode: 'open', dryRun: false },
+      outcome: 'fail_open',
+      code: 0,
+      reason: 'no_policy_set',
+    },
+    {
+      name: 'a deny in dry-run',
+      out: () => decide(request({ path: '/account' })),
+      route: { failMode: 'closed', dryRun: true },
+      outcome: 'dry_run_allow',
+      code: 0,
+      reason: 'policy_forbid',
+    },
   ] as const;
   it.each(rows)('$name', ({ out, route, outcome, code, ...rest }) => {
     const reply = respond(out(), { ...route }, set);

@@ -47,24 +47,60 @@ const HTTP_PROTOCOL_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtoc
 
 /** The AUTHZ_* variables of the server's documented contract; anything else in a manifest is a typo. */
 const AUTHZ_ENV_VARS = new Set([
-  'AUTHZ_LISTEN', 'AUTHZ_ADMIN', 'AUTHZ_POLICIES', 'AUTHZ_S3_ENDPOINT', 'AUTHZ_BUCKET', 'AUTHZ_PREFIX',
-  'AUTHZ_BUNDLE', 'AUTHZ_STATE_DIR', 'AUTHZ_POLL_INTERVAL', 'AUTHZ_FAIL_MODE', 'AUTHZ_LOG_LEVEL', 'AUTHZ_NOTIFY',
+  'AUTHZ_LISTEN',
+  'AUTHZ_ADMIN',
+  'AUTHZ_POLICIES',
+  'AUTHZ_S3_ENDPOINT',
+  'AUTHZ_BUCKET',
+  'AUTHZ_PREFIX',
+  'AUTHZ_BUNDLE',
+  'AUTHZ_STATE_DIR',
+  'AUTHZ_POLL_INTERVAL',
+  'AUTHZ_FAIL_MODE',
+  'AUTHZ_LOG_LEVEL',
+  'AUTHZ_NOTIFY',
 ]);
 
 /** Metrics the server exports (prom-client defaults included). */
 // The full authz_* list is held to the registry by test/component/dashboard.test.ts; this one guards spelling.
 const EXPORTED_METRICS = new Set([
-  'authz_decisions_total', 'authz_check_duration_seconds', 'authz_bundle_info', 'authz_bundle_loads_total', 'authz_engine_fallback_total',
-  'authz_bundle_last_sync_timestamp_seconds', 'authz_decision_cache_lookups_total',
-  'authz_shadow_mismatches_total', 'authz_ratelimited_total', 'process_resident_memory_bytes',
-  'nodejs_eventloop_lag_seconds', 'authz_policies', 'authz_bundle_activation_duration_seconds',
-  'authz_bundle_activation_longest_step_seconds', 'authz_bundle_store_errors_total', 'authz_bundle_download_duration_seconds',
-  'authz_jwt_results_total', 'authz_load_ratio', 'authz_decision_cache_entries', 'authz_ratelimit_keys',
-  'authz_ratelimit_evictions_total', 'authz_shadow_evaluations_total', 'authz_shadow_skipped_total', 'authz_shadow_version_info',
-  'authz_callers_refused_total', 'authz_grpc_calls_dropped_total', 'authz_grpc_pending_request_bytes', 'authz_process_faults_total',
-  'authz_push_messages_total', 'authz_push_connected', 'authz_push_last_message_age_seconds',
+  'authz_decisions_total',
+  'authz_check_duration_seconds',
+  'authz_bundle_info',
+  'authz_bundle_loads_total',
+  'authz_engine_fallback_total',
+  'authz_bundle_last_sync_timestamp_seconds',
+  'authz_decision_cache_lookups_total',
+  'authz_shadow_mismatches_total',
+  'authz_ratelimited_total',
+  'process_resident_memory_bytes',
+  'nodejs_eventloop_lag_seconds',
+  'authz_policies',
+  'authz_bundle_activation_duration_seconds',
+  'authz_bundle_activation_longest_step_seconds',
+  'authz_bundle_store_errors_total',
+  'authz_bundle_download_duration_seconds',
+  'authz_jwt_results_total',
+  'authz_load_ratio',
+  'authz_decision_cache_entries',
+  'authz_ratelimit_keys',
+  'authz_ratelimit_evictions_total',
+  'authz_shadow_evaluations_total',
+  'authz_shadow_skipped_total',
+  'authz_shadow_version_info',
+  'authz_callers_refused_total',
+  'authz_grpc_calls_dropped_total',
+  'authz_grpc_pending_request_bytes',
+  'authz_process_faults_total',
+  'authz_push_messages_total',
+  'authz_push_connected',
+  'authz_push_last_message_age_seconds',
 ]);
-const HISTOGRAMS = new Set(['authz_check_duration_seconds', 'authz_bundle_activation_duration_seconds', 'authz_bundle_download_duration_seconds']);
+const HISTOGRAMS = new Set([
+  'authz_check_duration_seconds',
+  'authz_bundle_activation_duration_seconds',
+  'authz_bundle_download_duration_seconds',
+]);
 
 // ---------------------------------------------------------------- helpers
 
@@ -98,8 +134,7 @@ function walk(node: Json, visit: (obj: Record<string, Json>, at: string) => void
     node.forEach((v, i) => {
       walk(v, visit, `${at}[${i}]`);
     });
-  }
-  else if (node && typeof node === 'object') {
+  } else if (node && typeof node === 'object') {
     visit(node, at);
     for (const [k, v] of Object.entries(node)) walk(v, visit, `${at}.${k}`);
   }
@@ -125,7 +160,10 @@ const cluster = (cfg: Json, name: string): Json => clusters(cfg).find((c) => c.n
 const networkFilters = (cfg: Json): Json[][] =>
   listeners(cfg).flatMap((l) => (l.filter_chains ?? []).map((fc: Json) => fc.filters ?? []));
 const hcms = (cfg: Json): Json[] =>
-  networkFilters(cfg).flat().map((f) => f.typed_config).filter((tc) => tc?.['@type'] === T.hcm);
+  networkFilters(cfg)
+    .flat()
+    .map((f) => f.typed_config)
+    .filter((tc) => tc?.['@type'] === T.hcm);
 
 function endpoints(c: Json): { address: string; port: number }[] {
   return (c.load_assignment?.endpoints ?? []).flatMap((e: Json) =>
@@ -144,8 +182,7 @@ function extAuthzConfigs(cfg: Json): Json[] {
     .filter((tc) => tc?.['@type'] === T.httpExtAuthz || tc?.['@type'] === T.netExtAuthz);
 }
 
-const routesOf = (hcm: Json): Json[] =>
-  (hcm.route_config?.virtual_hosts ?? []).flatMap((vh: Json) => vh.routes ?? []);
+const routesOf = (hcm: Json): Json[] => (hcm.route_config?.virtual_hosts ?? []).flatMap((vh: Json) => vh.routes ?? []);
 const perRoute = (route: Json): Json => route.typed_per_filter_config?.[EXT_AUTHZ_HTTP_FILTER];
 const matchKey = (route: Json): string =>
   route.match.path ?? route.match.path_separated_prefix ?? route.match.prefix ?? JSON.stringify(route.match);
@@ -161,7 +198,11 @@ describe('server defaults', () => {
 
 describe('Envoy configs: every file', () => {
   it('ships the HTTP and the TCP variant over gRPC, and the HTTP ext_authz service variant', () => {
-    expect(ENVOY_FILES.map((e) => e.file).sort()).toEqual(['envoy/envoy-ratelimit.yaml', 'envoy/envoy-tcp.yaml', 'envoy/envoy.yaml']);
+    expect(ENVOY_FILES.map((e) => e.file).sort()).toEqual([
+      'envoy/envoy-ratelimit.yaml',
+      'envoy/envoy-tcp.yaml',
+      'envoy/envoy.yaml',
+    ]);
     expect(existsSync(path.join(ROOT, HTTP_SERVICE_FILE))).toBe(true);
   });
 
@@ -175,10 +216,16 @@ describe('Envoy configs: every file', () => {
           if (key in obj) problems.push(`${at}.${key}`);
         }
         // v2-era untyped filter config
-        if (typeof obj.name === 'string' && obj.name.startsWith('envoy.') && 'config' in obj) problems.push(`${at}.config`);
+        if (typeof obj.name === 'string' && obj.name.startsWith('envoy.') && 'config' in obj)
+          problems.push(`${at}.config`);
       });
       for (const c of clusters(cfg)) {
-        for (const key of ['http2_protocol_options', 'http_protocol_options', 'common_http_protocol_options', 'upstream_http_protocol_options']) {
+        for (const key of [
+          'http2_protocol_options',
+          'http_protocol_options',
+          'common_http_protocol_options',
+          'upstream_http_protocol_options',
+        ]) {
           if (key in c) problems.push(`cluster ${c.name}: ${key} belongs in typed_extension_protocol_options`);
         }
       }
@@ -358,22 +405,29 @@ describe('envoy/envoy-ratelimit.yaml (exact global limits from our descriptors)'
   const cfg = ENVOY_FILES.find((e) => e.file === 'envoy/envoy-ratelimit.yaml')!.cfg;
   const hcm = hcms(cfg)[0];
   it('the rate-limit filter runs after ext_authz (it reads the metadata ext_authz set) and before the router', () => {
-    expect(hcm.http_filters.map((f: Json) => f.name)).toEqual(['envoy.filters.http.ext_authz', 'envoy.filters.http.ratelimit', 'envoy.filters.http.router']);
+    expect(hcm.http_filters.map((f: Json) => f.name)).toEqual([
+      'envoy.filters.http.ext_authz',
+      'envoy.filters.http.ratelimit',
+      'envoy.filters.http.router',
+    ]);
   });
   it('descriptors: principal_type and mode from ext_authz dynamic metadata (keys our CheckResponse sets), and the client address', () => {
     const actions = hcm.route_config.virtual_hosts[0].rate_limits[0].actions;
     const meta = actions.filter((a: Json) => a.metadata).map((a: Json) => a.metadata);
-    expect(meta.map((m: Json) => [m.descriptor_key, m.metadata_key.key, m.metadata_key.path[0].key, m.source])).toEqual([
-      ['principal_type', EXT_AUTHZ_HTTP_FILTER, 'principal_type', 'DYNAMIC'],
-      ['mode', EXT_AUTHZ_HTTP_FILTER, 'mode', 'DYNAMIC'],
-    ]);
+    expect(meta.map((m: Json) => [m.descriptor_key, m.metadata_key.key, m.metadata_key.path[0].key, m.source])).toEqual(
+      [
+        ['principal_type', EXT_AUTHZ_HTTP_FILTER, 'principal_type', 'DYNAMIC'],
+        ['mode', EXT_AUTHZ_HTTP_FILTER, 'mode', 'DYNAMIC'],
+      ],
+    );
     expect(actions.some((a: Json) => 'remote_address' in a)).toBe(true);
   });
   it("the rate-limit service's config has the example bundle's anonymous limits per mode, 80% lower in high-alert", () => {
     const rl = loadYaml('envoy/ratelimit/authz.yaml');
     expect(rl.domain).toBe(hcm.http_filters[1].typed_config.domain);
     const modes = rl.descriptors.find((d: Json) => d.key === 'principal_type' && d.value === 'Anonymous').descriptors;
-    const rate = (mode: string) => modes.find((d: Json) => d.value === mode).descriptors[0].rate_limit.requests_per_unit;
+    const rate = (mode: string) =>
+      modes.find((d: Json) => d.value === mode).descriptors[0].rate_limit.requests_per_unit;
     expect(rate('normal')).toBe(50);
     expect(rate('high-alert')).toBe(10);
   });
@@ -433,7 +487,8 @@ describe('docker-compose.yml', () => {
     for (const [dep, cond] of Object.entries(svc.envoy.depends_on) as [string, Json][]) {
       expect(Object.keys(svc), `envoy depends on ${dep}`).toContain(dep);
       expect(['service_started', 'service_healthy', 'service_completed_successfully']).toContain(cond.condition);
-      if (cond.condition === 'service_healthy') expect(svc[dep].healthcheck, `${dep} needs a healthcheck`).toBeDefined();
+      if (cond.condition === 'service_healthy')
+        expect(svc[dep].healthcheck, `${dep} needs a healthcheck`).toBeDefined();
     }
   });
 
@@ -456,7 +511,11 @@ describe('docker-compose.yml', () => {
       if (typeof obj.filename === 'string') files.push(obj.filename);
     });
     const mountTargets = (svc.envoy.volumes as string[]).map((v) => v.split(':')[1]!);
-    for (const f of files) expect(mountTargets.some((t) => f.startsWith(`${t}/`)), f).toBe(true);
+    for (const f of files)
+      expect(
+        mountTargets.some((t) => f.startsWith(`${t}/`)),
+        f,
+      ).toBe(true);
   });
 
   it("Envoy's authz cluster points at the authz service on the port it listens on", () => {
@@ -544,7 +603,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('escapes every $ meant for the shell, so compose does not interpolate it away', () => {
-    const scripts = Object.values(svc).flatMap((s: Json) => [s.command, s.entrypoint].flat().filter((x) => typeof x === 'string'));
+    const scripts = Object.values(svc).flatMap((s: Json) =>
+      [s.command, s.entrypoint].flat().filter((x) => typeof x === 'string'),
+    );
     for (const script of scripts as string[]) {
       // After removing "$$" (a literal $), any "$" left is compose interpolation.
       expect(script.replace(/\$\$/g, ''), script.slice(0, 60)).not.toMatch(/\$/);
@@ -620,8 +681,11 @@ describe('Dockerfile', () => {
   });
 
   it('.dockerignore keeps local state out of the build context', () => {
-    const ignored = read('.dockerignore').split(/\r?\n/).map((l) => l.trim());
-    for (const p of ['node_modules', 'dist', '.git', '.state', '.dev-store', 'bench/results']) expect(ignored).toContain(p);
+    const ignored = read('.dockerignore')
+      .split(/\r?\n/)
+      .map((l) => l.trim());
+    for (const p of ['node_modules', 'dist', '.git', '.state', '.dev-store', 'bench/results'])
+      expect(ignored).toContain(p);
   });
 });
 
@@ -632,7 +696,9 @@ describe('envoy/istio', () => {
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => f.split(path.sep).join('/'));
   const isKustomization = (f: string) => path.basename(f) === 'kustomization.yaml';
-  const docsByFile = new Map(files.filter((f) => !isKustomization(f)).map((f) => [f, loadYamlDocs(`envoy/istio/${f}`)]));
+  const docsByFile = new Map(
+    files.filter((f) => !isKustomization(f)).map((f) => [f, loadYamlDocs(`envoy/istio/${f}`)]),
+  );
   const all = [...docsByFile.values()].flat();
   const ofKind = (docs: Json[], kind: string): Json[] => docs.filter((d) => d.kind === kind);
   const providers: Json[] = all
@@ -654,8 +720,13 @@ describe('envoy/istio', () => {
 
   it('ships the expected files, each document a named Kubernetes object', () => {
     expect(files.sort()).toEqual([
-      'authorization-policy.yaml', 'deployment.yaml', 'image/kustomization.yaml', 'kustomization.yaml',
-      'mesh-config.yaml', 'sidecar/kustomization.yaml', 'sidecar/workload.yaml',
+      'authorization-policy.yaml',
+      'deployment.yaml',
+      'image/kustomization.yaml',
+      'kustomization.yaml',
+      'mesh-config.yaml',
+      'sidecar/kustomization.yaml',
+      'sidecar/workload.yaml',
     ]);
     for (const d of all) {
       expect(d.apiVersion, JSON.stringify(d).slice(0, 80)).toMatch(/\S/);
@@ -700,8 +771,10 @@ describe('envoy/istio', () => {
   });
 
   it("the CUSTOM policy does not select the authz server's own pods", () => {
-    const selector: Record<string, string> = ofKind(docsByFile.get('authorization-policy.yaml')!, 'AuthorizationPolicy')[0]
-      .spec.selector.matchLabels;
+    const selector: Record<string, string> = ofKind(
+      docsByFile.get('authorization-policy.yaml')!,
+      'AuthorizationPolicy',
+    )[0].spec.selector.matchLabels;
     const labels = deployment.spec.template.metadata.labels;
     expect(Object.entries(selector).every(([k, v]) => labels[k] === v)).toBe(false);
   });
@@ -734,7 +807,10 @@ describe('envoy/istio', () => {
     expect(allow, 'ALLOW policy on the server').toBeDefined();
     expect(selects(allow.spec.selector.matchLabels)).toBe(true);
     for (const rule of allow.spec.rules) {
-      expect(rule.from.flatMap((f: Json) => f.source.principals ?? []).length, 'callers named by principal').toBeGreaterThan(0);
+      expect(
+        rule.from.flatMap((f: Json) => f.source.principals ?? []).length,
+        'callers named by principal',
+      ).toBeGreaterThan(0);
       expect(rule.to.flatMap((t: Json) => t.operation.ports)).toEqual([String(SERVER_GRPC_PORT)]);
     }
 
@@ -746,7 +822,8 @@ describe('envoy/istio', () => {
     expect(rulesFor(SERVER_GRPC_PORT).length).toBeGreaterThan(0);
     const adminRules = rulesFor(SERVER_ADMIN_PORT);
     expect(adminRules.length).toBeGreaterThan(0);
-    for (const r of adminRules) expect(r.from?.length, 'the admin port is open only to named sources').toBeGreaterThan(0);
+    for (const r of adminRules)
+      expect(r.from?.length, 'the admin port is open only to named sources').toBeGreaterThan(0);
     // The mesh-facing Service carries the gRPC port only: the admin port is never reachable by its name.
     expect(service.spec.ports.map((p: Json) => p.port)).toEqual([SERVER_GRPC_PORT]);
     for (const svc of ofKind(all, 'Service')) {
@@ -784,7 +861,8 @@ describe('envoy/istio', () => {
 
   it('keeps every namespaced object of the shared service in authz-system', () => {
     expect(ofKind(deployDocs, 'Namespace')[0].metadata.name).toBe('authz-system');
-    for (const d of deployDocs.filter((x) => x.kind !== 'Namespace')) expect(d.metadata.namespace, d.kind).toBe('authz-system');
+    for (const d of deployDocs.filter((x) => x.kind !== 'Namespace'))
+      expect(d.metadata.namespace, d.kind).toBe('authz-system');
     expect(podSpec.serviceAccountName).toBe(ofKind(deployDocs, 'ServiceAccount')[0].metadata.name);
   });
 
@@ -820,14 +898,17 @@ describe('envoy/istio', () => {
     const variants = { shared: kustomize(''), sidecar: kustomize('sidecar') };
     const pkgVersion: string = JSON.parse(read('package.json')).version;
 
-    it.each(Object.entries(variants))('the %s variant applies with kubectl alone: no IstioOperator among its resources', (_name, v) => {
-      expect(v.files.length).toBeGreaterThan(0);
-      for (const f of v.files) {
-        const kinds = docsByFile.get(f)!.map((d) => d.kind);
-        expect(kinds, f).not.toContain('IstioOperator');
-        expect(kinds.length, f).toBeGreaterThan(0);
-      }
-    });
+    it.each(Object.entries(variants))(
+      'the %s variant applies with kubectl alone: no IstioOperator among its resources',
+      (_name, v) => {
+        expect(v.files.length).toBeGreaterThan(0);
+        for (const f of v.files) {
+          const kinds = docsByFile.get(f)!.map((d) => d.kind);
+          expect(kinds, f).not.toContain('IstioOperator');
+          expect(kinds.length, f).toBeGreaterThan(0);
+        }
+      },
+    );
 
     it('IstioOperator lives only in mesh-config.yaml, which no kustomization lists, and it declares every provider', () => {
       for (const [f, docs] of docsByFile) {
@@ -855,7 +936,12 @@ describe('envoy/istio', () => {
     });
 
     it('no placeholder image is left in the deployment files or guides', () => {
-      for (const f of [...files.map((x) => `envoy/istio/${x}`), 'envoy/istio/README.md', 'README.md', 'docker-compose.yml']) {
+      for (const f of [
+        ...files.map((x) => `envoy/istio/${x}`),
+        'envoy/istio/README.md',
+        'README.md',
+        'docker-compose.yml',
+      ]) {
         expect(read(f), f).not.toMatch(/your-org/);
       }
     });
@@ -926,7 +1012,7 @@ describe('envoy/istio', () => {
       expect(deny.metadata.namespace).toBe(workload.metadata.namespace);
     });
 
-    it("the policy selects the pod that carries the server", () => {
+    it('the policy selects the pod that carries the server', () => {
       const labels = workload.spec.template.metadata.labels;
       expect(Object.entries(policy.spec.selector.matchLabels).every(([k, v]) => labels[k] === v)).toBe(true);
     });
@@ -942,13 +1028,37 @@ describe('deploy/grafana-dashboard.json', () => {
   const exprs: string[] = queryPanels.flatMap((p) => (p.targets ?? []).map((t: Json) => t.expr));
 
   const PROMQL_WORDS = new Set([
-    'sum', 'rate', 'irate', 'increase', 'histogram_quantile', 'time', 'count', 'max', 'min', 'avg',
-    'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'clamp_min', 'clamp_max', 'topk',
-    'bool', 'and', 'or', 'unless', 'le',
+    'sum',
+    'rate',
+    'irate',
+    'increase',
+    'histogram_quantile',
+    'time',
+    'count',
+    'max',
+    'min',
+    'avg',
+    'by',
+    'without',
+    'on',
+    'ignoring',
+    'group_left',
+    'group_right',
+    'clamp_min',
+    'clamp_max',
+    'topk',
+    'bool',
+    'and',
+    'or',
+    'unless',
+    'le',
   ]);
   /** Metric names in a PromQL expression: identifiers outside {…}, […] and strings that are not PromQL words. */
   function metricNames(expr: string): string[] {
-    const bare = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/\{[^}]*\}/g, ' ').replace(/\[[^\]]*\]/g, ' ');
+    const bare = expr
+      .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+      .replace(/\{[^}]*\}/g, ' ')
+      .replace(/\[[^\]]*\]/g, ' ');
     const grouping = /\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g; // label lists, not metrics
     const withoutLabels = bare.replace(grouping, ' ');
     return (withoutLabels.match(/[a-zA-Z_:][a-zA-Z0-9_:]*/g) ?? []).filter((w) => !PROMQL_WORDS.has(w));
@@ -987,15 +1097,22 @@ describe('deploy/grafana-dashboard.json', () => {
   });
 
   it('the metric-name check catches a misspelled metric', () => {
-    expect(metricNames('sum by (decision) (rate(authz_decision_total{job=~"$job"}[5m]))').map(baseMetric))
-      .toEqual(['authz_decision_total']);
+    expect(metricNames('sum by (decision) (rate(authz_decision_total{job=~"$job"}[5m]))').map(baseMetric)).toEqual([
+      'authz_decision_total',
+    ]);
     expect(EXPORTED_METRICS.has('authz_decision_total')).toBe(false);
   });
 
   it.each([
-    'authz_decisions_total', 'authz_check_duration_seconds', 'authz_decision_cache_lookups_total',
-    'authz_bundle_info', 'authz_bundle_last_sync_timestamp_seconds', 'authz_bundle_loads_total',
-    'authz_shadow_mismatches_total', 'authz_ratelimited_total', 'process_resident_memory_bytes',
+    'authz_decisions_total',
+    'authz_check_duration_seconds',
+    'authz_decision_cache_lookups_total',
+    'authz_bundle_info',
+    'authz_bundle_last_sync_timestamp_seconds',
+    'authz_bundle_loads_total',
+    'authz_shadow_mismatches_total',
+    'authz_ratelimited_total',
+    'process_resident_memory_bytes',
     'nodejs_eventloop_lag_seconds',
   ])('charts %s', (metric) => {
     expect(exprs.some((e) => metricNames(e).map(baseMetric).includes(metric))).toBe(true);
@@ -1009,6 +1126,8 @@ describe('deploy/grafana-dashboard.json', () => {
   });
 
   it('computes sync age from the last-sync timestamp, only where there was a sync (0 in directory mode)', () => {
-    expect(exprs.some((e) => /time\(\)\s*-\s*\(max\(authz_bundle_last_sync_timestamp_seconds\{[^}]*\}\) > 0\)/.test(e))).toBe(true);
+    expect(
+      exprs.some((e) => /time\(\)\s*-\s*\(max\(authz_bundle_last_sync_timestamp_seconds\{[^}]*\}\) > 0\)/.test(e)),
+    ).toBe(true);
   });
 });

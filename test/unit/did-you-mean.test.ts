@@ -13,7 +13,12 @@ describe('did you mean', () => {
     { name: 'a swapped pair', input: 'ordres', candidates: ['orders', 'payments'], expected: 'orders' },
     { name: 'another case', input: 'anonymous', candidates: ['Workload', 'User', 'Anonymous'], expected: 'Anonymous' },
     { name: 'a cut-short name', input: 'Anon', candidates: ['Workload', 'User', 'Anonymous'], expected: 'Anonymous' },
-    { name: 'a missing letter in a flag', input: '--polices', candidates: ['--policies', '--listen'], expected: '--policies' },
+    {
+      name: 'a missing letter in a flag',
+      input: '--polices',
+      candidates: ['--policies', '--listen'],
+      expected: '--policies',
+    },
     { name: 'nothing close', input: 'frobnicate', candidates: ['serve', 'check'], expected: undefined },
     { name: 'two letters are too short to guess from', input: 'us', candidates: ['User'], expected: undefined },
     { name: 'the name itself is not a suggestion', input: 'serve', candidates: ['serve'], expected: undefined },

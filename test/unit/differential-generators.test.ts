@@ -20,10 +20,15 @@ describe('differential generators', () => {
   });
 
   it('write conditions that come out true, false and erroring on the generated worlds', () => {
-    const worlds = fc.sample(fc.tuple(scenario(4), fc.array(atom, { minLength: 40, maxLength: 40 })), { numRuns: 20, seed: 43 });
+    const worlds = fc.sample(fc.tuple(scenario(4), fc.array(atom, { minLength: 40, maxLength: 40 })), {
+      numRuns: 20,
+      seed: 43,
+    });
     const count = { true: 0, false: 0, error: 0 };
     for (const [s, atoms] of worlds) {
-      const staticPolicies = Object.fromEntries(atoms.map((a, i) => [`c${i}`, `permit (principal, action, resource) when { ${a} };`]));
+      const staticPolicies = Object.fromEntries(
+        atoms.map((a, i) => [`c${i}`, `permit (principal, action, resource) when { ${a} };`]),
+      );
       const plain = new PlainCedar(staticPolicies, undefined, 'generator-figures');
       for (const r of s.requests) {
         // Without the schema: conditions are judged on their values, not refused by the validator.
@@ -53,7 +58,9 @@ describe('differential generators', () => {
       expect(set).toBeDefined();
       if (!set) continue;
       written += parsePolicies({ version: 'probe', policies: s.files }).size;
-      kept += Object.values(enforcedPolicyTexts(set)).filter((t) => !/^forbid \(principal, action, resource\) when \{ false \};$/.test(t)).length;
+      kept += Object.values(enforcedPolicyTexts(set)).filter(
+        (t) => !/^forbid \(principal, action, resource\) when \{ false \};$/.test(t),
+      ).length;
       set.retire();
     }
     console.log('kept under schema', kept / written);

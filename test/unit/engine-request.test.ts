@@ -10,7 +10,11 @@ import { EvaluationError } from '../../src/cedar/evaluate.js';
 import { plainIsAuthorized } from '../support/plain-cedar.js';
 
 const PERMIT_ALL = 'permit(principal, action, resource);';
-const base = { principal: { type: 'User', id: 'u' }, action: { type: 'Action', id: 'view' }, resource: { type: 'Doc', id: 'd' } };
+const base = {
+  principal: { type: 'User', id: 'u' },
+  action: { type: 'Action', id: 'view' },
+  resource: { type: 'Doc', id: 'd' },
+};
 const SCHEMA = `
 entity User { ip?: ipaddr };
 entity Doc;
@@ -43,13 +47,17 @@ describe('a request plain Cedar refuses is refused, read or not', () => {
   it('one entity given twice in a request', () => {
     const e = { uid: { type: 'User', id: 'u' }, attrs: {}, parents: [] };
     expect(() => decide(set, { ...base, context: {}, entities: [e, e] })).toThrow();
-    expect(() => decide(set, { ...base, context: {}, entities: [e, { ...e, uid: { type: 'User', id: 'v' } }] })).not.toThrow();
+    expect(() =>
+      decide(set, { ...base, context: {}, entities: [e, { ...e, uid: { type: 'User', id: 'v' } }] }),
+    ).not.toThrow();
     expect(EngineRequestError).toBeDefined();
   });
 });
 
 describe('with a schema, the request is read against it', () => {
-  const policies = { p: 'permit(principal, action, resource) when { context has from && context.from.isInRange(ip("10.0.0.0/8")) };' };
+  const policies = {
+    p: 'permit(principal, action, resource) when { context has from && context.from.isInRange(ip("10.0.0.0/8")) };',
+  };
   const set = compilePolicySet({ version: 'v', policies: [{ name: 'p.cedar', text: policies.p }], schema: SCHEMA });
   const cases = [
     { name: 'an ipaddr written as a plain string', context: { from: '10.1.2.3' }, expected: 'allow' },

@@ -3,12 +3,42 @@ import { fleetShare, normaliseFleetSize } from '../../src/ratelimit/fleet-share.
 
 describe("fleetShare: one server's part of a fleet-wide rate", () => {
   const rows = [
-    { name: 'a server alone enforces the rate itself', rate: { requestsPerSecond: 10, burst: 20 }, servers: 1, expected: { requestsPerSecond: 10, burst: 20 } },
-    { name: 'no fleet reported (0) is a server alone', rate: { requestsPerSecond: 10, burst: 20 }, servers: 0, expected: { requestsPerSecond: 10, burst: 20 } },
-    { name: 'three servers: a third each', rate: { requestsPerSecond: 30, burst: 60 }, servers: 3, expected: { requestsPerSecond: 10, burst: 20 } },
-    { name: 'uneven division keeps fractions (no rounding up the fleet total)', rate: { requestsPerSecond: 10, burst: 20 }, servers: 3, expected: { requestsPerSecond: 10 / 3, burst: 20 / 3 } },
-    { name: 'twenty servers, high-alert 2/s burst 4: burst floors at one request', rate: { requestsPerSecond: 2, burst: 4 }, servers: 20, expected: { requestsPerSecond: 0.1, burst: 1 } },
-    { name: "burst 1 over 3 servers stays 1 (one request's worth)", rate: { requestsPerSecond: 0.5, burst: 1 }, servers: 3, expected: { requestsPerSecond: 0.5 / 3, burst: 1 } },
+    {
+      name: 'a server alone enforces the rate itself',
+      rate: { requestsPerSecond: 10, burst: 20 },
+      servers: 1,
+      expected: { requestsPerSecond: 10, burst: 20 },
+    },
+    {
+      name: 'no fleet reported (0) is a server alone',
+      rate: { requestsPerSecond: 10, burst: 20 },
+      servers: 0,
+      expected: { requestsPerSecond: 10, burst: 20 },
+    },
+    {
+      name: 'three servers: a third each',
+      rate: { requestsPerSecond: 30, burst: 60 },
+      servers: 3,
+      expected: { requestsPerSecond: 10, burst: 20 },
+    },
+    {
+      name: 'uneven division keeps fractions (no rounding up the fleet total)',
+      rate: { requestsPerSecond: 10, burst: 20 },
+      servers: 3,
+      expected: { requestsPerSecond: 10 / 3, burst: 20 / 3 },
+    },
+    {
+      name: 'twenty servers, high-alert 2/s burst 4: burst floors at one request',
+      rate: { requestsPerSecond: 2, burst: 4 },
+      servers: 20,
+      expected: { requestsPerSecond: 0.1, burst: 1 },
+    },
+    {
+      name: "burst 1 over 3 servers stays 1 (one request's worth)",
+      rate: { requestsPerSecond: 0.5, burst: 1 },
+      servers: 3,
+      expected: { requestsPerSecond: 0.5 / 3, burst: 1 },
+    },
   ];
   for (const row of rows) it(row.name, () => expect(fleetShare(row.rate, row.servers)).toEqual(row.expected));
 
@@ -28,5 +58,6 @@ describe("fleetShare: one server's part of a fleet-wide rate", () => {
     { input: Number.NaN, expected: 1 },
     { input: 4, expected: 4 },
   ];
-  for (const s of sizes) it(`normaliseFleetSize(${s.input}) = ${s.expected}`, () => expect(normaliseFleetSize(s.input)).toBe(s.expected));
+  for (const s of sizes)
+    it(`normaliseFleetSize(${s.input}) = ${s.expected}`, () => expect(normaliseFleetSize(s.input)).toBe(s.expected));
 });

@@ -4,16 +4,27 @@ import { forwardedClientIp } from '../../src/context/client-address.js';
 import { IpListError, IpListIndex, listNameOf } from '../../src/context/ip-lists.js';
 import { cedarIp } from '../../src/envoy/check-request.js';
 
-const hex = (w: readonly number[] | undefined) => (w ? [...w].map((x) => x.toString(16).padStart(8, '0')).join(' ') : undefined);
+const hex = (w: readonly number[] | undefined) =>
+  w ? [...w].map((x) => x.toString(16).padStart(8, '0')).join(' ') : undefined;
 
 describe('parseIp', () => {
   it.each([
     { name: 'IPv4', input: '192.0.2.1', family: 4, words: 'c0000201' },
-    { name: 'IPv6 full', input: '2001:0db8:0000:0000:0000:0000:0000:0001', family: 6, words: '20010db8 00000000 00000000 00000001' },
+    {
+      name: 'IPv6 full',
+      input: '2001:0db8:0000:0000:0000:0000:0000:0001',
+      family: 6,
+      words: '20010db8 00000000 00000000 00000001',
+    },
     { name: 'IPv6 compressed', input: '2001:db8::1', family: 6, words: '20010db8 00000000 00000000 00000001' },
     { name: 'IPv6 leading ::', input: '::1', family: 6, words: '00000000 00000000 00000000 00000001' },
     { name: 'IPv6 trailing ::', input: 'fe80::', family: 6, words: 'fe800000 00000000 00000000 00000000' },
-    { name: 'IPv6 with embedded IPv4', input: '64:ff9b::192.0.2.33', family: 6, words: '0064ff9b 00000000 00000000 c0000221' },
+    {
+      name: 'IPv6 with embedded IPv4',
+      input: '64:ff9b::192.0.2.33',
+      family: 6,
+      words: '0064ff9b 00000000 00000000 c0000221',
+    },
     { name: 'IPv4-mapped IPv6 folds to IPv4', input: '::ffff:192.0.2.1', family: 4, words: 'c0000201' },
     { name: 'IPv4-mapped in hex folds to IPv4', input: '::ffff:c000:201', family: 4, words: 'c0000201' },
   ])('$name', ({ input, family, words }) => {
@@ -22,9 +33,12 @@ describe('parseIp', () => {
     expect(hex(ip?.words)).toBe(words);
   });
 
-  it.each(['', 'localhost', '256.0.0.1', '1.2.3', '2001:db8::1::2', 'fe80::1%eth0', '01.2.3.4'])('refuses %j', (input) => {
-    expect(parseIp(input)).toBeUndefined();
-  });
+  it.each(['', 'localhost', '256.0.0.1', '1.2.3', '2001:db8::1::2', 'fe80::1%eth0', '01.2.3.4'])(
+    'refuses %j',
+    (input) => {
+      expect(parseIp(input)).toBeUndefined();
+    },
+  );
 });
 
 describe('parseCidr', () => {
@@ -86,7 +100,9 @@ describe('IpListIndex', () => {
   });
 
   it('names the list and line of a bad entry', () => {
-    expect(() => IpListIndex.compile([{ name: 'feed', text: '10.0.0.0/8\n10.0.0.300\n' }])).toThrow(new IpListError('lists/feed.txt line 2: "10.0.0.300" is not an IPv4 or IPv6 address'));
+    expect(() => IpListIndex.compile([{ name: 'feed', text: '10.0.0.0/8\n10.0.0.300\n' }])).toThrow(
+      new IpListError('lists/feed.txt line 2: "10.0.0.300" is not an IPv4 or IPv6 address'),
+    );
   });
 
   it('refuses list names a policy could not spell plainly', () => {
@@ -109,10 +125,20 @@ describe('forwardedClientIp', () => {
   it.each([
     { name: 'no trusted hops ignores the header', xff: '192.0.2.1', hops: 0, expected: undefined },
     { name: 'one hop takes the rightmost entry', xff: '198.51.100.1, 192.0.2.1', hops: 1, expected: 'c0000201' },
-    { name: 'two hops take the second from the right', xff: '198.51.100.1, 192.0.2.1, 10.0.0.1', hops: 2, expected: 'c0000201' },
+    {
+      name: 'two hops take the second from the right',
+      xff: '198.51.100.1, 192.0.2.1, 10.0.0.1',
+      hops: 2,
+      expected: 'c0000201',
+    },
     { name: 'fewer entries than hops is not trusted', xff: '192.0.2.1', hops: 2, expected: undefined },
     { name: 'a port is stripped', xff: '192.0.2.1:4711', hops: 1, expected: 'c0000201' },
-    { name: 'a bracketed IPv6 with port', xff: '[2001:db8::1]:443', hops: 1, expected: '20010db8 00000000 00000000 00000001' },
+    {
+      name: 'a bracketed IPv6 with port',
+      xff: '[2001:db8::1]:443',
+      hops: 1,
+      expected: '20010db8 00000000 00000000 00000001',
+    },
     { name: 'a bare IPv6', xff: '2001:db8::1', hops: 1, expected: '20010db8 00000000 00000000 00000001' },
     { name: 'garbage is no address', xff: 'unknown', hops: 1, expected: undefined },
     { name: 'missing header', xff: undefined, hops: 1, expected: undefined },

@@ -16,9 +16,23 @@ function rsa(bits: number, kid: string): JWK {
 
 describe('usableKeys', () => {
   it('keeps RSA keys of 2048 bits and more, EC and OKP keys; drops smaller RSA and symmetric keys with the reason', () => {
-    const ec = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0', kid: 'ec' };
+    const ec = {
+      kty: 'EC',
+      crv: 'P-256',
+      x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+      y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+      kid: 'ec',
+    };
     const ed = { kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo', kid: 'ed' };
-    const keys = [rsa(1024, 'rsa-1024'), rsa(2047, 'rsa-2047'), rsa(2048, 'rsa-2048'), rsa(3072, 'rsa-3072'), ec, ed, { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' }];
+    const keys = [
+      rsa(1024, 'rsa-1024'),
+      rsa(2047, 'rsa-2047'),
+      rsa(2048, 'rsa-2048'),
+      rsa(3072, 'rsa-3072'),
+      ec,
+      ed,
+      { kty: 'oct', k: 'c2VjcmV0', kid: 'hmac' },
+    ];
     const { jwks, weak } = usableKeys({ keys });
     expect(jwks.keys.map((k) => k.kid)).toEqual(['rsa-2048', 'rsa-3072', 'ec', 'ed']);
     expect(Object.fromEntries(weak)).toEqual({
@@ -38,8 +52,13 @@ describe('parseJwks', () => {
   const rows = [
     { name: 'not JSON', text: '<html>', error: 'the key set is not JSON' },
     { name: 'no keys array', text: '{"keys": {}}', error: 'the key set is not a JWKS ({"keys": [...]})' },
-    { name: 'a key that is not an object', text: '{"keys": [1]}', error: 'the key set is not a JWKS ({"keys": [...]})' },
+    {
+      name: 'a key that is not an object',
+      text: '{"keys": [1]}',
+      error: 'the key set is not a JWKS ({"keys": [...]})',
+    },
   ];
   for (const row of rows) it(`refuses ${row.name}`, () => expect(() => parseJwks(row.text)).toThrow(row.error));
-  it('accepts an empty key set (an issuer between rotations)', () => expect(parseJwks('{"keys": []}')).toEqual({ keys: [] }));
+  it('accepts an empty key set (an issuer between rotations)', () =>
+    expect(parseJwks('{"keys": []}')).toEqual({ keys: [] }));
 });

@@ -1,14 +1,33 @@
 import { describe, expect, it } from 'vitest';
-import { claimsToPrincipal, claimToCedar, DEFAULT_CLAIM_MAPPING, MAX_PARENTS_PER_CLAIM } from '../../src/context/jwt-claims.js';
+import {
+  claimsToPrincipal,
+  claimToCedar,
+  DEFAULT_CLAIM_MAPPING,
+  MAX_PARENTS_PER_CLAIM,
+} from '../../src/context/jwt-claims.js';
 import { bearerChallenge, bearerToken } from '../../src/context/jwt-identity.js';
 
 describe('claimsToPrincipal', () => {
   it('makes User::"<sub>" with claims as attributes and groups/roles as parents', () => {
-    const p = claimsToPrincipal({ sub: 'alice', iss: 'https://idp/', email: 'a@example.com', exp: 1767225600, groups: ['eng', 'oncall'], roles: 'reader writer' });
+    const p = claimsToPrincipal({
+      sub: 'alice',
+      iss: 'https://idp/',
+      email: 'a@example.com',
+      exp: 1767225600,
+      groups: ['eng', 'oncall'],
+      roles: 'reader writer',
+    });
     expect(p).toEqual({
       type: 'User',
       id: 'alice',
-      attrs: { sub: 'alice', iss: 'https://idp/', email: 'a@example.com', exp: 1767225600, groups: ['eng', 'oncall'], roles: 'reader writer' },
+      attrs: {
+        sub: 'alice',
+        iss: 'https://idp/',
+        email: 'a@example.com',
+        exp: 1767225600,
+        groups: ['eng', 'oncall'],
+        roles: 'reader writer',
+      },
       parents: [
         { type: 'Group', id: 'eng' },
         { type: 'Group', id: 'oncall' },
@@ -43,7 +62,11 @@ describe('claimToCedar', () => {
     { name: 'null', input: null, expected: undefined },
     { name: 'array drops what has no form', input: ['a', 1.5, 2], expected: ['a', 2] },
     { name: 'record', input: { a: 1, b: { c: true } }, expected: { a: 1, b: { c: true } } },
-    { name: 'escape keys cannot smuggle an entity', input: { __entity: { type: 'Group', id: 'admins' }, ok: 1 }, expected: { ok: 1 } },
+    {
+      name: 'escape keys cannot smuggle an entity',
+      input: { __entity: { type: 'Group', id: 'admins' }, ok: 1 },
+      expected: { ok: 1 },
+    },
   ])('$name', ({ input, expected }) => {
     expect(claimToCedar(input)).toEqual(expected);
   });
@@ -62,6 +85,8 @@ describe('bearer header and challenge', () => {
   });
 
   it('keeps the challenge a valid quoted-string', () => {
-    expect(bearerChallenge('my "realm"', 'bad \\ token')).toBe('Bearer realm="my realm", error="invalid_token", error_description="bad  token"');
+    expect(bearerChallenge('my "realm"', 'bad \\ token')).toBe(
+      'Bearer realm="my realm", error="invalid_token", error_description="bad  token"',
+    );
   });
 });

@@ -5,7 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { LAST_GOOD_FILE, LastGoodStore } from '../../src/bundle/sources/last-good.js';
 import { sha256 } from '../../src/bundle/format/manifest.js';
 
-const pointer = (version: string, data: Buffer) => ({ version, sha256: sha256(data), activated_at: '2026-01-01T00:00:00Z', previous: null });
+const pointer = (version: string, data: Buffer) => ({
+  version,
+  sha256: sha256(data),
+  activated_at: '2026-01-01T00:00:00Z',
+  previous: null,
+});
 
 describe('LastGoodStore', () => {
   it('keeps exactly the last saved bundle and gives it back', async () => {
@@ -16,7 +21,12 @@ describe('LastGoodStore', () => {
     await lg.save(v1, pointer('v1', v1));
     await lg.save(v2, pointer('v2', v2), Buffer.from('c2lnbmF0dXJl\n'));
     const got = await lg.load();
-    expect(got?.record).toMatchObject({ bundle: 'mesh', version: 'v2', sha256: sha256(v2), signature: 'c2lnbmF0dXJl\n' });
+    expect(got?.record).toMatchObject({
+      bundle: 'mesh',
+      version: 'v2',
+      sha256: sha256(v2),
+      signature: 'c2lnbmF0dXJl\n',
+    });
     expect(got?.tarball.equals(v2)).toBe(true);
     expect(readdirSync(lg.dir).sort()).toEqual([`${sha256(v2)}.tar.gz`, LAST_GOOD_FILE]);
     expect(await lg.loadIfHash(sha256(v2))).toBeDefined();

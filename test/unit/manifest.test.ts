@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { MANIFEST_FILE, type BundleFileMap } from '../../src/bundle/format/bundle-files.js';
-import { BundleManifestError, buildManifest, segmentProblem, serialiseManifest, verifyManifest } from '../../src/bundle/format/manifest.js';
+import {
+  BundleManifestError,
+  buildManifest,
+  segmentProblem,
+  serialiseManifest,
+  verifyManifest,
+} from '../../src/bundle/format/manifest.js';
 
 function bundleFiles(): BundleFileMap {
   const files: BundleFileMap = new Map([
@@ -8,7 +14,12 @@ function bundleFiles(): BundleFileMap {
     ['bundle.yaml', Buffer.from('mode: enforce\n')],
     ['tests/t.json', Buffer.from('[]')],
   ]);
-  const m = buildManifest(files, { name: 'mesh', version: 'v1', created: new Date('2026-01-02T03:04:05Z'), cedarVersion: '4.13.0' });
+  const m = buildManifest(files, {
+    name: 'mesh',
+    version: 'v1',
+    created: new Date('2026-01-02T03:04:05Z'),
+    cedarVersion: '4.13.0',
+  });
   files.set(MANIFEST_FILE, serialiseManifest(m));
   return files;
 }
@@ -16,20 +27,44 @@ function bundleFiles(): BundleFileMap {
 describe('manifest', () => {
   it('lists every file but itself with its sha256, and the build facts', () => {
     const m = verifyManifest(bundleFiles());
-    expect(m).toMatchObject({ format: 1, name: 'mesh', version: 'v1', created: '2026-01-02T03:04:05.000Z', cedar_version: '4.13.0' });
+    expect(m).toMatchObject({
+      format: 1,
+      name: 'mesh',
+      version: 'v1',
+      created: '2026-01-02T03:04:05.000Z',
+      cedar_version: '4.13.0',
+    });
     expect(Object.keys(m.files)).toEqual(['a.cedar', 'bundle.yaml', 'tests/t.json']);
     expect(m.files['a.cedar']).toMatch(/^[0-9a-f]{64}$/);
   });
 
   const tampering: { name: string; change: (f: BundleFileMap) => void; error: RegExp }[] = [
-    { name: 'a changed file', change: (f) => f.set('a.cedar', Buffer.from('forbid (principal, action, resource);')), error: /a\.cedar does not match its sha256/ },
+    {
+      name: 'a changed file',
+      change: (f) => f.set('a.cedar', Buffer.from('forbid (principal, action, resource);')),
+      error: /a\.cedar does not match its sha256/,
+    },
     { name: 'a removed file', change: (f) => f.delete('bundle.yaml'), error: /bundle\.yaml is listed but missing/ },
-    { name: 'an added file', change: (f) => f.set('extra.cedar', Buffer.from('permit (principal, action, resource);')), error: /extra\.cedar is not listed/ },
+    {
+      name: 'an added file',
+      change: (f) => f.set('extra.cedar', Buffer.from('permit (principal, action, resource);')),
+      error: /extra\.cedar is not listed/,
+    },
     { name: 'no manifest', change: (f) => f.delete(MANIFEST_FILE), error: /has no manifest\.json/ },
-    { name: 'a manifest that is not JSON', change: (f) => f.set(MANIFEST_FILE, Buffer.from('{nope')), error: /not valid JSON/ },
+    {
+      name: 'a manifest that is not JSON',
+      change: (f) => f.set(MANIFEST_FILE, Buffer.from('{nope')),
+      error: /not valid JSON/,
+    },
     {
       name: 'a manifest missing a field',
-      change: (f) => f.set(MANIFEST_FILE, Buffer.from(JSON.stringify({ format: 1, name: 'mesh', version: 'v1', created: '2026-01-01T00:00:00Z', files: {} }))),
+      change: (f) =>
+        f.set(
+          MANIFEST_FILE,
+          Buffer.from(
+            JSON.stringify({ format: 1, name: 'mesh', version: 'v1', created: '2026-01-01T00:00:00Z', files: {} }),
+          ),
+        ),
       error: /cedar_version/,
     },
   ];

@@ -8,7 +8,10 @@ const POLICIES =
   '@id("no-delete") @status("405") forbid (principal, action == Action::"DELETE", resource);\n';
 
 function run(cases: unknown, extraFiles: Record<string, string> = {}) {
-  const files: BundleFileMap = new Map([['p.cedar', Buffer.from(POLICIES)], ['tests/a.json', Buffer.from(typeof cases === 'string' ? cases : JSON.stringify(cases))]]);
+  const files: BundleFileMap = new Map([
+    ['p.cedar', Buffer.from(POLICIES)],
+    ['tests/a.json', Buffer.from(typeof cases === 'string' ? cases : JSON.stringify(cases))],
+  ]);
   for (const [k, v] of Object.entries(extraFiles)) files.set(k, Buffer.from(v));
   const set = compileBundle(filesToPolicySetSource(files, 't'));
   return runBundleTests(files, set);
@@ -20,14 +23,52 @@ const DELETE = { method: 'DELETE', path: '/', host: 'svc' };
 describe('bundle tests runner', () => {
   const rows: { name: string; case: Record<string, unknown>; pass: boolean; failure?: RegExp }[] = [
     { name: 'expected allow, got allow', case: { request: GET, decision: 'allow' }, pass: true },
-    { name: 'expected policies and status match', case: { request: DELETE, decision: 'deny', status: 405, policies: ['no-delete'] }, pass: true },
-    { name: 'a deny no policy made', case: { request: { ...GET, method: 'POST' }, decision: 'deny', status: 403, policies: [] }, pass: true },
-    { name: 'wrong decision', case: { request: GET, decision: 'deny' }, pass: false, failure: /expected deny; got allow \(allowed, HTTP 200, policies: reads\)/ },
-    { name: 'wrong status', case: { request: DELETE, decision: 'deny', status: 403 }, pass: false, failure: /expected HTTP 403; got deny \(policy_forbid, HTTP 405/ },
-    { name: 'wrong policies', case: { request: GET, decision: 'allow', policies: ['other'] }, pass: false, failure: /expected policies: other/ },
-    { name: 'a misspelt request key', case: { request: { metod: 'GET' }, decision: 'allow' }, pass: false, failure: /Unrecognized key: "metod"/ },
-    { name: 'an unknown case key', case: { request: GET, decision: 'allow', stauts: 200 }, pass: false, failure: /Unrecognized key: "stauts"/ },
-    { name: 'a bad time', case: { request: { ...GET, time: 'yesterday' }, decision: 'allow' }, pass: false, failure: /could not be evaluated: time "yesterday"/ },
+    {
+      name: 'expected policies and status match',
+      case: { request: DELETE, decision: 'deny', status: 405, policies: ['no-delete'] },
+      pass: true,
+    },
+    {
+      name: 'a deny no policy made',
+      case: { request: { ...GET, method: 'POST' }, decision: 'deny', status: 403, policies: [] },
+      pass: true,
+    },
+    {
+      name: 'wrong decision',
+      case: { request: GET, decision: 'deny' },
+      pass: false,
+      failure: /expected deny; got allow \(allowed, HTTP 200, policies: reads\)/,
+    },
+    {
+      name: 'wrong status',
+      case: { request: DELETE, decision: 'deny', status: 403 },
+      pass: false,
+      failure: /expected HTTP 403; got deny \(policy_forbid, HTTP 405/,
+    },
+    {
+      name: 'wrong policies',
+      case: { request: GET, decision: 'allow', policies: ['other'] },
+      pass: false,
+      failure: /expected policies: other/,
+    },
+    {
+      name: 'a misspelt request key',
+      case: { request: { metod: 'GET' }, decision: 'allow' },
+      pass: false,
+      failure: /Unrecognized key: "metod"/,
+    },
+    {
+      name: 'an unknown case key',
+      case: { request: GET, decision: 'allow', stauts: 200 },
+      pass: false,
+      failure: /Unrecognized key: "stauts"/,
+    },
+    {
+      name: 'a bad time',
+      case: { request: { ...GET, time: 'yesterday' }, decision: 'allow' },
+      pass: false,
+      failure: /could not be evaluated: time "yesterday"/,
+    },
   ];
   for (const row of rows) {
     it(row.name, () => {
@@ -57,7 +98,10 @@ describe('bundle tests runner', () => {
   });
 
   it('only tests/*.json files are test files', () => {
-    const report = run([{ name: 'one', request: GET, decision: 'allow' }], { 'cases.json': '[1, 2]', 'tests/notes.txt': 'hi' });
+    const report = run([{ name: 'one', request: GET, decision: 'allow' }], {
+      'cases.json': '[1, 2]',
+      'tests/notes.txt': 'hi',
+    });
     expect(report.cases.map((c) => c.name)).toEqual(['one']);
   });
 });

@@ -61,9 +61,26 @@ describe('BucketStore', () => {
 
 function input(over: Partial<RequestModel> = {}): RequestModel {
   return {
-    kind: 'http', method: 'GET', path: '/api/x', rawPath: '/api/x', query: {}, host: 'frontend', scheme: 'http', protocol: 'HTTP/1.1', headers: {}, headerCount: 0,
-    source: { principal: '', service: '', ip: '198.51.100.7' }, destination: { principal: '', service: '' }, timeMs: 0,
-    contextExtensions: {}, service: 'frontend', sni: '', requestId: '', filterMetadata: {}, body: NO_BODY, ...over,
+    kind: 'http',
+    method: 'GET',
+    path: '/api/x',
+    rawPath: '/api/x',
+    query: {},
+    host: 'frontend',
+    scheme: 'http',
+    protocol: 'HTTP/1.1',
+    headers: {},
+    headerCount: 0,
+    source: { principal: '', service: '', ip: '198.51.100.7' },
+    destination: { principal: '', service: '' },
+    timeMs: 0,
+    contextExtensions: {},
+    service: 'frontend',
+    sni: '',
+    requestId: '',
+    filterMetadata: {},
+    body: NO_BODY,
+    ...over,
   };
 }
 
@@ -94,10 +111,17 @@ rateLimits:
     ];
     // Each row has its own tenant, so only anon-api could refuse it, and it must not even count it.
     rows.forEach((row, i) => {
-      expect(rl.check(normal, { ...row.in, headers: { 'x-tenant': `t${i}` } }, row.principal, 0), row.name).toBeUndefined();
+      expect(
+        rl.check(normal, { ...row.in, headers: { 'x-tenant': `t${i}` } }, row.principal, 0),
+        row.name,
+      ).toBeUndefined();
     });
-    for (let i = 0; i < 5; i++) expect(rl.check(normal, input({ headers: { 'x-tenant': `u${i}` } }), ANONYMOUS, 0)).toBeUndefined();
-    expect(rl.check(normal, input({ headers: { 'x-tenant': 'u9' } }), ANONYMOUS, 0)).toMatchObject({ rule: 'anon-api', retryAfterSeconds: 1 });
+    for (let i = 0; i < 5; i++)
+      expect(rl.check(normal, input({ headers: { 'x-tenant': `u${i}` } }), ANONYMOUS, 0)).toBeUndefined();
+    expect(rl.check(normal, input({ headers: { 'x-tenant': 'u9' } }), ANONYMOUS, 0)).toMatchObject({
+      rule: 'anon-api',
+      retryAfterSeconds: 1,
+    });
   });
 
   it('a request without the key header shares one bucket instead of escaping the limit', () => {
@@ -112,29 +136,60 @@ rateLimits:
     const rl = new RateLimiter();
     const anon = (ip: string) => input({ source: { principal: '', service: '', ip }, headers: { 'x-tenant': ip } });
     for (let i = 0; i < 2; i++) expect(rl.check(normal, anon('203.0.113.1'), ANONYMOUS, 0)).toBeUndefined();
-    expect(rl.check(normal, anon('203.0.113.1'), ANONYMOUS, 0)).toMatchObject({ rule: 'per-tenant', retryAfterSeconds: 1 });
+    expect(rl.check(normal, anon('203.0.113.1'), ANONYMOUS, 0)).toMatchObject({
+      rule: 'per-tenant',
+      retryAfterSeconds: 1,
+    });
     expect(rl.check(highAlert, anon('203.0.113.2'), ANONYMOUS, 0)).toBeUndefined();
-    expect(rl.check(highAlert, anon('203.0.113.2'), ANONYMOUS, 0)).toMatchObject({ rule: 'anon-api', mode: 'high-alert', rate: { requestsPerSecond: 0.2, burst: 1 }, retryAfterSeconds: 5 });
+    expect(rl.check(highAlert, anon('203.0.113.2'), ANONYMOUS, 0)).toMatchObject({
+      rule: 'anon-api',
+      mode: 'high-alert',
+      rate: { requestsPerSecond: 0.2, burst: 1 },
+      retryAfterSeconds: 5,
+    });
   });
 
   it('a hit becomes a 429 with retry-after and x-ratelimit-limit', () => {
-    const d = rateLimitDecision({ rule: 'anon-api', rate: { requestsPerSecond: 0.2, burst: 1 }, share: { requestsPerSecond: 0.2, burst: 1 }, servers: 1, mode: 'high-alert', retryAfterSeconds: 5 }, 'v3', 'id');
-    expect(d).toMatchObject({ kind: 'deny', reason: 'rate_limited', status: 429, headers: { 'retry-after': '5', 'x-ratelimit-limit': '0.2' }, version: 'v3' });
+    const d = rateLimitDecision(
+      {
+        rule: 'anon-api',
+        rate: { requestsPerSecond: 0.2, burst: 1 },
+        share: { requestsPerSecond: 0.2, burst: 1 },
+        servers: 1,
+        mode: 'high-alert',
+        retryAfterSeconds: 5,
+      },
+      'v3',
+      'id',
+    );
+    expect(d).toMatchObject({
+      kind: 'deny',
+      reason: 'rate_limited',
+      status: 429,
+      headers: { 'retry-after': '5', 'x-ratelimit-limit': '0.2' },
+      version: 'v3',
+    });
     expect(d.message).toBe('rate limit "anon-api" exceeded: 0.2 requests per second, burst 1 (high-alert mode)');
   });
 
   it('long keys are hashed, so a huge header does not become a huge key', () => {
     const rl = new RateLimiter();
-    const settings = parseBundleSettings('rateLimits: [{ name: t, key: "header:x-k", normal: { requestsPerSecond: 1, burst: 1 } }]');
+    const settings = parseBundleSettings(
+      'rateLimits: [{ name: t, key: "header:x-k", normal: { requestsPerSecond: 1, burst: 1 } }]',
+    );
     expect(rl.check(settings, input({ headers: { 'x-k': 'a'.repeat(10_000) } }), ANONYMOUS, 0)).toBeUndefined();
-    expect(rl.check(settings, input({ headers: { 'x-k': 'a'.repeat(10_000) } }), ANONYMOUS, 0)).toMatchObject({ rule: 't' });
+    expect(rl.check(settings, input({ headers: { 'x-k': 'a'.repeat(10_000) } }), ANONYMOUS, 0)).toMatchObject({
+      rule: 't',
+    });
     expect(rl.check(settings, input({ headers: { 'x-k': 'a'.repeat(9_999) + 'b' } }), ANONYMOUS, 0)).toBeUndefined();
   });
 
   it('in a fleet, a server enforces its share, recomputed as the live count changes; the hit names the fleet', () => {
     let servers = 3;
     const rl = new RateLimiter(undefined, { servers: () => servers });
-    const settings = parseBundleSettings('rateLimits: [{ name: anon, match: { principalType: Anonymous }, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 9 } }]');
+    const settings = parseBundleSettings(
+      'rateLimits: [{ name: anon, match: { principalType: Anonymous }, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 9 } }]',
+    );
     const from = (ip: string) => input({ source: { principal: '', service: '', ip } });
     const admitted = (ip: string) => {
       let n = 0;
@@ -144,16 +199,20 @@ rateLimits:
     expect(admitted('192.0.2.1')).toBe(3);
     const hit = rl.check(settings, from('192.0.2.1'), ANONYMOUS, 0)!;
     expect(hit).toMatchObject({ rule: 'anon', servers: 3, rate: { burst: 9 }, share: { burst: 3 } });
-    expect(rateLimitDecision(hit, 'v1', 'id').message).toBe('rate limit "anon" exceeded: 0.001 requests per second, burst 9 (normal mode) across 3 servers');
+    expect(rateLimitDecision(hit, 'v1', 'id').message).toBe(
+      'rate limit "anon" exceeded: 0.001 requests per second, burst 9 (normal mode) across 3 servers',
+    );
     servers = 1; // the others left: this server now holds the whole rate
     expect(admitted('192.0.2.2')).toBe(9);
     servers = 0; // no fleet reported: behaves as a single server
     expect(admitted('192.0.2.3')).toBe(9);
   });
 
-  it('rateLimiting: envoy leaves counting to Envoy\'s global rate-limit service: the server refuses nobody', () => {
+  it("rateLimiting: envoy leaves counting to Envoy's global rate-limit service: the server refuses nobody", () => {
     const rl = new RateLimiter();
-    const settings = parseBundleSettings('rateLimiting: envoy\nrateLimits: [{ name: anon, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 1 } }]');
+    const settings = parseBundleSettings(
+      'rateLimiting: envoy\nrateLimits: [{ name: anon, key: source.ip, normal: { requestsPerSecond: 0.001, burst: 1 } }]',
+    );
     for (let i = 0; i < 5; i++) expect(rl.check(settings, input(), ANONYMOUS, 0)).toBeUndefined();
     expect(rl.buckets.size).toBe(0);
     expect(() => parseBundleSettings('rateLimiting: redis')).toThrow(/rateLimiting/);

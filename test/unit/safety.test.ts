@@ -8,13 +8,28 @@ import { authorizeCheckRequest } from '../../src/pipeline/authorize-input.js';
 import { compileBundle } from '../../src/bundle/active-bundle.js';
 import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { derivedVersion } from '../../src/operator/derived-version.js';
-import { listLockdowns, lockdownPolicyText, parseMethods, withLockdown, withoutLockdown, type Lockdown } from '../../src/operator/lockdown.js';
+import {
+  listLockdowns,
+  lockdownPolicyText,
+  parseMethods,
+  withLockdown,
+  withoutLockdown,
+  type Lockdown,
+} from '../../src/operator/lockdown.js';
 import { describeRateLimits, settingsOf, withMode } from '../../src/operator/mode.js';
 import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 
 function exampleFiles(): BundleFileMap {
   const files: BundleFileMap = new Map();
-  for (const name of ['schema.cedarschema', 'entities.json', 'mesh.cedar', 'frontend.cedar', 'orders.cedar', 'payments.cedar', 'bundle.yaml']) {
+  for (const name of [
+    'schema.cedarschema',
+    'entities.json',
+    'mesh.cedar',
+    'frontend.cedar',
+    'orders.cedar',
+    'payments.cedar',
+    'bundle.yaml',
+  ]) {
     files.set(name, readFileSync(path.join(EXAMPLE_POLICIES, name)));
   }
   return files;
@@ -34,14 +49,33 @@ describe('lockdown policies', () => {
   it('the generated forbid refuses writes with 503, the message and Retry-After, and leaves reads alone (example schema)', () => {
     const set = compileBundle(filesToPolicySetSource(withLockdown(exampleFiles(), LOCK), 'v'));
     const ask = (method: string, host: string) =>
-      authorizeCheckRequest(simpleRequestToCheckRequest({ method, path: '/orders/1', host, principal: 'spiffe://cluster.local/ns/shop/sa/frontend' }), set).decision;
-    expect(ask('POST', 'orders')).toMatchObject({ kind: 'deny', status: 503, message: LOCK.message, policies: ['lockdown-orders'], headers: { 'retry-after': '120' } });
+      authorizeCheckRequest(
+        simpleRequestToCheckRequest({
+          method,
+          path: '/orders/1',
+          host,
+          principal: 'spiffe://cluster.local/ns/shop/sa/frontend',
+        }),
+        set,
+      ).decision;
+    expect(ask('POST', 'orders')).toMatchObject({
+      kind: 'deny',
+      status: 503,
+      message: LOCK.message,
+      policies: ['lockdown-orders'],
+      headers: { 'retry-after': '120' },
+    });
     expect(ask('GET', 'orders')).toMatchObject({ kind: 'allow' });
     expect(ask('PATCH', 'orders')).toMatchObject({ kind: 'deny', status: 503 });
   });
 
   it('reads back what was written, and lifting removes only that service', () => {
-    const files = withLockdown(withLockdown(exampleFiles(), LOCK), { ...LOCK, service: 'payments', methods: ['DELETE'], reason: null });
+    const files = withLockdown(withLockdown(exampleFiles(), LOCK), {
+      ...LOCK,
+      service: 'payments',
+      methods: ['DELETE'],
+      reason: null,
+    });
     expect(listLockdowns(files)).toEqual([LOCK, { ...LOCK, service: 'payments', methods: ['DELETE'], reason: null }]);
     const lifted = withoutLockdown(files, 'orders')!;
     expect(listLockdowns(lifted).map((l) => l.service)).toEqual(['payments']);
@@ -54,10 +88,19 @@ describe('lockdown policies', () => {
   });
 
   const refusals = [
-    { name: 'a service name that is not a plain name', l: { ...LOCK, service: 'orders") permit' }, error: /service "orders"\) permit" must be/ },
-    { name: 'a message with a line break', l: { ...LOCK, message: 'a\nb' }, error: /--message must not contain control characters/ },
+    {
+      name: 'a service name that is not a plain name',
+      l: { ...LOCK, service: 'orders") permit' },
+      error: /service "orders"\) permit" must be/,
+    },
+    {
+      name: 'a message with a line break',
+      l: { ...LOCK, message: 'a\nb' },
+      error: /--message must not contain control characters/,
+    },
   ];
-  for (const row of refusals) it(`refuses ${row.name}`, () => expect(() => lockdownPolicyText(row.l)).toThrow(row.error));
+  for (const row of refusals)
+    it(`refuses ${row.name}`, () => expect(() => lockdownPolicyText(row.l)).toThrow(row.error));
 
   it('methods: default writes, upper-cased, de-duplicated, checked', () => {
     expect(parseMethods(undefined)).toEqual(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -94,7 +137,8 @@ describe('names and records', () => {
     { base: 'v7--lockdown-orders-20261128092357', tag: 'high-alert', expected: 'v7--high-alert-20261128092357' },
     { base: 'dir-0123456789ab', tag: 'unlock-a.b', expected: 'dir-0123456789ab--unlock-a.b-20261128092357' },
   ];
-  for (const row of rows) it(`${row.base} + ${row.tag}`, () => expect(derivedVersion(row.base, row.tag, at)).toBe(row.expected));
+  for (const row of rows)
+    it(`${row.base} + ${row.tag}`, () => expect(derivedVersion(row.base, row.tag, at)).toBe(row.expected));
 
   it('derived names stay valid version names however long the base', () => {
     const v = derivedVersion('x'.repeat(128), 'lockdown-' + 'y'.repeat(100), at, 2);
@@ -113,6 +157,8 @@ describe('names and records', () => {
 describe('mode names', () => {
   it('a misspelt mode is refused with the closest one', async () => {
     const { parseMode } = await import('../../src/operator/mode.js');
-    expect(() => parseMode('hgh-alert')).toThrow('mode must be one of normal, high-alert, not "hgh-alert"; did you mean "high-alert"?');
+    expect(() => parseMode('hgh-alert')).toThrow(
+      'mode must be one of normal, high-alert, not "hgh-alert"; did you mean "high-alert"?',
+    );
   });
 });

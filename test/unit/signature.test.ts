@@ -39,9 +39,21 @@ describe('bundle signatures', () => {
   });
 
   const misbound: { name: string; signed: BundleStatement; error: RegExp }[] = [
-    { name: 'another bundle', signed: { ...MESH_V8, bundle: 'staging' }, error: /the signature is for bundle "staging", not "mesh"/ },
-    { name: 'another version', signed: { ...MESH_V8, version: 'v3' }, error: /the signature is for version v3, not v8/ },
-    { name: 'another tarball', signed: { ...MESH_V8, sha256: 'b'.repeat(64) }, error: /the signature is for a tarball with sha256 b{64}, not a{64}/ },
+    {
+      name: 'another bundle',
+      signed: { ...MESH_V8, bundle: 'staging' },
+      error: /the signature is for bundle "staging", not "mesh"/,
+    },
+    {
+      name: 'another version',
+      signed: { ...MESH_V8, version: 'v3' },
+      error: /the signature is for version v3, not v8/,
+    },
+    {
+      name: 'another tarball',
+      signed: { ...MESH_V8, sha256: 'b'.repeat(64) },
+      error: /the signature is for a tarball with sha256 b{64}, not a{64}/,
+    },
   ];
   for (const row of misbound) {
     it(`refuses a signature made for ${row.name}`, () => {
@@ -52,7 +64,9 @@ describe('bundle signatures', () => {
   it('refuses a signature object whose fields were edited to match (the signed statement is rebuilt from what the verifier expects)', () => {
     const forged = JSON.parse(signBundle(signKey, { ...MESH_V8, bundle: 'staging' }).toString());
     forged.bundle = 'mesh';
-    expect(signatureProblem(verifyKey, MESH_V8, Buffer.from(JSON.stringify(forged)))).toMatch(/does not match the bundle/);
+    expect(signatureProblem(verifyKey, MESH_V8, Buffer.from(JSON.stringify(forged)))).toMatch(
+      /does not match the bundle/,
+    );
   });
 
   it('refuses a signature by a key that is not configured, naming both key ids', () => {
@@ -68,13 +82,19 @@ describe('bundle signatures', () => {
   });
 
   it('refuses something that is not a signature', () => {
-    expect(signatureProblem(verifyKey, MESH_V8, Buffer.from('hello'))).toMatch(/neither JSON nor an old-format signature/);
-    expect(signatureProblem(verifyKey, MESH_V8, Buffer.from('{"format":"x"}'))).toMatch(/is not a cedar-envoy-authz bundle signature v2/);
+    expect(signatureProblem(verifyKey, MESH_V8, Buffer.from('hello'))).toMatch(
+      /neither JSON nor an old-format signature/,
+    );
+    expect(signatureProblem(verifyKey, MESH_V8, Buffer.from('{"format":"x"}'))).toMatch(
+      /is not a cedar-envoy-authz bundle signature v2/,
+    );
   });
 
   it('applies the --signed-not-before floor', () => {
     const sig = signBundle(signKey, MESH_V8, new Date('2026-01-01T00:00:00Z'));
-    expect(signatureProblem(verifyKey, MESH_V8, sig, { signedNotBefore: new Date('2025-12-31T00:00:00Z') })).toBeUndefined();
+    expect(
+      signatureProblem(verifyKey, MESH_V8, sig, { signedNotBefore: new Date('2025-12-31T00:00:00Z') }),
+    ).toBeUndefined();
     expect(signatureProblem(verifyKey, MESH_V8, sig, { signedNotBefore: new Date('2026-06-01T00:00:00Z') })).toMatch(
       /made at 2026-01-01T00:00:00\.000Z, before the --signed-not-before floor 2026-06-01T00:00:00\.000Z/,
     );
@@ -88,7 +108,9 @@ describe('bundle signatures', () => {
       `cedar-envoy-authz bundle signature v2\nbundle mesh\nversion v8\nsha256 ${HASH}\nkey abc\nsigned-at 2026-11-30T17:02:11.000Z\n`,
     );
     // A name that could smuggle a line into the statement is refused.
-    expect(() => canonicalStatement({ ...MESH_V8, bundle: 'mesh\nversion v1', keyId: 'abc', signedAt: at.toISOString() })).toThrow(/bundle name/);
+    expect(() =>
+      canonicalStatement({ ...MESH_V8, bundle: 'mesh\nversion v1', keyId: 'abc', signedAt: at.toISOString() }),
+    ).toThrow(/bundle name/);
   });
 
   it('both halves of a pair have the same key id', () => {

@@ -16,16 +16,30 @@ describe('source positions', () => {
     { offset: 3, expected: { line: 1, column: 4 } },
     { offset: 4, expected: { line: 2, column: 1 } },
     { offset: 6, expected: { line: 2, column: 3 } },
-  ])('lineAndColumn("abc\\ndef", $offset)', ({ offset, expected }) => expect(lineAndColumn('abc\ndef', offset)).toEqual(expected));
+  ])('lineAndColumn("abc\\ndef", $offset)', ({ offset, expected }) =>
+    expect(lineAndColumn('abc\ndef', offset)).toEqual(expected),
+  );
 
   it('an excerpt is the line with carets under the span', () => {
     expect(excerpt('first\nwhen { @ };\n', 13, 14)).toBe('2 | when { @ };\n  |        ^');
   });
 
   it.each([
-    { name: 'a position V8 names', text: '{\n  "a": 1,\n}\n', expected: 'f.json:3:1: not valid JSON: Expected double-quoted property name' },
-    { name: 'an unexpected token V8 only quotes', text: '{\n  "method": "GET",\n  "path": /x\n}\n', expected: "f.json:3:11: not valid JSON: Unexpected token '/'" },
-    { name: 'a cut-short document', text: '{"a": 1', expected: "f.json:1:8: not valid JSON: Expected ',' or '}' after property value" },
+    {
+      name: 'a position V8 names',
+      text: '{\n  "a": 1,\n}\n',
+      expected: 'f.json:3:1: not valid JSON: Expected double-quoted property name',
+    },
+    {
+      name: 'an unexpected token V8 only quotes',
+      text: '{\n  "method": "GET",\n  "path": /x\n}\n',
+      expected: "f.json:3:11: not valid JSON: Unexpected token '/'",
+    },
+    {
+      name: 'a cut-short document',
+      text: '{"a": 1',
+      expected: "f.json:1:8: not valid JSON: Expected ',' or '}' after property value",
+    },
   ])('JSON errors at their place: $name', ({ text, expected }) => {
     const n = jsonErrorNote('f.json', text, parseError(text));
     expect(`${n.file}:${n.line}:${n.column}: ${n.message}`).toBe(expected);

@@ -54,40 +54,123 @@ function checkRequest(r: Req): WireCheckRequest {
     ...(r.destination ? { principal: r.destination } : {}),
     ...(r.destinationIp ? { address: { socket_address: { address: r.destinationIp, port_value: 8080 } } } : {}),
   };
-  const attributes: Record<string, unknown> = { source: { principal: FRONTEND }, destination, context_extensions: r.ext ?? {} };
+  const attributes: Record<string, unknown> = {
+    source: { principal: FRONTEND },
+    destination,
+    context_extensions: r.ext ?? {},
+  };
   if (r.sni) attributes.tls_session = { sni: r.sni };
   if (!r.network) attributes.request = { http: { method: 'GET', path: '/orders/1', host: r.host ?? '' } };
   return { attributes } as WireCheckRequest;
 }
 
-const resolve = (r: Req, targets: ServiceDirectory) => checkRequestToInput(checkRequest(r), { nowMs: () => 0, targets });
+const resolve = (r: Req, targets: ServiceDirectory) =>
+  checkRequestToInput(checkRequest(r), { nowMs: () => 0, targets });
 
 type Expected = { service: string } | { reason: string; service?: string };
 
 const rows: { name: string; req: Req; dir?: ServiceDirectory; expected: Expected }[] = [
   // Sidecar (Istio CUSTOM, no context_extensions): the destination identity decides.
-  { name: 'sidecar: the destination identity names the service', req: { host: 'orders', destination: ORDERS }, expected: { service: 'orders' } },
-  { name: 'sidecar: a second identity of the same service', req: { host: 'orders', destination: sa('shop', 'orders-canary') }, expected: { service: 'orders' } },
-  { name: 'sidecar: Host spoofing another known service is a host_mismatch', req: { host: 'orders', destination: PAYMENTS }, expected: { reason: 'host_mismatch', service: 'payments' } },
-  { name: 'sidecar: spoofing with the long form', req: { host: 'orders.shop.svc.cluster.local:8080', destination: PAYMENTS }, expected: { reason: 'host_mismatch' } },
-  { name: 'sidecar: spoofing with an alias from the map', req: { host: 'orders.example.com', destination: PAYMENTS }, expected: { reason: 'host_mismatch' } },
-  { name: 'sidecar without a map: spoofing a service an entity names', req: { host: 'orders.shop', destination: PAYMENTS }, dir: noMap, expected: { reason: 'host_mismatch' } },
-  { name: 'sidecar: a host naming no known service is just data', req: { host: 'payments-7d9f.pod.local', destination: PAYMENTS }, expected: { service: 'payments' } },
-  { name: 'sidecar: the pod IP as host', req: { host: '10.1.2.3:8080', destination: PAYMENTS }, expected: { service: 'payments' } },
-  { name: 'sidecar: another namespace\'s service of the same name is not this one', req: { host: 'orders.other', destination: PAYMENTS }, expected: { service: 'payments' } },
+  {
+    name: 'sidecar: the destination identity names the service',
+    req: { host: 'orders', destination: ORDERS },
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'sidecar: a second identity of the same service',
+    req: { host: 'orders', destination: sa('shop', 'orders-canary') },
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'sidecar: Host spoofing another known service is a host_mismatch',
+    req: { host: 'orders', destination: PAYMENTS },
+    expected: { reason: 'host_mismatch', service: 'payments' },
+  },
+  {
+    name: 'sidecar: spoofing with the long form',
+    req: { host: 'orders.shop.svc.cluster.local:8080', destination: PAYMENTS },
+    expected: { reason: 'host_mismatch' },
+  },
+  {
+    name: 'sidecar: spoofing with an alias from the map',
+    req: { host: 'orders.example.com', destination: PAYMENTS },
+    expected: { reason: 'host_mismatch' },
+  },
+  {
+    name: 'sidecar without a map: spoofing a service an entity names',
+    req: { host: 'orders.shop', destination: PAYMENTS },
+    dir: noMap,
+    expected: { reason: 'host_mismatch' },
+  },
+  {
+    name: 'sidecar: a host naming no known service is just data',
+    req: { host: 'payments-7d9f.pod.local', destination: PAYMENTS },
+    expected: { service: 'payments' },
+  },
+  {
+    name: 'sidecar: the pod IP as host',
+    req: { host: '10.1.2.3:8080', destination: PAYMENTS },
+    expected: { service: 'payments' },
+  },
+  {
+    name: "sidecar: another namespace's service of the same name is not this one",
+    req: { host: 'orders.other', destination: PAYMENTS },
+    expected: { service: 'payments' },
+  },
   { name: 'sidecar: no host at all', req: { destination: PAYMENTS }, expected: { service: 'payments' } },
-  { name: 'sidecar without a map: the service account names the service', req: { host: 'inventory', destination: sa('stock', 'inventory') }, dir: noMap, expected: { service: 'inventory' } },
-  { name: 'sidecar: an unlisted identity claiming a mapped name gets its whole id', req: { host: 'x', destination: sa('untrusted', 'payments') }, expected: { service: sa('untrusted', 'payments') } },
-  { name: 'sidecar: an unlisted identity with another account name', req: { host: 'x', destination: sa('stock', 'inventory') }, expected: { service: 'inventory' } },
-  { name: 'sidecar: a SPIFFE id of another shape names the service by its whole text', req: { host: 'x', destination: 'spiffe://cluster.local/ns/untrusted/sa/x/ns/shop' }, expected: { service: 'spiffe://cluster.local/ns/untrusted/sa/x/ns/shop' } },
+  {
+    name: 'sidecar without a map: the service account names the service',
+    req: { host: 'inventory', destination: sa('stock', 'inventory') },
+    dir: noMap,
+    expected: { service: 'inventory' },
+  },
+  {
+    name: 'sidecar: an unlisted identity claiming a mapped name gets its whole id',
+    req: { host: 'x', destination: sa('untrusted', 'payments') },
+    expected: { service: sa('untrusted', 'payments') },
+  },
+  {
+    name: 'sidecar: an unlisted identity with another account name',
+    req: { host: 'x', destination: sa('stock', 'inventory') },
+    expected: { service: 'inventory' },
+  },
+  {
+    name: 'sidecar: a SPIFFE id of another shape names the service by its whole text',
+    req: { host: 'x', destination: 'spiffe://cluster.local/ns/untrusted/sa/x/ns/shop' },
+    expected: { service: 'spiffe://cluster.local/ns/untrusted/sa/x/ns/shop' },
+  },
   // context_extensions: the operator's route setting wins over everything.
-  { name: 'route: context_extensions.service wins over identity and host', req: { host: 'orders', destination: PAYMENTS, ext: { service: 'payments' } }, expected: { service: 'payments' } },
-  { name: 'route: context_extensions.service in another form', req: { host: 'whatever', ext: { service: 'Orders.' } }, expected: { service: 'orders' } },
-  { name: 'route: context_extensions.service as a map alias', req: { host: 'whatever', ext: { service: 'orders.example.com' } }, expected: { service: 'orders' } },
+  {
+    name: 'route: context_extensions.service wins over identity and host',
+    req: { host: 'orders', destination: PAYMENTS, ext: { service: 'payments' } },
+    expected: { service: 'payments' },
+  },
+  {
+    name: 'route: context_extensions.service in another form',
+    req: { host: 'whatever', ext: { service: 'Orders.' } },
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'route: context_extensions.service as a map alias',
+    req: { host: 'whatever', ext: { service: 'orders.example.com' } },
+    expected: { service: 'orders' },
+  },
   // Ingress gateway: the host routes the request, so it decides.
-  { name: 'gateway: the host decides', req: { host: 'orders.example.com', destination: GATEWAY }, expected: { service: 'orders' } },
-  { name: 'gateway: storefront host', req: { host: 'Shop.Example.com.:443', destination: GATEWAY }, expected: { service: 'frontend' } },
-  { name: 'gateway: an unknown host is its own name', req: { host: 'api.example.com', destination: GATEWAY }, expected: { service: 'api.example.com' } },
+  {
+    name: 'gateway: the host decides',
+    req: { host: 'orders.example.com', destination: GATEWAY },
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'gateway: storefront host',
+    req: { host: 'Shop.Example.com.:443', destination: GATEWAY },
+    expected: { service: 'frontend' },
+  },
+  {
+    name: 'gateway: an unknown host is its own name',
+    req: { host: 'api.example.com', destination: GATEWAY },
+    expected: { service: 'api.example.com' },
+  },
   { name: 'gateway: no host', req: { destination: GATEWAY }, expected: { reason: 'malformed_request' } },
   // Front proxy (Envoy at the edge, no mTLS): the host decides, as envoy/envoy.yaml expects.
   { name: 'front proxy: short name', req: { host: 'orders' }, expected: { service: 'orders' } },
@@ -95,23 +178,85 @@ const rows: { name: string; req: Req; dir?: ServiceDirectory; expected: Expected
   { name: 'front proxy: upper case and port', req: { host: 'ORDERS:8080' }, expected: { service: 'orders' } },
   { name: 'front proxy: namespace form', req: { host: 'orders.shop' }, expected: { service: 'orders' } },
   { name: 'front proxy: svc form', req: { host: 'orders.shop.svc' }, expected: { service: 'orders' } },
-  { name: 'front proxy: long form with port', req: { host: 'orders.shop.svc.cluster.local:8080' }, expected: { service: 'orders' } },
-  { name: 'front proxy: long form with trailing dot', req: { host: 'orders.shop.svc.cluster.local.' }, expected: { service: 'orders' } },
-  { name: 'front proxy: IPv6 literal with port', req: { host: '[2001:DB8::1]:8080' }, expected: { service: '2001:db8::1' } },
-  { name: 'front proxy without a map: long forms stay as they are (no namespace is known)', req: { host: 'orders.shop.svc.cluster.local' }, dir: noMap, expected: { service: 'orders.shop.svc.cluster.local' } },
-  { name: 'front proxy: a TLS edge\'s DNS certificate name is no mesh identity', req: { host: 'orders', destination: 'shop.example.com' }, expected: { service: 'orders' } },
+  {
+    name: 'front proxy: long form with port',
+    req: { host: 'orders.shop.svc.cluster.local:8080' },
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'front proxy: long form with trailing dot',
+    req: { host: 'orders.shop.svc.cluster.local.' },
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'front proxy: IPv6 literal with port',
+    req: { host: '[2001:DB8::1]:8080' },
+    expected: { service: '2001:db8::1' },
+  },
+  {
+    name: 'front proxy without a map: long forms stay as they are (no namespace is known)',
+    req: { host: 'orders.shop.svc.cluster.local' },
+    dir: noMap,
+    expected: { service: 'orders.shop.svc.cluster.local' },
+  },
+  {
+    name: "front proxy: a TLS edge's DNS certificate name is no mesh identity",
+    req: { host: 'orders', destination: 'shop.example.com' },
+    expected: { service: 'orders' },
+  },
   { name: 'front proxy: no host, no service', req: {}, expected: { reason: 'malformed_request' } },
   // frontProxy: false (a mesh-only bundle): without a mesh identity nothing names the target.
-  { name: 'mesh only: no destination identity is refused', req: { host: 'orders' }, dir: meshOnly, expected: { reason: 'no_destination_identity' } },
-  { name: 'mesh only: a DNS certificate name is refused', req: { host: 'orders', destination: 'shop.example.com' }, dir: meshOnly, expected: { reason: 'no_destination_identity' } },
-  { name: 'mesh only: context_extensions still names it', req: { host: 'x', ext: { service: 'orders' } }, dir: meshOnly, expected: { service: 'orders' } },
-  { name: 'mesh only: the identity still names it', req: { host: 'x', destination: ORDERS }, dir: meshOnly, expected: { service: 'orders' } },
+  {
+    name: 'mesh only: no destination identity is refused',
+    req: { host: 'orders' },
+    dir: meshOnly,
+    expected: { reason: 'no_destination_identity' },
+  },
+  {
+    name: 'mesh only: a DNS certificate name is refused',
+    req: { host: 'orders', destination: 'shop.example.com' },
+    dir: meshOnly,
+    expected: { reason: 'no_destination_identity' },
+  },
+  {
+    name: 'mesh only: context_extensions still names it',
+    req: { host: 'x', ext: { service: 'orders' } },
+    dir: meshOnly,
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'mesh only: the identity still names it',
+    req: { host: 'x', destination: ORDERS },
+    dir: meshOnly,
+    expected: { service: 'orders' },
+  },
   // Network (TCP) checks: SNI plays the host.
-  { name: 'network: the destination identity wins over the SNI', req: { network: true, destination: PAYMENTS, sni: 'payments.shop.svc.cluster.local' }, expected: { service: 'payments' } },
-  { name: 'network: an SNI naming another known service is a mismatch', req: { network: true, destination: PAYMENTS, sni: 'orders.shop.svc.cluster.local' }, expected: { reason: 'host_mismatch' } },
-  { name: 'network: the SNI at a front proxy', req: { network: true, sni: 'Orders.Example.com' }, expected: { service: 'orders' } },
-  { name: 'network: the destination address as the last resort', req: { network: true, destinationIp: '10.9.9.9' }, expected: { service: '10.9.9.9' } },
-  { name: 'network: mesh only, no identity', req: { network: true, sni: 'orders' }, dir: meshOnly, expected: { reason: 'no_destination_identity' } },
+  {
+    name: 'network: the destination identity wins over the SNI',
+    req: { network: true, destination: PAYMENTS, sni: 'payments.shop.svc.cluster.local' },
+    expected: { service: 'payments' },
+  },
+  {
+    name: 'network: an SNI naming another known service is a mismatch',
+    req: { network: true, destination: PAYMENTS, sni: 'orders.shop.svc.cluster.local' },
+    expected: { reason: 'host_mismatch' },
+  },
+  {
+    name: 'network: the SNI at a front proxy',
+    req: { network: true, sni: 'Orders.Example.com' },
+    expected: { service: 'orders' },
+  },
+  {
+    name: 'network: the destination address as the last resort',
+    req: { network: true, destinationIp: '10.9.9.9' },
+    expected: { service: '10.9.9.9' },
+  },
+  {
+    name: 'network: mesh only, no identity',
+    req: { network: true, sni: 'orders' },
+    dir: meshOnly,
+    expected: { reason: 'no_destination_identity' },
+  },
 ];
 
 describe('target resolution', () => {
@@ -154,12 +299,32 @@ describe('bundle.yaml services:', () => {
       yaml: `services:\n  a: { identities: ["${ORDERS}"] }\n  b: { identities: ["${ORDERS}"] }`,
       message: `services.b.identities.0: ${ORDERS} is already an identity of a`,
     },
-    { name: 'a host alias listed for two services', yaml: 'services:\n  a: { hosts: [x.example.com] }\n  b: { hosts: [X.example.com.] }', message: 'services.b.hosts.0: host "x.example.com" already names a' },
-    { name: 'an alias that is another service\'s Kubernetes form', yaml: `services:\n  orders: { identities: ["${ORDERS}"] }\n  other: { hosts: [orders.shop] }`, message: 'services.other.hosts.0: host "orders.shop" already names orders' },
-    { name: 'an identity that is also a gateway', yaml: `gateways: ["${GATEWAY}"]\nservices:\n  a: { identities: ["${GATEWAY}"] }`, message: 'is also listed in gateways' },
-    { name: 'a service name that is not canonical', yaml: 'services:\n  Orders: {}', message: 'service names are lower-case' },
+    {
+      name: 'a host alias listed for two services',
+      yaml: 'services:\n  a: { hosts: [x.example.com] }\n  b: { hosts: [X.example.com.] }',
+      message: 'services.b.hosts.0: host "x.example.com" already names a',
+    },
+    {
+      name: "an alias that is another service's Kubernetes form",
+      yaml: `services:\n  orders: { identities: ["${ORDERS}"] }\n  other: { hosts: [orders.shop] }`,
+      message: 'services.other.hosts.0: host "orders.shop" already names orders',
+    },
+    {
+      name: 'an identity that is also a gateway',
+      yaml: `gateways: ["${GATEWAY}"]\nservices:\n  a: { identities: ["${GATEWAY}"] }`,
+      message: 'is also listed in gateways',
+    },
+    {
+      name: 'a service name that is not canonical',
+      yaml: 'services:\n  Orders: {}',
+      message: 'service names are lower-case',
+    },
     { name: 'an unknown key', yaml: 'services:\n  orders: { identity: [x] }', message: 'services.orders' },
-    { name: 'a bad cluster domain', yaml: 'clusterDomain: "cluster local"', message: 'clusterDomain: expected a DNS domain' },
+    {
+      name: 'a bad cluster domain',
+      yaml: 'clusterDomain: "cluster local"',
+      message: 'clusterDomain: expected a DNS domain',
+    },
   ])('refuses $name', ({ yaml, message }) => {
     expect(() => parseBundleSettings(yaml)).toThrow(message);
   });
@@ -187,12 +352,17 @@ describe('canonical names', () => {
     ['orders.shop.svc.example.com', 'shop', undefined],
     ['orders.shop.pod', 'shop', undefined],
     ['10.0.0.1', 'shop', undefined],
-  ])('Kubernetes form %j in namespace %j → %j', (host, ns, expected) => expect(kubernetesServiceName(host, ns)).toBe(expected));
+  ])('Kubernetes form %j in namespace %j → %j', (host, ns, expected) =>
+    expect(kubernetesServiceName(host, ns)).toBe(expected),
+  );
 });
 
 describe('SPIFFE ids are parsed strictly', () => {
   it.each([
-    ['spiffe://cluster.local/ns/shop/sa/frontend', { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'frontend' }],
+    [
+      'spiffe://cluster.local/ns/shop/sa/frontend',
+      { trustDomain: 'cluster.local', namespace: 'shop', serviceAccount: 'frontend' },
+    ],
     ['spiffe://td.example/ns/a-b/sa/c_d.e', { trustDomain: 'td.example', namespace: 'a-b', serviceAccount: 'c_d.e' }],
     ['spiffe://cluster.local/ns/untrusted/sa/x/ns/shop', undefined],
     ['spiffe://cluster.local/sa/x/ns/shop', undefined],
@@ -248,11 +418,17 @@ describe('context.path is normalised as Envoy normalize_path + merge_slashes do'
 
   it('refuses an encoded NUL, as Envoy does', () => {
     expect(normalizePath('/xyz/.%00../abc')).toMatchObject({ ok: false });
-    expect(checkRequestToInput({ attributes: { request: { http: { method: 'GET', path: '/a%00', host: 'x' } } } } as WireCheckRequest)).toMatchObject({ ok: false, reason: 'malformed_request' });
+    expect(
+      checkRequestToInput({
+        attributes: { request: { http: { method: 'GET', path: '/a%00', host: 'x' } } },
+      } as WireCheckRequest),
+    ).toMatchObject({ ok: false, reason: 'malformed_request' });
   });
 
   it('keeps the path as sent in rawPath, without the query', () => {
-    const r = checkRequestToInput({ attributes: { request: { http: { method: 'GET', path: '/public/..//admin?x=1', host: 'x' } } } } as WireCheckRequest);
+    const r = checkRequestToInput({
+      attributes: { request: { http: { method: 'GET', path: '/public/..//admin?x=1', host: 'x' } } },
+    } as WireCheckRequest);
     expect(r).toMatchObject({ ok: true, input: { path: '/admin', rawPath: '/public/..//admin', query: { x: '1' } } });
   });
 });
@@ -260,7 +436,9 @@ describe('context.path is normalised as Envoy normalize_path + merge_slashes do'
 describe('the example mesh (policies/) and the Istio walkthrough', () => {
   it('envoy/istio/spoofed-host-check.json is denied as host_mismatch, decided for payments', async () => {
     const set = await compilePolicyDirectory(EXAMPLE_POLICIES);
-    const req = JSON.parse(readFileSync(path.join(EXAMPLE_POLICIES, '../envoy/istio/spoofed-host-check.json'), 'utf8')) as WireCheckRequest;
+    const req = JSON.parse(
+      readFileSync(path.join(EXAMPLE_POLICIES, '../envoy/istio/spoofed-host-check.json'), 'utf8'),
+    ) as WireCheckRequest;
     const auth = authorizeCheckRequest(req, set);
     expect(auth.decision).toMatchObject({ kind: 'deny', reason: 'host_mismatch', status: 403 });
     expect(auth.target?.resource).toBe('payments');
@@ -270,8 +448,12 @@ describe('the example mesh (policies/) and the Istio walkthrough', () => {
 
   it('lockdown names resolve as requests do', () => {
     const files = new Map<string, Buffer>();
-    for (const name of ['bundle.yaml', 'entities.json', 'orders.cedar', 'mesh.cedar']) files.set(name, readFileSync(path.join(EXAMPLE_POLICIES, name)));
-    expect(resolveLockdownService(files, 'orders.shop.svc.cluster.local:8080')).toEqual({ service: 'orders', known: true });
+    for (const name of ['bundle.yaml', 'entities.json', 'orders.cedar', 'mesh.cedar'])
+      files.set(name, readFileSync(path.join(EXAMPLE_POLICIES, name)));
+    expect(resolveLockdownService(files, 'orders.shop.svc.cluster.local:8080')).toEqual({
+      service: 'orders',
+      known: true,
+    });
     expect(resolveLockdownService(files, 'Orders.')).toEqual({ service: 'orders', known: true });
     expect(resolveLockdownService(files, 'shop.example.com')).toEqual({ service: 'frontend', known: true });
     expect(resolveLockdownService(files, 'orders.other')).toEqual({ service: 'orders.other', known: false });

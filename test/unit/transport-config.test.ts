@@ -28,14 +28,20 @@ describe('transport limits in the config', () => {
   });
 
   it('reads flags and environment', () => {
-    const c = loadConfig({ env: { AUTHZ_MAX_REQUEST_BYTES: '8388608', AUTHZ_GRPC_MAX_CONNECTION_AGE: '1h' }, flags: { grpcReceiveTimeout: '2s' } });
+    const c = loadConfig({
+      env: { AUTHZ_MAX_REQUEST_BYTES: '8388608', AUTHZ_GRPC_MAX_CONNECTION_AGE: '1h' },
+      flags: { grpcReceiveTimeout: '2s' },
+    });
     expect(c.maxRequestBytes).toBe(8 * 1024 * 1024);
     expect(c.grpcMaxConnectionAge).toBe(3_600_000);
     expect(c.grpcReceiveTimeout).toBe(2000);
   });
 
   const bad = [
-    { env: { AUTHZ_MAX_REQUEST_BYTES: '1e6' }, error: /maxRequestBytes: expected a whole number from 4096 to 67108864, got "1e6"/ },
+    {
+      env: { AUTHZ_MAX_REQUEST_BYTES: '1e6' },
+      error: /maxRequestBytes: expected a whole number from 4096 to 67108864, got "1e6"/,
+    },
     { env: { AUTHZ_MAX_REQUEST_BYTES: '100' }, error: /maxRequestBytes/ },
     { env: { AUTHZ_GRPC_MAX_CONCURRENT_STREAMS: '0' }, error: /grpcMaxConcurrentStreams/ },
     { env: { AUTHZ_GRPC_RECEIVE_TIMEOUT: 'soon' }, error: /grpcReceiveTimeout: expected a duration/ },

@@ -57,7 +57,9 @@ export async function packBundle(files: BundleFileMap, mtime: Date, firstName?: 
     checkEntryPath(name);
     const data = files.get(name)!;
     await new Promise<void>((resolve, reject) =>
-      pack.entry({ name, size: data.length, mode: FILE_MODE, mtime, uid: 0, gid: 0, type: 'file' }, data, (err) => (err ? reject(err) : resolve())),
+      pack.entry({ name, size: data.length, mode: FILE_MODE, mtime, uid: 0, gid: 0, type: 'file' }, data, (err) =>
+        err ? reject(err) : resolve(),
+      ),
     );
   }
   pack.finalize();
@@ -66,14 +68,21 @@ export async function packBundle(files: BundleFileMap, mtime: Date, firstName?: 
 }
 
 /** Unpack a .tar.gz held in memory into a file map, enforcing `limits`. */
-export async function unpackBundle(archive: Buffer, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<BundleFileMap> {
+export async function unpackBundle(
+  archive: Buffer,
+  limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+): Promise<BundleFileMap> {
   if (archive.length > limits.maxArchiveBytes) {
-    throw new BundleArchiveError(`the bundle is ${archive.length} bytes, more than the limit of ${limits.maxArchiveBytes}`);
+    throw new BundleArchiveError(
+      `the bundle is ${archive.length} bytes, more than the limit of ${limits.maxArchiveBytes}`,
+    );
   }
   let tarBytes: Buffer;
   try {
     // maxOutputLength stops a gzip bomb while inflating, before it is in memory.
-    tarBytes = await gunzip(archive, { maxOutputLength: limits.maxUnpackedBytes + (limits.maxFiles + 2) * TAR_OVERHEAD_PER_ENTRY });
+    tarBytes = await gunzip(archive, {
+      maxOutputLength: limits.maxUnpackedBytes + (limits.maxFiles + 2) * TAR_OVERHEAD_PER_ENTRY,
+    });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
@@ -94,13 +103,17 @@ export async function unpackBundle(archive: Buffer, limits: ArchiveLimits = DEFA
         continue;
       }
       if (h.type !== 'file' && h.type !== 'contiguous-file') {
-        throw new BundleArchiveError(`"${h.name}" is a ${h.type ?? 'special'} entry; a bundle may hold regular files only`);
+        throw new BundleArchiveError(
+          `"${h.name}" is a ${h.type ?? 'special'} entry; a bundle may hold regular files only`,
+        );
       }
       const name = normaliseEntryPath(h.name);
       if (files.has(name)) throw new BundleArchiveError(`"${name}" appears twice in the bundle`);
-      if (files.size + 1 > limits.maxFiles) throw new BundleArchiveError(`the bundle holds more than ${limits.maxFiles} files`);
+      if (files.size + 1 > limits.maxFiles)
+        throw new BundleArchiveError(`the bundle holds more than ${limits.maxFiles} files`);
       total += h.size ?? 0;
-      if (total > limits.maxUnpackedBytes) throw new BundleArchiveError(`the bundle unpacks to more than ${limits.maxUnpackedBytes} bytes`);
+      if (total > limits.maxUnpackedBytes)
+        throw new BundleArchiveError(`the bundle unpacks to more than ${limits.maxUnpackedBytes} bytes`);
       const parts: Buffer[] = [];
       for await (const chunk of entry) parts.push(chunk as Buffer);
       files.set(name, Buffer.concat(parts));

@@ -52,7 +52,11 @@ export function filesToPolicySetSource(files: BundleFileMap, version: string): B
       source.entities = JSON.parse(text);
       source.entitiesText = text;
     } catch (err) {
-      throw new PolicySetError(`${ENTITIES_FILE} is not valid JSON`, [], [jsonErrorNote(ENTITIES_FILE, text, err as Error)]);
+      throw new PolicySetError(
+        `${ENTITIES_FILE} is not valid JSON`,
+        [],
+        [jsonErrorNote(ENTITIES_FILE, text, err as Error)],
+      );
     }
   }
   const lists = listFiles(files);

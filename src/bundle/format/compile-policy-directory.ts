@@ -13,7 +13,8 @@ export async function compilePolicyDirectory(dir: string): Promise<ActiveBundle>
   try {
     return compileBundle(filesToPolicySetSource(files, directoryVersion(files)));
   } catch (err) {
-    if (err instanceof PolicySetError && err.notes.length > 0) throw new PolicySetError(err.summary, err.details, notesUnder(dir, err.notes));
+    if (err instanceof PolicySetError && err.notes.length > 0)
+      throw new PolicySetError(err.summary, err.details, notesUnder(dir, err.notes));
     throw err;
   }
 }

@@ -38,7 +38,8 @@ export function sha256(data: Buffer | string): string {
 
 /** Why `value` cannot be a bundle name or version, or undefined when it can. */
 export function segmentProblem(what: 'bundle name' | 'version', value: string): string | undefined {
-  if (!SEGMENT.test(value)) return `${what} "${value}" must be 1-128 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`;
+  if (!SEGMENT.test(value))
+    return `${what} "${value}" must be 1-128 characters of letters, digits, ".", "_" or "-", starting with a letter or digit`;
   if (RESERVED_SEGMENTS.has(value)) return `${what} "${value}" is reserved by the store layout`;
   return undefined;
 }

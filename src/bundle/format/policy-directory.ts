@@ -87,7 +87,8 @@ function isInside(root: string, real: string): boolean {
 /** Missing files mid-walk mean the directory is changing; anything else is a real error. */
 function changingOrThrow(err: unknown, what: string): never {
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ESTALE') throw new DirectoryChanging(`${what} changed while it was read`);
+  if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ESTALE')
+    throw new DirectoryChanging(`${what} changed while it was read`);
   throw err;
 }
 
@@ -121,7 +122,8 @@ async function walkTree(root: string, onFile: (rel: string, real: string) => Pro
   const listing: Listing = { root, stamps: new Map(), problems: [] };
   const visited = new Set<string>([root]);
   const walk = async (rel: string, realDir: string, depth: number): Promise<void> => {
-    if (depth > MAX_DIRECTORY_DEPTH) throw new PolicyDirectoryError(`${rel} is nested more than ${MAX_DIRECTORY_DEPTH} directories deep`);
+    if (depth > MAX_DIRECTORY_DEPTH)
+      throw new PolicyDirectoryError(`${rel} is nested more than ${MAX_DIRECTORY_DEPTH} directories deep`);
     let entries;
     try {
       // The directory's own stamp: a file created and deleted between two walks still changes it.
@@ -150,7 +152,9 @@ async function walkTree(root: string, onFile: (rel: string, real: string) => Pro
         }
         if (!isInside(root, real)) {
           listing.stamps.set(relPath, `outside:${real}`);
-          listing.problems.push(`${relPath} links outside the policy directory (to ${real}); only links that stay inside it are followed`);
+          listing.problems.push(
+            `${relPath} links outside the policy directory (to ${real}); only links that stay inside it are followed`,
+          );
           continue;
         }
         try {
@@ -201,13 +205,15 @@ async function readTree(root: string): Promise<{ listing: Listing; files: Bundle
     }
     try {
       const st = await handle.stat();
-      if (st.size > MAX_DIRECTORY_BYTES - bytes) throw new PolicyDirectoryError(`${root} holds more than ${MAX_DIRECTORY_BYTES} bytes`);
+      if (st.size > MAX_DIRECTORY_BYTES - bytes)
+        throw new PolicyDirectoryError(`${root} holds more than ${MAX_DIRECTORY_BYTES} bytes`);
       const data = await handle.readFile();
       // Written to while we read it: the stamp would not say so if the size came back the same.
       if (data.length !== st.size) throw new DirectoryChanging(`${rel} changed while it was read`);
       bytes += data.length;
       files.set(rel, data);
-      if (files.size > MAX_DIRECTORY_FILES) throw new PolicyDirectoryError(`${root} has more than ${MAX_DIRECTORY_FILES} files`);
+      if (files.size > MAX_DIRECTORY_FILES)
+        throw new PolicyDirectoryError(`${root} has more than ${MAX_DIRECTORY_FILES} files`);
       return stampOf(st);
     } finally {
       await handle.close();
@@ -236,10 +242,12 @@ export async function readDirectorySnapshot(dir: string, options: SnapshotOption
   try {
     const before = options.before ?? (await directoryFingerprint(dir));
     const { listing, files } = await readTree(before.root);
-    if (fingerprintOf(listing).key !== before.key) return { kind: 'changing', reason: 'the directory changed while it was read' };
+    if (fingerprintOf(listing).key !== before.key)
+      return { kind: 'changing', reason: 'the directory changed while it was read' };
     if (options.settleMs > 0) await new Promise((r) => setTimeout(r, options.settleMs));
     const after = await directoryFingerprint(dir);
-    if (after.key !== before.key) return { kind: 'changing', reason: `the directory changed within ${options.settleMs} ms of the read` };
+    if (after.key !== before.key)
+      return { kind: 'changing', reason: `the directory changed within ${options.settleMs} ms of the read` };
     if (listing.problems.length > 0) throw new PolicyDirectoryError(`${dir}: ${listing.problems.join('; ')}`);
     return { kind: 'snapshot', files, fingerprint: after };
   } catch (err) {
@@ -321,9 +329,15 @@ export class PolicyDirectoryWatcher {
           return r.files;
         }
         this.changingReads++;
-        if (Date.now() >= giveUpAt || this.stopped) return new PolicyDirectoryError(`${this.dir} kept changing for ${START_PATIENCE_MS / 1000} s (${r.reason}); still watching`);
+        if (Date.now() >= giveUpAt || this.stopped)
+          return new PolicyDirectoryError(
+            `${this.dir} kept changing for ${START_PATIENCE_MS / 1000} s (${r.reason}); still watching`,
+          );
       } catch (err) {
-        this.last = await directoryFingerprint(this.dir).then((f) => f.key, () => `error:${(err as Error).message}`);
+        this.last = await directoryFingerprint(this.dir).then(
+          (f) => f.key,
+          () => `error:${(err as Error).message}`,
+        );
         return err as Error;
       }
       await new Promise((res) => setTimeout(res, this.intervalMs));

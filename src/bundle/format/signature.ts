@@ -30,7 +30,15 @@
  * Format 1 (base64 over the tarball hash alone) is refused with a message
  * saying how to re-sign: it did not say which bundle it was for.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { segmentProblem } from './manifest.js';
@@ -74,12 +82,22 @@ const sigObjectSchema = z.object({
 
 /** The exact bytes signed. */
 export function canonicalStatement(s: SignedStatement): Buffer {
-  for (const [what, value] of [['bundle name', s.bundle], ['version', s.version]] as const) {
+  for (const [what, value] of [
+    ['bundle name', s.bundle],
+    ['version', s.version],
+  ] as const) {
     const problem = segmentProblem(what, value);
     if (problem) throw new SignatureKeyError(problem);
   }
   return Buffer.from(
-    [SIGNATURE_FORMAT, `bundle ${s.bundle}`, `version ${s.version}`, `sha256 ${s.sha256}`, `key ${s.keyId}`, `signed-at ${s.signedAt}`].join('\n') + '\n',
+    [
+      SIGNATURE_FORMAT,
+      `bundle ${s.bundle}`,
+      `version ${s.version}`,
+      `sha256 ${s.sha256}`,
+      `key ${s.keyId}`,
+      `signed-at ${s.signedAt}`,
+    ].join('\n') + '\n',
     'utf8',
   );
 }
@@ -95,7 +113,9 @@ function readKeyFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SignatureKeyError(`cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new SignatureKeyError(
+      `cannot read key file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
   }
 }
 
@@ -115,7 +135,9 @@ function requireOnePemBlock(pem: string, path: string): void {
 
 function requireEd25519(key: KeyObject, path: string): KeyObject {
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new SignatureKeyError(`${path} holds a ${key.asymmetricKeyType ?? key.type} key; bundle signatures use Ed25519`);
+    throw new SignatureKeyError(
+      `${path} holds a ${key.asymmetricKeyType ?? key.type} key; bundle signatures use Ed25519`,
+    );
   }
   return key;
 }
@@ -137,7 +159,8 @@ export function loadSigningKey(path: string): KeyObject {
 export function loadVerifyKey(path: string): KeyObject {
   const pem = readKeyFile(path);
   // createPublicKey would happily derive the public half from a private key; servers should never hold one.
-  if (pem.includes('PRIVATE KEY')) throw new SignatureKeyError(`${path} holds a private key; give servers the public key`);
+  if (pem.includes('PRIVATE KEY'))
+    throw new SignatureKeyError(`${path} holds a private key; give servers the public key`);
   requireOnePemBlock(pem, path);
   let key: KeyObject;
   try {
@@ -207,9 +230,15 @@ const OLD_FORMAT_MESSAGE =
  * does. `expected` is what the caller knows independently (configured bundle,
  * pointer version, downloaded hash), never what the signature object says.
  */
-export function signatureProblem(keys: KeyObject | VerifyKeys, expected: BundleStatement, sigObject: Buffer, options: VerifyOptions = {}): string | undefined {
+export function signatureProblem(
+  keys: KeyObject | VerifyKeys,
+  expected: BundleStatement,
+  sigObject: Buffer,
+  options: VerifyOptions = {},
+): string | undefined {
   const text = sigObject.toString('utf8').trim();
-  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text) && Buffer.from(text, 'base64').length === ED25519_SIGNATURE_BYTES) return OLD_FORMAT_MESSAGE;
+  if (/^[A-Za-z0-9+/]+={0,2}$/.test(text) && Buffer.from(text, 'base64').length === ED25519_SIGNATURE_BYTES)
+    return OLD_FORMAT_MESSAGE;
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -225,10 +254,12 @@ export function signatureProblem(keys: KeyObject | VerifyKeys, expected: BundleS
   // Field by field first, so the message says what the signature was made for.
   if (o.bundle !== expected.bundle) return `the signature is for bundle "${o.bundle}", not "${expected.bundle}"`;
   if (o.version !== expected.version) return `the signature is for version ${o.version}, not ${expected.version}`;
-  if (o.sha256 !== expected.sha256) return `the signature is for a tarball with sha256 ${o.sha256}, not ${expected.sha256}`;
+  if (o.sha256 !== expected.sha256)
+    return `the signature is for a tarball with sha256 ${o.sha256}, not ${expected.sha256}`;
   const list = asVerifyKeys(keys);
   const key = list.find((k) => keyIdOf(k) === o.key_id);
-  if (!key) return `the signature is by key ${o.key_id}, which is not among the verify keys (${list.map(keyIdOf).join(', ')})`;
+  if (!key)
+    return `the signature is by key ${o.key_id}, which is not among the verify keys (${list.map(keyIdOf).join(', ')})`;
   const raw64 = Buffer.from(o.signature, 'base64');
   if (raw64.length !== ED25519_SIGNATURE_BYTES) return 'the signature is not a base64 Ed25519 signature';
   const statement = canonicalStatement({ ...expected, keyId: o.key_id, signedAt: o.signed_at });

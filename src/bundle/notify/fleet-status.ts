@@ -41,7 +41,10 @@ export type Heartbeat = z.infer<typeof heartbeatSchema>;
 
 /** "host-pid-xxxx": unique per process even with several servers in one process (tests) or one host. */
 export function newServerId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64) || 'host';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9_-]/g, '-')
+      .slice(0, 64) || 'host';
   return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
@@ -116,7 +119,23 @@ export function formatAge(ms: number | null): string {
 
 /** The table `authz fleet status` prints; stragglers are marked with "!". */
 export function formatFleetTable(rows: FleetRow[], pointer: BundlePointer | undefined): string {
-  const table = [['', 'SERVER', 'HOST', 'PID', 'VERSION', 'SHADOW', 'POLICIES', 'STATE', 'LAG', 'LAST SYNC', 'PUSH', 'UPTIME', 'LAST ERROR']];
+  const table = [
+    [
+      '',
+      'SERVER',
+      'HOST',
+      'PID',
+      'VERSION',
+      'SHADOW',
+      'POLICIES',
+      'STATE',
+      'LAG',
+      'LAST SYNC',
+      'PUSH',
+      'UPTIME',
+      'LAST ERROR',
+    ],
+  ];
   for (const r of rows) {
     const b = r.beat;
     table.push([
@@ -136,7 +155,12 @@ export function formatFleetTable(rows: FleetRow[], pointer: BundlePointer | unde
     ]);
   }
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
-  const lines = table.map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd());
+  const lines = table.map((row) =>
+    row
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd(),
+  );
   const behind = stragglers(rows).length;
   lines.push(
     '',

@@ -10,7 +10,15 @@
  */
 import { redactUrl } from '../../observability/redaction.js';
 import { readFileSync } from 'node:fs';
-import { connect, credsAuthenticator, Events, type ConnectionOptions, type KV, type KvOptions, type NatsConnection } from 'nats';
+import {
+  connect,
+  credsAuthenticator,
+  Events,
+  type ConnectionOptions,
+  type KV,
+  type KvOptions,
+  type NatsConnection,
+} from 'nats';
 import type { Logger } from 'pino';
 
 export interface NotifySettings {
@@ -39,7 +47,13 @@ export function notifySettingsOf(config: {
   notifyTlsKey?: string;
 }): NotifySettings | undefined {
   if (!config.notify) return undefined;
-  return { servers: config.notify, credsFile: config.notifyCreds, tlsCa: config.notifyTlsCa, tlsCert: config.notifyTlsCert, tlsKey: config.notifyTlsKey };
+  return {
+    servers: config.notify,
+    credsFile: config.notifyCreds,
+    tlsCa: config.notifyTlsCa,
+    tlsCert: config.notifyTlsCert,
+    tlsKey: config.notifyTlsKey,
+  };
 }
 
 /** For messages: the URLs without any user:password@ part. */
@@ -83,7 +97,11 @@ function connectionOptions(s: NotifySettings, name: string): ConnectionOptions {
 }
 
 /** One connection for one command: fails fast, never reconnects. */
-export async function connectOnce(s: NotifySettings, name: string, timeoutMs = COMMAND_CONNECT_TIMEOUT_MS): Promise<NatsConnection> {
+export async function connectOnce(
+  s: NotifySettings,
+  name: string,
+  timeoutMs = COMMAND_CONNECT_TIMEOUT_MS,
+): Promise<NatsConnection> {
   return connect({ ...connectionOptions(s, name), timeout: timeoutMs, reconnect: false, maxReconnectAttempts: 0 });
 }
 
@@ -150,7 +168,11 @@ export class NotifyConnection {
       });
     } catch (err) {
       const message = (err as Error).message;
-      if (this.lastError !== message) this.logger.warn({ nats: describeServers(this.settings), error: message }, 'cannot reach NATS; polling the store meanwhile, will keep trying');
+      if (this.lastError !== message)
+        this.logger.warn(
+          { nats: describeServers(this.settings), error: message },
+          'cannot reach NATS; polling the store meanwhile, will keep trying',
+        );
       this.lastError = message;
       this.state = 'disconnected';
       if (!this.stopped) {

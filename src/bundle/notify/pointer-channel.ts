@@ -31,7 +31,10 @@ export function pointerKey(location: StoreLocation): string {
 }
 
 export function locationId(location: StoreLocation): string {
-  return createHash('sha256').update(`${location.bucket}\n${location.prefix}\n${location.bundle}`).digest('hex').slice(0, 24);
+  return createHash('sha256')
+    .update(`${location.bucket}\n${location.prefix}\n${location.bundle}`)
+    .digest('hex')
+    .slice(0, 24);
 }
 
 export function locationUrl(location: StoreLocation): string {
@@ -47,7 +50,11 @@ export const pointerMessageSchema = z.object({
 export type PointerMessage = z.infer<typeof pointerMessageSchema>;
 
 /** Put the pointer on the channel. Throws on any failure (the caller reports it; the store already has the change). */
-export async function publishPointer(settings: NotifySettings, location: StoreLocation, pointer: BundlePointer): Promise<void> {
+export async function publishPointer(
+  settings: NotifySettings,
+  location: StoreLocation,
+  pointer: BundlePointer,
+): Promise<void> {
   const nc = await connectOnce(settings, 'authz-cli');
   try {
     const kv = await openBucket(nc, POINTER_BUCKET);
@@ -59,7 +66,10 @@ export async function publishPointer(settings: NotifySettings, location: StoreLo
 }
 
 /** What a server makes of one entry on its key. */
-export type Hint = { kind: 'pointer'; pointer: BundlePointer } | { kind: 'invalid'; problem: string } | { kind: 'deleted' };
+export type Hint =
+  | { kind: 'pointer'; pointer: BundlePointer }
+  | { kind: 'invalid'; problem: string }
+  | { kind: 'deleted' };
 
 export function readHint(entry: Pick<KvEntry, 'operation' | 'value'>, location: StoreLocation): Hint {
   if (entry.operation !== 'PUT') return { kind: 'deleted' };
@@ -70,8 +80,13 @@ export function readHint(entry: Pick<KvEntry, 'operation' | 'value'>, location: 
     return { kind: 'invalid', problem: 'not JSON' };
   }
   const parsed = pointerMessageSchema.safeParse(raw);
-  if (!parsed.success) return { kind: 'invalid', problem: `${parsed.error.issues[0].path.join('.') || '(root)'}: ${parsed.error.issues[0].message}` };
-  if (parsed.data.store !== locationUrl(location)) return { kind: 'invalid', problem: `names another store (${parsed.data.store})` };
+  if (!parsed.success)
+    return {
+      kind: 'invalid',
+      problem: `${parsed.error.issues[0].path.join('.') || '(root)'}: ${parsed.error.issues[0].message}`,
+    };
+  if (parsed.data.store !== locationUrl(location))
+    return { kind: 'invalid', problem: `names another store (${parsed.data.store})` };
   return { kind: 'pointer', pointer: parsed.data.pointer };
 }
 
@@ -138,7 +153,10 @@ export class PointerWatch {
           this.invalidMessages++;
           this.o.count?.('invalid');
           this.lastProblem = hint.problem;
-          logger.warn({ key: entry.key, problem: hint.problem }, 'unusable pointer message on NATS; re-reading the store');
+          logger.warn(
+            { key: entry.key, problem: hint.problem },
+            'unusable pointer message on NATS; re-reading the store',
+          );
           this.o.onHint(undefined);
         } else if (hint.kind === 'pointer') {
           this.messages++;
@@ -149,7 +167,10 @@ export class PointerWatch {
     } catch (err) {
       if (generation !== this.generation || this.stopped || nc.isClosed()) return;
       this.lastProblem = (err as Error).message;
-      logger.warn({ nats: describeServers(this.o.settings), error: this.lastProblem }, 'NATS pointer watch failed; polling meanwhile, retrying');
+      logger.warn(
+        { nats: describeServers(this.o.settings), error: this.lastProblem },
+        'NATS pointer watch failed; polling meanwhile, retrying',
+      );
       this.retryTimer = setTimeout(() => {
         if (generation === this.generation && !nc.isClosed()) this.watch(nc);
       }, WATCH_RETRY_MS);

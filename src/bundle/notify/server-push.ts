@@ -12,13 +12,24 @@ import type { KV, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { BundlePointer, StoreLocation } from '../store/bundle-store.js';
 import type { AuthzMetrics } from '../../observability/metrics.js';
-import { FLEET_BUCKET, HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, heartbeatKey, newServerId, readFleet, type Heartbeat } from './fleet-status.js';
+import {
+  FLEET_BUCKET,
+  HEARTBEAT_INTERVAL_MS,
+  HEARTBEAT_TTL_MS,
+  heartbeatKey,
+  newServerId,
+  readFleet,
+  type Heartbeat,
+} from './fleet-status.js';
 import { describeServers, NotifyConnection, openBucket, type NotifySettings } from './notify-connection.js';
 import { locationUrl, PointerWatch } from './pointer-channel.js';
 import { hostname } from 'node:os';
 
 /** What the heartbeat says about this server, read fresh for each one. */
-export type ServerFacts = Pick<Heartbeat, 'version' | 'sha256' | 'shadow_version' | 'policies' | 'ready' | 'last_sync' | 'last_error'>;
+export type ServerFacts = Pick<
+  Heartbeat,
+  'version' | 'sha256' | 'shadow_version' | 'policies' | 'ready' | 'last_sync' | 'last_error'
+>;
 
 export interface ServerPushOptions {
   settings: NotifySettings;
@@ -54,7 +65,10 @@ export class ServerPush {
       onHint: (pointer) => o.nudge(pointer),
       count: (result) => o.metrics.pushMessages.inc({ result }),
     });
-    o.metrics.trackPush(() => ({ connected: this.connection.state === 'connected', lastMessageAt: this.watch.lastMessageAt }));
+    o.metrics.trackPush(() => ({
+      connected: this.connection.state === 'connected',
+      lastMessageAt: this.watch.lastMessageAt,
+    }));
     for (const result of ['hint', 'invalid']) o.metrics.pushMessages.inc({ result }, 0);
     this.connection.onUp((nc) => {
       this.watch.watch(nc);
@@ -141,7 +155,8 @@ export class ServerPush {
       }
     } catch (err) {
       const message = (err as Error).message;
-      if (this.lastBeatError !== message) this.o.logger.warn({ error: message }, 'could not publish the fleet heartbeat to NATS');
+      if (this.lastBeatError !== message)
+        this.o.logger.warn({ error: message }, 'could not publish the fleet heartbeat to NATS');
       this.lastBeatError = message;
       this.fleet = undefined;
     }

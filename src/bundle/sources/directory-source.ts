@@ -29,7 +29,9 @@ export class DirectoryBundleSource implements BundleSource {
   }
 
   describe(): Record<string, unknown> {
-    return { source: { kind: this.kind, path: this.dir, settle_ms: this.settleMs, changing_reads: this.watcher.changingReads } };
+    return {
+      source: { kind: this.kind, path: this.dir, settle_ms: this.settleMs, changing_reads: this.watcher.changingReads },
+    };
   }
 
   private async load(files: BundleFileMap | Error): Promise<void> {

@@ -34,7 +34,10 @@ export class LastGoodError extends Error {}
 export class LastGoodStore {
   readonly dir: string;
 
-  constructor(stateDir: string, readonly bundle: string) {
+  constructor(
+    stateDir: string,
+    readonly bundle: string,
+  ) {
     const problem = segmentProblem('bundle name', bundle);
     if (problem) throw new LastGoodError(problem);
     this.dir = path.join(stateDir, bundle);

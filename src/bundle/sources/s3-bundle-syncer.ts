@@ -37,7 +37,14 @@ export const MAX_BACKOFF_MS = 5 * 60_000;
  * ended in a retry (0 when the last one went fine); `random` in [0, 1).
  */
 export function pollDelayMs(intervalMs: number, retries: number, random: number): number {
-  const base = retries > 0 ? Math.min(intervalMs * 2 ** (retries - 1), intervalMs * MAX_BACKOFF_INTERVALS, Math.max(MAX_BACKOFF_MS, intervalMs)) : intervalMs;
+  const base =
+    retries > 0
+      ? Math.min(
+          intervalMs * 2 ** (retries - 1),
+          intervalMs * MAX_BACKOFF_INTERVALS,
+          Math.max(MAX_BACKOFF_MS, intervalMs),
+        )
+      : intervalMs;
   return base * (1 - POLL_JITTER_FRACTION * random);
 }
 
@@ -91,7 +98,12 @@ export class S3BundleSyncer implements BundleSource {
   readonly kind = 's3';
   private etag: string | undefined;
   private active: ServedVersion | undefined;
-  private pointerState: { status: 'unknown' | 'found' | 'missing' | 'invalid'; pointer?: BundlePointer; etag?: string; problem?: string } = {
+  private pointerState: {
+    status: 'unknown' | 'found' | 'missing' | 'invalid';
+    pointer?: BundlePointer;
+    etag?: string;
+    problem?: string;
+  } = {
     status: 'unknown',
   };
   /** Consecutive polls that could not reach the store (for /bundle and the logs). */
@@ -173,7 +185,13 @@ export class S3BundleSyncer implements BundleSource {
         ...this.o.details,
       },
       bundle: a
-        ? { version: a.version, sha256: a.sha256, loaded_from: a.loadedFrom, loaded_at: a.loadedAt.toISOString(), manifest: a.manifest }
+        ? {
+            version: a.version,
+            sha256: a.sha256,
+            loaded_from: a.loadedFrom,
+            loaded_at: a.loadedAt.toISOString(),
+            manifest: a.manifest,
+          }
         : null,
       pointer: this.pointerState,
       store: {
@@ -181,7 +199,9 @@ export class S3BundleSyncer implements BundleSource {
         last_sync_at: this.lastSyncAt?.toISOString() ?? null,
         confirmed_at: this.lastConfirmedAt?.toISOString() ?? null,
         consecutive_failures: this.failures,
-        last_error: this.lastStoreError ? { message: this.lastStoreError.message, at: this.lastStoreError.at.toISOString() } : null,
+        last_error: this.lastStoreError
+          ? { message: this.lastStoreError.message, at: this.lastStoreError.at.toISOString() }
+          : null,
       },
     };
   }
@@ -192,7 +212,15 @@ export class S3BundleSyncer implements BundleSource {
     if (outcome === 'done' && this.failures === 0 && !this.stopped) this.lastConfirmedAt = new Date();
     if (this.o.onPolled && !this.stopped) {
       const state = this.pointerState;
-      this.o.onPolled(this.failures > 0 ? undefined : state.status === 'found' ? state.pointer : state.status === 'missing' ? null : undefined);
+      this.o.onPolled(
+        this.failures > 0
+          ? undefined
+          : state.status === 'found'
+            ? state.pointer
+            : state.status === 'missing'
+              ? null
+              : undefined,
+      );
     }
     return outcome;
   }
@@ -216,7 +244,10 @@ export class S3BundleSyncer implements BundleSource {
         return 'done';
       case 'missing':
         if (this.pointerState.status !== 'missing') {
-          logger.warn({ pointer: store.url(store.pointerKey()), version: this.o.policySet.current?.version ?? null }, 'bundle pointer not found; the active set keeps serving');
+          logger.warn(
+            { pointer: store.url(store.pointerKey()), version: this.o.policySet.current?.version ?? null },
+            'bundle pointer not found; the active set keeps serving',
+          );
         }
         this.etag = undefined;
         this.pointerState = { status: 'missing' };
@@ -236,7 +267,10 @@ export class S3BundleSyncer implements BundleSource {
           a.pointer = pointer;
           return 'done';
         }
-        const prefetched = prefetch && prefetch.version === pointer.version && prefetch.sha256 === pointer.sha256 ? prefetch.tarball : undefined;
+        const prefetched =
+          prefetch && prefetch.version === pointer.version && prefetch.sha256 === pointer.sha256
+            ? prefetch.tarball
+            : undefined;
         const outcome = await this.loadFromStore(pointer, signal, prefetched);
         // A transient failure leaves the ETag unset so the next poll tries the same pointer again.
         if (outcome === 'done') this.etag = read.etag;
@@ -251,7 +285,9 @@ export class S3BundleSyncer implements BundleSource {
    * pointer names the same version and sha256, and the bytes are checked
    * against the store's pointer like any download; otherwise dropped.
    */
-  private prefetchHinted(signal: AbortSignal): { version: string; sha256: string; tarball: Promise<Prefetched | undefined> } | undefined {
+  private prefetchHinted(
+    signal: AbortSignal,
+  ): { version: string; sha256: string; tarball: Promise<Prefetched | undefined> } | undefined {
     const hint = this.hint;
     this.hint = undefined;
     const a = this.active;
@@ -264,7 +300,11 @@ export class S3BundleSyncer implements BundleSource {
     return { version: hint.version, sha256: hint.sha256, tarball };
   }
 
-  private async loadFromStore(pointer: BundlePointer, signal: AbortSignal, prefetch?: Promise<Prefetched | undefined>): Promise<Outcome> {
+  private async loadFromStore(
+    pointer: BundlePointer,
+    signal: AbortSignal,
+    prefetch?: Promise<Prefetched | undefined>,
+  ): Promise<Outcome> {
     const { store, metrics, verifyKey, lastGood } = this.o;
     const v = pointer.version;
     const started = performance.now();
@@ -273,7 +313,10 @@ export class S3BundleSyncer implements BundleSource {
     const cached = await lastGood?.loadIfHash(pointer.sha256);
     const prefetched = cached ? undefined : await prefetch;
     try {
-      tarball = cached?.tarball ?? prefetched?.tarball ?? (await store.getVersion(v, { maxBytes: this.limits.maxArchiveBytes, signal })).tarball;
+      tarball =
+        cached?.tarball ??
+        prefetched?.tarball ??
+        (await store.getVersion(v, { maxBytes: this.limits.maxArchiveBytes, signal })).tarball;
       if (verifyKey) signature = await store.getSignature(v, { signal });
     } catch (err) {
       if (this.stopped) return 'done';
@@ -285,18 +328,26 @@ export class S3BundleSyncer implements BundleSource {
 
     const actual = sha256(tarball);
     if (actual !== pointer.sha256) {
-      return this.refuse(`bundle ${v}: sha256 mismatch: the pointer says ${pointer.sha256}, the tarball is ${actual}`, v);
+      return this.refuse(
+        `bundle ${v}: sha256 mismatch: the pointer says ${pointer.sha256}, the tarball is ${actual}`,
+        v,
+      );
     }
     if (verifyKey) {
       const problem = signature
-        ? signatureProblem(verifyKey, { bundle: store.location.bundle, version: v, sha256: actual }, signature, { signedNotBefore: this.o.signedNotBefore })
+        ? signatureProblem(verifyKey, { bundle: store.location.bundle, version: v, sha256: actual }, signature, {
+            signedNotBefore: this.o.signedNotBefore,
+          })
         : `no signature at ${store.url(store.signatureKey(v))}`;
       if (problem) return this.refuse(`bundle ${v}: refused by --verify-key: ${problem}`, v);
     }
     if (!(await this.activate(tarball, pointer, 'store'))) return 'done';
     if (lastGood && !cached) {
       await lastGood.save(tarball, pointer, signature).catch((err: Error) => {
-        this.o.logger.warn({ dir: lastGood.dir, error: err.message }, 'could not persist the last good bundle; serving it anyway');
+        this.o.logger.warn(
+          { dir: lastGood.dir, error: err.message },
+          'could not persist the last good bundle; serving it anyway',
+        );
       });
     }
     return 'done';
@@ -306,7 +357,9 @@ export class S3BundleSyncer implements BundleSource {
   private async loadLastGood(): Promise<void> {
     const { lastGood, logger, verifyKey, store } = this.o;
     if (!lastGood) {
-      logger.warn('no policy set from the store and no --state-dir to fall back on; not serving until the store answers');
+      logger.warn(
+        'no policy set from the store and no --state-dir to fall back on; not serving until the store answers',
+      );
       return;
     }
     let saved;
@@ -324,7 +377,9 @@ export class S3BundleSyncer implements BundleSource {
     if (verifyKey) {
       const expected = { bundle: store.location.bundle, version: record.pointer.version, sha256: record.sha256 };
       const problem = record.signature
-        ? signatureProblem(verifyKey, expected, Buffer.from(record.signature), { signedNotBefore: this.o.signedNotBefore })
+        ? signatureProblem(verifyKey, expected, Buffer.from(record.signature), {
+            signedNotBefore: this.o.signedNotBefore,
+          })
         : 'it was saved without a signature';
       if (problem) {
         this.refuse(`last good bundle ${record.version}: refused by --verify-key: ${problem}`, record.version);
@@ -334,7 +389,10 @@ export class S3BundleSyncer implements BundleSource {
     if (await this.activate(tarball, record.pointer, 'last-good')) {
       // The store confirmed this version when it was saved; nothing since.
       this.lastConfirmedAt = new Date(record.saved_at);
-      logger.warn({ version: record.version, saved_at: record.saved_at }, 'serving the last good bundle from the state dir until the store answers');
+      logger.warn(
+        { version: record.version, saved_at: record.saved_at },
+        'serving the last good bundle from the state dir until the store answers',
+      );
     }
   }
 
@@ -349,11 +407,17 @@ export class S3BundleSyncer implements BundleSource {
       return false;
     }
     if (opened.manifest.version !== v) {
-      this.refuse(`bundle ${v}: its manifest says version ${opened.manifest.version}; the tarball was built for another version`, v);
+      this.refuse(
+        `bundle ${v}: its manifest says version ${opened.manifest.version}; the tarball was built for another version`,
+        v,
+      );
       return false;
     }
     if (opened.manifest.name !== this.o.store.location.bundle) {
-      this.refuse(`bundle ${v}: its manifest says bundle "${opened.manifest.name}", but this server serves "${this.o.store.location.bundle}"`, v);
+      this.refuse(
+        `bundle ${v}: its manifest says bundle "${opened.manifest.name}", but this server serves "${this.o.store.location.bundle}"`,
+        v,
+      );
       return false;
     }
     let source;
@@ -367,7 +431,14 @@ export class S3BundleSyncer implements BundleSource {
     // Compiled in small steps: requests keep being answered by the current set meanwhile.
     const result = await this.o.policySet.activate(source);
     if (!result.ok) return false;
-    this.active = { version: v, sha256: sha256(tarball), manifest: opened.manifest, pointer, loadedFrom: from, loadedAt: new Date() };
+    this.active = {
+      version: v,
+      sha256: sha256(tarball),
+      manifest: opened.manifest,
+      pointer,
+      loadedFrom: from,
+      loadedAt: new Date(),
+    };
     return true;
   }
 
@@ -390,7 +461,10 @@ export class S3BundleSyncer implements BundleSource {
     this.lastStoreError = { message: err.message, at: new Date() };
     // One line when the store goes away (or fails differently), not one per poll.
     const level = repeated ? 'debug' : 'warn';
-    this.o.logger[level]({ error: err.message, failed_polls: this.failures, version: this.o.policySet.current?.version ?? null }, 'bundle store unreachable; the active set keeps serving');
+    this.o.logger[level](
+      { error: err.message, failed_polls: this.failures, version: this.o.policySet.current?.version ?? null },
+      'bundle store unreachable; the active set keeps serving',
+    );
   }
 
   private runNow(): void {

@@ -64,7 +64,11 @@ export class ShadowVersionLoader {
   }
 
   describe(): Record<string, unknown> {
-    return { version: this.loaded?.version ?? null, set_at: this.loaded?.set_at ?? null, last_error: this.failed?.message ?? null };
+    return {
+      version: this.loaded?.version ?? null,
+      set_at: this.loaded?.set_at ?? null,
+      last_error: this.failed?.message ?? null,
+    };
   }
 
   private clear(): void {
@@ -79,16 +83,21 @@ export class ShadowVersionLoader {
     const { store, verifyKey } = this.o;
     const { tarball } = await store.getVersion(wanted.version, { maxBytes: DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes });
     const actual = sha256(tarball);
-    if (actual !== wanted.sha256) return this.fail(wanted, `sha256 mismatch: the pointer says ${wanted.sha256}, the tarball is ${actual}`);
+    if (actual !== wanted.sha256)
+      return this.fail(wanted, `sha256 mismatch: the pointer says ${wanted.sha256}, the tarball is ${actual}`);
     if (verifyKey) {
       const sig = await store.getSignature(wanted.version);
       const expected = { bundle: store.location.bundle, version: wanted.version, sha256: actual };
-      const problem = sig ? signatureProblem(verifyKey, expected, sig, { signedNotBefore: this.o.signedNotBefore }) : 'it is not signed';
+      const problem = sig
+        ? signatureProblem(verifyKey, expected, sig, { signedNotBefore: this.o.signedNotBefore })
+        : 'it is not signed';
       if (problem) return this.fail(wanted, `refused by --verify-key: ${problem}`);
     }
     const opened = await openBundle(tarball);
-    if (opened.manifest.version !== wanted.version) return this.fail(wanted, `its manifest says version ${opened.manifest.version}`);
-    if (opened.manifest.name !== store.location.bundle) return this.fail(wanted, `its manifest says bundle "${opened.manifest.name}", not "${store.location.bundle}"`);
+    if (opened.manifest.version !== wanted.version)
+      return this.fail(wanted, `its manifest says version ${opened.manifest.version}`);
+    if (opened.manifest.name !== store.location.bundle)
+      return this.fail(wanted, `its manifest says bundle "${opened.manifest.name}", not "${store.location.bundle}"`);
     if (this.stopped) return;
     const result = await this.o.shadowVersion.activate(filesToPolicySetSource(opened.files, wanted.version));
     if (!result.ok) return this.fail(wanted, result.error.message);
@@ -96,7 +105,10 @@ export class ShadowVersionLoader {
     this.failed = undefined;
     this.o.metrics.shadowVersionInfo.reset();
     this.o.metrics.shadowVersionInfo.set({ version: wanted.version }, 1);
-    this.o.logger.info({ version: wanted.version, policies: result.set.policySet.policies.size }, 'shadow version loaded; evaluated beside the active set, never enforced');
+    this.o.logger.info(
+      { version: wanted.version, policies: result.set.policySet.policies.size },
+      'shadow version loaded; evaluated beside the active set, never enforced',
+    );
   }
 
   private fail(wanted: ShadowField, message: string): void {
@@ -108,7 +120,10 @@ export class ShadowVersionLoader {
     }
     const key = `${wanted.version}:${wanted.sha256}`;
     if (this.failed?.key !== key || this.failed.message !== message) {
-      this.o.logger.warn({ version: wanted.version, error: message }, 'shadow version not loaded; will retry on the next poll');
+      this.o.logger.warn(
+        { version: wanted.version, error: message },
+        'shadow version not loaded; will retry on the next poll',
+      );
     }
     this.failed = { key, message };
   }

@@ -17,7 +17,15 @@ import { BundleStoreError, type BundleStore } from './bundle-store.js';
 import { describeS3Error, httpStatusOf } from './s3-client.js';
 
 export const HISTORY_DIR = 'history/';
-export const HISTORY_ACTIONS = ['activate', 'rollback', 'shadow', 'shadow-clear', 'lockdown-on', 'lockdown-off', 'mode'] as const;
+export const HISTORY_ACTIONS = [
+  'activate',
+  'rollback',
+  'shadow',
+  'shadow-clear',
+  'lockdown-on',
+  'lockdown-off',
+  'mode',
+] as const;
 export type HistoryAction = (typeof HISTORY_ACTIONS)[number];
 
 /** A history record is a few hundred bytes; anything far larger is not ours. */
@@ -102,7 +110,9 @@ export async function readHistory(store: BundleStore, limit: number = DEFAULT_HI
   do {
     let out;
     try {
-      out = await store.s3.send(new ListObjectsV2Command({ Bucket: store.location.bucket, Prefix: prefix, ContinuationToken: token }));
+      out = await store.s3.send(
+        new ListObjectsV2Command({ Bucket: store.location.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
     } catch (err) {
       throw new BundleStoreError(`LIST ${store.url(prefix)}: ${describeS3Error(err)}`, httpStatusOf(err));
     }
@@ -129,6 +139,10 @@ async function readRecord(store: BundleStore, key: string): Promise<HistoryEntry
     return { key, problem: `not JSON: ${(err as Error).message}` };
   }
   const parsed = recordSchema.safeParse(raw);
-  if (!parsed.success) return { key, problem: `not a history record: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}` };
+  if (!parsed.success)
+    return {
+      key,
+      problem: `not a history record: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`,
+    };
   return { key, record: parsed.data };
 }

@@ -71,7 +71,10 @@ export interface VersionInfo {
 
 /** The store answered, but not as asked (or not at all). `status` is the HTTP status when there was one. */
 export class BundleStoreError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
     super(message);
   }
 }
@@ -86,7 +89,10 @@ export interface RequestOptions {
 }
 
 export class BundleStore {
-  constructor(readonly s3: S3Client, readonly location: StoreLocation) {
+  constructor(
+    readonly s3: S3Client,
+    readonly location: StoreLocation,
+  ) {
     const problem = segmentProblem('bundle name', location.bundle);
     if (problem) throw new BundleStoreError(problem);
   }
@@ -117,9 +123,14 @@ export class BundleStore {
   }
 
   /** Object metadata, or undefined when the key does not exist. */
-  async head(key: string, options: RequestOptions = {}): Promise<{ size: number; metadata: Record<string, string>; lastModified?: Date } | undefined> {
+  async head(
+    key: string,
+    options: RequestOptions = {},
+  ): Promise<{ size: number; metadata: Record<string, string>; lastModified?: Date } | undefined> {
     try {
-      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }), { abortSignal: options.signal });
+      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }), {
+        abortSignal: options.signal,
+      });
       return { size: out.ContentLength ?? 0, metadata: out.Metadata ?? {}, lastModified: out.LastModified };
     } catch (err) {
       if (httpStatusOf(err) === 404) return undefined;
@@ -141,10 +152,16 @@ export class BundleStore {
     if (problem) throw new BundleStoreError(problem);
     const key = this.versionKey(version);
     if (await this.versionExists(version)) {
-      throw new VersionExistsError(`version ${version} already exists at ${this.url(key)}; versions are immutable, push a new version`);
+      throw new VersionExistsError(
+        `version ${version} already exists at ${this.url(key)}; versions are immutable, push a new version`,
+      );
     }
-    if (options.signature) await this.put(this.signatureKey(version), options.signature, { contentType: 'application/json' });
-    const body = options.onProgress && tarball.length > PROGRESS_THRESHOLD_BYTES ? progressStream(tarball, options.onProgress) : tarball;
+    if (options.signature)
+      await this.put(this.signatureKey(version), options.signature, { contentType: 'application/json' });
+    const body =
+      options.onProgress && tarball.length > PROGRESS_THRESHOLD_BYTES
+        ? progressStream(tarball, options.onProgress)
+        : tarball;
     await this.put(key, body, {
       contentType: 'application/gzip',
       contentLength: tarball.length,
@@ -155,7 +172,10 @@ export class BundleStore {
   }
 
   /** The tarball and the sha256 recorded at push (when the store kept it). */
-  async getVersion(version: string, options: RequestOptions & { maxBytes: number }): Promise<{ tarball: Buffer; recordedSha256?: string }> {
+  async getVersion(
+    version: string,
+    options: RequestOptions & { maxBytes: number },
+  ): Promise<{ tarball: Buffer; recordedSha256?: string }> {
     const key = this.versionKey(version);
     const out = await this.get(key, options);
     if (!out) throw new BundleStoreError(`version ${version} does not exist (${this.url(key)})`, 404);
@@ -206,7 +226,8 @@ export class BundleStore {
    */
   async writePointer(pointer: BundlePointer, expectEtag?: string | null): Promise<void> {
     const parsed = pointerSchema.safeParse(pointer);
-    if (!parsed.success) throw new BundlePointerError(`refusing to write an invalid pointer: ${parsed.error.issues[0].message}`);
+    if (!parsed.success)
+      throw new BundlePointerError(`refusing to write an invalid pointer: ${parsed.error.issues[0].message}`);
     const condition = expectEtag === null ? { ifNoneMatch: '*' } : expectEtag ? { ifMatch: expectEtag } : {};
     try {
       await this.put(this.pointerKey(), Buffer.from(JSON.stringify(pointer, null, 2) + '\n'), {
@@ -216,7 +237,10 @@ export class BundleStore {
       });
     } catch (err) {
       if (err instanceof BundleStoreError && err.status === 412) {
-        throw new BundleStoreError(`the pointer ${this.url(this.pointerKey())} changed while this command ran (another activate?); run it again`, 412);
+        throw new BundleStoreError(
+          `the pointer ${this.url(this.pointerKey())} changed while this command ran (another activate?); run it again`,
+          412,
+        );
       }
       throw err;
     }
@@ -241,14 +265,16 @@ export class BundleStore {
         const rest = (o.Key ?? '').slice(this.root.length).split('/');
         if (rest.length !== 2) continue;
         const [version, file] = rest;
-        if (file === TARBALL_FILE) versions.set(version, { version, size: o.Size ?? 0, lastModified: o.LastModified, signed: false });
+        if (file === TARBALL_FILE)
+          versions.set(version, { version, size: o.Size ?? 0, lastModified: o.LastModified, signed: false });
         else if (file === SIGNATURE_FILE) signed.add(version);
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
     for (const v of versions.values()) v.signed = signed.has(v.version);
     return [...versions.values()].sort(
-      (a, b) => (a.lastModified?.getTime() ?? 0) - (b.lastModified?.getTime() ?? 0) || a.version.localeCompare(b.version),
+      (a, b) =>
+        (a.lastModified?.getTime() ?? 0) - (b.lastModified?.getTime() ?? 0) || a.version.localeCompare(b.version),
     );
   }
 
@@ -258,16 +284,21 @@ export class BundleStore {
   ): Promise<{ body: Buffer; etag?: string; metadata: Record<string, string> } | undefined> {
     let out;
     try {
-      out = await this.s3.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key, IfNoneMatch: options.ifNoneMatch }), {
-        abortSignal: options.signal,
-      });
+      out = await this.s3.send(
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: key, IfNoneMatch: options.ifNoneMatch }),
+        {
+          abortSignal: options.signal,
+        },
+      );
     } catch (err) {
       if (httpStatusOf(err) === 404) return undefined;
       throw this.storeError('GET', key, err);
     }
     if ((out.ContentLength ?? 0) > options.maxBytes) {
       (out.Body as Readable | undefined)?.destroy();
-      throw new BundleStoreError(`${this.url(key)} is ${out.ContentLength} bytes, more than the limit of ${options.maxBytes}`);
+      throw new BundleStoreError(
+        `${this.url(key)} is ${out.ContentLength} bytes, more than the limit of ${options.maxBytes}`,
+      );
     }
     const body = await readBody(out.Body as Readable | undefined, options.maxBytes, this.url(key));
     return { body, etag: out.ETag, metadata: out.Metadata ?? {} };
@@ -276,7 +307,14 @@ export class BundleStore {
   private async put(
     key: string,
     body: Buffer | Readable,
-    o: { contentType: string; contentLength?: number; metadata?: Record<string, string>; cacheControl?: string; ifNoneMatch?: string; ifMatch?: string },
+    o: {
+      contentType: string;
+      contentLength?: number;
+      metadata?: Record<string, string>;
+      cacheControl?: string;
+      ifNoneMatch?: string;
+      ifMatch?: string;
+    },
   ): Promise<void> {
     try {
       await this.s3.send(

@@ -35,7 +35,10 @@ const SDK_NODE_WARNING_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLE
 export function createS3Client(settings: S3Settings): S3Client {
   process.env[SDK_NODE_WARNING_SWITCH] ??= 'true';
   const region =
-    settings.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? (settings.endpoint ? DEFAULT_ENDPOINT_REGION : undefined);
+    settings.region ??
+    process.env.AWS_REGION ??
+    process.env.AWS_DEFAULT_REGION ??
+    (settings.endpoint ? DEFAULT_ENDPOINT_REGION : undefined);
   return new S3Client({
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(region ? { region } : {}),
@@ -52,7 +55,13 @@ export function createS3Client(settings: S3Settings): S3Client {
 
 /** A short, human message for an SDK error (its name alone is often "Unknown" or "Error"). */
 export function describeS3Error(err: unknown): string {
-  const e = err as { name?: string; message?: string; code?: string; errors?: Error[]; $metadata?: { httpStatusCode?: number } };
+  const e = err as {
+    name?: string;
+    message?: string;
+    code?: string;
+    errors?: Error[];
+    $metadata?: { httpStatusCode?: number };
+  };
   const status = e.$metadata?.httpStatusCode;
   // Node reports a refused dual-stack connect as an AggregateError with an empty message.
   const message = e.message || e.errors?.map((x) => x.message).join('; ') || e.code || String(err);

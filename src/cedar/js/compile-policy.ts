@@ -168,7 +168,13 @@ class Compiler {
 
   /** A scope constraint; undefined for `All` (always true). Scope constraints never error. */
   scope(v: 'principal' | 'action' | 'resource', raw: unknown): PolicyFn | undefined {
-    const c = (raw ?? { op: 'All' }) as { op: string; entity?: unknown; entities?: unknown[]; entity_type?: string; in?: { entity?: unknown; slot?: unknown } };
+    const c = (raw ?? { op: 'All' }) as {
+      op: string;
+      entity?: unknown;
+      entities?: unknown[];
+      entity_type?: string;
+      in?: { entity?: unknown; slot?: unknown };
+    };
     switch (c.op) {
       case 'All':
         return undefined;
@@ -203,7 +209,8 @@ class Compiler {
   literal(v: unknown): Value {
     if (typeof v === 'number' && !Number.isSafeInteger(v)) {
       const exact = Number.isInteger(v) ? this.bigLiterals?.(v) : undefined;
-      if (exact === undefined) throw new UnsupportedPolicy(`integer literal ${v} beyond 2^53 whose exact value is not known`);
+      if (exact === undefined)
+        throw new UnsupportedPolicy(`integer literal ${v} beyond 2^53 whose exact value is not known`);
       return longFromBigIntAtCompile(exact);
     }
     try {
@@ -215,7 +222,8 @@ class Compiler {
   }
 
   expr(node: unknown): Expr {
-    if (node === null || typeof node !== 'object' || Array.isArray(node)) throw new UnsupportedPolicy('malformed expression');
+    if (node === null || typeof node !== 'object' || Array.isArray(node))
+      throw new UnsupportedPolicy('malformed expression');
     const keys = Object.keys(node);
     if (keys.length !== 1) throw new UnsupportedPolicy(`expression with keys ${keys.join(',')}`);
     const op = keys[0];
@@ -360,7 +368,9 @@ class Compiler {
         const a = arg as { left: unknown; pattern: PatternElem[] };
         const l = this.expr(a.left);
         if (!Array.isArray(a.pattern)) throw new UnsupportedPolicy('like without a pattern');
-        for (const p of a.pattern) if (p !== 'Wildcard' && (typeof p !== 'object' || typeof p.Literal !== 'string')) throw new UnsupportedPolicy('like pattern element');
+        for (const p of a.pattern)
+          if (p !== 'Wildcard' && (typeof p !== 'object' || typeof p.Literal !== 'string'))
+            throw new UnsupportedPolicy('like pattern element');
         const pattern = compileLike(a.pattern);
         return (env) => likeMatches(pattern, asString(l(env), 'like'));
       }
@@ -397,7 +407,8 @@ class Compiler {
           const raw = env.tag(e.key, k);
           if (!get) return raw !== MISSING;
           if (raw === MISSING) {
-            if (!env.exists(e.key)) throw new CedarEvalError('entity does not exist', `${e.type}::${JSON.stringify(e.id)}`);
+            if (!env.exists(e.key))
+              throw new CedarEvalError('entity does not exist', `${e.type}::${JSON.stringify(e.id)}`);
             throw new CedarEvalError('tag not found', `\`${e.type}::${JSON.stringify(e.id)}\` has no tag \`${k}\``);
           }
           return fromJson(raw);
@@ -422,7 +433,8 @@ class Compiler {
 
   private binary(arg: unknown): [Expr, Expr] {
     const a = arg as { left: unknown; right: unknown };
-    if (a === null || typeof a !== 'object' || !('left' in a) || !('right' in a)) throw new UnsupportedPolicy('malformed binary expression');
+    if (a === null || typeof a !== 'object' || !('left' in a) || !('right' in a))
+      throw new UnsupportedPolicy('malformed binary expression');
     return [this.expr(a.left), this.expr(a.right)];
   }
 
@@ -463,7 +475,10 @@ function getAttr(env: RequestEnv, v: Value, name: string): Value {
     const raw = env.attr(v.key, name);
     if (raw === MISSING) {
       if (!env.exists(v.key)) throw new CedarEvalError('entity does not exist', `${v.type}::${JSON.stringify(v.id)}`);
-      throw new CedarEvalError('attribute not found', `\`${v.type}::${JSON.stringify(v.id)}\` has no attribute \`${name}\``);
+      throw new CedarEvalError(
+        'attribute not found',
+        `\`${v.type}::${JSON.stringify(v.id)}\` has no attribute \`${name}\``,
+      );
     }
     return fromJson(raw);
   }

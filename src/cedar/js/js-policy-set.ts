@@ -82,14 +82,23 @@ export class JsPolicySet {
    */
   evaluateSlice(
     slice: SlicePart,
-    req: { principal: EntityRef; action: EntityRef; resource: EntityRef; context: Readonly<Record<string, CedarValueJson>> },
+    req: {
+      principal: EntityRef;
+      action: EntityRef;
+      resource: EntityRef;
+      context: Readonly<Record<string, CedarValueJson>>;
+    },
     store: EntityStore,
     overlay: ReadonlyMap<string, EntityJson> | undefined,
   ): EngineResult | undefined {
     const policies = this.policiesOf(slice);
     if (policies === null) {
       const id = slice.matching.find((p) => !this.compiled.has(p.id))!.id;
-      recordFallback({ reason: 'unsupported_policy', policyId: id, detail: this.unsupported.get(id) ?? 'not compiled' });
+      recordFallback({
+        reason: 'unsupported_policy',
+        policyId: id,
+        detail: this.unsupported.get(id) ?? 'not compiled',
+      });
       return undefined;
     }
     const env = new RequestEnv(

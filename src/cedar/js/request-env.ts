@@ -11,7 +11,7 @@
  */
 import type { CedarValueJson, EntityJson } from '../cedar-wasm.js';
 import { uidKey, uidOf, type EntityStore } from '../entity-store.js';
-import { EntityUid, JsonRecord, type RecordValue } from './values.js';
+import { type EntityUid, JsonRecord, type RecordValue } from './values.js';
 
 const hasOwn = Object.prototype.hasOwnProperty;
 const NONE: ReadonlySet<string> = new Set();
@@ -39,7 +39,10 @@ export function ancestorsOfStore(store: EntityStore): StoreAncestors {
   return a;
 }
 
-function closure(key: string, parentsOf: (k: string) => readonly EntityJson['parents'][number][] | undefined): Set<string> {
+function closure(
+  key: string,
+  parentsOf: (k: string) => readonly EntityJson['parents'][number][] | undefined,
+): Set<string> {
   const out = new Set<string>();
   const stack: string[] = [];
   const push = (k: string): void => {

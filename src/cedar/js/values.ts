@@ -13,7 +13,13 @@
  */
 import type { CedarValueJson } from '../cedar-wasm.js';
 import { uidKey } from '../entity-store.js';
-import { extensionFromJson, extnCallFromJson, ExtensionCallError, isExtensionValue, type ExtensionValue } from './extensions/index.js';
+import {
+  extensionFromJson,
+  extnCallFromJson,
+  ExtensionCallError,
+  isExtensionValue,
+  type ExtensionValue,
+} from './extensions/index.js';
 
 export class EntityUid {
   constructor(
@@ -40,7 +46,13 @@ export type Value = boolean | number | bigint | string | EntityUid | SetValue | 
 /** A Cedar evaluation error: the policy is skipped and reported (`kind` names Cedar's error kind). */
 export class CedarEvalError extends Error {
   constructor(
-    readonly kind: 'type error' | 'entity does not exist' | 'attribute not found' | 'tag not found' | 'integer overflow' | 'extension error',
+    readonly kind:
+      | 'type error'
+      | 'entity does not exist'
+      | 'attribute not found'
+      | 'tag not found'
+      | 'integer overflow'
+      | 'extension error',
     detail: string,
   ) {
     super(`${kind}: ${detail}`);
@@ -123,7 +135,8 @@ export function fromJson(raw: CedarValueJson): Value {
       const rec = raw as Record<string, CedarValueJson>;
       if (hasOwn.call(rec, '__entity')) {
         const e = rec.__entity as { type?: unknown; id?: unknown };
-        if (typeof e?.type !== 'string' || typeof e.id !== 'string') throw new RequestFallback('malformed __entity in request data');
+        if (typeof e?.type !== 'string' || typeof e.id !== 'string')
+          throw new RequestFallback('malformed __entity in request data');
         return new EntityUid(e.type, e.id);
       }
       if (hasOwn.call(rec, '__extn')) {
@@ -137,7 +150,8 @@ export function fromJson(raw: CedarValueJson): Value {
           }
           return extensionFromJson(x.fn, x.arg);
         } catch (err) {
-          if (err instanceof ExtensionCallError) throw new RequestFallback(`extension value Cedar would refuse: ${err.message}`);
+          if (err instanceof ExtensionCallError)
+            throw new RequestFallback(`extension value Cedar would refuse: ${err.message}`);
           throw new RequestFallback(`extension ${x.fn} not available: ${(err as Error).message}`);
         }
       }
@@ -156,6 +170,7 @@ export function valueEquals(a: Value, b: Value): boolean {
     case 'number':
     case 'bigint':
       // Normalised Longs: a number and a bigint are never the same Long, but `==` compares them by value anyway.
+      // biome-ignore lint/suspicious/noDoubleEquals: loose equality is the one exact number/bigint comparison.
       return (typeof b === 'number' || typeof b === 'bigint') && a == b;
     case 'string':
     case 'boolean':

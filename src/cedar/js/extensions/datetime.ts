@@ -15,7 +15,14 @@
  * - `==` and `<` `<=` `>` `>=` compare the instant: datetime("2024-01-01") == datetime("2024-01-01T01:00:00+0100").
  */
 import { Duration, asDuration } from './duration.js';
-import { EXTENSION_BRAND, ExtensionCallError, type ExtensionValue, fitsI64, stringArg, typeError } from './extension-value.js';
+import {
+  EXTENSION_BRAND,
+  ExtensionCallError,
+  type ExtensionValue,
+  fitsI64,
+  stringArg,
+  typeError,
+} from './extension-value.js';
 
 export class DateTime implements ExtensionValue {
   readonly [EXTENSION_BRAND] = true;
@@ -105,21 +112,27 @@ function floorDay(ms: bigint): [bigint, bigint] {
 
 function offset(dt: DateTime, d: Duration): DateTime {
   const ms = dt.ms + d.ms;
-  if (!fitsI64(ms)) throw new ExtensionCallError('error while evaluating `offset` extension function: overflows when adding an offset');
+  if (!fitsI64(ms))
+    throw new ExtensionCallError('error while evaluating `offset` extension function: overflows when adding an offset');
   return new DateTime(ms);
 }
 
 function durationSince(dt: DateTime, other: DateTime): Duration {
   const ms = dt.ms - other.ms;
   if (!fitsI64(ms)) {
-    throw new ExtensionCallError('error while evaluating `durationSince` extension function: overflows when computing the duration');
+    throw new ExtensionCallError(
+      'error while evaluating `durationSince` extension function: overflows when computing the duration',
+    );
   }
   return new Duration(ms);
 }
 
 function toDate(dt: DateTime): DateTime {
   const [day] = floorDay(dt.ms);
-  if (!fitsI64(day)) throw new ExtensionCallError('error while evaluating `toDate` extension function: overflows when computing the date');
+  if (!fitsI64(day))
+    throw new ExtensionCallError(
+      'error while evaluating `toDate` extension function: overflows when computing the date',
+    );
   return new DateTime(day);
 }
 

@@ -9,7 +9,14 @@
  * - `==` compares the value: decimal("1.0") == decimal("1.0000"), decimal("-0.0") == decimal("0.0").
  * - Ordering only through lessThan/lessThanOrEqual/greaterThan/greaterThanOrEqual; `<` on decimals is a type error.
  */
-import { EXTENSION_BRAND, ExtensionCallError, type ExtensionValue, fitsI64, stringArg, typeError } from './extension-value.js';
+import {
+  EXTENSION_BRAND,
+  ExtensionCallError,
+  type ExtensionValue,
+  fitsI64,
+  stringArg,
+  typeError,
+} from './extension-value.js';
 
 export class Decimal implements ExtensionValue {
   readonly [EXTENSION_BRAND] = true;

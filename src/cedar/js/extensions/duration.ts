@@ -9,7 +9,14 @@
  * - toMilliseconds/toSeconds/toMinutes/toHours/toDays return a Long, truncated toward zero (duration("-90m").toHours() == -1).
  * - `==` and `<` `<=` `>` `>=` compare milliseconds; duration("1d") == duration("24h").
  */
-import { EXTENSION_BRAND, ExtensionCallError, type ExtensionValue, fitsI64, stringArg, typeError } from './extension-value.js';
+import {
+  EXTENSION_BRAND,
+  ExtensionCallError,
+  type ExtensionValue,
+  fitsI64,
+  stringArg,
+  typeError,
+} from './extension-value.js';
 
 export class Duration implements ExtensionValue {
   readonly [EXTENSION_BRAND] = true;

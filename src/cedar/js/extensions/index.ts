@@ -46,10 +46,12 @@ export function compareExtensions(op: '<' | '<=' | '>' | '>=', a: ExtensionValue
   let x: bigint;
   let y: bigint;
   if (a instanceof DateTime) {
-    if (!(b instanceof DateTime)) throw new ExtensionCallError(`type error: expected datetime, got ${cedarTypeName(b)}`);
+    if (!(b instanceof DateTime))
+      throw new ExtensionCallError(`type error: expected datetime, got ${cedarTypeName(b)}`);
     [x, y] = [a.ms, b.ms];
   } else if (a instanceof Duration) {
-    if (!(b instanceof Duration)) throw new ExtensionCallError(`type error: expected duration, got ${cedarTypeName(b)}`);
+    if (!(b instanceof Duration))
+      throw new ExtensionCallError(`type error: expected duration, got ${cedarTypeName(b)}`);
     [x, y] = [a.ms, b.ms];
   } else {
     throw new ExtensionCallError(`type error: expected one of [long, datetime, duration], got ${a.extType}`);
@@ -95,6 +97,7 @@ export function extnCallFromJson(extn: unknown): unknown {
 /** An extension value from the JSON form `{"__extn": {"fn": "ip", "arg": "10.0.0.1"}}` (entities, context). */
 export function extensionFromJson(fn: string, arg: unknown): ExtensionValue {
   const v = extnCallFromJson({ fn, arg });
-  if (!isExtensionValue(v)) throw new ExtensionCallError(`\`__extn\` call of \`${fn}\` does not make an extension value`);
+  if (!isExtensionValue(v))
+    throw new ExtensionCallError(`\`__extn\` call of \`${fn}\` does not make an extension value`);
   return v;
 }
