@@ -5,6 +5,7 @@ import { cedar, type CedarValueJson, type EntityJson } from './cedar-wasm.js';
 import type { CompiledPolicySet } from './compile.js';
 import { formatCedarErrors } from './compile.js';
 import type { SlicePart } from './slicing.js';
+import type { EngineResult } from './engine-result.js';
 
 /** A request as it crosses into Cedar. */
 export interface CedarRequest {
@@ -15,13 +16,7 @@ export interface CedarRequest {
   entities: EntityJson[];
 }
 
-export interface EngineResult {
-  decision: 'allow' | 'deny';
-  /** Determining policy ids, in policy-set order. */
-  determining: string[];
-  /** Policies that errored during evaluation (Cedar skips them), in policy-set order. */
-  errors: { policyId: string; message: string }[];
-}
+export type { EngineResult };
 
 export class EvaluationError extends Error {}
 

@@ -12,7 +12,7 @@
 import type { EntityJson } from '../cedar-wasm.js';
 import type { CedarValueJson } from '../cedar-wasm.js';
 import type { EntityStore } from '../entity-store.js';
-import type { EngineResult } from '../evaluate.js';
+import type { EngineResult } from '../engine-result.js';
 import type { EntityRef, SlicePart } from '../slicing.js';
 import { bigLiteralsOf } from './big-literals.js';
 import { compilePolicyJson, UnsupportedPolicy, type PolicyFn } from './compile-policy.js';
