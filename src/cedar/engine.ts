@@ -147,21 +147,12 @@ function decidePart(
   keyBase: string,
   nowMs: (() => number) | undefined,
 ): { result: EngineResult; cedarRequest?: CedarRequest; hit: boolean } {
-  // Without a cache the JS engine needs nothing derived: no key, no projection.
-  if (!cache && set.js) {
-    const result = set.js.evaluateSlice(part, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
-    if (result) return { result, cedarRequest: asEvaluated(req), hit: false };
-  }
-  const reads = part.reads;
-  const ctxKey = contextKey(req.context, reads.context);
-  const { roots, viaContext } = entityRoots(req, part, ctxKey);
-  // Request entities in the form Cedar gets them: only attributes some policy of the part reads. An entity
-  // reached through the context is read by `context.x.attr` paths, which projection does not count: send all.
-  const own = overlay && overlay.size > 0 ? (viaContext ? overlay : projectOverlay(overlay, reads)) : undefined;
-
+  let derived: Derived | undefined;
   let key = '';
   let now = 0;
   if (cache) {
+    derived = derive(req, part, overlay);
+    const { roots, own, ctxKey } = derived;
     key = decisionCacheKey(
       set.version,
       keyBase,
@@ -175,9 +166,9 @@ function decidePart(
     const hit = cache.get(key, now);
     if (hit !== undefined) return { result: hit, hit: true };
   }
-  // The JS engine reads the request where it lies: nothing to project (the cache key above is all it needed).
-  // Without a cache it was tried at the top already; what it left (a fallback) goes to wasm below.
-  if (set.js && cache) {
+  // The JS engine reads the request where it lies: no projection (without a cache, nothing derived at all).
+  // What it leaves (a fallback, counted) goes to wasm below.
+  if (set.js) {
     const result = set.js.evaluateSlice(part, req, base === 'envoy' ? set.envoyEntities : set.entities, overlay);
     if (result) {
       if (cache) cache.set(key, freezeResult(result), now);
@@ -185,6 +176,8 @@ function decidePart(
     }
   }
 
+  const { roots, viaContext, own } = derived ?? derive(req, part, overlay);
+  const reads = part.reads;
   const store = viaContext
     ? base === 'envoy'
       ? set.envoyEntities
@@ -202,6 +195,24 @@ function decidePart(
   const result = evaluateSlice(set, cedarRequest, part);
   if (cache) cache.set(key, freezeResult(result), now);
   return { result, cedarRequest, hit: false };
+}
+
+/** What a part reads of the request: the cache key's context view, and where Cedar can reach entity data. */
+interface Derived {
+  ctxKey: unknown;
+  roots: string[];
+  viaContext: boolean;
+  /** Request entities in the form Cedar gets them. */
+  own: Map<string, EntityJson> | undefined;
+}
+
+function derive(req: EngineRequest, part: SlicePart, overlay: Map<string, EntityJson> | undefined): Derived {
+  const ctxKey = contextKey(req.context, part.reads.context);
+  const { roots, viaContext } = entityRoots(req, part, ctxKey);
+  // Only attributes some policy of the part reads. An entity reached through the context is read by
+  // `context.x.attr` paths, which projection does not count: send all.
+  const own = overlay && overlay.size > 0 ? (viaContext ? overlay : projectOverlay(overlay, part.reads)) : undefined;
+  return { ctxKey, roots, viaContext, own };
 }
 
 /**
