@@ -35,6 +35,7 @@ import { listenError } from './listen-error.js';
 import { formatHostPort } from '../config/host-port.js';
 import { setDefaultEngine } from '../cedar/js/engine-choice.js';
 import { onFallback } from '../cedar/js/fallback.js';
+import { cedarWasmLoaded } from '../cedar/cedar-wasm.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -178,6 +179,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
           compile_ms: Math.round(ms),
           preparsed_slices: set.policySet.slices.chunkCount,
           engine: set.policySet.engine,
+          wasm_loaded: cedarWasmLoaded(),
           ...(set.policySet.js && set.policySet.js.unsupported.size > 0
             ? { engine_wasm_policies: [...set.policySet.js.unsupported].map(([id, why]) => `${id}: ${why}`) }
             : {}),
@@ -255,6 +257,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
         engine: set?.policySet.engine ?? config.engine,
+        // Whether this (the serving) thread has loaded Cedar's wasm: with the JS engine, only a slice left to wasm or a wasm shadow evaluation loads it.
+        wasm_loaded: cedarWasmLoaded(),
         ...(set?.policySet.js && set.policySet.js.unsupported.size > 0
           ? { engine_fallback_policies: Object.fromEntries(set.policySet.js.unsupported) }
           : {}),

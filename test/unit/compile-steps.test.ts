@@ -8,6 +8,7 @@ import { compilePolicySet } from '../../src/cedar/compile.js';
 import { readWithCedar } from '../../src/cedar/cedar-front-end.js';
 import { readWithCedarInWorker } from '../../src/cedar/compile-in-worker.js';
 import type { PolicySetSource } from '../../src/cedar/policy-set-source.js';
+import { ActivePolicySet } from '../../src/bundle/active-policy-set.js';
 
 /** A set this large was validated in a worker before every compile was; kept as a size that exercises it. */
 const SCHEMA_WORKER_MIN_POLICIES = 100;
@@ -182,9 +183,21 @@ describe('a compile worker that fails', () => {
     );
   });
 
-  it('that runs out of its heap fails the compile with one message', async () => {
-    await expect(compilePolicySetInChunks(source, { worker: { maxHeapMb: 2 } })).rejects.toThrow(
-      /^Cedar compile worker failed: .*memory/,
-    );
+  it('that runs out of its heap fails the compile with one message; the last good set keeps serving', async () => {
+    const policySet = new ActivePolicySet({ worker: { maxHeapMb: 32 } });
+    const good = { version: 'v1', policies: [{ name: 'a.cedar', text: 'permit(principal, action, resource);' }] };
+    expect((await policySet.activate(good)).ok).toBe(true);
+    // 200,000 entities do not fit a 32 MB heap: the worker dies reading them, the server does not.
+    const entities = Array.from({ length: 200_000 }, (_, i) => ({
+      uid: { type: 'User', id: `user-${i}` },
+      attrs: { name: `n${i}` },
+      parents: [],
+    }));
+    const result = await policySet.activate({ ...good, version: 'v2', entities });
+    expect(result.ok).toBe(false);
+    expect(policySet.lastError?.message).toMatch(/^Cedar compile worker failed: .*memory/);
+    expect(policySet.lastError?.version).toBe('v2');
+    expect(policySet.current?.version).toBe('v1');
+    policySet.current?.policySet.retire();
   });
 });
