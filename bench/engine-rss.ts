@@ -1,22 +1,24 @@
 /**
  * RSS of one process per engine: compile the 1,006-policy benchmark bundle as
  * the server does (Cedar's front end in a worker, the assembly in steps on
- * this thread), decide 4,000 distinct requests without a cache, collect
- * garbage, report. Also: the compile's wall time and longest step, the
- * longest event-loop stall while it ran (the loop-delay histogram, which sees
- * what the step timer cannot, e.g. reading the worker's answer), RSS at its
- * peak while the worker ran, and whether Cedar's wasm was ever loaded in this
- * (the serving) thread.
+ * the serving thread), decide 4,000 distinct requests without a cache,
+ * collect garbage, report. Also: the compile's wall time and longest step,
+ * the longest event-loop stall while it ran (the loop-delay histogram, which
+ * sees what the step timer cannot, e.g. reading the worker's answer), RSS at
+ * its peak while the worker ran, and whether Cedar's wasm was ever loaded in
+ * the serving thread.
  *
- *   node --expose-gc --import tsx bench/engine-rss.ts js|wasm
+ * Each engine runs in a child process on the compiled code in dist/
+ * (bench/servers/engine-rss.mjs), as the server runs: a TypeScript loader
+ * would add its own thread and ~40 MB. Build first:
+ *
+ *   npm run build && npx tsx bench/engine-rss.ts [js|wasm]   (both when omitted)
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { authorizeInput } from '../src/pipeline/authorize-input.js';
-import { filesToPolicySetSource } from '../src/bundle/format/bundle-files.js';
-import { compileBundleInChunks } from '../src/bundle/active-bundle.js';
-import { cedarWasmLoaded } from '../src/cedar/cedar-wasm.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { EngineName } from '../src/cedar/js/engine-choice.js';
-import { checkRequestToInput } from '../src/envoy/check-request.js';
 import { generateMeshBundle } from './generate-bundle.js';
 import { checkRequest, distinctShapes } from './requests.js';
 
@@ -41,54 +43,27 @@ export interface EngineRss {
   wasmLoadedInServingThread: boolean;
 }
 
-const mb = (n: number): number => n / 1e6;
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+const CHILD = path.join(import.meta.dirname, 'servers', 'engine-rss.mjs');
 
-export async function engineRss(engine: EngineName, services = 100): Promise<EngineRss> {
-  gc();
-  const atStart = process.memoryUsage().rss;
-  const files = new Map([...generateMeshBundle({ services, withTimeRule: true })].map(([k, v]) => [k, Buffer.from(v)]));
-  let peak = atStart;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 20);
-  const delay = monitorEventLoopDelay({ resolution: 1 });
-  delay.enable();
-  const t = performance.now();
-  const compiled = await compileBundleInChunks(filesToPolicySetSource(files, `rss-${engine}`), { engine });
-  const compileMs = performance.now() - t;
-  delay.disable();
-  clearInterval(sampler);
-  const { bundle } = compiled;
-  const set = bundle.policySet;
-  gc();
-  const rssCompiled = process.memoryUsage().rss;
-  const inputs = distinctShapes(4000, services, 11_000_000).map((s) => {
-    const r = checkRequestToInput(checkRequest(s, services));
-    if (!r.ok) throw new Error(r.message);
-    return r.input;
-  });
-  for (const input of inputs) authorizeInput(input, bundle, 'id');
-  gc();
-  const after = process.memoryUsage();
-  return {
-    engine,
-    rssAtStartMB: mb(atStart),
-    rssCompiledMB: mb(rssCompiled),
-    rssAfterMissesMB: mb(after.rss),
-    rssPeakDuringCompileMB: mb(peak),
-    heapUsedMB: mb(after.heapUsed),
-    compileMs,
-    workerMs: compiled.workerMs,
-    longestStepMs: compiled.longestStepMs,
-    longestStepPhase: compiled.longestStepPhase,
-    // The histogram's max includes its own 1 ms resolution.
-    loopDelayMaxMs: Math.max(0, delay.max / 1e6 - 1),
-    policies: set.policies.size,
-    preparsedChunks: set.slices.chunkCount,
-    misses: inputs.length,
-    wasmLoadedInServingThread: cedarWasmLoaded(),
-  };
+/** One engine's figures, measured in a fresh child process on dist/. */
+export function engineRss(engine: EngineName, services = 100, misses = 4000): EngineRss {
+  const work = mkdtempSync(path.join(tmpdir(), 'engine-rss-'));
+  try {
+    const bundle = path.join(work, 'bundle.json');
+    const requests = path.join(work, 'requests.json');
+    writeFileSync(bundle, JSON.stringify(Object.fromEntries(generateMeshBundle({ services, withTimeRule: true }))));
+    writeFileSync(
+      requests,
+      JSON.stringify(distinctShapes(misses, services, 11_000_000).map((s) => checkRequest(s, services))),
+    );
+    const out = execFileSync(process.execPath, ['--expose-gc', CHILD, engine, bundle, requests], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    return JSON.parse(out.trim().split('\n').pop()!) as EngineRss;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 export function formatEngineRss(r: EngineRss): string {
@@ -102,6 +77,6 @@ export function formatEngineRss(r: EngineRss): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const engine = (process.argv[2] ?? 'js') as EngineName;
-  process.stdout.write(`${formatEngineRss(await engineRss(engine))}\n`);
+  const engines = (process.argv[2] ? [process.argv[2]] : ['js', 'wasm']) as EngineName[];
+  for (const engine of engines) process.stdout.write(`${formatEngineRss(engineRss(engine))}\n`);
 }

@@ -1,10 +1,11 @@
 /**
- * Worker thread: Cedar's front end for one bundle (cedar-front-end.ts), then
- * exit. The wasm module, its code and its linear memory (grown by parsing and
- * validating every policy, never shrunk) go away with this thread, so the
- * serving thread holds none of it. Answers one `CompileWorkerAnswer`.
+ * The compile worker: a short-lived child process that runs Cedar's front end
+ * for one bundle (cedar-front-end.ts), answers, and exits. Cedar's wasm, its
+ * compiled code and its linear memory (grown by parsing and validating every
+ * policy, never shrunk) exist only here, and go back to the system with the
+ * process. Receives one `PolicySetSource` over IPC, sends one
+ * `CompileWorkerAnswer`.
  */
-import { parentPort, workerData } from 'node:worker_threads';
 import { readWithCedar, type CedarFrontEnd } from './cedar-front-end.js';
 import { PolicySetError, refusalOf, type PolicySetRefusal } from './policy-set-error.js';
 import type { PolicySetSource } from './policy-set-source.js';
@@ -25,4 +26,10 @@ function run(source: PolicySetSource): CompileWorkerAnswer {
   }
 }
 
-if (parentPort && workerData?.source) parentPort.postMessage(run(workerData.source as PolicySetSource));
+if (process.send) {
+  // The server went away (or gave up on us): nothing is waiting for the answer.
+  process.once('disconnect', () => process.exit(0));
+  process.once('message', (source: PolicySetSource) => {
+    process.send!(run(source), () => process.exit(0));
+  });
+}
