@@ -33,6 +33,8 @@ export interface EngineRss {
   compileMs: number;
   workerMs: number;
   longestStepMs: number;
+  /** CPU time of the costliest step (null for builds before it was measured). */
+  longestStepCpuMs: number | null;
   longestStepPhase: string;
   /** Longest event-loop delay seen while compiling (histogram at 1 ms resolution). */
   loopDelayMaxMs: number;
@@ -71,7 +73,7 @@ export function formatEngineRss(r: EngineRss): string {
   return (
     `engine ${r.engine}: RSS ${n(r.rssAtStartMB)} MB at start, ${n(r.rssCompiledMB)} MB compiled (${r.policies} policies, ${r.preparsedChunks} preparsed chunks), ` +
     `${n(r.rssAfterMissesMB)} MB after ${r.misses} distinct misses (heap used ${n(r.heapUsedMB)} MB); peak ${n(r.rssPeakDuringCompileMB)} MB while compiling; ` +
-    `compile ${n(r.compileMs)} ms (worker ${n(r.workerMs)} ms), longest step ${r.longestStepMs.toFixed(1)} ms (${r.longestStepPhase}), ` +
+    `compile ${n(r.compileMs)} ms (worker ${n(r.workerMs)} ms), longest step ${r.longestStepMs.toFixed(1)} ms (${r.longestStepPhase}${r.longestStepCpuMs === null ? '' : `; most CPU in one step ${r.longestStepCpuMs.toFixed(1)} ms`}), ` +
     `longest loop stall ${r.loopDelayMaxMs.toFixed(1)} ms; Cedar's wasm loaded in the serving thread: ${r.wasmLoadedInServingThread ? 'yes' : 'no'}`
   );
 }

@@ -30,7 +30,7 @@ import { builtinActionEntities, RESOURCE_TYPE } from './action-hierarchy.js';
 import { SchemaEntities } from './schema-entities.js';
 import { defaultEngine, type EngineName } from './js/engine-choice.js';
 import { JsPolicySet } from './js/js-policy-set.js';
-import { readWithCedar, type CedarFrontEnd, type FrontEndPolicy } from './cedar-front-end.js';
+import { readWithCedar, type CedarFrontEnd } from './cedar-front-end.js';
 import { formatCedarErrors, PolicySetError } from './policy-set-error.js';
 
 export { PolicySetError, formatCedarErrors, cedarErrorsIn } from './policy-set-error.js';
@@ -118,14 +118,6 @@ export function preparse(policies: Iterable<CompiledPolicy>): string {
   return psetId;
 }
 
-/** What slicing and the JS engine worked out per policy while its JSON form was at hand. */
-interface PreparedPolicies {
-  readsOf: ReadonlyMap<string, ReadSet>;
-  scopes: ReadonlyMap<string, PolicyScope>;
-  allReads: ReadSet;
-  js?: JsPolicySet;
-}
-
 /** Phases of the assembly, named by each step it yields after. */
 export type AssemblyPhase = 'policies' | 'entities' | 'index' | 'plan' | 'preparse' | 'remember';
 
@@ -150,23 +142,49 @@ export function* assembleSteps(
   const readsOf = new Map<string, ReadSet>();
   const scopes = new Map<string, PolicyScope>();
   const allReads = emptyReadSet();
-  for (const fp of frontEnd.policies) {
-    const p = withJsonOnDemand(fp);
-    const json = JSON.parse(fp.jsonText) as PolicyJson;
-    const reads = analysePolicies([{ json }]);
-    readsOf.set(p.id, reads);
+  for (const record of frontEnd.policies) {
+    const parsed = JSON.parse(record) as CompiledPolicy;
+    const reads = analysePolicies([parsed]);
+    readsOf.set(parsed.id, reads);
     mergeReadsInto(allReads, reads);
-    scopes.set(p.id, scopeOfPolicy({ json }));
-    if (js && !p.annotations.shadow) js.add({ ...p, json });
-    policies.set(p.id, p);
+    scopes.set(parsed.id, scopeOfPolicy(parsed));
+    if (js && !parsed.annotations.shadow) js.add(parsed);
+    policies.set(parsed.id, withJsonOnDemand(parsed, record));
     yield 'policies';
   }
   const schemaEntities =
     source.schema === undefined ? undefined : new SchemaEntities(source.schema, frontEnd.resolvedSchema);
   const entities = entityStoreOf(source.entities, schemaEntities);
   yield 'entities';
-  const set = assemblePolicySet(source, policies, entities, schemaEntities, { readsOf, scopes, allReads, js }, engine);
+  // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
+  const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
+  const envoyEntities = entities.withEntities(builtinActionEntities());
+  yield 'entities';
+  // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
+  // With the JS engine, wasm preparses a slice only when that slice falls back to it.
+  const slices = new SliceIndex(
+    enforced,
+    envoyEntities,
+    { readsOf, scopes, allReads },
+    { lazyPreparse: engine === 'js' },
+  );
   yield 'index';
+  const leanEntities = leanEntityStore(entities, slices.allReads);
+  yield 'entities';
+  const leanEnvoyEntities = leanEntityStore(envoyEntities, slices.allReads);
+  yield 'entities';
+  const set = frozenSet(source, {
+    policies,
+    enforced,
+    entities,
+    envoyEntities,
+    leanEntities,
+    leanEnvoyEntities,
+    slices,
+    schemaEntities,
+    engine,
+    js,
+  });
   if (!options.warm) return set;
   try {
     const plans: Array<[EntityRef, ResourceRef, SlicePlan]> = [];
@@ -204,17 +222,18 @@ export function runToEnd<T>(steps: Generator<unknown, T>): T {
 }
 
 /**
- * The policy with its JSON form kept as text and parsed on first read (and
- * kept from then on). Slicing, projection and the JS engine take what they
- * need from it while compiling; kept as objects, the JSON of 1,000 policies is
- * ~100k long-lived objects (~1.5 MB as text), and copying them out of the
- * young generation made scavenges of 10–40 ms (measured) while a compile ran
- * beside live traffic. Parsing the text needs no Cedar.
+ * The policy without its JSON form, which is read again from the policy's
+ * record (its JSON text, as the front end gave it) on first use, and kept from
+ * then on. Slicing, projection and the JS engine take what they need from it
+ * while compiling; kept as objects, the JSON of 1,000 policies is ~100k
+ * long-lived objects (the records are ~0.9 MB of text), and copying them out
+ * of the young generation made scavenges of 10–40 ms (measured) while a
+ * compile ran beside live traffic. Reading the text needs no Cedar.
  */
-function withJsonOnDemand({ jsonText, ...rest }: FrontEndPolicy): CompiledPolicy {
+function withJsonOnDemand({ json: _json, ...rest }: CompiledPolicy, record: string): CompiledPolicy {
   let parsed: PolicyJson | undefined;
   return Object.defineProperty(rest, 'json', {
-    get: (): PolicyJson => (parsed ??= JSON.parse(jsonText) as PolicyJson),
+    get: (): PolicyJson => (parsed ??= (JSON.parse(record) as CompiledPolicy).json),
     enumerable: true,
   }) as CompiledPolicy;
 }
@@ -234,24 +253,24 @@ export function entityStoreOf(raw: unknown, schema?: SchemaEntities): EntityStor
   }
 }
 
-/** Put a compiled set together from its parts; slices are preparsed on first use unless `assembleSteps` warmed them. */
-function assemblePolicySet(
-  source: PolicySetSource,
-  policies: Map<string, CompiledPolicy>,
-  entities: EntityStore,
-  schemaEntities: SchemaEntities | undefined,
-  prepared: PreparedPolicies,
-  engine: EngineName,
-): CompiledPolicySet {
-  // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
-  const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
+/** The parts of a compiled set, as `assembleSteps` builds them one step at a time. */
+interface SetParts {
+  policies: Map<string, CompiledPolicy>;
+  enforced: CompiledPolicy[];
+  entities: EntityStore;
+  envoyEntities: EntityStore;
+  leanEntities: EntityStore;
+  leanEnvoyEntities: EntityStore;
+  slices: SliceIndex;
+  schemaEntities: SchemaEntities | undefined;
+  engine: EngineName;
+  js: JsPolicySet | undefined;
+}
+
+/** The immutable set; slices are preparsed on first use unless `assembleSteps` warmed them. */
+function frozenSet(source: PolicySetSource, parts: SetParts): CompiledPolicySet {
+  const { policies, enforced, slices } = parts;
   const hasShadowPolicies = enforced.length < policies.size;
-  const envoyEntities = entities.withEntities(builtinActionEntities());
-  // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
-  // With the JS engine, wasm preparses a slice only when that slice falls back to it.
-  const slices = new SliceIndex(enforced, envoyEntities, prepared, { lazyPreparse: engine === 'js' });
-  const leanEntities = leanEntityStore(entities, slices.allReads);
-  const leanEnvoyEntities = leanEntityStore(envoyEntities, slices.allReads);
   let fullPsetId: string | undefined;
   let shadowPsetId: string | undefined;
   const checkLive = (): void => {
@@ -270,16 +289,16 @@ function assemblePolicySet(
       return (shadowPsetId ??= preparse(policies.values()));
     },
     policies,
-    entities,
-    envoyEntities,
+    entities: parts.entities,
+    envoyEntities: parts.envoyEntities,
     hasSchema: source.schema !== undefined,
-    schemaEntities,
+    schemaEntities: parts.schemaEntities,
     compiledAt: new Date(),
     slices,
-    leanEntities,
-    leanEnvoyEntities,
-    engine,
-    js: prepared.js,
+    leanEntities: parts.leanEntities,
+    leanEnvoyEntities: parts.leanEnvoyEntities,
+    engine: parts.engine,
+    js: parts.js,
     retire(): void {
       slices.retire();
       releasePsetIds([fullPsetId, shadowPsetId].filter((id): id is string => id !== undefined));

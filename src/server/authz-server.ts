@@ -35,7 +35,7 @@ import { listenError } from './listen-error.js';
 import { formatHostPort } from '../config/host-port.js';
 import { setDefaultEngine } from '../cedar/js/engine-choice.js';
 import { onFallback } from '../cedar/js/fallback.js';
-import { cedarWasmLoaded } from '../cedar/cedar-wasm.js';
+import { cedarWasmLoaded, loadCedarWasm } from '../cedar/cedar-wasm.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -73,6 +73,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   // Sets this server compiles are decided by its engine (also the process default, for sets compiled elsewhere, e.g. shadow versions loaded by CLI paths); the JS engine tells each reason it leaves to wasm once.
   setDefaultEngine(config.engine);
+  // The wasm engine preparses slices in this thread: load Cedar before serving, not during the first compile.
+  if (config.engine === 'wasm') loadCedarWasm();
   onFallback((e) =>
     logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'),
   );
