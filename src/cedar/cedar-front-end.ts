@@ -4,7 +4,7 @@
  * and annotations, the schema's parse and strict validation, Cedar's check of
  * entities.json, and the schema with resolved types. The answer is plain data
  * (`CedarFrontEnd`), so it is the same whether it was computed on this thread
- * (`readWithCedar`: CLI, tests) or in a worker thread that exits afterwards
+ * (`readWithCedar`: CLI, tests) or in a compile worker process that exits afterwards
  * (compile-in-worker.ts: the server, whose serving thread then never loads
  * Cedar to compile). What is built from it (JS closures, slices, entity
  * stores) is compile.ts's `assembleSteps`, shared by both.

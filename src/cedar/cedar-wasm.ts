@@ -3,8 +3,8 @@
  * costs the thread that loads it 15 MB at once and ~37 MB after the first
  * call, and its linear memory only grows (measured with bench/engine-rss.ts:
  * policyToJson and validation of the 1,006-policy benchmark bundle left
- * ~190 MB that never came back). The server compiles bundles in a worker
- * thread (compile-worker.ts) and decides with the JS engine, so its serving
+ * ~100 MB that never came back). The server has Cedar read bundles in a
+ * compile worker process (compile-worker.ts) and decides with the JS engine, so its serving
  * thread loads Cedar only when something needs wasm there: a slice the JS
  * engine leaves to wasm, `--engine wasm`, a shadow evaluation on wasm, or a
  * CLI command. `cedar.x(...)` reads like a plain import; the first access
@@ -38,7 +38,7 @@ export function loadCedarWasm(): void {
   load();
 }
 
-/** Whether this thread has loaded Cedar's wasm (each worker thread has its own). */
+/** Whether this thread has loaded Cedar's wasm (each thread has its own). */
 export function cedarWasmLoaded(): boolean {
   return loaded !== undefined;
 }

@@ -1,8 +1,8 @@
 /**
  * The server's compile: the same set as `compilePolicySet`, without loading
  * Cedar in the serving thread and without stalling it. Cedar's front end
- * (parse, validate, `policyToJson`, entities check) runs in a worker thread
- * that exits afterwards (compile-in-worker.ts); this thread waits for it
+ * (parse, validate, `policyToJson`, entities check) runs in a compile worker
+ * process that exits afterwards (compile-in-worker.ts); this thread waits for it
  * free, then assembles the set with JS only (compile.ts `assembleSteps`), one
  * small piece at a time with a yield to the event loop whenever a step has
  * held it STEP_BUDGET_MS, so requests keep being answered by the current set;

@@ -97,7 +97,7 @@ export interface CompileOptions {
   worker?: CompileWorkerLimits;
 }
 
-/** Bounds on the worker thread that runs Cedar's front end for the server's compile. */
+/** Bounds on the compile worker (a child process) that runs Cedar's front end for the server's compile. */
 export interface CompileWorkerLimits {
   /** Wall-clock limit; past it the worker is stopped and the compile refused (default COMPILE_WORKER_TIME_LIMIT_MS). */
   timeLimitMs?: number;
