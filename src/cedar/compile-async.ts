@@ -83,7 +83,7 @@ export async function compilePolicySetInChunks(
   options: CompileOptions = {},
 ): Promise<ChunkedCompileResult> {
   const engine = options.engine ?? defaultEngine();
-  // The JS engine compiles each enforced policy while its JSON form is at hand (it is dropped afterwards).
+  // The JS engine compiles each policy (@shadow ones too) while its JSON form is at hand (it is dropped afterwards).
   const js = engine === 'js' ? new JsPolicySet() : undefined;
   let longest = 0;
   let longestPhase = '';
@@ -120,7 +120,7 @@ export async function compilePolicySetInChunks(
       readsOf.set(p.id, reads);
       mergeReadsInto(allReads, reads);
       scopes.set(p.id, scopeOfPolicy(p));
-      if (js && !p.annotations.shadow) js.add(p);
+      if (js) js.add(p);
       addPolicy(policies, withJsonOnDemand(p));
       await checkpoint();
     }

@@ -366,7 +366,8 @@ export function assemblePolicySet(
   const hasShadowPolicies = enforced.length < policies.size;
   const envoyEntities = entities.withEntities(builtinActionEntities());
   // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
-  const js = engine === 'js' ? (prepared?.js ?? JsPolicySet.compile(enforced)) : undefined;
+  // The JS set holds the @shadow policies too (engine.ts decideWithShadowPolicies); slices name only enforced ones.
+  const js = engine === 'js' ? (prepared?.js ?? JsPolicySet.compile(policies.values())) : undefined;
   // With the JS engine, wasm preparses a slice only when that slice falls back to it.
   const slices = new SliceIndex(enforced, envoyEntities, prepared, { lazyPreparse: engine === 'js' });
   const leanEntities = leanEntityStore(entities, slices.allReads);
