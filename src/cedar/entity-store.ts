@@ -7,6 +7,7 @@
 import type { CedarValueJson, EntityJson, EntityUidJson } from './cedar-wasm.js';
 
 /** What JSON.stringify escapes in a string: quote, backslash, control characters, surrogates (lone ones). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are among what JSON.stringify escapes.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 export function uidKey(type: string, id: string): string {
