@@ -21,7 +21,7 @@
  * DevTools (Performance → Load profile) or speedscope for the call trees.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +44,8 @@ const NODE_FLAGS = (arg('node-flags') ?? '').split(' ').filter(Boolean);
 const TOP = Number(arg('top') ?? 15);
 const TRANSPORT = arg('transport');
 const SERVER = arg('server') ?? path.join(HERE, 'servers', 'authz.mjs');
+/** Extra server configuration as JSON (e.g. '{"logLevel":"warn"}'), merged into what the server is started with. */
+const SERVER_CONFIG = JSON.parse(arg('server-config') ?? '{}') as Record<string, unknown>;
 const log = (s: string): void => void process.stdout.write(`${s}\n`);
 
 interface CpuProfileNode {
@@ -123,18 +125,24 @@ interface GcSummary {
   count: number;
   totalMs: number;
   maxMs: number;
+  /** Heap growth across this kind's collections (MB): for scavenges, what they promoted to the old generation. */
+  grownMB: number;
 }
 
 /** `--trace-gc` lines: "[pid:addr] 1234 ms: Scavenge 12.3 (14.0) -> 8.1 (15.0) MB, 1.23 / 0.00 ms ..." */
 export function gcPauses(text: string): GcSummary[] {
   const out = new Map<string, GcSummary>();
-  for (const m of text.matchAll(/ms: ([A-Za-z-]+(?: [a-z-]+)?)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g)) {
+  let lastAfter: number | undefined;
+  for (const m of text.matchAll(/ms: ([A-Za-z-]+(?: [a-z-]+)?) ([\d.]+) \([\d.]+\) -> ([\d.]+)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g)) {
     const kind = m[1];
-    const pause = Number(m[2]);
-    const s = out.get(kind) ?? { kind, count: 0, totalMs: 0, maxMs: 0 };
+    const pause = Number(m[4]);
+    const after = Number(m[3]);
+    const s = out.get(kind) ?? { kind, count: 0, totalMs: 0, maxMs: 0, grownMB: 0 };
     s.count++;
     s.totalMs += pause;
     s.maxMs = Math.max(s.maxMs, pause);
+    if (lastAfter !== undefined) s.grownMB += after - lastAfter;
+    lastAfter = after;
     out.set(kind, s);
   }
   return [...out.values()];
@@ -150,6 +158,7 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
         policies,
         logDestination: path.join(dir, 'authz.log'),
         ...(TRANSPORT ? { transport: TRANSPORT } : {}),
+        ...SERVER_CONFIG,
       }),
     ],
     {
@@ -224,6 +233,9 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
   const s = await stats(false);
   await new Promise((r) => setTimeout(r, 200));
   const gcTo = gcText.length;
+  // The measured part's --trace-gc lines (and whatever else the --node-flags make V8 print), for reading by hand.
+  writeFileSync(path.join(dir, 'trace-gc.txt'), gcText.slice(gcFrom, gcTo));
+  writeFileSync(path.join(dir, 'trace-gc-whole-run.txt'), gcText);
   const lat = summarise(latencies);
   log(`  client latency: p50 ${ms(lat.p50)} p99 ${ms(lat.p99)} p99.9 ${ms(lat.p999)} max ${ms(lat.max)} ms`);
   log(`  server CPU time (process.cpuUsage): ${((s.cpuUs - before.cpuUs) / checks).toFixed(1)} µs per check`);
@@ -271,13 +283,14 @@ async function profileLoad(load: 'repeated' | 'distinct', policies: string, work
   const gc = gcPauses(gcText.slice(gcFrom, gcTo));
   log(
     markdownTable(
-      ['GC (--trace-gc, measured part)', 'count', 'total ms', 'longest ms', 'per 1,000 checks ms'],
+      ['GC (--trace-gc, measured part)', 'count', 'total ms', 'longest ms', 'per 1,000 checks ms', 'heap grown MB'],
       gc.map((g) => [
         g.kind,
         String(g.count),
         g.totalMs.toFixed(1),
         g.maxMs.toFixed(2),
         ((g.totalMs / checks) * 1000).toFixed(2),
+        g.grownMB.toFixed(1),
       ]),
     ),
   );
