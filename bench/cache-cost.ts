@@ -45,7 +45,9 @@ const heapUsed = (): number => {
 };
 
 async function main(): Promise<void> {
-  const files = new Map([...generateMeshBundle({ services: SERVICES, withTimeRule: true })].map(([k, v]) => [k, Buffer.from(v)]));
+  const files = new Map(
+    [...generateMeshBundle({ services: SERVICES, withTimeRule: true })].map(([k, v]) => [k, Buffer.from(v)]),
+  );
   const { bundle } = await compileBundleInChunks(filesToPolicySetSource(files, 'cache-cost'), { engine: 'js' });
 
   // Every service's slice planned and the JIT warm, with a cache thrown away afterwards.
@@ -90,7 +92,19 @@ async function main(): Promise<void> {
     authorizeInput(missSample[m++], bundle, 'id', { cache });
   }, 4_000);
   // The key's digest alone, on a string as long as a typical key of these requests.
-  const typical = JSON.stringify(['x'.repeat(44), 'dir-0123456789ab', 'envoy', 'Spiffe', shape(123).principal, 'Action', 'GET', 'Service', 'svc-23', 0, { path: ['t', '0101'], headers: {}, source: { principal: shape(123).principal, namespace: 'load' } }]);
+  const typical = JSON.stringify([
+    'x'.repeat(44),
+    'dir-0123456789ab',
+    'envoy',
+    'Spiffe',
+    shape(123).principal,
+    'Action',
+    'GET',
+    'Service',
+    'svc-23',
+    0,
+    { path: ['t', '0101'], headers: {}, source: { principal: shape(123).principal, namespace: 'load' } },
+  ]);
   const digest = (await import('../src/cache/cache-key.js')) as { digestKey?: (s: string) => string };
   const digestUs = digest.digestKey ? perCall((i) => digest.digestKey!(typical + (i & 7)), 200_000) : undefined;
 
@@ -103,7 +117,9 @@ async function main(): Promise<void> {
     hitMicrosecondsPerCheck: +hitUs.toFixed(2),
     hitsSeen: hits,
     missMicrosecondsPerCheck: +missUs.toFixed(2),
-    ...(digestUs === undefined ? {} : { digestMicroseconds: +digestUs.toFixed(2), digestedKeyChars: typical.length + 1 }),
+    ...(digestUs === undefined
+      ? {}
+      : { digestMicroseconds: +digestUs.toFixed(2), digestedKeyChars: typical.length + 1 }),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 }

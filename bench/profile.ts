@@ -133,7 +133,9 @@ interface GcSummary {
 export function gcPauses(text: string): GcSummary[] {
   const out = new Map<string, GcSummary>();
   let lastAfter: number | undefined;
-  for (const m of text.matchAll(/ms: ([A-Za-z-]+(?: [a-z-]+)?) ([\d.]+) \([\d.]+\) -> ([\d.]+)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g)) {
+  for (const m of text.matchAll(
+    /ms: ([A-Za-z-]+(?: [a-z-]+)?) ([\d.]+) \([\d.]+\) -> ([\d.]+)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g,
+  )) {
     const kind = m[1];
     const pause = Number(m[4]);
     const after = Number(m[3]);
