@@ -34,7 +34,11 @@ export interface GrpcServerOptions {
 
 export class GrpcServer {
   readonly server: grpc.Server;
-  private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: string }>>();
+  /** Open Health Watch calls and the status each was last sent. */
+  private readonly watchers = new Map<
+    grpc.ServerWritableStream<{ service?: string }, { status: string }>,
+    ServingStatus
+  >();
 
   readonly pending: PendingRequestBytes;
 
@@ -85,8 +89,9 @@ export class GrpcServer {
         callback(null, { status: this.statusFor(call.request.service ?? '') });
       },
       Watch: (call: grpc.ServerWritableStream<{ service?: string }, { status: string }>) => {
-        call.write({ status: this.statusFor(call.request.service ?? '') });
-        this.watchers.add(call);
+        const status = this.statusFor(call.request.service ?? '');
+        call.write({ status });
+        this.watchers.set(call, status);
         call.on('cancelled', () => this.watchers.delete(call));
         call.on('close', () => this.watchers.delete(call));
       },
@@ -98,9 +103,14 @@ export class GrpcServer {
     return this.options.isServing() ? 'SERVING' : 'NOT_SERVING';
   }
 
-  /** Push the current status to Watch streams (call after a readiness change). */
+  /** Push the status to Watch calls whose status changed (call after a readiness change); the health spec sends a message only on a change. */
   notifyHealth(): void {
-    for (const w of this.watchers) w.write({ status: this.statusFor(w.request.service ?? '') });
+    for (const [w, last] of this.watchers) {
+      const status = this.statusFor(w.request.service ?? '');
+      if (status === last) continue;
+      this.watchers.set(w, status);
+      w.write({ status });
+    }
   }
 
   bind(host: string, port: number): Promise<number> {
@@ -113,7 +123,7 @@ export class GrpcServer {
 
   close(graceMs = 2000): Promise<void> {
     this.pending.stop();
-    for (const w of this.watchers) w.end();
+    for (const w of this.watchers.keys()) w.end();
     this.watchers.clear();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
