@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { TransportConfig } from '../config/transport-schema.js';
 import { DEFAULT_CHECK_REQUEST_LIMITS, type CheckRequestLimits } from '../envoy/check-request-limits.js';
 import { checkRequestDeserializer } from '../envoy/check-request-decoder.js';
+import { encodeCheckResponse } from '../envoy/check-response-encoder.js';
 import { authorizationService, AUTHORIZATION_SERVICE_NAME, healthService } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckHandler } from './check-handler.js';
@@ -142,8 +143,18 @@ export function checkRequestLimits(t: Pick<TransportConfig, 'maxRequestBytes'>):
   return { ...DEFAULT_CHECK_REQUEST_LIMITS, maxRequestBytes: t.maxRequestBytes };
 }
 
-/** The Authorization service with our CheckRequest decoder (limits enforced while reading; never throws). */
+/**
+ * The Authorization service with our CheckRequest decoder (limits enforced
+ * while reading; never throws) and our one-pass CheckResponse encoder.
+ */
 function boundedAuthorizationService(limits: CheckRequestLimits): grpc.ServiceDefinition {
   const service = authorizationService().service;
-  return { ...service, Check: { ...service.Check, requestDeserialize: checkRequestDeserializer(limits) } };
+  return {
+    ...service,
+    Check: {
+      ...service.Check,
+      requestDeserialize: checkRequestDeserializer(limits),
+      responseSerialize: encodeCheckResponse as (value: unknown) => Buffer,
+    },
+  };
 }

@@ -21,8 +21,12 @@ const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = Object.freeze({
   'grpc-accept-encoding': 'identity',
 });
 const OK_TRAILERS: http2.OutgoingHttpHeaders = Object.freeze({ 'grpc-status': '0', 'grpc-message': 'OK' });
-const WAIT_FOR_TRAILERS: http2.ServerStreamResponseOptions = Object.freeze({ waitForTrailers: true });
-const END_STREAM: http2.ServerStreamResponseOptions = Object.freeze({ endStream: true });
+// No `date` header: gRPC does not read it, and node:http2 would format and copy it into every response.
+const WAIT_FOR_TRAILERS = Object.freeze({
+  waitForTrailers: true,
+  sendDate: false,
+}) as http2.ServerStreamResponseOptions;
+const END_STREAM = Object.freeze({ endStream: true, sendDate: false }) as http2.ServerStreamResponseOptions;
 
 function sendOkTrailers(this: http2.ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);

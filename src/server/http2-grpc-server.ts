@@ -16,18 +16,14 @@ import http2 from 'node:http2';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { TransportConfig } from '../config/transport-schema.js';
 import { decodeCheckRequest } from '../envoy/check-request-decoder.js';
-import {
-  AUTHORIZATION_SERVICE_NAME,
-  authorizationService,
-  HEALTH_SERVICE_NAME,
-  healthService,
-} from '../envoy/protos.js';
+import { encodeFramedCheckResponse } from '../envoy/check-response-encoder.js';
+import { AUTHORIZATION_SERVICE_NAME, HEALTH_SERVICE_NAME, healthService } from '../envoy/protos.js';
 import type { WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckHandler } from './check-handler.js';
 import { checkRequestLimits, type ServingStatus } from './grpc-server.js';
 import { encodeGrpcMessage, GrpcStatus, isGrpcContentType, parseGrpcTimeout } from './grpc-framing.js';
 import { GRPC_MAX_HEADER_PAIRS, PendingRequestBytes } from './grpc-transport.js';
-import { readUnaryMessage, sendMessage, sendStatus } from './http2-grpc-calls.js';
+import { readUnaryMessage, sendFramedMessage, sendMessage, sendStatus } from './http2-grpc-calls.js';
 import { HealthWatchers } from './http2-health-watch.js';
 import { Http2Reflection } from './http2-reflection.js';
 
@@ -68,7 +64,6 @@ export class Http2GrpcServer {
   readonly server: http2.Http2Server | http2.Http2SecureServer;
   readonly pending: PendingRequestBytes;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
-  private readonly serializeCheckResponse: Serialize;
   private readonly serializeHealthResponse: Serialize;
   private readonly deserializeHealthRequest: Deserialize;
   private readonly limits;
@@ -81,7 +76,6 @@ export class Http2GrpcServer {
     this.pending = new PendingRequestBytes(t.maxPendingRequestBytes, t.grpcReceiveTimeout, {
       onDropped: (cause) => options.onCallDropped?.(cause),
     });
-    this.serializeCheckResponse = authorizationService().service.Check.responseSerialize as Serialize;
     const health = healthService().service.Check;
     this.serializeHealthResponse = health.responseSerialize as Serialize;
     this.deserializeHealthRequest = health.requestDeserialize as Deserialize;
@@ -294,7 +288,7 @@ export class Http2GrpcServer {
           reason: 'request_too_large',
           message: `CheckRequest is more than the limit of ${maxBytes} bytes (max-request-bytes)`,
         });
-        sendMessage(stream, this.serializeCheckResponse(response));
+        sendFramedMessage(stream, encodeFramedCheckResponse(response));
         return;
       }
       this.answerCheck(stream, outcome.message, deadlineMs);
@@ -305,7 +299,7 @@ export class Http2GrpcServer {
     const request = decodeCheckRequest(bytes, this.limits);
     const answer = this.options.handler.handle(request, deadlineMs);
     if (!(answer instanceof Promise)) {
-      sendMessage(stream, this.serializeCheckResponse(answer));
+      sendFramedMessage(stream, encodeFramedCheckResponse(answer));
       return;
     }
     // Only when a bearer token is verified for the first time; the call's deadline still holds.
@@ -319,7 +313,7 @@ export class Http2GrpcServer {
     answer.then(
       (response: WireCheckResponse) => {
         if (timer) clearTimeout(timer);
-        sendMessage(stream, this.serializeCheckResponse(response));
+        sendFramedMessage(stream, encodeFramedCheckResponse(response));
       },
       (err: Error) => {
         if (timer) clearTimeout(timer);
