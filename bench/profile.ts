@@ -7,7 +7,7 @@
  *   npm run profile -- --load memory --entries 100000   what holds the memory with the cache full
  *   npm run profile -- --seconds 20       longer runs
  *   npm run profile -- --node-flags "--max-semi-space-size=16"   try V8 flags on the server
- *   npm run profile -- --transport http2  the server's --transport (grpc-js by default)
+ *   npm run profile -- --transport grpc-js  the server's --transport (http2, the default, otherwise)
  *   npm run profile -- --priority -10     the server favoured by the scheduler (root): its own stalls, not the machine's
  *   npm run profile -- --server-config '{"logLevel":"warn"}'   server configuration on top of the benchmark's
  *   npm run profile -- --server /tmp/base/bench/servers/authz.mjs  another build (a copy of bench/servers
