@@ -47,6 +47,9 @@ rateLimits:
 
 interface Result {
   cpuUs: number;
+  /** Garbage collections per 1,000 checks, and their pause time per check (µs). */
+  gcPer1000: number;
+  gcUs: number;
   wallUs: number;
   cache: string;
   answer: unknown;
@@ -79,11 +82,15 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   const cpu = new Map<string, number[]>(BUILDS.map(([n]) => [n, []]));
   const wall = new Map<string, number[]>(BUILDS.map(([n]) => [n, []]));
+  const gcs = new Map<string, number[]>(BUILDS.map(([n]) => [n, []]));
+  const gcUs = new Map<string, number[]>(BUILDS.map(([n]) => [n, []]));
   for (let r = 0; r < ROUNDS; r++) {
     for (const [name, dist] of BUILDS) {
       const res = await runChild(dist, policies, work, frame);
       cpu.get(name)!.push(res.cpuUs);
       wall.get(name)!.push(res.wallUs);
+      gcs.get(name)!.push(res.gcPer1000);
+      gcUs.get(name)!.push(res.gcUs);
       if (r === 0) {
         writeFileSync(path.join(work, `answer-${name.replace(/\W/g, '_')}.json`), JSON.stringify(res.answer, null, 1));
         process.stdout.write(`  ${name}: cache ${res.cache}\n`);
@@ -98,7 +105,7 @@ async function main(): Promise<void> {
   for (const [name] of BUILDS) {
     const c = cpu.get(name)!;
     process.stdout.write(
-      `  ${name.padEnd(12)} CPU ${median(c).toFixed(1)} µs/check (rounds ${c.map((x) => x.toFixed(1)).join(' ')}), wall ${median(wall.get(name)!).toFixed(1)} µs/check\n`,
+      `  ${name.padEnd(12)} CPU ${median(c).toFixed(1)} µs/check (rounds ${c.map((x) => x.toFixed(1)).join(' ')}), wall ${median(wall.get(name)!).toFixed(1)} µs/check, GC ${median(gcs.get(name)!).toFixed(2)} per 1,000 checks (${median(gcUs.get(name)!).toFixed(2)} µs/check)\n`,
     );
   }
 }

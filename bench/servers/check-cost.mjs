@@ -90,17 +90,31 @@ const run = async (n) => {
   }
 };
 await run(20_000);
+// Garbage collections during the measured part: their count and pause time per check (what allocation costs).
+const { PerformanceObserver } = await import('node:perf_hooks');
+const gc = { count: 0, ms: 0 };
+const observer = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.count++;
+    gc.ms += e.duration;
+  }
+});
+observer.observe({ entryTypes: ['gc'] });
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 await run(args.checks);
 const wall = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+await new Promise((r) => setImmediate(r));
+observer.disconnect();
 await flushLogger(logger);
 loadSource.stop();
 enricher.stop();
 process.send({
   cpuUs: (cpu.user + cpu.system) / args.checks,
   wallUs: (wall * 1000) / args.checks,
+  gcPer1000: gc.count / (args.checks / 1000),
+  gcUs: (gc.ms * 1000) / args.checks,
   answer: first,
   cache: (await metrics.cacheLookups.get()).values.map((v) => `${v.labels.result}=${v.value}`).join(' '),
 });

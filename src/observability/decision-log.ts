@@ -93,7 +93,12 @@ export class DecisionLog {
     if (e.engineErrors && e.engineErrors.length > 0)
       line.policy_errors = e.engineErrors.map((x) => ({ policyId: x.policyId, message: cutString(x.message, max) }));
     if (this.withHeaders && e.input) line.headers = headersForLog(e.input.headers, this.redact, max);
-    if (e.extra) for (const [k, v] of Object.entries(e.extra)) line[k] = typeof v === 'string' ? cutString(v, max) : v;
+    const extra = e.extra;
+    if (extra)
+      for (const k in extra) {
+        const v = extra[k];
+        line[k] = typeof v === 'string' ? cutString(v, max) : v;
+      }
     this.writeLine(line);
   }
 }
