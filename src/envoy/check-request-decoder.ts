@@ -159,8 +159,9 @@ function newField(): Field {
 }
 
 /**
- * Short ASCII strings read lately (header names, and the values that repeat
- * from request to request: methods, hosts, principals, user agents), in slots
+ * Short ASCII strings read lately (header names, the values that repeat from
+ * request to request: methods, hosts, principals, user agents; never a
+ * credential header's value, a path, a query or a body), in slots
  * by a hash of their bytes. Returning the held string instead of decoding the
  * bytes again saves a call into Node's UTF-8 decoder per string, the largest
  * part of decoding a request with a dozen headers. A slot holds the last
@@ -169,6 +170,24 @@ function newField(): Field {
  * MAX_INTERNED_BYTES.
  */
 const INTERN_SLOTS = 1024;
+/**
+ * Headers whose values are read past the table: credentials (the decision
+ * log's built-in redaction list, observability/redaction.ts, and the JWT
+ * and risk headers' usual names). Paths, queries and bodies never use it.
+ */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'x-auth-token',
+  'x-amz-security-token',
+  'x-csrf-token',
+  'x-xsrf-token',
+  'x-forwarded-client-cert',
+  'x-jwt-payload',
+]);
 const MAX_INTERNED_BYTES = 64;
 const interned: string[] = new Array<string>(INTERN_SLOTS).fill('');
 
@@ -197,6 +216,15 @@ function utf8(bytes: Buffer, start: number, end: number): string {
 
 /** A length-delimited value, or undefined (and irregular) for another wire type. */
 function text(s: DecodeState, f: Field): string | undefined {
+  if (f.wireType !== WIRE_LEN) {
+    s.irregular = true;
+    return undefined;
+  }
+  return s.bytes.toString('utf8', f.start, f.end);
+}
+
+/** `text` for a field that repeats across requests and never carries a secret (method, host, scheme, protocol, principals). */
+function commonText(s: DecodeState, f: Field): string | undefined {
   if (f.wireType !== WIRE_LEN) {
     s.irregular = true;
     return undefined;
@@ -280,13 +308,13 @@ function peer(s: DecodeState, start: number, end: number, depth: number): WirePe
         if (isLen(s, f)) out.address = address(s, f.start, f.end, depth + 1);
         break;
       case 2:
-        out.service = text(s, f);
+        out.service = commonText(s, f);
         break;
       case 3: // labels: not read by the pipeline
         if (isLen(s, f)) checkOpaque(s, f.start, f.end, STRING_MAP_ENTRY);
         break;
       case 4:
-        out.principal = text(s, f);
+        out.principal = commonText(s, f);
         break;
       case 5: // certificate: not read by the pipeline
         isLen(s, f);
@@ -346,7 +374,7 @@ function httpRequest(s: DecodeState, start: number, end: number, depth: number):
         out.id = text(s, f);
         break;
       case 2:
-        out.method = text(s, f);
+        out.method = commonText(s, f);
         break;
       case 3:
         if (isLen(s, f)) {
@@ -358,10 +386,10 @@ function httpRequest(s: DecodeState, start: number, end: number, depth: number):
         out.path = text(s, f);
         break;
       case 5:
-        out.host = text(s, f);
+        out.host = commonText(s, f);
         break;
       case 6:
-        out.scheme = text(s, f);
+        out.scheme = commonText(s, f);
         break;
       case 7:
         out.query = text(s, f);
@@ -374,7 +402,7 @@ function httpRequest(s: DecodeState, start: number, end: number, depth: number):
         else out.size = int64String(s.bytes, f.start, f.end);
         break;
       case 10:
-        out.protocol = text(s, f);
+        out.protocol = commonText(s, f);
         break;
       case 11:
         out.body = text(s, f);
@@ -411,7 +439,12 @@ function headerEntry(s: DecodeState, start: number, end: number, depth: number):
   while (nextField(s, 'HeaderEntry', SCAN_SCHEMA.HeaderEntry, cursor, f)) {
     // countEntry already refused any field that is not length-delimited.
     if (f.number === 1) out.key = utf8(s.bytes, f.start, f.end);
-    else if (f.number === 2) out.value = utf8(s.bytes, f.start, f.end);
+    else if (f.number === 2)
+      // A credential's value never enters the table (nor stays in memory through it); nor one whose name came after it.
+      out.value =
+        out.key === undefined || CREDENTIAL_HEADERS.has(out.key.toLowerCase())
+          ? s.bytes.toString('utf8', f.start, f.end)
+          : utf8(s.bytes, f.start, f.end);
     else if (f.number === 3) out.raw_value = s.bytes.subarray(f.start, f.end);
   }
   return out;
