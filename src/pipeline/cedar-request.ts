@@ -26,8 +26,16 @@ export function ipValue(ip: string): CedarValueJson {
   return { __extn: { fn: 'ip', arg: ip } };
 }
 
+/** The last instant formatted: requests arriving in the same millisecond (or sent with whole seconds, as Envoy may) share it. */
+let lastMs = Number.NaN;
+let lastIso = '';
+
 export function datetimeValue(ms: number): CedarValueJson {
-  return { __extn: { fn: 'datetime', arg: new Date(ms).toISOString() } };
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return { __extn: { fn: 'datetime', arg: lastIso } };
 }
 
 function peerRecord(p: PeerModel): Record<string, CedarValueJson> {
