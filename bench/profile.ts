@@ -151,7 +151,9 @@ interface GcEvent {
 /** `--trace-gc` lines: "[pid:addr] 1234 ms: Scavenge 12.3 (14.0) -> 8.1 (15.0) MB, 1.23 / 0.00 ms ..." */
 export function gcEvents(text: string): GcEvent[] {
   return [
-    ...text.matchAll(/\s(\d+) ms: ([A-Za-z-]+(?: [a-z-]+)?) ([\d.]+) \([\d.]+\) -> ([\d.]+)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g),
+    ...text.matchAll(
+      /\s(\d+) ms: ([A-Za-z-]+(?: [a-z-]+)?) ([\d.]+) \([\d.]+\) -> ([\d.]+)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g,
+    ),
   ].map((m) => ({ kind: m[2], atMs: Number(m[1]), pauseMs: Number(m[5]), afterMB: Number(m[4]) }));
 }
 
@@ -229,17 +231,15 @@ async function profileLoad(
       /** performance.now() at the same instant as monoUs: places the stall clock's times on the profile's clock. */
       nowMs: number;
       cpuUs: number;
-    }>(
-      (resolve) => {
-        const on = (m: { type: string }) => {
-          if (m.type !== 'stats') return;
-          proc.off('message', on);
-          resolve(m as never);
-        };
-        proc.on('message', on);
-        proc.send({ type: 'stats', reset });
-      },
-    );
+    }>((resolve) => {
+      const on = (m: { type: string }) => {
+        if (m.type !== 'stats') return;
+        proc.off('message', on);
+        resolve(m as never);
+      };
+      proc.on('message', on);
+      proc.send({ type: 'stats', reset });
+    });
 
   // Warm-up: the JIT, the slices, the cache entry of the repeated request. It is in the profile too, but small next to the run.
   const warm = new GrpcH2Client(port, 1);
