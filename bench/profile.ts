@@ -151,7 +151,9 @@ interface GcEvent {
 /** `--trace-gc` lines: "[pid:addr] 1234 ms: Scavenge 12.3 (14.0) -> 8.1 (15.0) MB, 1.23 / 0.00 ms ..." */
 export function gcEvents(text: string): GcEvent[] {
   return [
-    ...text.matchAll(/\s(\d+) ms: ([A-Za-z-]+(?: [a-z-]+)?) ([\d.]+) \([\d.]+\) -> ([\d.]+)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g),
+    ...text.matchAll(
+      /\s(\d+) ms: ([A-Za-z-]+(?: [a-z-]+)?) ([\d.]+) \([\d.]+\) -> ([\d.]+)[^,]*?MB, ([\d.]+) \/ [\d.]+ ms/g,
+    ),
   ].map((m) => ({ kind: m[2], atMs: Number(m[1]), pauseMs: Number(m[5]), afterMB: Number(m[4]) }));
 }
 
@@ -179,8 +181,16 @@ function prioritise(pid: number, priority: string): void {
   for (const tid of tids) {
     if (priority === 'rt') {
       const r = spawnSync('chrt', ['-f', '-p', '10', String(tid)], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`chrt failed: ${r.stderr || r.error?.message}`);
-    } else setPriority(tid, Number(priority));
+      // A thread that ended meanwhile is no loss.
+      if (r.status !== 0 && !/No such process/.test(r.stderr))
+        throw new Error(`chrt failed: ${r.stderr || r.error?.message}`);
+    } else {
+      try {
+        setPriority(tid, Number(priority));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
   }
   log(`  server ${priority === 'rt' ? 'real-time (SCHED_FIFO 10)' : `at nice ${priority}`} (${tids.length} threads)`);
 }
@@ -229,17 +239,15 @@ async function profileLoad(
       /** performance.now() at the same instant as monoUs: places the stall clock's times on the profile's clock. */
       nowMs: number;
       cpuUs: number;
-    }>(
-      (resolve) => {
-        const on = (m: { type: string }) => {
-          if (m.type !== 'stats') return;
-          proc.off('message', on);
-          resolve(m as never);
-        };
-        proc.on('message', on);
-        proc.send({ type: 'stats', reset });
-      },
-    );
+    }>((resolve) => {
+      const on = (m: { type: string }) => {
+        if (m.type !== 'stats') return;
+        proc.off('message', on);
+        resolve(m as never);
+      };
+      proc.on('message', on);
+      proc.send({ type: 'stats', reset });
+    });
 
   // Warm-up: the JIT, the slices, the cache entry of the repeated request. It is in the profile too, but small next to the run.
   const warm = new GrpcH2Client(port, 1);

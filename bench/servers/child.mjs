@@ -130,27 +130,33 @@ export function serveChild(ready, close) {
   const clock = new StallClock();
   process.on('message', (m) => {
     if (m.type === 'stats') {
-      // A full collection first when asked (and allowed: --expose-gc), to see live memory rather than garbage not yet collected.
+      // A full collection first when asked (and allowed: --expose-gc), to see live memory rather than garbage not yet
+      // collected; then `settleMs` for V8 to hand the pages it freed back to the system (it unmaps them on a thread
+      // of its own after the collection, so an RSS read at once still counts them).
       if (m.gc && typeof globalThis.gc === 'function') globalThis.gc();
-      const mem = process.memoryUsage();
-      process.send({
-        type: 'stats',
-        rssBytes: mem.rss,
-        heapUsedBytes: mem.heapUsed,
-        heapTotalBytes: mem.heapTotal,
-        externalBytes: mem.external,
-        wasmRssBytes: m.memory ? wasmResidentBytes() : undefined,
-        stallMaxMs: delay.max / 1e6,
-        stallP99Ms: delay.percentile(99) / 1e6,
-        stallParts: clock.report(),
-        monoUs: Number(process.hrtime.bigint() / 1000n),
-        nowMs: performance.now(),
-        cpuUs: cpuUs(),
-      });
-      if (m.reset) {
-        delay.reset();
-        clock.reset();
-      }
+      const reply = () => {
+        const mem = process.memoryUsage();
+        process.send({
+          type: 'stats',
+          rssBytes: mem.rss,
+          heapUsedBytes: mem.heapUsed,
+          heapTotalBytes: mem.heapTotal,
+          externalBytes: mem.external,
+          wasmRssBytes: m.memory ? wasmResidentBytes() : undefined,
+          stallMaxMs: delay.max / 1e6,
+          stallP99Ms: delay.percentile(99) / 1e6,
+          stallParts: clock.report(),
+          monoUs: Number(process.hrtime.bigint() / 1000n),
+          nowMs: performance.now(),
+          cpuUs: cpuUs(),
+        });
+        if (m.reset) {
+          delay.reset();
+          clock.reset();
+        }
+      };
+      if (m.gc && m.settleMs > 0) setTimeout(reply, m.settleMs);
+      else reply();
     } else if (m.type === 'exit') {
       void close().then(() => process.exit(0));
     }
