@@ -6,6 +6,9 @@
 import { openSync, readFileSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
+/** Resident bytes of glibc's main malloc arena (the `[heap]` mapping), as of the last wasmResidentBytes() call. */
+let mallocHeapBytes;
+
 /**
  * Resident bytes of the WebAssembly memories (Cedar's). V8 reserves each
  * memory as one mapping of ~8 GiB and makes its used part read-write, which
@@ -23,6 +26,7 @@ function wasmResidentBytes() {
       else if (cur && line.startsWith('Rss:')) cur.rss = Number(line.split(/\s+/)[1]) * 1024;
     }
     let total = 0;
+    mallocHeapBytes = vmas.filter((v) => v.name === '[heap]').reduce((a, v) => a + v.rss, 0);
     for (let i = 1; i < vmas.length; i++) {
       const [rw, rest] = [vmas[i - 1], vmas[i]];
       if (
@@ -143,6 +147,7 @@ export function serveChild(ready, close) {
           heapTotalBytes: mem.heapTotal,
           externalBytes: mem.external,
           wasmRssBytes: m.memory ? wasmResidentBytes() : undefined,
+          mallocHeapBytes: m.memory ? mallocHeapBytes : undefined,
           stallMaxMs: delay.max / 1e6,
           stallP99Ms: delay.percentile(99) / 1e6,
           stallParts: clock.report(),
