@@ -44,6 +44,8 @@ const SECONDS = Number(arg('seconds') ?? 10);
 type Load = 'repeated' | 'distinct' | 'swap' | 'memory';
 const LOADS = (arg('load') ?? 'repeated,distinct').split(',') as Load[];
 const ENTRIES = Number(arg('entries') ?? 100_000);
+/** `--load memory`: how long the server is left alone after the fill before the last reading. */
+const IDLE_S = Number(arg('idle') ?? 20);
 const NODE_FLAGS = (arg('node-flags') ?? '').split(' ').filter(Boolean);
 const TOP = Number(arg('top') ?? 15);
 const TRANSPORT = arg('transport');
@@ -181,8 +183,16 @@ function prioritise(pid: number, priority: string): void {
   for (const tid of tids) {
     if (priority === 'rt') {
       const r = spawnSync('chrt', ['-f', '-p', '10', String(tid)], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`chrt failed: ${r.stderr || r.error?.message}`);
-    } else setPriority(tid, Number(priority));
+      // A thread that ended meanwhile is no loss.
+      if (r.status !== 0 && !/No such process/.test(r.stderr))
+        throw new Error(`chrt failed: ${r.stderr || r.error?.message}`);
+    } else {
+      try {
+        setPriority(tid, Number(priority));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+      }
+    }
   }
   log(`  server ${priority === 'rt' ? 'real-time (SCHED_FIFO 10)' : `at nice ${priority}`} (${tids.length} threads)`);
 }
@@ -425,13 +435,17 @@ interface MemoryStats {
   heapTotalBytes: number;
   externalBytes: number;
   wasmRssBytes?: number;
+  mallocHeapBytes?: number;
 }
 
 /**
  * What holds the server's memory: RSS split into V8's heap, Cedar's wasm
  * memory (resident part of its reservation) and the rest (code, Node, native
  * buffers), at start and after ENTRIES distinct cacheable requests, each
- * after a full GC. Run with other --node-flags to see what a flag trades.
+ * after a full GC and a second for V8 to unmap what it freed; then after
+ * IDLE_S seconds left alone (no forced GC: V8's memory reducer gives back
+ * what it grew for the load). Run with other --node-flags to see what a flag
+ * trades.
  */
 async function memoryLoad(policies: string, work: string): Promise<void> {
   const proc = fork(SERVER, [JSON.stringify({ policies, logDestination: path.join(work, 'memory.log') })], {
@@ -442,7 +456,7 @@ async function memoryLoad(policies: string, work: string): Promise<void> {
     proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     proc.on('message', (m: { type: string; port: number; adminPort: number }) => m.type === 'ready' && resolve(m));
   });
-  const memory = () =>
+  const memory = (gc = true) =>
     new Promise<MemoryStats>((resolve) => {
       const on = (m: { type: string }) => {
         if (m.type !== 'stats') return;
@@ -450,7 +464,7 @@ async function memoryLoad(policies: string, work: string): Promise<void> {
         resolve(m as never);
       };
       proc.on('message', on);
-      proc.send({ type: 'stats', gc: true, memory: true });
+      proc.send({ type: 'stats', gc, memory: true, settleMs: gc ? 1000 : 0 });
     });
   const rows: string[][] = [];
   const row = (when: string, m: MemoryStats, entries: string) => {
@@ -464,6 +478,7 @@ async function memoryLoad(policies: string, work: string): Promise<void> {
       mb(m.heapTotalBytes),
       mb(m.wasmRssBytes),
       mb(m.externalBytes),
+      mb(m.mallocHeapBytes),
       mb(other),
     ]);
   };
@@ -488,17 +503,29 @@ async function memoryLoad(policies: string, work: string): Promise<void> {
   const fill = await closedLoop(client, frames, 32, 600, frames.length);
   client.close();
   row(`after ${num(fill.sent)} distinct requests (${fill.failed} failed)`, await memory(), await entriesNow());
+  await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+  row(`${IDLE_S} s later, idle (no forced GC)`, await memory(false), await entriesNow());
   await new Promise<void>((resolve) => {
     proc.removeAllListeners('exit');
     proc.once('exit', () => resolve());
     proc.send({ type: 'exit' });
   });
   log(
-    `\n[memory]${NODE_FLAGS.length ? ` flags ${NODE_FLAGS.join(' ')}` : ''} (MB; each after a full GC; other = RSS − V8 heap − wasm: code, Node, native buffers)`,
+    `\n[memory]${NODE_FLAGS.length ? ` flags ${NODE_FLAGS.join(' ')}` : ''} (MB; after a full GC and 1 s unless idle; malloc = glibc's [heap]; other = RSS − V8 heap − wasm: code, Node, native buffers, malloc)`,
   );
   log(
     markdownTable(
-      ['when', 'cache entries', 'RSS', 'heap used', 'heap total', 'Cedar wasm (resident)', 'external', 'other'],
+      [
+        'when',
+        'cache entries',
+        'RSS',
+        'heap used',
+        'heap total',
+        'Cedar wasm (resident)',
+        'external',
+        'malloc',
+        'other',
+      ],
       rows,
     ),
   );

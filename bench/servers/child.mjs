@@ -6,6 +6,9 @@
 import { openSync, readFileSync, readSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
+/** Resident bytes of glibc's main malloc arena (the `[heap]` mapping), as of the last wasmResidentBytes() call. */
+let mallocHeapBytes;
+
 /**
  * Resident bytes of the WebAssembly memories (Cedar's). V8 reserves each
  * memory as one mapping of ~8 GiB and makes its used part read-write, which
@@ -23,6 +26,7 @@ function wasmResidentBytes() {
       else if (cur && line.startsWith('Rss:')) cur.rss = Number(line.split(/\s+/)[1]) * 1024;
     }
     let total = 0;
+    mallocHeapBytes = vmas.filter((v) => v.name === '[heap]').reduce((a, v) => a + v.rss, 0);
     for (let i = 1; i < vmas.length; i++) {
       const [rw, rest] = [vmas[i - 1], vmas[i]];
       if (
@@ -130,27 +134,34 @@ export function serveChild(ready, close) {
   const clock = new StallClock();
   process.on('message', (m) => {
     if (m.type === 'stats') {
-      // A full collection first when asked (and allowed: --expose-gc), to see live memory rather than garbage not yet collected.
+      // A full collection first when asked (and allowed: --expose-gc), to see live memory rather than garbage not yet
+      // collected; then `settleMs` for V8 to hand the pages it freed back to the system (it unmaps them on a thread
+      // of its own after the collection, so an RSS read at once still counts them).
       if (m.gc && typeof globalThis.gc === 'function') globalThis.gc();
-      const mem = process.memoryUsage();
-      process.send({
-        type: 'stats',
-        rssBytes: mem.rss,
-        heapUsedBytes: mem.heapUsed,
-        heapTotalBytes: mem.heapTotal,
-        externalBytes: mem.external,
-        wasmRssBytes: m.memory ? wasmResidentBytes() : undefined,
-        stallMaxMs: delay.max / 1e6,
-        stallP99Ms: delay.percentile(99) / 1e6,
-        stallParts: clock.report(),
-        monoUs: Number(process.hrtime.bigint() / 1000n),
-        nowMs: performance.now(),
-        cpuUs: cpuUs(),
-      });
-      if (m.reset) {
-        delay.reset();
-        clock.reset();
-      }
+      const reply = () => {
+        const mem = process.memoryUsage();
+        process.send({
+          type: 'stats',
+          rssBytes: mem.rss,
+          heapUsedBytes: mem.heapUsed,
+          heapTotalBytes: mem.heapTotal,
+          externalBytes: mem.external,
+          wasmRssBytes: m.memory ? wasmResidentBytes() : undefined,
+          mallocHeapBytes: m.memory ? mallocHeapBytes : undefined,
+          stallMaxMs: delay.max / 1e6,
+          stallP99Ms: delay.percentile(99) / 1e6,
+          stallParts: clock.report(),
+          monoUs: Number(process.hrtime.bigint() / 1000n),
+          nowMs: performance.now(),
+          cpuUs: cpuUs(),
+        });
+        if (m.reset) {
+          delay.reset();
+          clock.reset();
+        }
+      };
+      if (m.gc && m.settleMs > 0) setTimeout(reply, m.settleMs);
+      else reply();
     } else if (m.type === 'exit') {
       void close().then(() => process.exit(0));
     }
