@@ -35,6 +35,7 @@ import { listenError } from './listen-error.js';
 import { formatHostPort } from '../config/host-port.js';
 import { setDefaultEngine } from '../cedar/js/engine-choice.js';
 import { onFallback } from '../cedar/js/fallback.js';
+import { cedarWasmLoaded, loadCedarWasm } from '../cedar/cedar-wasm.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -72,6 +73,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   // Sets this server compiles are decided by its engine (also the process default, for sets compiled elsewhere, e.g. shadow versions loaded by CLI paths); the JS engine tells each reason it leaves to wasm once.
   setDefaultEngine(config.engine);
+  // The wasm engine preparses slices in this thread: load Cedar before serving, not during the first compile.
+  if (config.engine === 'wasm') loadCedarWasm();
   onFallback((e) =>
     logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'),
   );
@@ -178,6 +181,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
           compile_ms: Math.round(ms),
           preparsed_slices: set.policySet.slices.chunkCount,
           engine: set.policySet.engine,
+          wasm_loaded: cedarWasmLoaded(),
           ...(set.policySet.js && set.policySet.js.unsupported.size > 0
             ? { engine_wasm_policies: [...set.policySet.js.unsupported].map(([id, why]) => `${id}: ${why}`) }
             : {}),
@@ -255,6 +259,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
         engine: set?.policySet.engine ?? config.engine,
+        // Whether this (the serving) thread has loaded Cedar's wasm: with the JS engine, only a slice left to wasm or a wasm shadow evaluation loads it.
+        wasm_loaded: cedarWasmLoaded(),
         ...(set?.policySet.js && set.policySet.js.unsupported.size > 0
           ? { engine_fallback_policies: Object.fromEntries(set.policySet.js.unsupported) }
           : {}),
