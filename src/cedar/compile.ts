@@ -136,7 +136,7 @@ export function* assembleSteps(
   options: CompileOptions & { warm?: boolean } = {},
 ): Generator<AssemblyPhase, CompiledPolicySet> {
   const engine = options.engine ?? defaultEngine();
-  // The JS engine compiles each enforced policy while its JSON form is at hand (it is dropped afterwards).
+  // The JS engine compiles each policy (@shadow ones too, see engine.ts decideWithShadowPolicies) while its JSON form is at hand.
   const js = engine === 'js' ? new JsPolicySet() : undefined;
   const policies = new Map<string, CompiledPolicy>();
   const readsOf = new Map<string, ReadSet>();
@@ -148,7 +148,7 @@ export function* assembleSteps(
     readsOf.set(parsed.id, reads);
     mergeReadsInto(allReads, reads);
     scopes.set(parsed.id, scopeOfPolicy(parsed));
-    if (js && !parsed.annotations.shadow) js.add(parsed);
+    if (js) js.add(parsed);
     policies.set(parsed.id, withJsonOnDemand(parsed, record));
     yield 'policies';
   }

@@ -66,6 +66,11 @@ function varint(s: DecodeState, pos: number, end: number): number {
     s.next = pos + 1;
     return bytes[pos];
   }
+  // Two bytes: the length of most sub-messages (128 bytes to 16 KiB).
+  if (pos + 1 < end && bytes[pos + 1] < 0x80) {
+    s.next = pos + 2;
+    return (bytes[pos] & 0x7f) + bytes[pos + 1] * 128;
+  }
   const [value, next] = readVarint(bytes, pos, end);
   s.next = next;
   return value;
@@ -153,6 +158,62 @@ function newField(): Field {
   return { number: 0, wireType: 0, start: 0, end: 0 };
 }
 
+/**
+ * Short ASCII strings read lately (header names, the values that repeat from
+ * request to request: methods, hosts, principals, user agents; never a
+ * credential header's value, a path, a query or a body), in slots
+ * by a hash of their bytes. Returning the held string instead of decoding the
+ * bytes again saves a call into Node's UTF-8 decoder per string, the largest
+ * part of decoding a request with a dozen headers. A slot holds the last
+ * string hashed to it, compared byte for byte before use, so an answer is
+ * always the bytes' own text; bounded: INTERN_SLOTS strings of at most
+ * MAX_INTERNED_BYTES.
+ */
+const INTERN_SLOTS = 1024;
+/**
+ * Headers whose values are read past the table: credentials (the decision
+ * log's built-in redaction list, observability/redaction.ts, and the JWT
+ * and risk headers' usual names). Paths, queries and bodies never use it.
+ */
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'set-cookie',
+  'x-api-key',
+  'x-auth-token',
+  'x-amz-security-token',
+  'x-csrf-token',
+  'x-xsrf-token',
+  'x-forwarded-client-cert',
+  'x-jwt-payload',
+]);
+const MAX_INTERNED_BYTES = 64;
+const interned: string[] = new Array<string>(INTERN_SLOTS).fill('');
+
+/** The UTF-8 text of bytes[start, end), as `toString('utf8', start, end)` gives it. */
+function utf8(bytes: Buffer, start: number, end: number): string {
+  const n = end - start;
+  if (n <= 0 || n > MAX_INTERNED_BYTES) return bytes.toString('utf8', start, end);
+  let h = 0x811c9dc5 ^ n;
+  for (let i = start; i < end; i++) {
+    const b = bytes[i];
+    // Not ASCII: Node's decoder (multi-byte sequences, invalid bytes as U+FFFD).
+    if (b >= 0x80) return bytes.toString('utf8', start, end);
+    h = Math.imul(h ^ b, 0x01000193);
+  }
+  const slot = (h >>> 0) % INTERN_SLOTS;
+  const held = interned[slot];
+  if (held.length === n) {
+    let i = 0;
+    while (i < n && held.charCodeAt(i) === bytes[start + i]) i++;
+    if (i === n) return held;
+  }
+  const text = bytes.toString('latin1', start, end);
+  interned[slot] = text;
+  return text;
+}
+
 /** A length-delimited value, or undefined (and irregular) for another wire type. */
 function text(s: DecodeState, f: Field): string | undefined {
   if (f.wireType !== WIRE_LEN) {
@@ -160,6 +221,15 @@ function text(s: DecodeState, f: Field): string | undefined {
     return undefined;
   }
   return s.bytes.toString('utf8', f.start, f.end);
+}
+
+/** `text` for a field that repeats across requests and never carries a secret (method, host, scheme, protocol, principals). */
+function commonText(s: DecodeState, f: Field): string | undefined {
+  if (f.wireType !== WIRE_LEN) {
+    s.irregular = true;
+    return undefined;
+  }
+  return utf8(s.bytes, f.start, f.end);
 }
 
 /** A nested message that must be length-delimited (or the request is irregular). */
@@ -238,13 +308,13 @@ function peer(s: DecodeState, start: number, end: number, depth: number): WirePe
         if (isLen(s, f)) out.address = address(s, f.start, f.end, depth + 1);
         break;
       case 2:
-        out.service = text(s, f);
+        out.service = commonText(s, f);
         break;
       case 3: // labels: not read by the pipeline
         if (isLen(s, f)) checkOpaque(s, f.start, f.end, STRING_MAP_ENTRY);
         break;
       case 4:
-        out.principal = text(s, f);
+        out.principal = commonText(s, f);
         break;
       case 5: // certificate: not read by the pipeline
         isLen(s, f);
@@ -304,7 +374,7 @@ function httpRequest(s: DecodeState, start: number, end: number, depth: number):
         out.id = text(s, f);
         break;
       case 2:
-        out.method = text(s, f);
+        out.method = commonText(s, f);
         break;
       case 3:
         if (isLen(s, f)) {
@@ -316,10 +386,10 @@ function httpRequest(s: DecodeState, start: number, end: number, depth: number):
         out.path = text(s, f);
         break;
       case 5:
-        out.host = text(s, f);
+        out.host = commonText(s, f);
         break;
       case 6:
-        out.scheme = text(s, f);
+        out.scheme = commonText(s, f);
         break;
       case 7:
         out.query = text(s, f);
@@ -332,7 +402,7 @@ function httpRequest(s: DecodeState, start: number, end: number, depth: number):
         else out.size = int64String(s.bytes, f.start, f.end);
         break;
       case 10:
-        out.protocol = text(s, f);
+        out.protocol = commonText(s, f);
         break;
       case 11:
         out.body = text(s, f);
@@ -368,8 +438,13 @@ function headerEntry(s: DecodeState, start: number, end: number, depth: number):
   const f = newField();
   while (nextField(s, 'HeaderEntry', SCAN_SCHEMA.HeaderEntry, cursor, f)) {
     // countEntry already refused any field that is not length-delimited.
-    if (f.number === 1) out.key = s.bytes.toString('utf8', f.start, f.end);
-    else if (f.number === 2) out.value = s.bytes.toString('utf8', f.start, f.end);
+    if (f.number === 1) out.key = utf8(s.bytes, f.start, f.end);
+    else if (f.number === 2)
+      // A credential's value never enters the table (nor stays in memory through it); nor one whose name came after it.
+      out.value =
+        out.key === undefined || CREDENTIAL_HEADERS.has(out.key.toLowerCase())
+          ? s.bytes.toString('utf8', f.start, f.end)
+          : utf8(s.bytes, f.start, f.end);
     else if (f.number === 3) out.raw_value = s.bytes.subarray(f.start, f.end);
   }
   return out;
@@ -570,8 +645,8 @@ function stringEntry(s: DecodeState, start: number, end: number): [string, strin
   let key = '';
   let value = '';
   walkOpaque(s, start, end, STRING_MAP_ENTRY, (number, a, b) => {
-    if (number === 1) key = s.bytes.toString('utf8', a, b);
-    else if (number === 2) value = s.bytes.toString('utf8', a, b);
+    if (number === 1) key = utf8(s.bytes, a, b);
+    else if (number === 2) value = utf8(s.bytes, a, b);
   });
   return s.irregular ? undefined : [key, value];
 }
@@ -579,7 +654,7 @@ function stringEntry(s: DecodeState, start: number, end: number): [string, strin
 function socketAddress(s: DecodeState, start: number, end: number): WireSocketAddress {
   const out: WireSocketAddress = {};
   walkOpaque(s, start, end, SOCKET_ADDRESS, (number, a, b) => {
-    if (number === 2) out.address = s.bytes.toString('utf8', a, b);
+    if (number === 2) out.address = utf8(s.bytes, a, b);
     else if (number === 3) out.port_value = varint32(s.bytes, a, b) >>> 0;
   });
   return out;

@@ -87,13 +87,13 @@ export function checkRequestToInput(
 
   const headerResult = collectHeaders(http);
   if (typeof headerResult === 'string') return { ok: false, reason: 'request_too_large', message: headerResult };
-  const { headers, pseudo, count } = headerResult;
+  const { headers, count } = headerResult;
 
-  const method = (str(http.method) || pseudo[':method'] || '').toUpperCase();
+  const method = (str(http.method) || headerResult.method || '').toUpperCase();
   if (!method) return malformed('attributes.request.http.method is missing');
-  const rawPath = str(http.path) || pseudo[':path'] || '';
+  const rawPath = str(http.path) || headerResult.path || '';
   if (!rawPath) return malformed('attributes.request.http.path is missing');
-  const hostWithPort = str(http.host) || pseudo[':authority'] || headers.host || '';
+  const hostWithPort = str(http.host) || headerResult.authority || (Object.hasOwn(headers, 'host') ? headers.host : '');
   const host = canonicalHost(hostWithPort);
 
   const q = rawPath.indexOf('?');
@@ -109,7 +109,7 @@ export function checkRequestToInput(
     rawPath: pathOnly,
     query: parseQuery(queryString),
     host,
-    scheme: str(http.scheme) || pseudo[':scheme'] || '',
+    scheme: str(http.scheme) || headerResult.scheme || '',
     protocol: str(http.protocol),
     headers,
     headerCount: count,
@@ -119,7 +119,7 @@ export function checkRequestToInput(
     contextExtensions,
     service: '',
     sni,
-    requestId: str(http.id) || headers['x-request-id'] || '',
+    requestId: str(http.id) || (Object.hasOwn(headers, 'x-request-id') ? headers['x-request-id'] : ''),
     filterMetadata,
     body: requestBody(http, headers, options.bodyLimits),
   };
@@ -201,7 +201,11 @@ function timestampMs(ts: { seconds?: string | number; nanos?: number } | undefin
 
 interface CollectedHeaders {
   headers: Record<string, string>;
-  pseudo: Record<string, string>;
+  /** The pseudo-headers read as fallbacks for the http fields (the last of each name; the rest are left out). */
+  authority: string | undefined;
+  method: string | undefined;
+  path: string | undefined;
+  scheme: string | undefined;
   count: number;
 }
 
@@ -209,24 +213,40 @@ interface CollectedHeaders {
  * Envoy sends headers either as the `headers` map or, with encode_raw_headers,
  * as `header_map` whose entries carry `raw_value` bytes. Both are merged; repeated
  * names are joined with "," as HTTP allows.
+ *
+ * Built as a plain object in one pass (a null-prototype dictionary copied at
+ * the end cost a check more than the rest of this function): a name already
+ * present is found with `Object.hasOwn`, never through the prototype, and a
+ * `__proto__` header becomes an own property, never the object's prototype.
  */
 function collectHeaders(http: WireHttpRequest): CollectedHeaders | string {
-  const headers: Record<string, string> = Object.create(null);
-  const pseudo: Record<string, string> = Object.create(null);
-  let count = 0;
+  const out: CollectedHeaders = {
+    headers: {},
+    authority: undefined,
+    method: undefined,
+    path: undefined,
+    scheme: undefined,
+    count: 0,
+  };
   let bytes = 0;
   const add = (rawKey: string, value: string): string | undefined => {
-    count++;
+    const count = ++out.count;
     bytes += rawKey.length + value.length;
     if (count > MAX_HEADERS) return `request has more than ${MAX_HEADERS} headers`;
     if (bytes > MAX_HEADER_BYTES) return `request headers exceed ${MAX_HEADER_BYTES} bytes`;
     const key = rawKey.toLowerCase();
-    if (key.startsWith(':')) {
-      pseudo[key] = value;
+    if (key.charCodeAt(0) === 58 /* ':' */) {
+      if (key === ':authority') out.authority = value;
+      else if (key === ':method') out.method = value;
+      else if (key === ':path') out.path = value;
+      else if (key === ':scheme') out.scheme = value;
       return undefined;
     }
-    const prev = headers[key];
-    headers[key] = prev === undefined ? value : `${prev},${value}`;
+    const headers = out.headers;
+    if (Object.hasOwn(headers, key)) headers[key] = `${headers[key]},${value}`;
+    else if (key === '__proto__')
+      Object.defineProperty(headers, key, { value, writable: true, enumerable: true, configurable: true });
+    else headers[key] = value;
     return undefined;
   };
   if (http.headers && typeof http.headers === 'object') {
@@ -247,7 +267,7 @@ function collectHeaders(http: WireHttpRequest): CollectedHeaders | string {
       if (err) return err;
     }
   }
-  return { headers: { ...headers }, pseudo, count };
+  return out;
 }
 
 function parseQuery(qs: string): Record<string, string> {

@@ -120,6 +120,9 @@ export function checkCaller(
   return { ok: true, id };
 }
 
+/** Certificates whose verdict the gate keeps (past it, it starts over): a fleet's Envoys, with room for rotation. */
+export const MAX_REMEMBERED_CERTIFICATES = 1024;
+
 /** Distinct refused identities logged at warn (then debug), so a misbehaving client cannot flood the log. */
 export const MAX_LOGGED_REFUSED_CALLERS = 100;
 
@@ -134,8 +137,20 @@ export function callerGate(
   hooks: CallerGateHooks,
 ): (auth: { sslPeerCertificate?: PeerCertificate } | null) => string | undefined {
   const logged = new Set<string>();
+  // Verdicts by certificate (SHA-256 of its DER, which Node computes with the certificate object): a client
+  // presents the same certificate on every call, and the same bytes always get the same verdict from this list.
+  const verdicts = new Map<string, CallerVerdict>();
   return (auth) => {
-    const verdict = checkCaller(list, auth?.sslPeerCertificate);
+    const cert = auth?.sslPeerCertificate;
+    const fingerprint = cert?.fingerprint256;
+    let verdict = fingerprint ? verdicts.get(fingerprint) : undefined;
+    if (verdict === undefined) {
+      verdict = checkCaller(list, cert);
+      if (fingerprint) {
+        if (verdicts.size >= MAX_REMEMBERED_CERTIFICATES) verdicts.clear();
+        verdicts.set(fingerprint, verdict);
+      }
+    }
     if (verdict.ok) return undefined;
     const key = verdict.id ?? '(no identity)';
     const firstTime = !logged.has(key) && logged.size < MAX_LOGGED_REFUSED_CALLERS;

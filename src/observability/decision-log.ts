@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { Decision } from '../decision.js';
 import type { RequestModel } from '../envoy/request-model.js';
+import { infoLineWriter } from './logger.js';
 import { cutString, DEFAULT_REDACTED_HEADERS, headersForLog, redactQuery } from './redaction.js';
 
 export const DEFAULT_LOG_MAX_STRING = 1024;
@@ -46,6 +47,7 @@ export class DecisionLog {
   private readonly redact: ReadonlySet<string>;
   private readonly max: number;
   private readonly trustedHops: number;
+  private readonly writeLine: (fields: Record<string, unknown>) => void;
 
   constructor(
     private readonly logger: Logger,
@@ -56,6 +58,7 @@ export class DecisionLog {
     this.redact = o.redactHeaders ?? new Set(DEFAULT_REDACTED_HEADERS);
     this.max = o.maxString ?? DEFAULT_LOG_MAX_STRING;
     this.trustedHops = typeof options === 'boolean' ? 0 : (options.trustedHops ?? 0);
+    this.writeLine = infoLineWriter(logger);
   }
 
   write(e: DecisionLogEntry): void {
@@ -90,8 +93,13 @@ export class DecisionLog {
     if (e.engineErrors && e.engineErrors.length > 0)
       line.policy_errors = e.engineErrors.map((x) => ({ policyId: x.policyId, message: cutString(x.message, max) }));
     if (this.withHeaders && e.input) line.headers = headersForLog(e.input.headers, this.redact, max);
-    if (e.extra) for (const [k, v] of Object.entries(e.extra)) line[k] = typeof v === 'string' ? cutString(v, max) : v;
-    this.logger.info(line);
+    const extra = e.extra;
+    if (extra)
+      for (const k in extra) {
+        const v = extra[k];
+        line[k] = typeof v === 'string' ? cutString(v, max) : v;
+      }
+    this.writeLine(line);
   }
 }
 

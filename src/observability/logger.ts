@@ -15,6 +15,15 @@
  * covers every exit that runs JavaScript (process.exit, a fatal error
  * reported by the CLI, the end of the event loop). Only a kill -9 or a V8
  * abort loses up to LOG_FLUSH_MS of lines.
+ *
+ * Before sonic-boom, the lines of one event-loop turn are gathered
+ * (`TurnBatch`) and handed over as one string at the end of the turn (or
+ * at LINE_BATCH_CHARS): sonic-boom measures the UTF-8 length of what it
+ * holds on every write, so line by line it cost 4.6 µs a line and in
+ * batches 1.7-2.0 (200,000 lines of 900 bytes to /dev/null, 64 a turn).
+ * Every line of a logger goes through its batch, so their order is kept;
+ * `flush` and the exit hook hand over what is gathered before sonic-boom
+ * writes.
  */
 import { openSync } from 'node:fs';
 import pino, { type Logger, type LevelWithSilent } from 'pino';
@@ -35,6 +44,60 @@ export interface LoggerOptions {
 /** sonic-boom's state not in its typings: `_len` is the count of bytes held, `destroyed` set once closed. */
 type BoomState = { _len?: number; destroyed?: boolean };
 
+/** Characters of gathered lines that are handed to sonic-boom at once, without waiting for the end of the turn. */
+export const LINE_BATCH_CHARS = 8192;
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/** The lines of one event-loop turn, handed to the destination together (see the module comment). */
+class TurnBatch {
+  private lines: string[] = [];
+  private chars = 0;
+  private scheduled = false;
+  private readonly handOverNow = (): void => this.handOver();
+
+  constructor(private readonly destination: Destination) {}
+
+  write(line: string): boolean {
+    this.lines.push(line);
+    this.chars += line.length;
+    if (this.chars >= LINE_BATCH_CHARS) this.handOver();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.handOverNow);
+    }
+    return true;
+  }
+
+  handOver(): void {
+    this.scheduled = false;
+    if (this.lines.length === 0) return;
+    const text = this.lines.length === 1 ? this.lines[0] : this.lines.join('');
+    this.lines = [];
+    this.chars = 0;
+    // Lines written after the destination closed (a late check during shutdown) have nowhere to go.
+    if (!(this.destination as unknown as BoomState).destroyed) this.destination.write(text);
+  }
+
+  /** pino's `logger.flush(cb)`. */
+  flush(cb?: (err?: Error) => void): void {
+    this.handOver();
+    this.destination.flush(cb);
+  }
+
+  flushSync(): void {
+    this.handOver();
+    this.destination.flushSync();
+  }
+}
+
+/** Batches of live loggers, handed over at exit before pino's own exit hook writes sonic-boom out synchronously. */
+const batches = new Set<TurnBatch>();
+// Registered when this module loads, before any destination exists, so it runs before the hook pino registers per destination.
+process.on('exit', () => {
+  for (const b of batches) b.handOver();
+});
+
 export function createLogger(options: LoggerOptions): Logger {
   const sync = options.sync ?? false;
   // A file is opened here, synchronously: lines logged before an asynchronous open finished could not be flushed
@@ -51,15 +114,66 @@ export function createLogger(options: LoggerOptions): Logger {
     timer.unref();
     destination.on('close', () => clearInterval(timer));
   }
-  return pino(
+  const batch = sync ? undefined : new TurnBatch(destination);
+  if (batch) {
+    batches.add(batch);
+    destination.on('close', () => batches.delete(batch));
+  }
+  const logger = pino(
     {
       level: options.level,
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination,
+    batch ?? destination,
   );
+  ownLoggers.set(logger, batch ?? destination);
+  return logger;
+}
+
+/** The destination and level label of each logger createLogger made: what `infoLineWriter` writes to directly. */
+const ownLoggers = new WeakMap<Logger, { write(line: string): unknown }>();
+
+/** The ISO time of the last line, per millisecond: at thousands of lines a second most lines share one. */
+let isoMs = Number.NaN;
+let isoText = '';
+function isoTimeNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
+/**
+ * A writer of info lines for a hot path (the decision log): the same line
+ * `logger.info(fields)` writes, `{"level":"info","time":"…",<fields in their
+ * order>}`, built with one native `JSON.stringify` instead of pino's
+ * field-by-field serializer (what a decision line cost most of its time in).
+ * For loggers made by createLogger only (their options are known: no base,
+ * ISO time, level label, no serializers or hooks on these fields); any
+ * other logger, and any fields JSON.stringify refuses (a cycle, a bigint),
+ * go through `logger.info` as before. The caller checks the level.
+ */
+export function infoLineWriter(logger: Logger): (fields: Record<string, unknown>) => void {
+  const destination = ownLoggers.get(logger);
+  if (!destination) return (fields) => logger.info(fields);
+  return (fields) => {
+    let json: string;
+    try {
+      json = JSON.stringify(fields);
+    } catch {
+      logger.info(fields);
+      return;
+    }
+    if (json.length <= 2) {
+      logger.info(fields);
+      return;
+    }
+    destination.write(`{"level":"info","time":"${isoTimeNow()}",${json.slice(1)}\n`);
+  };
 }
 
 /** Flush buffered lines (at shutdown). */

@@ -9,19 +9,104 @@ import { fallbackCounts } from '../cedar/js/fallback.js';
 /** Buckets around the sub-millisecond budget, with a tail for stalls. */
 export const CHECK_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5];
 
+/**
+ * Counts by two labels gathered between scrapes, added to their prom-client
+ * counter when it is collected. Counting costs two map reads of constant
+ * strings and an increment, where prom-client hashes its labels object on
+ * every `inc`.
+ */
+class PendingCounts {
+  private readonly byFirst = new Map<string, Map<string, { n: number }>>();
+
+  add(first: string, second: string): void {
+    let inner = this.byFirst.get(first);
+    if (inner === undefined) this.byFirst.set(first, (inner = new Map()));
+    const count = inner.get(second);
+    if (count === undefined) inner.set(second, { n: 1 });
+    else count.n++;
+  }
+
+  /** Hands over the counts gathered since the last drain, and forgets them. */
+  drain(into: (first: string, second: string, n: number) => void): void {
+    for (const [first, inner] of this.byFirst)
+      for (const [second, count] of inner)
+        if (count.n > 0) {
+          into(first, second, count.n);
+          count.n = 0;
+        }
+  }
+}
+
+/** prom-client's state of an unlabelled histogram (bucket counts not yet cumulative, as its `zero` creates it). */
+interface HistogramState {
+  hashMap: Record<string, { bucketValues: Record<number, number>; sum: number; count: number } | undefined>;
+}
+
+/**
+ * Observations of the check histogram gathered between scrapes: a count per
+ * bucket, the sum and the count, added to the prom-client histogram when it
+ * is collected (one observe cost a closure and a labels hash per check).
+ */
+class PendingObservations {
+  private readonly counts: Float64Array;
+  private sum = 0;
+  private count = 0;
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(value: number): void {
+    const bounds = this.bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]) i++;
+    // Past the last bound only the count (le="+Inf") and the sum grow, as in prom-client.
+    if (i < bounds.length) this.counts[i]++;
+    this.sum += value;
+    this.count++;
+  }
+
+  /** Adds what was gathered to `histogram`'s own values; false when prom-client keeps them in another shape. */
+  drainInto(histogram: client.Histogram): boolean {
+    const state = histogram as unknown as HistogramState;
+    if (!state.hashMap?.['']) histogram.zero({});
+    const values = state.hashMap?.[''];
+    if (values === undefined || typeof values.bucketValues !== 'object') return false;
+    for (let i = 0; i < this.bounds.length; i++) {
+      values.bucketValues[this.bounds[i]] = (values.bucketValues[this.bounds[i]] ?? 0) + this.counts[i];
+      this.counts[i] = 0;
+    }
+    values.sum += this.sum;
+    values.count += this.count;
+    this.sum = 0;
+    this.count = 0;
+    return true;
+  }
+}
+
 export class AuthzMetrics {
   readonly registry = new client.Registry();
+  private readonly pendingDecisions = new PendingCounts();
+  private readonly pendingCacheLookups = new PendingCounts();
+  private readonly pendingDurations = new PendingObservations(CHECK_DURATION_BUCKETS);
+  /** Whether durations are gathered between scrapes (prom-client's histogram state has the shape drainInto knows). */
+  private gatherDurations = true;
   readonly decisions = new client.Counter({
     name: 'authz_decisions_total',
     help: 'Decisions answered, by decision and reason code.',
     labelNames: ['decision', 'reason'] as const,
     registers: [this.registry],
+    collect: (): void =>
+      this.pendingDecisions.drain((decision, reason, n) => this.decisions.inc({ decision, reason }, n)),
   });
-  readonly checkDuration = new client.Histogram({
+  readonly checkDuration: client.Histogram = new client.Histogram({
     name: 'authz_check_duration_seconds',
     help: 'Time spent in the Check handler, from receipt of the decoded request to the answer.',
     buckets: CHECK_DURATION_BUCKETS,
     registers: [this.registry],
+    collect: (): void => {
+      if (this.gatherDurations && !this.pendingDurations.drainInto(this.checkDuration)) this.gatherDurations = false;
+    },
   });
   readonly bundleInfo = new client.Gauge({
     name: 'authz_bundle_info',
@@ -110,6 +195,7 @@ export class AuthzMetrics {
     help: 'Decision cache lookups: hit, miss, or uncacheable (every policy of the slice reads a volatile field such as time or load; a slice mixing both caches its stable policies).',
     labelNames: ['result'] as const,
     registers: [this.registry],
+    collect: (): void => this.pendingCacheLookups.drain((result, _, n) => this.cacheLookups.inc({ result }, n)),
   });
   readonly pushMessages = new client.Counter({
     name: 'authz_push_messages_total',
@@ -146,11 +232,26 @@ export class AuthzMetrics {
 
   constructor(collectDefaults = true) {
     if (collectDefaults) client.collectDefaultMetrics({ register: this.registry });
+    // A histogram whose state is not in the shape drainInto knows (another prom-client) is observed directly.
+    if (!this.pendingDurations.drainInto(this.checkDuration)) this.gatherDurations = false;
     for (const result of ['success', 'error']) this.bundleLoads.inc({ result }, 0);
     for (const result of ['hit', 'miss', 'uncacheable']) this.cacheLookups.inc({ result }, 0);
     for (const cause of ['memory', 'receive_timeout']) this.grpcCallsDropped.inc({ cause }, 0);
     for (const kind of ['uncaught_exception', 'unhandled_rejection', 'admin_request'])
       this.processFaults.inc({ kind }, 0);
+  }
+
+  /**
+   * One answered Check: authz_decisions_total, authz_check_duration_seconds and
+   * (with a cache) authz_decision_cache_lookups_total. Gathered here and added
+   * to the prom-client metrics when they are collected (a scrape, a cluster
+   * aggregation, a test's `get()`), so they read the same at any scrape.
+   */
+  recordCheck(decision: string, reason: string, seconds: number, cache: string | undefined): void {
+    this.pendingDecisions.add(decision, reason);
+    if (this.gatherDurations) this.pendingDurations.observe(seconds);
+    else this.checkDuration.observe(seconds);
+    if (cache !== undefined) this.pendingCacheLookups.add(cache, '');
   }
 
   /** Report the decision cache's size at each scrape. */

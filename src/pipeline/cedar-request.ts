@@ -26,8 +26,16 @@ export function ipValue(ip: string): CedarValueJson {
   return { __extn: { fn: 'ip', arg: ip } };
 }
 
+/** The last instant formatted: requests arriving in the same millisecond (or sent with whole seconds, as Envoy may) share it. */
+let lastMs = Number.NaN;
+let lastIso = '';
+
 export function datetimeValue(ms: number): CedarValueJson {
-  return { __extn: { fn: 'datetime', arg: new Date(ms).toISOString() } };
+  if (ms !== lastMs) {
+    lastIso = new Date(ms).toISOString();
+    lastMs = ms;
+  }
+  return { __extn: { fn: 'datetime', arg: lastIso } };
 }
 
 function peerRecord(p: PeerModel): Record<string, CedarValueJson> {
@@ -100,12 +108,14 @@ export function inputToEngineRequest(
   bundle: ActiveBundle,
   principal: PrincipalRef = workloadPrincipal(input.source.principal),
   fields?: ContextFields,
+  /** Which body fields to compute; by default those the set's enforced policies read. */
+  reads?: ContextReads,
 ): EngineRequest {
   return {
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionIdFor(input) },
     resource: { type: RESOURCE_TYPE, id: input.service },
-    context: requestContext(input, bundle, fields),
+    context: requestContext(input, bundle, fields, reads),
     entities: [{ uid: { type: principal.type, id: principal.id }, attrs: principal.attrs, parents: principal.parents }],
   };
 }

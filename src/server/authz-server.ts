@@ -160,7 +160,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   // One handler, two possible gRPC servers (--transport): the pipeline is the same.
   const grpcServer =
     config.transport === 'http2'
-      ? new Http2GrpcServer({ ...serverOptions, tls: http2Tls })
+      ? new Http2GrpcServer({ ...serverOptions, tls: http2Tls, reflection: config.grpcReflection })
       : new GrpcServer({ ...serverOptions, credentials, onTransportWarning: (message) => logger.error(message) });
   metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
   if (config.grpcReflection && grpcServer instanceof GrpcServer) addReflection(grpcServer.server);

@@ -141,10 +141,8 @@ export class CheckHandler {
       });
     }
 
-    this.deps.metrics.decisions.inc({ decision: enforced.outcome, reason: enforced.answer.reason });
-    this.deps.metrics.checkDuration.observe(seconds);
+    this.deps.metrics.recordCheck(enforced.outcome, enforced.answer.reason, seconds, out.cache);
     if (out.rateLimit) this.deps.metrics.rateLimited.inc({ rule: out.rateLimit.rule });
-    if (out.cache) this.deps.metrics.cacheLookups.inc({ result: out.cache });
     let extra = logExtra(out, enforced, route.warning, route.dryRun);
     if (reply.effects) extra = { ...extra, effects: reply.effects };
 

@@ -1,5 +1,7 @@
+import type { PeerCertificate } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import {
+  callerGate,
   callerPatternProblem,
   CallerAllowList,
   checkCaller,
@@ -126,5 +128,31 @@ describe('allowedCallers configuration', () => {
       env: { AUTHZ_ALLOWED_CALLERS: 'spiffe://td/a,spiffe://td/ns/*' },
     });
     expect(c.allowedCallers).toEqual(['spiffe://td/a', 'spiffe://td/ns/*']);
+  });
+});
+
+describe('the caller gate remembers verdicts per certificate', () => {
+  const cert = (uri: string, fingerprint256: string) =>
+    ({ subjectaltname: `URI:${uri}`, fingerprint256 }) as unknown as PeerCertificate;
+  const list = new CallerAllowList(['spiffe://cluster.local/ns/istio-system/*']);
+
+  it('answers a certificate the same on every call, and counts every refusal', () => {
+    const refused: boolean[] = [];
+    const gate = callerGate(list, { onRefused: (_v, firstTime) => refused.push(firstTime) });
+    const gateway = cert('spiffe://cluster.local/ns/istio-system/sa/gateway', 'AA:01');
+    const intruder = cert('spiffe://cluster.local/ns/shop/sa/intruder', 'AA:02');
+    for (let i = 0; i < 3; i++) {
+      expect(gate({ sslPeerCertificate: gateway })).toBeUndefined();
+      expect(gate({ sslPeerCertificate: intruder })).toBe('this caller may not ask for authorization decisions');
+    }
+    expect(refused).toEqual([true, false, false]);
+  });
+
+  it('judges each certificate by its own bytes: another fingerprint is read again', () => {
+    const gate = callerGate(list, { onRefused: () => undefined });
+    expect(gate({ sslPeerCertificate: cert('spiffe://cluster.local/ns/istio-system/sa/a', 'BB:01') })).toBeUndefined();
+    expect(gate({ sslPeerCertificate: cert('spiffe://cluster.local/ns/shop/sa/a', 'BB:02') })).toBeDefined();
+    expect(gate({ sslPeerCertificate: undefined })).toBeDefined();
+    expect(gate(null)).toBeDefined();
   });
 });
