@@ -2,7 +2,17 @@
  * Places in a file a user wrote: `file:line:col: message`, with the line
  * itself and a caret under the spot, the way compilers point at a mistake.
  */
-import YAML, { LineCounter } from 'yaml';
+import { createRequire } from 'node:module';
+
+/**
+ * The `yaml` package, loaded when a YAML note is first made: Cedar's compile
+ * worker, a process started for every compile, needs file-and-line notes but
+ * never YAML, and loading the package was up to ~150 ms of its start (measured
+ * on this loaded machine).
+ */
+const require = createRequire(import.meta.url);
+let yamlModule: typeof import('yaml') | undefined;
+const yaml = (): typeof import('yaml') => (yamlModule ??= require('yaml') as typeof import('yaml'));
 
 export interface SourceNote {
   file: string;
@@ -121,7 +131,8 @@ export function yamlPathNote(
   message: string,
   at: 'value' | 'key' = 'value',
 ): SourceNote {
-  const lineCounter = new LineCounter();
+  const YAML = yaml();
+  const lineCounter = new YAML.LineCounter();
   const doc = YAML.parseDocument(text, { lineCounter });
   const keys = path.map((p) => (typeof p === 'symbol' ? String(p) : p));
   let offset = 0;
@@ -143,6 +154,7 @@ export function yamlPathNote(
 type RangedNode = { range?: [number, number, number] };
 
 function findKey(map: unknown, key: string | number): RangedNode | undefined {
+  const YAML = yaml();
   if (!YAML.isMap(map) && !(map === undefined)) return undefined;
   const items = (map as { items?: { key: unknown }[] } | undefined)?.items ?? [];
   const pair = items.find((p) => YAML.isScalar(p.key) && String(p.key.value) === String(key));
