@@ -111,3 +111,37 @@ export function markdownTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
+
+/** One gap between ticks of the server's 1 ms stall clock (bench/servers/child.mjs), split by where the time went. */
+export interface Stall {
+  /** performance.now() of the server process when the gap began (ms since it started). */
+  atMs: number;
+  atEpochMs: number;
+  wallMs: number;
+  /** The main thread on a CPU: the server's own work (JavaScript, GC, compile steps). */
+  cpuMs: number;
+  /** The main thread runnable but waiting for a CPU other processes held. */
+  waitMs: number;
+}
+
+export interface StallParts {
+  /** False where /proc/thread-self/schedstat is missing: then only wall times are known. */
+  schedstat: boolean;
+  /** Longest time the main thread ran on a CPU without the loop turning. */
+  longestOnCpuMs: number;
+  /** The longest gaps (≥ 3 ms), longest first. */
+  stalls: Stall[];
+}
+
+/** "41.2 ms: 8.1 on CPU, 30.9 waiting for a CPU, 2.2 blocked" (the 1 ms timer period counted as on CPU's share of nothing). */
+export function describeStall(s: Stall | undefined, schedstat: boolean): string {
+  if (!s) return 'none ≥ 3 ms';
+  if (!schedstat) return `${s.wallMs.toFixed(1)} ms (no schedstat: not split)`;
+  const blocked = Math.max(0, s.wallMs - s.cpuMs - s.waitMs);
+  return `${s.wallMs.toFixed(1)} ms: ${s.cpuMs.toFixed(1)} on CPU, ${s.waitMs.toFixed(1)} waiting for a CPU, ${blocked.toFixed(1)} blocked`;
+}
+
+/** The stalls that began within [fromEpochMs, toEpochMs]. */
+export function stallsWithin(parts: StallParts, fromEpochMs: number, toEpochMs: number): Stall[] {
+  return parts.stalls.filter((s) => s.atEpochMs + s.wallMs >= fromEpochMs && s.atEpochMs <= toEpochMs);
+}

@@ -23,6 +23,7 @@ import { ensureH2load, h2loadVersion, runH2load } from './clients/h2load.js';
 import { generateMeshBundle, policyCount, writeBundle } from './generate-bundle.js';
 import { latencySvg, markdownTable, ms, num, summarise, type LatencySummary } from './report.js';
 import { checkRequest, distinctShapes, encode, REPEATED_SHAPE, type RequestShape } from './requests.js';
+import { engineRss, formatEngineRss } from './engine-rss.js';
 
 /** What the server processes (servers/*.mjs) report over IPC. */
 interface ChildStats {
@@ -571,6 +572,12 @@ async function main(): Promise<void> {
     distinct500: strip(wasm500),
     maxDistinct: { reqPerSec: wasmMax.reqPerSec, failed: wasmMax.failed, ...summarise(wasmMax.latenciesMs) },
   };
+
+  // 2d. Compile time and memory per engine (bench/engine-rss.ts: one fresh process per engine, on dist/).
+  section('engines: compile and RSS', 'the benchmark bundle compiled as the server does, then 4,000 distinct misses');
+  const engineMemory = (['js', 'wasm'] as const).map((engine) => engineRss(engine, SERVICES));
+  for (const r of engineMemory) log(`  ${formatEngineRss(r)}`);
+  results.engines = engineMemory;
 
   // 3. Naive baseline.
   section('baseline', 'decode, then isAuthorized with the policy text on every call');

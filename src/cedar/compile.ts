@@ -1,23 +1,48 @@
 /**
- * Compile a policy set once, off the request path: split files into policies,
- * read annotations, validate against the schema, index entities, and preparse
- * into Cedar's thread-local store. The result is one immutable object; a
- * failure throws `PolicySetError` and the caller keeps its previous set.
+ * Compile a policy set once, off the request path. Cedar's front end
+ * (cedar-front-end.ts: split, `policyToJson`, annotations, schema validation,
+ * entities check) answers plain data, read on this thread or in a worker;
+ * `assembleSteps` builds the set from it with JS only: each policy's reads,
+ * scope and JS closures, the entity stores, the slice index. The result is one
+ * immutable object; a failure throws `PolicySetError` and the caller keeps its
+ * previous set. `compilePolicySet` does it all here in one go (CLI, tests);
+ * compile-async.ts runs the front end in a worker and the assembly in steps.
  */
-import { cedar, type EntityJson, type DetailedError } from './cedar-wasm.js';
-import { AnnotationError, parseAnnotations, type PolicyAnnotations } from './annotations.js';
+import type { EntityJson, PolicyJson } from './cedar-wasm.js';
+import { cedar } from './cedar-wasm.js';
 import type { CompiledPolicy } from './compiled-policy.js';
 import { EntityStore } from './entity-store.js';
-import type { PolicyFile, PolicySetSource } from './policy-set-source.js';
+import type { PolicySetSource } from './policy-set-source.js';
 import { projectEntity } from './projection.js';
-import type { ReadSet } from './reads.js';
+import { analysePolicies, emptyReadSet, mergeReadsInto, type ReadSet } from './reads.js';
 import { acquirePsetId, releasePsetIds } from './pset-ids.js';
-import { SliceIndex, SliceRetiredError, type PolicyScope } from './slicing.js';
-import { builtinActionEntities } from './action-hierarchy.js';
+import {
+  scopeOfPolicy,
+  SliceIndex,
+  SliceRetiredError,
+  type ChunkPlan,
+  type EntityRef,
+  type PolicyScope,
+  type ResourceRef,
+  type SlicePlan,
+} from './slicing.js';
+import { builtinActionEntities, RESOURCE_TYPE } from './action-hierarchy.js';
 import { SchemaEntities } from './schema-entities.js';
-import { distinctNotes, formatNoteLine, noteAt, type SourceNote } from '../text/source-position.js';
 import { defaultEngine, type EngineName } from './js/engine-choice.js';
 import { JsPolicySet } from './js/js-policy-set.js';
+import { readWithCedar, type CedarFrontEnd } from './cedar-front-end.js';
+import { formatCedarErrors, PolicySetError } from './policy-set-error.js';
+
+export { PolicySetError, formatCedarErrors, cedarErrorsIn } from './policy-set-error.js';
+export {
+  parsePolicies,
+  schemaViolations,
+  checkEntities,
+  checkSchema,
+  refuseViolations,
+  validateAgainstSchema,
+  type SchemaViolation,
+} from './cedar-front-end.js';
 
 export type { CompiledPolicy } from './compiled-policy.js';
 
@@ -68,188 +93,149 @@ export interface CompiledPolicySet {
 export interface CompileOptions {
   /** Defaults to the process's engine (`--engine`). */
   engine?: EngineName;
+  /** Limits of the compile worker (compile-async.ts only). */
+  worker?: CompileWorkerLimits;
 }
 
-export class PolicySetError extends Error {
-  /** Mistakes with a place in a file (each distinct one once, in file order); the CLI shows their lines. */
-  readonly notes: SourceNote[];
-  constructor(
-    readonly summary: string,
-    readonly details: string[] = [],
-    notes: SourceNote[] = [],
-  ) {
-    const distinct = distinctNotes(notes);
-    const parts = [...distinct.map(formatNoteLine), ...new Set(details)];
-    super(parts.length ? `${summary}: ${parts.join('; ')}` : summary);
-    this.notes = distinct;
+/** Bounds on the compile worker (a child process) that runs Cedar's front end for the server's compile. */
+export interface CompileWorkerLimits {
+  /** Wall-clock limit; past it the worker is stopped and the compile refused (default COMPILE_WORKER_TIME_LIMIT_MS). */
+  timeLimitMs?: number;
+  /** V8 heap limit of the worker in MB (default: Node's); reaching it fails the compile, not the server. */
+  maxHeapMb?: number;
+}
+
+/** Preparse a group of policies under a fresh id; returns the id. */
+export function preparse(policies: Iterable<CompiledPolicy>): string {
+  const staticPolicies: Record<string, string> = {};
+  for (const p of policies) staticPolicies[p.id] = p.text;
+  const psetId = acquirePsetId();
+  const answer = cedar.preparsePolicySet(psetId, { staticPolicies });
+  if (answer.type === 'failure') {
+    releasePsetIds([psetId]);
+    throw new PolicySetError('Cedar refused the policy set', formatCedarErrors(answer.errors));
   }
+  return psetId;
 }
 
-function cedarErrorText(e: DetailedError): string {
-  const label = e.sourceLocations?.find((l) => l.label)?.label;
-  return [e.message, label, e.help ? `(${e.help})` : undefined].filter(Boolean).join('; ').replace(/; \(/, ' (');
-}
-
-export function formatCedarErrors(errors: DetailedError[]): string[] {
-  return errors.map(cedarErrorText);
-}
-
-/** Cedar errors with source spans as notes in `file` (spans are offsets into `text`, shifted by `offset`); the rest as plain details. */
-export function cedarErrorsIn(
-  file: string,
-  text: string,
-  errors: DetailedError[],
-  offset = 0,
-): { notes: SourceNote[]; details: string[] } {
-  const notes: SourceNote[] = [];
-  const details: string[] = [];
-  for (const e of errors) {
-    const at = e.sourceLocations?.[0];
-    if (at) notes.push(noteAt(file, text, offset + at.start, offset + at.end, cedarErrorText(e)));
-    else details.push(`${file}: ${cedarErrorText(e)}`);
-  }
-  return { notes, details };
-}
+/** Phases of the assembly, named by each step it yields after. */
+export type AssemblyPhase = 'policies' | 'entities' | 'index' | 'plan' | 'preparse' | 'remember';
 
 /**
- * Cedar's split of policy text, back in source order. `policySetTextToParts`
- * names the policies policy0, policy1, ... and returns them sorted by that
- * name as a string (policy0, policy1, policy10, policy11, ..., policy2, ...),
- * so a file of more than ten policies comes back shuffled; "first determining
- * policy" and `<file>#<n>` ids need the order the author wrote.
+ * Build the set from Cedar's front-end answer, with JS only unless the engine
+ * is wasm and `warm` asks for the slices to be preparsed. A generator: it
+ * yields after each small piece of work (one policy, one slice plan, one
+ * preparse chunk), so the stepped compile can give the event loop back between
+ * pieces and the one-shot compile just runs it to the end. `warm` plans every
+ * (action, resource) pair the policies name beforehand, so the first requests
+ * find their slice ready.
  */
-export function policyTextsInSourceOrder(
-  text: string,
-): { ok: true; texts: string[]; templates: number } | { ok: false; errors: DetailedError[] } {
-  const parts = cedar.policySetTextToParts(text);
-  if (parts.type === 'failure') return { ok: false, errors: parts.errors };
-  const n = parts.policies.length;
-  const byName = Array.from({ length: n }, (_, i) => i).sort((a, b) => (String(a) < String(b) ? -1 : 1));
-  const texts = new Array<string>(n);
-  byName.forEach((sourceIndex, k) => {
-    texts[sourceIndex] = parts.policies[k];
-  });
-  return { ok: true, texts, templates: parts.policy_templates.length };
-}
-
-/** A file's policy texts, in source order; templates are refused. */
-export function splitPolicyFile(file: PolicyFile): string[] {
-  const parts = policyTextsInSourceOrder(file.text);
-  if (!parts.ok) {
-    const { notes, details } = cedarErrorsIn(file.name, file.text, parts.errors);
-    throw new PolicySetError('Cedar parse error', details, notes);
-  }
-  if (parts.templates > 0) {
-    throw new PolicySetError(`${file.name}: policy templates are not supported; write static policies`);
-  }
-  return parts.texts;
-}
-
-/**
- * Where an annotation is written, as `file:line (policy #n)`, so a refusal
- * points at the line to fix. Cedar's split keeps each policy's source text, so
- * the policy is found in its file and the annotation within the policy.
- */
-export function annotationPlace(
-  fileName: string,
-  n: number,
-  policyText: string,
-  fileText: string | undefined,
-  annotation: string,
-): string {
-  const at = fileText === undefined ? -1 : fileText.indexOf(policyText);
-  if (at < 0) return `${fileName} policy #${n}`;
-  const within = policyText.search(new RegExp(`@\\s*${annotation}\\b`));
-  const lineOf = (text: string, end: number): number => text.slice(0, end).split('\n').length - 1;
-  return `${fileName}:${1 + lineOf(fileText!, at) + (within < 0 ? 0 : lineOf(policyText, within))} (policy #${n})`;
-}
-
-/** One policy's text → its JSON form, annotations and id (`@id`, else `<file>#<n>`). */
-export function compilePolicyText(
-  text: string,
-  fileName: string,
-  n: number,
-  order: number,
-  fileText?: string,
-): CompiledPolicy {
-  const where = `${fileName} policy #${n}`;
-  const parsed = cedar.policyToJson(text);
-  if (parsed.type === 'failure')
-    throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
-  let annotations: PolicyAnnotations;
-  try {
-    annotations = parseAnnotations(
-      parsed.json.annotations as Record<string, string> | undefined,
-      where,
-      parsed.json.effect,
-      (a) => annotationPlace(fileName, n, text, fileText, a),
-    );
-  } catch (err) {
-    if (err instanceof AnnotationError) throw new PolicySetError(err.message);
-    throw err;
-  }
-  const id = annotations.id ?? `${fileName}#${n}`;
-  return { id, effect: parsed.json.effect, file: fileName, order, text, json: parsed.json, annotations };
-}
-
-/** Add a policy, refusing a second one with the same id. */
-export function addPolicy(policies: Map<string, CompiledPolicy>, p: CompiledPolicy): void {
-  const dup = policies.get(p.id);
-  if (dup) throw new PolicySetError(`policy id "${p.id}" is used twice (${dup.file} and ${p.file})`);
-  policies.set(p.id, p);
-}
-
-/** Split and annotate every policy file; no Cedar store side effects. */
-export function parsePolicies(source: PolicySetSource): Map<string, CompiledPolicy> {
+export function* assembleSteps(
+  source: PolicySetSource,
+  frontEnd: CedarFrontEnd,
+  options: CompileOptions & { warm?: boolean } = {},
+): Generator<AssemblyPhase, CompiledPolicySet> {
+  const engine = options.engine ?? defaultEngine();
+  // The JS engine compiles each policy (@shadow ones too, see engine.ts decideWithShadowPolicies) while its JSON form is at hand.
+  const js = engine === 'js' ? new JsPolicySet() : undefined;
   const policies = new Map<string, CompiledPolicy>();
-  let order = 0;
-  for (const file of source.policies) {
-    splitPolicyFile(file).forEach((text, n) => {
-      addPolicy(policies, compilePolicyText(text, file.name, n, order++, file.text));
-    });
+  const readsOf = new Map<string, ReadSet>();
+  const scopes = new Map<string, PolicyScope>();
+  const allReads = emptyReadSet();
+  for (const record of frontEnd.policies) {
+    const parsed = JSON.parse(record) as CompiledPolicy;
+    const reads = analysePolicies([parsed]);
+    readsOf.set(parsed.id, reads);
+    mergeReadsInto(allReads, reads);
+    scopes.set(parsed.id, scopeOfPolicy(parsed));
+    if (js) js.add(parsed);
+    policies.set(parsed.id, withJsonOnDemand(parsed, record));
+    yield 'policies';
   }
-  return policies;
-}
-
-export function parseEntities(raw: unknown, schema?: string, text?: string): EntityStore {
-  checkEntities(raw, schema, text);
-  return entityStoreOf(raw, schemaEntitiesOf(schema));
-}
-
-/** The schema's entity reader (undefined without a schema). */
-export function schemaEntitiesOf(schema: string | undefined): SchemaEntities | undefined {
-  if (schema === undefined) return undefined;
+  const schemaEntities =
+    source.schema === undefined ? undefined : new SchemaEntities(source.schema, frontEnd.resolvedSchema);
+  const entities = entityStoreOf(source.entities, schemaEntities);
+  yield 'entities';
+  // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
+  const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
+  const envoyEntities = entities.withEntities(builtinActionEntities());
+  yield 'entities';
+  // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
+  // With the JS engine, wasm preparses a slice only when that slice falls back to it.
+  const slices = new SliceIndex(
+    enforced,
+    envoyEntities,
+    { readsOf, scopes, allReads },
+    { lazyPreparse: engine === 'js' },
+  );
+  yield 'index';
+  const leanEntities = leanEntityStore(entities, slices.allReads);
+  yield 'entities';
+  const leanEnvoyEntities = leanEntityStore(envoyEntities, slices.allReads);
+  yield 'entities';
+  const set = frozenSet(source, {
+    policies,
+    enforced,
+    entities,
+    envoyEntities,
+    leanEntities,
+    leanEnvoyEntities,
+    slices,
+    schemaEntities,
+    engine,
+    js,
+  });
+  if (!options.warm) return set;
   try {
-    return new SchemaEntities(schema);
-  } catch (err) {
-    throw new PolicySetError((err as Error).message);
-  }
-}
-
-/** Cedar's check of entities.json (against the schema, when there is one); with the file's text, refusals name the entity's line. */
-export function checkEntities(raw: unknown, schema?: string, text?: string): void {
-  if (raw === undefined) return;
-  if (!Array.isArray(raw)) throw new PolicySetError('entities.json must be a JSON array of entities');
-  const check = cedar.checkParseEntities({ entities: raw as EntityJson[], schema: schema ?? null });
-  if (check.type === 'failure') {
-    const notes: SourceNote[] = [];
-    const details: string[] = [];
-    for (const message of formatCedarErrors(check.errors)) {
-      const at = text === undefined ? -1 : entityOffset(text, message);
-      if (at === -1) details.push(message);
-      else notes.push(noteAt('entities.json', text!, at, undefined, message));
+    const plans: Array<[EntityRef, ResourceRef, SlicePlan]> = [];
+    const missing = new Map<string, ChunkPlan>();
+    for (const [action, resource] of set.slices.knownPairs(RESOURCE_TYPE)) {
+      const plan = set.slices.plan(action, resource);
+      plans.push([action, resource, plan]);
+      for (const c of plan.chunks) if (!set.slices.hasChunk(c.signature)) missing.set(c.signature, c);
+      yield 'plan';
     }
-    throw new PolicySetError('entities.json is invalid', details, notes);
+    // The JS engine preparses a slice only if it falls back to wasm (slicing.ts `lazyPreparse`).
+    if (engine === 'wasm') {
+      for (const chunk of missing.values()) {
+        set.slices.preparseChunk(chunk);
+        yield 'preparse';
+      }
+    }
+    for (const [action, resource, plan] of plans) {
+      set.slices.sliceFor(action, resource, plan);
+      yield 'remember';
+    }
+  } catch (err) {
+    set.retire();
+    throw err instanceof PolicySetError ? err : new PolicySetError((err as Error).message);
+  }
+  return set;
+}
+
+/** Run a stepwise computation to its end on this thread. */
+export function runToEnd<T>(steps: Generator<unknown, T>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
   }
 }
 
-/** Where the entity a Cedar message names (`Type::"id"`) has its "id" in the file; -1 when not found. */
-function entityOffset(text: string, message: string): number {
-  const uid = /`(?:[A-Za-z_][A-Za-z0-9_]*::)+"((?:[^"\\]|\\.)*)"`/.exec(message);
-  if (!uid) return -1;
-  const id = JSON.stringify(JSON.parse(`"${uid[1]}"`) as string);
-  const found = new RegExp(`"id"\\s*:\\s*${id.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}`).exec(text);
-  return found ? found.index : -1;
+/**
+ * The policy without its JSON form, which is read again from the policy's
+ * record (its JSON text, as the front end gave it) on first use, and kept from
+ * then on. Slicing, projection and the JS engine take what they need from it
+ * while compiling; kept as objects, the JSON of 1,000 policies is ~100k
+ * long-lived objects (the records are ~0.9 MB of text), and copying them out
+ * of the young generation made scavenges of 10–40 ms (measured) while a
+ * compile ran beside live traffic. Reading the text needs no Cedar.
+ */
+function withJsonOnDemand({ json: _json, ...rest }: CompiledPolicy, record: string): CompiledPolicy {
+  let parsed: PolicyJson | undefined;
+  return Object.defineProperty(rest, 'json', {
+    get: (): PolicyJson => (parsed ??= (JSON.parse(record) as CompiledPolicy).json),
+    enumerable: true,
+  }) as CompiledPolicy;
 }
 
 /**
@@ -267,110 +253,24 @@ export function entityStoreOf(raw: unknown, schema?: SchemaEntities): EntityStor
   }
 }
 
-export function checkSchema(schema: string): void {
-  const parsedSchema = cedar.checkParseSchema(schema);
-  if (parsedSchema.type === 'failure')
-    throw new PolicySetError('schema.cedarschema is invalid', formatCedarErrors(parsedSchema.errors));
+/** The parts of a compiled set, as `assembleSteps` builds them one step at a time. */
+interface SetParts {
+  policies: Map<string, CompiledPolicy>;
+  enforced: CompiledPolicy[];
+  entities: EntityStore;
+  envoyEntities: EntityStore;
+  leanEntities: EntityStore;
+  leanEnvoyEntities: EntityStore;
+  slices: SliceIndex;
+  schemaEntities: SchemaEntities | undefined;
+  engine: EngineName;
+  js: JsPolicySet | undefined;
 }
 
-/** One schema validation error of one policy; `start`/`end` are offsets into the policy's text. Plain data: it crosses from the schema worker. */
-export interface SchemaViolation {
-  policyId: string;
-  message: string;
-  start?: number;
-  end?: number;
-}
-
-/** Validation errors of some policies. Validation is per policy, so a set can be checked in parts. */
-export function schemaViolations(
-  schema: string,
-  policies: Iterable<Pick<CompiledPolicy, 'id' | 'text'>>,
-): SchemaViolation[] {
-  const staticPolicies: Record<string, string> = {};
-  for (const p of policies) staticPolicies[p.id] = p.text;
-  const answer = cedar.validate({ schema, policies: { staticPolicies }, validationSettings: { mode: 'strict' } });
-  if (answer.type === 'failure') throw new PolicySetError('schema validation failed', formatCedarErrors(answer.errors));
-  return answer.validationErrors.map((e) => {
-    const at = e.error.sourceLocations?.[0];
-    return { policyId: e.policyId, message: cedarErrorText(e.error), start: at?.start, end: at?.end };
-  });
-}
-
-/**
- * Refuse the set when any policy fails validation, each error pointing at its
- * file and line: the policy's text is found in its file (it is a slice of it),
- * and Cedar's span is inside that text. Cedar reports some errors once per
- * action a policy applies to; they are told once.
- */
-export function refuseViolations(
-  violations: SchemaViolation[],
-  policies: ReadonlyMap<string, Pick<CompiledPolicy, 'file' | 'text'>>,
-  files: readonly PolicyFile[],
-): void {
-  if (violations.length === 0) return;
-  const notes: SourceNote[] = [];
-  const details: string[] = [];
-  const fileText = new Map(files.map((f) => [f.name, f.text]));
-  for (const v of violations) {
-    const p = policies.get(v.policyId);
-    const text = p ? fileText.get(p.file) : undefined;
-    const base = p && text !== undefined ? text.indexOf(p.text) : -1;
-    if (p && text !== undefined && base !== -1)
-      notes.push(noteAt(p.file, text, base + (v.start ?? 0), base + (v.end ?? 1), v.message));
-    else details.push(`${v.policyId}: ${v.message}`);
-  }
-  throw new PolicySetError('policies do not validate against schema.cedarschema', details, notes);
-}
-
-export function validateAgainstSchema(
-  schema: string,
-  policies: Map<string, CompiledPolicy>,
-  files: readonly PolicyFile[] = [],
-): void {
-  checkSchema(schema);
-  refuseViolations(schemaViolations(schema, policies.values()), policies, files);
-}
-
-/** Preparse a group of policies under a fresh id; returns the id. */
-export function preparse(policies: Iterable<CompiledPolicy>): string {
-  const staticPolicies: Record<string, string> = {};
-  for (const p of policies) staticPolicies[p.id] = p.text;
-  const psetId = acquirePsetId();
-  const answer = cedar.preparsePolicySet(psetId, { staticPolicies });
-  if (answer.type === 'failure') {
-    releasePsetIds([psetId]);
-    throw new PolicySetError('Cedar refused the policy set', formatCedarErrors(answer.errors));
-  }
-  return psetId;
-}
-
-/**
- * Put a compiled set together from parsed parts. Slices are preparsed on first
- * use; `compilePolicySetInChunks` (compile-async.ts) warms them beforehand.
- */
-export function assemblePolicySet(
-  source: PolicySetSource,
-  policies: Map<string, CompiledPolicy>,
-  entities: EntityStore,
-  prepared?: {
-    readsOf: ReadonlyMap<string, ReadSet>;
-    scopes: ReadonlyMap<string, PolicyScope>;
-    allReads: ReadSet;
-    js?: JsPolicySet;
-  },
-  options: CompileOptions = {},
-): CompiledPolicySet {
-  const engine = options.engine ?? defaultEngine();
-  // @shadow policies are evaluated beside the set (shadowPsetId), never in its slices.
-  const enforced = [...policies.values()].filter((p) => !p.annotations.shadow);
+/** The immutable set; slices are preparsed on first use unless `assembleSteps` warmed them. */
+function frozenSet(source: PolicySetSource, parts: SetParts): CompiledPolicySet {
+  const { policies, enforced, slices } = parts;
   const hasShadowPolicies = enforced.length < policies.size;
-  const envoyEntities = entities.withEntities(builtinActionEntities());
-  // Slicing judges `in` against the larger hierarchy: a superset of ancestors only keeps more policies, which is exact for both.
-  const js = engine === 'js' ? (prepared?.js ?? JsPolicySet.compile(enforced)) : undefined;
-  // With the JS engine, wasm preparses a slice only when that slice falls back to it.
-  const slices = new SliceIndex(enforced, envoyEntities, prepared, { lazyPreparse: engine === 'js' });
-  const leanEntities = leanEntityStore(entities, slices.allReads);
-  const leanEnvoyEntities = leanEntityStore(envoyEntities, slices.allReads);
   let fullPsetId: string | undefined;
   let shadowPsetId: string | undefined;
   const checkLive = (): void => {
@@ -389,16 +289,16 @@ export function assemblePolicySet(
       return (shadowPsetId ??= preparse(policies.values()));
     },
     policies,
-    entities,
-    envoyEntities,
+    entities: parts.entities,
+    envoyEntities: parts.envoyEntities,
     hasSchema: source.schema !== undefined,
-    schemaEntities: schemaEntitiesOf(source.schema),
+    schemaEntities: parts.schemaEntities,
     compiledAt: new Date(),
     slices,
-    leanEntities,
-    leanEnvoyEntities,
-    engine,
-    js,
+    leanEntities: parts.leanEntities,
+    leanEnvoyEntities: parts.leanEnvoyEntities,
+    engine: parts.engine,
+    js: parts.js,
     retire(): void {
       slices.retire();
       releasePsetIds([fullPsetId, shadowPsetId].filter((id): id is string => id !== undefined));
@@ -413,9 +313,7 @@ export function leanEntityStore(entities: EntityStore, reads: ReadSet): EntitySt
   return new EntityStore(entities.all().map((e) => projectEntity(e, reads)));
 }
 
+/** Compile in one go on this thread (CLI, tests); throws `PolicySetError`. */
 export function compilePolicySet(source: PolicySetSource, options: CompileOptions = {}): CompiledPolicySet {
-  const policies = parsePolicies(source);
-  if (source.schema !== undefined) validateAgainstSchema(source.schema, policies, source.policies);
-  const entities = parseEntities(source.entities, source.schema, source.entitiesText);
-  return assemblePolicySet(source, policies, entities, undefined, options);
+  return runToEnd(assembleSteps(source, readWithCedar(source), options));
 }

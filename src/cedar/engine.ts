@@ -19,10 +19,10 @@
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { decisionCacheKey } from '../cache/cache-key.js';
 import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
-import type { CompiledPolicySet } from './compile.js';
+import type { CompiledPolicy, CompiledPolicySet } from './compile.js';
 import { entitiesToSend } from './entities-to-send.js';
 import { collectEntityRefs, entityKey, uidKey, uidOf, type EntityStore } from './entity-store.js';
-import { combineResults, evaluateSlice, type CedarRequest, type EngineResult } from './evaluate.js';
+import { combineResults, evaluate, evaluateSlice, type CedarRequest, type EngineResult } from './evaluate.js';
 import { checkRequestValues } from './request-check.js';
 import { contextKey } from './context-key.js';
 import { projectContext, projectEntityAttrs } from './projection.js';
@@ -86,13 +86,74 @@ export class EngineRequestError extends Error {}
  */
 export function decide(set: CompiledPolicySet, req: EngineRequest, options: EngineOptions = {}): EngineOutcome {
   const base = options.base ?? 'bundle';
-  // What a caller writes must be what Cedar would accept whole: a bad value left out by projection must still refuse the request.
-  if (base === 'bundle') {
-    checkRequestValues(set, req);
-    // With a schema, Cedar reads the context against the action's context type (`"10.0.0.1"` as an ipaddr, ...).
-    if (set.schemaEntities) req = { ...req, context: set.schemaEntities.normalizeContext(req.action, req.context) };
-  }
+  req = asCedarReadsIt(set, req, base);
   const overlay = requestOverlay(set, req.entities, base);
+  return decideRead(set, req, overlay, base, options);
+}
+
+/**
+ * The request as Cedar reads it. What a caller writes must be what Cedar would
+ * accept whole: a bad value left out by projection must still refuse the request.
+ */
+function asCedarReadsIt(set: CompiledPolicySet, req: EngineRequest, base: EntityBase): EngineRequest {
+  if (base !== 'bundle') return req;
+  checkRequestValues(set, req);
+  // With a schema, Cedar reads the context against the action's context type (`"10.0.0.1"` as an ipaddr, ...).
+  return set.schemaEntities ? { ...req, context: set.schemaEntities.normalizeContext(req.action, req.context) } : req;
+}
+
+/**
+ * Plain Cedar's answer for the set's enforced policies plus its `@shadow`
+ * ones (`isAuthorized` on all of them), for telling whether the shadow
+ * policies would change a decision. Never cached, and off the request path.
+ *
+ * With the JS engine: the enforced policies through the request's slice, the
+ * shadow ones (each compiled with the set, see compile.ts) on the request as it
+ * is, and the two answers combined as Cedar combines one set (`combineResults`:
+ * the two are disjoint parts of it). A shadow policy the JS engine leaves to
+ * wasm sends the whole evaluation to wasm on the whole set (`shadowPsetId`),
+ * as does the wasm engine.
+ */
+export function decideWithShadowPolicies(
+  set: CompiledPolicySet,
+  req: EngineRequest,
+  options: { base?: EntityBase } = {},
+): EngineResult {
+  const base = options.base ?? 'bundle';
+  req = asCedarReadsIt(set, req, base);
+  const overlay = requestOverlay(set, req.entities, base);
+  const shadow = shadowPoliciesOf(set);
+  if (set.js && shadow.length > 0) {
+    const store = base === 'envoy' ? set.envoyEntities : set.entities;
+    const beside = set.js.evaluatePolicies(shadow, req, store, overlay);
+    if (beside) return combineResults(set, [decideRead(set, req, overlay, base, {}).result, beside]);
+  }
+  if (shadow.length === 0) return decideRead(set, req, overlay, base, {}).result;
+  return evaluate(set, fullCedarRequest(set, req, base), set.shadowPsetId);
+}
+
+const shadowPolicies = new WeakMap<CompiledPolicySet, readonly CompiledPolicy[]>();
+
+/** The set's `@shadow` policies in set order (one array per set: the JS engine memoizes its compiled list by it). */
+function shadowPoliciesOf(set: CompiledPolicySet): readonly CompiledPolicy[] {
+  let list = shadowPolicies.get(set);
+  if (!list) {
+    list = set.hasShadowPolicies
+      ? [...set.policies.values()].filter((p) => p.annotations.shadow).sort((a, b) => a.order - b.order)
+      : [];
+    shadowPolicies.set(set, list);
+  }
+  return list;
+}
+
+/** `decide` for a request already read as Cedar reads it, with its entities by uid key. */
+function decideRead(
+  set: CompiledPolicySet,
+  req: EngineRequest,
+  overlay: Map<string, EntityJson> | undefined,
+  base: EntityBase,
+  options: EngineOptions,
+): EngineOutcome {
   const slice = set.slices.sliceFor(req.action, req.resource, undefined, overlay);
 
   if (slice.cacheable || options.cacheVolatile || !options.cache) {

@@ -6,8 +6,14 @@
  */
 import type { CedarValueJson, EntityJson, EntityUidJson } from './cedar-wasm.js';
 
+/** What JSON.stringify escapes in a string: quote, backslash, control characters, surrogates (lone ones). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are among what JSON.stringify escapes.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 export function uidKey(type: string, id: string): string {
-  return `${type}::${JSON.stringify(id)}`;
+  // The same text as JSON.stringify(id) without its call when nothing needs escaping (ids are plain names):
+  // a request's principal, action and resource keys are made on every miss.
+  return NEEDS_ESCAPE.test(id) ? `${type}::${JSON.stringify(id)}` : `${type}::"${id}"`;
 }
 
 export function uidOf(ref: EntityUidJson): { type: string; id: string } {

@@ -66,6 +66,11 @@ export interface ReadSet {
  */
 export const VOLATILE_CONTEXT_FIELDS: ReadonlySet<string> = new Set(['time', 'load']);
 
+/** Reads that observe all of the context: for evaluations whose policies are not among the set's slices (`@shadow` ones). */
+export function wholeContextReads(): ContextReads {
+  return { whole: true, present: false, tests: [], children: new Map() };
+}
+
 export function emptyReads(): ContextReads {
   return { whole: false, present: false, tests: [], children: new Map() };
 }

@@ -40,11 +40,16 @@ export class SchemaEntities {
   /** Each action's context type, by uid key. */
   private readonly contexts = new Map<string, SchemaType>();
 
-  constructor(readonly schemaText: string) {
-    const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
-    if (answer.type !== 'success')
-      throw new Error(`schema.cedarschema: ${answer.errors.map((e) => e.message).join('; ')}`);
-    const namespaces = answer.json as unknown as Record<string, Namespace>;
+  /**
+   * `resolved`: the schema in Cedar's JSON form with common types resolved
+   * (`resolvedSchemaJson`), computed where Cedar is loaded: in the compile
+   * worker for the server, so this class itself needs no wasm.
+   */
+  constructor(
+    readonly schemaText: string,
+    resolved: unknown,
+  ) {
+    const namespaces = resolved as Record<string, Namespace>;
     for (const [ns, body] of Object.entries(namespaces)) {
       const qualify = (name: string): string => (ns ? `${ns}::${name}` : name);
       for (const [name, t] of Object.entries(body.commonTypes ?? {})) this.commonTypes.set(qualify(name), t);
@@ -147,6 +152,14 @@ export class SchemaEntities {
     if (this.shapes.has(name)) return entityValue(v);
     return v;
   }
+}
+
+/** The schema in Cedar's JSON form, common types resolved: what SchemaEntities reads. Throws with Cedar's messages. */
+export function resolvedSchemaJson(schemaText: string): unknown {
+  const answer = cedar.schemaToJsonWithResolvedTypes(schemaText);
+  if (answer.type !== 'success')
+    throw new Error(`schema.cedarschema: ${answer.errors.map((e) => e.message).join('; ')}`);
+  return answer.json;
 }
 
 function isPlainObject(v: CedarValueJson): boolean {

@@ -103,7 +103,7 @@ export interface PolicyScope {
   resource: Constraint;
 }
 
-export function scopeOfPolicy(p: CompiledPolicy): PolicyScope {
+export function scopeOfPolicy(p: Pick<CompiledPolicy, 'json'>): PolicyScope {
   return { action: p.json.action as Constraint, resource: p.json.resource as Constraint };
 }
 

@@ -8,7 +8,7 @@ export const TRANSPORT_OPTIONS: Record<string, OptionSpec> = {
   transport: {
     type: 'string',
     description:
-      'gRPC server for Check and Health: grpc-js or http2 (node:http2; no reflection, no Health Watch) (default grpc-js)',
+      'gRPC server for Check, Health and reflection: http2 (our own, on node:http2) or grpc-js (default http2)',
     valueName: 'NAME',
   },
   'max-request-bytes': {

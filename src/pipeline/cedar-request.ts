@@ -108,12 +108,14 @@ export function inputToEngineRequest(
   bundle: ActiveBundle,
   principal: PrincipalRef = workloadPrincipal(input.source.principal),
   fields?: ContextFields,
+  /** Which body fields to compute; by default those the set's enforced policies read. */
+  reads?: ContextReads,
 ): EngineRequest {
   return {
     principal: { type: principal.type, id: principal.id },
     action: { type: 'Action', id: actionIdFor(input) },
     resource: { type: RESOURCE_TYPE, id: input.service },
-    context: requestContext(input, bundle, fields),
+    context: requestContext(input, bundle, fields, reads),
     entities: [{ uid: { type: principal.type, id: principal.id }, attrs: principal.attrs, parents: principal.parents }],
   };
 }

@@ -2,8 +2,10 @@
  * Shadow evaluation: decide the same request again with candidate rules and
  * compare, without ever enforcing the candidate.
  *
- * - `@shadow` policies live in the active set; Cedar holds a second preparsed
- *   set with them included (`shadowPsetId`), evaluated on the same Cedar request.
+ * - `@shadow` policies live in the active set; the request is decided as plain
+ *   Cedar would decide it with them included (cedar/engine.ts
+ *   `decideWithShadowPolicies`: by the JS engine, wasm only where the engine is
+ *   wasm or a shadow policy is left to it).
  * - a shadow version (named in the bundle store's pointer) is a whole other
  *   compiled set; the request is rebuilt against its entities and mode.
  *
@@ -11,9 +13,11 @@
  * with the same outcome is not a disagreement anyone acts on.
  */
 import { authorizeInput } from './authorize-input.js';
-import { inputToCedarRequest } from '../pipeline/cedar-request.js';
+import { inputToEngineRequest } from './cedar-request.js';
 import type { ActiveBundle } from '../bundle/active-bundle.js';
-import { evaluate, type EngineResult } from '../cedar/evaluate.js';
+import { decideWithShadowPolicies } from '../cedar/engine.js';
+import type { EngineResult } from '../cedar/evaluate.js';
+import { wholeContextReads } from '../cedar/reads.js';
 import type { PrincipalRef } from '../context/principal.js';
 import type { RequestModel } from '../envoy/request-model.js';
 import type { ContextFields } from '../context/context-fields.js';
@@ -78,14 +82,13 @@ export function runShadowJob(job: ShadowJob): ShadowResult[] {
   const out: ShadowResult[] = [];
   const { set, enforced } = job;
   if (set.policySet.hasShadowPolicies) {
-    // The whole request, not the slice's projection: shadow policies may read what enforced ones do not.
-    const cedarSet = set.policySet;
+    // Every body field, not only those the enforced policies read: shadow policies may read others.
     out.push(
       compare('policies', set.version, enforced, () =>
-        evaluate(
-          cedarSet,
-          inputToCedarRequest(job.input, set, job.principal, job.fieldsFor?.(set)),
-          cedarSet.shadowPsetId,
+        decideWithShadowPolicies(
+          set.policySet,
+          inputToEngineRequest(job.input, set, job.principal, job.fieldsFor?.(set), wholeContextReads()),
+          { base: 'envoy' },
         ),
       ),
     );

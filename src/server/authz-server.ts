@@ -35,6 +35,7 @@ import { listenError } from './listen-error.js';
 import { formatHostPort } from '../config/host-port.js';
 import { setDefaultEngine } from '../cedar/js/engine-choice.js';
 import { onFallback } from '../cedar/js/fallback.js';
+import { cedarWasmLoaded, loadCedarWasm } from '../cedar/cedar-wasm.js';
 
 export interface RunningServer {
   grpcPort: number;
@@ -72,6 +73,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   const metrics = new AuthzMetrics();
   // Sets this server compiles are decided by its engine (also the process default, for sets compiled elsewhere, e.g. shadow versions loaded by CLI paths); the JS engine tells each reason it leaves to wasm once.
   setDefaultEngine(config.engine);
+  // The wasm engine preparses slices in this thread: load Cedar before serving, not during the first compile.
+  if (config.engine === 'wasm') loadCedarWasm();
   onFallback((e) =>
     logger.warn({ reason: e.reason, policy: e.policyId, detail: e.detail }, 'JS engine left an evaluation to wasm'),
   );
@@ -157,7 +160,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
   // One handler, two possible gRPC servers (--transport): the pipeline is the same.
   const grpcServer =
     config.transport === 'http2'
-      ? new Http2GrpcServer({ ...serverOptions, tls: http2Tls })
+      ? new Http2GrpcServer({ ...serverOptions, tls: http2Tls, reflection: config.grpcReflection })
       : new GrpcServer({ ...serverOptions, credentials, onTransportWarning: (message) => logger.error(message) });
   metrics.trackPendingRequestBytes(() => grpcServer.pending.bytes);
   if (config.grpcReflection && grpcServer instanceof GrpcServer) addReflection(grpcServer.server);
@@ -178,6 +181,7 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
           compile_ms: Math.round(ms),
           preparsed_slices: set.policySet.slices.chunkCount,
           engine: set.policySet.engine,
+          wasm_loaded: cedarWasmLoaded(),
           ...(set.policySet.js && set.policySet.js.unsupported.size > 0
             ? { engine_wasm_policies: [...set.policySet.js.unsupported].map(([id, why]) => `${id}: ${why}`) }
             : {}),
@@ -255,6 +259,8 @@ export async function startAuthzServer(config: Config, options: StartOptions = {
         ...started.describe(),
         ...(staleGuard ? { policy_age: staleGuard.describe() } : {}),
         engine: set?.policySet.engine ?? config.engine,
+        // Whether this (the serving) thread has loaded Cedar's wasm: with the JS engine, only a slice left to wasm or a wasm shadow evaluation loads it.
+        wasm_loaded: cedarWasmLoaded(),
         ...(set?.policySet.js && set.policySet.js.unsupported.size > 0
           ? { engine_fallback_policies: Object.fromEntries(set.policySet.js.unsupported) }
           : {}),

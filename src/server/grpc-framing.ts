@@ -75,3 +75,91 @@ export function isGrpcContentType(value: string | string[] | undefined): boolean
   const rest = value.charCodeAt(16);
   return value.length === 16 || rest === 0x2b /* + */ || rest === 0x3b /* ; */;
 }
+
+/** What a message reader refuses: the caller answers each with a gRPC status (or, for an oversize Check, a 431 deny). */
+export type FramingError =
+  | { kind: 'oversize'; length: number }
+  | { kind: 'compressed' }
+  | { kind: 'bad_flag'; flag: number }
+  /** A second message's prefix on a unary call (more than `maxMessages`). */
+  | { kind: 'extra_message' };
+
+/**
+ * Splits a stream's DATA into length-prefixed messages, as they complete.
+ * The prefix is read first, so a message over `maxBytes` is refused as soon as
+ * its 5 bytes arrive and its body is never held. A message that arrives whole
+ * in one chunk (what Envoy and grpc-js send for a small message) is handed on
+ * as a view of that chunk, without a copy.
+ */
+export class GrpcMessageReader {
+  /** Only for a prefix split over DATA frames (rare), so not allocated per stream. */
+  private prefix: Buffer | undefined;
+  private prefixFilled = 0;
+  private body: Buffer | undefined;
+  private bodyFilled = 0;
+  private messages = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly onMessage: (message: Buffer) => void,
+    /** 1 for a unary or server-streaming call: a second prefix is refused as soon as it starts. */
+    private readonly maxMessages = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** True between a message's first byte and its last: the stream must not end here. */
+  get partial(): boolean {
+    return this.prefixFilled > 0 || this.body !== undefined;
+  }
+
+  /** Reads one chunk; stops at the first framing error (the stream is then answered, not read further). */
+  push(chunk: Buffer): FramingError | undefined {
+    let at = 0;
+    const end = chunk.length;
+    while (at < end) {
+      if (this.body === undefined) {
+        // A unary call's second message is refused at its first byte.
+        if (this.prefixFilled === 0 && this.messages >= this.maxMessages) return { kind: 'extra_message' };
+        let length: number;
+        let flag: number;
+        if (this.prefixFilled === 0 && end - at >= MESSAGE_PREFIX_BYTES) {
+          flag = chunk[at];
+          length = chunk.readUInt32BE(at + 1);
+          at += MESSAGE_PREFIX_BYTES;
+        } else {
+          // The prefix is split over DATA frames.
+          const take = Math.min(MESSAGE_PREFIX_BYTES - this.prefixFilled, end - at);
+          this.prefix ??= Buffer.allocUnsafe(MESSAGE_PREFIX_BYTES);
+          chunk.copy(this.prefix, this.prefixFilled, at, at + take);
+          this.prefixFilled += take;
+          at += take;
+          if (this.prefixFilled < MESSAGE_PREFIX_BYTES) return undefined;
+          this.prefixFilled = 0;
+          flag = this.prefix[0];
+          length = this.prefix.readUInt32BE(1);
+        }
+        this.messages++;
+        if (flag === 1) return { kind: 'compressed' };
+        if (flag !== 0) return { kind: 'bad_flag', flag };
+        if (length > this.maxBytes) return { kind: 'oversize', length };
+        if (end - at >= length) {
+          const message = chunk.subarray(at, at + length);
+          at += length;
+          this.onMessage(message);
+          continue;
+        }
+        this.body = Buffer.allocUnsafe(length);
+        this.bodyFilled = 0;
+      }
+      const take = Math.min(this.body.length - this.bodyFilled, end - at);
+      chunk.copy(this.body, this.bodyFilled, at, at + take);
+      this.bodyFilled += take;
+      at += take;
+      if (this.bodyFilled === this.body.length) {
+        const message = this.body;
+        this.body = undefined;
+        this.onMessage(message);
+      }
+    }
+    return undefined;
+  }
+}

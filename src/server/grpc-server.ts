@@ -6,6 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { TransportConfig } from '../config/transport-schema.js';
 import { DEFAULT_CHECK_REQUEST_LIMITS, type CheckRequestLimits } from '../envoy/check-request-limits.js';
 import { checkRequestDeserializer } from '../envoy/check-request-decoder.js';
+import { encodeCheckResponse } from '../envoy/check-response-encoder.js';
 import { authorizationService, AUTHORIZATION_SERVICE_NAME, healthService } from '../envoy/protos.js';
 import type { WireCheckRequest, WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckHandler } from './check-handler.js';
@@ -34,7 +35,11 @@ export interface GrpcServerOptions {
 
 export class GrpcServer {
   readonly server: grpc.Server;
-  private readonly watchers = new Set<grpc.ServerWritableStream<{ service?: string }, { status: string }>>();
+  /** Open Health Watch calls and the status each was last sent. */
+  private readonly watchers = new Map<
+    grpc.ServerWritableStream<{ service?: string }, { status: string }>,
+    ServingStatus
+  >();
 
   readonly pending: PendingRequestBytes;
 
@@ -85,8 +90,9 @@ export class GrpcServer {
         callback(null, { status: this.statusFor(call.request.service ?? '') });
       },
       Watch: (call: grpc.ServerWritableStream<{ service?: string }, { status: string }>) => {
-        call.write({ status: this.statusFor(call.request.service ?? '') });
-        this.watchers.add(call);
+        const status = this.statusFor(call.request.service ?? '');
+        call.write({ status });
+        this.watchers.set(call, status);
         call.on('cancelled', () => this.watchers.delete(call));
         call.on('close', () => this.watchers.delete(call));
       },
@@ -98,9 +104,14 @@ export class GrpcServer {
     return this.options.isServing() ? 'SERVING' : 'NOT_SERVING';
   }
 
-  /** Push the current status to Watch streams (call after a readiness change). */
+  /** Push the status to Watch calls whose status changed (call after a readiness change); the health spec sends a message only on a change. */
   notifyHealth(): void {
-    for (const w of this.watchers) w.write({ status: this.statusFor(w.request.service ?? '') });
+    for (const [w, last] of this.watchers) {
+      const status = this.statusFor(w.request.service ?? '');
+      if (status === last) continue;
+      this.watchers.set(w, status);
+      w.write({ status });
+    }
   }
 
   bind(host: string, port: number): Promise<number> {
@@ -113,7 +124,7 @@ export class GrpcServer {
 
   close(graceMs = 2000): Promise<void> {
     this.pending.stop();
-    for (const w of this.watchers) w.end();
+    for (const w of this.watchers.keys()) w.end();
     this.watchers.clear();
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -132,8 +143,18 @@ export function checkRequestLimits(t: Pick<TransportConfig, 'maxRequestBytes'>):
   return { ...DEFAULT_CHECK_REQUEST_LIMITS, maxRequestBytes: t.maxRequestBytes };
 }
 
-/** The Authorization service with our CheckRequest decoder (limits enforced while reading; never throws). */
+/**
+ * The Authorization service with our CheckRequest decoder (limits enforced
+ * while reading; never throws) and our one-pass CheckResponse encoder.
+ */
 function boundedAuthorizationService(limits: CheckRequestLimits): grpc.ServiceDefinition {
   const service = authorizationService().service;
-  return { ...service, Check: { ...service.Check, requestDeserialize: checkRequestDeserializer(limits) } };
+  return {
+    ...service,
+    Check: {
+      ...service.Check,
+      requestDeserialize: checkRequestDeserializer(limits),
+      responseSerialize: encodeCheckResponse as (value: unknown) => Buffer,
+    },
+  };
 }

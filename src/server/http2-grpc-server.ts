@@ -7,33 +7,25 @@
  * chains, metadata objects, per-call state machines, a generic
  * deserializer) is where the time goes (docs/performance.md).
  *
- * Not offered here: gRPC reflection (grpcurl needs --proto files), Health
- * Watch (answered UNIMPLEMENTED), compressed messages (grpc-encoding other
- * than identity; Envoy does not compress ext_authz calls).
+ * Also served, as on grpc-js: Health Watch (http2-health-watch.ts) and
+ * gRPC server reflection (http2-reflection.ts). Not offered: compressed
+ * messages (grpc-encoding other than identity; Envoy does not compress
+ * ext_authz calls).
  */
 import http2 from 'node:http2';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { TransportConfig } from '../config/transport-schema.js';
 import { decodeCheckRequest } from '../envoy/check-request-decoder.js';
-import {
-  AUTHORIZATION_SERVICE_NAME,
-  authorizationService,
-  HEALTH_SERVICE_NAME,
-  healthService,
-} from '../envoy/protos.js';
+import { encodeFramedCheckResponse } from '../envoy/check-response-encoder.js';
+import { AUTHORIZATION_SERVICE_NAME, HEALTH_SERVICE_NAME, healthService } from '../envoy/protos.js';
 import type { WireCheckResponse } from '../envoy/wire-types.js';
 import type { CheckHandler } from './check-handler.js';
 import { checkRequestLimits, type ServingStatus } from './grpc-server.js';
-import {
-  encodeGrpcMessage,
-  frameMessage,
-  GrpcStatus,
-  isGrpcContentType,
-  MESSAGE_PREFIX_BYTES,
-  parseGrpcTimeout,
-  type GrpcStatusCode,
-} from './grpc-framing.js';
+import { encodeGrpcMessage, GrpcStatus, isGrpcContentType, parseGrpcTimeout } from './grpc-framing.js';
 import { GRPC_MAX_HEADER_PAIRS, PendingRequestBytes } from './grpc-transport.js';
+import { readUnaryMessage, sendFramedMessage, sendMessage, sendStatus } from './http2-grpc-calls.js';
+import { HealthWatchers } from './http2-health-watch.js';
+import { Http2Reflection } from './http2-reflection.js';
 
 const CHECK_PATH = `/${AUTHORIZATION_SERVICE_NAME}/Check`;
 const HEALTH_CHECK_PATH = `/${HEALTH_SERVICE_NAME}/Check`;
@@ -61,6 +53,8 @@ export interface Http2GrpcServerOptions {
   refuseCaller?: (auth: { sslPeerCertificate?: PeerCertificate } | null) => string | undefined;
   transport: TransportConfig;
   onCallDropped?: (cause: 'memory' | 'receive_timeout') => void;
+  /** gRPC server reflection on the port (`--grpc-reflection`). */
+  reflection?: boolean;
 }
 
 type Serialize = (value: unknown) => Buffer;
@@ -70,10 +64,11 @@ export class Http2GrpcServer {
   readonly server: http2.Http2Server | http2.Http2SecureServer;
   readonly pending: PendingRequestBytes;
   private readonly sessions = new Set<http2.ServerHttp2Session>();
-  private readonly serializeCheckResponse: Serialize;
   private readonly serializeHealthResponse: Serialize;
   private readonly deserializeHealthRequest: Deserialize;
   private readonly limits;
+  private readonly healthWatchers: HealthWatchers;
+  private readonly reflection: Http2Reflection | undefined;
 
   constructor(private readonly options: Http2GrpcServerOptions) {
     const t = options.transport;
@@ -81,10 +76,20 @@ export class Http2GrpcServer {
     this.pending = new PendingRequestBytes(t.maxPendingRequestBytes, t.grpcReceiveTimeout, {
       onDropped: (cause) => options.onCallDropped?.(cause),
     });
-    this.serializeCheckResponse = authorizationService().service.Check.responseSerialize as Serialize;
     const health = healthService().service.Check;
     this.serializeHealthResponse = health.responseSerialize as Serialize;
     this.deserializeHealthRequest = health.requestDeserialize as Deserialize;
+    const healthResponses = new Map<ServingStatus, Buffer>(
+      (['SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const).map((s) => [
+        s,
+        this.serializeHealthResponse({ status: s }),
+      ]),
+    );
+    this.healthWatchers = new HealthWatchers(
+      (service) => this.statusFor(service),
+      (status) => healthResponses.get(status)!,
+    );
+    this.reflection = options.reflection ? new Http2Reflection() : undefined;
     const http2Options: http2.ServerOptions = {
       settings: { maxConcurrentStreams: t.grpcMaxConcurrentStreams, maxHeaderListSize: t.grpcMaxHeaderListBytes },
       maxHeaderListPairs: GRPC_MAX_HEADER_PAIRS,
@@ -111,8 +116,15 @@ export class Http2GrpcServer {
     return this.options.isServing() ? 'SERVING' : 'NOT_SERVING';
   }
 
-  /** Health Watch is not offered on this transport; nothing to push. */
-  notifyHealth(): void {}
+  /** Push the status to Watch calls whose status changed (call after a readiness change). */
+  notifyHealth(): void {
+    this.healthWatchers.notify();
+  }
+
+  /** Health Watch calls open now. */
+  get watchers(): number {
+    return this.healthWatchers.size;
+  }
 
   bind(host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
@@ -138,7 +150,8 @@ export class Http2GrpcServer {
         clearTimeout(timer);
         resolve();
       });
-      for (const s of this.sessions) goAway(s);
+      this.healthWatchers.end();
+      for (const s of this.sessions) this.goAway(s);
     });
   }
 
@@ -154,7 +167,7 @@ export class Http2GrpcServer {
       timers.push(timer);
       return timer;
     };
-    const goaway = (): void => goAway(session);
+    const goaway = (): void => this.goAway(session);
     // Age: ±10 % jitter so a fleet's connections do not all recycle at once.
     const age = t.grpcMaxConnectionAge + (Math.random() * 0.2 - 0.1) * t.grpcMaxConnectionAge;
     later(age, () => {
@@ -209,12 +222,23 @@ export class Http2GrpcServer {
       return;
     }
     const path = headers[':path'];
+    if (path === HEALTH_WATCH_PATH) {
+      const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
+      if (timeoutMs === null) {
+        sendStatus(stream, GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${String(headers['grpc-timeout'])}"`);
+        return;
+      }
+      this.pending.track(stream);
+      this.startHealthWatch(stream, timeoutMs);
+      return;
+    }
+    if (this.reflection?.serves(path)) {
+      this.pending.track(stream);
+      this.reflection.serve(stream, path!);
+      return;
+    }
     if (path !== CHECK_PATH && path !== HEALTH_CHECK_PATH) {
-      const message =
-        path === HEALTH_WATCH_PATH
-          ? 'Health/Watch is not offered by the http2 transport (use Health/Check)'
-          : `Method not found: ${path}`;
-      sendStatus(stream, GrpcStatus.UNIMPLEMENTED, message);
+      sendStatus(stream, GrpcStatus.UNIMPLEMENTED, `Method not found: ${path}`);
       return;
     }
     const timeoutMs = parseGrpcTimeout(headers['grpc-timeout']);
@@ -264,7 +288,7 @@ export class Http2GrpcServer {
           reason: 'request_too_large',
           message: `CheckRequest is more than the limit of ${maxBytes} bytes (max-request-bytes)`,
         });
-        sendMessage(stream, this.serializeCheckResponse(response));
+        sendFramedMessage(stream, encodeFramedCheckResponse(response));
         return;
       }
       this.answerCheck(stream, outcome.message, deadlineMs);
@@ -275,7 +299,7 @@ export class Http2GrpcServer {
     const request = decodeCheckRequest(bytes, this.limits);
     const answer = this.options.handler.handle(request, deadlineMs);
     if (!(answer instanceof Promise)) {
-      sendMessage(stream, this.serializeCheckResponse(answer));
+      sendFramedMessage(stream, encodeFramedCheckResponse(answer));
       return;
     }
     // Only when a bearer token is verified for the first time; the call's deadline still holds.
@@ -289,7 +313,7 @@ export class Http2GrpcServer {
     answer.then(
       (response: WireCheckResponse) => {
         if (timer) clearTimeout(timer);
-        sendMessage(stream, this.serializeCheckResponse(response));
+        sendFramedMessage(stream, encodeFramedCheckResponse(response));
       },
       (err: Error) => {
         if (timer) clearTimeout(timer);
@@ -299,14 +323,47 @@ export class Http2GrpcServer {
   }
 
   private answerHealth(stream: http2.ServerHttp2Stream, bytes: Buffer): void {
-    let service: string;
+    const service = this.healthService(stream, bytes);
+    if (service !== undefined) sendMessage(stream, this.serializeHealthResponse({ status: this.statusFor(service) }));
+  }
+
+  /** The service a HealthCheckRequest names; undefined (and the call answered INTERNAL) when it is not one. */
+  private healthService(stream: http2.ServerHttp2Stream, bytes: Buffer): string | undefined {
     try {
-      service = (this.deserializeHealthRequest(bytes) as { service?: string }).service ?? '';
+      return (this.deserializeHealthRequest(bytes) as { service?: string }).service ?? '';
     } catch {
       sendStatus(stream, GrpcStatus.INTERNAL, 'HealthCheckRequest is not valid protobuf');
-      return;
+      return undefined;
     }
-    sendMessage(stream, this.serializeHealthResponse({ status: this.statusFor(service) }));
+  }
+
+  /** Server streaming: the one request message (read to the client's half-close), then the watch. */
+  private startHealthWatch(stream: http2.ServerHttp2Stream, timeoutMs: number | undefined): void {
+    readUnaryMessage(stream, MAX_HEALTH_REQUEST_BYTES, (outcome) => {
+      if (outcome.kind === 'error') sendStatus(stream, outcome.code, outcome.message);
+      else if (outcome.kind === 'oversize')
+        sendStatus(
+          stream,
+          GrpcStatus.RESOURCE_EXHAUSTED,
+          `health request is more than ${MAX_HEALTH_REQUEST_BYTES} bytes`,
+        );
+      else if (outcome.kind === 'compressed')
+        sendStatus(stream, GrpcStatus.UNIMPLEMENTED, 'compressed messages are not supported; send identity');
+      else {
+        const service = this.healthService(stream, outcome.message);
+        if (service !== undefined) this.healthWatchers.watch(stream, service, timeoutMs);
+      }
+    });
+  }
+
+  /**
+   * A graceful close: GOAWAY, streams already open finish, then the
+   * connection closes. Health Watch calls never finish on their own, so they
+   * are ended here (status OK) and the client watches again elsewhere.
+   */
+  private goAway(session: http2.ServerHttp2Session): void {
+    this.healthWatchers.end(session);
+    goAway(session);
   }
 }
 
@@ -328,133 +385,4 @@ function authContext(stream: http2.ServerHttp2Stream): { sslPeerCertificate?: Pe
   if (!socket || typeof socket.getPeerCertificate !== 'function' || !socket.authorized) return {};
   const cert = socket.getPeerCertificate();
   return { sslPeerCertificate: cert.raw ? cert : undefined };
-}
-
-type ReadOutcome =
-  | { kind: 'message'; message: Buffer }
-  | { kind: 'oversize' }
-  | { kind: 'compressed' }
-  | { kind: 'error'; code: GrpcStatusCode; message: string };
-
-/**
- * Reads the one request message of a unary call. The length prefix is read
- * first: a message over `maxBytes` is answered as soon as its prefix arrives,
- * and its bytes are never held.
- */
-function readUnaryMessage(
-  stream: http2.ServerHttp2Stream,
-  maxBytes: number,
-  done: (outcome: ReadOutcome) => void,
-): void {
-  let prefix: Buffer | undefined;
-  let body: Buffer | undefined;
-  let filled = 0;
-  let finished = false;
-  let messages = 0;
-  const finish = (outcome: ReadOutcome): void => {
-    if (finished) return;
-    finished = true;
-    stream.off('data', onData);
-    stream.off('end', onEnd);
-    // Answered before the client finished sending (oversize, bad framing): the rest is read and
-    // dropped, never held. (Pausing instead leaves a grpc-js client blocked on its write, never
-    // reading the answer: tested.)
-    if (outcome.kind !== 'message' && !stream.readableEnded) stream.resume();
-    done(outcome);
-  };
-  const onData = (chunk: Buffer): void => {
-    let at = 0;
-    while (at < chunk.length && !finished) {
-      if (body === undefined) {
-        // Collect the 5-byte prefix (it may be split over DATA frames).
-        const need = MESSAGE_PREFIX_BYTES - filled;
-        const take = Math.min(need, chunk.length - at);
-        prefix ??= Buffer.alloc(MESSAGE_PREFIX_BYTES);
-        chunk.copy(prefix, filled, at, at + take);
-        filled += take;
-        at += take;
-        if (filled < MESSAGE_PREFIX_BYTES) return;
-        if (++messages > 1) {
-          finish({
-            kind: 'error',
-            code: GrpcStatus.UNIMPLEMENTED,
-            message: 'more than one request message for a unary method',
-          });
-          return;
-        }
-        const flag = prefix[0];
-        if (flag === 1) {
-          finish({ kind: 'compressed' });
-          return;
-        }
-        if (flag !== 0) {
-          finish({ kind: 'error', code: GrpcStatus.INTERNAL, message: `invalid message flag ${flag}` });
-          return;
-        }
-        const length = prefix.readUInt32BE(1);
-        if (length > maxBytes) {
-          finish({ kind: 'oversize' });
-          return;
-        }
-        body = Buffer.allocUnsafe(length);
-        filled = 0;
-      }
-      const take = Math.min(body.length - filled, chunk.length - at);
-      chunk.copy(body, filled, at, at + take);
-      filled += take;
-      at += take;
-      if (filled === body.length) {
-        if (at < chunk.length) {
-          finish({
-            kind: 'error',
-            code: GrpcStatus.UNIMPLEMENTED,
-            message: 'more than one request message for a unary method',
-          });
-          return;
-        }
-        // Complete; answered at the client's half-close, so a second message is still caught.
-      }
-    }
-  };
-  const onEnd = (): void => {
-    if (body !== undefined && filled === body.length) {
-      finish({ kind: 'message', message: body });
-      return;
-    }
-    if (body === undefined && filled === 0) {
-      finish({ kind: 'error', code: GrpcStatus.INTERNAL, message: 'the call ended without a request message' });
-      return;
-    }
-    finish({
-      kind: 'error',
-      code: GrpcStatus.INTERNAL,
-      message: 'the call ended inside a message (truncated length prefix or body)',
-    });
-  };
-  stream.on('data', onData);
-  stream.on('end', onEnd);
-}
-
-function sendMessage(stream: http2.ServerHttp2Stream, message: Buffer): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond(
-    { ':status': 200, 'content-type': 'application/grpc', 'grpc-accept-encoding': 'identity' },
-    { waitForTrailers: true },
-  );
-  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'OK' }));
-  stream.end(frameMessage(message));
-}
-
-/** A trailers-only response: the status in the one HEADERS frame, which ends the stream. */
-function sendStatus(stream: http2.ServerHttp2Stream, code: GrpcStatusCode, message: string): void {
-  if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond(
-    {
-      ':status': 200,
-      'content-type': 'application/grpc',
-      'grpc-status': String(code),
-      'grpc-message': encodeGrpcMessage(message),
-    },
-    { endStream: true },
-  );
 }

@@ -7,6 +7,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRANSPORTS } from '../../src/config/transport-schema.js';
 import { MAX_CONTEXT_EXTENSIONS } from '../../src/envoy/check-request-limits.js';
 import { MAX_HEADERS } from '../../src/envoy/check-request.js';
 import type { WireCheckResponse } from '../../src/envoy/wire-types.js';
@@ -49,8 +50,10 @@ let rawRaised: RawCheckClient;
 
 beforeAll(async () => {
   dir = copyExamplePolicies();
-  server = await startTestServer({ policies: dir });
-  raised = await startTestServer({ policies: dir, maxRequestBytes: String(8 * MIB) });
+  // grpc-js, whose size refusal we reach into (grpc-transport.ts); the http2 transport's own is in
+  // http2-transport.test.ts, and the HTTP/2 bounds below run on both.
+  server = await startTestServer({ policies: dir, transport: 'grpc-js' });
+  raised = await startTestServer({ policies: dir, transport: 'grpc-js', maxRequestBytes: String(8 * MIB) });
   client = connectAuthz(server.grpcPort);
   raw = connectRawCheck(server.grpcPort);
   rawRaised = connectRawCheck(raised.grpcPort);
@@ -157,7 +160,15 @@ describe('decoding is bounded before its cost is paid', () => {
   }
 });
 
-describe('HTTP/2 bounds on the gRPC port', () => {
+describe.each(TRANSPORTS)('HTTP/2 bounds on the gRPC port (%s transport)', (transport) => {
+  let target: TestServer;
+  beforeAll(async () => {
+    target = await startTestServer({ policies: dir, transport });
+  });
+  afterAll(async () => {
+    await target?.close();
+  });
+
   /** A gRPC call's header block with literals that never enter the dynamic table. */
   function callHeaders(): Buffer {
     const literal = (index: number, value: string) =>
@@ -208,14 +219,14 @@ describe('HTTP/2 bounds on the gRPC port', () => {
   for (const ackSettings of [true, false]) {
     it(`an HPACK amplification stream is reset while good checks and /healthz keep answering (${ackSettings ? 'settings acknowledged: header list size' : 'settings never acknowledged: header pairs'})`, async () => {
       const rssBefore = process.memoryUsage().rss;
-      const conn = new RawH2Connection(server.grpcPort, ackSettings);
+      const conn = new RawH2Connection(target.grpcPort, ackSettings);
       await amplify(conn);
       conn.close();
-      // Only the first call (one 4 KB header, within the limits) reached grpc-js and was answered;
+      // Only the first call (one 4 KB header, within the limits) reached the gRPC server and was answered;
       // not one of the 2,000 amplified calls did.
       expect(conn.counts.headers).toBeLessThanOrEqual(1);
       expect(conn.counts.resets > 0 || conn.counts.goaway).toBe(true);
-      await expectServing(server);
+      await expectServing(target);
       // The issue's run grew RSS by 1.3 GB; the bound is the limits above, this only catches a regression of that order.
       expect(process.memoryUsage().rss - rssBefore).toBeLessThan(256 * MIB);
     });
@@ -224,6 +235,7 @@ describe('HTTP/2 bounds on the gRPC port', () => {
   it('half-sent messages are dropped at the pending-bytes bound; the rest by the receive timeout', async () => {
     const bounded = await startTestServer({
       policies: dir,
+      transport,
       maxPendingRequestBytes: String(2 * MIB),
       grpcReceiveTimeout: '2s',
     });

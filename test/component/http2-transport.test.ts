@@ -219,12 +219,21 @@ describe('gRPC framing a client gets wrong', () => {
       message: /Method not found: \/envoy.service.auth.v3.Authorization\/Nope/,
     },
     {
-      name: 'Health/Watch (not offered by this transport)',
+      name: 'two request messages on Health/Watch (server streaming takes one)',
       headers: { ':path': '/grpc.health.v1.Health/Watch' },
-      data: [framed(Buffer.alloc(0))],
+      data: [framed(Buffer.alloc(0)), framed(Buffer.alloc(0))],
       status: 200,
       grpcStatus: 12,
-      message: /Watch is not offered by the http2 transport/,
+      message: /more than one request message/,
+    },
+    {
+      name: 'a Health/Watch request that is not a HealthCheckRequest',
+      headers: { ':path': '/grpc.health.v1.Health/Watch' },
+      // Wire type 7 does not exist.
+      data: [framed(Buffer.from([0x0f]))],
+      status: 200,
+      grpcStatus: 13,
+      message: /HealthCheckRequest is not valid protobuf/,
     },
   ];
   for (const row of rows) {
@@ -404,5 +413,184 @@ describe('connections', () => {
     // And a plain request from the envelope helpers is decided.
     const plain = await rawCall(server.grpcPort, {}, [framed(checkRequestBytes({ httpFields: httpRequestFields() }))]);
     expect(checkResponseOf(plain).denied_response?.status.code ?? 200).not.toBe(400);
+  });
+});
+
+/** An open call whose DATA the test writes piece by piece; the answer's messages are split as they arrive. */
+function openCall(port: number, path: string, headers: http2.OutgoingHttpHeaders = {}) {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => undefined);
+  const stream = session.request({
+    ':method': 'POST',
+    ':path': path,
+    'content-type': 'application/grpc',
+    te: 'trailers',
+    ...headers,
+  });
+  stream.on('error', () => undefined);
+  let body = Buffer.alloc(0);
+  const messages: Buffer[] = [];
+  const waiting: Array<() => void> = [];
+  stream.on('data', (chunk: Buffer) => {
+    body = Buffer.concat([body, chunk]);
+    while (body.length >= 5 && body.length >= 5 + body.readUInt32BE(1)) {
+      messages.push(body.subarray(5, 5 + body.readUInt32BE(1)));
+      body = body.subarray(5 + body.readUInt32BE(1));
+    }
+    for (const w of waiting.splice(0)) w();
+  });
+  const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => {
+    stream.once('trailers', resolve);
+    stream.once('response', (h) => h['grpc-status'] !== undefined && resolve(h));
+  });
+  const goaway = new Promise<number>((resolve) => session.once('goaway', resolve));
+  return {
+    session,
+    stream,
+    messages,
+    trailers,
+    goaway,
+    /** Resolves once `n` messages have arrived. */
+    async received(n: number): Promise<Buffer[]> {
+      while (messages.length < n) await new Promise<void>((r) => waiting.push(r));
+      return messages;
+    },
+    /** Writes each piece in a DATA frame of its own (a PING round trip after each). */
+    async sendPieces(pieces: Buffer[]): Promise<void> {
+      for (const p of pieces) {
+        stream.write(p);
+        await new Promise((r) => session.ping(r));
+      }
+    },
+  };
+}
+
+const REFLECTION_V1 = '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo';
+// ServerReflectionRequest fields: host = 1, file_containing_symbol = 4, list_services = 7.
+const LIST_SERVICES = lenField(7, '');
+const SYMBOL_REQUEST = Buffer.concat([lenField(1, 'localhost'), lenField(4, 'grpc.health.v1.Health')]);
+/** ServerReflectionResponse field numbers of the answers: file_descriptor_response = 4, list_services_response = 6. */
+function responseFieldOf(message: Buffer): number {
+  // The message starts with original_request (2) when the request had no host, else valid_host (1); find the answer field.
+  let at = 0;
+  while (at < message.length) {
+    const field = message[at] >> 3;
+    let length = 0;
+    let shift = 0;
+    let i = at + 1;
+    for (; message[i] & 0x80; i++, shift += 7) length |= (message[i] & 0x7f) << shift;
+    length |= message[i] << shift;
+    if (field > 2) return field;
+    at = i + 1 + length;
+  }
+  return 0;
+}
+
+describe('gRPC reflection over raw frames (bidi streaming)', () => {
+  it('two requests in one DATA frame and one split over byte-sized frames: three answers in order, OK at half-close', async () => {
+    const call = openCall(server.grpcPort, REFLECTION_V1);
+    try {
+      call.stream.write(Buffer.concat([framed(LIST_SERVICES), framed(SYMBOL_REQUEST)]));
+      expect((await call.received(2)).map(responseFieldOf)).toEqual([6, 4]);
+      const third = framed(LIST_SERVICES);
+      await call.sendPieces(Array.from({ length: third.length }, (_, i) => third.subarray(i, i + 1)));
+      expect((await call.received(3)).map(responseFieldOf)).toEqual([6, 4, 6]);
+      // The call stays open until the client half-closes.
+      call.stream.end();
+      expect((await call.trailers)['grpc-status']).toBe('0');
+    } finally {
+      call.session.close();
+    }
+  });
+
+  it('a half-close inside a request message is INTERNAL, after the answers already sent', async () => {
+    const call = openCall(server.grpcPort, REFLECTION_V1);
+    try {
+      call.stream.end(Buffer.concat([framed(LIST_SERVICES), framed(SYMBOL_REQUEST).subarray(0, 8)]));
+      const trailers = await call.trailers;
+      expect(call.messages.map(responseFieldOf)).toEqual([6]);
+      expect(trailers['grpc-status']).toBe('13');
+      expect(decodeURIComponent(String(trailers['grpc-message']))).toMatch(/ended inside a message/);
+    } finally {
+      call.session.close();
+    }
+  });
+
+  it('a request message over 64 KiB is RESOURCE_EXHAUSTED at its prefix', async () => {
+    const answer = await rawCall(server.grpcPort, { ':path': REFLECTION_V1 }, [
+      framed(lenField(7, 'x'.repeat(70_000))),
+    ]);
+    expect(answer.grpcStatus).toBe(8);
+    expect(answer.grpcMessage).toMatch(/more than 65536 bytes/);
+  });
+});
+
+const HEALTH_WATCH = '/grpc.health.v1.Health/Watch';
+const SERVING = [0x08, 0x01];
+
+describe('Health/Watch over raw frames (server streaming)', () => {
+  it('the status at once; a client that cancels (RST_STREAM) leaves the connection serving', async () => {
+    const call = openCall(server.grpcPort, HEALTH_WATCH);
+    call.stream.end(framed(Buffer.alloc(0)));
+    expect([...(await call.received(1))[0]]).toEqual(SERVING);
+    const closed = new Promise((r) => call.stream.once('close', r));
+    call.stream.close(http2.constants.NGHTTP2_CANCEL);
+    await closed;
+    // The same connection still answers.
+    const again = call.session.request({
+      ':method': 'POST',
+      ':path': HEALTH_CHECK,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+    const chunks: Buffer[] = [];
+    again.on('data', (c: Buffer) => chunks.push(c));
+    again.end(framed(Buffer.alloc(0)));
+    await new Promise((r) => again.once('close', r));
+    expect([...Buffer.concat(chunks).subarray(5)]).toEqual(SERVING);
+    call.session.close();
+  });
+
+  it('the request split over DATA frames, and the half-close in a frame of its own', async () => {
+    const call = openCall(server.grpcPort, HEALTH_WATCH);
+    const request = framed(lenField(1, 'envoy.service.auth.v3.Authorization'));
+    await call.sendPieces([request.subarray(0, 3), request.subarray(3, 9), request.subarray(9)]);
+    // Nothing is answered before the half-close: a second message would still be refused.
+    expect(call.messages).toHaveLength(0);
+    call.stream.end();
+    expect([...(await call.received(1))[0]]).toEqual(SERVING);
+    call.stream.close(http2.constants.NGHTTP2_CANCEL);
+    call.session.close();
+  });
+
+  it('a connection reaching its max age is sent GOAWAY and its open Watch ends with grpc-status 0', async () => {
+    const aging = await startTestServer({
+      policies: dir,
+      transport: 'http2',
+      grpcMaxConnectionAge: '1s',
+      grpcMaxConnectionAgeGrace: '5s',
+    });
+    try {
+      const call = openCall(aging.grpcPort, HEALTH_WATCH);
+      call.stream.end(framed(Buffer.alloc(0)));
+      expect([...(await call.received(1))[0]]).toEqual(SERVING);
+      expect(await call.goaway).toBe(http2.constants.NGHTTP2_NO_ERROR);
+      expect((await call.trailers)['grpc-status']).toBe('0');
+      call.session.close();
+    } finally {
+      await aging.close();
+    }
+  });
+
+  it('shutdown ends an open Watch with grpc-status 0 and sends GOAWAY', async () => {
+    const closing = await startTestServer({ policies: dir, transport: 'http2' });
+    const call = openCall(closing.grpcPort, HEALTH_WATCH);
+    call.stream.end(framed(Buffer.alloc(0)));
+    expect([...(await call.received(1))[0]]).toEqual(SERVING);
+    const closed = closing.close();
+    expect((await call.trailers)['grpc-status']).toBe('0');
+    expect(await call.goaway).toBe(http2.constants.NGHTTP2_NO_ERROR);
+    await closed;
+    call.session.close();
   });
 });

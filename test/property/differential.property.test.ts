@@ -30,6 +30,8 @@ describe('the engine answers exactly as plain Cedar', () => {
     expect(decided).toBe(CASES);
     // Slices with stable and volatile (context.load, context.time) policies were decided from a cached part.
     expect(differentialStats.splitSliceHits).toBeGreaterThan(0);
+    // Requests were also decided with the set's @shadow policies included, against plain Cedar on all of them.
+    expect(differentialStats.shadowCases).toBeGreaterThan(0);
     // What the JS engine left to wasm (checked above like the rest, but it should be nothing).
     console.log(`differential: JS engine fallbacks to wasm: ${JSON.stringify(Object.fromEntries(fallbackCounts()))}`);
   }, 900_000);

@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { directoryVersion, PolicyDirectoryWatcher } from '../../src/bundle/format/policy-directory.js';
+import { directoryVersion } from '../../src/bundle/format/policy-directory.js';
+import { PolicyDirectoryWatcher } from '../../src/bundle/sources/policy-directory-watcher.js';
 import type { BundleFileMap } from '../../src/bundle/format/bundle-files.js';
 import {
   CHURN_VERSIONS,

@@ -22,7 +22,13 @@ import {
   schemaViolations,
   type CompiledPolicySet,
 } from '../../src/cedar/compile.js';
-import { decide, type CacheOutcome, type EngineRequest, type EntityBase } from '../../src/cedar/engine.js';
+import {
+  decide,
+  decideWithShadowPolicies,
+  type CacheOutcome,
+  type EngineRequest,
+  type EntityBase,
+} from '../../src/cedar/engine.js';
 import type { EngineResult } from '../../src/cedar/evaluate.js';
 import type { EngineName } from '../../src/cedar/js/engine-choice.js';
 import { atom, STRINGS } from './differential-exprs.js';
@@ -33,7 +39,13 @@ import {
   validExtnJson,
   validIpText,
 } from './extension-literals.js';
-import { enforcedPolicyTexts, mergeEntityLists, PlainCedar, type PlainAnswer } from './plain-cedar.js';
+import {
+  allPolicyTextsOf,
+  enforcedPolicyTexts,
+  mergeEntityLists,
+  PlainCedar,
+  type PlainAnswer,
+} from './plain-cedar.js';
 
 // ---------------------------------------------------------------- the world
 
@@ -195,12 +207,17 @@ export const policyText = fc
     return `${p.effect} (${p.principal}, ${p.action}, ${p.resource})${body};`;
   });
 
+/** Some policies are `@shadow` (about one in seven): evaluated beside the set, never enforced. */
+const annotatedPolicy = fc.record({ text: policyText, shadow: fc.nat(6).map((n) => n === 0) });
+
 const policyFiles = fc
-  .array(fc.array(policyText, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 3 })
+  .array(fc.array(annotatedPolicy, { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 3 })
   .map((files) =>
     files.map((ps, i) => ({
       name: `f${i}.cedar`,
-      text: ps.map((t, n) => (n % 3 === 1 ? `@id("p${i}-${n}") ${t}` : t)).join('\n'),
+      text: ps
+        .map(({ text, shadow }, n) => `${n % 3 === 1 ? `@id("p${i}-${n}") ` : ''}${shadow ? '@shadow ' : ''}${text}`)
+        .join('\n'),
     })),
   );
 
@@ -582,6 +599,21 @@ function ours(
   }
 }
 
+/** The set's answer with its `@shadow` policies included (what shadow evaluation reports). */
+function oursWithShadow(set: CompiledPolicySet, req: RequestCase, base: EntityBase): Comparable {
+  try {
+    const result = decideWithShadowPolicies(set, req, { base });
+    return {
+      decision: result.decision,
+      determining: [...result.determining],
+      erroring: [...new Set(result.errors.map((e) => e.policyId))].sort(),
+      failed: false,
+    };
+  } catch {
+    return { decision: 'deny', determining: [], erroring: [], failed: true };
+  }
+}
+
 function same(a: Comparable, p: PlainAnswer): boolean {
   if (p.failure !== undefined || a.failed) return a.failed && p.failure !== undefined;
   return (
@@ -619,8 +651,14 @@ export function compileScenario(s: Scenario, engine: EngineName = 'js'): Compile
 /** The reference's preparsed set is re-used under one id per process (re-preparsing an id replaces it). */
 const REFERENCE_SLOT = 'differential-reference';
 
-/** How often a repeated request hit the cached stable part of a split slice (stable and volatile policies): proof the path ran. */
-export const differentialStats = { splitSliceHits: 0 };
+/** The reference for the enforced plus the `@shadow` policies, in a slot of its own. */
+const SHADOW_REFERENCE_SLOT = 'differential-reference-shadow';
+
+/**
+ * How often a repeated request hit the cached stable part of a split slice (stable and volatile policies),
+ * and how many requests were also decided with `@shadow` policies: proof the paths ran.
+ */
+export const differentialStats = { splitSliceHits: 0, shadowCases: 0 };
 
 /** Both engines by default: the JS evaluator, and wasm (which the JS engine falls back to). */
 export const ENGINES_UNDER_TEST: readonly EngineName[] = ['js', 'wasm'];
@@ -639,27 +677,41 @@ export function enginesFor(n: number): readonly EngineName[] {
 export function runScenario(s: Scenario, engines: readonly EngineName[] = ENGINES_UNDER_TEST): Disagreement[] {
   const out: Disagreement[] = [];
   let expected: PlainAnswer[] | undefined;
+  let withShadow: PlainAnswer[] | undefined;
   for (const engine of engines) {
     const set = compileScenario(s, engine);
     if (!set) return [];
-    expected ??= referenceAnswers(s, set);
-    out.push(...runWith(s, set, engine, expected));
+    expected ??= referenceAnswers(s, enforcedPolicyTexts(set), REFERENCE_SLOT);
+    if (set.hasShadowPolicies) withShadow ??= referenceAnswers(s, allPolicyTextsOf(set), SHADOW_REFERENCE_SLOT);
+    out.push(...runWith(s, set, engine, expected, withShadow));
   }
   return out;
 }
 
-function referenceAnswers(s: Scenario, set: CompiledPolicySet): PlainAnswer[] {
-  const plain = new PlainCedar(enforcedPolicyTexts(set), s.schema, REFERENCE_SLOT);
+function referenceAnswers(s: Scenario, policies: Record<string, string>, slot: string): PlainAnswer[] {
+  const plain = new PlainCedar(policies, s.schema, slot);
   const bundleEntities = s.base === 'envoy' ? mergeEntityLists(s.entities, builtinActionEntities()) : s.entities;
   return s.requests.map((r) => plain.decide({ ...r, entities: mergeEntityLists(bundleEntities, r.entities) }));
 }
 
-function runWith(s: Scenario, set: CompiledPolicySet, engine: EngineName, expected: PlainAnswer[]): Disagreement[] {
+function runWith(
+  s: Scenario,
+  set: CompiledPolicySet,
+  engine: EngineName,
+  expected: PlainAnswer[],
+  withShadow: PlainAnswer[] | undefined,
+): Disagreement[] {
   const out: Disagreement[] = [];
   try {
-    const check = (i: number, how: string, got: Comparable) => {
-      if (!same(got, expected[i])) out.push({ engine, request: s.requests[i], how, ours: got, plain: expected[i] });
+    const check = (i: number, how: string, got: Comparable, plain = expected[i]) => {
+      if (!same(got, plain)) out.push({ engine, request: s.requests[i], how, ours: got, plain });
     };
+    if (withShadow) {
+      s.requests.forEach((r, i) => {
+        check(i, 'with @shadow policies', oursWithShadow(set, r, s.base), withShadow[i]);
+        differentialStats.shadowCases++;
+      });
+    }
     s.requests.forEach((r, i) => {
       check(i, 'uncached', ours(set, r, s.base));
       const cache = new EngineResultCache<EngineResult>(64, 60_000);

@@ -31,6 +31,13 @@ export function enforcedPolicyTexts(set: CompiledPolicySet): Record<string, stri
   return out;
 }
 
+/** Every policy of a set, @shadow ones included, by id in set order: the reference for shadow evaluation. */
+export function allPolicyTextsOf(set: CompiledPolicySet): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of [...set.policies.values()].sort((a, b) => a.order - b.order)) out[p.id] = p.text;
+  return out;
+}
+
 /** One-off: parse everything on this call. */
 export function plainIsAuthorized(policies: Record<string, string>, req: PlainRequest, schema?: string): PlainAnswer {
   const answer = cedar.isAuthorized({

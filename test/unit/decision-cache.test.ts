@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { decisionCacheKey, digestKey } from '../../src/cache/cache-key.js';
 import { BoundedTtlCache, EngineResultCache } from '../../src/cache/decision-cache.js';
 
 describe('BoundedTtlCache', () => {
@@ -62,5 +63,107 @@ describe('EngineResultCache', () => {
     expect(c.get('a', 1)).toBe(c.get('b', 1));
     expect(c.get('c', 1)).not.toBe(c.get('a', 1));
     expect(c.get('c', 1)?.determining).toEqual(['p2']);
+  });
+});
+
+describe('decisionCacheKey (a digest of the key)', () => {
+  const uid = (type: string, id: string) => ({ type, id });
+  const key = (principalId: string, context: unknown) =>
+    decisionCacheKey('v1', 'envoy', uid('Spiffe', principalId), uid('Action', 'GET'), uid('Service', 's'), 0, context);
+
+  it('is 32 one-byte characters whatever the key holds', () => {
+    for (const k of [key('a', {}), key('x'.repeat(5000), { path: '/é/日本/😀' })]) {
+      expect(k).toHaveLength(32);
+      expect([...k].every((c) => c.charCodeAt(0) < 256)).toBe(true);
+    }
+  });
+
+  it('equal keys give equal digests; any difference gives a different one', () => {
+    expect(key('a', { path: ['t', '01'] })).toBe(key('a', { path: ['t', '01'] }));
+    const variants = [
+      key('a', { path: ['t', '01'] }),
+      key('a', { path: ['t', '10'] }),
+      key('b', { path: ['t', '01'] }),
+      key('a', { path: ['v', '01'] }),
+      // Field boundaries cannot shift: the key is one JSON tuple.
+      decisionCacheKey('v1', 'envoy', uid('Spiffe', 'a"'), uid('Action', 'GET'), uid('Service', 's'), 0, {}),
+      decisionCacheKey('v1', 'envoy', uid('Spiffe', 'a'), uid('"Action', 'GET'), uid('Service', 's'), 0, {}),
+      decisionCacheKey('v2', 'envoy', uid('Spiffe', 'a'), uid('Action', 'GET'), uid('Service', 's'), 0, {}),
+      decisionCacheKey('v1', 'eval', uid('Spiffe', 'a'), uid('Action', 'GET'), uid('Service', 's'), 0, {}),
+      decisionCacheKey('v1', 'envoy', uid('Spiffe', 'a'), uid('Action', 'GET'), uid('Service', 's'), [], {}),
+    ];
+    expect(new Set(variants).size).toBe(variants.length);
+  });
+
+  it('a lone surrogate and U+FFFD stay apart (UTF-8 would turn both into the same bytes)', () => {
+    expect(key('\udc00', {})).not.toBe(key('\ufffd', {}));
+    expect(key('a', { h: '\ud800' })).not.toBe(key('a', { h: '\ufffd' }));
+  });
+
+  it('digestKey is SHA-256 of the UTF-8 text', () => {
+    expect(Buffer.from(digestKey('abc'), 'latin1').toString('hex')).toBe(
+      'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    );
+  });
+});
+
+describe('BoundedTtlCache slots', () => {
+  /** The eviction rule spelled out plainly: a ring of key slots, the next one taken by each new key. */
+  class RingModel {
+    private readonly entries = new Map<string, { v: number; until: number; slot: number }>();
+    private readonly slots: Array<string | undefined>;
+    private next = 0;
+    constructor(private readonly n: number) {
+      this.slots = new Array(n);
+    }
+    get(k: string, t: number): number | undefined {
+      const e = this.entries.get(k);
+      if (!e) return undefined;
+      if (e.until <= t) {
+        this.entries.delete(k);
+        this.slots[e.slot] = undefined;
+        return undefined;
+      }
+      return e.v;
+    }
+    set(k: string, v: number, t: number): void {
+      const e = this.entries.get(k);
+      if (e) {
+        e.v = v;
+        e.until = t + 50;
+        return;
+      }
+      const old = this.slots[this.next];
+      if (old !== undefined) this.entries.delete(old);
+      this.slots[this.next] = k;
+      this.entries.set(k, { v, until: t + 50, slot: this.next });
+      this.next = (this.next + 1) % this.n;
+    }
+    get size(): number {
+      return this.entries.size;
+    }
+    clear(): void {
+      this.entries.clear();
+      this.slots.fill(undefined);
+      this.next = 0;
+    }
+  }
+
+  it('answers as the plain ring would over many trips round it, with expiries and re-sets', () => {
+    const c = new BoundedTtlCache<number>(7, 50);
+    const model = new RingModel(7);
+    for (let t = 0; t < 5000; t++) {
+      const k = `k${(t * 13 + (t >> 4)) % 23}`;
+      expect(c.get(k, t)).toBe(model.get(k, t));
+      if (t % 3 === 0) {
+        c.set(k, t, t);
+        model.set(k, t, t);
+      }
+      expect(c.size).toBe(model.size);
+      if (t === 2500) {
+        c.clear();
+        model.clear();
+      }
+    }
   });
 });

@@ -21,10 +21,10 @@ describe('transport limits in the config', () => {
     expect(c.grpcReceiveTimeout).toBe(10_000);
   });
 
-  it('serves on grpc-js unless --transport http2 is asked for', () => {
-    expect(loadConfig({ env: {} }).transport).toBe('grpc-js');
-    expect(loadConfig({ env: { AUTHZ_TRANSPORT: 'http2' } }).transport).toBe('http2');
-    expect(loadConfig({ env: {}, flags: { transport: 'http2' } }).transport).toBe('http2');
+  it('serves on http2 unless --transport grpc-js is asked for', () => {
+    expect(loadConfig({ env: {} }).transport).toBe('http2');
+    expect(loadConfig({ env: { AUTHZ_TRANSPORT: 'grpc-js' } }).transport).toBe('grpc-js');
+    expect(loadConfig({ env: {}, flags: { transport: 'grpc-js' } }).transport).toBe('grpc-js');
   });
 
   it('reads flags and environment', () => {

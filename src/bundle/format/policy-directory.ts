@@ -37,16 +37,13 @@ export const MAX_DIRECTORY_DEPTH = 32;
  * How long the directory must stay unchanged after a read before the read is
  * accepted. Longer than the pauses of ordinary writers (an editor's save, a
  * `cp` of a few files, kubelet's swap take milliseconds); short enough that a
- * change still takes effect within a second (poll 250 ms + settle + read).
+ * change still takes effect within a second (noticed + settle + read).
  */
 export const DEFAULT_DIRECTORY_SETTLE_MS = 200;
 export const MAX_DIRECTORY_SETTLE_MS = 60_000;
-export const DIRECTORY_POLL_MS = 250;
 /** A one-shot read (CLI) retries a directory that changes under it this many times. */
 const ONE_SHOT_ATTEMPTS = 50;
 const ONE_SHOT_RETRY_MS = 20;
-/** At start-up, a directory that never holds still for this long is reported (the watcher keeps trying). */
-const START_PATIENCE_MS = 10_000;
 const SKIPPED_DIRS = new Set(['node_modules', '.git']);
 
 /** The directory cannot be served as it is (missing, too big, a link leaving it): refuse, keep the last good set. */
@@ -55,7 +52,7 @@ export class PolicyDirectoryError extends Error {
 }
 
 /** The directory changed during a read: not an error, the read is simply tried again. */
-class DirectoryChanging extends Error {}
+export class DirectoryChanging extends Error {}
 
 /** What a walk saw: the real root and one stamp per file and directory, keyed by relative path. */
 interface Listing {
@@ -63,12 +60,16 @@ interface Listing {
   stamps: Map<string, string>;
   /** Links to nowhere or outside the directory; refused only once the directory is seen to hold still. */
   problems: string[];
+  /** Real paths of every directory walked and of every directory a file really lives in (what a watcher watches). */
+  dirs: Set<string>;
 }
 
 export interface DirectoryFingerprint {
   root: string;
   /** Compare these: equal keys mean nothing in the directory changed (names, sizes, times, inodes, link targets). */
   key: string;
+  /** Real paths of the directories whose entries make up the key (walked, or holding a file a link points at). */
+  dirs: readonly string[];
 }
 
 function stampOf(st: Stats): string {
@@ -77,7 +78,7 @@ function stampOf(st: Stats): string {
 
 function fingerprintOf(listing: Listing): DirectoryFingerprint {
   const parts = [...listing.stamps].map(([rel, s]) => `${rel}=${s}`).sort();
-  return { root: listing.root, key: `${listing.root}\n${parts.join('\n')}` };
+  return { root: listing.root, key: `${listing.root}\n${parts.join('\n')}`, dirs: [...listing.dirs] };
 }
 
 function isInside(root: string, real: string): boolean {
@@ -119,7 +120,7 @@ async function resolveRoot(dir: string): Promise<string> {
  * `onFile` returns the file's stamp (from a stat, or from the fstat of what it read).
  */
 async function walkTree(root: string, onFile: (rel: string, real: string) => Promise<string>): Promise<Listing> {
-  const listing: Listing = { root, stamps: new Map(), problems: [] };
+  const listing: Listing = { root, stamps: new Map(), problems: [], dirs: new Set([root]) };
   const visited = new Set<string>([root]);
   const walk = async (rel: string, realDir: string, depth: number): Promise<void> => {
     if (depth > MAX_DIRECTORY_DEPTH)
@@ -128,6 +129,7 @@ async function walkTree(root: string, onFile: (rel: string, real: string) => Pro
     try {
       // The directory's own stamp: a file created and deleted between two walks still changes it.
       listing.stamps.set(`${rel}/`, `${realDir}:${stampOf(await fs.stat(realDir))}`);
+      listing.dirs.add(realDir);
       entries = await fs.readdir(realDir, { withFileTypes: true });
     } catch (err) {
       changingOrThrow(err, rel || 'the directory');
@@ -172,6 +174,7 @@ async function walkTree(root: string, onFile: (rel: string, real: string) => Pro
         await walk(relPath, real, depth + 1);
       } else if (isFile) {
         listing.stamps.set(relPath, `${real}:${await onFile(relPath, real)}`);
+        listing.dirs.add(path.dirname(real));
       }
     }
   };
@@ -275,114 +278,4 @@ export function directoryVersion(files: BundleFileMap): string {
     h.update(name).update('\0').update(files.get(name)!).update('\0');
   }
   return `dir-${h.digest('hex').slice(0, 12)}`;
-}
-
-export interface WatcherOptions {
-  intervalMs?: number;
-  settleMs?: number;
-}
-
-/**
- * Polls the directory's fingerprint. Polling (not fs.watch) because editors
- * replace files by rename, ConfigMap volumes swap symlinks, and fs.watch misses
- * both in different ways; a stat of a few files every 250 ms costs nothing and
- * keeps "a change takes effect within 1 s" true everywhere. A change is
- * handed on only as a snapshot; a directory still moving is looked at again on
- * the next tick.
- */
-export class PolicyDirectoryWatcher {
-  private timer: NodeJS.Timeout | undefined;
-  private last = '';
-  private busy = false;
-  private stopped = false;
-  private readonly intervalMs: number;
-  private readonly settleMs: number;
-  /** Reads thrown away because the directory moved (admin /bundle). */
-  changingReads = 0;
-
-  constructor(
-    private readonly dir: string,
-    private readonly onChange: (files: BundleFileMap | Error) => void | Promise<void>,
-    options: WatcherOptions = {},
-  ) {
-    this.intervalMs = options.intervalMs ?? DIRECTORY_POLL_MS;
-    this.settleMs = options.settleMs ?? DEFAULT_DIRECTORY_SETTLE_MS;
-  }
-
-  /** Reads the directory once (its files, or the error) and starts watching. */
-  async start(): Promise<BundleFileMap | Error> {
-    const first = await this.firstSnapshot();
-    if (!this.stopped) {
-      this.timer = setInterval(() => void this.tick(), this.intervalMs);
-      this.timer.unref();
-    }
-    return first;
-  }
-
-  private async firstSnapshot(): Promise<BundleFileMap | Error> {
-    const giveUpAt = Date.now() + START_PATIENCE_MS;
-    for (;;) {
-      try {
-        const r = await readDirectorySnapshot(this.dir, { settleMs: this.settleMs });
-        if (r.kind === 'snapshot') {
-          this.last = r.fingerprint.key;
-          return r.files;
-        }
-        this.changingReads++;
-        if (Date.now() >= giveUpAt || this.stopped)
-          return new PolicyDirectoryError(
-            `${this.dir} kept changing for ${START_PATIENCE_MS / 1000} s (${r.reason}); still watching`,
-          );
-      } catch (err) {
-        this.last = await directoryFingerprint(this.dir).then(
-          (f) => f.key,
-          () => `error:${(err as Error).message}`,
-        );
-        return err as Error;
-      }
-      await new Promise((res) => setTimeout(res, this.intervalMs));
-    }
-  }
-
-  private async tick(): Promise<void> {
-    if (this.busy || this.stopped) return;
-    this.busy = true;
-    try {
-      let before: DirectoryFingerprint;
-      try {
-        before = await directoryFingerprint(this.dir);
-      } catch (err) {
-        if (err instanceof DirectoryChanging || this.stopped) return;
-        const key = `error:${(err as Error).message}`;
-        if (key === this.last) return;
-        this.last = key;
-        await this.onChange(err as Error);
-        return;
-      }
-      if (before.key === this.last) return;
-      let result: SnapshotResult;
-      try {
-        result = await readDirectorySnapshot(this.dir, { settleMs: this.settleMs, before });
-      } catch (err) {
-        this.last = before.key;
-        if (!this.stopped) await this.onChange(err as Error);
-        return;
-      }
-      if (result.kind === 'changing') {
-        this.changingReads++;
-        return;
-      }
-      if (this.stopped) return;
-      this.last = result.fingerprint.key;
-      await this.onChange(result.files);
-    } finally {
-      this.busy = false;
-    }
-  }
-
-  stop(): void {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-  }
 }

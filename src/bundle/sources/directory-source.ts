@@ -1,12 +1,14 @@
 /**
- * The policy directory as a BundleSource: read at start, then polled
- * (PolicyDirectoryWatcher); each change that reads as a snapshot (see
- * policy-directory.ts) is compiled and swapped in.
+ * The policy directory as a BundleSource: read at start, then watched
+ * (PolicyDirectoryWatcher: events, a cheap check and a slow full poll); each
+ * change that reads as a snapshot (see format/policy-directory.ts) is compiled
+ * and swapped in.
  */
 import type { ActivePolicySet } from '../active-policy-set.js';
 import { filesToPolicySetSource, type BundleFileMap } from '../format/bundle-files.js';
 import type { BundleSource } from './bundle-source.js';
-import { DEFAULT_DIRECTORY_SETTLE_MS, directoryVersion, PolicyDirectoryWatcher } from '../format/policy-directory.js';
+import { DEFAULT_DIRECTORY_SETTLE_MS, directoryVersion } from '../format/policy-directory.js';
+import { PolicyDirectoryWatcher } from './policy-directory-watcher.js';
 
 export class DirectoryBundleSource implements BundleSource {
   readonly kind = 'directory';
@@ -30,7 +32,13 @@ export class DirectoryBundleSource implements BundleSource {
 
   describe(): Record<string, unknown> {
     return {
-      source: { kind: this.kind, path: this.dir, settle_ms: this.settleMs, changing_reads: this.watcher.changingReads },
+      source: {
+        kind: this.kind,
+        path: this.dir,
+        settle_ms: this.settleMs,
+        changing_reads: this.watcher.changingReads,
+        watch: this.watcher.mode,
+      },
     };
   }
 

@@ -34,11 +34,20 @@ export interface PolicySource {
   json: unknown;
 }
 
+/** What the evaluator reads of a request (the entities come as the store and the request's overlay). */
+export interface JsRequest {
+  principal: EntityRef;
+  action: EntityRef;
+  resource: EntityRef;
+  context: Readonly<Record<string, CedarValueJson>>;
+}
+
 export class JsPolicySet {
   private readonly compiled = new Map<string, JsPolicy>();
   /** Policies left to wasm, with why. */
   readonly unsupported = new Map<string, string>();
-  private readonly bySlice = new WeakMap<SlicePart, readonly JsPolicy[] | null>();
+  /** Compiled policies of a slice part (or of any policy list a caller keeps), memoized per list. */
+  private readonly byList = new WeakMap<object, readonly JsPolicy[] | null>();
 
   /** Compile one policy (in set order); a refusal is recorded, not thrown. */
   add(p: PolicySource): void {
@@ -57,12 +66,12 @@ export class JsPolicySet {
     return set;
   }
 
-  /** The slice's compiled policies in set order; null when one of them is left to wasm. */
-  private policiesOf(slice: SlicePart): readonly JsPolicy[] | null {
-    let hit = this.bySlice.get(slice);
+  /** The list's compiled policies in set order; null when one of them is left to wasm. */
+  private policiesOf(key: object, matching: readonly { id: string }[]): readonly JsPolicy[] | null {
+    let hit = this.byList.get(key);
     if (hit !== undefined) return hit;
     const out: JsPolicy[] = [];
-    for (const p of slice.matching) {
+    for (const p of matching) {
       const c = this.compiled.get(p.id);
       if (!c) {
         out.length = 0;
@@ -70,8 +79,8 @@ export class JsPolicySet {
       }
       out.push(c);
     }
-    hit = out.length === slice.matching.length ? out : null;
-    this.bySlice.set(slice, hit);
+    hit = out.length === matching.length ? out : null;
+    this.byList.set(key, hit);
     return hit;
   }
 
@@ -82,18 +91,28 @@ export class JsPolicySet {
    */
   evaluateSlice(
     slice: SlicePart,
-    req: {
-      principal: EntityRef;
-      action: EntityRef;
-      resource: EntityRef;
-      context: Readonly<Record<string, CedarValueJson>>;
-    },
+    req: JsRequest,
     store: EntityStore,
     overlay: ReadonlyMap<string, EntityJson> | undefined,
   ): EngineResult | undefined {
-    const policies = this.policiesOf(slice);
+    return this.evaluatePolicies(slice.matching, req, store, overlay);
+  }
+
+  /**
+   * Decide a request against a list of the set's policies (in set order; a
+   * slice part's, or the `@shadow` policies beside the set). The list's
+   * compiled form is memoized by identity: pass the same array each time.
+   * Undefined when wasm must decide, as for `evaluateSlice`.
+   */
+  evaluatePolicies(
+    matching: readonly { id: string }[],
+    req: JsRequest,
+    store: EntityStore,
+    overlay: ReadonlyMap<string, EntityJson> | undefined,
+  ): EngineResult | undefined {
+    const policies = this.policiesOf(matching, matching);
     if (policies === null) {
-      const id = slice.matching.find((p) => !this.compiled.has(p.id))!.id;
+      const id = matching.find((p) => !this.compiled.has(p.id))!.id;
       recordFallback({
         reason: 'unsupported_policy',
         policyId: id,
