@@ -157,7 +157,7 @@ function stringRecord(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
   if (!v || typeof v !== 'object') return out;
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-    if (typeof val === 'string') out[k] = val;
+    if (typeof val === 'string') setOwn(out, k, val);
   }
   return out;
 }
@@ -278,7 +278,8 @@ function parseQuery(qs: string): Record<string, string> {
     const eq = pair.indexOf('=');
     const k = safeDecode(eq === -1 ? pair : pair.slice(0, eq));
     const v = eq === -1 ? '' : safeDecode(pair.slice(eq + 1));
-    if (!(k in out)) out[k] = v;
+    // Own keys only: a parameter named "constructor" or "__proto__" is a parameter like any other.
+    if (!Object.hasOwn(out, k)) setOwn(out, k, v);
   }
   return out;
 }
@@ -294,7 +295,7 @@ function safeDecode(s: string): string {
 function decodeFilterMetadata(fm: Record<string, WireStruct> | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!fm || typeof fm !== 'object') return out;
-  for (const [k, v] of Object.entries(fm)) out[k] = structToJson(v, 0);
+  for (const [k, v] of Object.entries(fm)) setOwn(out, k, structToJson(v, 0));
   return out;
 }
 
@@ -304,8 +305,15 @@ const MAX_STRUCT_DEPTH = 32;
 export function structToJson(s: WireStruct | undefined, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (!s?.fields || depth > MAX_STRUCT_DEPTH) return out;
-  for (const [k, v] of Object.entries(s.fields)) out[k] = valueToJson(v, depth + 1);
+  for (const [k, v] of Object.entries(s.fields)) setOwn(out, k, valueToJson(v, depth + 1));
   return out;
+}
+
+/** `out[key] = value`, where a "__proto__" key is an own property, never the object's prototype. */
+function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__')
+    Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+  else out[key] = value;
 }
 
 function valueToJson(v: WireStructValue | undefined, depth: number): unknown {

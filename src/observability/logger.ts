@@ -132,7 +132,7 @@ export function createLogger(options: LoggerOptions): Logger {
   return logger;
 }
 
-/** The destination and level label of each logger createLogger made: what `infoLineWriter` writes to directly. */
+/** The stream each logger createLogger made writes to (its turn batch, or sonic-boom when synchronous): where `infoLineWriter` writes. */
 const ownLoggers = new WeakMap<Logger, { write(line: string): unknown }>();
 
 /** The ISO time of the last line, per millisecond: at thousands of lines a second most lines share one. */

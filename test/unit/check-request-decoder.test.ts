@@ -41,3 +41,36 @@ describe('the decoder reads each request as its own bytes say (strings read agai
     expect(Object.hasOwn(http.headers!, '__proto__')).toBe(true);
   });
 });
+
+describe('names that are also Object.prototype members are plain names in the request model', () => {
+  it('keeps "__proto__" and "constructor" as own entries of metadata, context extensions and the query', async () => {
+    const { checkRequestToInput } = await import('../../src/envoy/check-request.js');
+    const list = { listValue: {} };
+    const req: WireCheckRequest = {
+      attributes: {
+        context_extensions: { ['__proto__']: 'x', constructor: 'y', service: 'svc' },
+        metadata_context: { filter_metadata: { m: { fields: { ['__proto__']: list, constructor: list } } } },
+        request: { http: { method: 'GET', path: '/a?constructor=1&__proto__=2&toString=3', host: 'svc' } },
+      },
+    };
+    for (const decoded of [req, decodeCheckRequest(encode(req))]) {
+      const result = checkRequestToInput(decoded, { nowMs: () => 0 });
+      const input = result.input!;
+      expect(Object.getPrototypeOf(input.filterMetadata.m)).toBe(Object.prototype);
+      expect(Object.entries(input.filterMetadata.m as object)).toEqual([
+        ['__proto__', []],
+        ['constructor', []],
+      ]);
+      expect(Object.entries(input.contextExtensions)).toEqual([
+        ['__proto__', 'x'],
+        ['constructor', 'y'],
+        ['service', 'svc'],
+      ]);
+      expect(Object.entries(input.query)).toEqual([
+        ['constructor', '1'],
+        ['__proto__', '2'],
+        ['toString', '3'],
+      ]);
+    }
+  });
+});
