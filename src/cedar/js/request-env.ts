@@ -82,7 +82,7 @@ export class RequestEnv {
 
   /** Whether the entity is in the merged store (attribute access on one that is not is an error). */
   exists(key: string): boolean {
-    return this.store.getByKey(key) !== undefined || (this.overlay !== undefined && this.overlay.has(key));
+    return this.store.getByKey(key) !== undefined || this.overlay?.has(key) === true;
   }
 
   /** An attribute's JSON value, MISSING when the entity (or the attribute) is absent. */
