@@ -23,6 +23,7 @@
  * decoder), a repeated singular message replaces the earlier one, a map key
  * "__proto__" is an own property, int64 as decimal strings, enums by name.
  */
+import { CREDENTIAL_HEADERS as CREDENTIAL_HEADER_NAMES } from './credential-headers.js';
 import { authorizationService } from './protos.js';
 import {
   countEntry,
@@ -171,23 +172,11 @@ function newField(): Field {
  */
 const INTERN_SLOTS = 1024;
 /**
- * Headers whose values are read past the table: credentials (the decision
- * log's built-in redaction list, observability/redaction.ts, and the JWT
- * and risk headers' usual names). Paths, queries and bodies never use it.
+ * Headers whose values are read past the table: the credential headers (the
+ * list the decision log redacts, credential-headers.ts) and the upstream JWT
+ * payload header's usual name. Paths, queries and bodies never use it.
  */
-const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'x-auth-token',
-  'x-amz-security-token',
-  'x-csrf-token',
-  'x-xsrf-token',
-  'x-forwarded-client-cert',
-  'x-jwt-payload',
-]);
+const CREDENTIAL_HEADERS: ReadonlySet<string> = new Set([...CREDENTIAL_HEADER_NAMES, 'x-jwt-payload']);
 const MAX_INTERNED_BYTES = 64;
 const interned: string[] = new Array<string>(INTERN_SLOTS).fill('');
 

@@ -10,19 +10,10 @@
  * adds.
  */
 
+import { CREDENTIAL_HEADERS } from '../envoy/credential-headers.js';
+
 /** Credential-bearing headers, redacted in every decision line. */
-export const DEFAULT_REDACTED_HEADERS = [
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'set-cookie',
-  'x-api-key',
-  'x-auth-token',
-  'x-amz-security-token',
-  'x-csrf-token',
-  'x-xsrf-token',
-  'x-forwarded-client-cert',
-] as const;
+export const DEFAULT_REDACTED_HEADERS = CREDENTIAL_HEADERS;
 
 export const REDACTED = '[redacted]';
 /** Headers logged per decision line at most; the rest are counted, not shown (a request may carry 1,000). */
