@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import type { CedarFrontEnd } from './cedar-front-end.js';
 import type { CompileWorkerLimits } from './compile.js';
 import type { CompileWorkerAnswer } from './compile-worker.js';
-import { policySetErrorOf, PolicySetError } from './policy-set-error.js';
+import { CompileWorkerFailure, policySetErrorOf, type PolicySetError } from './policy-set-error.js';
 import type { PolicySetSource } from './policy-set-source.js';
 
 /**
@@ -44,7 +44,7 @@ export function readWithCedarInWorker(
   const timeLimitMs = limits.timeLimitMs ?? COMPILE_WORKER_TIME_LIMIT_MS;
   return startWorker(limits).then(
     (child) => answerOf(child, source, timeLimitMs),
-    (err: Error) => Promise.reject(new PolicySetError(`Cedar compile worker could not start: ${err.message}`)),
+    (err: Error) => Promise.reject(new CompileWorkerFailure(`Cedar compile worker could not start: ${err.message}`)),
   );
 }
 
@@ -65,23 +65,25 @@ function answerOf(child: ChildProcess, source: PolicySetSource, timeLimitMs: num
     };
     const timer = setTimeout(
       () =>
-        settle(new PolicySetError(`Cedar compile worker did not finish within ${duration(timeLimitMs)}; stopped it`)),
+        settle(
+          new CompileWorkerFailure(`Cedar compile worker did not finish within ${duration(timeLimitMs)}; stopped it`),
+        ),
       timeLimitMs,
     );
     child.once('message', (answer: CompileWorkerAnswer) => {
       if (answer.ok) settle(undefined, answer.frontEnd);
       else if ('refusal' in answer) settle(policySetErrorOf(answer.refusal));
-      else settle(new PolicySetError(`Cedar compile worker failed: ${answer.failure}`));
+      else settle(new CompileWorkerFailure(`Cedar compile worker failed: ${answer.failure}`));
     });
-    child.once('error', (err) => settle(new PolicySetError(`Cedar compile worker failed: ${err.message}`)));
+    child.once('error', (err) => settle(new CompileWorkerFailure(`Cedar compile worker failed: ${err.message}`)));
     // 'close', not 'exit': it comes after the IPC channel has delivered everything the worker sent.
     child.once('close', (code, signal) => {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       const why = crashLine(stderr);
-      settle(new PolicySetError(`Cedar compile worker ${how} before answering${why ? ` (${why})` : ''}`));
+      settle(new CompileWorkerFailure(`Cedar compile worker ${how} before answering${why ? ` (${why})` : ''}`));
     });
     child.send(plainSource(source), (err) => {
-      if (err) settle(new PolicySetError(`Cedar compile worker failed: ${err.message}`));
+      if (err) settle(new CompileWorkerFailure(`Cedar compile worker failed: ${err.message}`));
     });
   });
 }

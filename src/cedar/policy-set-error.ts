@@ -21,6 +21,15 @@ export class PolicySetError extends Error {
   }
 }
 
+/**
+ * The compile worker failed (could not start, crashed, ran out of heap or
+ * time): Cedar never judged the bundle, so a source tries the same bundle
+ * again later (with backoff) instead of refusing it for good. A worker killed
+ * by a loaded machine's memory pressure must not leave a server on its old
+ * version until the next publish.
+ */
+export class CompileWorkerFailure extends PolicySetError {}
+
 /** A PolicySetError as plain data (it crosses from the compile worker by structured clone). */
 export interface PolicySetRefusal {
   summary: string;

@@ -13,7 +13,7 @@ import { simpleRequestToCheckRequest } from '../../src/envoy/simple-request.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { connectAuthz, type AuthzClient } from '../support/grpc-client.js';
 import { natsSkipReason, TestNatsServer } from '../support/nats-server.js';
-import { eventually } from '../support/wait.js';
+import { eventually, waitFor } from '../support/wait.js';
 import { EXAMPLE_POLICIES } from '../support/policy-dir.js';
 import { startTestStore, type TestStore } from '../support/s3-store.js';
 import { startTestServer, type TestServer } from '../support/start-server.js';
@@ -131,7 +131,16 @@ describe.skipIf(skip !== undefined)('fleet-wide rate limits with three servers',
     expect(res.status).toBe(200);
     // With --notify the receiver pushes the new pointer, as `authz mode set` does.
     expect(((await res.json()) as { result: string }).result).toContain(`pushed to ${nats.url}`);
-    await eventually(() => servers.every((s) => s.server.policySet.current?.settings.mode === 'high-alert'), 15_000);
+    // On a miss, what each server runs, compiles and last refused says why.
+    const states = await waitFor(
+      () => Promise.all(servers.map(async (s) => JSON.parse((await s.server.admin('/bundle')).body))),
+      () => servers.every((s) => s.server.policySet.current?.settings.mode === 'high-alert'),
+      FLEET_WAIT_MS,
+    );
+    expect(
+      servers.map((s) => s.server.policySet.current?.settings.mode),
+      JSON.stringify(states.map((b) => ({ version: b.version, last_error: b.last_error, store: b.store }))),
+    ).toEqual(['high-alert', 'high-alert', 'high-alert']);
     const shares = await Promise.all(
       servers.map(async (s) => JSON.parse((await s.server.admin('/safety')).body).rate_limits[0].share),
     );

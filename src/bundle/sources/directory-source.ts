@@ -4,15 +4,24 @@
  * change that reads as a snapshot (see format/policy-directory.ts) is compiled
  * and swapped in.
  */
+import { CompileWorkerFailure } from '../../cedar/policy-set-error.js';
 import type { ActivePolicySet } from '../active-policy-set.js';
 import { filesToPolicySetSource, type BundleFileMap } from '../format/bundle-files.js';
 import type { BundleSource } from './bundle-source.js';
 import { DEFAULT_DIRECTORY_SETTLE_MS, directoryVersion } from '../format/policy-directory.js';
 import { PolicyDirectoryWatcher } from './policy-directory-watcher.js';
 
+/** Compiles of one snapshot tried when the compile worker (not Cedar) fails, and the first wait before trying again (doubling). */
+export const DIRECTORY_WORKER_ATTEMPTS = 3;
+export const DIRECTORY_WORKER_RETRY_MS = 1000;
+
 export class DirectoryBundleSource implements BundleSource {
   readonly kind = 'directory';
   private readonly watcher: PolicyDirectoryWatcher;
+  /** A snapshot to compile again after a compile worker failure; cleared by any newer read. */
+  private retry: NodeJS.Timeout | undefined;
+  /** Reads handed to load, so a failed compile retries only if nothing newer was read meanwhile. */
+  private reads = 0;
 
   constructor(
     private readonly dir: string,
@@ -27,6 +36,7 @@ export class DirectoryBundleSource implements BundleSource {
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.retry);
     this.watcher.stop();
   }
 
@@ -42,7 +52,9 @@ export class DirectoryBundleSource implements BundleSource {
     };
   }
 
-  private async load(files: BundleFileMap | Error): Promise<void> {
+  private async load(files: BundleFileMap | Error, attempt = 1): Promise<void> {
+    clearTimeout(this.retry);
+    const read = ++this.reads;
     if (files instanceof Error) {
       this.policySet.refuse(files);
       return;
@@ -56,6 +68,12 @@ export class DirectoryBundleSource implements BundleSource {
     }
     if (source.version === this.policySet.current?.version) return;
     // Compiled in small steps: requests keep being answered by the current set meanwhile.
-    await this.policySet.activate(source);
+    const result = await this.policySet.activate(source);
+    // The worker failed, not the policies: the directory will not change to tell us to try again.
+    const workerFailed = !result.ok && result.error instanceof CompileWorkerFailure;
+    if (workerFailed && read === this.reads && attempt < DIRECTORY_WORKER_ATTEMPTS) {
+      this.retry = setTimeout(() => void this.load(files, attempt + 1), DIRECTORY_WORKER_RETRY_MS * 2 ** (attempt - 1));
+      this.retry.unref();
+    }
   }
 }

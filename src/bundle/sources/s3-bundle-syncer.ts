@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { AuthzMetrics } from '../../observability/metrics.js';
+import { CompileWorkerFailure } from '../../cedar/policy-set-error.js';
 import type { ActivePolicySet } from '../active-policy-set.js';
 import { DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from '../format/bundle-archive.js';
 import { openBundle } from '../format/open-bundle.js';
@@ -27,6 +28,9 @@ import { signatureProblem, type VerifyKeys } from '../format/signature.js';
  * reaches every server within one interval (plus download and compile).
  */
 export const POLL_JITTER_FRACTION = 0.2;
+/** Compiles of one bundle tried before a compile worker failure counts as a refusal (see retryAfterWorkerFailure). */
+export const COMPILE_WORKER_ATTEMPTS = 3;
+
 /** During an outage the wait doubles per failed poll, up to this many intervals... */
 export const MAX_BACKOFF_INTERVALS = 8;
 /** ...and never more than this. */
@@ -124,6 +128,8 @@ export class S3BundleSyncer implements BundleSource {
   private nudges = 0;
   /** The pointer the latest push message named, if not yet acted on (see syncPointer). */
   private hint: BundlePointer | undefined;
+  /** Compile worker failures on one bundle in a row (see retryAfterWorkerFailure). */
+  private workerFailures: { sha256: string; count: number } | undefined;
   private lastStoreError: { message: string; at: Date } | undefined;
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
@@ -341,7 +347,9 @@ export class S3BundleSyncer implements BundleSource {
         : `no signature at ${store.url(store.signatureKey(v))}`;
       if (problem) return this.refuse(`bundle ${v}: refused by --verify-key: ${problem}`, v);
     }
-    if (!(await this.activate(tarball, pointer, 'store'))) return 'done';
+    const activated = await this.activate(tarball, pointer, 'store');
+    if (activated !== 'activated')
+      return activated === 'worker-failed' ? this.retryAfterWorkerFailure(pointer) : 'done';
     if (lastGood && !cached) {
       await lastGood.save(tarball, pointer, signature).catch((err: Error) => {
         this.o.logger.warn(
@@ -386,7 +394,7 @@ export class S3BundleSyncer implements BundleSource {
         return;
       }
     }
-    if (await this.activate(tarball, record.pointer, 'last-good')) {
+    if ((await this.activate(tarball, record.pointer, 'last-good')) === 'activated') {
       // The store confirmed this version when it was saved; nothing since.
       this.lastConfirmedAt = new Date(record.saved_at);
       logger.warn(
@@ -396,41 +404,58 @@ export class S3BundleSyncer implements BundleSource {
     }
   }
 
-  /** Unpack, check the manifest, compile and swap. False when refused (already counted and logged). */
-  private async activate(tarball: Buffer, pointer: BundlePointer, from: ServedVersion['loadedFrom']): Promise<boolean> {
+  /**
+   * The compile worker failed on this bundle (Cedar never judged it): try it
+   * again, with the poll's backoff, up to COMPILE_WORKER_ATTEMPTS times in
+   * all; after that it stays refused until the pointer names something else,
+   * so a bundle that kills every worker does not start one per poll forever.
+   */
+  private retryAfterWorkerFailure(pointer: BundlePointer): Outcome {
+    const same = this.workerFailures?.sha256 === pointer.sha256;
+    const count = same ? this.workerFailures!.count + 1 : 1;
+    this.workerFailures = { sha256: pointer.sha256, count };
+    return count < COMPILE_WORKER_ATTEMPTS ? 'retry' : 'done';
+  }
+
+  /** Unpack, check the manifest, compile and swap. Anything but 'activated' was refused (already counted and logged). */
+  private async activate(
+    tarball: Buffer,
+    pointer: BundlePointer,
+    from: ServedVersion['loadedFrom'],
+  ): Promise<'activated' | 'refused' | 'worker-failed'> {
     const v = pointer.version;
     let opened;
     try {
       opened = await openBundle(tarball, this.limits);
     } catch (err) {
       this.refuse(`bundle ${v}: ${(err as Error).message}`, v);
-      return false;
+      return 'refused';
     }
     if (opened.manifest.version !== v) {
       this.refuse(
         `bundle ${v}: its manifest says version ${opened.manifest.version}; the tarball was built for another version`,
         v,
       );
-      return false;
+      return 'refused';
     }
     if (opened.manifest.name !== this.o.store.location.bundle) {
       this.refuse(
         `bundle ${v}: its manifest says bundle "${opened.manifest.name}", but this server serves "${this.o.store.location.bundle}"`,
         v,
       );
-      return false;
+      return 'refused';
     }
     let source;
     try {
       source = filesToPolicySetSource(opened.files, v);
     } catch (err) {
       this.refuse(`bundle ${v}: ${(err as Error).message}`, v);
-      return false;
+      return 'refused';
     }
-    if (this.stopped) return false;
+    if (this.stopped) return 'refused';
     // Compiled in small steps: requests keep being answered by the current set meanwhile.
     const result = await this.o.policySet.activate(source);
-    if (!result.ok) return false;
+    if (!result.ok) return result.error instanceof CompileWorkerFailure ? 'worker-failed' : 'refused';
     this.active = {
       version: v,
       sha256: sha256(tarball),
@@ -439,7 +464,8 @@ export class S3BundleSyncer implements BundleSource {
       loadedFrom: from,
       loadedAt: new Date(),
     };
-    return true;
+    this.workerFailures = undefined;
+    return 'activated';
   }
 
   private refuse(message: string, version: string): Outcome {
