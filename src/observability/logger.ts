@@ -28,8 +28,33 @@
 import { openSync } from 'node:fs';
 import pino, { type Logger, type LevelWithSilent } from 'pino';
 
-/** Bytes gathered before a write (sonic-boom's minLength; must stay below its 16 KiB maxWrite). */
+/** Bytes gathered before a write (sonic-boom's minLength; must stay below LOG_MAX_WRITE_BYTES). */
 export const LOG_BUFFER_BYTES = 4096;
+/**
+ * Most bytes one write call takes (sonic-boom's maxWrite, 16 KiB by default).
+ * sonic-boom writes one chunk per completed write, so with 16 KiB a saturated
+ * server (~8,500 decision lines a second of ~860 bytes, each completion
+ * waiting for a loop turn) fell behind: measured with `bench/rss-phases.ts`,
+ * 10 s of the benchmark's max repeated load left ~45 MB of lines held, V8's
+ * heap 144 MB and RSS 264 MB right after. With 128 KiB nothing is left held
+ * (heap 76–91 MB, RSS 192–199 MB) at the same throughput (8,088–8,562 against
+ * 8,250–9,333 req/s); 1 MiB cost throughput (6,400–7,515): sonic-boom measures
+ * the UTF-8 length of the chunk it appends to on every write.
+ */
+export const LOG_MAX_WRITE_BYTES = 128 * 1024;
+/**
+ * Most bytes held for the destination. A destination that stops taking lines
+ * (stdout piped to a stalled log shipper, a full disk) must not grow the
+ * server until it is killed: past this, lines are dropped and counted
+ * (`droppedLogLines`, exported as authz_log_lines_dropped_total).
+ */
+export const LOG_MAX_HELD_BYTES = 64 * 1024 * 1024;
+
+let droppedLines = 0;
+/** Lines dropped because the destination held LOG_MAX_HELD_BYTES (for the metric). */
+export function droppedLogLines(): number {
+  return droppedLines;
+}
 /** Longest a line waits in the buffer on a quiet server. */
 export const LOG_FLUSH_MS = 100;
 
@@ -104,8 +129,16 @@ export function createLogger(options: LoggerOptions): Logger {
   // by an exit in that window, and a path that cannot be opened stops start-up with one line naming it.
   const dest =
     typeof options.destination === 'string' ? openSync(options.destination, 'a') : (options.destination ?? 1);
-  const destination = pino.destination({ dest, sync, minLength: sync ? 0 : LOG_BUFFER_BYTES });
+  const destination = pino.destination(
+    sync
+      ? { dest, sync }
+      : { dest, sync, minLength: LOG_BUFFER_BYTES, maxWrite: LOG_MAX_WRITE_BYTES, maxLength: LOG_MAX_HELD_BYTES },
+  );
   if (!sync) {
+    // A dropped write is a turn's batch of lines; count the lines in it.
+    destination.on('drop', (text: string) => {
+      droppedLines += countLines(text);
+    });
     const state = destination as unknown as BoomState;
     const timer = setInterval(() => {
       // flush() with nothing held would still issue an empty write.
@@ -130,6 +163,12 @@ export function createLogger(options: LoggerOptions): Logger {
   );
   ownLoggers.set(logger, batch ?? destination);
   return logger;
+}
+
+function countLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 /** The stream each logger createLogger made writes to (its turn batch, or sonic-boom when synchronous): where `infoLineWriter` writes. */

@@ -5,6 +5,7 @@
  */
 import client from 'prom-client';
 import { fallbackCounts } from '../cedar/js/fallback.js';
+import { droppedLogLines } from './logger.js';
 
 /** Buckets around the sub-millisecond budget, with a tail for stalls. */
 export const CHECK_DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5];
@@ -222,6 +223,17 @@ export class AuthzMetrics {
     help: 'gRPC calls reset before their request arrived: cause "memory" (half-received messages passed --max-pending-request-bytes, the largest was dropped) or "receive_timeout".',
     labelNames: ['cause'] as const,
     registers: [this.registry],
+  });
+  private logLinesDroppedSeen = 0;
+  readonly logLinesDropped = new client.Counter({
+    name: 'authz_log_lines_dropped_total',
+    help: 'Log lines (decision lines included) dropped because the log destination stopped taking them and 64 MiB were held for it.',
+    registers: [this.registry],
+    collect: (): void => {
+      const now = droppedLogLines();
+      if (now > this.logLinesDroppedSeen) this.logLinesDropped.inc(now - this.logLinesDroppedSeen);
+      this.logLinesDroppedSeen = now;
+    },
   });
   readonly processFaults = new client.Counter({
     name: 'authz_process_faults_total',

@@ -92,6 +92,7 @@ const EXPORTED_METRICS = new Set([
   'authz_grpc_calls_dropped_total',
   'authz_grpc_pending_request_bytes',
   'authz_process_faults_total',
+  'authz_log_lines_dropped_total',
   'authz_push_messages_total',
   'authz_push_connected',
   'authz_push_last_message_age_seconds',
