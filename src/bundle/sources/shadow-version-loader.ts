@@ -6,10 +6,15 @@
  * ActivePolicySet, which the Check handler evaluates beside the active set
  * but never enforces. A missing field clears it.
  *
- * Failures are logged and retried on the next poll; they never touch the
- * active set, and a broken shadow version simply is not compared.
+ * A failure never touches the active set; a broken shadow version simply is
+ * not compared. What could pass on another try (the store unreachable, a
+ * download cut, the compile worker failing) is retried on the next poll;
+ * what the same bytes would fail again (sha256, signature, manifest, Cedar's
+ * refusal) is not, until the pointer names another shadow version: each try
+ * starts a compile worker process.
  */
 import type { Logger } from 'pino';
+import { CompileWorkerFailure } from '../../cedar/policy-set-error.js';
 import type { ActivePolicySet } from '../active-policy-set.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../format/bundle-archive.js';
 import { openBundle } from '../format/open-bundle.js';
@@ -32,7 +37,7 @@ export interface ShadowVersionLoaderOptions {
 export class ShadowVersionLoader {
   private loaded: ShadowField | undefined;
   /** The shadow that last failed to load, so a broken one is logged once, not every poll. */
-  private failed: { key: string; message: string } | undefined;
+  private failed: { key: string; message: string; final: boolean } | undefined;
   private inflight: Promise<void> | undefined;
   private stopped = false;
 
@@ -41,21 +46,27 @@ export class ShadowVersionLoader {
   /**
    * Called after every poll with the pointer as now known (null: there is
    * none; undefined: unknown, e.g. the store was unreachable). Never throws;
-   * the work runs in the background, one load at a time.
+   * the work runs in the background, one load at a time; the promise returned
+   * settles when what this call started (if anything) is done.
    */
-  onPolled(pointer: BundlePointer | null | undefined): void {
-    if (pointer === undefined || this.inflight || this.stopped) return;
+  onPolled(pointer: BundlePointer | null | undefined): Promise<void> {
+    if (pointer === undefined || this.inflight || this.stopped) return Promise.resolve();
     const wanted = pointer ? shadowOf(pointer) : undefined;
     if (!wanted) {
       if (this.loaded) this.clear();
-      return;
+      // Named again later, a refused version is tried again.
+      this.failed = undefined;
+      return Promise.resolve();
     }
-    if (this.loaded && this.loaded.version === wanted.version && this.loaded.sha256 === wanted.sha256) return;
+    if (this.loaded && this.loaded.version === wanted.version && this.loaded.sha256 === wanted.sha256)
+      return Promise.resolve();
+    if (this.failed?.final && this.failed.key === keyOf(wanted)) return Promise.resolve();
     this.inflight = this.load(wanted)
-      .catch((err: Error) => this.fail(wanted, err.message))
+      .catch((err: Error) => this.fail(wanted, err.message, false))
       .finally(() => {
         this.inflight = undefined;
       });
+    return this.inflight;
   }
 
   async stop(): Promise<void> {
@@ -100,7 +111,7 @@ export class ShadowVersionLoader {
       return this.fail(wanted, `its manifest says bundle "${opened.manifest.name}", not "${store.location.bundle}"`);
     if (this.stopped) return;
     const result = await this.o.shadowVersion.activate(filesToPolicySetSource(opened.files, wanted.version));
-    if (!result.ok) return this.fail(wanted, result.error.message);
+    if (!result.ok) return this.fail(wanted, result.error.message, !(result.error instanceof CompileWorkerFailure));
     this.loaded = wanted;
     this.failed = undefined;
     this.o.metrics.shadowVersionInfo.reset();
@@ -111,20 +122,27 @@ export class ShadowVersionLoader {
     );
   }
 
-  private fail(wanted: ShadowField, message: string): void {
+  /** `final`: the same bytes would fail again, so this shadow version is not tried again until the pointer moves. */
+  private fail(wanted: ShadowField, message: string, final = true): void {
     // Comparing with an older shadow than the one named would mislead whoever reads the mismatches.
     if (this.loaded) {
       this.loaded = undefined;
       this.o.shadowVersion.clear();
       this.o.metrics.shadowVersionInfo.reset();
     }
-    const key = `${wanted.version}:${wanted.sha256}`;
+    const key = keyOf(wanted);
     if (this.failed?.key !== key || this.failed.message !== message) {
       this.o.logger.warn(
         { version: wanted.version, error: message },
-        'shadow version not loaded; will retry on the next poll',
+        final
+          ? 'shadow version refused; not tried again until the pointer names another shadow version'
+          : 'shadow version not loaded; will retry on the next poll',
       );
     }
-    this.failed = { key, message };
+    this.failed = { key, message, final };
   }
+}
+
+function keyOf(s: ShadowField): string {
+  return `${s.version}:${s.sha256}`;
 }
