@@ -36,12 +36,14 @@ export const LOG_BUFFER_BYTES = 4096;
  * server (~8,500 decision lines a second of ~860 bytes, each completion
  * waiting for a loop turn) fell behind: measured with `bench/rss-phases.ts`,
  * 10 s of the benchmark's max repeated load left ~45 MB of lines held, V8's
- * heap 144 MB and RSS 264 MB right after. With 128 KiB nothing is left held
- * (heap 76–91 MB, RSS 192–199 MB) at the same throughput (8,088–8,562 against
- * 8,250–9,333 req/s); 1 MiB cost throughput (6,400–7,515): sonic-boom measures
- * the UTF-8 length of the chunk it appends to on every write.
+ * heap 144 MB and RSS 264 MB right after. A larger chunk of *strings* costs
+ * CPU instead: sonic-boom re-measures the UTF-8 length of the string it
+ * appends to on every write (128 KiB: the bench's repeated max fell from
+ * 8,890 to 6,190 req/s). So the destination takes Buffers (contentMode
+ * 'buffer': appends are O(1), one concat per write; the turn's lines are
+ * encoded once, as fs.write would have), and a write may carry 1 MiB.
  */
-export const LOG_MAX_WRITE_BYTES = 128 * 1024;
+export const LOG_MAX_WRITE_BYTES = 1024 * 1024;
 /**
  * Most bytes held for the destination. A destination that stops taking lines
  * (stdout piped to a stalled log shipper, a full disk) must not grow the
@@ -73,6 +75,8 @@ type BoomState = { _len?: number; destroyed?: boolean };
 export const LINE_BATCH_CHARS = 8192;
 
 type Destination = ReturnType<typeof pino.destination>;
+/** sonic-boom in contentMode 'buffer' (its typings know only strings). */
+type BufferSink = { write(chunk: Buffer): boolean };
 
 /** The lines of one event-loop turn, handed to the destination together (see the module comment). */
 class TurnBatch {
@@ -101,7 +105,9 @@ class TurnBatch {
     this.lines = [];
     this.chars = 0;
     // Lines written after the destination closed (a late check during shutdown) have nowhere to go.
-    if (!(this.destination as unknown as BoomState).destroyed) this.destination.write(text);
+    // A Buffer: the destination is in contentMode 'buffer' (see LOG_MAX_WRITE_BYTES).
+    if (!(this.destination as unknown as BoomState).destroyed)
+      (this.destination as unknown as BufferSink).write(Buffer.from(text, 'utf8'));
   }
 
   /** pino's `logger.flush(cb)`. */
@@ -132,12 +138,19 @@ export function createLogger(options: LoggerOptions): Logger {
   const destination = pino.destination(
     sync
       ? { dest, sync }
-      : { dest, sync, minLength: LOG_BUFFER_BYTES, maxWrite: LOG_MAX_WRITE_BYTES, maxLength: LOG_MAX_HELD_BYTES },
+      : {
+          dest,
+          sync,
+          minLength: LOG_BUFFER_BYTES,
+          maxWrite: LOG_MAX_WRITE_BYTES,
+          maxLength: LOG_MAX_HELD_BYTES,
+          contentMode: 'buffer' as const,
+        },
   );
   if (!sync) {
     // A dropped write is a turn's batch of lines; count the lines in it.
-    destination.on('drop', (text: string) => {
-      droppedLines += countLines(text);
+    destination.on('drop', (bytes: Buffer) => {
+      droppedLines += countLines(bytes);
     });
     const state = destination as unknown as BoomState;
     const timer = setInterval(() => {
@@ -165,11 +178,12 @@ export function createLogger(options: LoggerOptions): Logger {
   return logger;
 }
 
-function countLines(text: string): number {
+function countLines(bytes: Buffer): number {
   let n = 0;
-  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  for (let i = bytes.indexOf(NEWLINE); i !== -1; i = bytes.indexOf(NEWLINE, i + 1)) n++;
   return n;
 }
+const NEWLINE = 0x0a;
 
 /** The stream each logger createLogger made writes to (its turn batch, or sonic-boom when synchronous): where `infoLineWriter` writes. */
 const ownLoggers = new WeakMap<Logger, { write(line: string): unknown }>();
