@@ -50,14 +50,20 @@ async function syncerOn(s3: TestStore, policySet: ActivePolicySet): Promise<S3Bu
   return syncer;
 }
 
+/** v1 published, and a syncer started on it whose compile workers all fail until the test lifts `limits`. */
+async function syncerWithFailingWorkers() {
+  const s3 = await startTestStore();
+  cleanups.push(() => s3.close());
+  await s3.publish(OPEN, 'v1');
+  const limits: CompileWorkerLimits = { ...TOO_SHORT };
+  const { policySet, refusals } = policySetWithWorker(limits);
+  await syncerOn(s3, policySet);
+  return { s3, limits, policySet, refusals };
+}
+
 describe('a failed compile worker is retried, not taken as a refusal', () => {
   it('S3: the pointer is tried again and served once a worker answers', async () => {
-    const s3 = await startTestStore();
-    cleanups.push(() => s3.close());
-    await s3.publish(OPEN, 'v1');
-    const limits: CompileWorkerLimits = { ...TOO_SHORT };
-    const { policySet, refusals } = policySetWithWorker(limits);
-    await syncerOn(s3, policySet);
+    const { limits, policySet, refusals } = await syncerWithFailingWorkers();
     expect(policySet.current).toBeNull();
     expect(refusals[0]).toMatch(/^Cedar compile worker did not finish within 1 ms/);
 
@@ -67,12 +73,7 @@ describe('a failed compile worker is retried, not taken as a refusal', () => {
   });
 
   it(`S3: after ${COMPILE_WORKER_ATTEMPTS} failed workers the bundle stays refused until the pointer moves`, async () => {
-    const s3 = await startTestStore();
-    cleanups.push(() => s3.close());
-    await s3.publish(OPEN, 'v1');
-    const limits: CompileWorkerLimits = { ...TOO_SHORT };
-    const { policySet, refusals } = policySetWithWorker(limits);
-    await syncerOn(s3, policySet);
+    const { s3, limits, policySet, refusals } = await syncerWithFailingWorkers();
     await eventually(() => refusals.length >= COMPILE_WORKER_ATTEMPTS, 30_000);
     // Backoff after the last attempt would be 50 ms × 2^3; ten times that and no fourth worker.
     await new Promise((r) => setTimeout(r, 4000));
