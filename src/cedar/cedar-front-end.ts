@@ -61,7 +61,7 @@ export function readWithCedar(source: PolicySetSource): CedarFrontEnd {
  * so a file of more than ten policies comes back shuffled; "first determining
  * policy" and `<file>#<n>` ids need the order the author wrote.
  */
-export function policyTextsInSourceOrder(
+function policyTextsInSourceOrder(
   text: string,
 ): { ok: true; texts: string[]; templates: number } | { ok: false; errors: DetailedError[] } {
   const parts = cedar.policySetTextToParts(text);
@@ -76,7 +76,7 @@ export function policyTextsInSourceOrder(
 }
 
 /** A file's policy texts, in source order; templates are refused. */
-export function splitPolicyFile(file: PolicyFile): string[] {
+function splitPolicyFile(file: PolicyFile): string[] {
   const parts = policyTextsInSourceOrder(file.text);
   if (!parts.ok) {
     const { notes, details } = cedarErrorsIn(file.name, file.text, parts.errors);
@@ -93,7 +93,7 @@ export function splitPolicyFile(file: PolicyFile): string[] {
  * points at the line to fix. Cedar's split keeps each policy's source text, so
  * the policy is found in its file and the annotation within the policy.
  */
-export function annotationPlace(
+function annotationPlace(
   fileName: string,
   n: number,
   policyText: string,
@@ -108,7 +108,7 @@ export function annotationPlace(
 }
 
 /** One policy's text → its JSON form, annotations and id (`@id`, else `<file>#<n>`). */
-export function compilePolicyText(
+function compilePolicyText(
   text: string,
   fileName: string,
   n: number,
@@ -119,19 +119,7 @@ export function compilePolicyText(
   const parsed = cedar.policyToJson(text);
   if (parsed.type === 'failure')
     throw new PolicySetError(`${where}: Cedar parse error`, formatCedarErrors(parsed.errors));
-  return withAnnotations(text, parsed.json, fileName, n, order, fileText);
-}
-
-/** A parsed policy with its annotations read and its id given. */
-function withAnnotations(
-  text: string,
-  json: PolicyJson,
-  fileName: string,
-  n: number,
-  order: number,
-  fileText?: string,
-): CompiledPolicy {
-  const where = `${fileName} policy #${n}`;
+  const json: PolicyJson = parsed.json;
   let annotations: PolicyAnnotations;
   try {
     annotations = parseAnnotations(json.annotations as Record<string, string> | undefined, where, json.effect, (a) =>
@@ -146,7 +134,7 @@ function withAnnotations(
 }
 
 /** Add a policy, refusing a second one with the same id. */
-export function addPolicy(policies: Map<string, CompiledPolicy>, p: CompiledPolicy): void {
+function addPolicy(policies: Map<string, CompiledPolicy>, p: CompiledPolicy): void {
   const dup = policies.get(p.id);
   if (dup) throw new PolicySetError(`policy id "${p.id}" is used twice (${dup.file} and ${p.file})`);
   policies.set(p.id, p);

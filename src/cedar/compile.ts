@@ -63,6 +63,12 @@ export interface CompiledPolicySet {
   readonly shadowPsetId: string | undefined;
   /** Whether any policy is `@shadow` (reading shadowPsetId preparses them on first use). */
   readonly hasShadowPolicies: boolean;
+  /**
+   * The `@shadow` policies in set order, one array per set (the JS engine
+   * memoizes its compiled form of a list by the array: engine.ts
+   * `decideWithShadowPolicies`).
+   */
+  readonly shadowPolicies: readonly CompiledPolicy[];
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   /**
    * The bundle's entities: entities.json (read against the schema when there is
@@ -270,7 +276,8 @@ interface SetParts {
 /** The immutable set; slices are preparsed on first use unless `assembleSteps` warmed them. */
 function frozenSet(source: PolicySetSource, parts: SetParts): CompiledPolicySet {
   const { policies, enforced, slices } = parts;
-  const hasShadowPolicies = enforced.length < policies.size;
+  const shadowPolicies = [...policies.values()].filter((p) => p.annotations.shadow);
+  const hasShadowPolicies = shadowPolicies.length > 0;
   let fullPsetId: string | undefined;
   let shadowPsetId: string | undefined;
   const checkLive = (): void => {
@@ -283,6 +290,7 @@ function frozenSet(source: PolicySetSource, parts: SetParts): CompiledPolicySet 
       return (fullPsetId ??= preparse(enforced));
     },
     hasShadowPolicies,
+    shadowPolicies,
     get shadowPsetId(): string | undefined {
       if (!hasShadowPolicies) return undefined;
       checkLive();

@@ -19,7 +19,7 @@
 import type { DecisionCache } from '../cache/decision-cache.js';
 import { decisionCacheKey } from '../cache/cache-key.js';
 import type { CedarValueJson, EntityJson } from './cedar-wasm.js';
-import type { CompiledPolicy, CompiledPolicySet } from './compile.js';
+import type { CompiledPolicySet } from './compile.js';
 import { entitiesToSend } from './entities-to-send.js';
 import { collectEntityRefs, entityKey, uidKey, uidOf, type EntityStore } from './entity-store.js';
 import { combineResults, evaluate, evaluateSlice, type CedarRequest, type EngineResult } from './evaluate.js';
@@ -122,7 +122,7 @@ export function decideWithShadowPolicies(
   const base = options.base ?? 'bundle';
   req = asCedarReadsIt(set, req, base);
   const overlay = requestOverlay(set, req.entities, base);
-  const shadow = shadowPoliciesOf(set);
+  const shadow = set.shadowPolicies;
   if (set.js && shadow.length > 0) {
     const store = base === 'envoy' ? set.envoyEntities : set.entities;
     const beside = set.js.evaluatePolicies(shadow, req, store, overlay);
@@ -130,20 +130,6 @@ export function decideWithShadowPolicies(
   }
   if (shadow.length === 0) return decideRead(set, req, overlay, base, {}).result;
   return evaluate(set, fullCedarRequest(set, req, base), set.shadowPsetId);
-}
-
-const shadowPolicies = new WeakMap<CompiledPolicySet, readonly CompiledPolicy[]>();
-
-/** The set's `@shadow` policies in set order (one array per set: the JS engine memoizes its compiled list by it). */
-function shadowPoliciesOf(set: CompiledPolicySet): readonly CompiledPolicy[] {
-  let list = shadowPolicies.get(set);
-  if (!list) {
-    list = set.hasShadowPolicies
-      ? [...set.policies.values()].filter((p) => p.annotations.shadow).sort((a, b) => a.order - b.order)
-      : [];
-    shadowPolicies.set(set, list);
-  }
-  return list;
 }
 
 /** `decide` for a request already read as Cedar reads it, with its entities by uid key. */
